@@ -1,0 +1,33 @@
+# The two commands: `make run` and `make test`. Everything else is a helper.
+SHELL := /bin/bash
+# Evaluated at each use, so a uv installed by `install` is found by later recipes.
+UV ?= $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+PY := $(UV) run --frozen python
+
+.PHONY: run test install lint format migrations-check services-up services-down bench-seed
+
+install:
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \
+		{ echo "installing uv from PyPI"; python3 -m pip install --quiet uv; }
+	$(UV) sync --frozen
+
+run: install
+	$(PY) scripts/devservices.py run
+
+test: install lint
+	$(PY) scripts/devservices.py test $(PYTEST_ARGS)
+
+lint:
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(PY) scripts/devservices.py manage makemigrations --check --dry-run
+
+format:
+	$(UV) run --frozen ruff check --fix .
+	$(UV) run --frozen ruff format .
+
+services-up:
+	$(PY) scripts/devservices.py up
+
+services-down:
+	$(PY) scripts/devservices.py down

@@ -1,0 +1,87 @@
+"""RFC 9457 problem+json responses for everything under /api/."""
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from rest_framework import exceptions as drf_exceptions
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_default_handler
+
+from core.errors import DomainError
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://consign.dev/problems/"
+
+
+def problem_body(*, status: int, title: str, detail: str, code: str, **extra: Any) -> dict:
+    body = {
+        "type": PROBLEM_TYPE_BASE + code.replace("_", "-"),
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    body.update(extra)
+    return body
+
+
+def _flatten_errors(data: Any, prefix: str = "") -> list[dict[str, str]]:
+    """DRF's nested error dicts as a flat list of {field, message}; `lines[2].sku`."""
+    out: list[dict[str, str]] = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            name = "" if key == "non_field_errors" else str(key)
+            field = f"{prefix}.{name}" if prefix and name else (prefix or name)
+            out.extend(_flatten_errors(value, field))
+    elif isinstance(data, list):
+        if all(not isinstance(item, dict | list) for item in data):
+            out.extend({"field": prefix, "message": str(item)} for item in data)
+        else:
+            for index, item in enumerate(data):
+                if item:
+                    out.extend(_flatten_errors(item, f"{prefix}[{index}]"))
+    else:
+        out.append({"field": prefix, "message": str(data)})
+    return out
+
+
+def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, DomainError):
+        extra = dict(exc.extra)
+        errors = getattr(exc, "errors", None)
+        if errors:
+            extra["errors"] = errors
+        body = problem_body(
+            status=exc.status, title=exc.title, detail=exc.detail, code=exc.code, **extra
+        )
+        return Response(body, status=exc.status, content_type=PROBLEM_CONTENT_TYPE)
+
+    if isinstance(exc, Http404):
+        exc = drf_exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = drf_exceptions.PermissionDenied()
+
+    response = drf_default_handler(exc, context)
+    if response is None:
+        return None
+    status = response.status_code
+    if isinstance(exc, drf_exceptions.ValidationError):
+        body = problem_body(
+            status=status,
+            title="Validation failed",
+            detail="The request body has invalid fields.",
+            code="validation_failed",
+            errors=_flatten_errors(exc.detail),
+        )
+    else:
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        body = problem_body(
+            status=status,
+            title=str(exc.default_detail) if exc.default_detail else "Error",
+            detail=str(detail),
+            code=exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code,
+        )
+    response.data = body
+    response.content_type = PROBLEM_CONTENT_TYPE
+    return response

@@ -1,0 +1,201 @@
+from django.conf import settings
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import F, Q
+
+from core.models import TimeStampedModel
+
+country_code_validator = RegexValidator(r"^[A-Z]{2}$", "Use an ISO 3166-1 alpha-2 country code.")
+currency_code_validator = RegexValidator(r"^[A-Z]{3}$", "Use an ISO 4217 currency code.")
+
+
+class Product(TimeStampedModel):
+    sku = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    barcode = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    weight_grams = models.PositiveIntegerField(default=0)
+    length_mm = models.PositiveIntegerField(default=0)
+    width_mm = models.PositiveIntegerField(default=0)
+    height_mm = models.PositiveIntegerField(default=0)
+    hs_code = models.CharField(max_length=10, blank=True, default="")
+    country_of_origin = models.CharField(
+        max_length=2, blank=True, default="", validators=[country_code_validator]
+    )
+    customs_description = models.CharField(max_length=200, blank=True, default="")
+    customs_value = models.DecimalField(
+        max_digits=14, decimal_places=4, null=True, blank=True, validators=[MinValueValidator(0)]
+    )
+    customs_currency = models.CharField(
+        max_length=3, blank=True, default="", validators=[currency_code_validator]
+    )
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["sku"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(sku=""), name="product_sku_not_blank"),
+            models.CheckConstraint(
+                condition=Q(customs_value__isnull=True) | Q(customs_value__gte=0),
+                name="product_customs_value_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(hs_code="") | Q(hs_code__regex=r"^[0-9]{6,10}$"),
+                name="product_hs_code_digits",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sku} {self.name}"
+
+
+class Warehouse(TimeStampedModel):
+    class Kind(models.TextChoices):
+        OWN = "own", "Own site"
+        LSP = "lsp", "LSP-operated"
+
+    code = models.SlugField(max_length=32, unique=True)
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.OWN)
+    provider = models.ForeignKey(
+        "logistics.Provider",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="warehouses",
+        help_text="The LSP that operates this site (LSP-operated sites only).",
+    )
+    country = models.CharField(max_length=2, validators=[country_code_validator])
+    city = models.CharField(max_length=100, blank=True, default="")
+    postcode = models.CharField(max_length=20, blank=True, default="")
+    line1 = models.CharField(max_length=200, blank=True, default="")
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind="own") | Q(provider__isnull=False),
+                name="warehouse_lsp_site_has_provider",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class StockLevel(models.Model):
+    """What one warehouse holds of one product. Changed only by inventory.services.stock."""
+
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="stock_levels")
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="stock_levels")
+    on_hand = models.IntegerField(default=0)
+    reserved = models.IntegerField(default=0)
+    low_stock_threshold = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        permissions = [
+            ("receive_stock", "Can receive inbound stock"),
+            ("adjust_stock", "Can adjust stock levels"),
+            ("count_stock", "Can record stock counts"),
+            ("transfer_stock", "Can transfer stock between warehouses"),
+            ("accept_reconciliation", "Can accept LSP stock reconciliation differences"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["product", "warehouse"], name="stocklevel_one_per_product_warehouse"
+            ),
+            models.CheckConstraint(
+                condition=Q(reserved__gte=0) & Q(reserved__lte=F("on_hand")),
+                name="stocklevel_reserved_within_on_hand",
+            ),
+        ]
+        indexes = [models.Index(fields=["warehouse", "product"], name="stocklevel_wh_product")]
+
+    def __str__(self) -> str:
+        return f"{self.product_id}@{self.warehouse_id}: {self.on_hand}/{self.reserved}"
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.reserved
+
+
+class StockMovement(models.Model):
+    """Append-only ledger: the sum of the deltas per (product, warehouse) equals the level."""
+
+    class Type(models.TextChoices):
+        RECEIPT = "receipt", "Receipt"
+        ADJUSTMENT = "adjustment", "Adjustment"
+        RESERVATION = "reservation", "Reservation"
+        RELEASE = "release", "Release"
+        SHIPMENT = "shipment", "Shipment"
+        RETURN = "return", "Return"
+        TRANSFER = "transfer", "Transfer"
+        COUNT = "count", "Count"
+
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="movements")
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="movements")
+    type = models.CharField(max_length=16, choices=Type.choices)
+    on_hand_delta = models.IntegerField(default=0)
+    reserved_delta = models.IntegerField(default=0)
+    reason = models.CharField(max_length=64, blank=True, default="")
+    reference = models.CharField(
+        max_length=100, blank=True, default="", help_text="e.g. order:CS-000123, asn:42"
+    )
+    order = models.ForeignKey(
+        "orders.Order", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    note = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=~(Q(on_hand_delta=0) & Q(reserved_delta=0)),
+                name="stockmovement_changes_something",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["product", "warehouse", "-created_at"], name="stockmovement_level_hist"
+            ),
+            models.Index(fields=["order"], name="stockmovement_order"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.on_hand_delta:+}/{self.reserved_delta:+}"
+
+
+class Allocation(TimeStampedModel):
+    """A reservation of some quantity of one order line at one warehouse."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Reserved"
+        FULFILLED = "fulfilled", "Shipped"
+        RELEASED = "released", "Released"
+
+    order_line = models.ForeignKey(
+        "orders.OrderLine", on_delete=models.CASCADE, related_name="allocations"
+    )
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="allocations")
+    quantity = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0), name="allocation_quantity_positive"
+            ),
+            models.UniqueConstraint(
+                fields=["order_line", "warehouse"],
+                condition=Q(status="active"),
+                name="allocation_one_active_per_line_warehouse",
+            ),
+        ]
+        indexes = [models.Index(fields=["warehouse", "status"], name="allocation_wh_status")]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} of line {self.order_line_id} at {self.warehouse_id}"

