@@ -19,9 +19,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--chunk-size", type=int, default=10_000, help="Orders per COPY transaction."
         )
+        parser.add_argument(
+            "--workers", type=int, default=2, help="Processes writing chunks in parallel."
+        )
         parser.add_argument("--seed", type=int, default=None, help="Random seed for --orders.")
 
-    def handle(self, *args, orders: int, chunk_size: int, seed: int | None, **options) -> None:
+    def handle(
+        self, *args, orders: int, chunk_size: int, workers: int, seed: int | None, **options
+    ) -> None:
         demo = world.demo_world_ensure()
         created = bulk.demo_orders_ensure(world=demo)
         self.stdout.write(
@@ -39,10 +44,10 @@ class Command(BaseCommand):
                 on_progress=self._progress,
             )
         self.stdout.write("")
-        self.stdout.write("Demo logins (password for all: settings.DEMO_PASSWORD):")
+        self.stdout.write("Demo logins (admin at /admin/):")
         for username, role, *_ in world.DEMO_USERS:
             label = role or "superuser"
-            self.stdout.write(f"  {username:<10} {settings.DEMO_PASSWORD}   ({label})")
+            self.stdout.write(f"  {username:<10} password {settings.DEMO_PASSWORD}   ({label})")
 
     def _progress(self, progress: bulk.Progress) -> None:
         remaining = (progress.total - progress.done) / progress.rate if progress.rate else 0
