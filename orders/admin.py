@@ -25,7 +25,7 @@ class ChannelWarehouseInline(admin.TabularInline):
 
 
 @admin.register(Channel)
-class ChannelAdmin(admin.ModelAdmin):
+class ChannelAdmin(BigTableAdminMixin, admin.ModelAdmin):
     list_display = [
         "code",
         "name",
@@ -40,7 +40,7 @@ class ChannelAdmin(admin.ModelAdmin):
 
 
 @admin.register(ChannelWarehouse)
-class ChannelWarehouseAdmin(admin.ModelAdmin):
+class ChannelWarehouseAdmin(BigTableAdminMixin, admin.ModelAdmin):
     list_display = ["channel", "warehouse", "priority"]
     list_filter = ["channel"]
     list_select_related = ["channel", "warehouse"]
