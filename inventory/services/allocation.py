@@ -39,7 +39,68 @@ BACKORDER_BATCH = 500
 
 # Countries whose addresses have no postcode (so a missing one is not a validation failure).
 NO_POSTCODE_COUNTRIES = frozenset(
-    ["AE", "AG", "AO", "AW", "BF", "BI", "BJ", "BS", "BW", "BZ", "CD", "CF", "CG", "CI", "CK", "CM", "DJ", "DM", "ER", "FJ", "GA", "GD", "GH", "GM", "GN", "GQ", "GY", "HK", "IE", "JM", "KI", "KM", "KN", "LC", "ML", "MO", "MR", "MS", "MW", "NR", "NU", "QA", "RW", "SB", "SC", "SL", "SO", "SR", "ST", "SY", "TG", "TK", "TL", "TO", "TT", "TV", "UG", "VU", "YE", "ZW"]
+    [
+        "AE",
+        "AG",
+        "AO",
+        "AW",
+        "BF",
+        "BI",
+        "BJ",
+        "BS",
+        "BW",
+        "BZ",
+        "CD",
+        "CF",
+        "CG",
+        "CI",
+        "CK",
+        "CM",
+        "DJ",
+        "DM",
+        "ER",
+        "FJ",
+        "GA",
+        "GD",
+        "GH",
+        "GM",
+        "GN",
+        "GQ",
+        "GY",
+        "HK",
+        "IE",
+        "JM",
+        "KI",
+        "KM",
+        "KN",
+        "LC",
+        "ML",
+        "MO",
+        "MR",
+        "MS",
+        "MW",
+        "NR",
+        "NU",
+        "QA",
+        "RW",
+        "SB",
+        "SC",
+        "SL",
+        "SO",
+        "SR",
+        "ST",
+        "SY",
+        "TG",
+        "TK",
+        "TL",
+        "TO",
+        "TT",
+        "TV",
+        "UG",
+        "VU",
+        "YE",
+        "ZW",
+    ]
 )
 
 
@@ -115,9 +176,7 @@ def _place_holds(*, order: Order, reasons: list[tuple[str, str]], user, actor) -
 
 
 def _lock_order(order: Order) -> Order:
-    return (
-        Order.objects.select_for_update(of=("self",)).select_related("channel").get(pk=order.pk)
-    )
+    return Order.objects.select_for_update(of=("self",)).select_related("channel").get(pk=order.pk)
 
 
 def _sync(target: Order, source: Order) -> None:

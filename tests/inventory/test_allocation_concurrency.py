@@ -10,8 +10,8 @@ from django.db import connection
 from inventory.models import Allocation, StockLevel, StockMovement
 from orders.models import Order, OrderEvent
 from orders.services.fulfilment import order_fulfil
-from tests.inventory.helpers import channel_with_warehouses, order_with_lines, product, stock
 from tests.inventory.factories import WarehouseFactory
+from tests.inventory.helpers import channel_with_warehouses, order_with_lines, product, stock
 
 THREADS = 16
 
