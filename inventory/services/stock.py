@@ -92,7 +92,8 @@ def stock_levels_lock(*, keys: Iterable[Key]) -> dict[Key, StockLevel]:
     }
 
 
-def _ensure_levels(keys: Iterable[Key]) -> None:
+def stock_levels_ensure(*, keys: Iterable[Key]) -> None:
+    """Create empty StockLevel rows for keys that have none (no lock taken)."""
     # Inserted before any stock row is locked, in a fixed order, so that two
     # receipts creating the same new level wait on each other instead of deadlocking.
     missing = sorted(set(keys))
@@ -143,7 +144,7 @@ def stock_apply(
         return {}
     keys = {c.key for c in changes}
     if create_missing:
-        _ensure_levels(c.key for c in changes if c.on_hand_delta > 0)
+        stock_levels_ensure(keys=[c.key for c in changes if c.on_hand_delta > 0])
     if respect_count_locks:
         _refuse_if_counting(keys)
     levels = dict(locked or {})
@@ -399,7 +400,7 @@ def stock_set_on_hand(
         )
     key = (product.pk, warehouse.pk)
     if on_hand > 0:
-        _ensure_levels([key])
+        stock_levels_ensure(keys=[key])
     if respect_count_locks:
         _refuse_if_counting([key])
     levels = stock_levels_lock(keys=[key])
