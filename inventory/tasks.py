@@ -11,3 +11,11 @@ def backorders_allocate_task(*, product_ids: list[int] | None = None) -> int:
     from inventory.services.allocation import backorders_allocate
 
     return backorders_allocate(product_ids=product_ids)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def backorders_sweep_task() -> int:
+    """Periodic safety net: retry every backordered order (an enqueue may have been lost)."""
+    from inventory.services.allocation import backorders_allocate
+
+    return backorders_allocate(product_ids=None)

@@ -365,6 +365,8 @@ def _allocate_locked(*, order: Order, user, actor) -> None:
         )
 
     short = [n for n in needs if remaining[n.line.pk]]
+    if short and not reservations and order.status == S.BACKORDERED:
+        return  # still waiting, nothing changed: no new event on every retry
     if short:
         events.stock_backordered_event(
             order=order,
@@ -552,9 +554,12 @@ def backorders_allocate(
     """
     from orders.services.fulfilment import order_fulfil
 
-    waiting = Order.objects.filter(status=S.BACKORDERED)
+    in_stock = StockLevel.objects.filter(on_hand__gt=F("reserved"))
     if product_ids:
-        waiting = waiting.filter(lines__product_id__in=product_ids)
+        in_stock = in_stock.filter(product_id__in=product_ids)
+    waiting = Order.objects.filter(
+        status=S.BACKORDERED, lines__product_id__in=in_stock.values("product_id")
+    )
     order_ids = list(
         waiting.order_by("-priority", "placed_at", "id")
         .values_list("id", flat=True)
@@ -562,12 +567,7 @@ def backorders_allocate(
     )
     touched = 0
     for order_id in order_ids:
-        if (
-            product_ids
-            and not StockLevel.objects.filter(
-                product_id__in=product_ids, on_hand__gt=F("reserved")
-            ).exists()
-        ):
+        if not in_stock.exists():
             break
         try:
             with transaction.atomic():

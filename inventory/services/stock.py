@@ -15,9 +15,11 @@ the global lock order is order rows, then stock levels by pk.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 
 from django.db import transaction
 from django.db.models import F, Q
@@ -36,6 +38,8 @@ from inventory.models import (
     StockMovement,
     Warehouse,
 )
+
+logger = logging.getLogger(__name__)
 
 Key = tuple[int, int]  # (product_id, warehouse_id)
 T = StockMovement.Type
@@ -252,9 +256,22 @@ def _low_stock_alerts_update(levels: list[StockLevel]) -> None:
 
 
 def _backorders_enqueue(*, product_ids: list[int]) -> None:
+    # After commit, so the worker sees the stock; and never in the request's way.
+    transaction.on_commit(partial(backorders_enqueue_now, product_ids=product_ids))
+
+
+def backorders_enqueue_now(*, product_ids: list[int]) -> None:
+    """Ask a worker to allocate waiting orders for these products.
+
+    A broker outage must not fail a receipt that has already committed: the
+    error is logged and the periodic backorder sweep picks the orders up.
+    """
     from inventory.tasks import backorders_allocate_task
 
-    backorders_allocate_task.delay_on_commit(product_ids=product_ids)
+    try:
+        backorders_allocate_task.apply_async(kwargs={"product_ids": product_ids}, retry=False)
+    except Exception:
+        logger.exception("Could not enqueue backorder allocation for products %s", product_ids)
 
 
 # --- Operations -------------------------------------------------------------
