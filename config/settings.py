@@ -178,3 +178,15 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
     },
 }
+
+# --- Inventory --------------------------------------------------------------
+# Seconds between sweeps that retry every backordered order (safety net for a
+# lost on-commit enqueue); receipts normally trigger allocation immediately.
+INVENTORY_BACKORDER_SWEEP_SECONDS = env.int("INVENTORY_BACKORDER_SWEEP_SECONDS", default=300)
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "inventory-backorders-sweep": {
+        "task": "inventory.tasks.backorders_sweep_task",
+        "schedule": INVENTORY_BACKORDER_SWEEP_SECONDS,
+    },
+}
