@@ -85,3 +85,8 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
     response.data = body
     response.content_type = PROBLEM_CONTENT_TYPE
     return response
+
+
+def flatten_errors(data: Any) -> list[dict[str, str]]:
+    """Public spelling of the {field, message} flattening, for views raising ValidationFailed."""
+    return _flatten_errors(data)

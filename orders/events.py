@@ -38,7 +38,9 @@ def event_record(
     )
 
 
-def order_received_event(*, order: Order, actor: str | None = None, user=None) -> OrderEvent:
+def order_received_event(
+    *, order: Order, actor: str | None = None, user=None, line_count: int | None = None
+) -> OrderEvent:
     return event_record(
         order=order,
         type=OrderEvent.Type.RECEIVED,
@@ -46,7 +48,7 @@ def order_received_event(*, order: Order, actor: str | None = None, user=None) -
         actor=actor,
         channel=order.channel.code,
         external_reference=order.external_reference,
-        lines=order.lines.count(),
+        lines=order.lines.count() if line_count is None else line_count,
     )
 
 
@@ -67,4 +69,17 @@ def status_changed_event(
 def note_added_event(*, order: Order, text: str, user=None, actor: str | None = None) -> OrderEvent:
     return event_record(
         order=order, type=OrderEvent.Type.NOTE_ADDED, user=user, actor=actor, text=text
+    )
+
+
+def order_cancelled_event(
+    *, order: Order, reason: str = "", previous_status: str, user=None, actor: str | None = None
+) -> OrderEvent:
+    return event_record(
+        order=order,
+        type=OrderEvent.Type.CANCELLED,
+        user=user,
+        actor=actor,
+        reason=reason,
+        previous_status=previous_status,
     )
