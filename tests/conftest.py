@@ -4,6 +4,7 @@ import pytest
 
 pytest_plugins = [
     "tests.fixtures.domain",
+    "tests.fixtures.api",
 ]
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
