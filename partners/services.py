@@ -98,14 +98,13 @@ def idempotency_begin(
 ) -> IdempotencyOutcome:
     """Claim `key` for this request, or find the earlier request that used it.
 
-    Runs in autocommit so that concurrent requests see the claim at once.
+    Call it outside any transaction (the API runs without ATOMIC_REQUESTS) so
+    that the claim commits at once and concurrent requests see it.
     Returns the new in-flight record (the caller executes the request), or the
     completed record to replay. Raises Conflict (409) while another request with
     the key is in flight, and DomainError (422) when the key was used for a
     different request.
     """
-    if connection.in_atomic_block:  # pragma: no cover - a programming error
-        raise RuntimeError("idempotency_begin must run outside a transaction")
     fingerprint = request_fingerprint(method=method, path=path, body=body)
     now = timezone.now()
     with connection.cursor() as cursor:

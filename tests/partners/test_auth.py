@@ -64,9 +64,7 @@ def test_reads_of_another_channels_order_are_404(api_client, api_other_channel, 
     _assert_problem(api_client.get(f"{ORDERS_URL}{theirs.number}/{suffix}"), 404)
 
 
-def test_cancel_of_another_channels_order_is_404_and_changes_nothing(
-    api_client, api_other_channel
-):
+def test_cancel_of_another_channels_order_is_404_and_changes_nothing(api_client, api_other_channel):
     theirs = OrderFactory(channel=api_other_channel)
     _assert_problem(api_client.post(f"{ORDERS_URL}{theirs.number}/cancel/"), 404)
     theirs.refresh_from_db()
