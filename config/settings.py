@@ -21,18 +21,23 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "inventory",
     "logistics",
     "orders",
+    "partners",
     # Last, so that its post_migrate handler runs after every app's permissions exist.
     "core",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Problem+json for everything under /api/, and the 1 MiB body cap there.
+    "core.middleware.ApiProblemMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    # Django's, minus the trailing-slash redirect under /api/.
+    "core.middleware.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -140,7 +145,33 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Order intake, status, shipments and stock availability for sales channels.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The machine running the docs may be offline: Swagger UI and Redoc come from the sidecar.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "OrderStatusEnum": "orders.models.Order.Status",
+        "ShipmentStatusEnum": "logistics.models.Shipment.Status",
+        "TrackingStatusEnum": "logistics.models.TrackingStatus",
+        "AllocationStatusEnum": "inventory.models.Allocation.Status",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "partners.schema.postprocess_schema",
+    ],
 }
+# Partner API (partners app).
+# Per-key rate, DRF syntax "<n>/<second|minute|hour|day>".
+API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="1200/minute")
+# Largest request body accepted under /api/ (413 above it).
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
+# How long Idempotency-Key records are kept (never less than 24).
+IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
+# An in-flight Idempotency-Key older than this belongs to a crashed request and may be retried.
+IDEMPOTENCY_LOCK_TIMEOUT_SECONDS = env.int("IDEMPOTENCY_LOCK_TIMEOUT_SECONDS", default=60)
 
 # --- Consign ----------------------------------------------------------------
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="consign-demo")
