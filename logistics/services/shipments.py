@@ -97,7 +97,9 @@ def shipments_plan_for_order(
     from logistics.tasks import dispatch_shipment_task
 
     locked = (
-        Order.objects.select_for_update().select_related("service_level__provider").get(pk=order.pk)
+        Order.objects.select_for_update(of=("self",))
+        .select_related("service_level__provider")
+        .get(pk=order.pk)
     )
     if locked.status not in PLANNABLE:
         return []
