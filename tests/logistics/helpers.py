@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
-from inventory.models import Allocation, StockLevel
+from inventory.models import Allocation
 from logistics import webhook_signing
 from logistics.adapters.base import CreatedShipment, ProviderRejected, ProviderUnavailable
 from logistics.models import Provider
