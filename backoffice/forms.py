@@ -8,8 +8,11 @@ class SearchForm(forms.Form):
     q = forms.CharField(max_length=200, required=False, strip=True)
 
 
+REASON_CHOICES = [("", "Choose a reason…"), *Hold.Reason.choices]
+
+
 class HoldPlaceForm(forms.Form):
-    reason = forms.ChoiceField(choices=Hold.Reason.choices)
+    reason = forms.ChoiceField(choices=REASON_CHOICES)
     note = forms.CharField(
         max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 2})
     )
@@ -54,7 +57,7 @@ class BulkHoldForm(forms.Form):
         help_text="Or: every order currently in this status (at most 5,000).",
     )
     channel = forms.CharField(required=False, max_length=32)
-    reason = forms.ChoiceField(choices=Hold.Reason.choices)
+    reason = forms.ChoiceField(choices=REASON_CHOICES)
     note = forms.CharField(max_length=2000, required=False)
 
     def __init__(self, *args, **kwargs):

@@ -4,6 +4,7 @@ The browser reports its IANA zone in a cookie (static/backoffice/app.js); a
 zone Python does not know is ignored and the server default applies.
 """
 
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.utils import timezone
@@ -16,7 +17,7 @@ class AgentTimezoneMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        name = request.COOKIES.get(TZ_COOKIE, "")
+        name = unquote(request.COOKIES.get(TZ_COOKIE, ""))
         zone = None
         if name and len(name) < 64:
             try:

@@ -268,7 +268,7 @@ def order_timeline(*, order: Order) -> list[TimelineEntry]:
     ]
     tracking = (
         TrackingEvent.objects.filter(shipment__order=order)
-        .select_related("shipment")
+        .select_related("shipment__provider")
         .order_by("occurred_at", "id")
     )
     entries.extend(
@@ -281,7 +281,7 @@ def order_timeline(*, order: Order) -> list[TimelineEntry]:
                 for part in [event.shipment.tracking_number, event.description, event.location]
                 if part
             ),
-            actor=event.shipment.provider_id and f"provider #{event.shipment.provider_id}" or "",
+            actor=event.shipment.provider.name,
             css=f"tr-{event.status}",
         )
         for event in tracking

@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
+from django.utils import timezone
 
 from core.errors import DomainError, ValidationFailed
 
@@ -39,6 +40,7 @@ def page(request, template: str, context: dict | None = None, status: int = 200)
         "is_popup": False,
         "is_nav_sidebar_enabled": False,
         "time_zone_default": settings.TIME_ZONE,
+        "time_zone_name": timezone.get_current_timezone_name(),
     }
     base.update(context or {})
     return render(request, template, base, status=status)
