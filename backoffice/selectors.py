@@ -253,8 +253,13 @@ def _event_detail(event: OrderEvent) -> str:
     return ", ".join(f"{key}: {value}" for key, value in p.items() if value not in ("", None, []))
 
 
-def order_timeline(*, order: Order) -> list[TimelineEntry]:
-    """Order events and tracking events of the order's shipments, oldest first (2 queries)."""
+def order_timeline(*, order: Order, shipments: list[Shipment] | None = None) -> list[TimelineEntry]:
+    """Order events and tracking events of the order's shipments, oldest first.
+
+    Pass the order's already loaded shipments to save a join: the tracking
+    events are then read by shipment id (one index lookup per shipment), and
+    not at all when there is no shipment.
+    """
     entries = [
         TimelineEntry(
             at=event.created_at,
@@ -266,10 +271,13 @@ def order_timeline(*, order: Order) -> list[TimelineEntry]:
         )
         for event in OrderEvent.objects.filter(order=order).order_by("created_at", "id")
     ]
+    if shipments is None:
+        shipments = list(Shipment.objects.filter(order=order).select_related("provider"))
+    by_id = {shipment.pk: shipment for shipment in shipments}
     tracking = (
-        TrackingEvent.objects.filter(shipment__order=order)
-        .select_related("shipment__provider")
-        .order_by("occurred_at", "id")
+        TrackingEvent.objects.filter(shipment_id__in=list(by_id)).order_by("occurred_at", "id")
+        if by_id
+        else []
     )
     entries.extend(
         TimelineEntry(
@@ -278,10 +286,14 @@ def order_timeline(*, order: Order) -> list[TimelineEntry]:
             title=f"Tracking: {event.get_status_display()}",
             detail=" — ".join(
                 part
-                for part in [event.shipment.tracking_number, event.description, event.location]
+                for part in [
+                    by_id[event.shipment_id].tracking_number,
+                    event.description,
+                    event.location,
+                ]
                 if part
             ),
-            actor=event.shipment.provider.name,
+            actor=by_id[event.shipment_id].provider.name,
             css=f"tr-{event.status}",
         )
         for event in tracking

@@ -60,8 +60,9 @@ def order_detail(request, number: str):
         raise Http404("No such order.") from exc
     user = request.user
     holds = list(order.holds.all())
+    shipments = list(order.shipments.all())
     can_change_address = order.status in desk_services.ADDRESS_CHANGEABLE_STATUSES and not any(
-        s.status not in {"pending", "dispatch_failed", "cancelled"} for s in order.shipments.all()
+        s.status not in {"pending", "dispatch_failed", "cancelled"} for s in shipments
     )
     return page(
         request,
@@ -70,10 +71,10 @@ def order_detail(request, number: str):
             "title": f"Order {order.number}",
             "order": order,
             "lines": list(order.lines.all()),
-            "shipments": list(order.shipments.all()),
+            "shipments": shipments,
             "active_holds": [h for h in holds if h.released_at is None],
             "past_holds": [h for h in holds if h.released_at is not None],
-            "timeline": selectors.order_timeline(order=order),
+            "timeline": selectors.order_timeline(order=order, shipments=shipments),
             "hold_form": HoldPlaceForm(),
             "note_form": NoteForm(),
             "can": {

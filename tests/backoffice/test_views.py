@@ -284,3 +284,25 @@ def test_order_page_query_count_does_not_grow_with_lines_and_events(
     with django_assert_max_num_queries(ORDER_PAGE_BUDGET):
         response = client.get(f"/desk/orders/{order.number}/")
     assert response.status_code == 200
+
+
+def test_timeline_merges_order_and_tracking_events_in_time_order(order):
+    from datetime import UTC, datetime
+
+    from backoffice.selectors import order_timeline
+
+    shipment = order.shipments.get()
+    TrackingEventFactory(
+        shipment=shipment, status="delivered", occurred_at=datetime(2030, 1, 1, tzinfo=UTC)
+    )
+    TrackingEventFactory(
+        shipment=shipment, status="pre_transit", occurred_at=datetime(2000, 1, 1, tzinfo=UTC)
+    )
+    from orders.events import note_added_event
+
+    note_added_event(order=order, text="between")
+    entries = order_timeline(order=order)
+    assert entries == sorted(entries, key=lambda e: e.at)
+    assert entries[0].title == "Tracking: Pre-transit"
+    assert entries[-1].title == "Tracking: Delivered"
+    assert any(e.source == "order" and e.detail == "between" for e in entries)
