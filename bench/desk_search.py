@@ -99,7 +99,12 @@ def timed(client: Client, url: str, params: dict | None = None) -> tuple[float, 
         response = client.get(url, params or {})
         elapsed = (time.perf_counter() - start) * 1000
     body = response.content
-    return elapsed, response.status_code, len(queries.captured_queries), body.count(b"/desk/orders/")
+    return (
+        elapsed,
+        response.status_code,
+        len(queries.captured_queries),
+        body.count(b"/desk/orders/"),
+    )
 
 
 def main() -> int:
