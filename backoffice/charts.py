@@ -71,13 +71,18 @@ def stacked_columns(
                 f'<text x="{x + col_w / 2:.1f}" y="{top_pad + plot_h + 14}" '
                 f'text-anchor="middle">{escape(category)}</text>'
             )
+    lx, ly = left, height - 14
     for s_index, name in enumerate(series):
-        lx = left + s_index * 110
+        item_w = 24 + 7 * len(name)
+        if lx + item_w > width:
+            lx, ly = left, ly + 14
         body.append(
-            f'<rect x="{lx}" y="{height - 14}" width="10" height="10" '
+            f'<rect x="{lx}" y="{ly}" width="10" height="10" '
             f'fill="{PALETTE[s_index % len(PALETTE)]}"/>'
-            f'<text x="{lx + 14}" y="{height - 5}">{escape(name)}</text>'
+            f'<text x="{lx + 14}" y="{ly + 9}">{escape(name)}</text>'
         )
+        lx += item_w
+    height = max(height, ly + 16)
     if not categories:
         body.append('<text x="50" y="50">No data</text>')
     return _svg(width, height, body, title)

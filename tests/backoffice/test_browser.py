@@ -109,3 +109,57 @@ def test_manager_bulk_holds_500_orders_and_watches_progress(
     assert (job.status, job.processed, job.succeeded) == ("done", 500, 500)
     assert Hold.objects.filter(reason="fraud_review", released_at__isnull=True).count() == 500
     assert Order.objects.filter(status=Order.Status.ON_HOLD).count() == 500
+
+
+def test_manager_screens_render_in_the_browser(live_server, browser_page, manager):
+    """Every main screen loads without a console error; screenshots for the docs."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from orders.services.desk import order_hold_place
+    from tests.logistics.factories import ServiceLevelFactory
+
+    level = ServiceLevelFactory(max_transit_hours=24)
+    now = timezone.now()
+    for i, channel_code in enumerate(["webshop", "marketplace", "wholesale"]):
+        channel = ChannelFactory(code=channel_code)
+        for order in OrderFactory.create_batch(4 + 3 * i, channel=channel):
+            OrderLineFactory(order=order, line_number=1)
+        held = OrderFactory(channel=channel)
+        order_hold_place(order=held, reason="fraud_review", note="velocity check", user=manager)
+    ShipmentFactory(
+        status="dispatch_failed", last_error="503 from provider", provider=level.provider
+    )
+    ShipmentFactory(status="pending", provider=level.provider)
+    ShipmentFactory(
+        status="in_transit",
+        provider=level.provider,
+        service_level=level,
+        dispatched_at=now - timedelta(hours=30),
+    )
+    ShipmentFactory(
+        status="delivered",
+        provider=level.provider,
+        service_level=level,
+        dispatched_at=now - timedelta(hours=30),
+        delivered_at=now - timedelta(hours=10),
+    )
+    StockLevelFactory(on_hand=2, low_stock_threshold=5)
+    StockLevelFactory(on_hand=40, low_stock_threshold=5)
+
+    page = browser_page
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    login(page, live_server.url, "manager", "/ops/exceptions/")
+    for path, name, marker in [
+        ("/ops/exceptions/", "ops-exceptions", "#q-hold"),
+        ("/ops/dashboard/", "ops-dashboard", "#chart-orders svg"),
+        ("/warehouse/stock/", "warehouse-stock", "#stock"),
+        ("/warehouse/dispatch/", "warehouse-dispatch", "#col-failed"),
+    ]:
+        response = page.goto(live_server.url + path)
+        assert response.status == 200, path
+        expect(page.locator(marker)).to_be_visible()
+        screenshot(page, name)
+    assert errors == []
