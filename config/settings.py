@@ -26,6 +26,7 @@ INSTALLED_APPS = [
     "logistics",
     "orders",
     "partners",
+    "backoffice",
     # Last, so that its post_migrate handler runs after every app's permissions exist.
     "core",
 ]
@@ -42,6 +43,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Back office: render times in the agent's browser time zone.
+    "backoffice.middleware.AgentTimezoneMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

@@ -9,4 +9,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("partners.urls")),
     path("webhooks/", include("logistics.urls")),
+    path("", include("backoffice.urls")),
 ]

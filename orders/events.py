@@ -149,3 +149,35 @@ def order_cancelled_event(
         reason=reason,
         previous_status=previous_status,
     )
+
+
+def hold_placed_event(*, order: Order, hold, user=None, actor: str | None = None) -> OrderEvent:
+    return event_record(
+        order=order,
+        type=OrderEvent.Type.HOLD_PLACED,
+        user=user,
+        actor=actor,
+        hold_id=hold.pk,
+        reason=hold.reason,
+        note=hold.note,
+    )
+
+
+def hold_released_event(*, order: Order, hold, user=None, actor: str | None = None) -> OrderEvent:
+    return event_record(
+        order=order,
+        type=OrderEvent.Type.HOLD_RELEASED,
+        user=user,
+        actor=actor,
+        hold_id=hold.pk,
+        reason=hold.reason,
+        note=hold.release_note,
+    )
+
+
+def address_changed_event(
+    *, order: Order, old: dict, new: dict, user=None, actor: str | None = None
+) -> OrderEvent:
+    return event_record(
+        order=order, type=OrderEvent.Type.ADDRESS_CHANGED, user=user, actor=actor, old=old, new=new
+    )
