@@ -5,6 +5,8 @@ import pytest
 pytest_plugins = [
     "tests.fixtures.domain",
     "tests.fixtures.admin_book",
+    "tests.fixtures.api",
+    "tests.fixtures.live",
 ]
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
