@@ -52,7 +52,12 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "id", "created_at", "updated_at", "order_id", "warehouse_id", "provider_id",
         "service_level_id", "status", "idempotency_token", "provider_reference",
         "tracking_number", "label_url", "cost", "cost_currency", "dispatch_attempts",
-        "last_error", "dispatched_at", "delivered_at", "last_event_at",
+        "last_error", "dispatched_at", "delivered_at", "last_event_at", "shipped_at",
+        "poll_interval_seconds",
+    ),
+    "logistics_dispatchoutbox": (
+        "created_at", "updated_at", "shipment_id", "status", "attempts", "next_attempt_at",
+        "last_error", "sent_at",
     ),
     "logistics_shipmentline": ("shipment_id", "order_line_id", "quantity"),
     "logistics_parcel": (
@@ -73,6 +78,7 @@ BATCH_TABLES: tuple[tuple[str, str], ...] = (
     ("inventory_allocation", "allocations"),
     ("inventory_stockmovement", "movements"),
     ("logistics_shipment", "shipments"),
+    ("logistics_dispatchoutbox", "outbox"),
     ("logistics_shipmentline", "shipment_lines"),
     ("logistics_parcel", "parcels"),
     ("logistics_trackingevent", "tracking_events"),
