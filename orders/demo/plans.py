@@ -77,6 +77,7 @@ PARTIAL = {S.PARTIALLY_SHIPPED, S.PARTIALLY_DELIVERED, S.PARTIALLY_RETURNED}
 # Unshipped quantities of orders in these statuses hold an active reservation.
 RESERVING = {S.ALLOCATED, S.IN_FULFILMENT, S.PARTIALLY_SHIPPED}
 
+MANUAL_HOLD_REASONS = {Hold.Reason.CUSTOMER_REQUEST, Hold.Reason.FRAUD_REVIEW, Hold.Reason.MANUAL}
 CURRENCY_RATE = {"EUR": 1.0, "GBP": 0.86, "PLN": 4.3}
 CHANNEL_WEIGHTS = {"webshop": 60, "marketplace": 30, "wholesale": 10}
 
@@ -99,6 +100,7 @@ class Context:
     warehouse_provider: dict[int, tuple[int, str, str, list[int]]]  # provider id, code, url, levels
     hold_owner_id: int | None = None
     placed_by_id: int | None = None
+    placed_by_label: str = "system"
 
 
 def context_build(*, world, now: datetime) -> Context:
@@ -143,6 +145,7 @@ def context_build(*, world, now: datetime) -> Context:
         warehouse_provider=warehouse_provider,
         hold_owner_id=agent.id if agent else None,
         placed_by_id=agent.id if agent else None,
+        placed_by_label=f"user:{agent.get_username()}" if agent else "system",
     )
 
 
@@ -346,12 +349,15 @@ def order_rows_add(  # noqa: C901 (one order's whole history reads best in one p
         actor = "system"
         if step == S.ON_HOLD:
             reason = rng.choice(list(Hold.Reason.values))
+            # Review holds are placed by the agent; the others by the intake rules.
+            placed_by = ctx.placed_by_id if reason in MANUAL_HOLD_REASONS else None
+            hold_actor = ctx.placed_by_label if placed_by else actor
             events.append(
-                (order_id, E.HOLD_PLACED, json.dumps({"reason": reason}), None, actor, at)
+                (order_id, E.HOLD_PLACED, json.dumps({"reason": reason}), placed_by, hold_actor, at)
             )
             batch.holds.append(
                 (at, at, order_id, reason, pools.HOLD_NOTES[reason], ctx.hold_owner_id,
-                 at + timedelta(hours=24), ctx.placed_by_id, None, None, "")
+                 at + timedelta(hours=24), placed_by, None, None, "")
             )  # fmt: skip
         elif step == S.BACKORDERED:
             events.append(
