@@ -38,7 +38,9 @@ def event_record(
     )
 
 
-def order_received_event(*, order: Order, actor: str | None = None, user=None) -> OrderEvent:
+def order_received_event(
+    *, order: Order, actor: str | None = None, user=None, line_count: int | None = None
+) -> OrderEvent:
     return event_record(
         order=order,
         type=OrderEvent.Type.RECEIVED,
@@ -46,7 +48,7 @@ def order_received_event(*, order: Order, actor: str | None = None, user=None) -
         actor=actor,
         channel=order.channel.code,
         external_reference=order.external_reference,
-        lines=order.lines.count(),
+        lines=order.lines.count() if line_count is None else line_count,
     )
 
 
@@ -133,4 +135,49 @@ def allocation_hold_placed_event(
         reason=hold_reason,
         detail=detail,
         automatic=True,
+    )
+
+
+def order_cancelled_event(
+    *, order: Order, reason: str = "", previous_status: str, user=None, actor: str | None = None
+) -> OrderEvent:
+    return event_record(
+        order=order,
+        type=OrderEvent.Type.CANCELLED,
+        user=user,
+        actor=actor,
+        reason=reason,
+        previous_status=previous_status,
+    )
+
+
+def hold_placed_event(*, order: Order, hold, user=None, actor: str | None = None) -> OrderEvent:
+    return event_record(
+        order=order,
+        type=OrderEvent.Type.HOLD_PLACED,
+        user=user,
+        actor=actor,
+        hold_id=hold.pk,
+        reason=hold.reason,
+        note=hold.note,
+    )
+
+
+def hold_released_event(*, order: Order, hold, user=None, actor: str | None = None) -> OrderEvent:
+    return event_record(
+        order=order,
+        type=OrderEvent.Type.HOLD_RELEASED,
+        user=user,
+        actor=actor,
+        hold_id=hold.pk,
+        reason=hold.reason,
+        note=hold.release_note,
+    )
+
+
+def address_changed_event(
+    *, order: Order, old: dict, new: dict, user=None, actor: str | None = None
+) -> OrderEvent:
+    return event_record(
+        order=order, type=OrderEvent.Type.ADDRESS_CHANGED, user=user, actor=actor, old=old, new=new
     )
