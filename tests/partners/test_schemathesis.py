@@ -40,7 +40,7 @@ def schemathesis_key(transactional_db):
     return raw
 
 
-def test_api_conforms_to_its_schema(gunicorn_url, schemathesis_key):
+def test_api_conforms_to_its_schema(gunicorn_url, schemathesis_key, tmp_path):
     command = [
         sys.executable,
         str(HERE / "run_schemathesis.py"),
@@ -63,7 +63,7 @@ def test_api_conforms_to_its_schema(gunicorn_url, schemathesis_key):
     if seed := os.environ.get("SCHEMATHESIS_SEED"):
         command += ["--seed", seed]
     result = subprocess.run(  # noqa: S603 - fixed argv
-        command, capture_output=True, text=True, timeout=600, check=False
+        command, capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-15000:]
