@@ -248,9 +248,13 @@ def tracking_update_apply(*, shipment_id: int, update: TrackingUpdate) -> Tracki
             event=partner_webhooks.Event.ORDER_EXCEPTION,
             extra={"shipment_id": shipment.pk, "tracking_status": event.status},
         )
-    # Any news resets the polling backoff; a finished shipment is not polled again.
+    # Any news resets the polling backoff. A shipment that has just finished gets one
+    # last reconciliation poll, which fills in events whose webhooks were lost.
     if shipment.status in ShipmentStatusGroups.FINAL:
-        shipment.next_poll_at = None
+        if "status" in fields:
+            shipment.next_poll_at = now + dt.timedelta(
+                seconds=settings.TRACKING_SAFETY_POLL_SECONDS
+            )
     elif shipment.dispatched_at is not None or shipment.provider_reference:
         first = _first_poll_seconds(shipment.provider)
         shipment.poll_interval_seconds = first
@@ -323,11 +327,12 @@ def shipment_poll(*, shipment_id: int) -> int:
     """Ask the provider for the shipment's tracking and apply what is new.
 
     Returns the number of new events. With nothing new, the poll interval doubles (up
-    to TRACKING_POLL_MAX_SECONDS) so that parcels that do not move cost little.
+    to TRACKING_POLL_MAX_SECONDS) so that parcels that do not move cost little; a
+    finished shipment is polled this once more (reconciliation) and then no longer.
     Provider errors are logged and the next poll is scheduled with the same backoff.
     """
     shipment = Shipment.objects.select_related("provider").get(pk=shipment_id)
-    if shipment.status in ShipmentStatusGroups.FINAL or not shipment.provider_reference:
+    if not shipment.provider_reference:
         Shipment.objects.filter(pk=shipment_id).update(next_poll_at=None)
         return 0
     new = 0
@@ -339,6 +344,10 @@ def shipment_poll(*, shipment_id: int) -> int:
     for update in sorted(updates, key=lambda u: u.occurred_at):
         if tracking_update_apply(shipment_id=shipment_id, update=update) is not None:
             new += 1
+    # A finished shipment has had its reconciliation poll: no more polls.
+    Shipment.objects.filter(pk=shipment_id, status__in=ShipmentStatusGroups.FINAL).update(
+        next_poll_at=None
+    )
     if not new:
         interval = min(
             max(shipment.poll_interval_seconds, 1) * 2, settings.TRACKING_POLL_MAX_SECONDS
@@ -359,7 +368,6 @@ def tracking_polls_due(*, limit: int = 200) -> list[int]:
         rows = list(
             Shipment.objects.select_for_update(skip_locked=True)
             .filter(next_poll_at__lte=now)
-            .exclude(status__in=ShipmentStatusGroups.FINAL)
             .order_by("next_poll_at")
             .values_list("pk", "poll_interval_seconds")[:limit]
         )

@@ -59,7 +59,14 @@ def _plan_orders(count: int) -> list[int]:
 def _wait_delivered(order_ids, timeout: float, procs: Processes, on_tick=None) -> None:
     deadline = time.monotonic() + timeout
     start = time.monotonic()
+    last_report = 0.0
     while time.monotonic() < deadline:
+        if time.monotonic() - last_report > 10:
+            last_report = time.monotonic()
+            statuses = Counter(
+                Order.objects.filter(pk__in=order_ids).values_list("status", flat=True)
+            )
+            print(f"t+{last_report - start:.0f}s {dict(statuses)}")  # noqa: T201
         if on_tick:
             on_tick(time.monotonic() - start)
         done = Order.objects.filter(pk__in=order_ids, status=Order.Status.DELIVERED).count()
@@ -68,6 +75,15 @@ def _wait_delivered(order_ids, timeout: float, procs: Processes, on_tick=None) -
         time.sleep(0.5)
     statuses = Counter(Order.objects.filter(pk__in=order_ids).values_list("status", flat=True))
     pytest.fail(f"not all delivered within {timeout}s: {dict(statuses)}\n{procs.logs()}")
+
+
+def _wait_polls_finished(order_ids, timeout: float = 60) -> None:
+    """Delivered shipments get one reconciliation poll; wait for those to run."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not Shipment.objects.filter(order_id__in=order_ids, next_poll_at__isnull=False).exists():
+            return
+        time.sleep(0.5)
 
 
 def test_order_reaches_delivered_with_its_timeline_within_60s(procs, live_server):
@@ -114,6 +130,7 @@ def test_faults_and_killed_workers_lose_and_double_nothing(procs, live_server):
         ],
     )
     order_ids = _plan_orders(200)
+    planned = time.monotonic()
     kills = []
 
     def kill_worker_twice(elapsed: float) -> None:
@@ -123,7 +140,9 @@ def test_faults_and_killed_workers_lose_and_double_nothing(procs, live_server):
             procs.start_worker()
 
     _wait_delivered(order_ids, timeout=240, procs=procs, on_tick=kill_worker_twice)
+    print(f"200 orders delivered {time.monotonic() - planned:.1f}s after planning")  # noqa: T201
     assert len(kills) == 2
+    _wait_polls_finished(order_ids)
 
     # Exactly one sandbox shipment per Consign shipment.
     sandbox = httpx.get(procs.sandbox_url + "/_sandbox/shipments", timeout=10).json()

@@ -195,6 +195,19 @@ def test_poll_applies_new_events(order, monkeypatch):
     assert shipment.next_poll_at is None
 
 
+def test_delivery_by_webhook_schedules_one_reconciliation_poll(order, monkeypatch):
+    (shipment,) = _dispatched(order)
+    _apply(shipment, update(T.DELIVERED, 5))
+    shipment.refresh_from_db()
+    assert shipment.next_poll_at is not None
+    adapter = _PollAdapter([update(T.IN_TRANSIT, 1), update(T.DELIVERED, 5)])
+    monkeypatch.setattr(tracking, "adapter_for", lambda provider: adapter)
+    assert tracking.shipment_poll(shipment_id=shipment.pk) == 1
+    shipment.refresh_from_db()
+    assert shipment.next_poll_at is None
+    assert shipment.status == Shipment.Status.DELIVERED
+
+
 def test_poll_with_nothing_new_backs_off(order, monkeypatch, settings):
     settings.TRACKING_POLL_MAX_SECONDS = 1000
     (shipment,) = _dispatched(order)
