@@ -335,12 +335,15 @@ def shipment_poll(*, shipment_id: int) -> int:
     if not shipment.provider_reference:
         Shipment.objects.filter(pk=shipment_id).update(next_poll_at=None)
         return 0
-    new = 0
     try:
         updates = adapter_for(shipment.provider).fetch_tracking(shipment)
     except AdapterError as exc:
+        # Keep the shipment scheduled (a finished one too: its reconciliation poll
+        # has not happened yet) and try again after the backoff.
         logger.info("Tracking poll of shipment %s failed: %s", shipment_id, exc.message)
-        updates = []
+        _poll_backoff(shipment, include_final=True)
+        return 0
+    new = 0
     for update in sorted(updates, key=lambda u: u.occurred_at):
         if tracking_update_apply(shipment_id=shipment_id, update=update) is not None:
             new += 1
@@ -349,16 +352,19 @@ def shipment_poll(*, shipment_id: int) -> int:
         next_poll_at=None
     )
     if not new:
-        interval = min(
-            max(shipment.poll_interval_seconds, 1) * 2, settings.TRACKING_POLL_MAX_SECONDS
-        )
-        Shipment.objects.filter(pk=shipment_id, next_poll_at__isnull=False).exclude(
-            status__in=ShipmentStatusGroups.FINAL
-        ).update(
-            poll_interval_seconds=interval,
-            next_poll_at=timezone.now() + dt.timedelta(seconds=interval),
-        )
+        _poll_backoff(shipment, include_final=False)
     return new
+
+
+def _poll_backoff(shipment: Shipment, *, include_final: bool) -> None:
+    interval = min(max(shipment.poll_interval_seconds, 1) * 2, settings.TRACKING_POLL_MAX_SECONDS)
+    rows = Shipment.objects.filter(pk=shipment.pk, next_poll_at__isnull=False)
+    if not include_final:
+        rows = rows.exclude(status__in=ShipmentStatusGroups.FINAL)
+    rows.update(
+        poll_interval_seconds=interval,
+        next_poll_at=timezone.now() + dt.timedelta(seconds=interval),
+    )
 
 
 def tracking_polls_due(*, limit: int = 200) -> list[int]:
@@ -381,19 +387,29 @@ def tracking_polls_due(*, limit: int = 200) -> list[int]:
 
 
 def tracking_sweep(*, limit: int = 500) -> list[int]:
-    """Inbound webhooks still unprocessed after a while (lost message, crashed worker)."""
-    cutoff = timezone.now() - dt.timedelta(seconds=settings.LOGISTICS_ACK_TIMEOUT_SECONDS)
-    day_ago = timezone.now() - dt.timedelta(days=1)
-    return list(
-        InboundWebhook.objects.filter(
-            Q(status=InboundWebhook.Status.PENDING)
-            | Q(status=InboundWebhook.Status.UNMATCHED, received_at__gte=day_ago),
-            received_at__lte=cutoff,
-            attempts__lt=20,
+    """Claim inbound webhooks still unprocessed after a while (lost message, killed worker).
+
+    Each row is handed out at most once per LOGISTICS_ACK_TIMEOUT_SECONDS (swept_at),
+    so a backlog that is merely queued is not flooded with duplicate tasks.
+    """
+    now = timezone.now()
+    cutoff = now - dt.timedelta(seconds=settings.LOGISTICS_ACK_TIMEOUT_SECONDS)
+    day_ago = now - dt.timedelta(days=1)
+    with transaction.atomic():
+        ids = list(
+            InboundWebhook.objects.select_for_update(skip_locked=True)
+            .filter(
+                Q(status=InboundWebhook.Status.PENDING)
+                | Q(status=InboundWebhook.Status.UNMATCHED, received_at__gte=day_ago),
+                Q(swept_at__isnull=True) | Q(swept_at__lte=cutoff),
+                received_at__lte=cutoff,
+                attempts__lt=20,
+            )
+            .order_by("received_at")
+            .values_list("pk", flat=True)[:limit]
         )
-        .order_by("received_at")
-        .values_list("pk", flat=True)[:limit]
-    )
+        InboundWebhook.objects.filter(pk__in=ids).update(swept_at=now)
+    return ids
 
 
 @transaction.atomic

@@ -35,7 +35,6 @@ FAST_ENV = {
     "TRACKING_POLL_MAX_SECONDS": "10",
     "LOGISTICS_SWEEP_SECONDS": "1",
     "LSP_HTTP_TIMEOUT_SECONDS": "5",
-    "DATABASE_CONN_MAX_AGE": "0",
 }
 
 
@@ -159,7 +158,8 @@ class Processes:
         for name in list(self.procs):
             proc = self.procs.pop(name)
             try:
-                os.killpg(proc.pid, signal.SIGTERM)
+                # The main process only: a Celery worker then stops its pool itself.
+                proc.terminate()
                 proc.wait(timeout=10)
             except (ProcessLookupError, subprocess.TimeoutExpired):
                 with contextlib.suppress(ProcessLookupError):
