@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from logistics import webhook_signing
+from logistics import broker, webhook_signing
 from logistics.models import PartnerWebhookDelivery
 from logistics.services.dispatch import backoff_seconds
 from orders.models import Order
@@ -147,6 +147,8 @@ def partner_webhooks_due(*, limit: int = 500) -> list[int]:
     Pushes each claimed row's next_attempt_at to now, so it is handed out again only
     if it is still not done one ack timeout later.
     """
+    if broker.queue_backlog("default"):
+        return []
     now = timezone.now()
     cutoff = now - dt.timedelta(seconds=settings.LOGISTICS_ACK_TIMEOUT_SECONDS)
     with transaction.atomic():

@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from logistics import order_events
+from logistics import broker, order_events
 from logistics.adapters.base import AdapterError, TrackingUpdate
 from logistics.adapters.registry import adapter_for
 from logistics.models import (
@@ -368,7 +368,14 @@ def _poll_backoff(shipment: Shipment, *, include_final: bool) -> None:
 
 
 def tracking_polls_due(*, limit: int = 200) -> list[int]:
-    """Claim shipments whose poll is due (pushing their next poll out) and return their ids."""
+    """Claim shipments whose poll is due (pushing their next poll out) and return their ids.
+
+    Polls wait while the tracking queue holds more than a sweep's worth of messages:
+    a poll is never urgent, and claiming polls that cannot run in time would only
+    claim them again.
+    """
+    if broker.queue_backlog("tracking") > limit:
+        return []
     now = timezone.now()
     with transaction.atomic():
         rows = list(
@@ -390,8 +397,11 @@ def tracking_sweep(*, limit: int = 500) -> list[int]:
     """Claim inbound webhooks still unprocessed after a while (lost message, killed worker).
 
     Each row is handed out at most once per LOGISTICS_ACK_TIMEOUT_SECONDS (swept_at),
-    so a backlog that is merely queued is not flooded with duplicate tasks.
+    and only while the tracking queue is drained (see logistics.broker), so a backlog
+    that is merely queued is not flooded with duplicate tasks.
     """
+    if broker.queue_backlog("tracking"):
+        return []
     now = timezone.now()
     cutoff = now - dt.timedelta(seconds=settings.LOGISTICS_ACK_TIMEOUT_SECONDS)
     day_ago = now - dt.timedelta(days=1)
