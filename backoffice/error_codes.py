@@ -1,0 +1,4 @@
+"""Stable machine-readable error codes of the back office."""
+
+BULK_JOB_EMPTY = "bulk_job_empty"
+BULK_JOB_TOO_LARGE = "bulk_job_too_large"

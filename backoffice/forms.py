@@ -1,0 +1,76 @@
+from django import forms
+
+from orders.models import Hold
+from orders.services.desk import NOTE_MAX_LENGTH
+
+
+class SearchForm(forms.Form):
+    q = forms.CharField(max_length=200, required=False, strip=True)
+
+
+REASON_CHOICES = [("", "Choose a reason…"), *Hold.Reason.choices]
+
+
+class HoldPlaceForm(forms.Form):
+    reason = forms.ChoiceField(choices=REASON_CHOICES)
+    note = forms.CharField(
+        max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+
+class HoldReleaseForm(forms.Form):
+    note = forms.CharField(max_length=2000, required=False)
+
+
+class NoteForm(forms.Form):
+    text = forms.CharField(max_length=NOTE_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class CancelForm(forms.Form):
+    reason = forms.CharField(max_length=200)
+    confirm = forms.BooleanField(
+        required=True, label="I understand that a cancelled order cannot be reopened."
+    )
+
+
+class AddressForm(forms.Form):
+    shipping_name = forms.CharField(max_length=200, label="Name")
+    shipping_line1 = forms.CharField(max_length=200, label="Address line 1")
+    shipping_line2 = forms.CharField(max_length=200, required=False, label="Address line 2")
+    shipping_city = forms.CharField(max_length=100, label="City")
+    shipping_postcode = forms.CharField(max_length=20, required=False, label="Postcode")
+    shipping_region = forms.CharField(max_length=100, required=False, label="Region")
+    shipping_country = forms.CharField(
+        max_length=2, min_length=2, label="Country (ISO code, e.g. NL)"
+    )
+
+
+class BulkHoldForm(forms.Form):
+    numbers = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "placeholder": "CS-000123, CS-000124 …"}),
+        help_text="Order numbers separated by spaces, commas or new lines.",
+    )
+    status = forms.ChoiceField(
+        required=False,
+        choices=[("", "—")],
+        help_text="Or: every order currently in this status (at most 5,000).",
+    )
+    channel = forms.CharField(required=False, max_length=32)
+    reason = forms.ChoiceField(choices=REASON_CHOICES)
+    note = forms.CharField(max_length=2000, required=False)
+
+    def __init__(self, *args, **kwargs):
+        from orders.models import Order
+        from orders.services.desk import HOLDABLE_STATUSES
+
+        super().__init__(*args, **kwargs)
+        self.fields["status"].choices = [("", "—")] + [
+            (value, label) for value, label in Order.Status.choices if value in HOLDABLE_STATUSES
+        ]
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("numbers", "").strip() and not data.get("status"):
+            raise forms.ValidationError("Give order numbers or choose a status.")
+        return data

@@ -1,0 +1,29 @@
+from django.urls import path
+
+from backoffice.views import desk, home, ops, warehouse
+
+app_name = "backoffice"
+
+urlpatterns = [
+    path("", home.home, name="home"),
+    path("desk/", desk.desk_search, name="desk"),
+    path("desk/orders/<str:number>/", desk.order_detail, name="order_detail"),
+    path("desk/orders/<str:number>/hold/", desk.order_hold_place, name="order_hold_place"),
+    path(
+        "desk/orders/<str:number>/holds/<int:hold_id>/release/",
+        desk.order_hold_release,
+        name="order_hold_release",
+    ),
+    path("desk/orders/<str:number>/notes/", desk.order_note_add, name="order_note_add"),
+    path("desk/orders/<str:number>/address/", desk.order_address_change, name="order_address"),
+    path("warehouse/stock/", warehouse.stock_list, name="stock_list"),
+    path("warehouse/stock/<int:level_id>/", warehouse.stock_detail, name="stock_detail"),
+    path("warehouse/stock/<int:level_id>/adjust/", warehouse.stock_adjust, name="stock_adjust"),
+    path("warehouse/dispatch/", warehouse.dispatch_board, name="dispatch_board"),
+    path("ops/exceptions/", ops.exception_queue, name="exceptions"),
+    path("ops/dashboard/", ops.dashboard, name="dashboard"),
+    path("ops/bulk-hold/", ops.bulk_hold, name="bulk_hold"),
+    path("ops/jobs/<int:job_id>/", ops.job_detail, name="job_detail"),
+    path("ops/jobs/<int:job_id>/status.json", ops.job_status, name="job_status"),
+    path("ops/jobs/<int:job_id>/result.csv", ops.job_result, name="job_result"),
+]

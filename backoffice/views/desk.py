@@ -1,0 +1,175 @@
+"""Customer-service desk: search, order page and the actions an agent takes on an order."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from backoffice import selectors
+from backoffice.forms import AddressForm, HoldPlaceForm, HoldReleaseForm, NoteForm, SearchForm
+from backoffice.views.common import page, report_domain_error, staff_view
+from core.errors import DomainError, ValidationFailed
+from orders.models import Hold, Order
+from orders.services import desk as desk_services
+
+VIEW_ORDER = "orders.view_order"
+
+
+def _order_or_404(number: str) -> Order:
+    try:
+        return Order.objects.get(number=number)
+    except Order.DoesNotExist as exc:
+        raise Http404("No such order.") from exc
+
+
+def _back(order: Order, anchor: str = "") -> HttpResponseRedirect:
+    url = reverse("backoffice:order_detail", args=[order.number])
+    return HttpResponseRedirect(url + (f"#{anchor}" if anchor else ""), status=303)
+
+
+@require_GET
+@staff_view(VIEW_ORDER)
+def desk_search(request):
+    form = SearchForm(request.GET)
+    query = form.cleaned_data["q"] if form.is_valid() else ""
+    hits = selectors.desk_search(query=query) if query else []
+    if len(hits) == 1 and request.GET.get("go") == "1":
+        return HttpResponseRedirect(reverse("backoffice:order_detail", args=[hits[0].order.number]))
+    return page(
+        request,
+        "backoffice/desk_search.html",
+        {
+            "title": "Customer desk",
+            "form": form,
+            "query": query,
+            "hits": hits,
+            "limit": selectors.SEARCH_LIMIT,
+        },
+    )
+
+
+@require_GET
+@staff_view(VIEW_ORDER)
+def order_detail(request, number: str):
+    try:
+        order = selectors.order_for_desk(number=number)
+    except Order.DoesNotExist as exc:
+        raise Http404("No such order.") from exc
+    user = request.user
+    holds = list(order.holds.all())
+    shipments = list(order.shipments.all())
+    can_change_address = order.status in desk_services.ADDRESS_CHANGEABLE_STATUSES and not any(
+        s.status not in {"pending", "dispatch_failed", "cancelled"} for s in shipments
+    )
+    return page(
+        request,
+        "backoffice/order_detail.html",
+        {
+            "title": f"Order {order.number}",
+            "order": order,
+            "lines": list(order.lines.all()),
+            "shipments": shipments,
+            "active_holds": [h for h in holds if h.released_at is None],
+            "past_holds": [h for h in holds if h.released_at is not None],
+            "timeline": selectors.order_timeline(order=order, shipments=shipments),
+            "hold_form": HoldPlaceForm(),
+            "note_form": NoteForm(),
+            "can": {
+                "hold": user.has_perm("orders.place_hold")
+                and order.status in desk_services.HOLDABLE_STATUSES,
+                "release": user.has_perm("orders.release_hold"),
+                "note": user.has_perm("orders.add_order_note"),
+                "address": user.has_perm("orders.change_shipping_address") and can_change_address,
+            },
+        },
+    )
+
+
+@require_POST
+@staff_view(VIEW_ORDER, "orders.place_hold")
+def order_hold_place(request, number: str):
+    order = _order_or_404(number)
+    form = HoldPlaceForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a reason for the hold.")
+        return _back(order, "actions")
+    try:
+        desk_services.order_hold_place(
+            order=order,
+            reason=form.cleaned_data["reason"],
+            note=form.cleaned_data["note"],
+            user=request.user,
+        )
+    except DomainError as exc:
+        report_domain_error(request, exc)
+    else:
+        messages.success(request, f"Order {order.number} is on hold.")
+    return _back(order, "timeline")
+
+
+@require_POST
+@staff_view(VIEW_ORDER, "orders.release_hold")
+def order_hold_release(request, number: str, hold_id: int):
+    order = _order_or_404(number)
+    hold = get_object_or_404(Hold, pk=hold_id, order=order)
+    form = HoldReleaseForm(request.POST)
+    note = form.cleaned_data["note"] if form.is_valid() else ""
+    try:
+        desk_services.order_hold_release(hold=hold, note=note, user=request.user)
+    except DomainError as exc:
+        report_domain_error(request, exc)
+    else:
+        messages.success(request, f"Hold “{hold.get_reason_display()}” released.")
+    return _back(order, "timeline")
+
+
+@require_POST
+@staff_view(VIEW_ORDER, "orders.add_order_note")
+def order_note_add(request, number: str):
+    order = _order_or_404(number)
+    form = NoteForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Write the note first.")
+        return _back(order, "notes")
+    try:
+        desk_services.order_note_add(order=order, text=form.cleaned_data["text"], user=request.user)
+    except DomainError as exc:
+        report_domain_error(request, exc)
+    else:
+        messages.success(request, "Note added.")
+    return _back(order, "timeline")
+
+
+@staff_view(VIEW_ORDER, "orders.change_shipping_address")
+def order_address_change(request, number: str):
+    order = _order_or_404(number)
+    if request.method == "POST":
+        form = AddressForm(request.POST)
+        if form.is_valid():
+            try:
+                desk_services.order_shipping_address_change(
+                    order=order, address=form.cleaned_data, user=request.user
+                )
+            except ValidationFailed as exc:
+                for error in exc.errors:
+                    field = error["field"] if error["field"] in form.fields else None
+                    form.add_error(field, error["message"])
+            except DomainError as exc:
+                report_domain_error(request, exc)
+                return _back(order)
+            else:
+                messages.success(request, "Shipping address changed.")
+                return _back(order, "timeline")
+        status = 422
+    else:
+        form = AddressForm(initial={name: getattr(order, name) for name in AddressForm.base_fields})
+        status = 200
+    return page(
+        request,
+        "backoffice/order_address.html",
+        {"title": f"Change shipping address of {order.number}", "order": order, "form": form},
+        status=status,
+    )

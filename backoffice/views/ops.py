@@ -1,0 +1,179 @@
+"""Operations: exception queue, dashboard, bulk actions with progress."""
+
+from __future__ import annotations
+
+import csv
+import re
+
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.views.decorators.http import require_GET
+
+from backoffice import charts, selectors
+from backoffice.forms import BulkHoldForm
+from backoffice.models import BulkJob
+from backoffice.services import BULK_JOB_MAX_ORDERS, bulk_hold_job_create, bulk_job_result_rows
+from backoffice.views.common import page, report_domain_error, staff_view
+from core.errors import DomainError
+from orders.models import Channel, Order
+
+DASHBOARD = "orders.view_dashboard"
+
+
+@require_GET
+@staff_view(DASHBOARD)
+def exception_queue(request):
+    kind = request.GET.get("kind", "")
+    channel_code = request.GET.get("channel", "")[:32]
+    try:
+        backorder_days = max(0, min(365, int(request.GET.get("days", "3"))))
+    except ValueError:
+        backorder_days = 3
+    mine = request.GET.get("mine") == "1"
+    queue = selectors.exception_queue(
+        kind=kind,
+        channel_code=channel_code,
+        backorder_days=backorder_days,
+        owner=request.user if mine else None,
+    )
+    return page(
+        request,
+        "backoffice/exceptions.html",
+        {
+            "title": "Exception queue",
+            "queue": queue,
+            "kinds": selectors.EXCEPTION_KINDS,
+            "kind": kind,
+            "channel_code": channel_code,
+            "channels": Channel.objects.order_by("code").values_list("code", flat=True),
+            "backorder_days": backorder_days,
+            "mine": mine,
+            "bulk_form": BulkHoldForm(),
+        },
+    )
+
+
+@require_GET
+@staff_view(DASHBOARD)
+def dashboard(request):
+    figures = selectors.dashboard_figures()
+    return page(
+        request,
+        "backoffice/dashboard.html",
+        {
+            "title": "Operations dashboard",
+            "figures": figures,
+            "orders_chart": charts.stacked_columns(
+                figures["days"], figures["orders_per_day"], title="Orders per day by channel"
+            ),
+            "backlog_chart": charts.horizontal_bars(figures["backlog"], title="Backlog by status"),
+            "on_time_chart": charts.horizontal_bars(
+                figures["on_time"], title="On-time delivery by provider", unit=" %", max_value=100
+            ),
+            "exceptions_chart": charts.horizontal_bars(
+                figures["exceptions"], title="Open exceptions by provider"
+            ),
+        },
+    )
+
+
+_NUMBER_SPLIT = re.compile(r"[\s,;]+")
+
+
+@staff_view(DASHBOARD, "orders.place_hold")
+def bulk_hold(request):
+    if request.method != "POST":
+        return page(
+            request,
+            "backoffice/bulk_hold.html",
+            {"title": "Bulk hold", "form": BulkHoldForm(), "jobs": _recent_jobs(request.user)},
+        )
+    form = BulkHoldForm(request.POST)
+    selected = [int(pk) for pk in request.POST.getlist("order_ids") if pk.isdigit()]
+    if not form.is_valid() and not selected:
+        return page(
+            request,
+            "backoffice/bulk_hold.html",
+            {"title": "Bulk hold", "form": form, "jobs": _recent_jobs(request.user)},
+            status=422,
+        )
+    data = form.cleaned_data if form.is_valid() else {"reason": request.POST.get("reason", "")}
+    order_ids = selected or _resolve_orders(data)
+    try:
+        job = bulk_hold_job_create(
+            user=request.user,
+            order_ids=order_ids,
+            reason=data.get("reason", ""),
+            note=data.get("note", ""),
+        )
+    except DomainError as exc:
+        report_domain_error(request, exc)
+        return HttpResponseRedirect(request.path, status=303)
+    return HttpResponseRedirect(job.get_absolute_url(), status=303)
+
+
+def _resolve_orders(data: dict) -> list[int]:
+    numbers = [n.upper() for n in _NUMBER_SPLIT.split(data.get("numbers", "")) if n]
+    qs = Order.objects.all()
+    if numbers:
+        qs = qs.filter(number__in=numbers)
+    else:
+        qs = qs.filter(status=data["status"])
+        if data.get("channel"):
+            qs = qs.filter(channel__code=data["channel"])
+    return list(
+        qs.order_by("created_at", "id").values_list("id", flat=True)[: BULK_JOB_MAX_ORDERS + 1]
+    )
+
+
+def _recent_jobs(user):
+    return BulkJob.objects.filter(created_by=user).order_by("-created_at")[:10]
+
+
+def _job_for(request, job_id: int) -> BulkJob:
+    job = get_object_or_404(BulkJob, pk=job_id)
+    if job.created_by_id != request.user.pk and not request.user.has_perm(DASHBOARD):
+        raise PermissionDenied
+    return job
+
+
+@require_GET
+@staff_view()
+def job_detail(request, job_id: int):
+    job = _job_for(request, job_id)
+    return page(request, "backoffice/job_detail.html", {"title": str(job), "job": job})
+
+
+@require_GET
+@staff_view()
+def job_status(request, job_id: int):
+    job = _job_for(request, job_id)
+    return JsonResponse(
+        {
+            "id": job.pk,
+            "kind": job.kind,
+            "status": job.status,
+            "total": job.total,
+            "processed": job.processed,
+            "succeeded": job.succeeded,
+            "failed": job.failed,
+            "percent": job.percent,
+            "finished": job.is_finished,
+            "error": job.error,
+        },
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@require_GET
+@staff_view()
+def job_result(request, job_id: int):
+    job = _job_for(request, job_id)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="bulk-job-{job.pk}.csv"'
+    writer = csv.writer(response)
+    for row in bulk_job_result_rows(job=job):
+        # A spreadsheet must not execute a cell a customer could have written.
+        writer.writerow(["'" + c if str(c)[:1] in "=+-@" else c for c in row])
+    return response

@@ -1,0 +1,205 @@
+"""Customer-service desk actions on one order: holds, notes, shipping address.
+
+Each function locks the order row first (the same lock the fulfilment and
+cancellation paths take), so a hold and a dispatch decision never interleave.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from core.errors import Conflict, IllegalTransition, NotFound, ValidationFailed
+from orders import error_codes, events
+from orders.models import Hold, Order, OrderEvent
+from orders.transitions import order_transition
+
+S = Order.Status
+
+# A hold stops work that has not left the building yet.
+HOLDABLE_STATUSES = frozenset({S.RECEIVED, S.ON_HOLD, S.BACKORDERED, S.ALLOCATED, S.IN_FULFILMENT})
+ADDRESS_CHANGEABLE_STATUSES = HOLDABLE_STATUSES
+ADDRESS_FIELDS = (
+    "shipping_name",
+    "shipping_line1",
+    "shipping_line2",
+    "shipping_city",
+    "shipping_postcode",
+    "shipping_region",
+    "shipping_country",
+)
+REQUIRED_ADDRESS_FIELDS = ("shipping_name", "shipping_line1", "shipping_city", "shipping_country")
+# Shipments in these states have not been handed to the provider, so the new
+# address is what they will carry when (re-)dispatched.
+_UNDISPATCHED_SHIPMENT_STATUSES = {"pending", "dispatch_failed", "cancelled"}
+NOTE_MAX_LENGTH = 4000
+
+
+def _lock(order: Order) -> Order:
+    try:
+        return Order.objects.select_for_update().get(pk=order.pk)
+    except Order.DoesNotExist as exc:
+        raise NotFound("Order not found.", code=error_codes.ORDER_NOT_FOUND) from exc
+
+
+@transaction.atomic
+def order_hold_place(
+    *,
+    order: Order,
+    reason: str,
+    note: str = "",
+    user=None,
+    actor: str | None = None,
+    owner=None,
+    due_at: datetime | None = None,
+) -> Hold:
+    """Put the order on hold for `reason` and record who did it.
+
+    The order moves to on_hold (if it is not already) and stays there until its
+    last active hold is released. Raises ValidationFailed for an unknown reason,
+    IllegalTransition when the order is past dispatch or cancelled, Conflict when
+    a hold with the same reason is already active.
+    """
+    if reason not in Hold.Reason.values:
+        raise ValidationFailed(
+            f"Unknown hold reason {reason!r}.",
+            code=error_codes.HOLD_REASON_UNKNOWN,
+            errors=[{"field": "reason", "message": "Choose one of the hold reasons."}],
+        )
+    order = _lock(order)
+    if order.status not in HOLDABLE_STATUSES:
+        raise IllegalTransition(
+            f"Order {order.number} is {order.get_status_display().lower()} and cannot be held.",
+            code=error_codes.ORDER_NOT_HOLDABLE,
+            current_status=order.status,
+        )
+    if Hold.objects.filter(order=order, reason=reason, released_at__isnull=True).exists():
+        raise Conflict(
+            f"Order {order.number} already has an active {Hold.Reason(reason).label.lower()} hold.",
+            code=error_codes.HOLD_ALREADY_ACTIVE,
+        )
+    hold = Hold.objects.create(
+        order=order,
+        reason=reason,
+        note=note.strip(),
+        owner=owner if owner is not None else (user if _is_user(user) else None),
+        due_at=due_at,
+        placed_by=user if _is_user(user) else None,
+    )
+    events.hold_placed_event(order=order, hold=hold, user=user, actor=actor)
+    if order.status != S.ON_HOLD:
+        order_transition(order=order, to=S.ON_HOLD, reason=f"hold:{reason}", user=user, actor=actor)
+    return hold
+
+
+@transaction.atomic
+def order_hold_release(*, hold: Hold, note: str = "", user=None, actor: str | None = None) -> Hold:
+    """Release one active hold; when it was the last, the order goes back through fulfilment.
+
+    Raises Conflict when the hold was already released.
+    """
+    order = _lock(hold.order)
+    hold = Hold.objects.select_for_update().get(pk=hold.pk)
+    if hold.released_at is not None:
+        raise Conflict("This hold was already released.", code=error_codes.HOLD_ALREADY_RELEASED)
+    hold.released_at = timezone.now()
+    hold.released_by = user if _is_user(user) else None
+    hold.release_note = note.strip()
+    hold.save(update_fields=["released_at", "released_by", "release_note", "updated_at"])
+    events.hold_released_event(order=order, hold=hold, user=user, actor=actor)
+    still_held = Hold.objects.filter(order=order, released_at__isnull=True).exists()
+    if order.status == S.ON_HOLD and not still_held:
+        from orders.services.fulfilment import order_fulfil
+
+        order_transition(
+            order=order, to=S.RECEIVED, reason="all holds released", user=user, actor=actor
+        )
+        order_fulfil(order=order, user=user, actor=actor)
+    return hold
+
+
+@transaction.atomic
+def order_note_add(*, order: Order, text: str, user=None, actor: str | None = None) -> OrderEvent:
+    """Append an internal note to the order's timeline. Raises ValidationFailed when empty."""
+    text = text.strip()
+    if not text:
+        raise ValidationFailed(
+            "A note cannot be empty.",
+            code=error_codes.NOTE_EMPTY,
+            errors=[{"field": "text", "message": "Write the note."}],
+        )
+    if len(text) > NOTE_MAX_LENGTH:
+        raise ValidationFailed(
+            "The note is too long.",
+            code=error_codes.NOTE_EMPTY,
+            errors=[{"field": "text", "message": f"At most {NOTE_MAX_LENGTH} characters."}],
+        )
+    return events.note_added_event(order=order, text=text, user=user, actor=actor)
+
+
+@transaction.atomic
+def order_shipping_address_change(
+    *, order: Order, address: dict[str, str], user=None, actor: str | None = None
+) -> Order:
+    """Replace the shipping address of an order that has not been dispatched.
+
+    The new address is validated like an incoming order's. Shipments not yet
+    handed to the provider carry the new address when they are dispatched; an
+    active `address_invalid` hold is released, which sends the order back
+    through fulfilment. Raises Conflict once anything has been dispatched,
+    ValidationFailed (with per-field errors) for an invalid address.
+    """
+    order = _lock(order)
+    dispatched = order.shipments.exclude(status__in=_UNDISPATCHED_SHIPMENT_STATUSES).exists()
+    if order.status not in ADDRESS_CHANGEABLE_STATUSES or dispatched:
+        raise Conflict(
+            f"Order {order.number} has already been dispatched; its address cannot change.",
+            code=error_codes.ORDER_ALREADY_DISPATCHED,
+        )
+    cleaned = {name: " ".join(str(address.get(name, "")).split()) for name in ADDRESS_FIELDS}
+    cleaned["shipping_country"] = cleaned["shipping_country"].upper()
+    errors = [
+        {"field": name, "message": "This field is required."}
+        for name in REQUIRED_ADDRESS_FIELDS
+        if not cleaned[name]
+    ]
+    old = {name: getattr(order, name) for name in ADDRESS_FIELDS}
+    for name, value in cleaned.items():
+        setattr(order, name, value)
+    if not errors:
+        try:
+            order.full_clean(
+                exclude=[f.name for f in Order._meta.fields if f.name not in ADDRESS_FIELDS],
+                validate_unique=False,
+                validate_constraints=False,
+            )
+        except ValidationError as exc:
+            errors = [
+                {"field": name, "message": str(message)}
+                for name, messages in exc.message_dict.items()
+                for message in messages
+            ]
+    if errors:
+        raise ValidationFailed(
+            "The shipping address is not valid.",
+            code=error_codes.ADDRESS_INVALID,
+            errors=errors,
+        )
+    if old == cleaned:
+        return order
+    order.save(update_fields=[*ADDRESS_FIELDS, "shipping_postcode_key", "updated_at"])
+    events.address_changed_event(order=order, old=old, new=cleaned, user=user, actor=actor)
+    invalid_hold = Hold.objects.filter(
+        order=order, reason=Hold.Reason.ADDRESS_INVALID, released_at__isnull=True
+    ).first()
+    if invalid_hold is not None:
+        order_hold_release(hold=invalid_hold, note="address corrected", user=user, actor=actor)
+        order.refresh_from_db()
+    return order
+
+
+def _is_user(user) -> bool:
+    return user is not None and getattr(user, "is_authenticated", False)

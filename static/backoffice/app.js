@@ -1,0 +1,57 @@
+// Back-office behaviour: plain JS, no build step.
+(function () {
+  "use strict";
+
+  // Tell the server the agent's time zone so times are rendered in it.
+  try {
+    var tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (tz && document.cookie.indexOf("consign_tz=" + encodeURIComponent(tz)) === -1) {
+      document.cookie = "consign_tz=" + encodeURIComponent(tz) + "; path=/; SameSite=Lax; max-age=31536000";
+    }
+  } catch (e) { /* old browser: server default zone */ }
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var question = form.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) {
+      event.preventDefault();
+    }
+  });
+
+  // A job page polls its JSON status until the job is finished.
+  function pollJob(el) {
+    var url = el.getAttribute("data-job-status-url");
+    var bar = el.querySelector(".progress > div");
+    var label = el.querySelector("[data-job-label]");
+    var result = el.querySelector("[data-job-result]");
+    function tick() {
+      fetch(url, {headers: {"Accept": "application/json"}, credentials: "same-origin"})
+        .then(function (r) { return r.json(); })
+        .then(function (job) {
+          bar.style.width = job.percent + "%";
+          bar.parentNode.setAttribute("aria-valuenow", job.percent);
+          label.textContent = job.percent + " % · " + job.processed + " / " + job.total +
+            " processed · " + job.succeeded + " done · " + job.failed + " not done · " + job.status;
+          if (job.finished) {
+            if (result) { result.hidden = false; }
+            el.setAttribute("data-finished", "true");
+          } else {
+            window.setTimeout(tick, 500);
+          }
+        })
+        .catch(function () { window.setTimeout(tick, 2000); });
+    }
+    tick();
+  }
+
+  // A barcode scanner types the code and presses Enter: submit each scan, keep focus.
+  function scanner(form) {
+    var input = form.querySelector("input[name=barcode]");
+    if (input) { input.focus(); }
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-job-status-url]").forEach(pollJob);
+    document.querySelectorAll("form.scan").forEach(scanner);
+  });
+})();

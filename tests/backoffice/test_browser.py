@@ -1,0 +1,165 @@
+"""The back office driven through real headless Chromium against a live server."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from backoffice.models import BulkJob
+from orders.models import Hold, Order, OrderEvent
+from tests.backoffice.browser import login, screenshot
+from tests.inventory.factories import StockLevelFactory
+from tests.logistics.factories import ShipmentFactory, TrackingEventFactory
+from tests.orders.factories import ChannelFactory, OrderFactory, OrderLineFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_agent_finds_order_by_tracking_number_and_places_a_hold(live_server, browser_page, agent):
+    order = OrderFactory(
+        status=Order.Status.ALLOCATED,
+        customer_name="Ingrid Bergman",
+        customer_email="ingrid@example.se",
+    )
+    OrderLineFactory(order=order, line_number=1, quantity=2)
+    shipment = ShipmentFactory(order=order, tracking_number="SBX00042424242")
+    TrackingEventFactory(shipment=shipment, status="pre_transit", description="Label created")
+    page = browser_page
+
+    login(page, live_server.url, "agent", "/desk/")
+    page.fill("#desk-q", "SBX00042424242")
+    page.keyboard.press("Enter")
+    results = page.locator("#results")
+    expect(results).to_contain_text(order.number)
+    expect(results).to_contain_text("Tracking number")
+    screenshot(page, "desk-search")
+
+    results.get_by_role("link", name=order.number).click()
+    expect(page.locator("h1")).to_contain_text(order.number)
+    expect(page.locator("#timeline")).to_contain_text("Europe/Amsterdam")
+    page.select_option("#hold-form select[name=reason]", "customer_request")
+    page.fill("#hold-form textarea[name=note]", "Customer is moving house, wait for new address")
+    page.click("#hold-form button[type=submit]")
+
+    timeline = page.locator("#timeline")
+    expect(timeline).to_contain_text("Hold placed")
+    expect(timeline).to_contain_text("Customer is moving house")
+    expect(page.locator("h1 .badge")).to_have_text("On hold")
+    screenshot(page, "desk-order-on-hold")
+    event = OrderEvent.objects.get(order=order, type=OrderEvent.Type.HOLD_PLACED)
+    assert event.user.username == "agent"
+    # The hold's time is shown in the browser's zone (Amsterdam), not UTC.
+    local = event.created_at.astimezone(__import__("zoneinfo").ZoneInfo("Europe/Amsterdam"))
+    expect(timeline).to_contain_text(local.strftime("%H:%M"))
+
+
+def test_customer_service_is_refused_a_stock_adjustment(live_server, browser_page, agent):
+    level = StockLevelFactory(on_hand=7)
+    page = browser_page
+    login(page, live_server.url, "agent", "/desk/")
+    expect(page.locator("#user-tools")).not_to_contain_text("Stock")
+
+    response = page.goto(f"{live_server.url}/warehouse/stock/{level.pk}/")
+    assert response.status == 403
+    expect(page.locator("h1")).to_have_text("Not allowed")
+    screenshot(page, "stock-adjust-refused")
+
+    # Even a hand-made POST with a valid CSRF token is refused by the server.
+    page.goto(f"{live_server.url}/desk/")
+    status = page.evaluate(
+        """async (url) => {
+            const token = document.querySelector("input[name=csrfmiddlewaretoken]").value;
+            const body = new URLSearchParams({csrfmiddlewaretoken: token, delta: "5", reason: "x"});
+            const r = await fetch(url, {method: "POST", body, credentials: "same-origin"});
+            return r.status;
+        }""",
+        f"{live_server.url}/warehouse/stock/{level.pk}/adjust/",
+    )
+    assert status == 403
+    level.refresh_from_db()
+    assert level.on_hand == 7
+
+
+@pytest.mark.integration
+def test_manager_bulk_holds_500_orders_and_watches_progress(
+    live_server, browser_page, manager, celery_worker
+):
+    channel = ChannelFactory(code="webshop")
+    OrderFactory.create_batch(500, channel=channel, status=Order.Status.RECEIVED)
+    page = browser_page
+    page.on("dialog", lambda dialog: dialog.accept())
+
+    login(page, live_server.url, "manager", "/ops/bulk-hold/")
+    page.select_option("#id_status", "received")
+    page.fill("#id_channel", "webshop")
+    page.select_option("#id_reason", "fraud_review")
+    page.fill("#id_note", "Card testing wave")
+    page.click("#bulk-hold-form button[type=submit]")
+
+    page.wait_for_url(re.compile(r".*/ops/jobs/\d+/$"))
+    expect(page.locator("[data-job-label]")).to_contain_text("/ 500")
+    screenshot(page, "bulk-hold-progress")
+    expect(page.locator("#job")).to_have_attribute("data-finished", "true", timeout=120_000)
+    expect(page.locator("[data-job-label]")).to_contain_text("100 %")
+    expect(page.locator(".progress > div")).to_have_attribute("style", re.compile("width: 100%"))
+    expect(page.get_by_role("link", name="Download result (CSV)")).to_be_visible()
+    screenshot(page, "bulk-hold-done")
+
+    job = BulkJob.objects.get()
+    assert (job.status, job.processed, job.succeeded) == ("done", 500, 500)
+    assert Hold.objects.filter(reason="fraud_review", released_at__isnull=True).count() == 500
+    assert Order.objects.filter(status=Order.Status.ON_HOLD).count() == 500
+
+
+def test_manager_screens_render_in_the_browser(live_server, browser_page, manager):
+    """Every main screen loads without a console error; screenshots for the docs."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from orders.services.desk import order_hold_place
+    from tests.logistics.factories import ServiceLevelFactory
+
+    level = ServiceLevelFactory(max_transit_hours=24)
+    now = timezone.now()
+    for i, channel_code in enumerate(["webshop", "marketplace", "wholesale"]):
+        channel = ChannelFactory(code=channel_code)
+        for order in OrderFactory.create_batch(4 + 3 * i, channel=channel):
+            OrderLineFactory(order=order, line_number=1)
+        held = OrderFactory(channel=channel)
+        order_hold_place(order=held, reason="fraud_review", note="velocity check", user=manager)
+    ShipmentFactory(
+        status="dispatch_failed", last_error="503 from provider", provider=level.provider
+    )
+    ShipmentFactory(status="pending", provider=level.provider)
+    ShipmentFactory(
+        status="in_transit",
+        provider=level.provider,
+        service_level=level,
+        dispatched_at=now - timedelta(hours=30),
+    )
+    ShipmentFactory(
+        status="delivered",
+        provider=level.provider,
+        service_level=level,
+        dispatched_at=now - timedelta(hours=30),
+        delivered_at=now - timedelta(hours=10),
+    )
+    StockLevelFactory(on_hand=2, low_stock_threshold=5)
+    StockLevelFactory(on_hand=40, low_stock_threshold=5)
+
+    page = browser_page
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    login(page, live_server.url, "manager", "/ops/exceptions/")
+    for path, name, marker in [
+        ("/ops/exceptions/", "ops-exceptions", "#q-hold"),
+        ("/ops/dashboard/", "ops-dashboard", "#chart-orders svg"),
+        ("/warehouse/stock/", "warehouse-stock", "#stock"),
+        ("/warehouse/dispatch/", "warehouse-dispatch", "#col-failed"),
+    ]:
+        response = page.goto(live_server.url + path)
+        assert response.status == 200, path
+        expect(page.locator(marker)).to_be_visible()
+        screenshot(page, name)
+    assert errors == []

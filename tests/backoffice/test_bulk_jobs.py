@@ -1,0 +1,112 @@
+"""Bulk hold as a resumable job: enqueue on commit, progress, per-order outcome, CSV result."""
+
+import csv
+import io
+
+import pytest
+
+from backoffice.models import BulkJob
+from backoffice.services import bulk_hold_job_create, bulk_job_run
+from core.errors import ValidationFailed
+from orders.models import Hold, Order
+from tests.orders.factories import OrderFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_job_is_enqueued_only_after_commit(manager, django_capture_on_commit_callbacks):
+    orders = OrderFactory.create_batch(3)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        job = bulk_hold_job_create(user=manager, order_ids=[o.pk for o in orders], reason="manual")
+    assert len(callbacks) == 1
+    assert job.status == BulkJob.Status.QUEUED
+    assert job.total == 3
+
+
+def test_empty_selection_is_refused(manager):
+    with pytest.raises(ValidationFailed):
+        bulk_hold_job_create(user=manager, order_ids=[], reason="manual")
+
+
+def test_run_holds_every_order_and_reports_progress(manager):
+    orders = OrderFactory.create_batch(45)
+    job = bulk_hold_job_create(
+        user=manager, order_ids=[o.pk for o in orders], reason="fraud_review"
+    )
+    job = bulk_job_run(job_id=job.pk)
+    assert job.status == BulkJob.Status.DONE
+    assert (job.processed, job.succeeded, job.failed, job.percent) == (45, 45, 0, 100)
+    assert Order.objects.filter(pk__in=[o.pk for o in orders], status="on_hold").count() == 45
+    assert Hold.objects.filter(placed_by=manager).count() == 45
+
+
+def test_one_refused_order_does_not_undo_the_others(manager):
+    shipped = OrderFactory(status=Order.Status.SHIPPED)
+    fine = OrderFactory()
+    job = bulk_hold_job_create(user=manager, order_ids=[shipped.pk, fine.pk], reason="manual")
+    job = bulk_job_run(job_id=job.pk)
+    assert (job.succeeded, job.failed) == (1, 1)
+    outcomes = {row[0]: row[1] for row in job.results}
+    assert outcomes == {shipped.number: "failed", fine.number: "done"}
+
+
+def test_running_a_finished_job_again_changes_nothing(manager):
+    orders = OrderFactory.create_batch(5)
+    job = bulk_hold_job_create(user=manager, order_ids=[o.pk for o in orders], reason="manual")
+    bulk_job_run(job_id=job.pk)
+    job = bulk_job_run(job_id=job.pk)
+    assert job.processed == 5
+    assert Hold.objects.count() == 5
+
+
+def test_interrupted_job_resumes_where_it_stopped(manager):
+    orders = OrderFactory.create_batch(6)
+    job = bulk_hold_job_create(user=manager, order_ids=[o.pk for o in orders], reason="manual")
+    # As if a worker died after the first two orders were saved.
+    for order in orders[:2]:
+        from orders.services.desk import order_hold_place
+
+        order_hold_place(order=order, reason="manual", user=manager)
+    BulkJob.objects.filter(pk=job.pk).update(
+        processed=2,
+        succeeded=2,
+        status=BulkJob.Status.RUNNING,
+        results=[[o.number, "done", ""] for o in orders[:2]],
+    )
+    job = bulk_job_run(job_id=job.pk)
+    assert (job.processed, job.succeeded, job.failed) == (6, 6, 0)
+    assert Hold.objects.count() == 6
+
+
+def test_status_and_csv_result_through_the_views(client, manager):
+    orders = OrderFactory.create_batch(3)
+    client.force_login(manager)
+    response = client.post(
+        "/ops/bulk-hold/", {"numbers": " ".join(o.number for o in orders), "reason": "manual"}
+    )
+    assert response.status_code == 303
+    job = BulkJob.objects.get()
+    assert response["Location"] == f"/ops/jobs/{job.pk}/"
+    bulk_job_run(job_id=job.pk)
+    status = client.get(f"/ops/jobs/{job.pk}/status.json").json()
+    assert status["percent"] == 100
+    assert status["finished"] is True
+    body = client.get(f"/ops/jobs/{job.pk}/result.csv").content.decode()
+    rows = list(csv.reader(io.StringIO(body)))
+    assert rows[0] == ["order", "outcome", "detail"]
+    assert sorted(r[0] for r in rows[1:]) == sorted(o.number for o in orders)
+
+
+def test_bulk_hold_by_status_selects_every_order_in_it(client, manager):
+    OrderFactory.create_batch(4, status=Order.Status.BACKORDERED)
+    OrderFactory(status=Order.Status.RECEIVED)
+    client.force_login(manager)
+    client.post("/ops/bulk-hold/", {"status": "backordered", "reason": "manual"})
+    assert BulkJob.objects.get().total == 4
+
+
+def test_selected_rows_from_the_exception_queue_become_a_job(client, manager):
+    orders = OrderFactory.create_batch(2)
+    client.force_login(manager)
+    client.post("/ops/bulk-hold/", {"order_ids": [o.pk for o in orders], "reason": "manual"})
+    assert BulkJob.objects.get().order_ids == [o.pk for o in orders]

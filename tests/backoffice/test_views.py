@@ -1,0 +1,308 @@
+"""Back-office pages per role: what each role may see and do, 403 for the rest, query budgets."""
+
+import pytest
+from django.urls import reverse
+
+from backoffice.models import BulkJob
+from orders.models import Hold, Order, OrderEvent
+from orders.services.desk import order_hold_place
+from tests.inventory.factories import StockLevelFactory
+from tests.logistics.factories import ShipmentFactory, TrackingEventFactory
+from tests.orders.factories import OrderFactory, OrderLineFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def order():
+    order = OrderFactory(status=Order.Status.ALLOCATED, customer_name="Nora Lindqvist")
+    OrderLineFactory(order=order, line_number=1)
+    OrderLineFactory(order=order, line_number=2)
+    shipment = ShipmentFactory(order=order, tracking_number="TRK-VIEW-1")
+    TrackingEventFactory(shipment=shipment, description="Left the depot")
+    return order
+
+
+@pytest.fixture
+def level():
+    return StockLevelFactory()
+
+
+def _login(client, user):
+    client.force_login(user)
+    return client
+
+
+def _role(request, name):
+    return request.getfixturevalue(name)
+
+
+ADDRESS = {
+    "shipping_name": "N. Lindqvist",
+    "shipping_line1": "Storgatan 1",
+    "shipping_city": "Stockholm",
+    "shipping_postcode": "111 22",
+    "shipping_country": "SE",
+}
+
+
+# --- Login ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/",
+        "/desk/",
+        "/warehouse/stock/",
+        "/warehouse/dispatch/",
+        "/ops/exceptions/",
+        "/ops/dashboard/",
+    ],
+)
+def test_anonymous_user_is_sent_to_login(client, url):
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
+
+
+# --- What each role may do -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["agent", "manager", "warehouse_user"])
+def test_every_role_can_search_and_open_an_order(client, request, role, order):
+    _login(client, _role(request, role))
+    response = client.get("/desk/", {"q": "TRK-VIEW-1"})
+    assert response.status_code == 200
+    assert order.number in response.content.decode()
+    assert client.get(f"/desk/orders/{order.number}/").status_code == 200
+
+
+@pytest.mark.parametrize("role", ["agent", "manager"])
+def test_agent_and_manager_can_place_a_hold(client, request, role, order):
+    user = _role(request, role)
+    _login(client, user)
+    response = client.post(
+        f"/desk/orders/{order.number}/hold/", {"reason": "fraud_review", "note": "check id"}
+    )
+    assert response.status_code == 303
+    assert Hold.objects.get(order=order).placed_by == user
+    page = client.get(f"/desk/orders/{order.number}/").content.decode()
+    assert "Hold placed" in page
+    assert "check id" in page
+
+
+def test_agent_can_release_a_hold(client, agent, order):
+    hold = order_hold_place(order=order, reason="manual", user=agent)
+    _login(client, agent)
+    response = client.post(f"/desk/orders/{order.number}/holds/{hold.pk}/release/", {"note": "ok"})
+    assert response.status_code == 303
+    hold.refresh_from_db()
+    assert hold.released_by == agent
+
+
+def test_agent_can_add_a_note(client, agent, order):
+    _login(client, agent)
+    client.post(f"/desk/orders/{order.number}/notes/", {"text": "Rang the customer"})
+    assert order.events.filter(type=OrderEvent.Type.NOTE_ADDED, user=agent).exists()
+
+
+def test_agent_can_change_the_address(client, agent, order):
+    _login(client, agent)
+    assert client.get(f"/desk/orders/{order.number}/address/").status_code == 200
+    response = client.post(f"/desk/orders/{order.number}/address/", ADDRESS)
+    assert response.status_code == 303
+    order.refresh_from_db()
+    assert order.shipping_city == "Stockholm"
+
+
+def test_invalid_address_is_shown_again_with_errors(client, agent, order):
+    _login(client, agent)
+    response = client.post(
+        f"/desk/orders/{order.number}/address/", {**ADDRESS, "shipping_line1": ""}
+    )
+    assert response.status_code == 422
+    order.refresh_from_db()
+    assert order.shipping_city != "Stockholm"
+
+
+def test_hold_on_shipped_order_is_refused_with_a_message_not_an_error(client, agent):
+    order = OrderFactory(status=Order.Status.SHIPPED)
+    _login(client, agent)
+    response = client.post(f"/desk/orders/{order.number}/hold/", {"reason": "manual"}, follow=True)
+    assert response.status_code == 200
+    assert "cannot be held" in response.content.decode()
+    assert not Hold.objects.filter(order=order).exists()
+
+
+def test_unknown_order_is_404(client, agent):
+    _login(client, agent)
+    assert client.get("/desk/orders/CS-999999999/").status_code == 404
+
+
+@pytest.mark.parametrize("role", ["warehouse_user", "manager"])
+def test_warehouse_and_manager_see_stock_and_dispatch(client, request, role, level):
+    _login(client, _role(request, role))
+    assert client.get("/warehouse/stock/").status_code == 200
+    assert client.get(f"/warehouse/stock/{level.pk}/").status_code == 200
+    assert client.get("/warehouse/dispatch/").status_code == 200
+
+
+def test_manager_sees_exceptions_and_dashboard(client, manager, order):
+    order_hold_place(order=order, reason="manual", user=manager)
+    _login(client, manager)
+    response = client.get("/ops/exceptions/")
+    assert response.status_code == 200
+    assert order.number in response.content.decode()
+    response = client.get("/ops/dashboard/")
+    assert response.status_code == 200
+    assert "<svg" in response.content.decode()
+
+
+# --- 403 on everything a role may not do ---------------------------------------
+
+
+def _forbidden_requests(order, level):
+    number = order.number
+    return {
+        "hold": ("post", f"/desk/orders/{number}/hold/", {"reason": "manual"}),
+        "release": ("post", f"/desk/orders/{number}/holds/{{hold}}/release/", {}),
+        "note": ("post", f"/desk/orders/{number}/notes/", {"text": "x"}),
+        "address_form": ("get", f"/desk/orders/{number}/address/", {}),
+        "address": ("post", f"/desk/orders/{number}/address/", ADDRESS),
+        "stock_list": ("get", "/warehouse/stock/", {}),
+        "stock_detail": ("get", f"/warehouse/stock/{level.pk}/", {}),
+        "stock_adjust": (
+            "post",
+            f"/warehouse/stock/{level.pk}/adjust/",
+            {"delta": "5", "reason": "x"},
+        ),
+        "dispatch_board": ("get", "/warehouse/dispatch/", {}),
+        "exceptions": ("get", "/ops/exceptions/", {}),
+        "dashboard": ("get", "/ops/dashboard/", {}),
+        "bulk_hold_form": ("get", "/ops/bulk-hold/", {}),
+        "bulk_hold": ("post", "/ops/bulk-hold/", {"numbers": number, "reason": "manual"}),
+    }
+
+
+FORBIDDEN = {
+    "agent": [
+        "stock_list",
+        "stock_detail",
+        "stock_adjust",
+        "dispatch_board",
+        "exceptions",
+        "dashboard",
+        "bulk_hold_form",
+        "bulk_hold",
+    ],
+    "warehouse_user": [
+        "hold",
+        "release",
+        "note",
+        "address_form",
+        "address",
+        "exceptions",
+        "dashboard",
+        "bulk_hold_form",
+        "bulk_hold",
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("role", "action"),
+    [(role, action) for role, actions in FORBIDDEN.items() for action in actions],
+)
+def test_role_gets_403_and_nothing_changes(client, request, manager, role, action, order, level):
+    hold = order_hold_place(order=order, reason="manual", user=manager)
+    method, url, data = _forbidden_requests(order, level)[action]
+    url = url.replace("{hold}", str(hold.pk))
+    events_before = OrderEvent.objects.count()
+    _login(client, _role(request, role))
+    response = getattr(client, method)(url, data)
+    assert response.status_code == 403
+    assert OrderEvent.objects.count() == events_before
+    assert Hold.objects.filter(order=order, released_at__isnull=True).count() == 1
+    assert not BulkJob.objects.exists()
+    order.refresh_from_db()
+    assert order.shipping_city != "Stockholm"
+
+
+def test_user_without_any_role_is_refused_the_desk(client, make_user):
+    _login(client, make_user("nobody"))
+    assert client.get("/desk/").status_code == 403
+
+
+def test_job_of_another_user_is_hidden_from_a_non_manager(client, agent, manager):
+    job = BulkJob.objects.create(kind=BulkJob.Kind.BULK_HOLD, created_by=manager)
+    _login(client, agent)
+    assert client.get(f"/ops/jobs/{job.pk}/status.json").status_code == 403
+    assert client.get(f"/ops/jobs/{job.pk}/result.csv").status_code == 403
+
+
+def test_forms_require_csrf(agent, order):
+    from django.test import Client
+
+    csrf_client = Client(enforce_csrf_checks=True)
+    csrf_client.force_login(agent)
+    response = csrf_client.post(f"/desk/orders/{order.number}/notes/", {"text": "x"})
+    assert response.status_code == 403
+    assert not order.events.filter(type=OrderEvent.Type.NOTE_ADDED).exists()
+
+
+# --- Query budgets -------------------------------------------------------------------
+
+
+SEARCH_BUDGET = 6
+ORDER_PAGE_BUDGET = 12
+
+
+def test_search_page_within_query_budget(client, agent, django_assert_max_num_queries):
+    for i in range(30):
+        OrderFactory(customer_name=f"Budget Person {i}")
+    _login(client, agent)
+    with django_assert_max_num_queries(SEARCH_BUDGET):
+        response = client.get("/desk/", {"q": "Budget Person"})
+    assert response.content.decode().count("Budget Person") >= 30
+
+
+def test_order_page_query_count_does_not_grow_with_lines_and_events(
+    client, agent, order, django_assert_max_num_queries
+):
+    for n in range(3, 23):
+        OrderLineFactory(order=order, line_number=n)
+    for _ in range(3):
+        shipment = ShipmentFactory(order=order)
+        shipment.parcels.create(tracking_number="P")
+        for _ in range(5):
+            TrackingEventFactory(shipment=shipment)
+    for _ in range(20):
+        order_hold_place(order=order, reason="manual", user=agent)
+        order.holds.filter(released_at__isnull=True).update(released_at="2026-01-01T00:00Z")
+    _login(client, agent)
+    with django_assert_max_num_queries(ORDER_PAGE_BUDGET):
+        response = client.get(f"/desk/orders/{order.number}/")
+    assert response.status_code == 200
+
+
+def test_timeline_merges_order_and_tracking_events_in_time_order(order):
+    from datetime import UTC, datetime
+
+    from backoffice.selectors import order_timeline
+
+    shipment = order.shipments.get()
+    TrackingEventFactory(
+        shipment=shipment, status="delivered", occurred_at=datetime(2030, 1, 1, tzinfo=UTC)
+    )
+    TrackingEventFactory(
+        shipment=shipment, status="pre_transit", occurred_at=datetime(2000, 1, 1, tzinfo=UTC)
+    )
+    from orders.events import note_added_event
+
+    note_added_event(order=order, text="between")
+    entries = order_timeline(order=order)
+    assert entries == sorted(entries, key=lambda e: e.at)
+    assert entries[0].title == "Tracking: Pre-transit"
+    assert entries[-1].title == "Tracking: Delivered"
+    assert any(e.source == "order" and e.detail == "between" for e in entries)

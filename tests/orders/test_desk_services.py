@@ -1,0 +1,135 @@
+"""Desk actions on one order: holds, notes, shipping address."""
+
+import pytest
+
+from core.errors import Conflict, IllegalTransition, ValidationFailed
+from orders.models import Hold, Order, OrderEvent
+from orders.services.desk import (
+    order_hold_place,
+    order_hold_release,
+    order_note_add,
+    order_shipping_address_change,
+)
+from tests.logistics.factories import ShipmentFactory
+from tests.orders.factories import OrderFactory
+
+pytestmark = pytest.mark.django_db
+
+ADDRESS = {
+    "shipping_name": "Ann Other",
+    "shipping_line1": "Damrak 1",
+    "shipping_line2": "",
+    "shipping_city": "Amsterdam",
+    "shipping_postcode": "1012 LG",
+    "shipping_region": "",
+    "shipping_country": "nl",
+}
+
+
+def test_hold_puts_order_on_hold_and_records_who(agent):
+    order = OrderFactory(status=Order.Status.ALLOCATED)
+    hold = order_hold_place(order=order, reason="customer_request", note="Call first", user=agent)
+    order.refresh_from_db()
+    assert order.status == Order.Status.ON_HOLD
+    assert hold.placed_by == agent
+    event = order.events.get(type=OrderEvent.Type.HOLD_PLACED)
+    assert event.user == agent
+    assert event.parameters["reason"] == "customer_request"
+    assert event.parameters["note"] == "Call first"
+
+
+def test_hold_refuses_unknown_reason(agent):
+    with pytest.raises(ValidationFailed):
+        order_hold_place(order=OrderFactory(), reason="because", user=agent)
+
+
+def test_hold_refuses_shipped_order(agent):
+    order = OrderFactory(status=Order.Status.SHIPPED)
+    with pytest.raises(IllegalTransition):
+        order_hold_place(order=order, reason="manual", user=agent)
+    assert not Hold.objects.filter(order=order).exists()
+
+
+def test_second_hold_with_same_reason_is_a_conflict(agent):
+    order = OrderFactory()
+    order_hold_place(order=order, reason="manual", user=agent)
+    with pytest.raises(Conflict):
+        order_hold_place(order=order, reason="manual", user=agent)
+
+
+def test_release_of_last_hold_returns_order_to_fulfilment(agent):
+    order = OrderFactory()
+    hold = order_hold_place(order=order, reason="manual", user=agent)
+    order_hold_release(hold=hold, note="ok", user=agent)
+    order.refresh_from_db()
+    hold.refresh_from_db()
+    assert order.status != Order.Status.ON_HOLD
+    assert hold.released_by == agent
+    assert order.events.filter(type=OrderEvent.Type.HOLD_RELEASED, user=agent).exists()
+
+
+def test_order_stays_held_while_another_hold_is_active(agent):
+    order = OrderFactory()
+    first = order_hold_place(order=order, reason="manual", user=agent)
+    order_hold_place(order=order, reason="fraud_review", user=agent)
+    order_hold_release(hold=first, user=agent)
+    order.refresh_from_db()
+    assert order.status == Order.Status.ON_HOLD
+
+
+def test_releasing_twice_is_a_conflict(agent):
+    hold = order_hold_place(order=OrderFactory(), reason="manual", user=agent)
+    order_hold_release(hold=hold, user=agent)
+    with pytest.raises(Conflict):
+        order_hold_release(hold=hold, user=agent)
+
+
+def test_note_is_recorded_with_author(agent):
+    order = OrderFactory()
+    event = order_note_add(order=order, text="  Customer called  ", user=agent)
+    assert event.parameters == {"text": "Customer called"}
+    assert event.actor == "user:agent"
+
+
+def test_empty_note_is_refused(agent):
+    with pytest.raises(ValidationFailed):
+        order_note_add(order=OrderFactory(), text="   ", user=agent)
+
+
+def test_address_change_updates_order_and_records_old_and_new(agent):
+    order = OrderFactory(shipping_city="Utrecht")
+    order_shipping_address_change(order=order, address=ADDRESS, user=agent)
+    order.refresh_from_db()
+    assert order.shipping_city == "Amsterdam"
+    assert order.shipping_country == "NL"
+    assert order.shipping_postcode_key == "1012LG"
+    event = order.events.get(type=OrderEvent.Type.ADDRESS_CHANGED)
+    assert event.parameters["old"]["shipping_city"] == "Utrecht"
+    assert event.user == agent
+
+
+def test_address_change_refuses_invalid_address(agent):
+    order = OrderFactory()
+    with pytest.raises(ValidationFailed) as exc:
+        order_shipping_address_change(
+            order=order,
+            address={**ADDRESS, "shipping_line1": "", "shipping_country": "N1"},
+            user=agent,
+        )
+    fields = {error["field"] for error in exc.value.errors}
+    assert "shipping_line1" in fields
+    assert not order.events.filter(type=OrderEvent.Type.ADDRESS_CHANGED).exists()
+
+
+def test_address_change_refused_once_dispatched(agent):
+    order = OrderFactory(status=Order.Status.IN_FULFILMENT)
+    ShipmentFactory(order=order, status="dispatched")
+    with pytest.raises(Conflict):
+        order_shipping_address_change(order=order, address=ADDRESS, user=agent)
+
+
+def test_address_change_releases_invalid_address_hold(agent):
+    order = OrderFactory()
+    order_hold_place(order=order, reason="address_invalid", user=agent)
+    order_shipping_address_change(order=order, address=ADDRESS, user=agent)
+    assert not Hold.objects.filter(order=order, released_at__isnull=True).exists()
