@@ -21,19 +21,24 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "inventory",
     "logistics",
     "orders",
     "backoffice",
+    "partners",
     # Last, so that its post_migrate handler runs after every app's permissions exist.
     "core",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Problem+json for everything under /api/, and the 1 MiB body cap there.
+    "core.middleware.ApiProblemMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    # Django's, minus the trailing-slash redirect under /api/.
+    "core.middleware.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -143,11 +148,39 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Order intake, status, shipments and stock availability for sales channels.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The machine running the docs may be offline: Swagger UI and Redoc come from the sidecar.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "OrderStatusEnum": "orders.models.Order.Status",
+        "ShipmentStatusEnum": "logistics.models.Shipment.Status",
+        "TrackingStatusEnum": "logistics.models.TrackingStatus",
+        "AllocationStatusEnum": "inventory.models.Allocation.Status",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "partners.schema.postprocess_schema",
+    ],
 }
+# Partner API (partners app).
+# Per-key rate, DRF syntax "<n>/<second|minute|hour|day>".
+API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="1200/minute")
+# Largest request body accepted under /api/ (413 above it).
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
+# How long Idempotency-Key records are kept (never less than 24).
+IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
+# An in-flight Idempotency-Key older than this belongs to a crashed request and may be retried.
+IDEMPOTENCY_LOCK_TIMEOUT_SECONDS = env.int("IDEMPOTENCY_LOCK_TIMEOUT_SECONDS", default=60)
 
 # --- Consign ----------------------------------------------------------------
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="consign-demo")
 LSP_SANDBOX_URL = env.str("LSP_SANDBOX_URL", default="http://127.0.0.1:8700")
+# Webhook secret seed_demo gives the `sandbox` provider; empty means a random one.
+LSP_SANDBOX_WEBHOOK_SECRET = env.str("LSP_SANDBOX_WEBHOOK_SECRET", default="")
 LSP_SANDBOX_STEP_SECONDS = env.float("LSP_SANDBOX_STEP_SECONDS", default=10.0)
 CONSIGN_PUBLIC_URL = env.str("CONSIGN_PUBLIC_URL", default="http://127.0.0.1:8000")
 READYZ_TIMEOUT_SECONDS = env.float("READYZ_TIMEOUT_SECONDS", default=2.0)
@@ -177,5 +210,17 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+    },
+}
+
+# --- Inventory --------------------------------------------------------------
+# Seconds between sweeps that retry every backordered order (safety net for a
+# lost on-commit enqueue); receipts normally trigger allocation immediately.
+INVENTORY_BACKORDER_SWEEP_SECONDS = env.int("INVENTORY_BACKORDER_SWEEP_SECONDS", default=300)
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "inventory-backorders-sweep": {
+        "task": "inventory.tasks.backorders_sweep_task",
+        "schedule": INVENTORY_BACKORDER_SWEEP_SECONDS,
     },
 }

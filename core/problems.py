@@ -31,6 +31,9 @@ def _flatten_errors(data: Any, prefix: str = "") -> list[dict[str, str]]:
     out: list[dict[str, str]] = []
     if isinstance(data, dict):
         for key, value in data.items():
+            if isinstance(key, int):  # ListField errors are keyed by the item's index
+                out.extend(_flatten_errors(value, f"{prefix}[{key}]"))
+                continue
             name = "" if key == "non_field_errors" else str(key)
             field = f"{prefix}.{name}" if prefix and name else (prefix or name)
             out.extend(_flatten_errors(value, field))
@@ -85,3 +88,8 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
     response.data = body
     response.content_type = PROBLEM_CONTENT_TYPE
     return response
+
+
+def flatten_errors(data: Any) -> list[dict[str, str]]:
+    """Public spelling of the {field, message} flattening, for views raising ValidationFailed."""
+    return _flatten_errors(data)

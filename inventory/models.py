@@ -199,3 +199,220 @@ class Allocation(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.quantity} of line {self.order_line_id} at {self.warehouse_id}"
+
+
+class AdjustmentReason(models.TextChoices):
+    """Reason codes for manual and system adjustments (StockMovement.reason)."""
+
+    DAMAGED = "damaged", "Damaged"
+    LOST = "lost", "Lost / missing"
+    FOUND = "found", "Found"
+    EXPIRED = "expired", "Expired"
+    CORRECTION = "correction", "Data correction"
+    LSP_RECONCILIATION = "lsp_reconciliation", "LSP stock reconciliation"
+    IMPORT = "import", "Stock level import"
+    OTHER = "other", "Other"
+
+
+class StockCount(TimeStampedModel):
+    """A cycle count of one SKU at one warehouse.
+
+    While a count is open the stock level is locked against adjustments,
+    transfers and other counts (receipts and allocations still flow; the
+    counted quantity is compared with on_hand at completion).
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open", "In progress"
+        COMPLETED = "completed", "Completed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="counts")
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="counts")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    expected_on_hand = models.IntegerField(help_text="on_hand when the count started.")
+    counted = models.IntegerField(null=True, blank=True)
+    difference = models.IntegerField(null=True, blank=True)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    completed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["product", "warehouse"],
+                condition=Q(status="open"),
+                name="stockcount_one_open_per_level",
+            ),
+            models.CheckConstraint(
+                condition=Q(counted__isnull=True) | Q(counted__gte=0),
+                name="stockcount_counted_non_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"count {self.pk} {self.product_id}@{self.warehouse_id} ({self.status})"
+
+
+class InboundShipment(TimeStampedModel):
+    """An advance shipping notice (ASN): stock expected at one warehouse."""
+
+    class Status(models.TextChoices):
+        EXPECTED = "expected", "Expected"
+        RECEIVING = "receiving", "Receiving"
+        CLOSED = "closed", "Closed"
+
+    reference = models.CharField(max_length=64)
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="inbounds")
+    supplier = models.CharField(max_length=200, blank=True, default="")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.EXPECTED)
+    expected_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["warehouse", "reference"], name="inbound_reference_per_warehouse"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"ASN {self.reference} → {self.warehouse_id}"
+
+
+class InboundLine(models.Model):
+    inbound = models.ForeignKey(InboundShipment, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
+    expected_quantity = models.PositiveIntegerField(default=0)
+    received_quantity = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["inbound", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["inbound", "product"], name="inboundline_one_per_sku"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product_id}: {self.received_quantity}/{self.expected_quantity}"
+
+    @property
+    def discrepancy(self) -> int:
+        """Received minus expected: negative is short, positive is over or unexpected."""
+        return self.received_quantity - self.expected_quantity
+
+
+class InboundReceipt(models.Model):
+    """One scan/entry/LSP event that put received stock away (the ledger's reference)."""
+
+    class Source(models.TextChoices):
+        SCAN = "scan", "Barcode scan"
+        MANUAL = "manual", "Typed"
+        LSP = "lsp", "LSP event"
+
+    line = models.ForeignKey(InboundLine, on_delete=models.CASCADE, related_name="receipts")
+    quantity = models.PositiveIntegerField()
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.MANUAL)
+    external_id = models.CharField(
+        max_length=128,
+        null=True,
+        blank=True,
+        unique=True,
+        help_text="LSP event id; a redelivered event is recognised and ignored.",
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="inboundreceipt_qty_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"receipt {self.quantity} on line {self.line_id}"
+
+
+class LowStockAlert(models.Model):
+    """Raised when available stock falls to or below the level's low_stock_threshold."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.CASCADE, related_name="+")
+    threshold = models.PositiveIntegerField()
+    available = models.IntegerField(help_text="Available stock when the alert was raised.")
+    raised_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-raised_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["product", "warehouse"],
+                condition=Q(resolved_at__isnull=True),
+                name="lowstockalert_one_open_per_level",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"low stock {self.product_id}@{self.warehouse_id}: {self.available}"
+
+
+class StockSnapshot(TimeStampedModel):
+    """What an LSP says it holds at one of its warehouses, to reconcile against our levels."""
+
+    class Source(models.TextChoices):
+        UPLOAD = "upload", "File upload"
+        API = "api", "API / webhook"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        ACCEPTED = "accepted", "Accepted"
+
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="snapshots")
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.UPLOAD)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    taken_at = models.DateTimeField()
+    errors = models.JSONField(default=list, blank=True, help_text="Rows that could not be read.")
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-taken_at"]
+
+    def __str__(self) -> str:
+        return f"snapshot {self.pk} {self.warehouse_id} {self.taken_at:%Y-%m-%d %H:%M}"
+
+
+class StockSnapshotLine(models.Model):
+    snapshot = models.ForeignKey(StockSnapshot, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
+    lsp_on_hand = models.IntegerField()
+    consign_on_hand = models.IntegerField(help_text="Our on_hand when the snapshot was recorded.")
+    applied_delta = models.IntegerField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["snapshot", "product"], name="snapshotline_one_per_sku"
+            ),
+            models.CheckConstraint(
+                condition=Q(lsp_on_hand__gte=0), name="snapshotline_lsp_non_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product_id}: lsp {self.lsp_on_hand} vs {self.consign_on_hand}"
+
+    @property
+    def difference(self) -> int:
+        return self.lsp_on_hand - self.consign_on_hand

@@ -23,3 +23,82 @@ def stock_available_for_channel(*, channel, skus: list[str]) -> dict[str, int]:
         .annotate(available=Coalesce(Sum(F("on_hand") - F("reserved")), 0))
     )
     return {row["product__sku"]: row["available"] for row in rows}
+
+
+_DRIFT_SQL = """
+WITH ledger AS (
+    SELECT product_id, warehouse_id,
+           SUM(on_hand_delta) AS on_hand, SUM(reserved_delta) AS reserved
+    FROM inventory_stockmovement
+    GROUP BY product_id, warehouse_id
+)
+SELECT p.sku, w.code,
+       COALESCE(l.on_hand, 0), COALESCE(l.reserved, 0),
+       COALESCE(g.on_hand, 0), COALESCE(g.reserved, 0)
+FROM inventory_stocklevel l
+FULL OUTER JOIN ledger g
+  ON g.product_id = l.product_id AND g.warehouse_id = l.warehouse_id
+JOIN inventory_product p ON p.id = COALESCE(l.product_id, g.product_id)
+JOIN inventory_warehouse w ON w.id = COALESCE(l.warehouse_id, g.warehouse_id)
+WHERE COALESCE(l.on_hand, 0) <> COALESCE(g.on_hand, 0)
+   OR COALESCE(l.reserved, 0) <> COALESCE(g.reserved, 0)
+ORDER BY p.sku, w.code
+"""
+
+
+def stock_ledger_drift() -> list[dict]:
+    """Every (SKU, warehouse) whose level differs from the sum of its ledger movements.
+
+    Empty when the ledger is true. One aggregate query: fine for millions of rows.
+    """
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(_DRIFT_SQL)
+        rows = cursor.fetchall()
+    keys = ("sku", "warehouse", "on_hand", "reserved", "ledger_on_hand", "ledger_reserved")
+    return [dict(zip(keys, row, strict=True)) for row in rows]
+
+
+def stock_level_movements(*, product, warehouse, limit: int = 100):
+    """Newest ledger rows for one level (the back office's movement history)."""
+    from inventory.models import StockMovement
+
+    return StockMovement.objects.filter(product=product, warehouse=warehouse).order_by(
+        "-created_at", "-id"
+    )[:limit]
+
+
+def low_stock_alerts_open():
+    """Open low-stock alerts for the back office, newest first."""
+    from inventory.models import LowStockAlert
+
+    return LowStockAlert.objects.filter(resolved_at__isnull=True).select_related(
+        "product", "warehouse"
+    )
+
+
+def snapshot_differences(*, snapshot) -> list[dict]:
+    """Lines of an LSP snapshot whose on-hand differs from ours now (what accepting would apply)."""
+    from inventory.models import StockLevel
+
+    lines = list(snapshot.lines.select_related("product"))
+    current = dict(
+        StockLevel.objects.filter(
+            warehouse_id=snapshot.warehouse_id, product_id__in=[x.product_id for x in lines]
+        ).values_list("product_id", "on_hand")
+    )
+    out = []
+    for line in lines:
+        ours = current.get(line.product_id, 0)
+        if ours != line.lsp_on_hand:
+            out.append(
+                {
+                    "sku": line.product.sku,
+                    "product_id": line.product_id,
+                    "lsp_on_hand": line.lsp_on_hand,
+                    "consign_on_hand": ours,
+                    "difference": line.lsp_on_hand - ours,
+                }
+            )
+    return out

@@ -4,6 +4,8 @@ ILLEGAL_TRANSITION = "illegal_transition"
 DUPLICATE_EXTERNAL_REFERENCE = "duplicate_external_reference"
 ORDER_NOT_FOUND = "order_not_found"
 ORDER_ALREADY_SHIPPED = "order_already_shipped"
+ORDER_ALREADY_CANCELLED = "order_already_cancelled"
+INVALID_ORDER = "invalid_order"
 # Back-office desk actions (orders/services/desk.py).
 ORDER_NOT_HOLDABLE = "order_not_holdable"
 HOLD_ALREADY_ACTIVE = "hold_already_active"

@@ -38,7 +38,9 @@ def event_record(
     )
 
 
-def order_received_event(*, order: Order, actor: str | None = None, user=None) -> OrderEvent:
+def order_received_event(
+    *, order: Order, actor: str | None = None, user=None, line_count: int | None = None
+) -> OrderEvent:
     return event_record(
         order=order,
         type=OrderEvent.Type.RECEIVED,
@@ -46,7 +48,7 @@ def order_received_event(*, order: Order, actor: str | None = None, user=None) -
         actor=actor,
         channel=order.channel.code,
         external_reference=order.external_reference,
-        lines=order.lines.count(),
+        lines=order.lines.count() if line_count is None else line_count,
     )
 
 
@@ -68,6 +70,88 @@ def note_added_event(*, order: Order, text: str, user=None, actor: str | None = 
     return event_record(
         order=order, type=OrderEvent.Type.NOTE_ADDED, user=user, actor=actor, text=text
     )
+
+
+# --- Allocation (written by inventory.services.allocation) -------------------
+
+
+def stock_allocated_event(
+    *,
+    order: Order,
+    strategy: str,
+    reason: str,
+    allocations: list[dict],
+    user=None,
+    actor: str | None = None,
+) -> OrderEvent:
+    """`allocations`: [{"line", "sku", "warehouse", "quantity"}]; `reason` is for a CS agent."""
+    return event_record(
+        order=order,
+        type=OrderEvent.Type.ALLOCATED,
+        user=user,
+        actor=actor,
+        strategy=strategy,
+        reason=reason,
+        allocations=allocations,
+    )
+
+
+def stock_backordered_event(
+    *, order: Order, reason: str, lines: list[dict], user=None, actor: str | None = None
+) -> OrderEvent:
+    """`lines`: [{"line", "sku", "ordered", "allocated", "backordered"}]."""
+    return event_record(
+        order=order,
+        type=OrderEvent.Type.BACKORDERED,
+        user=user,
+        actor=actor,
+        reason=reason,
+        lines=lines,
+    )
+
+
+def stock_deallocated_event(
+    *, order: Order, reason: str, allocations: list[dict], user=None, actor: str | None = None
+) -> OrderEvent:
+    return event_record(
+        order=order,
+        type=OrderEvent.Type.DEALLOCATED,
+        user=user,
+        actor=actor,
+        reason=reason,
+        allocations=allocations,
+    )
+
+
+def allocation_hold_placed_event(
+    *, order: Order, hold_reason: str, detail: str, user=None, actor: str | None = None
+) -> OrderEvent:
+    """A hold placed automatically when allocation found a reason to stop."""
+    return event_record(
+        order=order,
+        type=OrderEvent.Type.HOLD_PLACED,
+        user=user,
+        actor=actor,
+        reason=hold_reason,
+        detail=detail,
+        automatic=True,
+    )
+
+
+def order_cancelled_event(
+    *, order: Order, reason: str = "", previous_status: str, user=None, actor: str | None = None
+) -> OrderEvent:
+    return event_record(
+        order=order,
+        type=OrderEvent.Type.CANCELLED,
+        user=user,
+        actor=actor,
+        reason=reason,
+        previous_status=previous_status,
+    )
+
+
+# --- Desk actions (written by orders.services.desk) ----------------------------
 
 
 def hold_placed_event(*, order: Order, hold, user=None, actor: str | None = None) -> OrderEvent:

@@ -4,6 +4,8 @@ import pytest
 
 pytest_plugins = [
     "tests.fixtures.domain",
+    "tests.fixtures.api",
+    "tests.fixtures.live",
 ]
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}

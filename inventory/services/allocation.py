@@ -1,18 +1,584 @@
-"""Allocation of order lines to warehouse stock.
+"""Allocation of order lines to warehouse stock, per the channel's fulfilment policy.
 
-PLACEHOLDER until the inventory issue lands: the order stays `received`.
+Policy (orders.ChannelWarehouse, eligible warehouses in priority order):
+1. ship complete from one warehouse if any can (the highest-priority one that can);
+2. else split across the fewest warehouses (ties: the highest-priority combination);
+3. else allocate what exists (priority order) and backorder the rest.
+
+Lock order, everywhere: the order row first, then stock levels by primary key
+(inventory.services.stock). A failure anywhere rolls back the whole order's
+allocation: everything runs in one transaction.
 """
 
 from __future__ import annotations
 
-from orders.models import Order
+import itertools
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.db.models import F, Q, Sum
+from django.db.models.functions import Coalesce
+
+from core.errors import Conflict
+from inventory import error_codes
+from inventory.models import Allocation, StockLevel, StockMovement
+from inventory.services.stock import StockChange, stock_apply, stock_levels_lock
+from orders import events
+from orders.models import ChannelWarehouse, Hold, Order, OrderLine
+from orders.transitions import order_transition
+
+logger = logging.getLogger(__name__)
+
+S = Order.Status
+ALLOCATABLE = frozenset({S.RECEIVED, S.ON_HOLD, S.BACKORDERED, S.ALLOCATED})
+# Exhaustive "fewest warehouses" search up to this many eligible warehouses; greedy beyond.
+MAX_EXACT_WAREHOUSES = 8
+BACKORDER_BATCH = 500
+
+# Countries whose addresses have no postcode (so a missing one is not a validation failure).
+NO_POSTCODE_COUNTRIES = frozenset(
+    [
+        "AE",
+        "AG",
+        "AO",
+        "AW",
+        "BF",
+        "BI",
+        "BJ",
+        "BS",
+        "BW",
+        "BZ",
+        "CD",
+        "CF",
+        "CG",
+        "CI",
+        "CK",
+        "CM",
+        "DJ",
+        "DM",
+        "ER",
+        "FJ",
+        "GA",
+        "GD",
+        "GH",
+        "GM",
+        "GN",
+        "GQ",
+        "GY",
+        "HK",
+        "IE",
+        "JM",
+        "KI",
+        "KM",
+        "KN",
+        "LC",
+        "ML",
+        "MO",
+        "MR",
+        "MS",
+        "MW",
+        "NR",
+        "NU",
+        "QA",
+        "RW",
+        "SB",
+        "SC",
+        "SL",
+        "SO",
+        "SR",
+        "ST",
+        "SY",
+        "TG",
+        "TK",
+        "TL",
+        "TO",
+        "TT",
+        "TV",
+        "UG",
+        "VU",
+        "YE",
+        "ZW",
+    ]
+)
 
 
-def order_allocate(*, order: Order, user=None, actor: str | None = None) -> None:
-    """Reserve stock for the order's lines (placeholder: does nothing yet)."""
-    return
+@dataclass
+class _Need:
+    line: OrderLine
+    quantity: int
 
 
-def order_deallocate(*, order: Order, user=None, actor: str | None = None) -> None:
-    """Release every active allocation of the order (placeholder: does nothing yet)."""
-    return
+@dataclass
+class _Plan:
+    strategy: str  # single | split | partial | none
+    reason: str
+    # product_id -> [(warehouse_id, quantity)] in priority order
+    picks: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+
+
+def _address_problems(order: Order) -> list[str]:
+    problems = []
+    if not order.shipping_name.strip():
+        problems.append("recipient name is empty")
+    if not order.shipping_line1.strip():
+        problems.append("street line is empty")
+    if not order.shipping_city.strip():
+        problems.append("city is empty")
+    if len(order.shipping_country) != 2 or not order.shipping_country.isalpha():
+        problems.append(f"country {order.shipping_country!r} is not ISO 3166-1 alpha-2")
+    elif (
+        not order.shipping_postcode.strip() and order.shipping_country not in NO_POSTCODE_COUNTRIES
+    ):
+        problems.append(f"postcode is required for {order.shipping_country}")
+    return problems
+
+
+def _hold_reasons(order: Order) -> list[tuple[str, str]]:
+    reasons = []
+    limit = order.channel.order_value_limit
+    if limit is not None and order.total_amount > limit:
+        reasons.append(
+            (
+                Hold.Reason.VALUE_OVER_LIMIT,
+                f"Order total {order.total_amount} {order.currency} is over the "
+                f"{order.channel.code} limit of {limit}.",
+            )
+        )
+    problems = _address_problems(order)
+    if problems:
+        reasons.append(
+            (
+                Hold.Reason.ADDRESS_INVALID,
+                "Shipping address failed validation: " + "; ".join(problems),
+            )
+        )
+    return reasons
+
+
+def _place_holds(*, order: Order, reasons: list[tuple[str, str]], user, actor) -> None:
+    for reason, detail in reasons:
+        # Holds are the orders domain's model; the desk's hold services own manual holds.
+        Hold.objects.get_or_create(
+            order=order, reason=reason, released_at__isnull=True, defaults={"note": detail}
+        )
+        events.allocation_hold_placed_event(
+            order=order, hold_reason=reason, detail=detail, user=user, actor=actor
+        )
+    order_transition(
+        order=order,
+        to=S.ON_HOLD,
+        reason="; ".join(detail for _, detail in reasons),
+        user=user,
+        actor=actor,
+    )
+
+
+def _lock_order(order: Order) -> Order:
+    return Order.objects.select_for_update(of=("self",)).select_related("channel").get(pk=order.pk)
+
+
+def _sync(target: Order, source: Order) -> None:
+    # Callers hold their own instance; keep it truthful after we changed the locked copy.
+    target.status = source.status
+    target.updated_at = source.updated_at
+    target.cancelled_at = source.cancelled_at
+
+
+def _needs(order: Order) -> list[_Need]:
+    lines = (
+        OrderLine.objects.filter(order=order)
+        .annotate(
+            taken=Coalesce(
+                Sum(
+                    "allocations__quantity",
+                    filter=Q(
+                        allocations__status__in=[
+                            Allocation.Status.ACTIVE,
+                            Allocation.Status.FULFILLED,
+                        ]
+                    ),
+                ),
+                0,
+            )
+        )
+        .order_by("line_number")
+    )
+    return [_Need(line, line.quantity - line.taken) for line in lines if line.quantity > line.taken]
+
+
+def _plan(
+    *, needs: dict[int, int], warehouses: list[int], available: dict[tuple[int, int], int], codes
+) -> _Plan:
+    """Decide where each product's need is reserved. Pure: no database access."""
+
+    def avail(p: int, w: int) -> int:
+        return max(available.get((p, w), 0), 0)
+
+    if not warehouses:
+        return _Plan("none", "The channel has no active eligible warehouse.")
+
+    for rank, w in enumerate(warehouses):
+        if all(avail(p, w) >= q for p, q in needs.items()):
+            skipped = ", ".join(codes[x] for x in warehouses[:rank])
+            reason = f"{codes[w]} can ship the whole order" + (
+                f" (higher-priority {skipped} cannot)" if skipped else " (first priority)"
+            )
+            return _Plan("single", reason, {p: [(w, q)] for p, q in needs.items()})
+
+    def cover(combo) -> dict[int, list[tuple[int, int]]] | None:
+        picks = {}
+        for p, q in needs.items():
+            # Prefer keeping a product whole in one warehouse of the combination.
+            whole = next((w for w in combo if avail(p, w) >= q), None)
+            if whole is not None:
+                picks[p] = [(whole, q)]
+                continue
+            left, chosen = q, []
+            for w in combo:
+                take = min(avail(p, w), left)
+                if take:
+                    chosen.append((w, take))
+                    left -= take
+            if left:
+                return None
+            picks[p] = chosen
+        return picks
+
+    if len(warehouses) <= MAX_EXACT_WAREHOUSES:
+        for size in range(2, len(warehouses) + 1):
+            for combo in itertools.combinations(warehouses, size):
+                picks = cover(combo)
+                if picks is not None:
+                    names = ", ".join(codes[w] for w in combo)
+                    return _Plan(
+                        "split",
+                        f"No single warehouse holds every line; split across {names}, "
+                        f"the fewest warehouses ({size}) that can ship it complete.",
+                        picks,
+                    )
+    else:
+        picks = cover(warehouses)
+        if picks is not None:
+            used = sorted({w for chosen in picks.values() for w, _ in chosen}, key=warehouses.index)
+            return _Plan(
+                "split",
+                "No single warehouse holds every line; split across "
+                + ", ".join(codes[w] for w in used)
+                + " in priority order.",
+                picks,
+            )
+
+    picks = {}
+    for p, q in needs.items():
+        left, chosen = q, []
+        for w in warehouses:
+            take = min(avail(p, w), left)
+            if take:
+                chosen.append((w, take))
+                left -= take
+        if chosen:
+            picks[p] = chosen
+    return _Plan(
+        "partial",
+        "Not enough stock in the eligible warehouses ("
+        + ", ".join(codes[w] for w in warehouses)
+        + "); allocated what exists and backordered the rest.",
+        picks,
+    )
+
+
+def _allocate_locked(*, order: Order, user, actor) -> None:
+    """Allocation body; the order row is locked and its status is allocatable."""
+    needs = _needs(order)
+    if not needs:
+        if order.status != S.ALLOCATED:
+            order_transition(
+                order=order,
+                to=S.ALLOCATED,
+                reason="Every line is allocated.",
+                user=user,
+                actor=actor,
+            )
+        return
+
+    rules = list(
+        ChannelWarehouse.objects.filter(channel_id=order.channel_id, warehouse__is_active=True)
+        .order_by("priority", "warehouse_id")
+        .values_list("warehouse_id", "warehouse__code")
+    )
+    warehouses = [w for w, _ in rules]
+    codes = dict(rules)
+    per_product: dict[int, int] = defaultdict(int)
+    for need in needs:
+        per_product[need.line.product_id] += need.quantity
+
+    levels = stock_levels_lock(keys=[(p, w) for p in per_product for w in warehouses])
+    available = {key: level.available for key, level in levels.items()}
+    plan = _plan(needs=dict(per_product), warehouses=warehouses, available=available, codes=codes)
+
+    # Hand each product's picks to its lines in line order.
+    reservations: list[tuple[OrderLine, int, int]] = []  # (line, warehouse_id, quantity)
+    remaining: dict[int, int] = {}
+    pools = {p: [list(pick) for pick in picks] for p, picks in plan.picks.items()}
+    for need in needs:
+        left = need.quantity
+        for pick in pools.get(need.line.product_id, []):
+            if not left:
+                break
+            take = min(pick[1], left)
+            if take:
+                reservations.append((need.line, pick[0], take))
+                pick[1] -= take
+                left -= take
+        remaining[need.line.pk] = left
+
+    if reservations:
+        reference = f"order:{order.number}"
+        stock_apply(
+            changes=[
+                StockChange(
+                    product_id=line.product_id,
+                    warehouse_id=w,
+                    reserved_delta=q,
+                    type=StockMovement.Type.RESERVATION,
+                    reference=reference,
+                    order_id=order.pk,
+                )
+                for line, w, q in reservations
+            ],
+            user=user,
+            locked=levels,
+        )
+        _allocations_add(reservations)
+        events.stock_allocated_event(
+            order=order,
+            strategy=plan.strategy,
+            reason=plan.reason,
+            allocations=[
+                {"line": line.line_number, "sku": line.sku, "warehouse": codes[w], "quantity": q}
+                for line, w, q in reservations
+            ],
+            user=user,
+            actor=actor,
+        )
+
+    short = [n for n in needs if remaining[n.line.pk]]
+    if short and not reservations and order.status == S.BACKORDERED:
+        return  # still waiting, nothing changed: no new event on every retry
+    if short:
+        events.stock_backordered_event(
+            order=order,
+            reason=plan.reason,
+            lines=[
+                {
+                    "line": n.line.line_number,
+                    "sku": n.line.sku,
+                    "ordered": n.line.quantity,
+                    "allocated": n.line.quantity - remaining[n.line.pk],
+                    "backordered": remaining[n.line.pk],
+                }
+                for n in short
+            ],
+            user=user,
+            actor=actor,
+        )
+        order_transition(order=order, to=S.BACKORDERED, reason=plan.reason, user=user, actor=actor)
+    else:
+        order_transition(order=order, to=S.ALLOCATED, reason=plan.reason, user=user, actor=actor)
+
+
+def _allocations_add(reservations: list[tuple[OrderLine, int, int]]) -> None:
+    existing = {
+        (a.order_line_id, a.warehouse_id): a
+        for a in Allocation.objects.filter(
+            order_line__in={line.pk for line, _, _ in reservations},
+            status=Allocation.Status.ACTIVE,
+        )
+    }
+    new = []
+    for line, w, q in reservations:
+        current = existing.get((line.pk, w))
+        if current is None:
+            new.append(Allocation(order_line=line, warehouse_id=w, quantity=q))
+        else:
+            Allocation.objects.filter(pk=current.pk).update(quantity=F("quantity") + q)
+    Allocation.objects.bulk_create(new)
+
+
+@transaction.atomic
+def order_allocate(*, order: Order, user=None, actor: str | None = None) -> Order:
+    """Reserve stock for every unallocated quantity of the order, per the channel policy.
+
+    Promises: the order ends `allocated` (all reserved), `backordered` (some or
+    all missing, what exists reserved) or `on_hold` (value over the channel
+    limit, address failing validation, or an active hold); every decision is an
+    OrderEvent with its reason; stock, ledger and allocations change in this
+    one transaction. Raises Conflict (order_not_allocatable) for an order past
+    allocation (in fulfilment, shipped, cancelled...).
+    """
+    locked = _lock_order(order)
+    if locked.status not in ALLOCATABLE:
+        raise Conflict(
+            f"Order {locked.number} is {locked.status}; only received, on-hold, backordered "
+            "or allocated orders can be allocated.",
+            code=error_codes.ORDER_NOT_ALLOCATABLE,
+            status=locked.status,
+        )
+    if Hold.objects.filter(order=locked, released_at__isnull=True).exists():
+        if locked.status != S.ON_HOLD:
+            order_transition(
+                order=locked,
+                to=S.ON_HOLD,
+                reason="Order has an active hold.",
+                user=user,
+                actor=actor,
+            )
+        _sync(order, locked)
+        return order
+    if locked.status == S.RECEIVED:
+        reasons = _hold_reasons(locked)
+        if reasons:
+            _place_holds(order=locked, reasons=reasons, user=user, actor=actor)
+            _sync(order, locked)
+            return order
+    _allocate_locked(order=locked, user=user, actor=actor)
+    _sync(order, locked)
+    return order
+
+
+def _release_locked(*, order: Order, reason: str, user, actor) -> list[Allocation]:
+    allocations = list(
+        Allocation.objects.select_for_update(of=("self",))
+        .filter(order_line__order=order, status=Allocation.Status.ACTIVE)
+        .select_related("order_line", "warehouse")
+        .order_by("pk")
+    )
+    if not allocations:
+        return []
+    reference = f"order:{order.number}"
+    stock_apply(
+        changes=[
+            StockChange(
+                product_id=a.order_line.product_id,
+                warehouse_id=a.warehouse_id,
+                reserved_delta=-a.quantity,
+                type=StockMovement.Type.RELEASE,
+                reason=reason[:64],
+                reference=reference,
+                order_id=order.pk,
+            )
+            for a in allocations
+        ],
+        user=user,
+    )
+    Allocation.objects.filter(pk__in=[a.pk for a in allocations]).update(
+        status=Allocation.Status.RELEASED
+    )
+    events.stock_deallocated_event(
+        order=order,
+        reason=reason,
+        allocations=[
+            {
+                "line": a.order_line.line_number,
+                "sku": a.order_line.sku,
+                "warehouse": a.warehouse.code,
+                "quantity": a.quantity,
+            }
+            for a in allocations
+        ],
+        user=user,
+        actor=actor,
+    )
+    return allocations
+
+
+@transaction.atomic
+def order_deallocate(
+    *, order: Order, user=None, actor: str | None = None, reason: str = "Order cancelled"
+) -> list[Allocation]:
+    """Release every active allocation of the order (stock back to available).
+
+    Does not change the order's status (the caller, e.g. cancellation, does).
+    Records a `deallocated` OrderEvent when something was released; waiting
+    backorders for the freed products are retried by a worker after commit.
+    Returns the released allocations (empty when there were none).
+    """
+    locked = _lock_order(order)
+    return _release_locked(order=locked, reason=reason, user=user, actor=actor)
+
+
+@transaction.atomic
+def order_reallocate(
+    *, order: Order, user=None, actor: str | None = None, reason: str = "Order edited"
+) -> Order:
+    """Re-run allocation after an edit before dispatch: release everything, allocate afresh.
+
+    Both happen in one transaction under the same locks, so the order never
+    loses stock to another order in between. Raises Conflict
+    (order_not_allocatable) once the order is in fulfilment or later.
+    """
+    locked = _lock_order(order)
+    if locked.status not in ALLOCATABLE:
+        raise Conflict(
+            f"Order {locked.number} is {locked.status}; it can no longer be reallocated.",
+            code=error_codes.ORDER_NOT_ALLOCATABLE,
+            status=locked.status,
+        )
+    _release_locked(order=locked, reason=reason, user=user, actor=actor)
+    if Hold.objects.filter(order=locked, released_at__isnull=True).exists():
+        if locked.status != S.ON_HOLD:
+            order_transition(
+                order=locked,
+                to=S.ON_HOLD,
+                reason="Order has an active hold.",
+                user=user,
+                actor=actor,
+            )
+    else:
+        _allocate_locked(order=locked, user=user, actor=actor)
+    _sync(order, locked)
+    return order
+
+
+def backorders_allocate(
+    *, product_ids: list[int] | None = None, limit: int = BACKORDER_BATCH
+) -> int:
+    """Give newly available stock to backordered orders, highest priority then oldest first.
+
+    Each order is allocated (and its shipments planned) in its own transaction,
+    so one failing order does not hold back the others. Stops early once none
+    of the products has available stock left. Returns the number of orders
+    whose status or allocations changed.
+    """
+    from orders.services.fulfilment import order_fulfil
+
+    in_stock = StockLevel.objects.filter(on_hand__gt=F("reserved"))
+    if product_ids:
+        in_stock = in_stock.filter(product_id__in=product_ids)
+    waiting = Order.objects.filter(
+        status=S.BACKORDERED, lines__product_id__in=in_stock.values("product_id")
+    )
+    order_ids = list(
+        waiting.order_by("-priority", "placed_at", "id")
+        .values_list("id", flat=True)
+        .distinct()[:limit]
+    )
+    touched = 0
+    for order_id in order_ids:
+        if not in_stock.exists():
+            break
+        try:
+            with transaction.atomic():
+                order = Order.objects.select_for_update(of=("self",)).get(pk=order_id)
+                if order.status != S.BACKORDERED:
+                    continue
+                before = Allocation.objects.filter(order_line__order=order).count()
+                order_fulfil(order=order, actor="system:backorders")
+                after = Allocation.objects.filter(order_line__order=order).count()
+                touched += int(order.status != S.BACKORDERED or after != before)
+        except Exception:
+            # One bad order must not starve the queue behind it; it is retried next time.
+            logger.exception("Backorder allocation failed for order %s", order_id)
+    return touched

@@ -1,0 +1,84 @@
+"""Middleware that keeps every answer under /api/ an RFC 9457 problem (never an HTML page)."""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.middleware.common import CommonMiddleware as DjangoCommonMiddleware
+
+from core.problems import PROBLEM_CONTENT_TYPE, problem_body
+
+API_PREFIX = "/api/"
+
+_TITLES = {
+    400: ("Bad request", "bad_request", "The request could not be understood."),
+    401: ("Not authenticated", "not_authenticated", "Authentication credentials are missing."),
+    403: ("Forbidden", "permission_denied", "You may not do this."),
+    404: ("Not found", "not_found", "There is nothing at this URL."),
+    405: ("Method not allowed", "method_not_allowed", "This URL does not accept that method."),
+    406: ("Not acceptable", "not_acceptable", "The API answers only application/json."),
+    413: (
+        "Request body too large",
+        "payload_too_large",
+        "The request body is larger than the limit.",
+    ),
+    415: ("Unsupported media type", "unsupported_media_type", "Send application/json."),
+    500: ("Internal server error", "server_error", "Something went wrong on our side."),
+}
+
+
+def _problem(status: int, detail: str | None = None, **extra) -> HttpResponse:
+    title, code, default_detail = _TITLES.get(status, ("Error", "error", "The request failed."))
+    body = problem_body(status=status, title=title, detail=detail or default_detail, code=code)
+    body.update(extra)
+    return HttpResponse(json.dumps(body), status=status, content_type=PROBLEM_CONTENT_TYPE)
+
+
+class ApiProblemMiddleware:
+    """Turns Django's own error pages under /api/ into problem+json and caps body size.
+
+    DRF views already answer with problems (core.problems); this catches what
+    happens outside them: unknown URLs, oversized bodies, unhandled exceptions.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path.startswith(API_PREFIX):
+            return self.get_response(request)
+        limit = settings.API_MAX_BODY_BYTES
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return _problem(400, "The Content-Length header is not a number.")
+        if length > limit:
+            return _problem(413, f"The request body is over the limit of {limit} bytes.")
+        response = self.get_response(request)
+        if response.status_code >= 400 and not _is_json(response):
+            problem = _problem(response.status_code)
+            for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+                if header in response:
+                    problem[header] = response[header]
+            return problem
+        return response
+
+
+def _is_json(response: HttpResponse) -> bool:
+    content_type = response.get("Content-Type", "")
+    return content_type.startswith(("application/json", PROBLEM_CONTENT_TYPE))
+
+
+class CommonMiddleware(DjangoCommonMiddleware):
+    """Django's CommonMiddleware without the trailing-slash redirect under /api/.
+
+    A redirect would turn a partner's POST into a GET (and DEBUG raises a 500
+    for it); a wrong API URL is simply a 404 problem.
+    """
+
+    def should_redirect_with_slash(self, request: HttpRequest) -> bool:
+        if request.path_info.startswith(API_PREFIX):
+            return False
+        return super().should_redirect_with_slash(request)

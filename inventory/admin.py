@@ -1,0 +1,148 @@
+"""Admin for the inventory domain. Stock changes only through inventory.services, never here."""
+
+from django.contrib import admin
+from django.utils.html import format_html, format_html_join
+
+from core.admin_paginator import BigTableAdminMixin, ReadOnlyAdminMixin
+from inventory.models import Allocation, Product, StockLevel, StockMovement, Warehouse
+
+RECENT_MOVEMENTS = 25
+
+
+def _movements_table(movements) -> str:
+    rows = format_html_join(
+        "",
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:+}</td><td>{:+}</td><td>{}</td><td>{}</td></tr>",
+        (
+            (
+                m.created_at.strftime("%Y-%m-%d %H:%M"),
+                m.warehouse.code,
+                m.get_type_display(),
+                m.on_hand_delta,
+                m.reserved_delta,
+                m.reason,
+                m.reference,
+            )
+            for m in movements
+        ),
+    )
+    if not rows:
+        return "No movements."
+    return format_html(
+        "<table><thead><tr><th>When</th><th>Warehouse</th><th>Type</th><th>On hand</th>"
+        "<th>Reserved</th><th>Reason</th><th>Reference</th></tr></thead><tbody>{}</tbody></table>",
+        rows,
+    )
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = [
+        "sku", "name", "barcode", "weight_grams", "hs_code", "country_of_origin",
+        "customs_value", "customs_currency", "is_active",
+    ]  # fmt: skip
+    list_filter = ["is_active", "country_of_origin"]
+    search_fields = ["sku", "name", "barcode"]
+    readonly_fields = ["recent_movements", "created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["sku", "name", "barcode", "is_active"]}),
+        ("Physical", {"fields": ["weight_grams", "length_mm", "width_mm", "height_mm"]}),
+        (
+            "Customs",
+            {
+                "fields": [
+                    "hs_code",
+                    "country_of_origin",
+                    "customs_description",
+                    "customs_value",
+                    "customs_currency",
+                ]
+            },
+        ),  # fmt: skip
+        ("Stock ledger (latest movements, read-only)", {"fields": ["recent_movements"]}),
+        ("Dates", {"fields": ["created_at", "updated_at"]}),
+    ]
+
+    @admin.display(description="Recent stock movements")
+    def recent_movements(self, obj: Product) -> str:
+        if obj.pk is None:
+            return "-"
+        movements = (
+            StockMovement.objects.filter(product=obj)
+            .select_related("warehouse")
+            .order_by("-created_at", "-id")[:RECENT_MOVEMENTS]
+        )
+        return _movements_table(movements)
+
+
+@admin.register(Warehouse)
+class WarehouseAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "kind", "provider", "country", "city", "is_active"]
+    list_filter = ["kind", "is_active", "provider"]
+    list_select_related = ["provider"]
+    search_fields = ["code", "name", "city"]
+    autocomplete_fields = ["provider"]
+
+
+@admin.register(StockLevel)
+class StockLevelAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Read-only: receipts, adjustments, counts and transfers go through the stock services."""
+
+    list_display = [
+        "product", "warehouse", "on_hand", "reserved", "available", "low_stock_threshold",
+        "updated_at",
+    ]  # fmt: skip
+    list_filter = ["warehouse"]
+    list_select_related = ["product", "warehouse"]
+    search_fields = ["product__sku", "product__barcode"]
+    exact_search_fields = ("product__sku", "product__barcode")
+    ordering = ["product__sku", "warehouse__code"]
+    readonly_fields = ["recent_movements"]
+    fields = [
+        "product", "warehouse", "on_hand", "reserved", "low_stock_threshold", "updated_at",
+        "recent_movements",
+    ]  # fmt: skip
+
+    @admin.display(description="Available")
+    def available(self, obj: StockLevel) -> int:
+        return obj.available
+
+    @admin.display(description="Recent stock movements")
+    def recent_movements(self, obj: StockLevel) -> str:
+        movements = (
+            StockMovement.objects.filter(product_id=obj.product_id, warehouse_id=obj.warehouse_id)
+            .select_related("warehouse")
+            .order_by("-created_at", "-id")[:RECENT_MOVEMENTS]
+        )
+        return _movements_table(movements)
+
+
+@admin.register(StockMovement)
+class StockMovementAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The append-only ledger: never edited or deleted."""
+
+    list_display = [
+        "created_at", "product", "warehouse", "type", "on_hand_delta", "reserved_delta",
+        "reason", "reference", "order", "actor",
+    ]  # fmt: skip
+    list_filter = ["type", "warehouse"]
+    list_select_related = ["product", "warehouse", "order", "actor"]
+    search_fields = ["product__sku", "reference", "order__number"]
+    exact_search_fields = ("product__sku", "reference", "order__number")
+    ordering = ["-id"]
+
+
+@admin.register(Allocation)
+class AllocationAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Allocations are made and released by the allocation service only."""
+
+    list_display = ["order_line", "order_number", "warehouse", "quantity", "status", "created_at"]
+    list_filter = ["status", "warehouse"]
+    list_select_related = ["order_line__order", "warehouse"]
+    search_fields = ["order_line__order__number", "order_line__sku"]
+    exact_search_fields = ("order_line__order__number", "order_line__sku")
+    ordering = ["-id"]
+
+    @admin.display(description="Order", ordering="order_line__order__number")
+    def order_number(self, obj: Allocation) -> str:
+        return obj.order_line.order.number

@@ -1,0 +1,107 @@
+"""Cycle counts: lock a stock level, count it, adjust on_hand to what was counted."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from core.errors import Conflict, ValidationFailed
+from inventory import error_codes
+from inventory.errors import StockLevelLocked
+from inventory.models import Product, StockCount, StockLevel, StockMovement, Warehouse
+from inventory.services.stock import stock_set_on_hand
+
+
+def _refuse_locked(product: Product, warehouse: Warehouse) -> None:
+    raise StockLevelLocked(
+        f"{product.sku} at {warehouse.code} is locked by a count in progress; "
+        "complete or cancel that count first.",
+        code=error_codes.STOCK_LEVEL_LOCKED,
+    )
+
+
+@transaction.atomic
+def stock_count_start(*, product: Product, warehouse: Warehouse, user=None) -> StockCount:
+    """Open a count, locking the level against adjustments, transfers and other counts.
+
+    Raises StockLevelLocked when a count is already open on this SKU and warehouse.
+    """
+    if StockCount.objects.filter(
+        product=product, warehouse=warehouse, status=StockCount.Status.OPEN
+    ).exists():
+        _refuse_locked(product, warehouse)
+    level = StockLevel.objects.filter(product=product, warehouse=warehouse).first()
+    try:
+        with transaction.atomic():
+            return StockCount.objects.create(
+                product=product,
+                warehouse=warehouse,
+                expected_on_hand=level.on_hand if level else 0,
+                started_by=user if user is not None and user.is_authenticated else None,
+            )
+    except IntegrityError:
+        # Another count opened between our check and insert (the partial unique index).
+        _refuse_locked(product, warehouse)
+
+
+@transaction.atomic
+def stock_count_complete(*, count: StockCount, counted: int, user=None) -> StockCount:
+    """Record the counted quantity and set on_hand to it (ledger type `count`).
+
+    Raises Conflict (count_not_open) for a finished count, ValidationFailed for
+    a negative or non-integer quantity, InsufficientStock (below_reserved) when
+    fewer units were counted than orders have reserved.
+    """
+    count = (
+        StockCount.objects.select_for_update()
+        .select_related("product", "warehouse")
+        .get(pk=count.pk)
+    )
+    if count.status != StockCount.Status.OPEN:
+        raise Conflict(
+            f"Count {count.pk} is {count.status}; only an open count can be completed.",
+            code=error_codes.COUNT_NOT_OPEN,
+        )
+    _, delta = stock_set_on_hand(
+        product=count.product,
+        warehouse=count.warehouse,
+        on_hand=counted,
+        type=StockMovement.Type.COUNT,
+        reason="cycle_count",
+        reference=f"count:{count.pk}",
+        user=user,
+        respect_count_locks=False,
+    )
+    count.counted = counted
+    count.difference = delta
+    count.status = StockCount.Status.COMPLETED
+    count.completed_at = timezone.now()
+    count.completed_by = user if user is not None and user.is_authenticated else None
+    count.save()
+    return count
+
+
+@transaction.atomic
+def stock_count_cancel(*, count: StockCount, user=None) -> StockCount:
+    """Abandon an open count; the level is unlocked and stock is unchanged."""
+    count = StockCount.objects.select_for_update().get(pk=count.pk)
+    if count.status != StockCount.Status.OPEN:
+        raise Conflict(f"Count {count.pk} is {count.status}.", code=error_codes.COUNT_NOT_OPEN)
+    count.status = StockCount.Status.CANCELLED
+    count.save(update_fields=["status", "updated_at"])
+    return count
+
+
+@transaction.atomic
+def stock_count_record(
+    *, product: Product, warehouse: Warehouse, counted: int, user=None
+) -> StockCount:
+    """Start and complete a count in one step (a quick blind count from a scanner)."""
+    if not isinstance(counted, int) or isinstance(counted, bool) or counted < 0:
+        raise ValidationFailed(
+            f"Counted quantity must be a whole number of zero or more (got {counted!r}).",
+            code=error_codes.INVALID_QUANTITY,
+            errors=[{"field": "counted", "message": "Must be zero or more."}],
+        )
+    count = stock_count_start(product=product, warehouse=warehouse, user=user)
+    return stock_count_complete(count=count, counted=counted, user=user)

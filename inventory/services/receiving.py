@@ -1,0 +1,206 @@
+"""Inbound shipments (ASNs): expected lines, receipts by barcode or SKU, discrepancies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from core.errors import Conflict, NotFound, ValidationFailed
+from inventory import error_codes
+from inventory.models import InboundLine, InboundReceipt, InboundShipment, Product, Warehouse
+from inventory.services.stock import require_positive, stock_receive
+
+
+def product_by_code(*, code: str) -> Product:
+    """The product whose barcode or SKU is `code` (what a scanner or a person typed).
+
+    Raises NotFound (unknown_sku).
+    """
+    code = (code or "").strip()
+    product = (
+        Product.objects.filter(Q(barcode=code) | Q(sku=code)).order_by("-barcode").first()
+        if code
+        else None
+    )
+    if product is None:
+        raise NotFound(
+            f"No product has the barcode or SKU {code!r}.",
+            code=error_codes.UNKNOWN_SKU,
+            errors=[{"field": "code", "message": "Unknown barcode or SKU."}],
+        )
+    return product
+
+
+def _user(user):
+    return user if user is not None and user.is_authenticated else None
+
+
+@transaction.atomic
+def inbound_create(
+    *,
+    warehouse: Warehouse,
+    reference: str,
+    lines: list[tuple[str, int]],
+    supplier: str = "",
+    expected_at: datetime | None = None,
+    user=None,
+) -> InboundShipment:
+    """Announce stock expected at `warehouse` (an ASN) with (SKU or barcode, quantity) lines.
+
+    Raises ValidationFailed listing every bad line (unknown SKU, quantity not
+    positive); nothing is created then.
+    """
+    errors: list[dict[str, str]] = []
+    expected: dict[int, int] = {}
+    if not reference.strip():
+        errors.append({"field": "reference", "message": "A reference is required."})
+    if not warehouse.is_active:
+        errors.append({"field": "warehouse", "message": f"{warehouse.code} is inactive."})
+    for index, (code, quantity) in enumerate(lines):
+        try:
+            product = product_by_code(code=code)
+            require_positive(quantity)
+        except NotFound:
+            errors.append({"field": f"lines[{index}].sku", "message": f"Unknown SKU {code!r}."})
+            continue
+        except ValidationFailed:
+            errors.append(
+                {
+                    "field": f"lines[{index}].quantity",
+                    "message": f"Quantity must be greater than zero (got {quantity!r}).",
+                }
+            )
+            continue
+        expected[product.pk] = expected.get(product.pk, 0) + quantity
+    if not lines:
+        errors.append({"field": "lines", "message": "An inbound shipment needs at least one line."})
+    if InboundShipment.objects.filter(warehouse=warehouse, reference=reference).exists():
+        errors.append({"field": "reference", "message": f"{reference} already exists here."})
+    if errors:
+        raise ValidationFailed(
+            "The inbound shipment has invalid lines.",
+            code=error_codes.INVALID_QUANTITY,
+            errors=errors,
+        )
+    inbound = InboundShipment.objects.create(
+        warehouse=warehouse, reference=reference, supplier=supplier, expected_at=expected_at
+    )
+    InboundLine.objects.bulk_create(
+        [
+            InboundLine(inbound=inbound, product_id=p, expected_quantity=q)
+            for p, q in expected.items()
+        ]
+    )
+    return inbound
+
+
+@transaction.atomic
+def inbound_receive(
+    *,
+    inbound: InboundShipment,
+    code: str,
+    quantity: int = 1,
+    source: str = InboundReceipt.Source.MANUAL,
+    external_id: str | None = None,
+    user=None,
+) -> InboundReceipt:
+    """Receive `quantity` of the product scanned/typed as `code` and put it away into stock.
+
+    A product not on the ASN is received on a new line expecting 0 (a
+    discrepancy). With `external_id` (an LSP event id) a redelivery returns
+    the first receipt and changes nothing. Raises NotFound (unknown_sku),
+    ValidationFailed (quantity), Conflict (inbound_closed).
+    """
+    if external_id:
+        seen = InboundReceipt.objects.filter(external_id=external_id).first()
+        if seen is not None:
+            return seen
+    require_positive(quantity)
+    product = product_by_code(code=code)
+    inbound = (
+        InboundShipment.objects.select_for_update().select_related("warehouse").get(pk=inbound.pk)
+    )
+    if inbound.status == InboundShipment.Status.CLOSED:
+        raise Conflict(
+            f"Inbound {inbound.reference} is closed; open a new one to receive more.",
+            code=error_codes.INBOUND_CLOSED,
+        )
+    line, _ = InboundLine.objects.get_or_create(inbound=inbound, product=product)
+    InboundLine.objects.filter(pk=line.pk).update(
+        received_quantity=F("received_quantity") + quantity
+    )
+    receipt = InboundReceipt.objects.create(
+        line=line, quantity=quantity, source=source, external_id=external_id, actor=_user(user)
+    )
+    stock_receive(
+        product=product,
+        warehouse=inbound.warehouse,
+        quantity=quantity,
+        reference=f"asn:{inbound.reference}",
+        user=user,
+    )
+    if inbound.status == InboundShipment.Status.EXPECTED:
+        inbound.status = InboundShipment.Status.RECEIVING
+        inbound.save(update_fields=["status", "updated_at"])
+    return receipt
+
+
+@transaction.atomic
+def inbound_close(*, inbound: InboundShipment, user=None) -> list[dict]:
+    """Close the ASN; returns its discrepancies [{sku, expected, received, difference}].
+
+    Raises Conflict (inbound_closed) when already closed.
+    """
+    inbound = InboundShipment.objects.select_for_update().get(pk=inbound.pk)
+    if inbound.status == InboundShipment.Status.CLOSED:
+        raise Conflict(
+            f"Inbound {inbound.reference} is already closed.", code=error_codes.INBOUND_CLOSED
+        )
+    inbound.status = InboundShipment.Status.CLOSED
+    inbound.closed_at = timezone.now()
+    inbound.closed_by = _user(user)
+    inbound.save(update_fields=["status", "closed_at", "closed_by", "updated_at"])
+    return inbound_discrepancies(inbound=inbound)
+
+
+def inbound_discrepancies(*, inbound: InboundShipment) -> list[dict]:
+    return [
+        {
+            "sku": line.product.sku,
+            "expected": line.expected_quantity,
+            "received": line.received_quantity,
+            "difference": line.discrepancy,
+        }
+        for line in inbound.lines.select_related("product")
+        if line.discrepancy
+    ]
+
+
+@transaction.atomic
+def inbound_receive_from_lsp(
+    *, warehouse: Warehouse, reference: str, lines: list[dict], event_id: str
+) -> InboundShipment:
+    """An LSP reports goods received at its site (API/webhook) instead of a person scanning.
+
+    Receives onto the ASN `reference` (created when the LSP reports one we did
+    not announce). Idempotent per `event_id`: a redelivered event changes nothing.
+    """
+    if warehouse.kind != Warehouse.Kind.LSP:
+        raise ValidationFailed(
+            f"{warehouse.code} is not LSP-operated.", code=error_codes.SNAPSHOT_WAREHOUSE_NOT_LSP
+        )
+    inbound, _ = InboundShipment.objects.get_or_create(
+        warehouse=warehouse, reference=reference, defaults={"supplier": "reported by LSP"}
+    )
+    for index, row in enumerate(lines):
+        inbound_receive(
+            inbound=inbound,
+            code=str(row.get("sku", "")),
+            quantity=row.get("quantity"),
+            source=InboundReceipt.Source.LSP,
+            external_id=f"{event_id}:{index}",
+        )
+    return inbound

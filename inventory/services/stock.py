@@ -1,0 +1,507 @@
+"""THE one module that changes StockLevel rows.
+
+Every change:
+- locks the affected StockLevel rows with SELECT ... FOR UPDATE ordered by
+  primary key, so any two transactions acquire their stock locks in the same
+  order and cannot deadlock on each other;
+- updates them with F() expressions (the database CHECK
+  0 <= reserved <= on_hand is the last line of defence against oversell);
+- writes one StockMovement ledger row per change in the same transaction, so
+  sum(movements) == level at every commit (`manage.py verify_stock_ledger`).
+
+Callers that lock other rows (orders) must do so before calling in here:
+the global lock order is order rows, then stock levels by pk.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import partial
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from core.errors import ValidationFailed
+from inventory import error_codes
+from inventory.errors import InsufficientStock, StockLevelLocked
+from inventory.models import (
+    AdjustmentReason,
+    Allocation,
+    LowStockAlert,
+    Product,
+    StockCount,
+    StockLevel,
+    StockMovement,
+    Warehouse,
+)
+
+logger = logging.getLogger(__name__)
+
+Key = tuple[int, int]  # (product_id, warehouse_id)
+T = StockMovement.Type
+
+
+@dataclass(frozen=True)
+class StockChange:
+    product_id: int
+    warehouse_id: int
+    on_hand_delta: int = 0
+    reserved_delta: int = 0
+    type: str = T.ADJUSTMENT
+    reason: str = ""
+    reference: str = ""
+    order_id: int | None = None
+    note: str = ""
+
+    @property
+    def key(self) -> Key:
+        return (self.product_id, self.warehouse_id)
+
+
+def require_positive(quantity: int, *, field: str = "quantity") -> None:
+    if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity <= 0:
+        raise ValidationFailed(
+            f"{field} must be a whole number greater than zero (got {quantity!r}).",
+            code=error_codes.INVALID_QUANTITY,
+            errors=[{"field": field, "message": "Must be a whole number greater than zero."}],
+        )
+
+
+def stock_levels_lock(*, keys: Iterable[Key]) -> dict[Key, StockLevel]:
+    """Lock the existing StockLevel rows for `keys` in primary-key order and return them.
+
+    Keys without a row are absent from the result (nothing is held there).
+    """
+    keys = set(keys)
+    if not keys:
+        return {}
+    warehouses = {w for _, w in keys}
+    products = {p for p, _ in keys}
+    if len(warehouses) == 1 or len(products) == 1:
+        # A product×warehouse rectangle is the exact key set here; cheap to express.
+        where = Q(product_id__in=products, warehouse_id__in=warehouses)
+    else:
+        where = Q()
+        for product_id, warehouse_id in sorted(keys):
+            where |= Q(product_id=product_id, warehouse_id=warehouse_id)
+    levels = StockLevel.objects.select_for_update().filter(where).order_by("pk")
+    return {
+        (lv.product_id, lv.warehouse_id): lv
+        for lv in levels
+        if (lv.product_id, lv.warehouse_id) in keys
+    }
+
+
+def stock_levels_ensure(*, keys: Iterable[Key]) -> None:
+    """Create empty StockLevel rows for keys that have none (no lock taken)."""
+    # Inserted before any stock row is locked, in a fixed order, so that two
+    # receipts creating the same new level wait on each other instead of deadlocking.
+    missing = sorted(set(keys))
+    if missing:
+        StockLevel.objects.bulk_create(
+            [StockLevel(product_id=p, warehouse_id=w) for p, w in missing], ignore_conflicts=True
+        )
+
+
+def _refuse_if_counting(keys: Iterable[Key]) -> None:
+    keys = set(keys)
+    open_counts = StockCount.objects.filter(
+        status=StockCount.Status.OPEN,
+        product_id__in={p for p, _ in keys},
+        warehouse_id__in={w for _, w in keys},
+    ).values_list("product_id", "warehouse_id", "pk")
+    locked = [(p, w, pk) for p, w, pk in open_counts if (p, w) in keys]
+    if locked:
+        p, w, pk = locked[0]
+        product = Product.objects.get(pk=p)
+        warehouse = Warehouse.objects.get(pk=w)
+        raise StockLevelLocked(
+            f"{product.sku} at {warehouse.code} is locked by count {pk} in progress; "
+            "complete or cancel the count first.",
+            code=error_codes.STOCK_LEVEL_LOCKED,
+            count=pk,
+        )
+
+
+@transaction.atomic
+def stock_apply(
+    *,
+    changes: list[StockChange],
+    user=None,
+    locked: dict[Key, StockLevel] | None = None,
+    create_missing: bool = False,
+    respect_count_locks: bool = False,
+) -> dict[Key, StockLevel]:
+    """Apply `changes` atomically and write one ledger row per change.
+
+    `locked` passes levels the caller already locked (allocation reads them
+    under lock before deciding). Raises InsufficientStock, and nothing is
+    applied, when any resulting level would break 0 <= reserved <= on_hand.
+    Returns the levels with their new values.
+    """
+    changes = [c for c in changes if c.on_hand_delta or c.reserved_delta]
+    if not changes:
+        return {}
+    keys = {c.key for c in changes}
+    if create_missing:
+        stock_levels_ensure(keys=[c.key for c in changes if c.on_hand_delta > 0])
+    if respect_count_locks:
+        _refuse_if_counting(keys)
+    levels = dict(locked or {})
+    if not keys <= levels.keys():
+        levels.update(stock_levels_lock(keys=keys - levels.keys()))
+
+    totals: dict[Key, list[int]] = defaultdict(lambda: [0, 0])
+    for change in changes:
+        totals[change.key][0] += change.on_hand_delta
+        totals[change.key][1] += change.reserved_delta
+    for key, (d_on_hand, d_reserved) in totals.items():
+        level = levels.get(key)
+        on_hand = (level.on_hand if level else 0) + d_on_hand
+        reserved = (level.reserved if level else 0) + d_reserved
+        if level is None or on_hand < 0 or reserved < 0 or reserved > on_hand:
+            _raise_insufficient(key, level, d_on_hand, d_reserved)
+
+    now = timezone.now()
+    for key in sorted(totals, key=lambda k: levels[k].pk):
+        d_on_hand, d_reserved = totals[key]
+        level = levels[key]
+        StockLevel.objects.filter(pk=level.pk).update(
+            on_hand=F("on_hand") + d_on_hand, reserved=F("reserved") + d_reserved, updated_at=now
+        )
+        level.on_hand += d_on_hand
+        level.reserved += d_reserved
+        level.updated_at = now
+    StockMovement.objects.bulk_create(
+        [
+            StockMovement(
+                product_id=c.product_id,
+                warehouse_id=c.warehouse_id,
+                type=c.type,
+                on_hand_delta=c.on_hand_delta,
+                reserved_delta=c.reserved_delta,
+                reason=c.reason,
+                reference=c.reference,
+                order_id=c.order_id,
+                actor=user if user is not None and user.is_authenticated else None,
+                note=c.note,
+            )
+            for c in changes
+        ]
+    )
+    _low_stock_alerts_update([levels[k] for k in totals])
+    freed = sorted({k[0] for k, (d_oh, d_res) in totals.items() if d_oh - d_res > 0})
+    if freed:
+        _backorders_enqueue(product_ids=freed)
+    return {k: levels[k] for k in totals}
+
+
+def _raise_insufficient(key: Key, level: StockLevel | None, d_on_hand: int, d_reserved: int):
+    product = Product.objects.get(pk=key[0])
+    warehouse = Warehouse.objects.get(pk=key[1])
+    on_hand = level.on_hand if level else 0
+    reserved = level.reserved if level else 0
+    if d_on_hand < 0 and on_hand + d_on_hand < reserved + d_reserved and on_hand + d_on_hand >= 0:
+        raise InsufficientStock(
+            f"{product.sku} at {warehouse.code}: removing {-d_on_hand} would leave on hand "
+            f"{on_hand + d_on_hand} below the {reserved + d_reserved} reserved for orders; "
+            "release those allocations first.",
+            code=error_codes.BELOW_RESERVED,
+            sku=product.sku,
+            warehouse=warehouse.code,
+            on_hand=on_hand,
+            reserved=reserved,
+        )
+    raise InsufficientStock(
+        f"{product.sku} at {warehouse.code}: on hand {on_hand}, reserved {reserved}, "
+        f"available {on_hand - reserved}; cannot apply on hand {d_on_hand:+}, reserved {d_reserved:+}.",
+        code=error_codes.INSUFFICIENT_STOCK,
+        sku=product.sku,
+        warehouse=warehouse.code,
+        on_hand=on_hand,
+        reserved=reserved,
+    )
+
+
+def _low_stock_alerts_update(levels: list[StockLevel]) -> None:
+    watched = [lv for lv in levels if lv.low_stock_threshold > 0]
+    if not watched:
+        return
+    low = [lv for lv in watched if lv.available <= lv.low_stock_threshold]
+    ok = [lv for lv in watched if lv.available > lv.low_stock_threshold]
+    if low:
+        LowStockAlert.objects.bulk_create(
+            [
+                LowStockAlert(
+                    product_id=lv.product_id,
+                    warehouse_id=lv.warehouse_id,
+                    threshold=lv.low_stock_threshold,
+                    available=lv.available,
+                )
+                for lv in low
+            ],
+            ignore_conflicts=True,
+        )
+    if ok:
+        where = Q()
+        for lv in ok:
+            where |= Q(product_id=lv.product_id, warehouse_id=lv.warehouse_id)
+        LowStockAlert.objects.filter(where, resolved_at__isnull=True).update(
+            resolved_at=timezone.now()
+        )
+
+
+def _backorders_enqueue(*, product_ids: list[int]) -> None:
+    # After commit, so the worker sees the stock; and never in the request's way.
+    transaction.on_commit(partial(backorders_enqueue_now, product_ids=product_ids))
+
+
+def backorders_enqueue_now(*, product_ids: list[int]) -> None:
+    """Ask a worker to allocate waiting orders for these products.
+
+    A broker outage must not fail a receipt that has already committed: the
+    error is logged and the periodic backorder sweep picks the orders up.
+    """
+    from inventory.tasks import backorders_allocate_task
+
+    try:
+        backorders_allocate_task.apply_async(kwargs={"product_ids": product_ids}, retry=False)
+    except Exception:
+        logger.exception("Could not enqueue backorder allocation for products %s", product_ids)
+
+
+# --- Operations -------------------------------------------------------------
+
+
+def stock_receive(
+    *,
+    product: Product,
+    warehouse: Warehouse,
+    quantity: int,
+    reference: str = "",
+    user=None,
+    type: str = T.RECEIPT,
+    note: str = "",
+) -> StockLevel:
+    """Put `quantity` received units away into stock (on_hand += quantity).
+
+    Raises ValidationFailed for a quantity that is not a positive whole number.
+    """
+    require_positive(quantity)
+    change = StockChange(
+        product_id=product.pk,
+        warehouse_id=warehouse.pk,
+        on_hand_delta=quantity,
+        type=type,
+        reference=reference,
+        note=note,
+    )
+    return stock_apply(changes=[change], user=user, create_missing=True)[change.key]
+
+
+def stock_adjust(
+    *,
+    product: Product,
+    warehouse: Warehouse,
+    delta: int,
+    reason: str,
+    note: str = "",
+    reference: str = "",
+    user=None,
+) -> StockLevel:
+    """Add or remove on-hand stock with a reason code.
+
+    Raises ValidationFailed for a zero delta or an unknown reason,
+    StockLevelLocked while a count is open on the level, and InsufficientStock
+    when removing more than is on hand or would leave less than is reserved.
+    """
+    if not isinstance(delta, int) or isinstance(delta, bool) or delta == 0:
+        raise ValidationFailed(
+            f"An adjustment must change stock by a non-zero whole number (got {delta!r}).",
+            code=error_codes.INVALID_QUANTITY,
+            errors=[{"field": "delta", "message": "Must be a non-zero whole number."}],
+        )
+    if reason not in AdjustmentReason.values:
+        raise ValidationFailed(
+            f"Unknown adjustment reason {reason!r}.",
+            code=error_codes.INVALID_REASON,
+            errors=[
+                {"field": "reason", "message": f"Use one of {', '.join(AdjustmentReason.values)}."}
+            ],
+        )
+    change = StockChange(
+        product_id=product.pk,
+        warehouse_id=warehouse.pk,
+        on_hand_delta=delta,
+        type=T.ADJUSTMENT,
+        reason=reason,
+        reference=reference,
+        note=note,
+    )
+    return stock_apply(changes=[change], user=user, create_missing=True, respect_count_locks=True)[
+        change.key
+    ]
+
+
+def stock_transfer(
+    *,
+    product: Product,
+    source: Warehouse,
+    destination: Warehouse,
+    quantity: int,
+    note: str = "",
+    reference: str = "",
+    user=None,
+) -> tuple[StockLevel, StockLevel]:
+    """Move unreserved on-hand stock from `source` to `destination` in one transaction.
+
+    Raises ValidationFailed (bad quantity, same warehouse), StockLevelLocked
+    (a count is open on either level) or InsufficientStock.
+    """
+    require_positive(quantity)
+    if source.pk == destination.pk:
+        raise ValidationFailed(
+            "Source and destination warehouse are the same.",
+            code=error_codes.SAME_WAREHOUSE,
+            errors=[{"field": "destination", "message": "Choose a different warehouse."}],
+        )
+    reference = reference or f"transfer:{source.code}->{destination.code}"
+    out = StockChange(
+        product_id=product.pk,
+        warehouse_id=source.pk,
+        on_hand_delta=-quantity,
+        type=T.TRANSFER,
+        reference=reference,
+        note=note,
+    )
+    into = StockChange(
+        product_id=product.pk,
+        warehouse_id=destination.pk,
+        on_hand_delta=quantity,
+        type=T.TRANSFER,
+        reference=reference,
+        note=note,
+    )
+    levels = stock_apply(
+        changes=[out, into], user=user, create_missing=True, respect_count_locks=True
+    )
+    return levels[out.key], levels[into.key]
+
+
+def stock_set_on_hand(
+    *,
+    product: Product,
+    warehouse: Warehouse,
+    on_hand: int,
+    type: str,
+    reason: str = "",
+    reference: str = "",
+    note: str = "",
+    user=None,
+    respect_count_locks: bool = True,
+) -> tuple[StockLevel, int]:
+    """Make on_hand equal `on_hand` (counts, imports, reconciliation); returns (level, delta).
+
+    Raises ValidationFailed for a negative quantity and InsufficientStock when
+    the new on_hand is below what is reserved.
+    """
+    if not isinstance(on_hand, int) or isinstance(on_hand, bool) or on_hand < 0:
+        raise ValidationFailed(
+            f"On-hand quantity must be a whole number of zero or more (got {on_hand!r}).",
+            code=error_codes.INVALID_QUANTITY,
+            errors=[{"field": "on_hand", "message": "Must be zero or more."}],
+        )
+    key = (product.pk, warehouse.pk)
+    if on_hand > 0:
+        stock_levels_ensure(keys=[key])
+    if respect_count_locks:
+        _refuse_if_counting([key])
+    levels = stock_levels_lock(keys=[key])
+    current = levels[key].on_hand if key in levels else 0
+    delta = on_hand - current
+    if delta == 0:
+        return levels.get(key), 0
+    change = StockChange(
+        product_id=product.pk,
+        warehouse_id=warehouse.pk,
+        on_hand_delta=delta,
+        type=type,
+        reason=reason,
+        reference=reference,
+        note=note,
+    )
+    return stock_apply(changes=[change], user=user, locked=levels)[key], delta
+
+
+@transaction.atomic
+def stock_ship_allocation(
+    *, allocation: Allocation, quantity: int | None = None, reference: str = "", user=None
+) -> Allocation:
+    """Stock leaves the warehouse for (part of) an active allocation.
+
+    on_hand and reserved both drop by `quantity` (default: all of it); the
+    shipped part becomes a `fulfilled` allocation. Returns the fulfilled
+    allocation. Raises ValidationFailed for a bad quantity or an allocation
+    that is not active.
+    """
+    allocation = Allocation.objects.select_for_update().get(pk=allocation.pk)
+    quantity = allocation.quantity if quantity is None else quantity
+    require_positive(quantity)
+    if allocation.status != Allocation.Status.ACTIVE or quantity > allocation.quantity:
+        raise ValidationFailed(
+            f"Allocation {allocation.pk} has {allocation.quantity} active "
+            f"({allocation.status}); cannot ship {quantity}.",
+            code=error_codes.INVALID_QUANTITY,
+        )
+    line = allocation.order_line
+    stock_apply(
+        changes=[
+            StockChange(
+                product_id=line.product_id,
+                warehouse_id=allocation.warehouse_id,
+                on_hand_delta=-quantity,
+                reserved_delta=-quantity,
+                type=T.SHIPMENT,
+                reference=reference or f"order:{line.order.number}",
+                order_id=line.order_id,
+            )
+        ],
+        user=user,
+    )
+    if quantity == allocation.quantity:
+        allocation.status = Allocation.Status.FULFILLED
+        allocation.save(update_fields=["status", "updated_at"])
+        return allocation
+    Allocation.objects.filter(pk=allocation.pk).update(quantity=F("quantity") - quantity)
+    return Allocation.objects.create(
+        order_line=line,
+        warehouse_id=allocation.warehouse_id,
+        quantity=quantity,
+        status=Allocation.Status.FULFILLED,
+    )
+
+
+def stock_return(
+    *,
+    product: Product,
+    warehouse: Warehouse,
+    quantity: int,
+    order=None,
+    reference: str = "",
+    user=None,
+) -> StockLevel:
+    """Restock returned units (on_hand += quantity, ledger type `return`)."""
+    require_positive(quantity)
+    change = StockChange(
+        product_id=product.pk,
+        warehouse_id=warehouse.pk,
+        on_hand_delta=quantity,
+        type=T.RETURN,
+        reference=reference or (f"order:{order.number}" if order else ""),
+        order_id=order.pk if order else None,
+    )
+    return stock_apply(changes=[change], user=user, create_missing=True)[change.key]

@@ -1,0 +1,116 @@
+"""Admin for the logistics domain. Dispatch and tracking change shipments through services."""
+
+from django.contrib import admin
+
+from core.admin_paginator import BigTableAdminMixin, ReadOnlyAdminMixin, ReadOnlyInline
+from logistics.models import Parcel, Provider, ServiceLevel, Shipment, ShipmentLine, TrackingEvent
+
+
+class ServiceLevelInline(admin.TabularInline):
+    model = ServiceLevel
+    extra = 0
+    fields = ["code", "name", "max_transit_hours", "is_active"]
+
+
+@admin.register(Provider)
+class ProviderAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "kind", "adapter", "base_url", "supports_webhooks", "is_active"]
+    list_filter = ["kind", "adapter", "is_active", "supports_webhooks"]
+    search_fields = ["code", "name"]
+    inlines = [ServiceLevelInline]
+    fieldsets = [
+        (None, {"fields": ["code", "name", "kind", "is_active"]}),
+        (
+            "Integration",
+            {
+                "fields": [
+                    "adapter",
+                    "base_url",
+                    "api_token",
+                    "webhook_secret",
+                    "supports_webhooks",
+                    "tracking_url_template",
+                ]
+            },
+        ),  # fmt: skip
+    ]
+
+
+@admin.register(ServiceLevel)
+class ServiceLevelAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "provider", "max_transit_hours", "is_active"]
+    list_filter = ["provider", "is_active"]
+    list_select_related = ["provider"]
+    search_fields = ["code", "name", "provider__code"]
+    autocomplete_fields = ["provider"]
+
+
+class ShipmentLineInline(ReadOnlyInline):
+    model = ShipmentLine
+    fields = ["order_line", "quantity"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("order_line")
+
+
+class ParcelInline(ReadOnlyInline):
+    model = Parcel
+    fields = ["tracking_number", "weight_grams", "length_mm", "width_mm", "height_mm"]
+
+
+class TrackingEventInline(ReadOnlyInline):
+    model = TrackingEvent
+    verbose_name_plural = "Tracking timeline"
+    fields = ["occurred_at", "status", "provider_status", "description", "location", "received_at"]
+    ordering = ["occurred_at", "id"]
+
+
+@admin.register(Shipment)
+class ShipmentAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Shipments are planned, dispatched and tracked by the logistics services."""
+
+    list_display = [
+        "id", "order", "status", "provider", "warehouse", "tracking_number",
+        "dispatched_at", "delivered_at", "updated_at",
+    ]  # fmt: skip
+    list_filter = ["status", "provider", "warehouse"]
+    list_select_related = ["order", "provider", "warehouse"]
+    search_fields = ["tracking_number", "provider_reference", "order__number"]
+    exact_search_fields = ("tracking_number", "provider_reference", "order__number")
+    ordering = ["-id"]
+    readonly_fields = ["tracking_url"]
+    inlines = [ShipmentLineInline, ParcelInline, TrackingEventInline]
+
+    @admin.display(description="Tracking page")
+    def tracking_url(self, obj: Shipment) -> str:
+        return obj.tracking_url or "-"
+
+
+@admin.register(ShipmentLine)
+class ShipmentLineAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["shipment", "order_line", "quantity"]
+    list_select_related = ["shipment", "order_line"]
+    search_fields = ["shipment__tracking_number"]
+    exact_search_fields = ("shipment__tracking_number",)
+    ordering = ["-id"]
+
+
+@admin.register(Parcel)
+class ParcelAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "shipment", "tracking_number", "weight_grams"]
+    list_select_related = ["shipment"]
+    search_fields = ["tracking_number"]
+    exact_search_fields = ("tracking_number",)
+    ordering = ["-id"]
+
+
+@admin.register(TrackingEvent)
+class TrackingEventAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Normalised tracking events as received: never edited."""
+
+    list_display = ["occurred_at", "shipment", "status", "provider_status", "location"]
+    list_filter = ["status"]
+    list_select_related = ["shipment"]
+    search_fields = ["shipment__tracking_number", "dedup_key"]
+    exact_search_fields = ("shipment__tracking_number",)
+    ordering = ["-id"]

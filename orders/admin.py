@@ -1,0 +1,209 @@
+"""Admin for the orders domain. Order changes go through services (see admin_ops modules)."""
+
+from django.contrib import admin
+from django.db.models import Q
+from django.db.models.functions import Lower
+
+from core.admin_paginator import BigTableAdminMixin, ReadOnlyAdminMixin, ReadOnlyInline
+from logistics.models import Shipment
+from orders.models import (
+    Channel,
+    ChannelWarehouse,
+    Hold,
+    Order,
+    OrderEvent,
+    OrderLine,
+    postcode_key,
+)
+
+
+class ChannelWarehouseInline(admin.TabularInline):
+    model = ChannelWarehouse
+    extra = 0
+    autocomplete_fields = ["warehouse"]
+    ordering = ["priority"]
+
+
+@admin.register(Channel)
+class ChannelAdmin(admin.ModelAdmin):
+    list_display = [
+        "code",
+        "name",
+        "is_active",
+        "incoterm",
+        "order_value_limit",
+        "return_window_days",
+    ]
+    list_filter = ["is_active", "incoterm"]
+    search_fields = ["code", "name"]
+    inlines = [ChannelWarehouseInline]
+
+
+@admin.register(ChannelWarehouse)
+class ChannelWarehouseAdmin(admin.ModelAdmin):
+    list_display = ["channel", "warehouse", "priority"]
+    list_filter = ["channel"]
+    list_select_related = ["channel", "warehouse"]
+    autocomplete_fields = ["channel", "warehouse"]
+
+
+class OrderLineInline(ReadOnlyInline):
+    model = OrderLine
+    fields = [
+        "line_number", "sku", "product", "quantity", "unit_price",
+        "quantity_shipped", "quantity_delivered", "quantity_returned",
+    ]  # fmt: skip
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("product")
+
+
+class OrderEventInline(ReadOnlyInline):
+    model = OrderEvent
+    verbose_name_plural = "Timeline"
+    fields = ["created_at", "type", "actor", "user", "parameters"]
+    ordering = ["created_at", "id"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user")
+
+
+class HoldInline(ReadOnlyInline):
+    model = Hold
+    fields = ["reason", "note", "owner", "due_at", "created_at", "released_at", "released_by"]
+    fk_name = "order"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("owner", "released_by")
+
+
+class ShipmentInline(ReadOnlyInline):
+    model = Shipment
+    fields = ["status", "provider", "warehouse", "tracking_number", "dispatched_at", "delivered_at"]
+    show_change_link = True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("provider", "warehouse")
+
+
+@admin.register(Order)
+class OrderAdmin(BigTableAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "number", "channel", "external_reference", "status", "customer_name",
+        "shipping_country", "total_amount", "currency", "placed_at",
+    ]  # fmt: skip
+    list_filter = ["status", "channel"]
+    list_select_related = ["channel"]
+    search_fields = ["number", "external_reference", "customer_email"]
+    search_help_text = (
+        "Order number, external reference, e-mail, phone, postcode, tracking number or "
+        "customer name (3+ letters)."
+    )
+    ordering = ["-id"]
+    inlines = [OrderLineInline, HoldInline, ShipmentInline, OrderEventInline]
+    fieldsets = [
+        (None, {"fields": ["number", "channel", "external_reference", "status", "priority"]}),
+        ("Money", {"fields": ["currency", "total_amount"]}),
+        ("Customer", {"fields": ["customer_name", "customer_email", "customer_phone"]}),
+        (
+            "Shipping",
+            {
+                "fields": [
+                    "shipping_name",
+                    "shipping_line1",
+                    "shipping_line2",
+                    "shipping_city",
+                    "shipping_postcode",
+                    "shipping_region",
+                    "shipping_country",
+                    "service_level",
+                ]
+            },
+        ),  # fmt: skip
+        ("Dates", {"fields": ["placed_at", "cancelled_at", "created_at", "updated_at"]}),
+    ]
+
+    # Status, lines and addresses change only through the order services (transitions,
+    # cancellation, address change); the admin shows the order and its timeline.
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_search_results(self, request, queryset, search_term):
+        """Desk-style lookup on indexed columns only (no table scans on a million orders)."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        condition = (
+            Q(number=term.upper())
+            | Q(external_reference__iexact=term)
+            | Q(email_lower=term.lower())
+        )
+        digits = "".join(ch for ch in term if ch.isdigit()).lstrip("0")
+        if len(digits) >= 6 and len(digits) >= len(term.replace(" ", "")) - 4:
+            condition |= Q(customer_phone_key__startswith=digits[::-1])
+        postcode = postcode_key(term)
+        if 4 <= len(postcode) <= 10 and any(ch.isdigit() for ch in postcode):
+            condition |= Q(shipping_postcode_key__startswith=postcode)
+        shipped_ids = list(
+            Shipment.objects.filter(tracking_number=term).values_list("order_id", flat=True)[:100]
+        )
+        if shipped_ids:
+            condition |= Q(pk__in=shipped_ids)
+        if len(term) >= 3 and not term.isdigit():
+            condition |= Q(customer_name__icontains=term)
+        return queryset.alias(email_lower=Lower("customer_email")).filter(condition), False
+
+
+@admin.register(OrderLine)
+class OrderLineAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "order", "line_number", "sku", "quantity", "unit_price",
+        "quantity_shipped", "quantity_delivered", "quantity_returned",
+    ]  # fmt: skip
+    list_select_related = ["order"]
+    search_fields = ["sku", "order__number"]
+    exact_search_fields = ("sku", "order__number")
+    ordering = ["-id"]
+
+
+@admin.register(OrderEvent)
+class OrderEventAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["created_at", "order", "type", "actor", "user"]
+    list_filter = ["type"]
+    list_select_related = ["order", "user"]
+    search_fields = ["order__number"]
+    exact_search_fields = ("order__number",)
+    ordering = ["-id"]
+
+
+class HoldActiveFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("active", "Active"), ("released", "Released")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "active":
+            return queryset.filter(released_at__isnull=True)
+        if self.value() == "released":
+            return queryset.filter(released_at__isnull=False)
+        return queryset
+
+
+@admin.register(Hold)
+class HoldAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Holds are placed and released through the order services, never edited here."""
+
+    list_display = ["order", "reason", "owner", "due_at", "created_at", "released_at"]
+    list_filter = [HoldActiveFilter, "reason"]
+    list_select_related = ["order", "owner"]
+    search_fields = ["order__number"]
+    exact_search_fields = ("order__number",)
+    ordering = ["-id"]

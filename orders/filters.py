@@ -1,0 +1,39 @@
+"""Query filters of the partner API's order list."""
+
+import django_filters
+from django.db.models.functions import Lower
+
+from orders.models import Order
+
+
+class OrderFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(
+        choices=Order.Status.choices,
+        help_text="One or more statuses (repeat the parameter: ?status=received&status=allocated).",
+    )
+    created_after = django_filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="gte", help_text="ISO 8601, inclusive."
+    )
+    created_before = django_filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="lt", help_text="ISO 8601, exclusive."
+    )
+    updated_after = django_filters.IsoDateTimeFilter(
+        field_name="updated_at", lookup_expr="gte", help_text="ISO 8601, inclusive."
+    )
+    updated_before = django_filters.IsoDateTimeFilter(
+        field_name="updated_at", lookup_expr="lt", help_text="ISO 8601, exclusive."
+    )
+    external_reference = django_filters.CharFilter(
+        field_name="external_reference", max_length=100, help_text="Exact match."
+    )
+    email = django_filters.CharFilter(
+        method="filter_email", max_length=254, help_text="Customer e-mail, case-insensitive."
+    )
+
+    class Meta:
+        model = Order
+        fields = []
+
+    def filter_email(self, queryset, name, value):
+        # Matches the functional index order_email_ci (LOWER(customer_email)).
+        return queryset.alias(email_ci=Lower("customer_email")).filter(email_ci=value.lower())

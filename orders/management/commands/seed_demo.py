@@ -1,0 +1,60 @@
+"""`seed_demo`: the demo world and demo orders (idempotent); `--orders N`: N more orders, fast."""
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+from orders.demo import bulk, world
+
+
+class Command(BaseCommand):
+    help = (
+        "Create the demo data (channels, products, warehouses, providers, users, orders in "
+        "every status); idempotent. With --orders N also generate N realistic orders in bulk."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--orders", type=int, default=0, help="Generate this many additional orders (bulk)."
+        )
+        parser.add_argument(
+            "--chunk-size", type=int, default=10_000, help="Orders per COPY transaction."
+        )
+        parser.add_argument(
+            "--workers", type=int, default=2, help="Processes writing chunks in parallel."
+        )
+        parser.add_argument("--seed", type=int, default=None, help="Random seed for --orders.")
+
+    def handle(
+        self, *args, orders: int, chunk_size: int, workers: int, seed: int | None, **options
+    ) -> None:
+        demo = world.demo_world_ensure()
+        created = bulk.demo_orders_ensure(world=demo)
+        self.stdout.write(
+            f"Demo world ready: {len(demo.channels)} channels, {len(demo.products)} products, "
+            f"{len(demo.warehouses)} warehouses, {len(demo.providers)} providers; "
+            f"{created} demo orders created."
+        )
+        if orders > 0:
+            self.stdout.write(f"Generating {orders:,} orders in chunks of {chunk_size:,}…")
+            bulk.orders_generate(
+                world=demo,
+                count=orders,
+                chunk_size=chunk_size,
+                seed=seed,
+                on_progress=self._progress,
+            )
+        self.stdout.write("")
+        self.stdout.write("Demo logins (admin at /admin/):")
+        for username, role, *_ in world.DEMO_USERS:
+            label = role or "superuser"
+            self.stdout.write(f"  {username:<10} password {settings.DEMO_PASSWORD}   ({label})")
+
+    def _progress(self, progress: bulk.Progress) -> None:
+        remaining = (progress.total - progress.done) / progress.rate if progress.rate else 0
+        self.stdout.write(
+            f"  {progress.done:>10,} / {progress.total:,} orders "
+            f"({100 * progress.done / progress.total:5.1f}%)  "
+            f"{progress.rate:,.0f} orders/s  elapsed {progress.seconds:6.1f}s  "
+            f"eta {remaining:6.1f}s"
+        )
+        self.stdout.flush()

@@ -1,0 +1,74 @@
+"""Read-side queries of the orders domain (partner API and back office)."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch, QuerySet
+
+from core.errors import NotFound
+from inventory.models import Allocation
+from logistics.models import Shipment, TrackingEvent
+from orders import error_codes
+from orders.models import Channel, Order, OrderLine
+
+
+def orders_for_channel(*, channel: Channel) -> QuerySet[Order]:
+    """The channel's orders with what a list page shows (lines), in a constant number of queries."""
+    return (
+        Order.objects.filter(channel=channel)
+        .select_related("channel", "service_level__provider")
+        .prefetch_related(Prefetch("lines", queryset=OrderLine.objects.order_by("line_number")))
+    )
+
+
+def shipments_for_order_qs() -> QuerySet[Shipment]:
+    return (
+        Shipment.objects.select_related("provider", "warehouse", "service_level__provider")
+        .prefetch_related(
+            "lines__order_line",
+            "parcels",
+            Prefetch(
+                "tracking_events", queryset=TrackingEvent.objects.order_by("occurred_at", "id")
+            ),
+        )
+        .order_by("id")
+    )
+
+
+def order_get_for_channel(*, channel: Channel, number: str) -> Order:
+    """One order of the channel with lines, allocations, shipments and tracking.
+
+    Raises NotFound for an unknown number and for another channel's order alike,
+    so a partner learns nothing about orders that are not theirs.
+    """
+    order = (
+        Order.objects.filter(channel=channel, number=number)
+        .select_related("channel", "service_level__provider")
+        .prefetch_related(
+            Prefetch(
+                "lines",
+                queryset=OrderLine.objects.order_by("line_number").prefetch_related(
+                    Prefetch(
+                        "allocations",
+                        queryset=Allocation.objects.select_related("warehouse").order_by("id"),
+                    )
+                ),
+            ),
+            Prefetch("shipments", queryset=shipments_for_order_qs()),
+        )
+        .first()
+    )
+    if order is None:
+        raise NotFound(f"No order {number} in this channel.", code=error_codes.ORDER_NOT_FOUND)
+    return order
+
+
+def order_lookup_for_channel(*, channel: Channel, number: str) -> Order:
+    """The bare order row (for writes), or NotFound."""
+    order = Order.objects.filter(channel=channel, number=number).first()
+    if order is None:
+        raise NotFound(f"No order {number} in this channel.", code=error_codes.ORDER_NOT_FOUND)
+    return order
+
+
+def shipments_for_order(*, order: Order) -> QuerySet[Shipment]:
+    return shipments_for_order_qs().filter(order=order)

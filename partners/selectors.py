@@ -1,0 +1,23 @@
+"""Reads of the partners domain."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from partners.models import ApiKey
+from partners.services import api_key_hash
+
+
+def api_key_for_raw_key(*, raw_key: str) -> ApiKey | None:
+    """The active key whose secret is `raw_key` (with its channel), or None."""
+    if not raw_key or len(raw_key) > 200:
+        return None
+    return (
+        ApiKey.objects.select_related("channel")
+        .filter(key_hash=api_key_hash(raw_key), revoked_at__isnull=True)
+        .first()
+    )
+
+
+def api_keys_for_channel(*, channel) -> QuerySet[ApiKey]:
+    return ApiKey.objects.filter(channel=channel).order_by("-created_at")

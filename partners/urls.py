@@ -1,0 +1,42 @@
+"""URLs of the partner API (/api/): version 1 resources, the OpenAPI schema and its docs."""
+
+from django.urls import include, path, register_converter
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from inventory.apis import InventoryApi
+from orders.apis import OrderCancelApi, OrderDetailApi, OrderListCreateApi, OrderShipmentsApi
+
+
+class OrderNumberConverter:
+    # Anything else is a 404 before it reaches the database.
+    regex = r"[A-Za-z0-9][A-Za-z0-9-]{0,19}"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(OrderNumberConverter, "order_number")
+
+app_name = "api"
+
+v1 = [
+    path("orders/", OrderListCreateApi.as_view(), name="order-list"),
+    path("orders/<order_number:number>/", OrderDetailApi.as_view(), name="order-detail"),
+    path("orders/<order_number:number>/cancel/", OrderCancelApi.as_view(), name="order-cancel"),
+    path(
+        "orders/<order_number:number>/shipments/",
+        OrderShipmentsApi.as_view(),
+        name="order-shipments",
+    ),
+    path("inventory/", InventoryApi.as_view(), name="inventory"),
+]
+
+urlpatterns = [
+    path("v1/", include(v1)),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+]

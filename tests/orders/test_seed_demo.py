@@ -1,0 +1,239 @@
+from collections import Counter
+
+import pytest
+from django.apps import apps
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.db.models import F, Sum
+
+from core import roles
+from inventory.models import Allocation, StockLevel, StockMovement, Warehouse
+from logistics.models import Provider, Shipment, TrackingEvent
+from orders.models import Channel, Hold, Order, OrderEvent, OrderLine, phone_key, postcode_key
+from orders.numbers import order_numbers_next
+
+pytestmark = pytest.mark.django_db
+
+DOMAIN_MODELS = [
+    m for m in apps.get_models() if m._meta.app_label in {"orders", "inventory", "logistics"}
+]
+
+
+def _seed(**options):
+    call_command("seed_demo", workers=1, stdout=open("/dev/null", "w"), **options)  # noqa: SIM115
+
+
+def _table_counts() -> dict[str, int]:
+    return {m._meta.label: m.objects.count() for m in DOMAIN_MODELS} | {
+        "users": get_user_model().objects.count()
+    }
+
+
+def _ledger_mismatches() -> list[tuple]:
+    sums = {
+        (row["product_id"], row["warehouse_id"]): (row["on_hand"], row["reserved"])
+        for row in StockMovement.objects.values("product_id", "warehouse_id").annotate(
+            on_hand=Sum("on_hand_delta"), reserved=Sum("reserved_delta")
+        )
+    }
+    return [
+        (level.product_id, level.warehouse_id)
+        for level in StockLevel.objects.all()
+        if sums.get((level.product_id, level.warehouse_id), (0, 0))
+        != (level.on_hand, level.reserved)
+    ]
+
+
+def test_migrations_alone_create_no_demo_users():
+    assert not get_user_model().objects.filter(
+        username__in=["warehouse", "agent", "manager", "admin"]
+    ).exists()
+
+
+def test_seed_demo_twice_changes_nothing():
+    _seed()
+    first = _table_counts()
+    levels = list(StockLevel.objects.order_by("id").values_list("id", "on_hand", "reserved"))
+    _seed()
+    assert _table_counts() == first
+    assert list(StockLevel.objects.order_by("id").values_list("id", "on_hand", "reserved")) == levels
+
+
+def test_seed_demo_creates_the_contract_channels_with_fulfilment_warehouses():
+    _seed()
+    assert set(Channel.objects.values_list("code", flat=True)) >= {
+        "webshop",
+        "marketplace",
+        "wholesale",
+    }
+    for code in ("webshop", "marketplace", "wholesale"):
+        assert Channel.objects.get(code=code).fulfilment_rules.count() >= 1
+
+
+def test_seed_demo_creates_about_200_products_with_customs_data():
+    _seed()
+    products = apps.get_model("inventory", "Product").objects.all()
+    assert 180 <= products.count() <= 220
+    assert not products.filter(barcode__isnull=True).exists()
+    assert not products.filter(hs_code="").exists()
+    assert not products.filter(country_of_origin="").exists()
+    assert not products.filter(customs_value__isnull=True).exists()
+    assert not products.filter(weight_grams=0).exists()
+
+
+def test_seed_demo_creates_one_own_and_two_lsp_warehouses_linked_to_providers():
+    _seed()
+    assert Warehouse.objects.filter(kind=Warehouse.Kind.OWN).count() == 1
+    lsp = Warehouse.objects.filter(kind=Warehouse.Kind.LSP)
+    assert lsp.count() == 2
+    assert not lsp.filter(provider__isnull=True).exists()
+
+
+def test_sandbox_provider_uses_generic_adapter_at_sandbox_url_with_secret():
+    _seed()
+    assert Provider.objects.count() == 2
+    sandbox = Provider.objects.get(code="sandbox")
+    assert sandbox.adapter == "generic_http"
+    assert sandbox.base_url == settings.LSP_SANDBOX_URL
+    assert sandbox.webhook_secret.startswith("whsec_")
+    for provider in Provider.objects.all():
+        assert provider.service_levels.count() >= 2
+
+
+def test_demo_users_have_their_role_the_demo_password_and_staff_access():
+    _seed()
+    user_model = get_user_model()
+    expected = {
+        "warehouse": roles.WAREHOUSE,
+        "agent": roles.CUSTOMER_SERVICE,
+        "manager": roles.OPERATIONS_MANAGER,
+    }
+    for username, group in expected.items():
+        user = user_model.objects.get(username=username)
+        assert user.is_staff
+        assert not user.is_superuser
+        assert list(user.groups.values_list("name", flat=True)) == [group]
+        assert user.check_password(settings.DEMO_PASSWORD)
+    admin = user_model.objects.get(username="admin")
+    assert admin.is_superuser
+    assert admin.is_staff
+    assert admin.check_password(settings.DEMO_PASSWORD)
+
+
+def test_seed_demo_prints_the_logins():
+    from io import StringIO
+
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    text = out.getvalue()
+    for username in ("warehouse", "agent", "manager", "admin"):
+        assert username in text
+    assert settings.DEMO_PASSWORD in text
+
+
+def test_demo_orders_cover_every_status():
+    _seed()
+    assert set(Order.objects.values_list("status", flat=True)) == set(Order.Status.values)
+
+
+def test_demo_ledger_sums_equal_levels():
+    _seed()
+    assert StockMovement.objects.filter(type=StockMovement.Type.SHIPMENT).exists()
+    assert _ledger_mismatches() == []
+
+
+def test_reserved_stock_equals_active_allocations():
+    _seed(orders=300)
+    active = Counter()
+    for allocation in Allocation.objects.filter(status=Allocation.Status.ACTIVE).select_related(
+        "order_line"
+    ):
+        active[(allocation.order_line.product_id, allocation.warehouse_id)] += allocation.quantity
+    assert sum(active.values()) > 0
+    for level in StockLevel.objects.all():
+        assert level.reserved == active[(level.product_id, level.warehouse_id)]
+
+
+def test_statuses_imply_consistent_lines_shipments_and_holds():
+    _seed()
+    for order in Order.objects.prefetch_related("lines", "shipments", "holds"):
+        lines = list(order.lines.all())
+        assert lines
+        assert order.total_amount == sum(line.quantity * line.unit_price for line in lines)
+        shipped = sum(line.quantity_shipped for line in lines)
+        ordered = sum(line.quantity for line in lines)
+        if order.status in {"received", "on_hold", "backordered", "allocated", "cancelled"}:
+            assert shipped == 0
+        if order.status in {"shipped", "delivered", "returned"}:
+            assert shipped == ordered
+        if order.status == "delivered":
+            assert all(line.quantity_delivered == line.quantity for line in lines)
+        if order.status == "returned":
+            assert all(line.quantity_returned == line.quantity for line in lines)
+        if order.status == "on_hold":
+            assert order.holds.filter(released_at__isnull=True).count() == 1
+        if order.status in {"shipped", "delivered", "partially_shipped"}:
+            assert any(s.tracking_number for s in order.shipments.all())
+        assert (order.cancelled_at is not None) == (order.status == "cancelled")
+
+
+def test_every_status_change_is_on_the_timeline():
+    _seed()
+    for order in Order.objects.exclude(status="received")[:30]:
+        changes = order.events.filter(type=OrderEvent.Type.STATUS_CHANGED).order_by(
+            "created_at", "id"
+        )
+        assert changes.last().parameters["new_status"] == order.status
+        assert order.events.filter(type=OrderEvent.Type.RECEIVED).count() == 1
+
+
+def test_orders_option_creates_exactly_n_more_orders_with_lines():
+    _seed()
+    before = Order.objects.count()
+    _seed(orders=250)
+    assert Order.objects.count() == before + 250
+    assert not Order.objects.filter(lines__isnull=True).exists()
+    assert OrderLine.objects.count() >= 250
+
+
+def test_generated_orders_fill_the_desk_search_keys():
+    _seed(orders=200)
+    orders = Order.objects.all()
+    assert not orders.filter(customer_phone_key="").exists()
+    for order in orders[:50]:
+        assert order.customer_phone_key == phone_key(order.customer_phone)
+        assert order.shipping_postcode_key == postcode_key(order.shipping_postcode)
+
+
+def test_generated_shipped_orders_are_found_by_tracking_number():
+    _seed(orders=200)
+    shipped = Order.objects.filter(status__in=["shipped", "delivered"])
+    assert shipped.exists()
+    for order in shipped[:20]:
+        tracking = order.shipments.exclude(tracking_number="").first().tracking_number
+        assert Shipment.objects.filter(tracking_number=tracking).get().order_id == order.id
+        assert TrackingEvent.objects.filter(shipment__tracking_number=tracking).exists()
+
+
+def test_generated_orders_take_numbers_from_the_order_sequence():
+    _seed(orders=50)
+    numbers = list(Order.objects.values_list("number", flat=True))
+    assert len(set(numbers)) == len(numbers)
+    highest = max(int(n.removeprefix("CS-")) for n in numbers)
+    (next_number,) = order_numbers_next(count=1)
+    assert int(next_number.removeprefix("CS-")) > highest
+
+
+def test_generated_orders_keep_ledger_equal_to_levels():
+    _seed(orders=400)
+    assert _ledger_mismatches() == []
+    assert not StockLevel.objects.filter(reserved__gt=F("on_hand")).exists()
+
+
+def test_holds_of_generated_orders_are_active():
+    _seed(orders=300)
+    on_hold = Order.objects.filter(status="on_hold")
+    assert Hold.objects.filter(order__in=on_hold, released_at__isnull=True).count() == (
+        on_hold.count()
+    )

@@ -1,0 +1,123 @@
+"""API keys: authentication, channel scoping, revocation, the management command, throttling."""
+
+import io
+
+import pytest
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+from partners.models import ApiKey
+from partners.services import api_key_hash, api_key_revoke
+from tests.orders.factories import OrderFactory
+
+ORDERS_URL = "/api/v1/orders/"
+
+
+def _assert_problem(response, status):
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == status
+    assert {"type", "title", "detail"} <= body.keys()
+    return body
+
+
+def test_request_without_key_is_401_problem(db):
+    response = APIClient().get(ORDERS_URL)
+    _assert_problem(response, 401)
+    assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_unknown_key_is_401_problem(api_key):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Bearer csk_not-a-real-key")
+    _assert_problem(client.get(ORDERS_URL), 401)
+
+
+def test_non_bearer_scheme_is_401_problem(api_key):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Basic {api_key[1]}")
+    _assert_problem(client.get(ORDERS_URL), 401)
+
+
+def test_revoked_key_is_401_problem(api_client, api_key):
+    assert api_client.get(ORDERS_URL).status_code == 200
+    api_key_revoke(api_key=api_key[0])
+    _assert_problem(api_client.get(ORDERS_URL), 401)
+
+
+def test_key_of_inactive_channel_is_401(api_client, api_channel):
+    api_channel.is_active = False
+    api_channel.save()
+    _assert_problem(api_client.get(ORDERS_URL), 401)
+
+
+def test_order_of_another_channel_is_404(api_client, api_other_channel):
+    theirs = OrderFactory(channel=api_other_channel)
+    body = _assert_problem(api_client.get(f"{ORDERS_URL}{theirs.number}/"), 404)
+    assert theirs.number in body["detail"]
+
+
+@pytest.mark.parametrize("suffix", ["", "shipments/"])
+def test_reads_of_another_channels_order_are_404(api_client, api_other_channel, suffix):
+    theirs = OrderFactory(channel=api_other_channel)
+    _assert_problem(api_client.get(f"{ORDERS_URL}{theirs.number}/{suffix}"), 404)
+
+
+def test_cancel_of_another_channels_order_is_404_and_changes_nothing(api_client, api_other_channel):
+    theirs = OrderFactory(channel=api_other_channel)
+    _assert_problem(api_client.post(f"{ORDERS_URL}{theirs.number}/cancel/"), 404)
+    theirs.refresh_from_db()
+    assert theirs.status == "received"
+
+
+def test_list_shows_only_own_channel(api_client, api_channel, api_other_channel):
+    mine = OrderFactory(channel=api_channel)
+    OrderFactory(channel=api_other_channel)
+    numbers = [o["number"] for o in api_client.get(ORDERS_URL).json()["results"]]
+    assert numbers == [mine.number]
+
+
+def test_key_is_stored_hashed_with_visible_prefix(api_key):
+    stored, raw = api_key
+    stored.refresh_from_db()
+    assert stored.key_hash == api_key_hash(raw)
+    assert raw not in {stored.key_hash, stored.prefix}
+    assert raw.startswith(stored.prefix)
+
+
+def test_use_records_last_used_at(api_client, api_key):
+    assert api_key[0].last_used_at is None
+    api_client.get(ORDERS_URL)
+    api_key[0].refresh_from_db()
+    assert api_key[0].last_used_at is not None
+
+
+def test_create_api_key_command_prints_raw_key_last(api_channel):
+    out = io.StringIO()
+    call_command("create_api_key", api_channel.code, "--name", "ERP", stdout=out)
+    raw = out.getvalue().strip().splitlines()[-1]
+    key = ApiKey.objects.get(key_hash=api_key_hash(raw))
+    assert (key.channel, key.name) == (api_channel, "ERP")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert client.get(ORDERS_URL).status_code == 200
+
+
+def test_create_api_key_command_refuses_unknown_channel(db):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="nope"):
+        call_command("create_api_key", "nope", stdout=io.StringIO())
+
+
+def test_throttle_answers_429_with_retry_after(api_client, settings):
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.API_THROTTLE_RATE = "2/minute"
+    assert api_client.get(ORDERS_URL).status_code == 200
+    assert api_client.get(ORDERS_URL).status_code == 200
+    response = api_client.get(ORDERS_URL)
+    _assert_problem(response, 429)
+    assert int(response["Retry-After"]) > 0
