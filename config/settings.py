@@ -25,8 +25,8 @@ INSTALLED_APPS = [
     "inventory",
     "logistics",
     "orders",
-    "backoffice",
     "partners",
+    "backoffice",
     # Last, so that its post_migrate handler runs after every app's permissions exist.
     "core",
 ]
@@ -184,6 +184,56 @@ LSP_SANDBOX_WEBHOOK_SECRET = env.str("LSP_SANDBOX_WEBHOOK_SECRET", default="")
 LSP_SANDBOX_STEP_SECONDS = env.float("LSP_SANDBOX_STEP_SECONDS", default=10.0)
 CONSIGN_PUBLIC_URL = env.str("CONSIGN_PUBLIC_URL", default="http://127.0.0.1:8000")
 READYZ_TIMEOUT_SECONDS = env.float("READYZ_TIMEOUT_SECONDS", default=2.0)
+
+# --- Logistics (dispatch, tracking, partner webhooks) -------------------------
+# Secret the LSP sandbox signs its webhooks with; the demo `sandbox` provider uses it.
+LSP_SANDBOX_WEBHOOK_SECRET = env.str(
+    "LSP_SANDBOX_WEBHOOK_SECRET", default="whsec_Y29uc2lnbi1zYW5kYm94LWRlbW8tc2VjcmV0"
+)
+# Provider code used when neither the order's service level nor the warehouse names one.
+LOGISTICS_DEFAULT_PROVIDER = env.str("LOGISTICS_DEFAULT_PROVIDER", default="sandbox")
+LSP_HTTP_TIMEOUT_SECONDS = env.float("LSP_HTTP_TIMEOUT_SECONDS", default=10.0)
+LSP_WEBHOOK_TOLERANCE_SECONDS = env.int("LSP_WEBHOOK_TOLERANCE_SECONDS", default=300)
+LSP_WEBHOOK_MAX_BYTES = env.int("LSP_WEBHOOK_MAX_BYTES", default=256 * 1024)
+DISPATCH_MAX_ATTEMPTS = env.int("DISPATCH_MAX_ATTEMPTS", default=8)
+DISPATCH_RETRY_BASE_SECONDS = env.float("DISPATCH_RETRY_BASE_SECONDS", default=2.0)
+DISPATCH_RETRY_MAX_SECONDS = env.float("DISPATCH_RETRY_MAX_SECONDS", default=300.0)
+# Work (outbox row, inbound webhook, partner webhook) still not done this long after it was
+# due is re-enqueued by the sweepers.
+LOGISTICS_ACK_TIMEOUT_SECONDS = env.float("LOGISTICS_ACK_TIMEOUT_SECONDS", default=60.0)
+# First tracking poll after dispatch: providers without webhooks / safety net for lost webhooks.
+TRACKING_POLL_SECONDS = env.int("TRACKING_POLL_SECONDS", default=300)
+TRACKING_SAFETY_POLL_SECONDS = env.int("TRACKING_SAFETY_POLL_SECONDS", default=1800)
+TRACKING_POLL_MAX_SECONDS = env.int("TRACKING_POLL_MAX_SECONDS", default=6 * 3600)
+PARTNER_WEBHOOK_MAX_ATTEMPTS = env.int("PARTNER_WEBHOOK_MAX_ATTEMPTS", default=10)
+PARTNER_WEBHOOK_RETRY_BASE_SECONDS = env.float("PARTNER_WEBHOOK_RETRY_BASE_SECONDS", default=5.0)
+PARTNER_WEBHOOK_TIMEOUT_SECONDS = env.float("PARTNER_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# Beat periods (seconds): sweepers + due polls, and late-shipment detection.
+LOGISTICS_SWEEP_SECONDS = env.float("LOGISTICS_SWEEP_SECONDS", default=15.0)
+LOGISTICS_LATE_CHECK_SECONDS = env.float("LOGISTICS_LATE_CHECK_SECONDS", default=600.0)
+# The one place periodic tasks are declared.
+CELERY_BEAT_SCHEDULE = {
+    "logistics-dispatch-sweep": {
+        "task": "logistics.tasks.dispatch_sweep_task",
+        "schedule": LOGISTICS_SWEEP_SECONDS,
+    },
+    "logistics-tracking-sweep": {
+        "task": "logistics.tasks.tracking_sweep_task",
+        "schedule": LOGISTICS_SWEEP_SECONDS,
+    },
+    "logistics-tracking-poll": {
+        "task": "logistics.tasks.tracking_poll_due_task",
+        "schedule": LOGISTICS_SWEEP_SECONDS,
+    },
+    "logistics-partner-webhook-sweep": {
+        "task": "logistics.tasks.partner_webhook_sweep_task",
+        "schedule": LOGISTICS_SWEEP_SECONDS,
+    },
+    "logistics-late-shipments": {
+        "task": "logistics.tasks.tracking_flag_late_task",
+        "schedule": LOGISTICS_LATE_CHECK_SECONDS,
+    },
+}
 
 # --- Production hardening (active whenever DEBUG is off) --------------------
 if not DEBUG:

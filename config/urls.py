@@ -8,5 +8,6 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/", include("partners.urls")),
+    path("webhooks/", include("logistics.urls")),
     path("", include("backoffice.urls")),
 ]

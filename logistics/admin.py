@@ -114,3 +114,8 @@ class TrackingEventAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmi
     search_fields = ["shipment__tracking_number", "dedup_key"]
     exact_search_fields = ("shipment__tracking_number",)
     ordering = ["-id"]
+
+
+# The dispatch and tracking models (outbox, inbound webhooks, partner deliveries)
+# register themselves in admin_ops.
+from logistics import admin_ops  # noqa: E402, F401

@@ -114,6 +114,17 @@ class Shipment(TimeStampedModel):
     last_event_at = models.DateTimeField(
         null=True, blank=True, help_text="Occurrence time of the newest tracking event applied."
     )
+    shipped_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the provider first reported it moving."
+    )
+    # Polling (providers without webhooks, and a safety net for lost webhooks).
+    next_poll_at = models.DateTimeField(null=True, blank=True)
+    poll_interval_seconds = models.PositiveIntegerField(default=0)
+    late_flagged_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Set when no event came for longer than the service allows.",
+    )
 
     class Meta:
         permissions = [("retry_dispatch", "Can retry a failed dispatch")]
@@ -131,6 +142,11 @@ class Shipment(TimeStampedModel):
             models.Index(fields=["tracking_number"], name="shipment_tracking_number"),
             models.Index(fields=["status", "updated_at"], name="shipment_status_updated"),
             models.Index(fields=["order", "id"], name="shipment_order"),
+            models.Index(
+                fields=["next_poll_at"],
+                condition=Q(next_poll_at__isnull=False),
+                name="shipment_poll_due",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -206,3 +222,135 @@ class TrackingEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.shipment_id} {self.status} @ {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class ShipmentStatusGroups:
+    """Which shipment statuses count as moving, and which are final."""
+
+    AWAITING_PROVIDER = frozenset({Shipment.Status.PENDING, Shipment.Status.DISPATCH_FAILED})
+    FINAL = frozenset(
+        {
+            Shipment.Status.DELIVERED,
+            Shipment.Status.RETURN_TO_SENDER,
+            Shipment.Status.CANCELLED,
+        }
+    )
+
+
+class DispatchOutbox(TimeStampedModel):
+    """The request to hand a shipment to its provider (transactional outbox).
+
+    Written in the same transaction as the shipment; the dispatch task works it
+    off, and the sweeper re-enqueues any row that is due but not acknowledged, so
+    neither a lost broker message nor a killed worker loses a shipment.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Accepted by provider"
+        REJECTED = "rejected", "Rejected by provider (exception queue)"
+        FAILED = "failed", "Gave up after retries"
+
+    shipment = models.OneToOneField(Shipment, on_delete=models.CASCADE, related_name="outbox")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(help_text="When the next attempt is due.")
+    # Lease held by the worker currently calling the provider.
+    locked_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "dispatch outbox row"
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status="pending"),
+                name="outbox_pending_due",
+            ),
+            models.Index(fields=["status", "updated_at"], name="outbox_status_updated"),
+        ]
+
+    def __str__(self) -> str:
+        return f"outbox {self.shipment_id} {self.status}"
+
+
+class InboundWebhook(models.Model):
+    """Raw log of every verified LSP webhook, stored before anything else happens."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PROCESSED = "processed", "Processed"
+        UNMATCHED = "unmatched", "No matching shipment"
+        FAILED = "failed", "Failed"
+
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="+")
+    webhook_id = models.CharField(max_length=128)
+    body = models.TextField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        constraints = [
+            # Standard Webhooks: a redelivery carries the same id and must change nothing.
+            models.UniqueConstraint(
+                fields=["provider", "webhook_id"], name="inboundwebhook_once_per_id"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["received_at"],
+                condition=Q(status__in=["pending", "unmatched"]),
+                name="inboundwebhook_unprocessed",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider_id}:{self.webhook_id}"
+
+
+class PartnerWebhookDelivery(TimeStampedModel):
+    """One signed notification to a channel's webhook endpoint, with its delivery log."""
+
+    class Event(models.TextChoices):
+        ORDER_SHIPPED = "order.shipped", "Order shipped"
+        ORDER_DELIVERED = "order.delivered", "Order delivered"
+        ORDER_EXCEPTION = "order.exception", "Order exception"
+        ORDER_CANCELLED = "order.cancelled", "Order cancelled"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Gave up"
+
+    channel = models.ForeignKey("orders.Channel", on_delete=models.CASCADE, related_name="+")
+    order = models.ForeignKey("orders.Order", on_delete=models.CASCADE, related_name="+")
+    event = models.CharField(max_length=32, choices=Event.choices)
+    webhook_id = models.CharField(max_length=64, unique=True)
+    url = models.URLField()
+    payload = models.JSONField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "partner webhook deliveries"
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status="pending"),
+                name="partnerwebhook_pending_due",
+            ),
+            models.Index(fields=["order", "created_at"], name="partnerwebhook_order"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.order_id} → {self.channel_id}"

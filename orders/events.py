@@ -151,9 +151,6 @@ def order_cancelled_event(
     )
 
 
-# --- Desk actions (written by orders.services.desk) ----------------------------
-
-
 def hold_placed_event(*, order: Order, hold, user=None, actor: str | None = None) -> OrderEvent:
     return event_record(
         order=order,

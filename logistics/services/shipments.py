@@ -1,13 +1,149 @@
-"""Shipment planning: one shipment per warehouse holding active allocations.
-
-PLACEHOLDER until the logistics issue lands: no shipment is planned.
-"""
+"""Shipment planning: one shipment per warehouse holding allocations not yet on a shipment."""
 
 from __future__ import annotations
 
-from orders.models import Order
+import logging
+from collections import defaultdict
+from functools import partial
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from inventory.models import Allocation, Warehouse
+from logistics import order_events
+from logistics.models import (
+    DispatchOutbox,
+    Parcel,
+    Provider,
+    ServiceLevel,
+    Shipment,
+    ShipmentLine,
+)
+from orders.models import Order, OrderLine
+from orders.transitions import order_transition
+
+logger = logging.getLogger(__name__)
+
+PLANNABLE = frozenset(
+    {Order.Status.ALLOCATED, Order.Status.BACKORDERED, Order.Status.IN_FULFILMENT}
+)
 
 
-def shipments_plan_for_order(*, order: Order, user=None, actor: str | None = None) -> list:
-    """Create shipments and outbox rows for newly allocated stock (placeholder: none yet)."""
-    return []
+def shipment_provider_for(
+    *, order: Order, warehouse: Warehouse
+) -> tuple[Provider | None, ServiceLevel | None]:
+    """Who ships from this warehouse: an LSP site's operator, else the order's service
+    level provider, else the default provider. (None, None) when nobody can."""
+    level = order.service_level
+    if warehouse.provider_id is not None:
+        provider = warehouse.provider
+        if level is not None and level.provider_id != provider.pk:
+            level = None
+        return (provider if provider.is_active else None), level
+    if level is not None and level.provider.is_active:
+        return level.provider, level
+    provider = Provider.objects.filter(
+        code=settings.LOGISTICS_DEFAULT_PROVIDER, is_active=True
+    ).first()
+    return provider, None
+
+
+def _unplanned_quantities(order: Order) -> dict[int, dict[int, int]]:
+    """warehouse id -> order line id -> allocated quantity not yet on an open shipment."""
+    allocated = (
+        Allocation.objects.filter(order_line__order=order, status=Allocation.Status.ACTIVE)
+        .values("warehouse_id", "order_line_id")
+        .annotate(quantity=Sum("quantity"))
+    )
+    # Open shipments hold the active allocations they will ship; once shipped the
+    # allocation is fulfilled and no longer counts on either side.
+    on_shipments = (
+        ShipmentLine.objects.filter(
+            shipment__order=order,
+            shipment__shipped_at__isnull=True,
+        )
+        .exclude(shipment__status=Shipment.Status.CANCELLED)
+        .values("shipment__warehouse_id", "order_line_id")
+        .annotate(quantity=Sum("quantity"))
+    )
+    planned = {
+        (row["shipment__warehouse_id"], row["order_line_id"]): row["quantity"]
+        for row in on_shipments
+    }
+    result: dict[int, dict[int, int]] = defaultdict(dict)
+    for row in allocated:
+        key = (row["warehouse_id"], row["order_line_id"])
+        remaining = row["quantity"] - planned.get(key, 0)
+        if remaining > 0:
+            result[row["warehouse_id"]][row["order_line_id"]] = remaining
+    return result
+
+
+@transaction.atomic
+def shipments_plan_for_order(
+    *, order: Order, user=None, actor: str | None = None
+) -> list[Shipment]:
+    """Create one Shipment (lines, parcel, outbox row) per warehouse with unplanned allocations.
+
+    Runs inside the caller's transaction: the shipments and their outbox rows commit
+    together with the allocation, and the dispatch task is enqueued only on commit.
+    Moves the order to in_fulfilment when at least one shipment was created.
+    Returns the new shipments (empty when nothing is allocated, the order is not in
+    a plannable status, or no provider can ship from the warehouse: that case is
+    logged and left for staff). Raises IllegalTransition only on a status-machine bug.
+    """
+    from logistics.tasks import dispatch_shipment_task
+
+    locked = (
+        Order.objects.select_for_update(of=("self",))
+        .select_related("service_level__provider")
+        .get(pk=order.pk)
+    )
+    if locked.status not in PLANNABLE:
+        return []
+    unplanned = _unplanned_quantities(locked)
+    if not unplanned:
+        return []
+    warehouses = Warehouse.objects.select_related("provider").in_bulk(list(unplanned))
+    lines = OrderLine.objects.select_related("product").in_bulk(
+        [line_id for per_wh in unplanned.values() for line_id in per_wh]
+    )
+    now = timezone.now()
+    created: list[Shipment] = []
+    for warehouse_id in sorted(unplanned):
+        warehouse = warehouses[warehouse_id]
+        provider, level = shipment_provider_for(order=locked, warehouse=warehouse)
+        if provider is None:
+            logger.warning(
+                "No active provider can ship order %s from %s; left unplanned.",
+                locked.number,
+                warehouse.code,
+            )
+            continue
+        shipment = Shipment.objects.create(
+            order=locked, warehouse=warehouse, provider=provider, service_level=level
+        )
+        weight = 0
+        ship_lines = []
+        for line_id, quantity in sorted(unplanned[warehouse_id].items()):
+            line = lines[line_id]
+            ship_lines.append(ShipmentLine(shipment=shipment, order_line=line, quantity=quantity))
+            weight += line.product.weight_grams * quantity
+        ShipmentLine.objects.bulk_create(ship_lines)
+        Parcel.objects.create(shipment=shipment, weight_grams=weight)
+        DispatchOutbox.objects.create(shipment=shipment, next_attempt_at=now)
+        order_events.shipment_created_event(shipment=shipment, user=user, actor=actor)
+        transaction.on_commit(partial(dispatch_shipment_task.delay, shipment_id=shipment.pk))
+        created.append(shipment)
+    if created and locked.status != Order.Status.IN_FULFILMENT:
+        order_transition(
+            order=locked,
+            to=Order.Status.IN_FULFILMENT,
+            reason=f"{len(created)} shipment(s) planned",
+            user=user,
+            actor=actor,
+        )
+    order.status = locked.status
+    return created

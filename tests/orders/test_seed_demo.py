@@ -46,9 +46,11 @@ def _ledger_mismatches() -> list[tuple]:
 
 
 def test_migrations_alone_create_no_demo_users():
-    assert not get_user_model().objects.filter(
-        username__in=["warehouse", "agent", "manager", "admin"]
-    ).exists()
+    assert (
+        not get_user_model()
+        .objects.filter(username__in=["warehouse", "agent", "manager", "admin"])
+        .exists()
+    )
 
 
 def test_seed_demo_twice_changes_nothing():
@@ -57,7 +59,9 @@ def test_seed_demo_twice_changes_nothing():
     levels = list(StockLevel.objects.order_by("id").values_list("id", "on_hand", "reserved"))
     _seed()
     assert _table_counts() == first
-    assert list(StockLevel.objects.order_by("id").values_list("id", "on_hand", "reserved")) == levels
+    assert (
+        list(StockLevel.objects.order_by("id").values_list("id", "on_hand", "reserved")) == levels
+    )
 
 
 def test_seed_demo_creates_the_contract_channels_with_fulfilment_warehouses():

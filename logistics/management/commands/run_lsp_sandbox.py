@@ -1,37 +1,90 @@
-"""Placeholder LSP sandbox: answers health checks until the logistics issue lands the real one."""
+"""Run the LSP sandbox HTTP service (see logistics/sandbox/server.py and docs/logistics.md)."""
 
-import json
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import logging
+import signal
+import threading
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from logistics.sandbox.server import SandboxConfig, make_server
 
-class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = json.dumps({"status": "ok", "service": "consign-lsp-sandbox"}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
-    def log_message(self, format, *args):
-        return
+def _rate(value: str) -> float:
+    rate = float(value)
+    if not 0 <= rate <= 1:
+        raise ValueError("rates are between 0 and 1")
+    return rate
 
 
 class Command(BaseCommand):
-    help = "Run the LSP sandbox HTTP service."
+    help = "Run the LSP sandbox: a fake 3PL/carrier that Consign dispatches to and hears from."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8700)
+        parser.add_argument(
+            "--step-seconds",
+            type=float,
+            default=None,
+            help="Seconds between tracking steps (default LSP_SANDBOX_STEP_SECONDS).",
+        )
+        parser.add_argument("--fail-rate", type=_rate, default=0.0)
+        parser.add_argument("--latency-ms", type=float, default=0.0)
+        parser.add_argument("--duplicate-rate", type=_rate, default=0.0)
+        parser.add_argument("--reorder-rate", type=_rate, default=0.0)
+        parser.add_argument("--drop-webhook-rate", type=_rate, default=0.0)
+        parser.add_argument("--failed-attempt-rate", type=_rate, default=0.05)
+        parser.add_argument("--exception-rate", type=_rate, default=0.03)
+        parser.add_argument("--return-rate", type=_rate, default=0.02)
+        parser.add_argument(
+            "--consign-url",
+            default=None,
+            help="Where webhooks go (default CONSIGN_PUBLIC_URL) + /webhooks/lsp/<code>/.",
+        )
+        parser.add_argument("--provider-code", default="sandbox")
+        parser.add_argument(
+            "--webhook-secret", default=None, help="Default LSP_SANDBOX_WEBHOOK_SECRET."
+        )
+        parser.add_argument("--api-token", default="", help="Require this Bearer token.")
+        parser.add_argument("--no-webhooks", action="store_true", help="Act as a poll-only LSP.")
+        parser.add_argument("--seed", type=int, default=None)
 
-    def handle(self, *args, host: str, port: int, **options):
-        server = ThreadingHTTPServer((host, port), _Handler)
-        self.stdout.write(f"LSP sandbox listening on http://{host}:{port}/")
+    def handle(self, *args, **options):
+        logging.getLogger("consign.lsp_sandbox").setLevel(logging.INFO)
+        config = SandboxConfig(
+            host=options["host"],
+            port=options["port"],
+            step_seconds=options["step_seconds"]
+            if options["step_seconds"] is not None
+            else settings.LSP_SANDBOX_STEP_SECONDS,
+            fail_rate=options["fail_rate"],
+            latency_ms=options["latency_ms"],
+            duplicate_rate=options["duplicate_rate"],
+            reorder_rate=options["reorder_rate"],
+            drop_webhook_rate=options["drop_webhook_rate"],
+            failed_attempt_rate=options["failed_attempt_rate"],
+            exception_rate=options["exception_rate"],
+            return_rate=options["return_rate"],
+            consign_url=options["consign_url"] or settings.CONSIGN_PUBLIC_URL,
+            provider_code=options["provider_code"],
+            webhook_secret=options["webhook_secret"] or settings.LSP_SANDBOX_WEBHOOK_SECRET,
+            api_token=options["api_token"],
+            webhooks=not options["no_webhooks"],
+            seed=options["seed"],
+        )
+        server, sandbox = make_server(config)
+        # SIGTERM (honcho, tests) stops as cleanly as Ctrl-C does.
+        signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+        self.stdout.write(
+            f"LSP sandbox listening on http://{config.host}:{config.port}/ "
+            f"(step {config.step_seconds}s, webhooks → {config.webhook_url})",
+        )
+        self.stdout.flush()
         try:
-            server.serve_forever()
+            server.serve_forever(poll_interval=0.2)
         except KeyboardInterrupt:
             pass
         finally:
+            sandbox.stop()
             server.server_close()

@@ -1,0 +1,1 @@
+"""Provider adapters: see base.ProviderAdapter and registry.adapter_for."""

@@ -1,0 +1,126 @@
+"""The one interface every provider adapter implements.
+
+Adapters are stateless translators: they turn Consign shipments into provider
+requests and provider answers (responses, webhooks, polls) into canonical data.
+They never touch the database; services do.
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from logistics.models import TrackingStatus
+
+if TYPE_CHECKING:
+    from inventory.models import Warehouse
+    from logistics.models import Provider, Shipment
+
+
+class AdapterError(Exception):
+    """A provider call failed. `retryable` says whether trying again can help."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, status_code: int | None = None, raw: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.raw = raw
+
+
+class ProviderUnavailable(AdapterError):
+    """Timeout, connection failure, 5xx or 429: the same request may succeed later."""
+
+    retryable = True
+
+
+class ProviderRejected(AdapterError):
+    """4xx: the provider refused the request; retrying the same request will not help."""
+
+
+@dataclass(frozen=True)
+class CreatedShipment:
+    provider_reference: str
+    tracking_number: str
+    label_url: str = ""
+    cost: Decimal | None = None
+    cost_currency: str = ""
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrackingUpdate:
+    """One normalised tracking event; `raw` keeps what the provider sent."""
+
+    status: TrackingStatus
+    provider_status: str
+    occurred_at: dt.datetime
+    event_id: str = ""
+    tracking_number: str = ""
+    provider_reference: str = ""
+    client_reference: str = ""
+    description: str = ""
+    location: str = ""
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StockSnapshotLine:
+    sku: str
+    on_hand: int
+
+
+@dataclass(frozen=True)
+class ReturnLabel:
+    tracking_number: str
+    label_url: str
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+class ProviderAdapter(abc.ABC):
+    """Speaks one provider's API. One instance per Provider row."""
+
+    #: provider status code -> canonical status; unknown codes map to UNKNOWN.
+    status_map: Mapping[str, TrackingStatus] = {}
+
+    def __init__(self, provider: Provider) -> None:
+        self.provider = provider
+
+    def map_status(self, provider_status: str) -> TrackingStatus:
+        return self.status_map.get(provider_status.strip().upper(), TrackingStatus.UNKNOWN)
+
+    @abc.abstractmethod
+    def create_shipment(self, shipment: Shipment) -> CreatedShipment:
+        """Create the shipment at the provider, idempotent on shipment.idempotency_token."""
+
+    @abc.abstractmethod
+    def cancel_shipment(self, shipment: Shipment) -> None:
+        """Cancel at the provider; ProviderRejected if it is too late."""
+
+    @abc.abstractmethod
+    def fetch_tracking(self, shipment: Shipment) -> list[TrackingUpdate]:
+        """Every tracking event the provider holds for the shipment."""
+
+    @abc.abstractmethod
+    def fetch_stock_snapshot(self, warehouse: Warehouse) -> list[StockSnapshotLine]:
+        """What the provider says it holds at an LSP-operated warehouse."""
+
+    @abc.abstractmethod
+    def create_return_label(self, shipment: Shipment) -> ReturnLabel:
+        """A return label for a delivered shipment."""
+
+    @abc.abstractmethod
+    def verify_webhook(self, *, headers: Mapping[str, str], body: bytes) -> str:
+        """Check the webhook's authenticity; return its delivery id.
+
+        Raises logistics.webhook_signing.WebhookVerificationError.
+        """
+
+    @abc.abstractmethod
+    def parse_webhook(self, body: bytes) -> list[TrackingUpdate]:
+        """Tracking updates carried by a verified webhook body (may be empty)."""

@@ -1,0 +1,153 @@
+"""Outbound, signed order notifications to each channel's webhook endpoint."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import uuid
+from functools import partial
+from typing import Any
+
+import httpx
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from logistics import webhook_signing
+from logistics.models import PartnerWebhookDelivery
+from logistics.services.dispatch import backoff_seconds
+from orders.models import Order
+
+logger = logging.getLogger(__name__)
+
+Event = PartnerWebhookDelivery.Event
+
+
+def order_payload(*, order: Order, event: str, extra: dict[str, Any] | None = None) -> dict:
+    shipments = [
+        {
+            "id": s.pk,
+            "status": s.status,
+            "tracking_number": s.tracking_number,
+            "tracking_url": s.tracking_url,
+        }
+        for s in order.shipments.select_related("provider").order_by("pk")
+    ]
+    return {
+        "type": event,
+        "timestamp": timezone.now().isoformat(),
+        "data": {
+            "number": order.number,
+            "external_reference": order.external_reference,
+            "status": order.status,
+            "shipments": shipments,
+            **(extra or {}),
+        },
+    }
+
+
+def partner_webhook_enqueue(
+    *, order: Order, event: str, extra: dict[str, Any] | None = None
+) -> PartnerWebhookDelivery | None:
+    """Queue one signed notification to the order's channel; sent after commit.
+
+    Returns None when the channel has no webhook endpoint configured.
+    """
+    from logistics.tasks import partner_webhook_send_task
+
+    channel = order.channel
+    if not channel.webhook_url or not channel.webhook_secret:
+        return None
+    delivery = PartnerWebhookDelivery.objects.create(
+        channel=channel,
+        order=order,
+        event=event,
+        webhook_id=f"msg_{uuid.uuid4().hex}",
+        url=channel.webhook_url,
+        payload=order_payload(order=order, event=event, extra=extra),
+        next_attempt_at=timezone.now(),
+    )
+    transaction.on_commit(partial(partner_webhook_send_task.delay, delivery_id=delivery.pk))
+    return delivery
+
+
+def partner_webhook_send(*, delivery_id: int, client: httpx.Client | None = None) -> float | None:
+    """Try one delivery; returns seconds until the next try, or None when finished.
+
+    The same webhook-id is used on every attempt so the partner can deduplicate;
+    the timestamp and signature are fresh each time. Gives up (status failed) after
+    PARTNER_WEBHOOK_MAX_ATTEMPTS.
+    """
+    with transaction.atomic():
+        delivery = (
+            PartnerWebhookDelivery.objects.select_for_update(skip_locked=True)
+            .select_related("channel")
+            .filter(pk=delivery_id, status=PartnerWebhookDelivery.Status.PENDING)
+            .first()
+        )
+        if delivery is None:
+            return None
+        delivery.attempts += 1
+        # Claim: nobody else sends this one until this attempt had time to finish.
+        delivery.next_attempt_at = timezone.now() + dt.timedelta(
+            seconds=settings.PARTNER_WEBHOOK_TIMEOUT_SECONDS + 30
+        )
+        delivery.save(update_fields=["attempts", "next_attempt_at", "updated_at"])
+    body = json.dumps(delivery.payload, separators=(",", ":")).encode()
+    headers = webhook_signing.sign_headers(
+        secret=delivery.channel.webhook_secret, body=body, msg_id=delivery.webhook_id
+    )
+    status_code: int | None = None
+    error = ""
+    try:
+        if client is None:
+            with httpx.Client(timeout=settings.PARTNER_WEBHOOK_TIMEOUT_SECONDS) as own:
+                response = own.post(delivery.url, content=body, headers=headers)
+        else:
+            response = client.post(delivery.url, content=body, headers=headers)
+        status_code = response.status_code
+        if not 200 <= status_code < 300:
+            error = f"HTTP {status_code}: {response.text[:300]}"
+    except httpx.HTTPError as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    now = timezone.now()
+    delivery.last_status_code = status_code
+    delivery.last_error = error
+    retry_in: float | None = None
+    if not error:
+        delivery.status = PartnerWebhookDelivery.Status.DELIVERED
+        delivery.delivered_at = now
+    elif delivery.attempts >= settings.PARTNER_WEBHOOK_MAX_ATTEMPTS:
+        delivery.status = PartnerWebhookDelivery.Status.FAILED
+        logger.warning("Partner webhook %s gave up: %s", delivery.pk, error)
+    else:
+        retry_in = backoff_seconds(
+            attempt=delivery.attempts,
+            base=settings.PARTNER_WEBHOOK_RETRY_BASE_SECONDS,
+            cap=3600,
+        )
+        delivery.next_attempt_at = now + dt.timedelta(seconds=retry_in)
+    delivery.save(
+        update_fields=[
+            "status",
+            "delivered_at",
+            "last_status_code",
+            "last_error",
+            "next_attempt_at",
+            "updated_at",
+        ]
+    )
+    return retry_in
+
+
+def partner_webhooks_due(*, limit: int = 500) -> list[int]:
+    """Pending deliveries whose retry is overdue (their task message was lost)."""
+    cutoff = timezone.now() - dt.timedelta(seconds=settings.LOGISTICS_ACK_TIMEOUT_SECONDS)
+    return list(
+        PartnerWebhookDelivery.objects.filter(
+            status=PartnerWebhookDelivery.Status.PENDING, next_attempt_at__lte=cutoff
+        )
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )

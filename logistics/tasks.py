@@ -1,0 +1,85 @@
+"""Celery tasks: thin wrappers over logistics services. All are safe to run twice.
+
+Routing (config/settings.py CELERY_TASK_ROUTES): dispatch_* → `dispatch` queue,
+tracking_* → `tracking` queue, the rest → `default`.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+
+from celery import shared_task
+from django.db import transaction
+
+from logistics.services import dispatch, partner_webhooks, tracking
+
+logger = logging.getLogger(__name__)
+
+TASK_OPTIONS = {"acks_late": True, "reject_on_worker_lost": True, "ignore_result": True}
+
+
+@shared_task(bind=True, max_retries=None, **TASK_OPTIONS)
+def dispatch_shipment_task(self, *, shipment_id: int) -> str:
+    result = dispatch.shipment_dispatch(shipment_id=shipment_id)
+    if result.retry_in is not None:
+        # Attempts are counted on the outbox row, not by Celery: a killed worker or a
+        # lost message cannot reset or skip them.
+        raise self.retry(countdown=result.retry_in)
+    return str(result.outcome)
+
+
+@shared_task(**TASK_OPTIONS)
+def dispatch_sweep_task() -> int:
+    return dispatch.dispatch_sweep()
+
+
+@shared_task(bind=True, max_retries=8, **TASK_OPTIONS)
+def tracking_process_webhook_task(self, *, inbound_id: int) -> str:
+    try:
+        return tracking.inbound_webhook_process(inbound_id=inbound_id)
+    except Exception as exc:
+        logger.exception("Processing inbound webhook %s failed", inbound_id)
+        tracking.inbound_webhook_failed(inbound_id=inbound_id, error=repr(exc))
+        raise self.retry(countdown=min(2**self.request.retries, 60)) from exc
+
+
+@shared_task(**TASK_OPTIONS)
+def tracking_sweep_task() -> int:
+    ids = tracking.tracking_sweep()
+    for inbound_id in ids:
+        tracking_process_webhook_task.delay(inbound_id=inbound_id)
+    return len(ids)
+
+
+@shared_task(**TASK_OPTIONS)
+def tracking_poll_shipment_task(*, shipment_id: int) -> int:
+    return tracking.shipment_poll(shipment_id=shipment_id)
+
+
+@shared_task(**TASK_OPTIONS)
+def tracking_poll_due_task() -> int:
+    ids = tracking.tracking_polls_due()
+    for shipment_id in ids:
+        transaction.on_commit(partial(tracking_poll_shipment_task.delay, shipment_id=shipment_id))
+    return len(ids)
+
+
+@shared_task(**TASK_OPTIONS)
+def tracking_flag_late_task() -> int:
+    return tracking.shipments_flag_late()
+
+
+@shared_task(bind=True, max_retries=None, **TASK_OPTIONS)
+def partner_webhook_send_task(self, *, delivery_id: int) -> None:
+    retry_in = partner_webhooks.partner_webhook_send(delivery_id=delivery_id)
+    if retry_in is not None:
+        raise self.retry(countdown=retry_in)
+
+
+@shared_task(**TASK_OPTIONS)
+def partner_webhook_sweep_task() -> int:
+    ids = partner_webhooks.partner_webhooks_due()
+    for delivery_id in ids:
+        partner_webhook_send_task.delay(delivery_id=delivery_id)
+    return len(ids)

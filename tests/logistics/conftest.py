@@ -1,0 +1,13 @@
+import pytest
+
+from config.celery import app as celery_app
+
+
+@pytest.fixture
+def eager_celery():
+    """Run tasks inline (unit tests only; integration tests use a real worker)."""
+    old = (celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates)
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+    yield celery_app
+    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = old
