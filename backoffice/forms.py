@@ -74,3 +74,36 @@ class BulkHoldForm(forms.Form):
         if not data.get("numbers", "").strip() and not data.get("status"):
             raise forms.ValidationError("Give order numbers or choose a status.")
         return data
+
+
+def _manual_adjustment_reasons():
+    from inventory.models import AdjustmentReason
+
+    system = {AdjustmentReason.LSP_RECONCILIATION, AdjustmentReason.IMPORT}
+    return [("", "Choose a reason…")] + [
+        (value, label) for value, label in AdjustmentReason.choices if value not in system
+    ]
+
+
+class AdjustForm(forms.Form):
+    delta = forms.IntegerField(label="Change (e.g. -2 or 5)")
+    reason = forms.ChoiceField(choices=_manual_adjustment_reasons)
+    note = forms.CharField(max_length=500, required=False)
+
+    def clean_delta(self):
+        delta = self.cleaned_data["delta"]
+        if delta == 0:
+            raise forms.ValidationError("An adjustment must change the stock.")
+        return delta
+
+
+class CountForm(forms.Form):
+    counted = forms.IntegerField(min_value=0, label="Counted on hand")
+
+
+class ScanForm(forms.Form):
+    barcode = forms.CharField(max_length=64, label="Barcode or SKU")
+    quantity = forms.IntegerField(min_value=1, max_value=10000, initial=1, required=False)
+
+    def clean_quantity(self):
+        return self.cleaned_data.get("quantity") or 1
