@@ -68,6 +68,7 @@ def order_detail(request, number: str):
     except Order.DoesNotExist as exc:
         raise Http404("No such order.") from exc
     user = request.user
+    timeline = selectors.order_timeline(order=order, shipments=list(order.shipments.all()))
     holds = list(order.holds.all())
     shipments = list(order.shipments.all())
     can_change_address = order.status in desk_services.ADDRESS_CHANGEABLE_STATUSES and not any(
@@ -83,7 +84,8 @@ def order_detail(request, number: str):
             "shipments": shipments,
             "active_holds": [h for h in holds if h.released_at is None],
             "past_holds": [h for h in holds if h.released_at is not None],
-            "timeline": selectors.order_timeline(order=order, shipments=shipments),
+            "timeline": timeline,
+            "notes": [entry for entry in reversed(timeline) if entry.css == "ev-note_added"],
             "hold_form": HoldPlaceForm(),
             "note_form": NoteForm(),
             "can": {
