@@ -272,3 +272,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": INVENTORY_BACKORDER_SWEEP_SECONDS,
     },
 }
+
+# --- Partner API ------------------------------------------------------------
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    # Idempotency-Key records past IDEMPOTENCY_KEY_TTL_HOURS.
+    "partners-idempotency-purge": {
+        "task": "partners.tasks.idempotency_records_purge_task",
+        "schedule": 3600.0,
+    },
+}

@@ -146,3 +146,6 @@ class AllocationAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="Order", ordering="order_line__order__number")
     def order_number(self, obj: Allocation) -> str:
         return obj.order_line.order.number
+
+
+from inventory import admin_ops  # noqa: E402, F401  (operation models: receiving, counts, snapshots)
