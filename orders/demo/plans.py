@@ -104,6 +104,7 @@ class Context:
 
 
 def context_build(*, world, now: datetime) -> Context:
+    """Ids, prices and routing of the demo world in the plain shapes the generator uses."""
     prices = {family[0]: family[7] for family in pools.PRODUCT_FAMILIES}
     products = []
     for product in world.products:
@@ -221,7 +222,7 @@ def _money(cents: int) -> str:
     return f"{cents // 100}.{cents % 100:02d}"
 
 
-def order_rows_add(  # noqa: C901 (one order's whole history reads best in one place)
+def order_rows_add(
     *,
     batch: Batch,
     ctx: Context,
