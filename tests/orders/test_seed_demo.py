@@ -276,3 +276,8 @@ def test_parallel_writer_processes_produce_consistent_orders_and_stock():
     numbers = list(Order.objects.values_list("number", flat=True))
     assert len(set(numbers)) == len(numbers)
     assert not Order.objects.filter(lines__isnull=True).exists()
+
+
+def test_orders_inside_an_open_transaction_are_written_by_this_process():
+    call_command("seed_demo", orders=30, workers=2, stdout=open("/dev/null", "w"))  # noqa: SIM115
+    assert Order.objects.exclude(external_reference__startswith="DEMO-").count() == 30
