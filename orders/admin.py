@@ -171,8 +171,8 @@ class OrderLineAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "quantity_shipped", "quantity_delivered", "quantity_returned",
     ]  # fmt: skip
     list_select_related = ["order"]
-    search_fields = ["sku", "order__number"]
-    exact_search_fields = ("sku", "order__number")
+    search_fields = ["product__sku", "order__number"]
+    exact_search_fields = ("product__sku", "order__number")
     ordering = ["-id"]
 
 
