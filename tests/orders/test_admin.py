@@ -133,3 +133,14 @@ def test_customer_service_agent_cannot_open_the_stock_ledger(admin_book, client)
 
     client.force_login(get_user_model().objects.get(username="agent"))
     assert client.get(admin_url(StockMovement, "changelist")).status_code == 403
+
+
+@pytest.mark.parametrize("username", ["admin", "agent", "warehouse", "manager"])
+def test_admin_index_loads_for_every_demo_user(admin_book, client, username):
+    from django.contrib.auth import get_user_model
+    from django.urls import reverse
+
+    client.force_login(get_user_model().objects.get(username=username))
+    response = client.get(reverse("admin:index"))
+    assert response.status_code == 200
+    assert "Orders" in response.content.decode()
