@@ -281,3 +281,14 @@ def test_parallel_writer_processes_produce_consistent_orders_and_stock():
 def test_orders_inside_an_open_transaction_are_written_by_this_process():
     call_command("seed_demo", orders=30, workers=2, stdout=StringIO())
     assert Order.objects.exclude(external_reference__startswith="DEMO-").count() == 30
+
+
+def test_demo_timelines_show_shipments_dispatch_and_delivery():
+    _seed()
+    order = Order.objects.filter(status="delivered", external_reference__startswith="DEMO-").first()
+    types = list(order.events.order_by("created_at", "id").values_list("type", flat=True))
+    for expected in ("received", "shipment_created", "shipment_dispatched", "shipped", "delivered"):
+        assert expected in types
+    assert types[0] == "received"
+    delivered = order.events.get(type="delivered")
+    assert delivered.parameters["tracking_number"] == order.shipments.get().tracking_number
