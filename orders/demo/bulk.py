@@ -225,6 +225,9 @@ def orders_generate_chunk(
                 full_ledger=full_ledger,
             )
         batch_write(cursor, batch=batch)
+        # Run the deferred foreign-key checks now, before the level locks are taken:
+        # a parallel writer then waits for our stock update, not for our whole commit.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         stock_apply(cursor, deltas=batch.stock_deltas, reference="seed_demo")
     return count
 
