@@ -46,6 +46,7 @@ class Command(BaseCommand):
                 count=orders,
                 chunk_size=chunk_size,
                 seed=seed,
+                workers=workers,
                 on_progress=self._progress,
             )
         self.stdout.write("")
