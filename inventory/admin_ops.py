@@ -13,6 +13,7 @@ from django.urls import path, reverse
 from core.admin_paginator import ReadOnlyAdminMixin, ReadOnlyInline
 from core.errors import DomainError
 from inventory.models import (
+    ImportJob,
     InboundLine,
     InboundReceipt,
     InboundShipment,
@@ -23,6 +24,7 @@ from inventory.models import (
 )
 from inventory.selectors import snapshot_differences
 from inventory.services.counts import stock_count_cancel
+from inventory.services.imports import import_job_create, import_job_progress
 from inventory.services.receiving import inbound_close, inbound_receive
 from inventory.services.reconciliation import snapshot_accept
 
@@ -163,3 +165,59 @@ class StockSnapshotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             messages.success(
                 request, f"Snapshot {snapshot.pk}: {len(applied)} SKU(s) adjusted to the LSP count."
             )
+
+
+class ImportJobForm(forms.ModelForm):
+    class Meta:
+        model = ImportJob
+        fields = ["kind", "file", "dry_run", "skip_bad_rows"]
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    """Upload a CSV: a worker validates it (dry run) or applies it; progress shows here."""
+
+    form = ImportJobForm
+    list_display = [
+        "pk",
+        "kind",
+        "dry_run",
+        "status",
+        "progress",
+        "applied_rows",
+        "created_by",
+        "created_at",
+    ]
+    list_filter = ["kind", "status"]
+    readonly_fields = [
+        "status", "progress", "total_rows", "applied_rows", "message", "errors", "preview",
+        "created_by", "started_at", "finished_at",
+    ]  # fmt: skip
+
+    def get_fields(self, request, obj=None):
+        return ["kind", "file", "dry_run", "skip_bad_rows"] if obj is None else self.readonly_fields
+
+    @admin.display(description="Progress")
+    def progress(self, obj: ImportJob) -> str:
+        done = import_job_progress(job=obj)
+        if not obj.total_rows:
+            return obj.get_status_display()
+        return f"{done} / {obj.total_rows} ({100 * done // obj.total_rows} %)"
+
+    def has_add_permission(self, request) -> bool:
+        return request.user.has_perm("inventory.adjust_stock") and request.user.has_perm(
+            "inventory.change_product"
+        )
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change):
+        created = import_job_create(
+            kind=form.cleaned_data["kind"],
+            file=form.cleaned_data["file"],
+            dry_run=form.cleaned_data["dry_run"],
+            skip_bad_rows=form.cleaned_data["skip_bad_rows"],
+            user=request.user,
+        )
+        obj.pk = created.pk

@@ -512,3 +512,24 @@ def stock_return(
         order_id=order.pk if order else None,
     )
     return stock_apply(changes=[change], user=user, create_missing=True)[change.key]
+
+
+@transaction.atomic
+def stock_thresholds_set(*, thresholds: dict[Key, int]) -> int:
+    """Set low_stock_threshold per (product_id, warehouse_id); quantities are untouched.
+
+    Levels are locked in pk order like every other change. Returns how many changed.
+    """
+    if any(not isinstance(t, int) or t < 0 for t in thresholds.values()):
+        raise ValidationFailed(
+            "Low-stock thresholds must be whole numbers of zero or more.",
+            code=error_codes.INVALID_QUANTITY,
+        )
+    stock_levels_ensure(keys=list(thresholds))
+    levels = stock_levels_lock(keys=list(thresholds))
+    changed = [lv for key, lv in levels.items() if lv.low_stock_threshold != thresholds[key]]
+    for level in changed:
+        level.low_stock_threshold = thresholds[(level.product_id, level.warehouse_id)]
+    StockLevel.objects.bulk_update(changed, ["low_stock_threshold"], batch_size=1000)
+    _low_stock_alerts_update(changed)
+    return len(changed)

@@ -89,3 +89,30 @@ def test_warehouse_user_cannot_accept_snapshot(client, warehouse_user):
     assert response.status_code == 403
     snapshot.refresh_from_db()
     assert snapshot.status == StockSnapshot.Status.OPEN
+
+
+def test_import_upload_in_admin_creates_a_job(client, warehouse_user, settings, tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from inventory.models import ImportJob
+
+    settings.MEDIA_ROOT = tmp_path
+    client.force_login(warehouse_user)
+
+    response = client.post(
+        "/admin/inventory/importjob/add/",
+        {
+            "kind": "stock_levels",
+            "file": SimpleUploadedFile("s.csv", b"sku,warehouse,on_hand\n"),
+            "dry_run": "on",
+        },
+    )
+
+    assert response.status_code == 302
+    job = ImportJob.objects.get()
+    assert (job.kind, job.dry_run, job.status, job.created_by) == (
+        "stock_levels",
+        True,
+        "pending",
+        warehouse_user,
+    )
