@@ -21,12 +21,17 @@ from inventory.models import (
     StockCount,
     StockSnapshot,
     StockSnapshotLine,
+    Warehouse,
 )
 from inventory.selectors import snapshot_differences
 from inventory.services.counts import stock_count_cancel
 from inventory.services.imports import import_job_create, import_job_progress
 from inventory.services.receiving import inbound_close, inbound_receive
-from inventory.services.reconciliation import snapshot_accept
+from inventory.services.reconciliation import (
+    snapshot_accept,
+    snapshot_record,
+    snapshot_rows_from_csv,
+)
 
 
 class InboundLineInline(ReadOnlyInline):
@@ -140,13 +145,68 @@ class StockSnapshotLineInline(ReadOnlyInline):
     readonly_fields = fields
 
 
+class SnapshotUploadForm(forms.ModelForm):
+    file = forms.FileField(help_text="CSV with the columns sku,on_hand as exported by the LSP.")
+
+    class Meta:
+        model = StockSnapshot
+        fields = ["warehouse"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["warehouse"].queryset = Warehouse.objects.filter(kind=Warehouse.Kind.LSP)
+
+    def clean_file(self):
+        try:
+            text = self.cleaned_data["file"].read().decode("utf-8-sig")
+            self.rows = snapshot_rows_from_csv(text=text)
+        except UnicodeDecodeError:
+            raise forms.ValidationError("The file is not UTF-8 text.") from None
+        except DomainError as exc:
+            raise forms.ValidationError(exc.detail) from None
+        return self.cleaned_data["file"]
+
+
 @admin.register(StockSnapshot)
-class StockSnapshotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class StockSnapshotAdmin(admin.ModelAdmin):
+    """LSP snapshots: upload a file (or the beat pulls them), review differences, accept."""
+
     list_display = ["pk", "warehouse", "source", "status", "taken_at", "differences", "accepted_by"]
     list_filter = ["status", "warehouse"]
     readonly_fields = ["warehouse", "source", "status", "taken_at", "errors", "accepted_at"]
     inlines = [StockSnapshotLineInline]
     actions = ["accept_differences"]
+    form = SnapshotUploadForm
+
+    def get_fields(self, request, obj=None):
+        return ["warehouse", "file"] if obj is None else self.readonly_fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.readonly_fields
+
+    def get_inlines(self, request, obj):
+        return [] if obj is None else self.inlines
+
+    def has_add_permission(self, request) -> bool:
+        return request.user.has_perm("inventory.adjust_stock")
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change):
+        created = snapshot_record(
+            warehouse=form.cleaned_data["warehouse"],
+            rows=form.rows,
+            source=StockSnapshot.Source.UPLOAD,
+        )
+        obj.pk = created.pk
+        obj.refresh_from_db()
+
+    def save_related(self, request, form, formsets, change):
+        return  # lines were written by snapshot_record
 
     @admin.display(description="Differences now")
     def differences(self, obj: StockSnapshot) -> int:
@@ -221,3 +281,4 @@ class ImportJobAdmin(admin.ModelAdmin):
             user=request.user,
         )
         obj.pk = created.pk
+        obj.refresh_from_db()

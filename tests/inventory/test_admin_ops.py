@@ -116,3 +116,20 @@ def test_import_upload_in_admin_creates_a_job(client, warehouse_user, settings, 
         "pending",
         warehouse_user,
     )
+
+
+def test_snapshot_upload_in_admin_records_differences(client, warehouse_user):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    wh = WarehouseFactory(code="lsp-1", kind=Warehouse.Kind.LSP, provider=ProviderFactory())
+    stock(product("SHIRT"), wh, 5)
+    client.force_login(warehouse_user)
+
+    response = client.post(
+        "/admin/inventory/stocksnapshot/add/",
+        {"warehouse": wh.pk, "file": SimpleUploadedFile("s.csv", b"sku,on_hand\nSHIRT,4\n")},
+    )
+
+    assert response.status_code == 302
+    snapshot = StockSnapshot.objects.get()
+    assert [(x.lsp_on_hand, x.consign_on_hand) for x in snapshot.lines.all()] == [(4, 5)]
