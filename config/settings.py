@@ -265,11 +265,18 @@ LOGGING = {
 # Seconds between sweeps that retry every backordered order (safety net for a
 # lost on-commit enqueue); receipts normally trigger allocation immediately.
 INVENTORY_BACKORDER_SWEEP_SECONDS = env.int("INVENTORY_BACKORDER_SWEEP_SECONDS", default=300)
+# Seconds between fetches of every LSP warehouse's stock snapshot (differences
+# wait in the admin for an operations manager to accept).
+INVENTORY_LSP_SNAPSHOT_SECONDS = env.int("INVENTORY_LSP_SNAPSHOT_SECONDS", default=3600)
 CELERY_BEAT_SCHEDULE = {
     **globals().get("CELERY_BEAT_SCHEDULE", {}),
     "inventory-backorders-sweep": {
         "task": "inventory.tasks.backorders_sweep_task",
         "schedule": INVENTORY_BACKORDER_SWEEP_SECONDS,
+    },
+    "inventory-lsp-snapshots": {
+        "task": "inventory.tasks.lsp_snapshots_fetch_task",
+        "schedule": INVENTORY_LSP_SNAPSHOT_SECONDS,
     },
 }
 
