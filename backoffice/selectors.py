@@ -26,7 +26,13 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, Lower, Upper
 
-from inventory.models import Allocation, StockLevel, StockMovement
+from inventory.models import (
+    Allocation,
+    InboundLine,
+    InboundShipment,
+    StockLevel,
+    StockMovement,
+)
 from logistics.models import Parcel, Shipment, TrackingEvent
 from orders.models import Hold, Order, OrderEvent, OrderLine, phone_key, postcode_key
 from orders.numbers import PREFIX as ORDER_NUMBER_PREFIX
@@ -331,6 +337,32 @@ def stock_movements_for(*, level: StockLevel, limit: int = 200) -> QuerySet[Stoc
         StockMovement.objects.filter(product_id=level.product_id, warehouse_id=level.warehouse_id)
         .select_related("order", "actor")
         .order_by("-created_at", "-id")[:limit]
+    )
+
+
+def inbounds_open(*, limit: int = 100) -> QuerySet[InboundShipment]:
+    """Inbound shipments still expected or being received, oldest expected first."""
+    return (
+        InboundShipment.objects.exclude(status=InboundShipment.Status.CLOSED)
+        .select_related("warehouse")
+        .annotate(
+            expected=Coalesce(Sum("lines__expected_quantity"), 0),
+            received=Coalesce(Sum("lines__received_quantity"), 0),
+        )
+        .order_by(F("expected_at").asc(nulls_last=True), "created_at")[:limit]
+    )
+
+
+def inbound_lines_with_stock(*, inbound: InboundShipment) -> list[InboundLine]:
+    """The ASN's lines with the product and its current on-hand at the receiving warehouse."""
+    on_hand = StockLevel.objects.filter(
+        product=OuterRef("product"), warehouse_id=inbound.warehouse_id
+    ).values("on_hand")[:1]
+    return list(
+        InboundLine.objects.filter(inbound=inbound)
+        .select_related("product")
+        .annotate(on_hand=Coalesce(Subquery(on_hand, output_field=IntegerField()), 0))
+        .order_by("id")
     )
 
 

@@ -97,7 +97,7 @@ def order_hold_place(
 
 @transaction.atomic
 def order_hold_release(*, hold: Hold, note: str = "", user=None, actor: str | None = None) -> Hold:
-    """Release one active hold; when it was the last, the order goes back through fulfilment.
+    """Release one active hold; when it was the last, the order is allocated again.
 
     Raises Conflict when the hold was already released.
     """
@@ -114,9 +114,9 @@ def order_hold_release(*, hold: Hold, note: str = "", user=None, actor: str | No
     if order.status == S.ON_HOLD and not still_held:
         from orders.services.fulfilment import order_fulfil
 
-        order_transition(
-            order=order, to=S.RECEIVED, reason="all holds released", user=user, actor=actor
-        )
+        # Straight from on_hold into allocation, not back through `received`:
+        # allocation re-checks a received order's value and address and would put
+        # back the very hold a person just released after reviewing it.
         order_fulfil(order=order, user=user, actor=actor)
     return hold
 

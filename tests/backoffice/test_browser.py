@@ -80,6 +80,41 @@ def test_customer_service_is_refused_a_stock_adjustment(live_server, browser_pag
     assert level.on_hand == 7
 
 
+def test_warehouse_user_receives_inbound_shipment_by_typing_barcodes(
+    live_server, browser_page, warehouse_user
+):
+    from inventory.models import StockLevel
+    from inventory.services.receiving import inbound_create
+    from tests.inventory.factories import ProductFactory, WarehouseFactory
+
+    warehouse = WarehouseFactory(code="tilburg")
+    shirt = ProductFactory(sku="SHIRT-M", name="Oxford shirt M", barcode="5012345678900")
+    ProductFactory(sku="SOCKS-L", name="Wool socks L", barcode="5012345678917")
+    StockLevelFactory(product=shirt, warehouse=warehouse, on_hand=3)
+    inbound = inbound_create(
+        warehouse=warehouse, reference="ASN-7001", lines=[("SHIRT-M", 2), ("SOCKS-L", 1)]
+    )
+    page = browser_page
+
+    login(page, live_server.url, "warehouse", "/warehouse/inbound/")
+    page.get_by_role("link", name="ASN-7001").click()
+    shirt_row = page.locator("#line-SHIRT-M")
+    expect(shirt_row.locator(".on-hand")).to_have_text("3")
+    for barcode in ["5012345678900", "5012345678900", "5012345678917"]:
+        scan = page.locator("#scan-barcode")
+        expect(scan).to_be_focused()
+        # A scanner "types" the digits and presses Enter.
+        scan.press_sequentially(barcode, delay=5)
+        scan.press("Enter")
+        expect(page.locator("#last-scan")).to_contain_text(barcode)
+    expect(shirt_row.locator(".received")).to_have_text("2")
+    expect(shirt_row.locator(".on-hand")).to_have_text("5")
+    expect(page.locator("#line-SOCKS-L .on-hand")).to_have_text("1")
+    screenshot(page, "warehouse-receiving")
+    assert StockLevel.objects.get(product=shirt, warehouse=warehouse).on_hand == 5
+    assert inbound.lines.get(product=shirt).received_quantity == 2
+
+
 @pytest.mark.integration
 def test_manager_bulk_holds_500_orders_and_watches_progress(
     live_server, browser_page, manager, celery_worker

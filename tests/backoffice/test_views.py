@@ -181,7 +181,11 @@ def _forbidden_requests(order, level):
         "exceptions": ("get", "/ops/exceptions/", {}),
         "dashboard": ("get", "/ops/dashboard/", {}),
         "bulk_hold_form": ("get", "/ops/bulk-hold/", {}),
-        "bulk_hold": ("post", "/ops/bulk-hold/", {"numbers": number, "reason": "manual"}),
+        "bulk_hold": (
+            "post",
+            "/ops/bulk-hold/",
+            {"action": "hold", "numbers": number, "reason": "manual"},
+        ),
     }
 
 
