@@ -4,15 +4,17 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('backoffice', '0001_initial'),
+        ("backoffice", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='bulkjob',
-            name='kind',
-            field=models.CharField(choices=[('bulk_hold', 'Bulk hold'), ('order_export', 'Order export')], max_length=32),
+            model_name="bulkjob",
+            name="kind",
+            field=models.CharField(
+                choices=[("bulk_hold", "Bulk hold"), ("order_export", "Order export")],
+                max_length=32,
+            ),
         ),
     ]
