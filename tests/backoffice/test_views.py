@@ -310,3 +310,13 @@ def test_timeline_merges_order_and_tracking_events_in_time_order(order):
     assert entries[0].title == "Tracking: Pre-transit"
     assert entries[-1].title == "Tracking: Delivered"
     assert any(e.source == "order" and e.detail == "between" for e in entries)
+
+
+def test_hold_with_a_follow_up_time_gets_a_due_time(client, agent, order):
+    client.force_login(agent)
+    client.post(
+        f"/desk/orders/{order.number}/hold/", {"reason": "customer_request", "due_in_hours": "24"}
+    )
+    hold = Hold.objects.get(order=order)
+    assert hold.owner == agent
+    assert 23 * 3600 < (hold.due_at - hold.created_at).total_seconds() <= 24 * 3600 + 5
