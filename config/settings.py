@@ -179,8 +179,6 @@ IDEMPOTENCY_LOCK_TIMEOUT_SECONDS = env.int("IDEMPOTENCY_LOCK_TIMEOUT_SECONDS", d
 # --- Consign ----------------------------------------------------------------
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="consign-demo")
 LSP_SANDBOX_URL = env.str("LSP_SANDBOX_URL", default="http://127.0.0.1:8700")
-# Webhook secret seed_demo gives the `sandbox` provider; empty means a random one.
-LSP_SANDBOX_WEBHOOK_SECRET = env.str("LSP_SANDBOX_WEBHOOK_SECRET", default="")
 LSP_SANDBOX_STEP_SECONDS = env.float("LSP_SANDBOX_STEP_SECONDS", default=10.0)
 CONSIGN_PUBLIC_URL = env.str("CONSIGN_PUBLIC_URL", default="http://127.0.0.1:8000")
 READYZ_TIMEOUT_SECONDS = env.float("READYZ_TIMEOUT_SECONDS", default=2.0)
@@ -272,5 +270,15 @@ CELERY_BEAT_SCHEDULE = {
     "inventory-backorders-sweep": {
         "task": "inventory.tasks.backorders_sweep_task",
         "schedule": INVENTORY_BACKORDER_SWEEP_SECONDS,
+    },
+}
+
+# --- Partner API ------------------------------------------------------------
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    # Idempotency-Key records past IDEMPOTENCY_KEY_TTL_HOURS.
+    "partners-idempotency-purge": {
+        "task": "partners.tasks.idempotency_records_purge_task",
+        "schedule": 3600.0,
     },
 }

@@ -15,6 +15,10 @@ PROBLEM_TYPE_BASE = "https://consign.dev/problems/"
 
 
 def problem_body(*, status: int, title: str, detail: str, code: str, **extra: Any) -> dict:
+    return _problem_body(status, title, detail, code, extra)
+
+
+def _problem_body(status: int, title: str, detail: str, code: str, extra: dict) -> dict:
     body = {
         "type": PROBLEM_TYPE_BASE + code.replace("_", "-"),
         "title": title,
@@ -22,7 +26,10 @@ def problem_body(*, status: int, title: str, detail: str, code: str, **extra: An
         "detail": detail,
         "code": code,
     }
-    body.update(extra)
+    # Extra members never overwrite the standard ones: a service passing `status=`
+    # (an order's status, say) keeps it under `<name>_value` instead.
+    for key, value in extra.items():
+        body[f"{key}_value" if key in body else key] = value
     return body
 
 
@@ -55,9 +62,7 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
         errors = getattr(exc, "errors", None)
         if errors:
             extra["errors"] = errors
-        body = problem_body(
-            status=exc.status, title=exc.title, detail=exc.detail, code=exc.code, **extra
-        )
+        body = _problem_body(exc.status, exc.title, exc.detail, exc.code, extra)
         return Response(body, status=exc.status, content_type=PROBLEM_CONTENT_TYPE)
 
     if isinstance(exc, Http404):

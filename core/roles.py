@@ -43,6 +43,11 @@ _READ_STOCK = [
     "inventory.view_stocklevel",
     "inventory.view_stockmovement",
     "inventory.view_allocation",
+    "inventory.view_inboundshipment",
+    "inventory.view_inboundline",
+    "inventory.view_stockcount",
+    "inventory.view_lowstockalert",
+    "inventory.view_stocksnapshot",
 ]
 _STOCK_ACTIONS = [
     "inventory.add_product",

@@ -13,7 +13,7 @@ class ServiceLevelInline(admin.TabularInline):
 
 
 @admin.register(Provider)
-class ProviderAdmin(admin.ModelAdmin):
+class ProviderAdmin(BigTableAdminMixin, admin.ModelAdmin):
     list_display = ["code", "name", "kind", "adapter", "base_url", "supports_webhooks", "is_active"]
     list_filter = ["kind", "adapter", "is_active", "supports_webhooks"]
     search_fields = ["code", "name"]
@@ -37,7 +37,7 @@ class ProviderAdmin(admin.ModelAdmin):
 
 
 @admin.register(ServiceLevel)
-class ServiceLevelAdmin(admin.ModelAdmin):
+class ServiceLevelAdmin(BigTableAdminMixin, admin.ModelAdmin):
     list_display = ["code", "name", "provider", "max_transit_hours", "is_active"]
     list_filter = ["provider", "is_active"]
     list_select_related = ["provider"]

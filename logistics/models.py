@@ -290,6 +290,8 @@ class InboundWebhook(models.Model):
     body = models.TextField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     received_at = models.DateTimeField(auto_now_add=True)
+    # Last time the sweeper re-enqueued it: one re-enqueue per ack timeout, not per sweep.
+    swept_at = models.DateTimeField(null=True, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     error = models.TextField(blank=True, default="")

@@ -1,5 +1,7 @@
 """Admin for the orders domain. Order changes go through services (see admin_ops modules)."""
 
+import re
+
 from django.contrib import admin
 from django.db.models import Q
 from django.db.models.functions import Lower
@@ -13,6 +15,7 @@ from orders.models import (
     Order,
     OrderEvent,
     OrderLine,
+    phone_key,
     postcode_key,
 )
 
@@ -25,7 +28,7 @@ class ChannelWarehouseInline(admin.TabularInline):
 
 
 @admin.register(Channel)
-class ChannelAdmin(admin.ModelAdmin):
+class ChannelAdmin(BigTableAdminMixin, admin.ModelAdmin):
     list_display = [
         "code",
         "name",
@@ -40,7 +43,7 @@ class ChannelAdmin(admin.ModelAdmin):
 
 
 @admin.register(ChannelWarehouse)
-class ChannelWarehouseAdmin(admin.ModelAdmin):
+class ChannelWarehouseAdmin(BigTableAdminMixin, admin.ModelAdmin):
     list_display = ["channel", "warehouse", "priority"]
     list_filter = ["channel"]
     list_select_related = ["channel", "warehouse"]
@@ -144,9 +147,10 @@ class OrderAdmin(BigTableAdminMixin, admin.ModelAdmin):
             | Q(external_reference__iexact=term)
             | Q(email_lower=term.lower())
         )
-        digits = "".join(ch for ch in term if ch.isdigit()).lstrip("0")
-        if len(digits) >= 6 and len(digits) >= len(term.replace(" ", "")) - 4:
-            condition |= Q(customer_phone_key__startswith=digits[::-1])
+        digits = "".join(ch for ch in term if ch.isdigit())
+        if len(digits) >= 6 and re.fullmatch(r"[\d\s()+./-]+", term):
+            # The last nine digits match however the number is written (+44 7700… / 07700…).
+            condition |= Q(customer_phone_key__startswith=phone_key(digits)[:9])
         postcode = postcode_key(term)
         if 4 <= len(postcode) <= 10 and any(ch.isdigit() for ch in postcode):
             condition |= Q(shipping_postcode_key__startswith=postcode)

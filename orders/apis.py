@@ -240,6 +240,7 @@ class OrderListCreateApi(PartnerApiView):
 class OrderDetailApi(PartnerApiView):
     @extend_schema(
         operation_id="orders_retrieve",
+        parameters=[api_schema.ORDER_NUMBER_PARAMETER],
         summary="Read one order with lines, allocations, shipments and tracking",
         responses={
             200: OrderDetailSerializer,
@@ -269,7 +270,7 @@ class OrderCancelApi(PartnerApiView):
             "returns it unchanged. Once anything has shipped the answer is 409 with the "
             "order's status."
         ),
-        parameters=[api_schema.IDEMPOTENCY_KEY_PARAMETER],
+        parameters=[api_schema.ORDER_NUMBER_PARAMETER, api_schema.IDEMPOTENCY_KEY_PARAMETER],
         request=InputSerializer,
         responses={
             200: OrderDetailSerializer,
@@ -315,6 +316,7 @@ class OrderCancelApi(PartnerApiView):
 class OrderShipmentsApi(PartnerApiView):
     @extend_schema(
         operation_id="orders_shipments",
+        parameters=[api_schema.ORDER_NUMBER_PARAMETER],
         summary="The order's shipments with tracking",
         responses={
             200: ShipmentSerializer(many=True),

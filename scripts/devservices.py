@@ -303,8 +303,7 @@ def _manage(env: dict, *args: str) -> None:
 def cmd_run() -> int:
     env, started = services_up()
     try:
-        _manage(env, "migrate", "--no-input", "-v", "0")
-        _manage(env, "seed_demo")
+        _manage(env, "bootstrap")
         _log("starting web, worker, beat and the LSP sandbox (Ctrl-C stops everything)")
         _log("  web:         http://127.0.0.1:8000/admin/   desk: http://127.0.0.1:8000/desk/")
         _log("  API docs:    http://127.0.0.1:8000/api/docs/")

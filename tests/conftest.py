@@ -4,6 +4,7 @@ import pytest
 
 pytest_plugins = [
     "tests.fixtures.domain",
+    "tests.fixtures.admin_book",
     "tests.fixtures.api",
     "tests.fixtures.live",
 ]

@@ -15,7 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.errors import Conflict
-from logistics import error_codes, order_events
+from logistics import broker, error_codes, order_events
 from logistics.adapters.base import AdapterError, CreatedShipment, ProviderAdapter
 from logistics.adapters.registry import adapter_for
 from logistics.models import DispatchOutbox, Shipment, ShipmentStatusGroups
@@ -233,11 +233,14 @@ def dispatch_sweep(*, limit: int = 500) -> int:
     """Re-enqueue pending outbox rows that are due but were not acknowledged in time.
 
     Rows are claimed with SELECT ... FOR UPDATE SKIP LOCKED so that several beat or
-    worker processes can sweep at once without enqueuing a row twice per sweep.
+    worker processes can sweep at once without enqueuing a row twice per sweep. Does
+    nothing while the dispatch queue still has messages (see logistics.broker).
     Returns how many rows were re-enqueued.
     """
     from logistics.tasks import dispatch_shipment_task
 
+    if broker.queue_backlog("dispatch"):
+        return 0
     now = timezone.now()
     stale_before = now - dt.timedelta(seconds=settings.LOGISTICS_ACK_TIMEOUT_SECONDS)
     with transaction.atomic():

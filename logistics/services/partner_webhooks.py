@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from logistics import webhook_signing
+from logistics import broker, webhook_signing
 from logistics.models import PartnerWebhookDelivery
 from logistics.services.dispatch import backoff_seconds
 from orders.models import Order
@@ -142,12 +142,21 @@ def partner_webhook_send(*, delivery_id: int, client: httpx.Client | None = None
 
 
 def partner_webhooks_due(*, limit: int = 500) -> list[int]:
-    """Pending deliveries whose retry is overdue (their task message was lost)."""
-    cutoff = timezone.now() - dt.timedelta(seconds=settings.LOGISTICS_ACK_TIMEOUT_SECONDS)
-    return list(
-        PartnerWebhookDelivery.objects.filter(
-            status=PartnerWebhookDelivery.Status.PENDING, next_attempt_at__lte=cutoff
+    """Claim pending deliveries whose retry is overdue (their task message was lost).
+
+    Pushes each claimed row's next_attempt_at to now, so it is handed out again only
+    if it is still not done one ack timeout later.
+    """
+    if broker.queue_backlog("default"):
+        return []
+    now = timezone.now()
+    cutoff = now - dt.timedelta(seconds=settings.LOGISTICS_ACK_TIMEOUT_SECONDS)
+    with transaction.atomic():
+        ids = list(
+            PartnerWebhookDelivery.objects.select_for_update(skip_locked=True)
+            .filter(status=PartnerWebhookDelivery.Status.PENDING, next_attempt_at__lte=cutoff)
+            .order_by("next_attempt_at")
+            .values_list("pk", flat=True)[:limit]
         )
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:limit]
-    )
+        PartnerWebhookDelivery.objects.filter(pk__in=ids).update(next_attempt_at=now)
+    return ids

@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from logistics import order_events
+from logistics import broker, order_events
 from logistics.adapters.base import AdapterError, TrackingUpdate
 from logistics.adapters.registry import adapter_for
 from logistics.models import (
@@ -248,9 +248,13 @@ def tracking_update_apply(*, shipment_id: int, update: TrackingUpdate) -> Tracki
             event=partner_webhooks.Event.ORDER_EXCEPTION,
             extra={"shipment_id": shipment.pk, "tracking_status": event.status},
         )
-    # Any news resets the polling backoff; a finished shipment is not polled again.
+    # Any news resets the polling backoff. A shipment that has just finished gets one
+    # last reconciliation poll, which fills in events whose webhooks were lost.
     if shipment.status in ShipmentStatusGroups.FINAL:
-        shipment.next_poll_at = None
+        if "status" in fields:
+            shipment.next_poll_at = now + dt.timedelta(
+                seconds=settings.TRACKING_SAFETY_POLL_SECONDS
+            )
     elif shipment.dispatched_at is not None or shipment.provider_reference:
         first = _first_poll_seconds(shipment.provider)
         shipment.poll_interval_seconds = first
@@ -323,43 +327,60 @@ def shipment_poll(*, shipment_id: int) -> int:
     """Ask the provider for the shipment's tracking and apply what is new.
 
     Returns the number of new events. With nothing new, the poll interval doubles (up
-    to TRACKING_POLL_MAX_SECONDS) so that parcels that do not move cost little.
+    to TRACKING_POLL_MAX_SECONDS) so that parcels that do not move cost little; a
+    finished shipment is polled this once more (reconciliation) and then no longer.
     Provider errors are logged and the next poll is scheduled with the same backoff.
     """
     shipment = Shipment.objects.select_related("provider").get(pk=shipment_id)
-    if shipment.status in ShipmentStatusGroups.FINAL or not shipment.provider_reference:
+    if not shipment.provider_reference:
         Shipment.objects.filter(pk=shipment_id).update(next_poll_at=None)
         return 0
-    new = 0
     try:
         updates = adapter_for(shipment.provider).fetch_tracking(shipment)
     except AdapterError as exc:
+        # Keep the shipment scheduled (a finished one too: its reconciliation poll
+        # has not happened yet) and try again after the backoff.
         logger.info("Tracking poll of shipment %s failed: %s", shipment_id, exc.message)
-        updates = []
+        _poll_backoff(shipment, include_final=True)
+        return 0
+    new = 0
     for update in sorted(updates, key=lambda u: u.occurred_at):
         if tracking_update_apply(shipment_id=shipment_id, update=update) is not None:
             new += 1
+    # A finished shipment has had its reconciliation poll: no more polls.
+    Shipment.objects.filter(pk=shipment_id, status__in=ShipmentStatusGroups.FINAL).update(
+        next_poll_at=None
+    )
     if not new:
-        interval = min(
-            max(shipment.poll_interval_seconds, 1) * 2, settings.TRACKING_POLL_MAX_SECONDS
-        )
-        Shipment.objects.filter(pk=shipment_id, next_poll_at__isnull=False).exclude(
-            status__in=ShipmentStatusGroups.FINAL
-        ).update(
-            poll_interval_seconds=interval,
-            next_poll_at=timezone.now() + dt.timedelta(seconds=interval),
-        )
+        _poll_backoff(shipment, include_final=False)
     return new
 
 
+def _poll_backoff(shipment: Shipment, *, include_final: bool) -> None:
+    interval = min(max(shipment.poll_interval_seconds, 1) * 2, settings.TRACKING_POLL_MAX_SECONDS)
+    rows = Shipment.objects.filter(pk=shipment.pk, next_poll_at__isnull=False)
+    if not include_final:
+        rows = rows.exclude(status__in=ShipmentStatusGroups.FINAL)
+    rows.update(
+        poll_interval_seconds=interval,
+        next_poll_at=timezone.now() + dt.timedelta(seconds=interval),
+    )
+
+
 def tracking_polls_due(*, limit: int = 200) -> list[int]:
-    """Claim shipments whose poll is due (pushing their next poll out) and return their ids."""
+    """Claim shipments whose poll is due (pushing their next poll out) and return their ids.
+
+    Polls wait while the tracking queue holds more than a sweep's worth of messages:
+    a poll is never urgent, and claiming polls that cannot run in time would only
+    claim them again.
+    """
+    if broker.queue_backlog("tracking") > limit:
+        return []
     now = timezone.now()
     with transaction.atomic():
         rows = list(
             Shipment.objects.select_for_update(skip_locked=True)
             .filter(next_poll_at__lte=now)
-            .exclude(status__in=ShipmentStatusGroups.FINAL)
             .order_by("next_poll_at")
             .values_list("pk", "poll_interval_seconds")[:limit]
         )
@@ -373,19 +394,32 @@ def tracking_polls_due(*, limit: int = 200) -> list[int]:
 
 
 def tracking_sweep(*, limit: int = 500) -> list[int]:
-    """Inbound webhooks still unprocessed after a while (lost message, crashed worker)."""
-    cutoff = timezone.now() - dt.timedelta(seconds=settings.LOGISTICS_ACK_TIMEOUT_SECONDS)
-    day_ago = timezone.now() - dt.timedelta(days=1)
-    return list(
-        InboundWebhook.objects.filter(
-            Q(status=InboundWebhook.Status.PENDING)
-            | Q(status=InboundWebhook.Status.UNMATCHED, received_at__gte=day_ago),
-            received_at__lte=cutoff,
-            attempts__lt=20,
+    """Claim inbound webhooks still unprocessed after a while (lost message, killed worker).
+
+    Each row is handed out at most once per LOGISTICS_ACK_TIMEOUT_SECONDS (swept_at),
+    and only while the tracking queue is drained (see logistics.broker), so a backlog
+    that is merely queued is not flooded with duplicate tasks.
+    """
+    if broker.queue_backlog("tracking"):
+        return []
+    now = timezone.now()
+    cutoff = now - dt.timedelta(seconds=settings.LOGISTICS_ACK_TIMEOUT_SECONDS)
+    day_ago = now - dt.timedelta(days=1)
+    with transaction.atomic():
+        ids = list(
+            InboundWebhook.objects.select_for_update(skip_locked=True)
+            .filter(
+                Q(status=InboundWebhook.Status.PENDING)
+                | Q(status=InboundWebhook.Status.UNMATCHED, received_at__gte=day_ago),
+                Q(swept_at__isnull=True) | Q(swept_at__lte=cutoff),
+                received_at__lte=cutoff,
+                attempts__lt=20,
+            )
+            .order_by("received_at")
+            .values_list("pk", flat=True)[:limit]
         )
-        .order_by("received_at")
-        .values_list("pk", flat=True)[:limit]
-    )
+        InboundWebhook.objects.filter(pk__in=ids).update(swept_at=now)
+    return ids
 
 
 @transaction.atomic

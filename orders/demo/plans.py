@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from random import Random
 
 from inventory.models import Allocation, StockMovement
-from logistics.models import Shipment, TrackingStatus
+from logistics.models import DispatchOutbox, Shipment, TrackingStatus
 from orders.demo import pools
 from orders.models import Hold, Order, OrderEvent, phone_key, postcode_key
 from orders.numbers import format_order_number
@@ -157,6 +157,7 @@ class Batch:
     allocations: list[tuple] = field(default_factory=list)
     movements: list[tuple] = field(default_factory=list)
     shipments: list[tuple] = field(default_factory=list)
+    outbox: list[tuple] = field(default_factory=list)
     shipment_lines: list[tuple] = field(default_factory=list)
     parcels: list[tuple] = field(default_factory=list)
     tracking_events: list[tuple] = field(default_factory=list)
@@ -470,13 +471,43 @@ def order_rows_add(  # noqa: C901 (one order's whole history reads best in one p
         batch.parcels.append(
             (shipment_id, weight + 150, dims[0] + 20, dims[1] + 20, dims[2] + 20, tracking_number)
         )
+        # Shipped = the provider reported it moving; until then it holds active allocations.
+        shipped_at = event_times[1] if len(event_times) > 1 else None
         batch.shipments.append(
             (shipment_id, created_at, last_event_at or dispatched_at, order_id, warehouse_id,
              provider_id, service_level_id, shipment_status, token, provider_reference,
              tracking_number, label_url, _money(450 + rng.randrange(900)) if tracking_number else None,
              "EUR" if tracking_number else "", 1 if tracking_number else 0, "",
-             dispatched_at if tracking_number else None, delivered_at, last_event_at)
+             dispatched_at if tracking_number else None, delivered_at, last_event_at, shipped_at, 0)
         )  # fmt: skip
+        # The transactional outbox row the dispatch worker works off: sent once the
+        # provider accepted it, still pending (and due) otherwise.
+        if tracking_number:
+            batch.outbox.append(
+                (
+                    created_at,
+                    dispatched_at,
+                    shipment_id,
+                    DispatchOutbox.Status.SENT,
+                    1,
+                    created_at,
+                    "",
+                    dispatched_at,
+                )
+            )
+        else:
+            batch.outbox.append(
+                (
+                    created_at,
+                    created_at,
+                    shipment_id,
+                    DispatchOutbox.Status.PENDING,
+                    0,
+                    created_at,
+                    "",
+                    None,
+                )
+            )
 
 
 def _shipment_status(order_status: str, index: int, rng: Random) -> tuple[str, list[str]]:

@@ -11,3 +11,11 @@ def eager_celery():
     celery_app.conf.task_eager_propagates = True
     yield celery_app
     celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = old
+
+
+@pytest.fixture(autouse=True)
+def _empty_broker_queues(request, monkeypatch):
+    """Unit tests see drained queues (sweepers run); integration tests use the real broker."""
+    if request.node.get_closest_marker("integration"):
+        return
+    monkeypatch.setattr("logistics.broker.queue_backlog", lambda queue: 0)

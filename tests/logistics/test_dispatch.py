@@ -166,3 +166,12 @@ def test_backoff_is_exponential_with_jitter_and_capped(attempt):
     values = {backoff_seconds(attempt=attempt, base=2, cap=60) for _ in range(20)}
     assert all(ceiling / 2 <= v <= ceiling for v in values)
     assert len(values) > 1
+
+
+def test_sweeper_waits_while_the_dispatch_queue_has_messages(shipment, settings, monkeypatch):
+    settings.LOGISTICS_ACK_TIMEOUT_SECONDS = 10
+    DispatchOutbox.objects.filter(shipment=shipment).update(
+        next_attempt_at=timezone.now() - dt.timedelta(seconds=30)
+    )
+    monkeypatch.setattr("logistics.broker.queue_backlog", lambda queue: 5)
+    assert dispatch.dispatch_sweep() == 0

@@ -195,6 +195,19 @@ def test_poll_applies_new_events(order, monkeypatch):
     assert shipment.next_poll_at is None
 
 
+def test_delivery_by_webhook_schedules_one_reconciliation_poll(order, monkeypatch):
+    (shipment,) = _dispatched(order)
+    _apply(shipment, update(T.DELIVERED, 5))
+    shipment.refresh_from_db()
+    assert shipment.next_poll_at is not None
+    adapter = _PollAdapter([update(T.IN_TRANSIT, 1), update(T.DELIVERED, 5)])
+    monkeypatch.setattr(tracking, "adapter_for", lambda provider: adapter)
+    assert tracking.shipment_poll(shipment_id=shipment.pk) == 1
+    shipment.refresh_from_db()
+    assert shipment.next_poll_at is None
+    assert shipment.status == Shipment.Status.DELIVERED
+
+
 def test_poll_with_nothing_new_backs_off(order, monkeypatch, settings):
     settings.TRACKING_POLL_MAX_SECONDS = 1000
     (shipment,) = _dispatched(order)
@@ -231,3 +244,32 @@ def test_shipment_within_its_service_level_is_not_late(order):
     (shipment,) = _dispatched(order)
     _apply(shipment, update(T.IN_TRANSIT, 0))
     assert tracking.shipments_flag_late(now=T0 + dt.timedelta(hours=71)) == 0
+
+
+def test_sweeper_hands_out_a_stuck_inbound_webhook_once_per_ack_timeout(settings):
+    from logistics.models import InboundWebhook
+
+    settings.LOGISTICS_ACK_TIMEOUT_SECONDS = 10
+    provider = sandbox_provider()
+    row = InboundWebhook.objects.create(provider=provider, webhook_id="msg_stuck", body="{}")
+    InboundWebhook.objects.filter(pk=row.pk).update(
+        received_at=timezone.now() - dt.timedelta(seconds=30)
+    )
+    assert tracking.tracking_sweep() == [row.pk]
+    assert tracking.tracking_sweep() == []
+
+
+def test_failed_reconciliation_poll_stays_scheduled(order, monkeypatch):
+    from logistics.adapters.base import ProviderUnavailable
+
+    (shipment,) = _dispatched(order)
+    _apply(shipment, update(T.DELIVERED, 5))
+
+    class Failing:
+        def fetch_tracking(self, shipment):
+            raise ProviderUnavailable("503")
+
+    monkeypatch.setattr(tracking, "adapter_for", lambda provider: Failing())
+    tracking.shipment_poll(shipment_id=shipment.pk)
+    shipment.refresh_from_db()
+    assert shipment.next_poll_at is not None

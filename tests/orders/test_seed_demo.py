@@ -241,3 +241,38 @@ def test_holds_of_generated_orders_are_active():
     assert Hold.objects.filter(order__in=on_hold, released_at__isnull=True).count() == (
         on_hold.count()
     )
+
+
+def test_generated_orders_are_found_by_every_desk_identifier():
+    from backoffice.selectors import desk_search
+
+    _seed(orders=150)
+    order = Order.objects.filter(status="delivered").order_by("id").last()
+    tracking = order.shipments.first().tracking_number
+    local_phone = "0" + order.customer_phone.split(" ", 1)[1]
+    for query in (
+        order.number,
+        order.external_reference,
+        order.customer_email.upper(),
+        local_phone,
+        order.shipping_postcode.replace(" ", "").lower(),
+        tracking,
+    ):
+        assert order.id in [hit.order.id for hit in desk_search(query=query)], query
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_parallel_writer_processes_produce_consistent_orders_and_stock():
+    call_command(
+        "seed_demo",
+        orders=2000,
+        workers=2,
+        chunk_size=250,
+        stdout=open("/dev/null", "w"),  # noqa: SIM115
+    )
+    assert Order.objects.exclude(external_reference__startswith="DEMO-").count() == 2000
+    assert _ledger_mismatches() == []
+    numbers = list(Order.objects.values_list("number", flat=True))
+    assert len(set(numbers)) == len(numbers)
+    assert not Order.objects.filter(lines__isnull=True).exists()

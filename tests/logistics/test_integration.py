@@ -1,0 +1,191 @@
+"""End-to-end with real processes: LSP sandbox, Celery worker + beat, Redis, Postgres.
+
+The sandbox runs in fast mode (0.2 s per tracking step) and posts its signed
+webhooks to the live_server; the worker and beat processes use the test database.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import httpx
+import pytest
+from django.db import transaction
+from django.db.models import Count
+
+from logistics.models import Shipment, TrackingEvent
+from logistics.services.shipments import shipments_plan_for_order
+from orders.models import Order, OrderEvent
+from tests.inventory.factories import WarehouseFactory
+from tests.logistics.helpers import allocated_order, sandbox_provider
+from tests.logistics.processes import Processes, make_env, purge_queues
+from tests.orders.factories import ChannelFactory
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+SECRET = "whsec_aW50ZWdyYXRpb24tdGVzdC1zZWNyZXQ="
+TROUBLE = {"EXCEPTION": "exception", "DELIVERY_FAILED": "failed_attempt"}
+
+
+@pytest.fixture
+def procs(tmp_path, live_server):
+    purge_queues()
+    processes = Processes(tmp=tmp_path, env=make_env())
+    yield processes
+    processes.stop_all()
+    purge_queues()
+
+
+def _start(procs: Processes, live_server, flags: list[str]):
+    url = procs.start_sandbox(consign_url=live_server.url, secret=SECRET, flags=flags)
+    provider = sandbox_provider(base_url=url, webhook_secret=SECRET)
+    procs.start_worker()
+    procs.start_beat()
+    return provider
+
+
+def _plan_orders(count: int) -> list[int]:
+    channel = ChannelFactory()
+    warehouse = WarehouseFactory()
+    ids = []
+    for _ in range(count):
+        with transaction.atomic():
+            order = allocated_order(channel=channel, warehouses=[warehouse], quantities=[1])
+            shipments_plan_for_order(order=order, actor="test")
+        ids.append(order.pk)
+    return ids
+
+
+def _wait_delivered(order_ids, timeout: float, procs: Processes, on_tick=None) -> None:
+    deadline = time.monotonic() + timeout
+    start = time.monotonic()
+    last_report = 0.0
+    while time.monotonic() < deadline:
+        if time.monotonic() - last_report > 10:
+            last_report = time.monotonic()
+            statuses = Counter(
+                Order.objects.filter(pk__in=order_ids).values_list("status", flat=True)
+            )
+            print(f"t+{last_report - start:.0f}s {dict(statuses)}")  # noqa: T201
+        if on_tick:
+            on_tick(time.monotonic() - start)
+        done = Order.objects.filter(pk__in=order_ids, status=Order.Status.DELIVERED).count()
+        if done == len(order_ids):
+            return
+        time.sleep(0.5)
+    statuses = Counter(Order.objects.filter(pk__in=order_ids).values_list("status", flat=True))
+    pytest.fail(f"not all delivered within {timeout}s: {dict(statuses)}\n{procs.logs()}")
+
+
+def _wait_polls_finished(order_ids, timeout: float = 60) -> None:
+    """Delivered shipments get one reconciliation poll; wait for those to run."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not Shipment.objects.filter(order_id__in=order_ids, next_poll_at__isnull=False).exists():
+            return
+        time.sleep(0.5)
+
+
+def test_order_reaches_delivered_with_its_timeline_within_60s(procs, live_server):
+    _start(procs, live_server, ["--step-seconds", "0.2", "--return-rate", "0", "--seed", "7"])
+    started = time.monotonic()
+    (order_id,) = _plan_orders(1)
+    _wait_delivered([order_id], timeout=60, procs=procs)
+    assert time.monotonic() - started < 60
+    shipment = Shipment.objects.get(order_id=order_id)
+    timeline = list(shipment.tracking_events.values_list("status", flat=True))
+    assert timeline[0] == "pre_transit"
+    assert timeline[-1] == "delivered"
+    assert {"in_transit", "out_for_delivery"} <= set(timeline)
+    assert shipment.status == Shipment.Status.DELIVERED
+    assert shipment.tracking_number.startswith("SBX")
+    order = Order.objects.get(pk=order_id)
+    assert order.lines.get().quantity_delivered == 1
+    path = [
+        e.parameters["new_status"]
+        for e in order.events.filter(type=OrderEvent.Type.STATUS_CHANGED).order_by("id")
+    ]
+    assert path == ["in_fulfilment", "shipped", "delivered"]
+
+
+def test_faults_and_killed_workers_lose_and_double_nothing(procs, live_server):
+    _start(
+        procs,
+        live_server,
+        [
+            "--step-seconds",
+            "0.2",
+            "--fail-rate",
+            "0.3",
+            "--duplicate-rate",
+            "0.2",
+            "--reorder-rate",
+            "0.2",
+            "--drop-webhook-rate",
+            "0.1",
+            "--return-rate",
+            "0",
+            "--seed",
+            "11",
+        ],
+    )
+    order_ids = _plan_orders(200)
+    planned = time.monotonic()
+    kills = []
+
+    def kill_worker_twice(elapsed: float) -> None:
+        if (len(kills) == 0 and elapsed > 2) or (len(kills) == 1 and elapsed > 7):
+            procs.kill("worker")
+            kills.append(elapsed)
+            procs.start_worker()
+
+    _wait_delivered(order_ids, timeout=240, procs=procs, on_tick=kill_worker_twice)
+    print(f"200 orders delivered {time.monotonic() - planned:.1f}s after planning")  # noqa: T201
+    assert len(kills) == 2
+    _wait_polls_finished(order_ids)
+
+    # Exactly one sandbox shipment per Consign shipment.
+    sandbox = httpx.get(procs.sandbox_url + "/_sandbox/shipments", timeout=10).json()
+    shipments = {
+        str(s.idempotency_token): s for s in Shipment.objects.filter(order_id__in=order_ids)
+    }
+    assert len(shipments) == 200
+    assert sandbox["count"] == 200
+    by_reference = {s["reference"]: s for s in sandbox["shipments"]}
+    assert set(by_reference) == set(shipments)
+    for token, shipment in shipments.items():
+        assert shipment.provider_reference == by_reference[token]["id"]
+
+    # No tracking event stored twice, and every event the sandbox produced is stored.
+    duplicates = (
+        TrackingEvent.objects.values("shipment_id", "status", "occurred_at")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+    )
+    assert list(duplicates) == []
+    stored = Counter(TrackingEvent.objects.values_list("shipment_id", flat=True))
+    for token, shipment in shipments.items():
+        assert stored[shipment.pk] == len(by_reference[token]["plan"])
+
+    # No order event missing (and none doubled).
+    for order in Order.objects.filter(pk__in=order_ids).prefetch_related("events"):
+        types = Counter(e.type for e in order.events.all())
+        plan = by_reference[str(order.shipments.get().idempotency_token)]["plan"]
+        assert types[OrderEvent.Type.SHIPMENT_CREATED] == 1
+        assert types[OrderEvent.Type.SHIPMENT_DISPATCHED] == 1
+        assert types[OrderEvent.Type.SHIPPED] == 1
+        assert types[OrderEvent.Type.DELIVERED] == 1
+        assert types[OrderEvent.Type.TRACKING_EXCEPTION] == sum(s in TROUBLE for s in plan)
+        path = [
+            e.parameters["new_status"]
+            for e in sorted(order.events.all(), key=lambda e: e.pk)
+            if e.type == OrderEvent.Type.STATUS_CHANGED
+        ]
+        assert path == ["in_fulfilment", "shipped", "delivered"]
+
+    # The faults really happened.
+    stats = httpx.get(procs.sandbox_url + "/_sandbox/stats", timeout=10).json()
+    assert stats["faults_before"] + stats["faults_after"] > 0
+    assert stats["webhooks_duplicated"] > 0
+    assert stats["webhooks_dropped"] > 0
+    assert stats["webhooks_reordered"] > 0
