@@ -166,6 +166,20 @@ def order_shipping_address_change(
         for name in REQUIRED_ADDRESS_FIELDS
         if not cleaned[name]
     ]
+    # The same rule allocation applies, so a corrected address is not held again.
+    from inventory.services.allocation import NO_POSTCODE_COUNTRIES
+
+    if (
+        cleaned["shipping_country"]
+        and not cleaned["shipping_postcode"]
+        and cleaned["shipping_country"] not in NO_POSTCODE_COUNTRIES
+    ):
+        errors.append(
+            {
+                "field": "shipping_postcode",
+                "message": f"A postcode is required for {cleaned['shipping_country']}.",
+            }
+        )
     old = {name: getattr(order, name) for name in ADDRESS_FIELDS}
     for name, value in cleaned.items():
         setattr(order, name, value)
