@@ -33,6 +33,8 @@ from inventory.models import (
     InboundShipment,
     StockLevel,
     StockMovement,
+    StockSnapshot,
+    StockSnapshotLine,
 )
 from logistics.models import Parcel, Shipment, TrackingEvent
 from orders.models import Hold, Order, OrderEvent, OrderLine, phone_key, postcode_key
@@ -461,6 +463,7 @@ EXCEPTION_KINDS = {
     "tracking_exception": "Tracking exceptions",
     "late": "Late shipments",
     "stock": "Stock alerts",
+    "stock_discrepancy": "Stock discrepancies (LSP snapshots)",
 }
 TRACKING_EXCEPTION_STATUSES = [
     Shipment.Status.EXCEPTION,
@@ -554,6 +557,26 @@ def exception_queue(
                         subject=f"SHP-{shipment.pk} {shipment.get_status_display()}",
                         detail=shipment.last_error,
                         provider=shipment.provider.code,
+                    )
+                )
+        elif k == "stock_discrepancy":
+            qs = StockSnapshotLine.objects.filter(
+                snapshot__status=StockSnapshot.Status.OPEN
+            ).exclude(lsp_on_hand=F("consign_on_hand"))
+            count = capped_count(qs)
+            for line in qs.select_related("product", "snapshot__warehouse").order_by(
+                "snapshot__taken_at", "id"
+            )[:limit]:
+                items.append(
+                    ExceptionItem(
+                        kind=k,
+                        order=None,
+                        since=line.snapshot.taken_at,
+                        subject=f"{line.product.sku} at {line.snapshot.warehouse.code}",
+                        detail=(
+                            f"LSP {line.lsp_on_hand}, ours {line.consign_on_hand} "
+                            f"({line.difference:+d}); snapshot {line.snapshot_id}"
+                        ),
                     )
                 )
         else:  # stock

@@ -90,3 +90,21 @@ def test_queue_counts_are_capped_for_cheap_counting():
     assert capped_count(Order.objects.all(), cap=2) == 3
     assert count_label(3, cap=2) == "2+"
     assert count_label(2, cap=2) == "2"
+
+
+def test_open_lsp_snapshot_differences_are_stock_discrepancies():
+    from inventory.models import StockSnapshot, StockSnapshotLine
+    from tests.inventory.factories import ProductFactory, WarehouseFactory
+
+    snapshot = StockSnapshot.objects.create(warehouse=WarehouseFactory(), taken_at=timezone.now())
+    differs = ProductFactory()
+    StockSnapshotLine.objects.create(
+        snapshot=snapshot, product=differs, lsp_on_hand=12, consign_on_hand=10
+    )
+    StockSnapshotLine.objects.create(
+        snapshot=snapshot, product=ProductFactory(), lsp_on_hand=5, consign_on_hand=5
+    )
+    queue = exception_queue(kind="stock_discrepancy")
+    assert queue["stock_discrepancy"]["count"] == 1
+    assert differs.sku in queue["stock_discrepancy"]["items"][0].subject
+    assert "+2" in queue["stock_discrepancy"]["items"][0].detail
