@@ -93,7 +93,11 @@ def order_detail(request, number: str):
             "note_form": NoteForm(),
             "can": {
                 "hold": user.has_perm("orders.place_hold")
-                and order.status in desk_services.HOLDABLE_STATUSES,
+                and order.status in desk_services.HOLDABLE_STATUSES
+                and (
+                    order.status == Order.Status.ON_HOLD
+                    or desk_services.shipments_allow_hold(shipments)
+                ),
                 "release": user.has_perm("orders.release_hold"),
                 "note": user.has_perm("orders.add_order_note"),
                 "address": user.has_perm("orders.change_shipping_address") and can_change_address,

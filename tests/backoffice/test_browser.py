@@ -22,7 +22,10 @@ def test_agent_finds_order_by_tracking_number_and_places_a_hold(live_server, bro
         customer_email="ingrid@example.se",
     )
     OrderLineFactory(order=order, line_number=1, quantity=2)
-    shipment = ShipmentFactory(order=order, tracking_number="SBX00042424242")
+    # The provider rejected the first dispatch; the customer calls with the tracking number.
+    shipment = ShipmentFactory(
+        order=order, tracking_number="SBX00042424242", status="dispatch_failed"
+    )
     TrackingEventFactory(shipment=shipment, status="pre_transit", description="Label created")
     page = browser_page
 
