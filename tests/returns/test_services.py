@@ -121,7 +121,7 @@ def test_return_shipment_tracking_moves_the_return_not_the_order():
     assert order.status == Order.Status.DELIVERED
     line = order.lines.get(line_number=1)
     assert (line.quantity_shipped, line.quantity_delivered) == (2, 2)
-    assert not StockMovement.objects.filter(reference__startswith="shipment:%s" % shipment.pk)
+    assert not StockMovement.objects.filter(reference=f"shipment:{shipment.pk}").exists()
     delivered = order.events.filter(type=OrderEvent.Type.DELIVERED, parameters__direction="return")
     assert delivered.count() == 1
 
