@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "orders",
     "partners",
     "backoffice",
+    "returns",
     # Last, so that its post_migrate handler runs after every app's permissions exist.
     "core",
 ]
@@ -289,3 +290,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 3600.0,
     },
 }
+
+# --- Returns and customs (docs/returns-and-customs.md) --------------------------
+# The shipper's EORI and VAT numbers printed on customs declarations and invoices.
+CUSTOMS_EXPORTER_EORI = env.str("CUSTOMS_EXPORTER_EORI", default="NL000000000")
+CUSTOMS_EXPORTER_VAT = env.str("CUSTOMS_EXPORTER_VAT", default="NL000000000B01")
+# Seller name and address printed on commercial invoices and packing slips.
+DOCUMENTS_SELLER_NAME = env.str("DOCUMENTS_SELLER_NAME", default="Consign Demo B.V.")
+DOCUMENTS_SELLER_ADDRESS = env.str(
+    "DOCUMENTS_SELLER_ADDRESS", default="Keizersgracht 1, 1015 CC Amsterdam, NL"
+)
