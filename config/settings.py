@@ -125,9 +125,16 @@ CELERY_TASK_ROUTES = {
 }
 # Longer than any countdown or retry backoff we schedule, so Redis never
 # redelivers a task that is merely waiting for its ETA.
-CELERY_VISIBILITY_TIMEOUT_SECONDS = env.int("CELERY_VISIBILITY_TIMEOUT_SECONDS", default=3600)
+# The longest countdown is a partner-webhook retry (PARTNER_WEBHOOK_RETRY_MAX_SECONDS, 1 h);
+# tests/core/test_deploy_settings.py fails if a countdown ever reaches this value.
+CELERY_VISIBILITY_TIMEOUT_SECONDS = env.int("CELERY_VISIBILITY_TIMEOUT_SECONDS", default=7200)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT_SECONDS}
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT_SECONDS}
+# A message delivered this many times without finishing (it kills its worker) is dropped
+# and logged instead of looping forever (core/tasks.py GuardedTask).
+CELERY_MAX_DELIVERIES = env.int("CELERY_MAX_DELIVERIES", default=5)
+# With acks_late, a task still running when the broker connection drops would be run twice.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -205,6 +212,7 @@ TRACKING_SAFETY_POLL_SECONDS = env.int("TRACKING_SAFETY_POLL_SECONDS", default=1
 TRACKING_POLL_MAX_SECONDS = env.int("TRACKING_POLL_MAX_SECONDS", default=6 * 3600)
 PARTNER_WEBHOOK_MAX_ATTEMPTS = env.int("PARTNER_WEBHOOK_MAX_ATTEMPTS", default=10)
 PARTNER_WEBHOOK_RETRY_BASE_SECONDS = env.float("PARTNER_WEBHOOK_RETRY_BASE_SECONDS", default=5.0)
+PARTNER_WEBHOOK_RETRY_MAX_SECONDS = env.float("PARTNER_WEBHOOK_RETRY_MAX_SECONDS", default=3600.0)
 PARTNER_WEBHOOK_TIMEOUT_SECONDS = env.float("PARTNER_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
 # Beat periods (seconds): sweepers + due polls, and late-shipment detection.
 LOGISTICS_SWEEP_SECONDS = env.float("LOGISTICS_SWEEP_SECONDS", default=15.0)

@@ -125,7 +125,7 @@ def partner_webhook_send(*, delivery_id: int, client: httpx.Client | None = None
         retry_in = backoff_seconds(
             attempt=delivery.attempts,
             base=settings.PARTNER_WEBHOOK_RETRY_BASE_SECONDS,
-            cap=3600,
+            cap=settings.PARTNER_WEBHOOK_RETRY_MAX_SECONDS,
         )
         delivery.next_attempt_at = now + dt.timedelta(seconds=retry_in)
     delivery.save(
