@@ -13,7 +13,7 @@ import logging
 
 import pytest
 from django.contrib import admin
-from django.urls import URLPattern, URLResolver, reverse
+from django.urls import URLPattern, reverse
 from rest_framework.test import APIClient
 
 from backoffice import urls as backoffice_urls
@@ -213,24 +213,16 @@ def test_backoffice_refuses_the_wrong_role(world, client, make_user, caplog, rol
 
 def _admin_urls() -> list[str]:
     urls = []
-    for model, model_admin in admin.site._registry.items():
-        info = (model._meta.app_label, model._meta.model_name)
-        urls.append(reverse("admin:%s_%s_changelist" % info))
-        urls.append(reverse("admin:%s_%s_add" % info))
+    for model in admin.site._registry:
+        base = f"admin:{model._meta.app_label}_{model._meta.model_name}"
+        urls.append(reverse(f"{base}_changelist"))
+        urls.append(reverse(f"{base}_add"))
         obj = model._default_manager.order_by("pk").first()
         if obj is not None:
-            urls.append(reverse("admin:%s_%s_change" % info, args=[obj.pk]))
-            urls.append(reverse("admin:%s_%s_delete" % info, args=[obj.pk]))
-            urls.append(reverse("admin:%s_%s_history" % info, args=[obj.pk]))
+            urls.append(reverse(f"{base}_change", args=[obj.pk]))
+            urls.append(reverse(f"{base}_delete", args=[obj.pk]))
+            urls.append(reverse(f"{base}_history", args=[obj.pk]))
     return urls
-
-
-def _walk(resolver, prefix=""):
-    for p in resolver.url_patterns:
-        if isinstance(p, URLResolver):
-            yield from _walk(p, prefix + str(p.pattern))
-        else:
-            yield prefix + str(p.pattern)
 
 
 def test_admin_redirects_anonymous_callers_to_login(world, client, caplog):
@@ -258,7 +250,9 @@ def test_admin_refuses_the_wrong_role_on_stock_and_keys(world, client, agent, ca
     caplog.set_level(logging.INFO, logger="consign.security")
     client.force_login(agent)
     refused = [
-        u for u in _admin_urls() if u.startswith(("/admin/inventory/stocklevel", "/admin/partners/"))
+        u
+        for u in _admin_urls()
+        if u.startswith(("/admin/inventory/stocklevel", "/admin/partners/"))
     ]
     assert refused
     for url in refused:
