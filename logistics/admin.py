@@ -1,8 +1,10 @@
 """Admin for the logistics domain. Dispatch and tracking change shipments through services."""
 
+from django import forms
 from django.contrib import admin
 
 from core.admin_paginator import BigTableAdminMixin, ReadOnlyAdminMixin, ReadOnlyInline
+from core.ssrf import url_validate_public
 from logistics.models import Parcel, Provider, ServiceLevel, Shipment, ShipmentLine, TrackingEvent
 
 
@@ -12,8 +14,18 @@ class ServiceLevelInline(admin.TabularInline):
     fields = ["code", "name", "max_transit_hours", "is_active"]
 
 
+class ProviderForm(forms.ModelForm):
+    # No Meta: ModelAdmin builds the form for its model and fields.
+
+    def clean_base_url(self):
+        url = self.cleaned_data.get("base_url", "")
+        url_validate_public(url)  # no internal addresses (core/ssrf.py)
+        return url
+
+
 @admin.register(Provider)
 class ProviderAdmin(BigTableAdminMixin, admin.ModelAdmin):
+    form = ProviderForm
     list_display = ["code", "name", "kind", "adapter", "base_url", "supports_webhooks", "is_active"]
     list_filter = ["kind", "adapter", "is_active", "supports_webhooks"]
     search_fields = ["code", "name"]

@@ -1,8 +1,11 @@
 """Admin for the orders domain. Order changes go through services (see admin_ops modules)."""
 
+
+from django import forms
 from django.contrib import admin
 
 from core.admin_paginator import BigTableAdminMixin, ReadOnlyAdminMixin, ReadOnlyInline
+from core.ssrf import url_validate_public
 from logistics.models import Shipment
 from orders.models import (
     Channel,
@@ -21,8 +24,19 @@ class ChannelWarehouseInline(admin.TabularInline):
     ordering = ["priority"]
 
 
+class ChannelForm(forms.ModelForm):
+    # No Meta: ModelAdmin builds the form for its model and fields.
+
+    def clean_webhook_url(self):
+        url = self.cleaned_data.get("webhook_url", "")
+        # Refused when saved (and again at connect time): no internal addresses.
+        url_validate_public(url)
+        return url
+
+
 @admin.register(Channel)
 class ChannelAdmin(BigTableAdminMixin, admin.ModelAdmin):
+    form = ChannelForm
     list_display = [
         "code",
         "name",
