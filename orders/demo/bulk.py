@@ -53,7 +53,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "service_level_id", "status", "idempotency_token", "provider_reference",
         "tracking_number", "label_url", "cost", "cost_currency", "dispatch_attempts",
         "last_error", "dispatched_at", "delivered_at", "last_event_at", "shipped_at",
-        "poll_interval_seconds",
+        "poll_interval_seconds", "direction",
     ),
     "logistics_dispatchoutbox": (
         "created_at", "updated_at", "shipment_id", "status", "attempts", "next_attempt_at",

@@ -514,7 +514,8 @@ def order_rows_add(
              provider_id, service_level_id, shipment_status, token, provider_reference,
              tracking_number, label_url, _money(450 + rng.randrange(900)) if tracking_number else None,
              "EUR" if tracking_number else "", 1 if tracking_number else 0, "",
-             dispatched_at if tracking_number else None, delivered_at, last_event_at, shipped_at, 0)
+             dispatched_at if tracking_number else None, delivered_at, last_event_at, shipped_at, 0,
+             Shipment.Direction.OUTBOUND)
         )  # fmt: skip
         # The transactional outbox row the dispatch worker works off: sent once the
         # provider accepted it, still pending (and due) otherwise.

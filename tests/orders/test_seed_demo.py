@@ -292,3 +292,21 @@ def test_demo_timelines_show_shipments_dispatch_and_delivery():
     assert types[0] == "received"
     delivered = order.events.get(type="delivered")
     assert delivered.parameters["tracking_number"] == order.shipments.get().tracking_number
+
+
+def test_bulk_writer_fills_every_required_column():
+    """A NOT NULL column without a database default that COPY leaves out breaks seeding."""
+    from django.db import connection
+
+    from orders.demo.bulk import COLUMNS
+
+    with connection.cursor() as cursor:
+        for table, columns in COLUMNS.items():
+            cursor.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = %s"
+                " AND is_nullable = 'NO' AND column_default IS NULL"
+                " AND is_identity = 'NO'",
+                [table],
+            )
+            missing = {row[0] for row in cursor.fetchall()} - set(columns)
+            assert not missing, f"orders/demo/bulk.py COLUMNS[{table!r}] lacks {sorted(missing)}"
