@@ -16,6 +16,15 @@ from orders.numbers import order_numbers_next
 
 pytestmark = pytest.mark.django_db
 
+FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Four demo users per seed: the production hasher would dominate these tests.
+    settings.PASSWORD_HASHERS = FAST_HASHERS
+
+
 DOMAIN_MODELS = [
     m for m in apps.get_models() if m._meta.app_label in {"orders", "inventory", "logistics"}
 ]
