@@ -80,6 +80,10 @@ class ParcelSerializer(serializers.Serializer):
 class ShipmentSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     status = serializers.ChoiceField(choices=Shipment.Status.choices)
+    direction = serializers.ChoiceField(
+        choices=Shipment.Direction.choices,
+        help_text="`return` for a return shipment (goods coming back under a return label).",
+    )
     provider = serializers.CharField(source="provider.code")
     warehouse = serializers.CharField(source="warehouse.code")
     service_level = serializers.SerializerMethodField()
