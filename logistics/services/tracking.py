@@ -102,7 +102,9 @@ def inbound_webhook_process(*, inbound_id: int) -> str:
     """
     with transaction.atomic():
         row = (
-            InboundWebhook.objects.select_for_update(skip_locked=True)
+            # of=self: with the provider row locked too, concurrent webhooks of one
+            # provider would skip each other.
+            InboundWebhook.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("provider")
             .filter(
                 pk=inbound_id,
@@ -187,7 +189,7 @@ def tracking_update_apply(*, shipment_id: int, update: TrackingUpdate) -> Tracki
     or None for a duplicate.
     """
     order_id = Shipment.objects.values_list("order_id", flat=True).get(pk=shipment_id)
-    order = Order.objects.select_for_update().select_related("channel").get(pk=order_id)
+    order = Order.objects.select_for_update(of=("self",)).select_related("channel").get(pk=order_id)
     shipment = (
         Shipment.objects.select_for_update(of=("self",))
         .select_related("provider")
