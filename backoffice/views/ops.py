@@ -20,6 +20,7 @@ from backoffice.services import (
     order_export_job_create,
 )
 from backoffice.views.common import page, report_domain_error, staff_view
+from core.csv_safe import csv_row
 from core.errors import DomainError
 from orders.models import Channel, Order
 
@@ -186,5 +187,5 @@ def job_result(request, job_id: int):
     writer = csv.writer(response)
     for row in bulk_job_result_rows(job=job):
         # A spreadsheet must not execute a cell a customer could have written.
-        writer.writerow(["'" + c if str(c)[:1] in "=+-@" else c for c in row])
+        writer.writerow(csv_row(row))
     return response

@@ -24,6 +24,8 @@
     var bar = el.querySelector(".progress > div");
     var label = el.querySelector("[data-job-label]");
     var result = el.querySelector("[data-job-result]");
+    // Set from the script, not a style attribute: the CSP forbids inline styles.
+    bar.style.width = (bar.parentNode.getAttribute("aria-valuenow") || "0") + "%";
     function tick() {
       fetch(url, {headers: {"Accept": "application/json"}, credentials: "same-origin"})
         .then(function (r) { return r.json(); })
