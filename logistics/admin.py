@@ -1,8 +1,10 @@
 """Admin for the logistics domain. Dispatch and tracking change shipments through services."""
 
+from django import forms
 from django.contrib import admin
 
 from core.admin_paginator import BigTableAdminMixin, ReadOnlyAdminMixin, ReadOnlyInline
+from core.ssrf import url_validate_public
 from logistics.models import (
     CustomsDeclaration,
     CustomsDeclarationLine,
@@ -23,8 +25,18 @@ class ServiceLevelInline(admin.TabularInline):
     fields = ["code", "name", "max_transit_hours", "is_active"]
 
 
+class ProviderForm(forms.ModelForm):
+    # No Meta: ModelAdmin builds the form for its model and fields.
+
+    def clean_base_url(self):
+        url = self.cleaned_data.get("base_url", "")
+        url_validate_public(url)  # no internal addresses (core/ssrf.py)
+        return url
+
+
 @admin.register(Provider)
 class ProviderAdmin(BigTableAdminMixin, admin.ModelAdmin):
+    form = ProviderForm
     list_display = ["code", "name", "kind", "adapter", "base_url", "supports_webhooks", "is_active"]
     list_filter = ["kind", "adapter", "is_active", "supports_webhooks"]
     search_fields = ["code", "name"]
@@ -86,8 +98,8 @@ class ShipmentAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     ]  # fmt: skip
     list_filter = ["status", "provider", "warehouse"]
     list_select_related = ["order", "provider", "warehouse"]
-    search_fields = ["tracking_number", "provider_reference", "order__number"]
-    exact_search_fields = ("tracking_number", "provider_reference", "order__number")
+    search_fields = ["tracking_number", "order__number"]
+    exact_search_fields = ("tracking_number", "order__number")
     ordering = ["-id"]
     readonly_fields = ["tracking_url"]
     inlines = [ShipmentLineInline, ParcelInline, TrackingEventInline]
@@ -122,7 +134,7 @@ class TrackingEventAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmi
     list_display = ["occurred_at", "shipment", "status", "provider_status", "location"]
     list_filter = ["status"]
     list_select_related = ["shipment"]
-    search_fields = ["shipment__tracking_number", "dedup_key"]
+    search_fields = ["shipment__tracking_number"]
     exact_search_fields = ("shipment__tracking_number",)
     ordering = ["-id"]
 

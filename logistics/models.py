@@ -132,7 +132,8 @@ class Shipment(TimeStampedModel):
     )
     # Polling (providers without webhooks, and a safety net for lost webhooks).
     next_poll_at = models.DateTimeField(null=True, blank=True)
-    poll_interval_seconds = models.PositiveIntegerField(default=0)
+    # db_default too: bulk loaders (seed_demo's COPY) do not know this column.
+    poll_interval_seconds = models.PositiveIntegerField(default=0, db_default=0)
     late_flagged_at = models.DateTimeField(
         null=True,
         blank=True,

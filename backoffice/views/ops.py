@@ -20,6 +20,7 @@ from backoffice.services import (
     order_export_job_create,
 )
 from backoffice.views.common import page, report_domain_error, staff_view
+from core.csv_safe import csv_row
 from core.errors import DomainError
 from orders.models import Channel, Order
 
@@ -41,6 +42,8 @@ def exception_queue(request):
         channel_code=channel_code,
         backorder_days=backorder_days,
         owner=request.user if mine else None,
+        # The overview shows the oldest few of each kind; one kind shows more.
+        limit=200 if kind in selectors.EXCEPTION_KINDS else 25,
     )
     return page(
         request,
@@ -62,7 +65,7 @@ def exception_queue(request):
 @require_GET
 @staff_view(DASHBOARD)
 def dashboard(request):
-    figures = selectors.dashboard_figures()
+    figures = selectors.dashboard_figures_cached()
     return page(
         request,
         "backoffice/dashboard.html",
@@ -184,5 +187,5 @@ def job_result(request, job_id: int):
     writer = csv.writer(response)
     for row in bulk_job_result_rows(job=job):
         # A spreadsheet must not execute a cell a customer could have written.
-        writer.writerow(["'" + c if str(c)[:1] in "=+-@" else c for c in row])
+        writer.writerow(csv_row(row))
     return response

@@ -27,9 +27,10 @@ from orders.transitions import order_transition
 
 logger = logging.getLogger(__name__)
 
-PLANNABLE = frozenset(
-    {Order.Status.ALLOCATED, Order.Status.BACKORDERED, Order.Status.IN_FULFILMENT}
-)
+# A backordered order waits until it is fully allocated (ship complete): shipping
+# part of it would take it past `backordered`, and the backorder worker only
+# completes orders that are still backordered.
+PLANNABLE = frozenset({Order.Status.ALLOCATED, Order.Status.IN_FULFILMENT})
 
 
 def shipment_provider_for(
@@ -91,8 +92,8 @@ def shipments_plan_for_order(
     Runs inside the caller's transaction: the shipments and their outbox rows commit
     together with the allocation, and the dispatch task is enqueued only on commit.
     Moves the order to in_fulfilment when at least one shipment was created.
-    Returns the new shipments (empty when nothing is allocated, the order is not in
-    a plannable status, or no provider can ship from the warehouse: that case is
+    Returns the new shipments (empty when nothing is allocated, the order is not
+    allocated or in fulfilment (a backordered order ships once complete), or no provider can ship from the warehouse: that case is
     logged and left for staff). Raises IllegalTransition only on a status-machine bug.
     """
     from logistics.tasks import dispatch_shipment_task

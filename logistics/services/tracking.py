@@ -430,11 +430,16 @@ def tracking_sweep(*, limit: int = 500) -> list[int]:
         ids = list(
             InboundWebhook.objects.select_for_update(skip_locked=True)
             .filter(
-                Q(status=InboundWebhook.Status.PENDING)
-                | Q(status=InboundWebhook.Status.UNMATCHED, received_at__gte=day_ago),
+                # An unmatched webhook is retried a few times (its shipment may not be
+                # committed yet); a pending one until it is processed.
+                Q(status=InboundWebhook.Status.PENDING, attempts__lt=20)
+                | Q(
+                    status=InboundWebhook.Status.UNMATCHED,
+                    received_at__gte=day_ago,
+                    attempts__lt=5,
+                ),
                 Q(swept_at__isnull=True) | Q(swept_at__lte=cutoff),
                 received_at__lte=cutoff,
-                attempts__lt=20,
             )
             .order_by("received_at")
             .values_list("pk", flat=True)[:limit]

@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("inventory", "0003_operations"),
-        ("logistics", "0006_customs_union_eu"),
+        ("logistics", "0007_customs_union_eu"),
         ("orders", "0002_order_number_sequence"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

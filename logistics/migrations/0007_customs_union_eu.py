@@ -20,6 +20,6 @@ def unseed(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("logistics", "0005_customs_returns")]
+    dependencies = [("logistics", "0006_customs_returns")]
 
     operations = [migrations.RunPython(seed, unseed)]

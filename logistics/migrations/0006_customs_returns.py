@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("logistics", "0004_inboundwebhook_swept_at"),
+        ("logistics", "0005_shipment_poll_interval_db_default"),
         ("orders", "0002_order_number_sequence"),
     ]
 
