@@ -22,6 +22,7 @@ from core import roles
 from inventory.models import InboundShipment
 from orders.models import Hold
 from partners.services import api_key_create, api_key_revoke
+from returns.models import ReturnRequest
 from tests.inventory.factories import StockLevelFactory, WarehouseFactory
 from tests.logistics.factories import ShipmentFactory
 from tests.orders.factories import ChannelFactory, OrderFactory
@@ -41,6 +42,9 @@ def world(db, make_user):
     inbound = InboundShipment.objects.create(reference="ASN-VICTIM", warehouse=warehouse)
     owner = make_user("job-owner", roles.OPERATIONS_MANAGER)
     job = BulkJob.objects.create(kind=BulkJob.Kind.ORDER_EXPORT, created_by=owner, total=1)
+    return_request = ReturnRequest.objects.create(
+        order=order, original_shipment=shipment, warehouse=warehouse, currency="EUR"
+    )
     return {
         "channel": channel,
         "order": order,
@@ -50,6 +54,8 @@ def world(db, make_user):
         "shipment_id": shipment.pk,
         "inbound_id": inbound.pk,
         "job_id": job.pk,
+        "return_id": return_request.pk,
+        "kind": "packing-slip",
     }
 
 
@@ -86,6 +92,9 @@ API_OBJECT_URLS = [
     ("GET", "/api/v1/orders/{number}/"),
     ("POST", "/api/v1/orders/{number}/cancel/"),
     ("GET", "/api/v1/orders/{number}/shipments/"),
+    ("GET", "/api/v1/orders/{number}/shipments/{shipment_id}/documents/{kind}.pdf"),
+    ("GET", "/api/v1/orders/{number}/returns/"),
+    ("POST", "/api/v1/orders/{number}/returns/"),
 ]
 API_COLLECTION_URLS = [
     ("GET", "/api/v1/orders/"),
@@ -97,7 +106,17 @@ API_COLLECTION_URLS = [
 def test_api_url_list_covers_every_v1_route():
     from partners.urls import v1
 
-    routes = {"/api/v1/" + str(p.pattern).replace("<order_number:number>", "{number}") for p in v1}
+    converters = {
+        "<order_number:number>": "{number}",
+        "<int:shipment_id>": "{shipment_id}",
+        "<slug:kind>": "{kind}",
+    }
+    routes = set()
+    for p in v1:
+        route = "/api/v1/" + str(p.pattern)
+        for converter, placeholder in converters.items():
+            route = route.replace(converter, placeholder)
+        routes.add(route)
     covered = {u.split("?")[0] for _, u in API_OBJECT_URLS + API_COLLECTION_URLS}
     assert routes == covered
 
@@ -105,7 +124,7 @@ def test_api_url_list_covers_every_v1_route():
 @pytest.mark.parametrize(("method", "template"), API_OBJECT_URLS + API_COLLECTION_URLS)
 def test_api_refuses_anonymous_callers(world, caplog, method, template):
     caplog.set_level(logging.INFO, logger="consign.security")
-    url = template.format(number=world["number"])
+    url = template.format(**world)
     response = APIClient().generic(method, url, "{}", content_type="application/json")
     assert response.status_code == 401
     _assert_no_data(response)
@@ -119,7 +138,7 @@ def test_api_refuses_revoked_keys(world, caplog, method, template):
     api_key_revoke(api_key=api_key)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    url = template.format(number=world["number"])
+    url = template.format(**world)
     response = client.generic(method, url, "{}", content_type="application/json")
     assert response.status_code == 401
     _assert_no_data(response)
@@ -132,7 +151,7 @@ def test_api_hides_another_channels_order(world, caplog, method, template):
     _, raw = api_key_create(channel=ChannelFactory(code="attacker"))
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    url = template.format(number=world["number"])
+    url = template.format(**world)
     response = client.generic(method, url, "{}", content_type="application/json")
     assert response.status_code == 404
     _assert_no_data(response)
