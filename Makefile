@@ -31,3 +31,9 @@ services-up:
 
 services-down:
 	$(PY) scripts/devservices.py down
+
+# A big database for performance work: `make bench-seed ORDERS=1000000` (docs/perf.md).
+ORDERS ?= 1000000
+bench-seed: install
+	$(PY) scripts/devservices.py manage migrate --no-input -v 0
+	$(PY) scripts/devservices.py manage seed_demo --orders $(ORDERS)

@@ -16,6 +16,13 @@ class HoldPlaceForm(forms.Form):
     note = forms.CharField(
         max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 2})
     )
+    due_in_hours = forms.TypedChoiceField(
+        label="Follow up within",
+        choices=[("", "No due time"), ("4", "4 hours"), ("24", "1 day"), ("72", "3 days")],
+        coerce=int,
+        empty_value=None,
+        required=False,
+    )
 
 
 class HoldReleaseForm(forms.Form):

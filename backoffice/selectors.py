@@ -7,6 +7,7 @@ EXPLAIN of each); the search runs the applicable lookups as one UNION query.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,11 +33,15 @@ from inventory.models import (
     InboundShipment,
     StockLevel,
     StockMovement,
+    StockSnapshot,
+    StockSnapshotLine,
 )
 from logistics.models import Parcel, Shipment, TrackingEvent
 from orders.models import Hold, Order, OrderEvent, OrderLine, phone_key, postcode_key
 from orders.numbers import PREFIX as ORDER_NUMBER_PREFIX
 from orders.numbers import format_order_number
+
+logger = logging.getLogger(__name__)
 
 SEARCH_LIMIT = 50
 # A customer reads out the local part of a phone number ("07700 900123") while we
@@ -379,15 +384,42 @@ DISPATCH_BOARD_COLUMNS = {
 }
 
 
-def dispatch_board(*, limit: int = 100) -> dict[str, dict]:
-    """Shipments waiting, in flight and failed: the newest `limit` of each plus counts."""
+COUNT_CAP = 1000
+
+
+def capped_count(queryset: QuerySet, *, cap: int = COUNT_CAP) -> int:
+    """Count at most cap + 1 rows: "1000+" is all a queue needs, and it stays cheap at scale."""
+    return queryset.order_by()[: cap + 1].count()
+
+
+def count_label(count: int, *, cap: int = COUNT_CAP) -> str:
+    return f"{cap:,}+" if count > cap else f"{count:,}"
+
+
+def _ordered_by_status(queryset: QuerySet, *, statuses: list[str], order: str, limit: int) -> list:
+    # One index range scan per status on (status, updated_at) instead of one
+    # sort over every row whose status is in the list.
+    rows = []
+    for status in statuses:
+        rows.extend(queryset.filter(status=status).order_by(order)[:limit])
+    field = order.lstrip("-")
+    rows.sort(key=lambda row: getattr(row, field), reverse=order.startswith("-"))
+    return rows[:limit]
+
+
+def dispatch_board(*, limit: int = 50) -> dict[str, dict]:
+    """Shipments waiting, in flight and failed: the most recently changed `limit` of each."""
     board = {}
     for column, statuses in DISPATCH_BOARD_COLUMNS.items():
-        qs = Shipment.objects.filter(status__in=statuses)
+        count = capped_count(Shipment.objects.filter(status__in=statuses))
         board[column] = {
-            "count": qs.count(),
-            "shipments": list(
-                qs.select_related("order", "provider", "warehouse").order_by("-updated_at")[:limit]
+            "count": count,
+            "count_label": count_label(count),
+            "shipments": _ordered_by_status(
+                Shipment.objects.select_related("order", "provider", "warehouse"),
+                statuses=statuses,
+                order="-updated_at",
+                limit=limit,
             ),
         }
     return board
@@ -431,6 +463,7 @@ EXCEPTION_KINDS = {
     "tracking_exception": "Tracking exceptions",
     "late": "Late shipments",
     "stock": "Stock alerts",
+    "stock_discrepancy": "Stock discrepancies (LSP snapshots)",
 }
 TRACKING_EXCEPTION_STATUSES = [
     Shipment.Status.EXCEPTION,
@@ -470,7 +503,7 @@ def exception_queue(
             qs = Hold.objects.filter(released_at__isnull=True).filter(order_filter)
             if owner is not None:
                 qs = qs.filter(owner=owner)
-            count = qs.count()
+            count = capped_count(qs)
             for hold in qs.select_related("order", "owner").order_by("created_at")[:limit]:
                 items.append(
                     ExceptionItem(
@@ -490,7 +523,7 @@ def exception_queue(
             )
             if channel_code:
                 qs = qs.filter(channel__code=channel_code)
-            count = qs.count()
+            count = capped_count(qs)
             for order in qs.order_by("created_at")[:limit]:
                 items.append(
                     ExceptionItem(
@@ -499,14 +532,23 @@ def exception_queue(
                 )
         elif k in {"dispatch_failed", "tracking_exception", "late"}:
             if k == "dispatch_failed":
-                qs = Shipment.objects.filter(status=Shipment.Status.DISPATCH_FAILED)
+                statuses = [Shipment.Status.DISPATCH_FAILED]
+                qs = Shipment.objects.all()
             elif k == "tracking_exception":
-                qs = Shipment.objects.filter(status__in=TRACKING_EXCEPTION_STATUSES)
+                statuses = TRACKING_EXCEPTION_STATUSES
+                qs = Shipment.objects.all()
             else:
+                statuses = IN_TRANSIT_STATUSES
                 qs = late_shipments(now=now)
             qs = qs.filter(order_filter)
-            count = qs.count()
-            for shipment in qs.select_related("order", "provider").order_by("updated_at")[:limit]:
+            count = capped_count(qs.filter(status__in=statuses))
+            shipments = _ordered_by_status(
+                qs.select_related("order", "provider"),
+                statuses=statuses,
+                order="updated_at",
+                limit=limit,
+            )
+            for shipment in shipments:
                 items.append(
                     ExceptionItem(
                         kind=k,
@@ -517,11 +559,31 @@ def exception_queue(
                         provider=shipment.provider.code,
                     )
                 )
+        elif k == "stock_discrepancy":
+            qs = StockSnapshotLine.objects.filter(
+                snapshot__status=StockSnapshot.Status.OPEN
+            ).exclude(lsp_on_hand=F("consign_on_hand"))
+            count = capped_count(qs)
+            for line in qs.select_related("product", "snapshot__warehouse").order_by(
+                "snapshot__taken_at", "id"
+            )[:limit]:
+                items.append(
+                    ExceptionItem(
+                        kind=k,
+                        order=None,
+                        since=line.snapshot.taken_at,
+                        subject=f"{line.product.sku} at {line.snapshot.warehouse.code}",
+                        detail=(
+                            f"LSP {line.lsp_on_hand}, ours {line.consign_on_hand} "
+                            f"({line.difference:+d}); snapshot {line.snapshot_id}"
+                        ),
+                    )
+                )
         else:  # stock
             qs = StockLevel.objects.filter(
                 low_stock_threshold__gt=0, on_hand__lte=F("low_stock_threshold")
             )
-            count = qs.count()
+            count = capped_count(qs)
             for level in qs.select_related("product", "warehouse").order_by("updated_at")[:limit]:
                 items.append(
                     ExceptionItem(
@@ -532,7 +594,12 @@ def exception_queue(
                         detail=f"{level.on_hand} on hand, alert at {level.low_stock_threshold}",
                     )
                 )
-        out[k] = {"label": EXCEPTION_KINDS[k], "count": count, "items": items}
+        out[k] = {
+            "label": EXCEPTION_KINDS[k],
+            "count": count,
+            "count_label": count_label(count),
+            "items": items,
+        }
     return out
 
 
@@ -553,6 +620,39 @@ def late_shipments(*, now: datetime) -> QuerySet[Shipment]:
         .alias(deadline=deadline)
         .filter(deadline__lt=now)
     )
+
+
+DASHBOARD_CACHE_SECONDS = 60
+
+
+def dashboard_figures_cached(*, days: int = 14) -> dict:
+    """dashboard_figures, shared by every manager for a minute (aggregates over all orders)."""
+    from django.core.cache import cache
+    from django.utils import timezone
+
+    key = f"backoffice:dashboard:{days}:{timezone.get_current_timezone_name()}"
+    try:
+        figures = cache.get(key)
+    except Exception:  # a cache outage must not take the dashboard down
+        logger.warning("dashboard cache unavailable", exc_info=True)
+        figures = None
+    if figures is None:
+        figures = dashboard_figures(days=days)
+        figures["stock_alerts"] = [
+            {
+                "sku": level.product.sku,
+                "warehouse": level.warehouse.code,
+                "on_hand": level.on_hand,
+                "threshold": level.low_stock_threshold,
+            }
+            for level in figures["stock_alerts"]
+        ]
+        figures["computed_at"] = timezone.now()
+        try:
+            cache.set(key, figures, DASHBOARD_CACHE_SECONDS)
+        except Exception:
+            logger.warning("dashboard cache unavailable", exc_info=True)
+    return figures
 
 
 def dashboard_figures(*, days: int = 14) -> dict:

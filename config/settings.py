@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "orders",
     "partners",
     "backoffice",
+    "returns",
     # Last, so that its post_migrate handler runs after every app's permissions exist.
     "core",
 ]
@@ -350,11 +351,18 @@ if SECURITY_LOG_FILE:
 # Seconds between sweeps that retry every backordered order (safety net for a
 # lost on-commit enqueue); receipts normally trigger allocation immediately.
 INVENTORY_BACKORDER_SWEEP_SECONDS = env.int("INVENTORY_BACKORDER_SWEEP_SECONDS", default=300)
+# Seconds between fetches of every LSP warehouse's stock snapshot (differences
+# wait in the admin for an operations manager to accept).
+INVENTORY_LSP_SNAPSHOT_SECONDS = env.int("INVENTORY_LSP_SNAPSHOT_SECONDS", default=3600)
 CELERY_BEAT_SCHEDULE = {
     **globals().get("CELERY_BEAT_SCHEDULE", {}),
     "inventory-backorders-sweep": {
         "task": "inventory.tasks.backorders_sweep_task",
         "schedule": INVENTORY_BACKORDER_SWEEP_SECONDS,
+    },
+    "inventory-lsp-snapshots": {
+        "task": "inventory.tasks.lsp_snapshots_fetch_task",
+        "schedule": INVENTORY_LSP_SNAPSHOT_SECONDS,
     },
 }
 
@@ -367,3 +375,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 3600.0,
     },
 }
+
+# --- Returns and customs (docs/returns-and-customs.md) --------------------------
+# The shipper's EORI and VAT numbers printed on customs declarations and invoices.
+CUSTOMS_EXPORTER_EORI = env.str("CUSTOMS_EXPORTER_EORI", default="NL000000000")
+CUSTOMS_EXPORTER_VAT = env.str("CUSTOMS_EXPORTER_VAT", default="NL000000000B01")
+# Seller name and address printed on commercial invoices and packing slips.
+DOCUMENTS_SELLER_NAME = env.str("DOCUMENTS_SELLER_NAME", default="Consign Demo B.V.")
+DOCUMENTS_SELLER_ADDRESS = env.str(
+    "DOCUMENTS_SELLER_ADDRESS", default="Keizersgracht 1, 1015 CC Amsterdam, NL"
+)

@@ -48,6 +48,7 @@ _READ_STOCK = [
     "inventory.view_stockcount",
     "inventory.view_lowstockalert",
     "inventory.view_stocksnapshot",
+    "inventory.view_importjob",
 ]
 _STOCK_ACTIONS = [
     "inventory.add_product",

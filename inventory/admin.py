@@ -127,8 +127,8 @@ class StockMovementAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmi
     ]  # fmt: skip
     list_filter = ["type", "warehouse"]
     list_select_related = ["product", "warehouse", "order", "actor"]
-    search_fields = ["product__sku", "reference", "order__number"]
-    exact_search_fields = ("product__sku", "reference", "order__number")
+    search_fields = ["product__sku", "order__number"]
+    exact_search_fields = ("product__sku", "order__number")
     ordering = ["-id"]
 
 
@@ -139,8 +139,8 @@ class AllocationAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["order_line", "order_number", "warehouse", "quantity", "status", "created_at"]
     list_filter = ["status", "warehouse"]
     list_select_related = ["order_line__order", "warehouse"]
-    search_fields = ["order_line__order__number", "order_line__sku"]
-    exact_search_fields = ("order_line__order__number", "order_line__sku")
+    search_fields = ["order_line__order__number", "order_line__product__sku"]
+    exact_search_fields = ("order_line__order__number", "order_line__product__sku")
     ordering = ["-id"]
 
     @admin.display(description="Order", ordering="order_line__order__number")

@@ -13,6 +13,7 @@ from django.urls import path, reverse
 from core.admin_paginator import ReadOnlyAdminMixin, ReadOnlyInline
 from core.errors import DomainError
 from inventory.models import (
+    ImportJob,
     InboundLine,
     InboundReceipt,
     InboundShipment,
@@ -20,11 +21,17 @@ from inventory.models import (
     StockCount,
     StockSnapshot,
     StockSnapshotLine,
+    Warehouse,
 )
 from inventory.selectors import snapshot_differences
 from inventory.services.counts import stock_count_cancel
+from inventory.services.imports import import_job_create, import_job_progress
 from inventory.services.receiving import inbound_close, inbound_receive
-from inventory.services.reconciliation import snapshot_accept
+from inventory.services.reconciliation import (
+    snapshot_accept,
+    snapshot_record,
+    snapshot_rows_from_csv,
+)
 
 
 class InboundLineInline(ReadOnlyInline):
@@ -138,13 +145,68 @@ class StockSnapshotLineInline(ReadOnlyInline):
     readonly_fields = fields
 
 
+class SnapshotUploadForm(forms.ModelForm):
+    file = forms.FileField(help_text="CSV with the columns sku,on_hand as exported by the LSP.")
+
+    class Meta:
+        model = StockSnapshot
+        fields = ["warehouse"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["warehouse"].queryset = Warehouse.objects.filter(kind=Warehouse.Kind.LSP)
+
+    def clean_file(self):
+        try:
+            text = self.cleaned_data["file"].read().decode("utf-8-sig")
+            self.rows = snapshot_rows_from_csv(text=text)
+        except UnicodeDecodeError:
+            raise forms.ValidationError("The file is not UTF-8 text.") from None
+        except DomainError as exc:
+            raise forms.ValidationError(exc.detail) from None
+        return self.cleaned_data["file"]
+
+
 @admin.register(StockSnapshot)
-class StockSnapshotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class StockSnapshotAdmin(admin.ModelAdmin):
+    """LSP snapshots: upload a file (or the beat pulls them), review differences, accept."""
+
     list_display = ["pk", "warehouse", "source", "status", "taken_at", "differences", "accepted_by"]
     list_filter = ["status", "warehouse"]
     readonly_fields = ["warehouse", "source", "status", "taken_at", "errors", "accepted_at"]
     inlines = [StockSnapshotLineInline]
     actions = ["accept_differences"]
+    form = SnapshotUploadForm
+
+    def get_fields(self, request, obj=None):
+        return ["warehouse", "file"] if obj is None else self.readonly_fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.readonly_fields
+
+    def get_inlines(self, request, obj):
+        return [] if obj is None else self.inlines
+
+    def has_add_permission(self, request) -> bool:
+        return request.user.has_perm("inventory.adjust_stock")
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change):
+        created = snapshot_record(
+            warehouse=form.cleaned_data["warehouse"],
+            rows=form.rows,
+            source=StockSnapshot.Source.UPLOAD,
+        )
+        obj.pk = created.pk
+        obj.refresh_from_db()
+
+    def save_related(self, request, form, formsets, change):
+        return  # lines were written by snapshot_record
 
     @admin.display(description="Differences now")
     def differences(self, obj: StockSnapshot) -> int:
@@ -163,3 +225,60 @@ class StockSnapshotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             messages.success(
                 request, f"Snapshot {snapshot.pk}: {len(applied)} SKU(s) adjusted to the LSP count."
             )
+
+
+class ImportJobForm(forms.ModelForm):
+    class Meta:
+        model = ImportJob
+        fields = ["kind", "file", "dry_run", "skip_bad_rows"]
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    """Upload a CSV: a worker validates it (dry run) or applies it; progress shows here."""
+
+    form = ImportJobForm
+    list_display = [
+        "pk",
+        "kind",
+        "dry_run",
+        "status",
+        "progress",
+        "applied_rows",
+        "created_by",
+        "created_at",
+    ]
+    list_filter = ["kind", "status"]
+    readonly_fields = [
+        "status", "progress", "total_rows", "applied_rows", "message", "errors", "preview",
+        "created_by", "started_at", "finished_at",
+    ]  # fmt: skip
+
+    def get_fields(self, request, obj=None):
+        return ["kind", "file", "dry_run", "skip_bad_rows"] if obj is None else self.readonly_fields
+
+    @admin.display(description="Progress")
+    def progress(self, obj: ImportJob) -> str:
+        done = import_job_progress(job=obj)
+        if not obj.total_rows:
+            return obj.get_status_display()
+        return f"{done} / {obj.total_rows} ({100 * done // obj.total_rows} %)"
+
+    def has_add_permission(self, request) -> bool:
+        return request.user.has_perm("inventory.adjust_stock") and request.user.has_perm(
+            "inventory.change_product"
+        )
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change):
+        created = import_job_create(
+            kind=form.cleaned_data["kind"],
+            file=form.cleaned_data["file"],
+            dry_run=form.cleaned_data["dry_run"],
+            skip_bad_rows=form.cleaned_data["skip_bad_rows"],
+            user=request.user,
+        )
+        obj.pk = created.pk
+        obj.refresh_from_db()

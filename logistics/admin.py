@@ -87,8 +87,8 @@ class ShipmentAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     ]  # fmt: skip
     list_filter = ["status", "provider", "warehouse"]
     list_select_related = ["order", "provider", "warehouse"]
-    search_fields = ["tracking_number", "provider_reference", "order__number"]
-    exact_search_fields = ("tracking_number", "provider_reference", "order__number")
+    search_fields = ["tracking_number", "order__number"]
+    exact_search_fields = ("tracking_number", "order__number")
     ordering = ["-id"]
     readonly_fields = ["tracking_url"]
     inlines = [ShipmentLineInline, ParcelInline, TrackingEventInline]
@@ -123,7 +123,7 @@ class TrackingEventAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmi
     list_display = ["occurred_at", "shipment", "status", "provider_status", "location"]
     list_filter = ["status"]
     list_select_related = ["shipment"]
-    search_fields = ["shipment__tracking_number", "dedup_key"]
+    search_fields = ["shipment__tracking_number"]
     exact_search_fields = ("shipment__tracking_number",)
     ordering = ["-id"]
 

@@ -23,7 +23,14 @@ from orders.selectors import (
     orders_for_channel,
     shipments_for_order,
 )
-from orders.serializers import OrderDetailSerializer, OrderSerializer, ShipmentSerializer
+from orders.serializers import (
+    OrderDetailSerializer,
+    OrderSerializer,
+    ShipmentSerializer,
+    order_data,
+    order_detail_data,
+    shipment_data,
+)
 from orders.services.cancellation import order_cancel
 from orders.services.intake import MAX_LINES, MAX_QUANTITY, order_create
 from partners import schema as api_schema
@@ -166,7 +173,7 @@ class OrderListCreateApi(PartnerApiView):
     )
     def get(self, request):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(OrderSerializer(page, many=True).data)
+        return self.get_paginated_response([order_data(order) for order in page])
 
     @extend_schema(
         operation_id="orders_create",
@@ -231,7 +238,7 @@ class OrderListCreateApi(PartnerApiView):
         )
         order = order_get_for_channel(channel=self.channel, number=order.number)
         return Response(
-            OrderDetailSerializer(order).data,
+            order_detail_data(order),
             status=status.HTTP_201_CREATED,
             headers={"Location": reverse("api:order-detail", kwargs={"number": order.number})},
         )
@@ -250,7 +257,7 @@ class OrderDetailApi(PartnerApiView):
     )
     def get(self, request, number: str):
         order = order_get_for_channel(channel=self.channel, number=number)
-        return Response(OrderDetailSerializer(order).data)
+        return Response(order_detail_data(order))
 
 
 class OrderCancelApi(PartnerApiView):
@@ -310,7 +317,7 @@ class OrderCancelApi(PartnerApiView):
             reason=serializer.validated_data.get("reason", ""),
         )
         order = order_get_for_channel(channel=self.channel, number=number)
-        return Response(OrderDetailSerializer(order).data)
+        return Response(order_detail_data(order))
 
 
 class OrderShipmentsApi(PartnerApiView):
@@ -326,4 +333,4 @@ class OrderShipmentsApi(PartnerApiView):
     )
     def get(self, request, number: str):
         order = order_lookup_for_channel(channel=self.channel, number=number)
-        return Response(ShipmentSerializer(shipments_for_order(order=order), many=True).data)
+        return Response([shipment_data(s) for s in shipments_for_order(order=order)])

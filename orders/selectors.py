@@ -6,7 +6,7 @@ from django.db.models import Prefetch, QuerySet
 
 from core.errors import NotFound
 from inventory.models import Allocation
-from logistics.models import Shipment, TrackingEvent
+from logistics.models import Shipment, ShipmentLine, TrackingEvent
 from orders import error_codes
 from orders.models import Channel, Order, OrderLine
 
@@ -24,7 +24,7 @@ def shipments_for_order_qs() -> QuerySet[Shipment]:
     return (
         Shipment.objects.select_related("provider", "warehouse", "service_level__provider")
         .prefetch_related(
-            "lines__order_line",
+            Prefetch("lines", queryset=ShipmentLine.objects.select_related("order_line")),
             "parcels",
             Prefetch(
                 "tracking_events", queryset=TrackingEvent.objects.order_by("occurred_at", "id")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib import messages
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from backoffice import selectors
@@ -90,7 +93,11 @@ def order_detail(request, number: str):
             "note_form": NoteForm(),
             "can": {
                 "hold": user.has_perm("orders.place_hold")
-                and order.status in desk_services.HOLDABLE_STATUSES,
+                and order.status in desk_services.HOLDABLE_STATUSES
+                and (
+                    order.status == Order.Status.ON_HOLD
+                    or desk_services.shipments_allow_hold(shipments)
+                ),
                 "release": user.has_perm("orders.release_hold"),
                 "note": user.has_perm("orders.add_order_note"),
                 "address": user.has_perm("orders.change_shipping_address") and can_change_address,
@@ -110,10 +117,12 @@ def order_hold_place(request, number: str):
         messages.error(request, "Choose a reason for the hold.")
         return _back(order, "actions")
     try:
+        hours = form.cleaned_data["due_in_hours"]
         desk_services.order_hold_place(
             order=order,
             reason=form.cleaned_data["reason"],
             note=form.cleaned_data["note"],
+            due_at=timezone.now() + timedelta(hours=hours) if hours else None,
             user=request.user,
         )
     except DomainError as exc:

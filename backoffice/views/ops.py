@@ -42,6 +42,8 @@ def exception_queue(request):
         channel_code=channel_code,
         backorder_days=backorder_days,
         owner=request.user if mine else None,
+        # The overview shows the oldest few of each kind; one kind shows more.
+        limit=200 if kind in selectors.EXCEPTION_KINDS else 25,
     )
     return page(
         request,
@@ -63,7 +65,7 @@ def exception_queue(request):
 @require_GET
 @staff_view(DASHBOARD)
 def dashboard(request):
-    figures = selectors.dashboard_figures()
+    figures = selectors.dashboard_figures_cached()
     return page(
         request,
         "backoffice/dashboard.html",

@@ -127,7 +127,9 @@ def _refuse_if_counting(keys: Iterable[Key]) -> None:
         )
 
 
-@transaction.atomic
+# No savepoint: a refusal here must abort the caller's whole transaction anyway
+# (one order's allocation is all or nothing), and it saves two round trips.
+@transaction.atomic(savepoint=False)
 def stock_apply(
     *,
     changes: list[StockChange],
@@ -277,6 +279,7 @@ def backorders_enqueue_now(*, product_ids: list[int]) -> None:
 # --- Operations -------------------------------------------------------------
 
 
+@transaction.atomic
 def stock_receive(
     *,
     product: Product,
@@ -303,6 +306,7 @@ def stock_receive(
     return stock_apply(changes=[change], user=user, create_missing=True)[change.key]
 
 
+@transaction.atomic
 def stock_adjust(
     *,
     product: Product,
@@ -347,6 +351,7 @@ def stock_adjust(
     ]
 
 
+@transaction.atomic
 def stock_transfer(
     *,
     product: Product,
@@ -392,6 +397,7 @@ def stock_transfer(
     return levels[out.key], levels[into.key]
 
 
+@transaction.atomic
 def stock_set_on_hand(
     *,
     product: Product,
@@ -485,6 +491,7 @@ def stock_ship_allocation(
     )
 
 
+@transaction.atomic
 def stock_return(
     *,
     product: Product,
@@ -505,3 +512,24 @@ def stock_return(
         order_id=order.pk if order else None,
     )
     return stock_apply(changes=[change], user=user, create_missing=True)[change.key]
+
+
+@transaction.atomic
+def stock_thresholds_set(*, thresholds: dict[Key, int]) -> int:
+    """Set low_stock_threshold per (product_id, warehouse_id); quantities are untouched.
+
+    Levels are locked in pk order like every other change. Returns how many changed.
+    """
+    if any(not isinstance(t, int) or t < 0 for t in thresholds.values()):
+        raise ValidationFailed(
+            "Low-stock thresholds must be whole numbers of zero or more.",
+            code=error_codes.INVALID_QUANTITY,
+        )
+    stock_levels_ensure(keys=list(thresholds))
+    levels = stock_levels_lock(keys=list(thresholds))
+    changed = [lv for key, lv in levels.items() if lv.low_stock_threshold != thresholds[key]]
+    for level in changed:
+        level.low_stock_threshold = thresholds[(level.product_id, level.warehouse_id)]
+    StockLevel.objects.bulk_update(changed, ["low_stock_threshold"], batch_size=1000)
+    _low_stock_alerts_update(changed)
+    return len(changed)

@@ -52,6 +52,17 @@
     if (input) { input.focus(); }
   }
 
+  // "/" jumps to the desk search box, as in most search-centred tools.
+  document.addEventListener("keydown", function (event) {
+    var search = document.getElementById("desk-q");
+    var typing = /^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement.tagName);
+    if (event.key === "/" && search && !typing) {
+      event.preventDefault();
+      search.focus();
+      search.select();
+    }
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-job-status-url]").forEach(pollJob);
     document.querySelectorAll("form.scan").forEach(scanner);

@@ -22,7 +22,10 @@ def test_agent_finds_order_by_tracking_number_and_places_a_hold(live_server, bro
         customer_email="ingrid@example.se",
     )
     OrderLineFactory(order=order, line_number=1, quantity=2)
-    shipment = ShipmentFactory(order=order, tracking_number="SBX00042424242")
+    # The provider rejected the first dispatch; the customer calls with the tracking number.
+    shipment = ShipmentFactory(
+        order=order, tracking_number="SBX00042424242", status="dispatch_failed"
+    )
     TrackingEventFactory(shipment=shipment, status="pre_transit", description="Label created")
     page = browser_page
 
@@ -181,7 +184,12 @@ def test_manager_screens_render_in_the_browser(live_server, browser_page, manage
         delivered_at=now - timedelta(hours=10),
     )
     StockLevelFactory(on_hand=2, low_stock_threshold=5)
-    StockLevelFactory(on_hand=40, low_stock_threshold=5)
+    from inventory.services.stock import stock_adjust
+
+    level = StockLevelFactory(on_hand=40, low_stock_threshold=5)
+    stock_adjust(
+        product=level.product, warehouse=level.warehouse, delta=-3, reason="damaged", user=manager
+    )
 
     page = browser_page
     errors = []
@@ -192,6 +200,7 @@ def test_manager_screens_render_in_the_browser(live_server, browser_page, manage
         ("/ops/dashboard/", "ops-dashboard", "#chart-orders svg"),
         ("/warehouse/stock/", "warehouse-stock", "#stock"),
         ("/warehouse/dispatch/", "warehouse-dispatch", "#col-failed"),
+        (f"/warehouse/stock/{level.pk}/", "warehouse-stock-history", "#movements"),
     ]:
         response = page.goto(live_server.url + path)
         assert response.status == 200, path

@@ -115,9 +115,10 @@ def test_warehouse_user_retries_a_failed_dispatch(
         )
     assert response.status_code == 303
     assert response["Location"] == "/warehouse/dispatch/"
-    assert failed_shipment.outbox.__class__.objects.get(pk=failed_shipment.outbox.pk).status == (
+    assert DispatchOutbox.objects.get(shipment=failed_shipment).status == (
         DispatchOutbox.Status.PENDING
     )
+    assert OrderEvent.objects.filter(order=failed_shipment.order, user=warehouse_user).exists()
 
 
 def test_retry_does_not_redirect_off_site(client, warehouse_user, failed_shipment):

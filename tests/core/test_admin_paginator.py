@@ -1,3 +1,5 @@
+from io import StringIO
+
 import pytest
 from django.core.management import call_command
 from django.db import connection
@@ -12,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def orders_500():
-    call_command("seed_demo", orders=500, workers=1, stdout=open("/dev/null", "w"))  # noqa: SIM115
+    call_command("seed_demo", orders=500, workers=1, stdout=StringIO())
     return Order.objects.count()
 
 

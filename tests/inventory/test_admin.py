@@ -82,3 +82,14 @@ def test_products_stay_editable_by_staff(admin_book, staff_client):
     product = Product.objects.order_by("pk").first()
     response = staff_client.get(admin_url(Product, "change", product.pk))
     assert 'name="_save"' in response.content.decode()
+
+
+def test_warehouse_user_sees_stock_levels_but_cannot_edit_them(admin_book, client):
+    from django.contrib.auth import get_user_model
+
+    client.force_login(get_user_model().objects.get(username="warehouse"))
+    level = StockLevel.objects.order_by("pk").first()
+    assert client.get(admin_url(StockLevel, "changelist")).status_code == 200
+    page = client.get(admin_url(StockLevel, "change", level.pk))
+    assert page.status_code == 200
+    assert 'name="_save"' not in page.content.decode()

@@ -89,3 +89,47 @@ def test_warehouse_user_cannot_accept_snapshot(client, warehouse_user):
     assert response.status_code == 403
     snapshot.refresh_from_db()
     assert snapshot.status == StockSnapshot.Status.OPEN
+
+
+def test_import_upload_in_admin_creates_a_job(client, warehouse_user, settings, tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from inventory.models import ImportJob
+
+    settings.MEDIA_ROOT = tmp_path
+    client.force_login(warehouse_user)
+
+    response = client.post(
+        "/admin/inventory/importjob/add/",
+        {
+            "kind": "stock_levels",
+            "file": SimpleUploadedFile("s.csv", b"sku,warehouse,on_hand\n"),
+            "dry_run": "on",
+        },
+    )
+
+    assert response.status_code == 302
+    job = ImportJob.objects.get()
+    assert (job.kind, job.dry_run, job.status, job.created_by) == (
+        "stock_levels",
+        True,
+        "pending",
+        warehouse_user,
+    )
+
+
+def test_snapshot_upload_in_admin_records_differences(client, warehouse_user):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    wh = WarehouseFactory(code="lsp-1", kind=Warehouse.Kind.LSP, provider=ProviderFactory())
+    stock(product("SHIRT"), wh, 5)
+    client.force_login(warehouse_user)
+
+    response = client.post(
+        "/admin/inventory/stocksnapshot/add/",
+        {"warehouse": wh.pk, "file": SimpleUploadedFile("s.csv", b"sku,on_hand\nSHIRT,4\n")},
+    )
+
+    assert response.status_code == 302
+    snapshot = StockSnapshot.objects.get()
+    assert [(x.lsp_on_hand, x.consign_on_hand) for x in snapshot.lines.all()] == [(4, 5)]

@@ -114,14 +114,13 @@ class StockMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.orders)
     @rule(data=st.data())
     def ship(self, data):
-        allocation = (
+        allocations = list(
             Allocation.objects.filter(
                 status=Allocation.Status.ACTIVE, order_line__order_id__in=self.orders
-            )
-            .order_by("?")
-            .first()
+            ).order_by("pk")
         )
-        if allocation is not None:
+        if allocations:
+            allocation = data.draw(st.sampled_from(allocations))
             stock_ship_allocation(
                 allocation=allocation,
                 quantity=data.draw(st.integers(min_value=1, max_value=allocation.quantity)),

@@ -11,13 +11,15 @@ from collections import Counter
 
 import httpx
 import pytest
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import Count
 
-from logistics.models import Shipment, TrackingEvent
+from inventory.models import StockLevel
+from logistics.models import ServiceLevel, Shipment, TrackingEvent
 from logistics.services.shipments import shipments_plan_for_order
-from orders.models import Order, OrderEvent
-from tests.inventory.factories import WarehouseFactory
+from orders.models import ChannelWarehouse, Order, OrderEvent
+from partners.services import api_key_create
+from tests.inventory.factories import ProductFactory, StockLevelFactory, WarehouseFactory
 from tests.logistics.helpers import allocated_order, sandbox_provider
 from tests.logistics.processes import Processes, make_env, purge_queues
 from tests.orders.factories import ChannelFactory
@@ -29,11 +31,17 @@ TROUBLE = {"EXCEPTION": "exception", "DELIVERY_FAILED": "failed_attempt"}
 
 @pytest.fixture
 def procs(tmp_path, live_server):
+    # The live server's request threads keep persistent connections otherwise, and the
+    # test database could not be dropped at the end of the session.
+    db_settings = connections.settings["default"]
+    old_max_age = db_settings["CONN_MAX_AGE"]
+    db_settings["CONN_MAX_AGE"] = 0
     purge_queues()
     processes = Processes(tmp=tmp_path, env=make_env())
     yield processes
     processes.stop_all()
     purge_queues()
+    db_settings["CONN_MAX_AGE"] = old_max_age
 
 
 def _start(procs: Processes, live_server, flags: list[str]):
@@ -86,26 +94,62 @@ def _wait_polls_finished(order_ids, timeout: float = 60) -> None:
         time.sleep(0.5)
 
 
-def test_order_reaches_delivered_with_its_timeline_within_60s(procs, live_server):
-    _start(procs, live_server, ["--step-seconds", "0.2", "--return-rate", "0", "--seed", "7"])
+def test_order_posted_through_the_api_reaches_delivered_within_60s(procs, live_server):
+    provider = _start(
+        procs, live_server, ["--step-seconds", "0.2", "--return-rate", "0", "--seed", "7"]
+    )
+    ServiceLevel.objects.create(provider=provider, code="standard", name="Standard")
+    channel = ChannelFactory(code="webshop")
+    warehouse = WarehouseFactory()
+    ChannelWarehouse.objects.create(channel=channel, warehouse=warehouse, priority=1)
+    product = ProductFactory(sku="E2E-SHIRT")
+    StockLevelFactory(product=product, warehouse=warehouse, on_hand=10)
+    _, raw_key = api_key_create(channel=channel, name="e2e")
+    api = httpx.Client(
+        base_url=live_server.url, headers={"Authorization": f"Bearer {raw_key}"}, timeout=30
+    )
+    payload = {
+        "external_reference": "E2E-1",
+        "currency": "EUR",
+        "customer": {"email": "ada@example.com", "name": "Ada Lovelace", "phone": ""},
+        "shipping_address": {
+            "name": "Ada Lovelace",
+            "line1": "12 St James's Square",
+            "line2": "",
+            "city": "London",
+            "postcode": "SW1Y 4JH",
+            "region": "",
+            "country": "GB",
+        },
+        "lines": [{"sku": "E2E-SHIRT", "quantity": 2, "unit_price": "19.95"}],
+        "service_level": "sandbox:standard",
+    }
     started = time.monotonic()
-    (order_id,) = _plan_orders(1)
-    _wait_delivered([order_id], timeout=60, procs=procs)
+    response = api.post("/api/v1/orders/", json=payload)
+    assert response.status_code == 201, response.text
+    order = Order.objects.get(number=response.json()["number"])
+    _wait_delivered([order.pk], timeout=60, procs=procs)
     assert time.monotonic() - started < 60
-    shipment = Shipment.objects.get(order_id=order_id)
+
+    shipment = Shipment.objects.get(order=order)
     timeline = list(shipment.tracking_events.values_list("status", flat=True))
     assert timeline[0] == "pre_transit"
     assert timeline[-1] == "delivered"
     assert {"in_transit", "out_for_delivery"} <= set(timeline)
     assert shipment.status == Shipment.Status.DELIVERED
     assert shipment.tracking_number.startswith("SBX")
-    order = Order.objects.get(pk=order_id)
-    assert order.lines.get().quantity_delivered == 1
+    assert order.lines.get().quantity_delivered == 2
     path = [
         e.parameters["new_status"]
         for e in order.events.filter(type=OrderEvent.Type.STATUS_CHANGED).order_by("id")
     ]
-    assert path == ["in_fulfilment", "shipped", "delivered"]
+    assert path[-3:] == ["in_fulfilment", "shipped", "delivered"]
+    level = StockLevel.objects.get(product=product, warehouse=warehouse)
+    assert (level.on_hand, level.reserved) == (8, 0)
+    assert api.get(f"/api/v1/orders/{order.number}/").json()["status"] == "delivered"
+    shipments = api.get(f"/api/v1/orders/{order.number}/shipments/")
+    assert shipments.status_code == 200
+    assert shipment.tracking_number in shipments.text
 
 
 def test_faults_and_killed_workers_lose_and_double_nothing(procs, live_server):

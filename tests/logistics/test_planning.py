@@ -74,3 +74,9 @@ def test_parcel_weight_is_the_sum_of_the_lines(provider):
     order = allocated_order(quantities=[2, 3])
     (shipment,) = shipments_plan_for_order(order=order)
     assert shipment.parcels.get().weight_grams == 500 * 5
+
+
+def test_backordered_order_waits_until_fully_allocated(provider):
+    order = allocated_order()
+    Order.objects.filter(pk=order.pk).update(status=Order.Status.BACKORDERED)
+    assert shipments_plan_for_order(order=order) == []

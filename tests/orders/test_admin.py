@@ -113,3 +113,34 @@ def test_order_search_stays_within_query_budget(
     with django_assert_max_num_queries(QUERY_BUDGET + 1):
         response = staff_client.get(admin_url(Order, "changelist"), {"q": "Jansen"})
     assert response.status_code == 200
+
+
+def test_customer_service_agent_sees_orders_view_only(admin_book, client):
+    from django.contrib.auth import get_user_model
+
+    client.force_login(get_user_model().objects.get(username="agent"))
+    order = Order.objects.order_by("pk").first()
+    assert client.get(admin_url(Order, "changelist")).status_code == 200
+    page = client.get(admin_url(Order, "change", order.pk))
+    assert page.status_code == 200
+    assert 'name="_save"' not in page.content.decode()
+
+
+def test_customer_service_agent_cannot_open_the_stock_ledger(admin_book, client):
+    from django.contrib.auth import get_user_model
+
+    from inventory.models import StockMovement
+
+    client.force_login(get_user_model().objects.get(username="agent"))
+    assert client.get(admin_url(StockMovement, "changelist")).status_code == 403
+
+
+@pytest.mark.parametrize("username", ["admin", "agent", "warehouse", "manager"])
+def test_admin_index_loads_for_every_demo_user(admin_book, client, username):
+    from django.contrib.auth import get_user_model
+    from django.urls import reverse
+
+    client.force_login(get_user_model().objects.get(username=username))
+    response = client.get(reverse("admin:index"))
+    assert response.status_code == 200
+    assert "Orders" in response.content.decode()
