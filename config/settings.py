@@ -311,6 +311,10 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("UPLOAD_MAX_FIELDS", default=2000)
 # addresses (core/ssrf.py). The LSP sandbox and tests run on 127.0.0.1: turn this on
 # for them only; it must stay off in production.
 OUTBOUND_ALLOW_LOOPBACK = env.bool("OUTBOUND_ALLOW_LOOPBACK", default=DEBUG)
+# Deadlock (40P01) / serialization failure (40001): rerun the transaction this many times
+# in all, with full-jitter backoff from this base (core/db_retry.py).
+DB_RETRY_ATTEMPTS = env.int("DB_RETRY_ATTEMPTS", default=4)
+DB_RETRY_BASE_SECONDS = env.float("DB_RETRY_BASE_SECONDS", default=0.05)
 # Also log to this file as JSON lines when set (the security log always goes to stderr).
 SECURITY_LOG_FILE = env.str("SECURITY_LOG_FILE", default="")
 

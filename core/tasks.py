@@ -13,9 +13,12 @@ the sweepers (outbox rows) remain the source of truth for durable work.
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from celery import Task
 from django.conf import settings
+
+from core.db_retry import db_retry
 
 logger = logging.getLogger("consign.tasks")
 
@@ -64,4 +67,6 @@ class GuardedTask(Task):
                     count,
                 )
                 return None
-        return super().__call__(*args, **kwargs)
+        # Tasks run their own transactions: a deadlock or serialization failure reruns
+        # the task body a few times before it counts as a failure.
+        return db_retry(partial(Task.__call__, self, *args, **kwargs))
