@@ -41,6 +41,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Problem+json for everything under /api/, and the 1 MiB body cap there.
     "core.middleware.ApiProblemMiddleware",
+    # A lost database connection is a 503 (problem+json under /api/), never a 500 page.
+    "core.middleware.DatabaseUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # Django's, minus the trailing-slash redirect under /api/.
