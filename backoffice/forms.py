@@ -1,6 +1,6 @@
 from django import forms
 
-from orders.models import Hold
+from orders.models import Hold, Order
 from orders.services.desk import NOTE_MAX_LENGTH
 
 
@@ -15,6 +15,13 @@ class HoldPlaceForm(forms.Form):
     reason = forms.ChoiceField(choices=REASON_CHOICES)
     note = forms.CharField(
         max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    due_in_hours = forms.TypedChoiceField(
+        label="Follow up within",
+        choices=[("", "No due time"), ("4", "4 hours"), ("24", "1 day"), ("72", "3 days")],
+        coerce=int,
+        empty_value=None,
+        required=False,
     )
 
 
@@ -45,7 +52,13 @@ class AddressForm(forms.Form):
     )
 
 
-class BulkHoldForm(forms.Form):
+class BulkActionForm(forms.Form):
+    HOLD = "hold"
+    EXPORT = "export"
+
+    action = forms.ChoiceField(
+        choices=[(HOLD, "Put on hold"), (EXPORT, "Export to CSV")], initial=HOLD
+    )
     numbers = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 4, "placeholder": "CS-000123, CS-000124 …"}),
@@ -53,24 +66,58 @@ class BulkHoldForm(forms.Form):
     )
     status = forms.ChoiceField(
         required=False,
-        choices=[("", "—")],
-        help_text="Or: every order currently in this status (at most 5,000).",
+        choices=[("", "—"), *Order.Status.choices],
+        help_text="Or: every order currently in this status (at most 5,000, oldest first).",
     )
-    channel = forms.CharField(required=False, max_length=32)
-    reason = forms.ChoiceField(choices=REASON_CHOICES)
-    note = forms.CharField(max_length=2000, required=False)
+    channel = forms.CharField(required=False, max_length=32, help_text="Channel code, optional.")
+    reason = forms.ChoiceField(choices=REASON_CHOICES, required=False, label="Hold reason")
+    note = forms.CharField(max_length=2000, required=False, label="Hold note")
 
-    def __init__(self, *args, **kwargs):
-        from orders.models import Order
-        from orders.services.desk import HOLDABLE_STATUSES
-
+    def __init__(self, *args, has_selection: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["status"].choices = [("", "—")] + [
-            (value, label) for value, label in Order.Status.choices if value in HOLDABLE_STATUSES
-        ]
+        self.has_selection = has_selection
 
     def clean(self):
         data = super().clean()
-        if not data.get("numbers", "").strip() and not data.get("status"):
+        if (
+            not self.has_selection
+            and not data.get("numbers", "").strip()
+            and not data.get("status")
+        ):
             raise forms.ValidationError("Give order numbers or choose a status.")
+        if data.get("action") == self.HOLD and not data.get("reason"):
+            self.add_error("reason", "Choose a reason for the hold.")
         return data
+
+
+def _manual_adjustment_reasons():
+    from inventory.models import AdjustmentReason
+
+    system = {AdjustmentReason.LSP_RECONCILIATION, AdjustmentReason.IMPORT}
+    return [("", "Choose a reason…")] + [
+        (value, label) for value, label in AdjustmentReason.choices if value not in system
+    ]
+
+
+class AdjustForm(forms.Form):
+    delta = forms.IntegerField(label="Change (e.g. -2 or 5)")
+    reason = forms.ChoiceField(choices=_manual_adjustment_reasons)
+    note = forms.CharField(max_length=500, required=False)
+
+    def clean_delta(self):
+        delta = self.cleaned_data["delta"]
+        if delta == 0:
+            raise forms.ValidationError("An adjustment must change the stock.")
+        return delta
+
+
+class CountForm(forms.Form):
+    counted = forms.IntegerField(min_value=0, label="Counted on hand")
+
+
+class ScanForm(forms.Form):
+    barcode = forms.CharField(max_length=64, label="Barcode or SKU")
+    quantity = forms.IntegerField(min_value=1, max_value=10000, initial=1, required=False)
+
+    def clean_quantity(self):
+        return self.cleaned_data.get("quantity") or 1

@@ -11,6 +11,7 @@ class BulkJob(TimeStampedModel):
 
     class Kind(models.TextChoices):
         BULK_HOLD = "bulk_hold", "Bulk hold"
+        ORDER_EXPORT = "order_export", "Order export"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -31,7 +32,7 @@ class BulkJob(TimeStampedModel):
     processed = models.PositiveIntegerField(default=0)
     succeeded = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
-    # One row per target: [order number, outcome, detail]; served as CSV.
+    # One row per target (columns per kind, see backoffice.services.RESULT_HEADERS); served as CSV.
     results = models.JSONField(default=list, blank=True)
     error = models.TextField(blank=True, default="")
     started_at = models.DateTimeField(null=True, blank=True)

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from functools import partial
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from backoffice import error_codes
 from backoffice.models import BulkJob
 from core.errors import DomainError, ValidationFailed
-from orders.models import Order
+from orders.models import Hold, Order
 
 logger = logging.getLogger(__name__)
 
@@ -22,12 +23,37 @@ BULK_JOB_MAX_ORDERS = 5000
 PROGRESS_BATCH = 20
 
 
-@transaction.atomic
 def bulk_hold_job_create(*, user, order_ids: list[int], reason: str, note: str = "") -> BulkJob:
     """Record a bulk hold over `order_ids` and enqueue it once the transaction commits.
 
+    Raises ValidationFailed for an unknown reason or an empty or oversized selection.
+    """
+    if reason not in Hold.Reason.values:
+        raise ValidationFailed(
+            f"Unknown hold reason {reason!r}.",
+            code=error_codes.BULK_JOB_INVALID,
+            errors=[{"field": "reason", "message": "Choose one of the hold reasons."}],
+        )
+    return _job_create(
+        kind=BulkJob.Kind.BULK_HOLD,
+        user=user,
+        order_ids=order_ids,
+        parameters={"reason": reason, "note": note},
+    )
+
+
+def order_export_job_create(*, user, order_ids: list[int]) -> BulkJob:
+    """Record a CSV export of `order_ids` and enqueue it once the transaction commits.
+
     Raises ValidationFailed for an empty or oversized selection.
     """
+    return _job_create(
+        kind=BulkJob.Kind.ORDER_EXPORT, user=user, order_ids=order_ids, parameters={}
+    )
+
+
+@transaction.atomic
+def _job_create(*, kind: str, user, order_ids: list[int], parameters: dict) -> BulkJob:
     from backoffice.tasks import bulk_job_run_task
 
     order_ids = list(dict.fromkeys(order_ids))
@@ -39,9 +65,9 @@ def bulk_hold_job_create(*, user, order_ids: list[int], reason: str, note: str =
             code=error_codes.BULK_JOB_TOO_LARGE,
         )
     job = BulkJob.objects.create(
-        kind=BulkJob.Kind.BULK_HOLD,
+        kind=kind,
         created_by=user,
-        parameters={"reason": reason, "note": note},
+        parameters=parameters,
         order_ids=order_ids,
         total=len(order_ids),
     )
@@ -56,6 +82,34 @@ def bulk_job_run(*, job_id: int) -> BulkJob:
     already shipped, a hold already there) is recorded in the result and does
     not undo the others.
     """
+    with _job_lease(job_id) as leased:
+        if not leased:
+            # Another worker is already on it (a redelivered message while the
+            # first run is alive): it will finish the job.
+            return BulkJob.objects.get(pk=job_id)
+        return _bulk_job_run_leased(job_id=job_id)
+
+
+# Advisory-lock namespace for bulk jobs (first key of pg_try_advisory_lock(int, int)).
+_LEASE_NAMESPACE = 7001
+
+
+@contextmanager
+def _job_lease(job_id: int):
+    # A session-level advisory lock: held across the per-batch transactions,
+    # released at the end, and by Postgres itself if the worker process dies.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_LEASE_NAMESPACE, job_id])
+        leased = cursor.fetchone()[0]
+    try:
+        yield leased
+    finally:
+        if leased:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_LEASE_NAMESPACE, job_id])
+
+
+def _bulk_job_run_leased(*, job_id: int) -> BulkJob:
     job = BulkJob.objects.select_related("created_by").get(pk=job_id)
     if job.is_finished:
         return job
@@ -68,7 +122,7 @@ def bulk_job_run(*, job_id: int) -> BulkJob:
     try:
         for start in range(0, len(pending), PROGRESS_BATCH):
             batch = pending[start : start + PROGRESS_BATCH]
-            orders = Order.objects.in_bulk(batch)
+            orders = Order.objects.select_related("channel").in_bulk(batch)
             succeeded = failed = 0
             for order_id in batch:
                 order = orders.get(order_id)
@@ -77,12 +131,12 @@ def bulk_job_run(*, job_id: int) -> BulkJob:
                     failed += 1
                     continue
                 try:
-                    detail = handler(job=job, order=order)
+                    row = handler(job=job, order=order)
                 except DomainError as exc:
                     results.append([order.number, "failed", exc.detail])
                     failed += 1
                 else:
-                    results.append([order.number, "done", detail])
+                    results.append(row)
                     succeeded += 1
             BulkJob.objects.filter(pk=job.pk).update(
                 processed=F("processed") + len(batch),
@@ -102,7 +156,7 @@ def bulk_job_run(*, job_id: int) -> BulkJob:
     return job
 
 
-def _bulk_hold_one(*, job: BulkJob, order: Order) -> str:
+def _bulk_hold_one(*, job: BulkJob, order: Order) -> list:
     from orders.services.desk import order_hold_place
 
     hold = order_hold_place(
@@ -112,11 +166,43 @@ def _bulk_hold_one(*, job: BulkJob, order: Order) -> str:
         user=job.created_by,
         actor=f"user:{job.created_by.get_username()} (bulk job {job.pk})",
     )
-    return f"hold {hold.pk} placed"
+    return [order.number, "done", f"hold {hold.pk} placed"]
 
 
-_HANDLERS = {BulkJob.Kind.BULK_HOLD: _bulk_hold_one}
+def _export_one(*, job: BulkJob, order: Order) -> list:
+    return [
+        order.number,
+        order.status,
+        order.channel.code,
+        order.external_reference,
+        order.customer_name,
+        order.customer_email,
+        order.shipping_postcode,
+        order.shipping_country,
+        order.placed_at.isoformat(),
+        str(order.total_amount),
+        order.currency,
+    ]
+
+
+_HANDLERS = {BulkJob.Kind.BULK_HOLD: _bulk_hold_one, BulkJob.Kind.ORDER_EXPORT: _export_one}
+RESULT_HEADERS = {
+    BulkJob.Kind.BULK_HOLD: ["order", "outcome", "detail"],
+    BulkJob.Kind.ORDER_EXPORT: [
+        "order",
+        "status",
+        "channel",
+        "external_reference",
+        "customer_name",
+        "customer_email",
+        "shipping_postcode",
+        "shipping_country",
+        "placed_at",
+        "total",
+        "currency",
+    ],
+}
 
 
 def bulk_job_result_rows(*, job: BulkJob) -> list[list[str]]:
-    return [["order", "outcome", "detail"], *job.results]
+    return [RESULT_HEADERS[job.kind], *job.results]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from backoffice.views import desk, home, ops, warehouse
+from backoffice.views import desk, home, ops, returns, warehouse
 
 app_name = "backoffice"
 
@@ -16,10 +16,43 @@ urlpatterns = [
     ),
     path("desk/orders/<str:number>/notes/", desk.order_note_add, name="order_note_add"),
     path("desk/orders/<str:number>/address/", desk.order_address_change, name="order_address"),
+    path("desk/orders/<str:number>/cancel/", desk.order_cancel, name="order_cancel"),
+    path(
+        "desk/orders/<str:number>/returns/",
+        returns.order_return_request,
+        name="order_return_request",
+    ),
+    path(
+        "desk/shipments/<int:shipment_id>/documents/<slug:kind>.pdf",
+        returns.shipment_document,
+        name="shipment_document",
+    ),
+    path("warehouse/returns/", returns.return_queue, name="return_queue"),
+    path(
+        "warehouse/returns/<int:return_id>/",
+        returns.return_receive_view,
+        name="return_receive",
+    ),
     path("warehouse/stock/", warehouse.stock_list, name="stock_list"),
     path("warehouse/stock/<int:level_id>/", warehouse.stock_detail, name="stock_detail"),
     path("warehouse/stock/<int:level_id>/adjust/", warehouse.stock_adjust, name="stock_adjust"),
+    path("warehouse/stock/<int:level_id>/count/", warehouse.stock_count, name="stock_count"),
     path("warehouse/dispatch/", warehouse.dispatch_board, name="dispatch_board"),
+    path(
+        "warehouse/shipments/<int:shipment_id>/retry/",
+        warehouse.shipment_retry,
+        name="shipment_retry",
+    ),
+    path("warehouse/inbound/", warehouse.inbound_list, name="inbound_list"),
+    path("warehouse/inbound/<int:inbound_id>/", warehouse.inbound_detail, name="inbound_detail"),
+    path(
+        "warehouse/inbound/<int:inbound_id>/receive/",
+        warehouse.inbound_receive,
+        name="inbound_receive",
+    ),
+    path(
+        "warehouse/inbound/<int:inbound_id>/close/", warehouse.inbound_close, name="inbound_close"
+    ),
     path("ops/exceptions/", ops.exception_queue, name="exceptions"),
     path("ops/dashboard/", ops.dashboard, name="dashboard"),
     path("ops/bulk-hold/", ops.bulk_hold, name="bulk_hold"),

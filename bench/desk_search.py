@@ -94,6 +94,7 @@ def pct(values: list[float], p: float) -> float:
 
 
 def timed(client: Client, url: str, params: dict | None = None) -> tuple[float, int, int, int]:
+    connection.queries_log.clear()
     with CaptureQueriesContext(connection) as queries:
         start = time.perf_counter()
         response = client.get(url, params or {})

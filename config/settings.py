@@ -1,5 +1,9 @@
 """Consign settings. Configuration comes only from environment variables (config/env.py)."""
 
+from datetime import timedelta
+
+from csp.constants import NONE, SELF
+
 from config.env import BASE_DIR, DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, env
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
@@ -22,11 +26,13 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "inventory",
     "logistics",
     "orders",
     "partners",
     "backoffice",
+    "returns",
     # Last, so that its post_migrate handler runs after every app's permissions exist.
     "core",
 ]
@@ -35,6 +41,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Problem+json for everything under /api/, and the 1 MiB body cap there.
     "core.middleware.ApiProblemMiddleware",
+    # A lost database connection is a 503 (problem+json under /api/), never a 500 page.
+    "core.middleware.DatabaseUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # Django's, minus the trailing-slash redirect under /api/.
@@ -45,6 +53,18 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Back office: render times in the agent's browser time zone.
     "backoffice.middleware.AgentTimezoneMiddleware",
+    # Content-Security-Policy header (CONTENT_SECURITY_POLICY below).
+    "csp.middleware.CSPMiddleware",
+    # Security log line for every 401/403 and login bounce (core/security_audit.py).
+    "core.security_audit.SecurityAuditMiddleware",
+    # Login throttling; django-axes wants to be last.
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    # Refuses a locked-out username/IP before the password is even checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -78,7 +98,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env.str("REDIS_URL", default=DEFAULT_REDIS_URL)
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        # Django's RedisCache, but a Redis outage reads as a miss instead of a 500.
+        "BACKEND": "core.cache.ResilientRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="consign"),
         "TIMEOUT": 300,
@@ -125,9 +146,16 @@ CELERY_TASK_ROUTES = {
 }
 # Longer than any countdown or retry backoff we schedule, so Redis never
 # redelivers a task that is merely waiting for its ETA.
-CELERY_VISIBILITY_TIMEOUT_SECONDS = env.int("CELERY_VISIBILITY_TIMEOUT_SECONDS", default=3600)
+# The longest countdown is a partner-webhook retry (PARTNER_WEBHOOK_RETRY_MAX_SECONDS, 1 h);
+# tests/core/test_deploy_settings.py fails if a countdown ever reaches this value.
+CELERY_VISIBILITY_TIMEOUT_SECONDS = env.int("CELERY_VISIBILITY_TIMEOUT_SECONDS", default=7200)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT_SECONDS}
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT_SECONDS}
+# A message delivered this many times without finishing (it kills its worker) is dropped
+# and logged instead of looping forever (core/tasks.py GuardedTask).
+CELERY_MAX_DELIVERIES = env.int("CELERY_MAX_DELIVERIES", default=5)
+# With acks_late, a task still running when the broker connection drops would be run twice.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -179,8 +207,6 @@ IDEMPOTENCY_LOCK_TIMEOUT_SECONDS = env.int("IDEMPOTENCY_LOCK_TIMEOUT_SECONDS", d
 # --- Consign ----------------------------------------------------------------
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="consign-demo")
 LSP_SANDBOX_URL = env.str("LSP_SANDBOX_URL", default="http://127.0.0.1:8700")
-# Webhook secret seed_demo gives the `sandbox` provider; empty means a random one.
-LSP_SANDBOX_WEBHOOK_SECRET = env.str("LSP_SANDBOX_WEBHOOK_SECRET", default="")
 LSP_SANDBOX_STEP_SECONDS = env.float("LSP_SANDBOX_STEP_SECONDS", default=10.0)
 CONSIGN_PUBLIC_URL = env.str("CONSIGN_PUBLIC_URL", default="http://127.0.0.1:8000")
 READYZ_TIMEOUT_SECONDS = env.float("READYZ_TIMEOUT_SECONDS", default=2.0)
@@ -207,6 +233,7 @@ TRACKING_SAFETY_POLL_SECONDS = env.int("TRACKING_SAFETY_POLL_SECONDS", default=1
 TRACKING_POLL_MAX_SECONDS = env.int("TRACKING_POLL_MAX_SECONDS", default=6 * 3600)
 PARTNER_WEBHOOK_MAX_ATTEMPTS = env.int("PARTNER_WEBHOOK_MAX_ATTEMPTS", default=10)
 PARTNER_WEBHOOK_RETRY_BASE_SECONDS = env.float("PARTNER_WEBHOOK_RETRY_BASE_SECONDS", default=5.0)
+PARTNER_WEBHOOK_RETRY_MAX_SECONDS = env.float("PARTNER_WEBHOOK_RETRY_MAX_SECONDS", default=3600.0)
 PARTNER_WEBHOOK_TIMEOUT_SECONDS = env.float("PARTNER_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
 # Beat periods (seconds): sweepers + due polls, and late-shipment detection.
 LOGISTICS_SWEEP_SECONDS = env.float("LOGISTICS_SWEEP_SECONDS", default=15.0)
@@ -245,32 +272,123 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+# Staff sessions end after 8 hours (a working day), not Django's two weeks.
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
 SESSION_COOKIE_SAMESITE = "Lax"
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
+# --- Security controls (SECURITY.md) ----------------------------------------------
+# Strict: only our own scripts and styles, no inline code, no framing, no plugins.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+# Login throttling (django-axes): this many failures per username+IP locks that
+# pair out for AXES_COOLOFF_MINUTES; a success resets the count.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "core.security_audit.lockout_response"
+AXES_VERBOSE = False
+# Uploads and form bodies: Django answers 400 above these (core.views.bad_request says why).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("UPLOAD_MAX_BYTES", default=5 * 1024 * 1024)
+FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
+DATA_UPLOAD_MAX_NUMBER_FILES = env.int("UPLOAD_MAX_FILES", default=10)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("UPLOAD_MAX_FIELDS", default=2000)
+# Outbound HTTP to user-configured URLs (partner webhooks) refuses loopback and private
+# addresses (core/ssrf.py). The LSP sandbox and tests run on 127.0.0.1: turn this on
+# for them only; it must stay off in production.
+OUTBOUND_ALLOW_LOOPBACK = env.bool("OUTBOUND_ALLOW_LOOPBACK", default=DEBUG)
+# Deadlock (40P01) / serialization failure (40001): rerun the transaction this many times
+# in all, with full-jitter backoff from this base (core/db_retry.py).
+DB_RETRY_ATTEMPTS = env.int("DB_RETRY_ATTEMPTS", default=4)
+DB_RETRY_BASE_SECONDS = env.float("DB_RETRY_BASE_SECONDS", default=0.05)
+# Also log to this file as JSON lines when set (the security log always goes to stderr).
+SECURITY_LOG_FILE = env.str("SECURITY_LOG_FILE", default="")
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "core.security_log.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "security": {"class": "logging.StreamHandler", "formatter": "json"},
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # JSON lines, UTC, never a secret (core/security_log.py).
+        "consign.security": {
+            "handlers": ["security"],
+            "level": env.str("SECURITY_LOG_LEVEL", default="INFO"),
+            "propagate": False,
+        },
+        "axes": {"level": "WARNING"},
+        # Django's own security events (bad Host header, CSRF failure, oversized upload).
+        "django.security": {"handlers": ["security"], "level": "INFO", "propagate": False},
     },
 }
+if SECURITY_LOG_FILE:
+    LOGGING["handlers"]["security_file"] = {
+        "class": "logging.handlers.WatchedFileHandler",
+        "filename": SECURITY_LOG_FILE,
+        "formatter": "json",
+    }
+    LOGGING["loggers"]["consign.security"]["handlers"].append("security_file")
 
 # --- Inventory --------------------------------------------------------------
 # Seconds between sweeps that retry every backordered order (safety net for a
 # lost on-commit enqueue); receipts normally trigger allocation immediately.
 INVENTORY_BACKORDER_SWEEP_SECONDS = env.int("INVENTORY_BACKORDER_SWEEP_SECONDS", default=300)
+# Seconds between fetches of every LSP warehouse's stock snapshot (differences
+# wait in the admin for an operations manager to accept).
+INVENTORY_LSP_SNAPSHOT_SECONDS = env.int("INVENTORY_LSP_SNAPSHOT_SECONDS", default=3600)
 CELERY_BEAT_SCHEDULE = {
     **globals().get("CELERY_BEAT_SCHEDULE", {}),
     "inventory-backorders-sweep": {
         "task": "inventory.tasks.backorders_sweep_task",
         "schedule": INVENTORY_BACKORDER_SWEEP_SECONDS,
     },
+    "inventory-lsp-snapshots": {
+        "task": "inventory.tasks.lsp_snapshots_fetch_task",
+        "schedule": INVENTORY_LSP_SNAPSHOT_SECONDS,
+    },
 }
+
+# --- Partner API ------------------------------------------------------------
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    # Idempotency-Key records past IDEMPOTENCY_KEY_TTL_HOURS.
+    "partners-idempotency-purge": {
+        "task": "partners.tasks.idempotency_records_purge_task",
+        "schedule": 3600.0,
+    },
+}
+
+# --- Returns and customs (docs/returns-and-customs.md) --------------------------
+# The shipper's EORI and VAT numbers printed on customs declarations and invoices.
+CUSTOMS_EXPORTER_EORI = env.str("CUSTOMS_EXPORTER_EORI", default="NL000000000")
+CUSTOMS_EXPORTER_VAT = env.str("CUSTOMS_EXPORTER_VAT", default="NL000000000B01")
+# Seller name and address printed on commercial invoices and packing slips.
+DOCUMENTS_SELLER_NAME = env.str("DOCUMENTS_SELLER_NAME", default="Consign Demo B.V.")
+DOCUMENTS_SELLER_ADDRESS = env.str(
+    "DOCUMENTS_SELLER_ADDRESS", default="Keizersgracht 1, 1015 CC Amsterdam, NL"
+)

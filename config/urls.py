@@ -11,3 +11,7 @@ urlpatterns = [
     path("webhooks/", include("logistics.urls")),
     path("", include("backoffice.urls")),
 ]
+
+# Upload limits (DATA_UPLOAD_MAX_*) answered with a message that names the limit.
+handler400 = "core.views.bad_request"
+handler500 = "core.views.server_error"

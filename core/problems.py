@@ -5,6 +5,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_default_handler
 
@@ -15,6 +16,10 @@ PROBLEM_TYPE_BASE = "https://consign.dev/problems/"
 
 
 def problem_body(*, status: int, title: str, detail: str, code: str, **extra: Any) -> dict:
+    return _problem_body(status, title, detail, code, extra)
+
+
+def _problem_body(status: int, title: str, detail: str, code: str, extra: dict) -> dict:
     body = {
         "type": PROBLEM_TYPE_BASE + code.replace("_", "-"),
         "title": title,
@@ -22,7 +27,10 @@ def problem_body(*, status: int, title: str, detail: str, code: str, **extra: An
         "detail": detail,
         "code": code,
     }
-    body.update(extra)
+    # Extra members never overwrite the standard ones: a service passing `status=`
+    # (an order's status, say) keeps it under `<name>_value` instead.
+    for key, value in extra.items():
+        body[f"{key}_value" if key in body else key] = value
     return body
 
 
@@ -49,15 +57,25 @@ def _flatten_errors(data: Any, prefix: str = "") -> list[dict[str, str]]:
     return out
 
 
+def _render_as_json(context: dict) -> None:
+    """Problems are JSON whatever the view renders on success (a PDF, say):
+    DRF renders an error response with the renderer negotiated for the request."""
+    request = context.get("request")
+    if request is not None and not isinstance(
+        getattr(request, "accepted_renderer", None), JSONRenderer
+    ):
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = "application/json"
+
+
 def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
+    _render_as_json(context)
     if isinstance(exc, DomainError):
         extra = dict(exc.extra)
         errors = getattr(exc, "errors", None)
         if errors:
             extra["errors"] = errors
-        body = problem_body(
-            status=exc.status, title=exc.title, detail=exc.detail, code=exc.code, **extra
-        )
+        body = _problem_body(exc.status, exc.title, exc.detail, exc.code, extra)
         return Response(body, status=exc.status, content_type=PROBLEM_CONTENT_TYPE)
 
     if isinstance(exc, Http404):

@@ -12,14 +12,14 @@ RECENT_MOVEMENTS = 25
 def _movements_table(movements) -> str:
     rows = format_html_join(
         "",
-        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:+}</td><td>{:+}</td><td>{}</td><td>{}</td></tr>",
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
         (
             (
                 m.created_at.strftime("%Y-%m-%d %H:%M"),
                 m.warehouse.code,
                 m.get_type_display(),
-                m.on_hand_delta,
-                m.reserved_delta,
+                f"{m.on_hand_delta:+d}",
+                f"{m.reserved_delta:+d}",
                 m.reason,
                 m.reference,
             )
@@ -36,7 +36,7 @@ def _movements_table(movements) -> str:
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(BigTableAdminMixin, admin.ModelAdmin):
     list_display = [
         "sku", "name", "barcode", "weight_grams", "hs_code", "country_of_origin",
         "customs_value", "customs_currency", "is_active",
@@ -76,7 +76,7 @@ class ProductAdmin(admin.ModelAdmin):
 
 
 @admin.register(Warehouse)
-class WarehouseAdmin(admin.ModelAdmin):
+class WarehouseAdmin(BigTableAdminMixin, admin.ModelAdmin):
     list_display = ["code", "name", "kind", "provider", "country", "city", "is_active"]
     list_filter = ["kind", "is_active", "provider"]
     list_select_related = ["provider"]
@@ -127,8 +127,8 @@ class StockMovementAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmi
     ]  # fmt: skip
     list_filter = ["type", "warehouse"]
     list_select_related = ["product", "warehouse", "order", "actor"]
-    search_fields = ["product__sku", "reference", "order__number"]
-    exact_search_fields = ("product__sku", "reference", "order__number")
+    search_fields = ["product__sku", "order__number"]
+    exact_search_fields = ("product__sku", "order__number")
     ordering = ["-id"]
 
 
@@ -139,10 +139,13 @@ class AllocationAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["order_line", "order_number", "warehouse", "quantity", "status", "created_at"]
     list_filter = ["status", "warehouse"]
     list_select_related = ["order_line__order", "warehouse"]
-    search_fields = ["order_line__order__number", "order_line__sku"]
-    exact_search_fields = ("order_line__order__number", "order_line__sku")
+    search_fields = ["order_line__order__number", "order_line__product__sku"]
+    exact_search_fields = ("order_line__order__number", "order_line__product__sku")
     ordering = ["-id"]
 
     @admin.display(description="Order", ordering="order_line__order__number")
     def order_number(self, obj: Allocation) -> str:
         return obj.order_line.order.number
+
+
+from inventory import admin_ops  # noqa: E402, F401  (operation models: receiving, counts, snapshots)

@@ -15,11 +15,6 @@ MAX_SKUS = 100
 
 
 class InventoryApi(PartnerApiView):
-    class QuerySerializer(serializers.Serializer):
-        sku = serializers.ListField(
-            child=serializers.CharField(max_length=64), min_length=1, max_length=MAX_SKUS
-        )
-
     class OutputSerializer(serializers.Serializer):
         sku = serializers.CharField()
         available = serializers.IntegerField(
@@ -32,24 +27,31 @@ class InventoryApi(PartnerApiView):
         parameters=[
             OpenApiParameter(
                 name="sku",
-                type={"type": "array", "items": {"type": "string", "maxLength": 64}, "minItems": 1},
+                type={
+                    "type": "array",
+                    "items": {"type": "string", "minLength": 1, "maxLength": 64},
+                    "minItems": 1,
+                },
                 location=OpenApiParameter.QUERY,
                 required=True,
                 explode=True,
                 description=(
-                    f"One or more SKUs (repeat the parameter or separate with commas; at most "
-                    f"{MAX_SKUS}). SKUs the channel's warehouses do not hold report 0."
+                    f"One or more SKUs (repeat the parameter: ?sku=A&sku=B; at most {MAX_SKUS}). "
+                    "SKUs the channel's warehouses do not hold report 0."
                 ),
             )
         ],
         responses={200: OutputSerializer(many=True), **api_schema.COMMON_READ_RESPONSES},
     )
     def get(self, request):
-        raw = [part for value in request.query_params.getlist("sku") for part in value.split(",")]
-        query = self.QuerySerializer(data={"sku": [part.strip() for part in raw if part.strip()]})
-        if not query.is_valid():
-            raise ValidationError(query.errors)
-        skus = list(dict.fromkeys(query.validated_data["sku"]))
-        available = stock_available_for_channel(channel=self.channel, skus=skus)
+        skus = list(dict.fromkeys(request.query_params.getlist("sku")))
+        if not 1 <= len(skus) <= MAX_SKUS:
+            raise ValidationError({"sku": [f"Give 1 to {MAX_SKUS} SKUs."]})
+        if any(len(sku) > 64 for sku in skus):
+            raise ValidationError({"sku": ["A SKU has at most 64 characters."]})
+        # A SKU with a NUL character cannot exist (and Postgres refuses it in a query).
+        available = stock_available_for_channel(
+            channel=self.channel, skus=[sku for sku in skus if "\x00" not in sku]
+        )
         data = [{"sku": sku, "available": max(0, available.get(sku, 0))} for sku in skus]
         return Response(self.OutputSerializer(data, many=True).data)

@@ -416,3 +416,45 @@ class StockSnapshotLine(models.Model):
     @property
     def difference(self) -> int:
         return self.lsp_on_hand - self.consign_on_hand
+
+
+class ImportJob(TimeStampedModel):
+    """A CSV import of products or stock levels, run by a worker with visible progress."""
+
+    class Kind(models.TextChoices):
+        PRODUCTS = "products", "Products"
+        STOCK_LEVELS = "stock_levels", "Stock levels"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for a worker"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed (nothing applied)"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    file = models.FileField(upload_to="imports/%Y/%m/")
+    dry_run = models.BooleanField(
+        default=True, help_text="Preview the changes and row errors without applying anything."
+    )
+    skip_bad_rows = models.BooleanField(
+        default=False,
+        help_text="Apply the good rows even when some rows are bad (otherwise nothing is applied).",
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    applied_rows = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)
+    preview = models.JSONField(default=list, blank=True)
+    message = models.TextField(blank=True, default="")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"import {self.pk} {self.kind} ({self.status})"

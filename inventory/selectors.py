@@ -102,3 +102,42 @@ def snapshot_differences(*, snapshot) -> list[dict]:
                 }
             )
     return out
+
+
+def stock_levels_export_csv(*, out) -> int:
+    """Write `sku,warehouse,on_hand,reserved,low_stock_threshold` rows; returns the row count."""
+    import csv
+
+    from inventory.models import StockLevel
+
+    writer = csv.writer(out)
+    writer.writerow(["sku", "warehouse", "on_hand", "reserved", "low_stock_threshold"])
+    rows = 0
+    for row in (
+        StockLevel.objects.order_by("product__sku", "warehouse__code")
+        .values_list(
+            "product__sku", "warehouse__code", "on_hand", "reserved", "low_stock_threshold"
+        )
+        .iterator(chunk_size=5000)
+    ):
+        writer.writerow(row)
+        rows += 1
+    return rows
+
+
+def products_export_csv(*, out) -> int:
+    """Write every product with the import's columns; returns the row count."""
+    import csv
+
+    from inventory.models import Product
+    from inventory.services.imports import PRODUCT_COLUMNS
+
+    writer = csv.writer(out)
+    writer.writerow(PRODUCT_COLUMNS)
+    rows = 0
+    for row in (
+        Product.objects.order_by("sku").values_list(*PRODUCT_COLUMNS).iterator(chunk_size=5000)
+    ):
+        writer.writerow(["" if value is None else value for value in row])
+        rows += 1
+    return rows

@@ -19,3 +19,23 @@ def backorders_sweep_task() -> int:
     from inventory.services.allocation import backorders_allocate
 
     return backorders_allocate(product_ids=None)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def import_job_run_task(*, job_id: int) -> str:
+    """Run one CSV import job (a job already started or finished is left alone)."""
+    from inventory.models import ImportJob
+    from inventory.services.imports import import_job_run
+
+    job = ImportJob.objects.filter(pk=job_id).first()
+    if job is None:
+        return "missing"
+    return import_job_run(job=job).status
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def lsp_snapshots_fetch_task() -> int:
+    """Periodic: fetch every LSP warehouse's stock snapshot; returns snapshots with differences."""
+    from inventory.services.reconciliation import snapshots_fetch_from_lsps
+
+    return len(snapshots_fetch_from_lsps())

@@ -1,9 +1,22 @@
 """Admin for the logistics domain. Dispatch and tracking change shipments through services."""
 
+from django import forms
 from django.contrib import admin
 
 from core.admin_paginator import BigTableAdminMixin, ReadOnlyAdminMixin, ReadOnlyInline
-from logistics.models import Parcel, Provider, ServiceLevel, Shipment, ShipmentLine, TrackingEvent
+from core.ssrf import url_validate_public
+from logistics.models import (
+    CustomsDeclaration,
+    CustomsDeclarationLine,
+    CustomsUnion,
+    CustomsUnionMember,
+    Parcel,
+    Provider,
+    ServiceLevel,
+    Shipment,
+    ShipmentLine,
+    TrackingEvent,
+)
 
 
 class ServiceLevelInline(admin.TabularInline):
@@ -12,8 +25,18 @@ class ServiceLevelInline(admin.TabularInline):
     fields = ["code", "name", "max_transit_hours", "is_active"]
 
 
+class ProviderForm(forms.ModelForm):
+    # No Meta: ModelAdmin builds the form for its model and fields.
+
+    def clean_base_url(self):
+        url = self.cleaned_data.get("base_url", "")
+        url_validate_public(url)  # no internal addresses (core/ssrf.py)
+        return url
+
+
 @admin.register(Provider)
-class ProviderAdmin(admin.ModelAdmin):
+class ProviderAdmin(BigTableAdminMixin, admin.ModelAdmin):
+    form = ProviderForm
     list_display = ["code", "name", "kind", "adapter", "base_url", "supports_webhooks", "is_active"]
     list_filter = ["kind", "adapter", "is_active", "supports_webhooks"]
     search_fields = ["code", "name"]
@@ -37,7 +60,7 @@ class ProviderAdmin(admin.ModelAdmin):
 
 
 @admin.register(ServiceLevel)
-class ServiceLevelAdmin(admin.ModelAdmin):
+class ServiceLevelAdmin(BigTableAdminMixin, admin.ModelAdmin):
     list_display = ["code", "name", "provider", "max_transit_hours", "is_active"]
     list_filter = ["provider", "is_active"]
     list_select_related = ["provider"]
@@ -75,8 +98,8 @@ class ShipmentAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     ]  # fmt: skip
     list_filter = ["status", "provider", "warehouse"]
     list_select_related = ["order", "provider", "warehouse"]
-    search_fields = ["tracking_number", "provider_reference", "order__number"]
-    exact_search_fields = ("tracking_number", "provider_reference", "order__number")
+    search_fields = ["tracking_number", "order__number"]
+    exact_search_fields = ("tracking_number", "order__number")
     ordering = ["-id"]
     readonly_fields = ["tracking_url"]
     inlines = [ShipmentLineInline, ParcelInline, TrackingEventInline]
@@ -111,7 +134,7 @@ class TrackingEventAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmi
     list_display = ["occurred_at", "shipment", "status", "provider_status", "location"]
     list_filter = ["status"]
     list_select_related = ["shipment"]
-    search_fields = ["shipment__tracking_number", "dedup_key"]
+    search_fields = ["shipment__tracking_number"]
     exact_search_fields = ("shipment__tracking_number",)
     ordering = ["-id"]
 
@@ -119,3 +142,49 @@ class TrackingEventAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmi
 # The dispatch and tracking models (outbox, inbound webhooks, partner deliveries)
 # register themselves in admin_ops.
 from logistics import admin_ops  # noqa: E402, F401
+
+
+class CustomsUnionMemberInline(admin.TabularInline):
+    model = CustomsUnionMember
+    extra = 1
+
+
+@admin.register(CustomsUnion)
+class CustomsUnionAdmin(admin.ModelAdmin):
+    """Customs unions are data: edit members here when a country joins or leaves."""
+
+    list_display = ["code", "name"]
+    inlines = [CustomsUnionMemberInline]
+
+
+class CustomsDeclarationLineInline(admin.TabularInline):
+    model = CustomsDeclarationLine
+    extra = 0
+    can_delete = False
+    readonly_fields = [
+        "sku",
+        "description",
+        "hs_code",
+        "origin_country",
+        "quantity",
+        "unit_value",
+        "value",
+        "weight_grams",
+    ]
+    fields = readonly_fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CustomsDeclaration)
+class CustomsDeclarationAdmin(admin.ModelAdmin):
+    """Built by the customs gate at planning; read-only here."""
+
+    list_display = ["shipment", "origin_country", "destination_country", "incoterm", "total_value"]
+    list_select_related = ["shipment"]
+    inlines = [CustomsDeclarationLineInline]
+    readonly_fields = [field.name for field in CustomsDeclaration._meta.fields]
+
+    def has_add_permission(self, request):
+        return False

@@ -76,7 +76,17 @@ class ServiceLevel(TimeStampedModel):
 
 
 class Shipment(TimeStampedModel):
-    """What one provider executes for one order from one warehouse."""
+    """What one provider executes for one order from one warehouse.
+
+    A return shipment (direction `return`) carries goods back from the customer to
+    `warehouse`; it is created by the returns app when the provider issues a return
+    label, has no ShipmentLines (the return's lines say what comes back) and is
+    tracked by the same pipeline without the outbound stock and order roll-up.
+    """
+
+    class Direction(models.TextChoices):
+        OUTBOUND = "outbound", "Outbound"
+        RETURN = "return", "Return"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Waiting for dispatch"
@@ -98,6 +108,13 @@ class Shipment(TimeStampedModel):
         ServiceLevel, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     status = models.CharField(max_length=24, choices=Status.choices, default=Status.PENDING)
+    # db_default too: bulk loaders (COPY) that name their columns still get a direction.
+    direction = models.CharField(
+        max_length=8,
+        choices=Direction.choices,
+        default=Direction.OUTBOUND,
+        db_default=Direction.OUTBOUND,
+    )
     # Sent with every create request so that a retry never makes a second shipment at the LSP.
     idempotency_token = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     provider_reference = models.CharField(max_length=100, blank=True, default="")
@@ -324,6 +341,7 @@ class PartnerWebhookDelivery(TimeStampedModel):
         ORDER_DELIVERED = "order.delivered", "Order delivered"
         ORDER_EXCEPTION = "order.exception", "Order exception"
         ORDER_CANCELLED = "order.cancelled", "Order cancelled"
+        RETURN_RECEIVED = "return.received", "Return received"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -357,3 +375,106 @@ class PartnerWebhookDelivery(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.event} {self.order_id} → {self.channel_id}"
+
+
+class CustomsUnion(models.Model):
+    """A customs union (e.g. the EU): goods move between its members without a declaration.
+
+    Kept as data (seeded by a data migration, editable in the admin), never as a
+    list in code: membership changes (the UK left the EU) without a deploy.
+    """
+
+    code = models.SlugField(max_length=16, unique=True)
+    name = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class CustomsUnionMember(models.Model):
+    union = models.ForeignKey(CustomsUnion, on_delete=models.CASCADE, related_name="members")
+    country = models.CharField(max_length=2)
+
+    class Meta:
+        ordering = ["union", "country"]
+        constraints = [
+            models.UniqueConstraint(fields=["union", "country"], name="customsunion_member_once"),
+            models.CheckConstraint(
+                condition=Q(country__regex=r"^[A-Z]{2}$"), name="customsunion_member_iso"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.union_id}:{self.country}"
+
+
+class CustomsDeclaration(TimeStampedModel):
+    """The customs data of a shipment that crosses a customs border (CN22/CN23-like)."""
+
+    class ContentsType(models.TextChoices):
+        MERCHANDISE = "merchandise", "Merchandise (sale)"
+        RETURNED_GOODS = "returned_goods", "Returned goods"
+        GIFT = "gift", "Gift"
+        SAMPLE = "sample", "Commercial sample"
+        DOCUMENTS = "documents", "Documents"
+
+    shipment = models.OneToOneField(
+        Shipment, on_delete=models.CASCADE, related_name="customs_declaration"
+    )
+    contents_type = models.CharField(
+        max_length=16, choices=ContentsType.choices, default=ContentsType.MERCHANDISE
+    )
+    incoterm = models.CharField(max_length=3)
+    currency = models.CharField(max_length=3, validators=[currency_code_validator])
+    origin_country = models.CharField(max_length=2)
+    destination_country = models.CharField(max_length=2)
+    exporter_eori = models.CharField(max_length=20, blank=True, default="")
+    exporter_vat = models.CharField(max_length=20, blank=True, default="")
+    invoice_number = models.CharField(max_length=40)
+    total_value = models.DecimalField(max_digits=14, decimal_places=4, default=0)
+    total_weight_grams = models.PositiveIntegerField(default=0)
+    # Empty when complete; else [{"sku", "field", "message"}] naming what is missing.
+    problems = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(total_value__gte=0), name="customsdeclaration_value_non_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"customs {self.shipment_id} {self.origin_country}→{self.destination_country}"
+
+    @property
+    def is_complete(self) -> bool:
+        return not self.problems
+
+
+class CustomsDeclarationLine(models.Model):
+    declaration = models.ForeignKey(
+        CustomsDeclaration, on_delete=models.CASCADE, related_name="lines"
+    )
+    order_line = models.ForeignKey("orders.OrderLine", on_delete=models.PROTECT, related_name="+")
+    sku = models.CharField(max_length=64)
+    description = models.CharField(max_length=200)
+    hs_code = models.CharField(max_length=10, blank=True, default="")
+    origin_country = models.CharField(max_length=2, blank=True, default="")
+    quantity = models.PositiveIntegerField()
+    unit_value = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    value = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    weight_grams = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["declaration", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0), name="customsdeclarationline_quantity_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity}×{self.sku} ({self.hs_code or 'no HS code'})"

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from django.dispatch import Signal
+
 from orders.models import Order, OrderEvent
+
+# Sent (inside the tracking transaction, order and shipment locked) when a return
+# shipment gets a new latest status. Arguments: shipment, status (TrackingStatus),
+# occurred_at. The returns app listens; logistics does not import it.
+return_shipment_tracked = Signal()
 
 
 def order_event_saved(sender, instance: OrderEvent, created: bool, **kwargs) -> None:

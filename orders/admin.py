@@ -1,10 +1,10 @@
 """Admin for the orders domain. Order changes go through services (see admin_ops modules)."""
 
+from django import forms
 from django.contrib import admin
-from django.db.models import Q
-from django.db.models.functions import Lower
 
 from core.admin_paginator import BigTableAdminMixin, ReadOnlyAdminMixin, ReadOnlyInline
+from core.ssrf import url_validate_public
 from logistics.models import Shipment
 from orders.models import (
     Channel,
@@ -13,7 +13,6 @@ from orders.models import (
     Order,
     OrderEvent,
     OrderLine,
-    postcode_key,
 )
 
 
@@ -24,8 +23,19 @@ class ChannelWarehouseInline(admin.TabularInline):
     ordering = ["priority"]
 
 
+class ChannelForm(forms.ModelForm):
+    # No Meta: ModelAdmin builds the form for its model and fields.
+
+    def clean_webhook_url(self):
+        url = self.cleaned_data.get("webhook_url", "")
+        # Refused when saved (and again at connect time): no internal addresses.
+        url_validate_public(url)
+        return url
+
+
 @admin.register(Channel)
-class ChannelAdmin(admin.ModelAdmin):
+class ChannelAdmin(BigTableAdminMixin, admin.ModelAdmin):
+    form = ChannelForm
     list_display = [
         "code",
         "name",
@@ -40,7 +50,7 @@ class ChannelAdmin(admin.ModelAdmin):
 
 
 @admin.register(ChannelWarehouse)
-class ChannelWarehouseAdmin(admin.ModelAdmin):
+class ChannelWarehouseAdmin(BigTableAdminMixin, admin.ModelAdmin):
     list_display = ["channel", "warehouse", "priority"]
     list_filter = ["channel"]
     list_select_related = ["channel", "warehouse"]
@@ -135,29 +145,14 @@ class OrderAdmin(BigTableAdminMixin, admin.ModelAdmin):
         return False
 
     def get_search_results(self, request, queryset, search_term):
-        """Desk-style lookup on indexed columns only (no table scans on a million orders)."""
-        term = search_term.strip()
-        if not term:
+        """The CS desk's search (indexed lookups only, no table scans on a million orders)."""
+        from backoffice.selectors import desk_search_lookups
+
+        lookups = desk_search_lookups(query=search_term)
+        if not lookups:
             return queryset, False
-        condition = (
-            Q(number=term.upper())
-            | Q(external_reference__iexact=term)
-            | Q(email_lower=term.lower())
-        )
-        digits = "".join(ch for ch in term if ch.isdigit()).lstrip("0")
-        if len(digits) >= 6 and len(digits) >= len(term.replace(" ", "")) - 4:
-            condition |= Q(customer_phone_key__startswith=digits[::-1])
-        postcode = postcode_key(term)
-        if 4 <= len(postcode) <= 10 and any(ch.isdigit() for ch in postcode):
-            condition |= Q(shipping_postcode_key__startswith=postcode)
-        shipped_ids = list(
-            Shipment.objects.filter(tracking_number=term).values_list("order_id", flat=True)[:100]
-        )
-        if shipped_ids:
-            condition |= Q(pk__in=shipped_ids)
-        if len(term) >= 3 and not term.isdigit():
-            condition |= Q(customer_name__icontains=term)
-        return queryset.alias(email_lower=Lower("customer_email")).filter(condition), False
+        union = lookups[0].union(*lookups[1:], all=True) if len(lookups) > 1 else lookups[0]
+        return queryset.filter(pk__in={order_id for order_id, _kind in union}), False
 
 
 @admin.register(OrderLine)
@@ -167,8 +162,8 @@ class OrderLineAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "quantity_shipped", "quantity_delivered", "quantity_returned",
     ]  # fmt: skip
     list_select_related = ["order"]
-    search_fields = ["sku", "order__number"]
-    exact_search_fields = ("sku", "order__number")
+    search_fields = ["product__sku", "order__number"]
+    exact_search_fields = ("product__sku", "order__number")
     ordering = ["-id"]
 
 

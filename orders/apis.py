@@ -20,10 +20,18 @@ from orders.models import Order
 from orders.selectors import (
     order_get_for_channel,
     order_lookup_for_channel,
+    order_with_details,
     orders_for_channel,
     shipments_for_order,
 )
-from orders.serializers import OrderDetailSerializer, OrderSerializer, ShipmentSerializer
+from orders.serializers import (
+    OrderDetailSerializer,
+    OrderSerializer,
+    ShipmentSerializer,
+    order_data,
+    order_detail_data,
+    shipment_data,
+)
 from orders.services.cancellation import order_cancel
 from orders.services.intake import MAX_LINES, MAX_QUANTITY, order_create
 from partners import schema as api_schema
@@ -166,7 +174,7 @@ class OrderListCreateApi(PartnerApiView):
     )
     def get(self, request):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(OrderSerializer(page, many=True).data)
+        return self.get_paginated_response([order_data(order) for order in page])
 
     @extend_schema(
         operation_id="orders_create",
@@ -229,9 +237,9 @@ class OrderListCreateApi(PartnerApiView):
         order = order_create(
             channel=self.channel, actor=self.partner.actor, **serializer.validated_data
         )
-        order = order_get_for_channel(channel=self.channel, number=order.number)
+        order = order_with_details(order=order)
         return Response(
-            OrderDetailSerializer(order).data,
+            order_detail_data(order),
             status=status.HTTP_201_CREATED,
             headers={"Location": reverse("api:order-detail", kwargs={"number": order.number})},
         )
@@ -240,6 +248,7 @@ class OrderListCreateApi(PartnerApiView):
 class OrderDetailApi(PartnerApiView):
     @extend_schema(
         operation_id="orders_retrieve",
+        parameters=[api_schema.ORDER_NUMBER_PARAMETER],
         summary="Read one order with lines, allocations, shipments and tracking",
         responses={
             200: OrderDetailSerializer,
@@ -249,7 +258,7 @@ class OrderDetailApi(PartnerApiView):
     )
     def get(self, request, number: str):
         order = order_get_for_channel(channel=self.channel, number=number)
-        return Response(OrderDetailSerializer(order).data)
+        return Response(order_detail_data(order))
 
 
 class OrderCancelApi(PartnerApiView):
@@ -269,7 +278,7 @@ class OrderCancelApi(PartnerApiView):
             "returns it unchanged. Once anything has shipped the answer is 409 with the "
             "order's status."
         ),
-        parameters=[api_schema.IDEMPOTENCY_KEY_PARAMETER],
+        parameters=[api_schema.ORDER_NUMBER_PARAMETER, api_schema.IDEMPOTENCY_KEY_PARAMETER],
         request=InputSerializer,
         responses={
             200: OrderDetailSerializer,
@@ -309,12 +318,13 @@ class OrderCancelApi(PartnerApiView):
             reason=serializer.validated_data.get("reason", ""),
         )
         order = order_get_for_channel(channel=self.channel, number=number)
-        return Response(OrderDetailSerializer(order).data)
+        return Response(order_detail_data(order))
 
 
 class OrderShipmentsApi(PartnerApiView):
     @extend_schema(
         operation_id="orders_shipments",
+        parameters=[api_schema.ORDER_NUMBER_PARAMETER],
         summary="The order's shipments with tracking",
         responses={
             200: ShipmentSerializer(many=True),
@@ -324,4 +334,4 @@ class OrderShipmentsApi(PartnerApiView):
     )
     def get(self, request, number: str):
         order = order_lookup_for_channel(channel=self.channel, number=number)
-        return Response(ShipmentSerializer(shipments_for_order(order=order), many=True).data)
+        return Response([shipment_data(s) for s in shipments_for_order(order=order)])

@@ -1,26 +1,48 @@
 """Query filters of the partner API's order list."""
 
+import datetime as dt
+
 import django_filters
 from django.db.models.functions import Lower
+from rest_framework.exceptions import ValidationError
 
 from orders.models import Order
+
+
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """ISO 8601 datetime, normalised to UTC before it reaches Postgres.
+
+    Postgres refuses UTC offsets beyond ±15:59 that ISO 8601 allows ("+22:40"),
+    and converting year-1 or year-9999 times can overflow: both are a 400.
+    """
+
+    def filter(self, qs, value):
+        if value is not None:
+            try:
+                value = value.astimezone(dt.UTC)
+            except OverflowError:
+                raise ValidationError({self.field_name: ["Date out of range."]}) from None
+        return super().filter(qs, value)
 
 
 class OrderFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(
         choices=Order.Status.choices,
+        # Status is a column of the order itself: no join, so no DISTINCT (which would
+        # make Postgres sort every matching order before the first page).
+        distinct=False,
         help_text="One or more statuses (repeat the parameter: ?status=received&status=allocated).",
     )
-    created_after = django_filters.IsoDateTimeFilter(
+    created_after = UtcDateTimeFilter(
         field_name="created_at", lookup_expr="gte", help_text="ISO 8601, inclusive."
     )
-    created_before = django_filters.IsoDateTimeFilter(
+    created_before = UtcDateTimeFilter(
         field_name="created_at", lookup_expr="lt", help_text="ISO 8601, exclusive."
     )
-    updated_after = django_filters.IsoDateTimeFilter(
+    updated_after = UtcDateTimeFilter(
         field_name="updated_at", lookup_expr="gte", help_text="ISO 8601, inclusive."
     )
-    updated_before = django_filters.IsoDateTimeFilter(
+    updated_before = UtcDateTimeFilter(
         field_name="updated_at", lookup_expr="lt", help_text="ISO 8601, exclusive."
     )
     external_reference = django_filters.CharFilter(

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 
 from core.errors import NotFound
 from inventory.models import Allocation
-from logistics.models import Shipment, TrackingEvent
+from logistics.models import Shipment, ShipmentLine, TrackingEvent
 from orders import error_codes
 from orders.models import Channel, Order, OrderLine
 
@@ -24,7 +24,7 @@ def shipments_for_order_qs() -> QuerySet[Shipment]:
     return (
         Shipment.objects.select_related("provider", "warehouse", "service_level__provider")
         .prefetch_related(
-            "lines__order_line",
+            Prefetch("lines", queryset=ShipmentLine.objects.select_related("order_line")),
             "parcels",
             Prefetch(
                 "tracking_events", queryset=TrackingEvent.objects.order_by("occurred_at", "id")
@@ -32,6 +32,32 @@ def shipments_for_order_qs() -> QuerySet[Shipment]:
         )
         .order_by("id")
     )
+
+
+def _detail_prefetches() -> list[Prefetch]:
+    return [
+        Prefetch(
+            "lines",
+            queryset=OrderLine.objects.order_by("line_number").prefetch_related(
+                Prefetch(
+                    "allocations",
+                    queryset=Allocation.objects.select_related("warehouse").order_by("id"),
+                )
+            ),
+        ),
+        Prefetch("shipments", queryset=shipments_for_order_qs()),
+    ]
+
+
+def order_with_details(*, order: Order) -> Order:
+    """The order instance just written, reloaded with what the detail view shows.
+
+    Skips re-reading the order row and its channel and service level (the
+    caller has them); re-reads the status, which fulfilment may have moved.
+    """
+    order.refresh_from_db(fields=["status", "updated_at", "cancelled_at"])
+    prefetch_related_objects([order], *_detail_prefetches())
+    return order
 
 
 def order_get_for_channel(*, channel: Channel, number: str) -> Order:
@@ -43,18 +69,7 @@ def order_get_for_channel(*, channel: Channel, number: str) -> Order:
     order = (
         Order.objects.filter(channel=channel, number=number)
         .select_related("channel", "service_level__provider")
-        .prefetch_related(
-            Prefetch(
-                "lines",
-                queryset=OrderLine.objects.order_by("line_number").prefetch_related(
-                    Prefetch(
-                        "allocations",
-                        queryset=Allocation.objects.select_related("warehouse").order_by("id"),
-                    )
-                ),
-            ),
-            Prefetch("shipments", queryset=shipments_for_order_qs()),
-        )
+        .prefetch_related(*_detail_prefetches())
         .first()
     )
     if order is None:

@@ -23,7 +23,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
         if change:
             obj.save(update_fields=["name", "updated_at"])
             return
-        api_key, raw = api_key_create(channel=obj.channel, name=obj.name)
+        api_key, raw = api_key_create(
+            channel=obj.channel, name=obj.name, actor=request.user.get_username()
+        )
         obj.pk = api_key.pk
         obj.prefix = api_key.prefix
         # Shown once: only the hash is stored.
@@ -39,7 +41,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke selected keys", permissions=["change"])
     def revoke(self, request, queryset):
         for api_key in queryset.filter(revoked_at__isnull=True):
-            api_key_revoke(api_key=api_key)
+            api_key_revoke(api_key=api_key, actor=request.user.get_username())
         self.message_user(request, f"Revoked at {timezone.now():%Y-%m-%d %H:%M} UTC.")
 
 

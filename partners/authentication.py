@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from core.security_log import security_event
 from partners.models import ApiKey
 from partners.selectors import api_key_for_raw_key
-from partners.services import api_key_touch
+from partners.services import PREFIX_LENGTH, api_key_touch
 
 
 @dataclass(frozen=True)
@@ -52,10 +54,30 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid API key.") from None
         api_key = api_key_for_raw_key(raw_key=raw)
         if api_key is None:
+            # Only the public-length prefix of what was sent: never a (possibly valid) secret.
+            security_event(
+                "api_key.rejected",
+                request=request,
+                level=logging.WARNING,
+                key_prefix=raw[:PREFIX_LENGTH],
+            )
             # Same answer for unknown and revoked keys: no oracle for key state.
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
         if not api_key.channel.is_active:
+            security_event(
+                "api_key.rejected",
+                request=request,
+                level=logging.WARNING,
+                key_prefix=api_key.prefix,
+                reason="channel_inactive",
+            )
             raise exceptions.AuthenticationFailed("The channel of this API key is inactive.")
+        security_event(
+            "api_key.used",
+            request=request,
+            key_prefix=api_key.prefix,
+            channel=api_key.channel.code,
+        )
         api_key_touch(api_key=api_key)
         return Partner(api_key=api_key), api_key
 

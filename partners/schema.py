@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
@@ -115,7 +114,7 @@ COMMON_WRITE_RESPONSES = {
 
 IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
     name="Idempotency-Key",
-    type=OpenApiTypes.STR,
+    type={"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
     location=OpenApiParameter.HEADER,
     required=False,
     description=(
@@ -140,8 +139,14 @@ def postprocess_schema(result, generator, request, public):
         "description": "Seconds to wait before the next request.",
         "schema": {"type": "integer", "minimum": 0},
     }
+    _add_links(result)
     for path_item in result.get("paths", {}).values():
         for method, operation in path_item.items():
+            for parameter in operation.get("parameters", []):
+                # Blank query values are refused (400), so the schema says so.
+                schema = parameter.get("schema", {})
+                if parameter.get("in") == "query" and schema.get("type") == "string":
+                    schema.setdefault("minLength", 1)
             for status, response in operation.get("responses", {}).items():
                 if status == "429":
                     response.setdefault("headers", {})["Retry-After"] = {
@@ -156,3 +161,40 @@ def postprocess_schema(result, generator, request, public):
                 if status[0] in "45" and content and "application/json" in content:
                     content["application/problem+json"] = content.pop("application/json")
     return result
+
+
+ORDER_NUMBER_PARAMETER = OpenApiParameter(
+    name="number",
+    type={"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9-]{0,19}$", "maxLength": 20},
+    location=OpenApiParameter.PATH,
+    description="The order number Consign gave, e.g. CS-000123.",
+    examples=[OpenApiExample("Order number", value="CS-000001")],
+)
+
+
+# OpenAPI links: where a created order's number can be used next (clients and
+# schemathesis' stateful phase follow them).
+_ORDER_LINKS = {
+    "GetOrder": "orders_retrieve",
+    "GetOrderShipments": "orders_shipments",
+    "CancelOrder": "orders_cancel",
+}
+
+
+def _add_links(result: dict) -> None:
+    for path_item in result.get("paths", {}).values():
+        for operation in path_item.values():
+            if operation.get("operationId") not in {"orders_create", "orders_cancel"}:
+                continue
+            status = "201" if operation["operationId"] == "orders_create" else "200"
+            response = operation.get("responses", {}).get(status)
+            if response is None:
+                continue
+            response["links"] = {
+                name: {
+                    "operationId": target,
+                    "parameters": {"number": "$response.body#/number"},
+                    "description": "The order's number from this response.",
+                }
+                for name, target in _ORDER_LINKS.items()
+            }

@@ -13,6 +13,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.errors import Conflict, DomainError
+from core.security_log import security_event
 from partners import error_codes
 from partners.models import ApiKey, IdempotencyRecord
 
@@ -25,7 +26,7 @@ def api_key_hash(raw_key: str) -> str:
 
 
 @transaction.atomic
-def api_key_create(*, channel, name: str = "") -> tuple[ApiKey, str]:
+def api_key_create(*, channel, name: str = "", actor: str = "") -> tuple[ApiKey, str]:
     """Create a key for `channel` and return it with the raw secret.
 
     The raw key exists only in the return value: it is shown once and cannot be
@@ -37,16 +38,26 @@ def api_key_create(*, channel, name: str = "") -> tuple[ApiKey, str]:
     )
     api_key.full_clean()
     api_key.save()
+    security_event(
+        "api_key.created", key_prefix=api_key.prefix, channel=channel.code, actor=actor or ""
+    )
     return api_key, raw
 
 
 @transaction.atomic
-def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+def api_key_revoke(*, api_key: ApiKey, actor: str = "") -> ApiKey:
     """Revoke the key from now on (idempotent: a revoked key keeps its first revocation time)."""
-    ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
+    revoked = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
         revoked_at=timezone.now(), updated_at=timezone.now()
     )
     api_key.refresh_from_db(fields=["revoked_at", "updated_at"])
+    if revoked:
+        security_event(
+            "api_key.revoked",
+            key_prefix=api_key.prefix,
+            channel_id=api_key.channel_id,
+            actor=actor or "",
+        )
     return api_key
 
 

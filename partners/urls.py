@@ -4,7 +4,9 @@ from django.urls import include, path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from inventory.apis import InventoryApi
+from logistics.apis import ShipmentDocumentApi
 from orders.apis import OrderCancelApi, OrderDetailApi, OrderListCreateApi, OrderShipmentsApi
+from returns.apis import OrderReturnsApi
 
 
 class OrderNumberConverter:
@@ -31,6 +33,12 @@ v1 = [
         OrderShipmentsApi.as_view(),
         name="order-shipments",
     ),
+    path(
+        "orders/<order_number:number>/shipments/<int:shipment_id>/documents/<slug:kind>.pdf",
+        ShipmentDocumentApi.as_view(),
+        name="order-shipment-document",
+    ),
+    path("orders/<order_number:number>/returns/", OrderReturnsApi.as_view(), name="order-returns"),
     path("inventory/", InventoryApi.as_view(), name="inventory"),
 ]
 

@@ -4,8 +4,11 @@ import pytest
 
 pytest_plugins = [
     "tests.fixtures.domain",
+    "tests.fixtures.admin_book",
     "tests.fixtures.api",
     "tests.fixtures.live",
+    # Fails the run if any log line of it holds a raw API key.
+    "tests.fixtures.log_audit",
 ]
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}

@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib import messages
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from backoffice import selectors
-from backoffice.forms import AddressForm, HoldPlaceForm, HoldReleaseForm, NoteForm, SearchForm
+from backoffice.forms import (
+    AddressForm,
+    CancelForm,
+    HoldPlaceForm,
+    HoldReleaseForm,
+    NoteForm,
+    SearchForm,
+)
 from backoffice.views.common import page, report_domain_error, staff_view
 from core.errors import DomainError, ValidationFailed
 from orders.models import Hold, Order
 from orders.services import desk as desk_services
+from orders.services.cancellation import order_cancel as order_cancel_service
+from orders.transitions import CANCELLABLE
 
 VIEW_ORDER = "orders.view_order"
 
@@ -59,6 +71,7 @@ def order_detail(request, number: str):
     except Order.DoesNotExist as exc:
         raise Http404("No such order.") from exc
     user = request.user
+    timeline = selectors.order_timeline(order=order, shipments=list(order.shipments.all()))
     holds = list(order.holds.all())
     shipments = list(order.shipments.all())
     can_change_address = order.status in desk_services.ADDRESS_CHANGEABLE_STATUSES and not any(
@@ -74,15 +87,22 @@ def order_detail(request, number: str):
             "shipments": shipments,
             "active_holds": [h for h in holds if h.released_at is None],
             "past_holds": [h for h in holds if h.released_at is not None],
-            "timeline": selectors.order_timeline(order=order, shipments=shipments),
+            "timeline": timeline,
+            "notes": [entry for entry in reversed(timeline) if entry.css == "ev-note_added"],
             "hold_form": HoldPlaceForm(),
             "note_form": NoteForm(),
             "can": {
                 "hold": user.has_perm("orders.place_hold")
-                and order.status in desk_services.HOLDABLE_STATUSES,
+                and order.status in desk_services.HOLDABLE_STATUSES
+                and (
+                    order.status == Order.Status.ON_HOLD
+                    or desk_services.shipments_allow_hold(shipments)
+                ),
                 "release": user.has_perm("orders.release_hold"),
                 "note": user.has_perm("orders.add_order_note"),
                 "address": user.has_perm("orders.change_shipping_address") and can_change_address,
+                "cancel": user.has_perm("orders.cancel_order") and order.status in CANCELLABLE,
+                "retry": user.has_perm("logistics.retry_dispatch"),
             },
         },
     )
@@ -97,10 +117,12 @@ def order_hold_place(request, number: str):
         messages.error(request, "Choose a reason for the hold.")
         return _back(order, "actions")
     try:
+        hours = form.cleaned_data["due_in_hours"]
         desk_services.order_hold_place(
             order=order,
             reason=form.cleaned_data["reason"],
             note=form.cleaned_data["note"],
+            due_at=timezone.now() + timedelta(hours=hours) if hours else None,
             user=request.user,
         )
     except DomainError as exc:
@@ -173,3 +195,20 @@ def order_address_change(request, number: str):
         {"title": f"Change shipping address of {order.number}", "order": order, "form": form},
         status=status,
     )
+
+
+@require_POST
+@staff_view(VIEW_ORDER, "orders.cancel_order")
+def order_cancel(request, number: str):
+    order = _order_or_404(number)
+    form = CancelForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give a reason and confirm that the order cannot be reopened.")
+        return _back(order, "cancel-form")
+    try:
+        order_cancel_service(order=order, reason=form.cleaned_data["reason"], user=request.user)
+    except DomainError as exc:
+        report_domain_error(request, exc)
+    else:
+        messages.success(request, f"Order {order.number} is cancelled.")
+    return _back(order, "timeline")

@@ -11,10 +11,16 @@ from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
 from backoffice import charts, selectors
-from backoffice.forms import BulkHoldForm
+from backoffice.forms import BulkActionForm
 from backoffice.models import BulkJob
-from backoffice.services import BULK_JOB_MAX_ORDERS, bulk_hold_job_create, bulk_job_result_rows
+from backoffice.services import (
+    BULK_JOB_MAX_ORDERS,
+    bulk_hold_job_create,
+    bulk_job_result_rows,
+    order_export_job_create,
+)
 from backoffice.views.common import page, report_domain_error, staff_view
+from core.csv_safe import csv_row
 from core.errors import DomainError
 from orders.models import Channel, Order
 
@@ -36,6 +42,8 @@ def exception_queue(request):
         channel_code=channel_code,
         backorder_days=backorder_days,
         owner=request.user if mine else None,
+        # The overview shows the oldest few of each kind; one kind shows more.
+        limit=200 if kind in selectors.EXCEPTION_KINDS else 25,
     )
     return page(
         request,
@@ -49,7 +57,7 @@ def exception_queue(request):
             "channels": Channel.objects.order_by("code").values_list("code", flat=True),
             "backorder_days": backorder_days,
             "mine": mine,
-            "bulk_form": BulkHoldForm(),
+            "bulk_form": BulkActionForm(),
         },
     )
 
@@ -57,7 +65,7 @@ def exception_queue(request):
 @require_GET
 @staff_view(DASHBOARD)
 def dashboard(request):
-    figures = selectors.dashboard_figures()
+    figures = selectors.dashboard_figures_cached()
     return page(
         request,
         "backoffice/dashboard.html",
@@ -81,36 +89,40 @@ def dashboard(request):
 _NUMBER_SPLIT = re.compile(r"[\s,;]+")
 
 
-@staff_view(DASHBOARD, "orders.place_hold")
+@staff_view(DASHBOARD)
 def bulk_hold(request):
+    """Bulk actions on many orders (hold, CSV export), run as a BulkJob with progress."""
     if request.method != "POST":
-        return page(
-            request,
-            "backoffice/bulk_hold.html",
-            {"title": "Bulk hold", "form": BulkHoldForm(), "jobs": _recent_jobs(request.user)},
-        )
-    form = BulkHoldForm(request.POST)
+        initial = {"action": request.GET.get("action", BulkActionForm.HOLD)}
+        return _bulk_page(request, BulkActionForm(initial=initial))
     selected = [int(pk) for pk in request.POST.getlist("order_ids") if pk.isdigit()]
-    if not form.is_valid() and not selected:
-        return page(
-            request,
-            "backoffice/bulk_hold.html",
-            {"title": "Bulk hold", "form": form, "jobs": _recent_jobs(request.user)},
-            status=422,
-        )
-    data = form.cleaned_data if form.is_valid() else {"reason": request.POST.get("reason", "")}
+    form = BulkActionForm(request.POST, has_selection=bool(selected))
+    if not form.is_valid():
+        return _bulk_page(request, form, status=422)
+    data = form.cleaned_data
+    if data["action"] == BulkActionForm.HOLD and not request.user.has_perm("orders.place_hold"):
+        raise PermissionDenied
     order_ids = selected or _resolve_orders(data)
     try:
-        job = bulk_hold_job_create(
-            user=request.user,
-            order_ids=order_ids,
-            reason=data.get("reason", ""),
-            note=data.get("note", ""),
-        )
+        if data["action"] == BulkActionForm.EXPORT:
+            job = order_export_job_create(user=request.user, order_ids=order_ids)
+        else:
+            job = bulk_hold_job_create(
+                user=request.user, order_ids=order_ids, reason=data["reason"], note=data["note"]
+            )
     except DomainError as exc:
         report_domain_error(request, exc)
         return HttpResponseRedirect(request.path, status=303)
     return HttpResponseRedirect(job.get_absolute_url(), status=303)
+
+
+def _bulk_page(request, form, status: int = 200):
+    return page(
+        request,
+        "backoffice/bulk_hold.html",
+        {"title": "Bulk actions", "form": form, "jobs": _recent_jobs(request.user)},
+        status=status,
+    )
 
 
 def _resolve_orders(data: dict) -> list[int]:
@@ -175,5 +187,5 @@ def job_result(request, job_id: int):
     writer = csv.writer(response)
     for row in bulk_job_result_rows(job=job):
         # A spreadsheet must not execute a cell a customer could have written.
-        writer.writerow(["'" + c if str(c)[:1] in "=+-@" else c for c in row])
+        writer.writerow(csv_row(row))
     return response

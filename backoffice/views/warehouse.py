@@ -1,4 +1,4 @@
-"""Warehouse screens: stock by SKU and warehouse, movement history, dispatch board."""
+"""Warehouse screens: stock and its history, adjustments and counts, receiving, dispatch board."""
 
 from __future__ import annotations
 
@@ -7,14 +7,26 @@ from django.core.paginator import Paginator
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from backoffice import selectors
+from backoffice.forms import AdjustForm, CountForm, ScanForm
 from backoffice.views.common import page, report_domain_error, staff_view
 from core.errors import DomainError
-from inventory.models import StockLevel, Warehouse
+from inventory.models import InboundReceipt, InboundShipment, StockLevel, Warehouse
+from inventory.services.counts import stock_count_record
+from inventory.services.receiving import inbound_close as inbound_close_service
+from inventory.services.receiving import inbound_receive as inbound_receive_service
+from inventory.services.stock import stock_adjust as stock_adjust_service
+from logistics.models import Shipment
+from logistics.services.dispatch import shipment_dispatch_retry
 
 VIEW_STOCK = "inventory.view_stocklevel"
+
+
+def _redirect(url: str) -> HttpResponseRedirect:
+    return HttpResponseRedirect(url, status=303)
 
 
 @require_GET
@@ -53,20 +65,12 @@ def stock_detail(request, level_id: int):
             "title": f"{level.product.sku} at {level.warehouse.code}",
             "level": level,
             "movements": selectors.stock_movements_for(level=level),
-            "can_adjust": request.user.has_perm("inventory.adjust_stock")
-            and _stock_adjust_service() is not None,
+            "adjust_form": AdjustForm(),
+            "count_form": CountForm(),
+            "can_adjust": request.user.has_perm("inventory.adjust_stock"),
+            "can_count": request.user.has_perm("inventory.count_stock"),
         },
     )
-
-
-def _stock_adjust_service():
-    # The stock-changing service lives on the inventory branch; the adjustment
-    # form appears once it is merged (see docs/backoffice.md).
-    try:
-        from inventory.services.stock import stock_adjust
-    except ImportError:
-        return None
-    return stock_adjust
 
 
 @require_POST
@@ -75,29 +79,52 @@ def stock_adjust(request, level_id: int):
     level = get_object_or_404(
         StockLevel.objects.select_related("product", "warehouse"), pk=level_id
     )
-    back = HttpResponseRedirect(reverse("backoffice:stock_detail", args=[level.pk]), status=303)
-    service = _stock_adjust_service()
-    if service is None:
-        messages.error(request, "Stock adjustments are not available in this build.")
+    back = _redirect(reverse("backoffice:stock_detail", args=[level.pk]))
+    form = AdjustForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give a non-zero whole number and a reason.")
         return back
+    delta = form.cleaned_data["delta"]
     try:
-        delta = int(request.POST.get("delta", ""))
-    except ValueError:
-        messages.error(request, "Give the change as a whole number, e.g. -2 or 5.")
-        return back
-    reason = request.POST.get("reason", "").strip()[:64]
-    try:
-        service(
+        stock_adjust_service(
             product=level.product,
             warehouse=level.warehouse,
             delta=delta,
-            reason=reason,
+            reason=form.cleaned_data["reason"],
+            note=form.cleaned_data["note"],
             user=request.user,
         )
     except DomainError as exc:
         report_domain_error(request, exc)
     else:
         messages.success(request, f"Stock of {level.product.sku} adjusted by {delta:+d}.")
+    return back
+
+
+@require_POST
+@staff_view(VIEW_STOCK, "inventory.count_stock")
+def stock_count(request, level_id: int):
+    level = get_object_or_404(
+        StockLevel.objects.select_related("product", "warehouse"), pk=level_id
+    )
+    back = _redirect(reverse("backoffice:stock_detail", args=[level.pk]))
+    form = CountForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give the counted quantity (zero or more).")
+        return back
+    try:
+        count = stock_count_record(
+            product=level.product,
+            warehouse=level.warehouse,
+            counted=form.cleaned_data["counted"],
+            user=request.user,
+        )
+    except DomainError as exc:
+        report_domain_error(request, exc)
+    else:
+        messages.success(
+            request, f"Count recorded: {count.counted} on hand ({count.difference:+d})."
+        )
     return back
 
 
@@ -110,15 +137,102 @@ def dispatch_board(request):
         {
             "title": "Dispatch board",
             "board": selectors.dispatch_board(),
-            "can_retry": request.user.has_perm("logistics.retry_dispatch")
-            and _dispatch_retry_service() is not None,
+            "can_retry": request.user.has_perm("logistics.retry_dispatch"),
         },
     )
 
 
-def _dispatch_retry_service():
+@require_POST
+@staff_view("logistics.view_shipment", "logistics.retry_dispatch")
+def shipment_retry(request, shipment_id: int):
+    shipment = get_object_or_404(Shipment.objects.select_related("order"), pk=shipment_id)
     try:
-        from logistics.services.shipments import shipment_dispatch_retry
-    except ImportError:
-        return None
-    return shipment_dispatch_retry
+        shipment_dispatch_retry(shipment=shipment, user=request.user)
+    except DomainError as exc:
+        report_domain_error(request, exc)
+    else:
+        messages.success(request, f"SHP-{shipment.pk} is queued for dispatch again.")
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target = reverse("backoffice:dispatch_board")
+    return _redirect(target)
+
+
+# --- Receiving ----------------------------------------------------------------------
+
+
+@require_GET
+@staff_view(VIEW_STOCK, "inventory.receive_stock")
+def inbound_list(request):
+    return page(
+        request,
+        "backoffice/inbound_list.html",
+        {"title": "Receiving", "inbounds": selectors.inbounds_open()},
+    )
+
+
+@require_GET
+@staff_view(VIEW_STOCK, "inventory.receive_stock")
+def inbound_detail(request, inbound_id: int):
+    inbound = get_object_or_404(InboundShipment.objects.select_related("warehouse"), pk=inbound_id)
+    return page(
+        request,
+        "backoffice/inbound_detail.html",
+        {
+            "title": f"Receive {inbound.reference}",
+            "inbound": inbound,
+            "lines": selectors.inbound_lines_with_stock(inbound=inbound),
+            "scan_form": ScanForm(),
+            "last": request.session.pop("last_scan", None),
+        },
+    )
+
+
+@require_POST
+@staff_view(VIEW_STOCK, "inventory.receive_stock")
+def inbound_receive(request, inbound_id: int):
+    inbound = get_object_or_404(InboundShipment, pk=inbound_id)
+    back = _redirect(reverse("backoffice:inbound_detail", args=[inbound.pk]))
+    form = ScanForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Scan or type a barcode or SKU.")
+        return back
+    try:
+        receipt = inbound_receive_service(
+            inbound=inbound,
+            code=form.cleaned_data["barcode"],
+            quantity=form.cleaned_data["quantity"],
+            source=InboundReceipt.Source.SCAN,
+            user=request.user,
+        )
+    except DomainError as exc:
+        report_domain_error(request, exc)
+    else:
+        request.session["last_scan"] = {
+            "code": form.cleaned_data["barcode"],
+            "quantity": receipt.quantity,
+            "line_id": receipt.line_id,
+        }
+    return back
+
+
+@require_POST
+@staff_view(VIEW_STOCK, "inventory.receive_stock")
+def inbound_close(request, inbound_id: int):
+    inbound = get_object_or_404(InboundShipment, pk=inbound_id)
+    try:
+        discrepancies = inbound_close_service(inbound=inbound, user=request.user)
+    except DomainError as exc:
+        report_domain_error(request, exc)
+    else:
+        if discrepancies:
+            messages.warning(
+                request,
+                "Closed with discrepancies: "
+                + "; ".join(f"{d['sku']} {d['difference']:+d}" for d in discrepancies),
+            )
+        else:
+            messages.success(request, f"{inbound.reference} closed: everything received.")
+    return _redirect(reverse("backoffice:inbound_detail", args=[inbound.pk]))

@@ -18,7 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import F, Q, Sum
+from django.db.models import Exists, F, OuterRef, Q, Sum
 from django.db.models.functions import Coalesce
 
 from core.errors import Conflict
@@ -176,7 +176,17 @@ def _place_holds(*, order: Order, reasons: list[tuple[str, str]], user, actor) -
 
 
 def _lock_order(order: Order) -> Order:
-    return Order.objects.select_for_update(of=("self",)).select_related("channel").get(pk=order.pk)
+    # One round trip: the row lock, the channel and whether an active hold exists.
+    return (
+        Order.objects.select_for_update(of=("self",))
+        .select_related("channel")
+        .annotate(
+            has_active_hold=Exists(
+                Hold.objects.filter(order_id=OuterRef("pk"), released_at__isnull=True)
+            )
+        )
+        .get(pk=order.pk)
+    )
 
 
 def _sync(target: Order, source: Order) -> None:
@@ -351,7 +361,7 @@ def _allocate_locked(*, order: Order, user, actor) -> None:
             user=user,
             locked=levels,
         )
-        _allocations_add(reservations)
+        _allocations_add(reservations, fresh=order.status == S.RECEIVED)
         events.stock_allocated_event(
             order=order,
             strategy=plan.strategy,
@@ -389,14 +399,19 @@ def _allocate_locked(*, order: Order, user, actor) -> None:
         order_transition(order=order, to=S.ALLOCATED, reason=plan.reason, user=user, actor=actor)
 
 
-def _allocations_add(reservations: list[tuple[OrderLine, int, int]]) -> None:
-    existing = {
-        (a.order_line_id, a.warehouse_id): a
-        for a in Allocation.objects.filter(
-            order_line__in={line.pk for line, _, _ in reservations},
-            status=Allocation.Status.ACTIVE,
-        )
-    }
+def _allocations_add(reservations: list[tuple[OrderLine, int, int]], *, fresh: bool) -> None:
+    # A received order has never been allocated: no active rows to top up.
+    existing = (
+        {}
+        if fresh
+        else {
+            (a.order_line_id, a.warehouse_id): a
+            for a in Allocation.objects.filter(
+                order_line__in={line.pk for line, _, _ in reservations},
+                status=Allocation.Status.ACTIVE,
+            )
+        }
+    )
     new = []
     for line, w, q in reservations:
         current = existing.get((line.pk, w))
@@ -426,7 +441,7 @@ def order_allocate(*, order: Order, user=None, actor: str | None = None) -> Orde
             code=error_codes.ORDER_NOT_ALLOCATABLE,
             status=locked.status,
         )
-    if Hold.objects.filter(order=locked, released_at__isnull=True).exists():
+    if locked.has_active_hold:
         if locked.status != S.ON_HOLD:
             order_transition(
                 order=locked,
@@ -527,7 +542,7 @@ def order_reallocate(
             status=locked.status,
         )
     _release_locked(order=locked, reason=reason, user=user, actor=actor)
-    if Hold.objects.filter(order=locked, released_at__isnull=True).exists():
+    if locked.has_active_hold:
         if locked.status != S.ON_HOLD:
             order_transition(
                 order=locked,

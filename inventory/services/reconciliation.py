@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from datetime import datetime
 
 from django.db import transaction
@@ -26,6 +27,8 @@ from inventory.services.stock import (
     stock_levels_ensure,
     stock_levels_lock,
 )
+
+logger = logging.getLogger(__name__)
 
 
 def snapshot_rows_from_csv(*, text: str) -> list[dict]:
@@ -146,3 +149,42 @@ def snapshot_accept(*, snapshot: StockSnapshot, user=None) -> list[dict]:
     snapshot.accepted_by = user if user is not None and user.is_authenticated else None
     snapshot.save(update_fields=["status", "accepted_at", "accepted_by", "updated_at"])
     return applied
+
+
+def snapshots_fetch_from_lsps(*, warehouses=None) -> list[StockSnapshot]:
+    """Ask each active LSP-operated warehouse's provider for its on-hand and record a snapshot.
+
+    A snapshot is stored only when it differs from our levels or has bad rows,
+    so the list in the back office is the work to do. One provider failing
+    (network, bad payload) is logged and does not stop the others. Nothing is
+    adjusted: an operations manager accepts the differences.
+    """
+    from logistics.adapters.registry import adapter_for
+
+    if warehouses is None:
+        warehouses = Warehouse.objects.filter(
+            kind=Warehouse.Kind.LSP, is_active=True, provider__is_active=True
+        ).select_related("provider")
+    recorded = []
+    for warehouse in warehouses:
+        try:
+            lines = adapter_for(warehouse.provider).fetch_stock_snapshot(warehouse)
+            snapshot = snapshot_record(
+                warehouse=warehouse,
+                rows=[{"sku": line.sku, "on_hand": line.on_hand} for line in lines],
+                source=StockSnapshot.Source.API,
+            )
+        except Exception:
+            logger.exception("Stock snapshot from %s failed", warehouse.code)
+            continue
+        if snapshot.errors or snapshot_has_differences(snapshot=snapshot):
+            recorded.append(snapshot)
+        else:
+            snapshot.delete()
+    return recorded
+
+
+def snapshot_has_differences(*, snapshot: StockSnapshot) -> bool:
+    from inventory.selectors import snapshot_differences
+
+    return bool(snapshot_differences(snapshot=snapshot))

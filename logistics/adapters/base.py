@@ -80,6 +80,8 @@ class ReturnLabel:
     tracking_number: str
     label_url: str
     raw: Mapping[str, Any] = field(default_factory=dict)
+    # The provider's id of the return shipment (tracked like any other), if it has one.
+    provider_reference: str = ""
 
 
 class ProviderAdapter(abc.ABC):
@@ -111,8 +113,13 @@ class ProviderAdapter(abc.ABC):
         """What the provider says it holds at an LSP-operated warehouse."""
 
     @abc.abstractmethod
-    def create_return_label(self, shipment: Shipment) -> ReturnLabel:
-        """A return label for a delivered shipment."""
+    def create_return_label(
+        self, shipment: Shipment, *, idempotency_key: str = "", items: list | None = None
+    ) -> ReturnLabel:
+        """A return label for a delivered shipment, idempotent on `idempotency_key`.
+
+        `items` ([{"sku", "quantity"}]) says what comes back, for providers that want it.
+        """
 
     @abc.abstractmethod
     def verify_webhook(self, *, headers: Mapping[str, str], body: bytes) -> str:

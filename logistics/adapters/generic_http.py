@@ -30,7 +30,8 @@ from logistics.adapters.base import (
     TrackingUpdate,
 )
 from logistics.adapters.registry import register
-from logistics.models import TrackingStatus
+from logistics.models import CustomsDeclaration, TrackingStatus
+from logistics.services.customs import customs_payload
 
 if TYPE_CHECKING:
     from inventory.models import Warehouse
@@ -151,7 +152,7 @@ class GenericHttpAdapter(ProviderAdapter):
                     "weight_grams": product.weight_grams,
                 }
             )
-        return {
+        payload = {
             "reference": str(shipment.idempotency_token),
             "order_number": order.number,
             "service_level": shipment.service_level.code if shipment.service_level_id else "",
@@ -184,6 +185,10 @@ class GenericHttpAdapter(ProviderAdapter):
                 for p in shipment.parcels.all()
             ],
         }
+        declaration = CustomsDeclaration.objects.filter(shipment=shipment).first()
+        if declaration is not None:
+            payload["customs"] = customs_payload(declaration=declaration)
+        return payload
 
     def create_shipment(self, shipment: Shipment) -> CreatedShipment:
         data = self._request(
@@ -223,12 +228,20 @@ class GenericHttpAdapter(ProviderAdapter):
             for item in data.get("items") or []
         ]
 
-    def create_return_label(self, shipment: Shipment) -> ReturnLabel:
-        data = self._request("POST", f"/v1/shipments/{shipment.provider_reference}/return-label")
+    def create_return_label(
+        self, shipment: Shipment, *, idempotency_key: str = "", items: list | None = None
+    ) -> ReturnLabel:
+        data = self._request(
+            "POST",
+            f"/v1/shipments/{shipment.provider_reference}/return-label",
+            json_body={"reference": idempotency_key, "items": items or []},
+            headers={"Idempotency-Key": idempotency_key} if idempotency_key else None,
+        )
         return ReturnLabel(
             tracking_number=str(data.get("tracking_number") or ""),
             label_url=str(data.get("label_url") or ""),
             raw=data,
+            provider_reference=str(data.get("id") or ""),
         )
 
     def verify_webhook(self, *, headers: Mapping[str, str], body: bytes) -> str:

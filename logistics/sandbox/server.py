@@ -70,6 +70,7 @@ class SandboxShipment:
     plan: list[str] = field(default_factory=list)
     cancelled: bool = False
     create_requests: int = 1
+    kind: str = "outbound"
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -80,6 +81,8 @@ class SandboxShipment:
             "events": len(self.events),
             "create_requests": self.create_requests,
             "plan": self.plan,
+            "kind": self.kind,
+            "customs": self.request.get("customs"),
         }
 
 
@@ -200,6 +203,60 @@ class Sandbox:
                 for line in body.get("lines") or []:
                     if line.get("sku") in levels:
                         levels[line["sku"]] -= int(line.get("quantity") or 0)
+            self.stats["created"] += 1
+        due = shipment.created_at
+        for index in range(len(shipment.plan)):
+            self._push(due, "step", (shipment_id, index))
+            due += self.config.step_seconds * self.rng.uniform(0.75, 1.25)
+        return 201, shipment.response
+
+    def create_return(self, *, original_id: str, key: str, body: dict[str, Any]):
+        """A return label for a shipment: a new, tracked return shipment back to the sender.
+
+        Idempotent on `key`; the return always reaches the warehouse (no random faults).
+        """
+        with self.lock:
+            original = self.shipments.get(original_id)
+            if original is None:
+                return 404, {"detail": "No such shipment."}
+            if original.kind != "outbound" or original.cancelled:
+                return 422, {"detail": "Only a shipped outbound shipment can be returned."}
+            existing = self.by_reference.get(f"return:{key}")
+            if existing is not None:
+                self.stats["replayed"] += 1
+                return 200, self.shipments[existing].response
+            number = next(self.counter)
+            shipment_id = f"sbr_{number:08d}"
+            tracking = f"RSBX{number:010d}"
+            to = original.request.get("ship_from") or {}
+            frm = original.request.get("ship_to") or {}
+            shipment = SandboxShipment(
+                id=shipment_id,
+                reference=f"return:{key}",
+                tracking_number=tracking,
+                request={
+                    "order_number": original.request.get("order_number", ""),
+                    "ship_to": {"name": to.get("warehouse", ""), **to},
+                    "ship_from": frm,
+                    "lines": body.get("items") or [],
+                    "return_of": original.id,
+                },
+                created_at=time.time(),
+                plan=["INFO_RECEIVED", "IN_TRANSIT", "OUT_FOR_DELIVERY", "DELIVERED"],
+                kind="return",
+            )
+            base = self.config.public_url or f"http://{self.config.host}:{self.config.port}"
+            shipment.response = {
+                "id": shipment_id,
+                "reference": shipment.reference,
+                "tracking_number": tracking,
+                "status": "INFO_RECEIVED",
+                "label_url": f"{base}/v1/shipments/{shipment_id}/label.pdf",
+                "tracking_url": f"{base}/track/{tracking}",
+                "return_of": original.id,
+            }
+            self.shipments[shipment_id] = shipment
+            self.by_reference[f"return:{key}"] = shipment_id
             self.stats["created"] += 1
         due = shipment.created_at
         for index in range(len(shipment.plan)):
@@ -472,21 +529,19 @@ class SandboxHandler(BaseHTTPRequestHandler):
             if missing or not body.get("lines"):
                 detail = f"ship_to is missing {', '.join(missing)}" if missing else "no lines"
                 return self._send(422, {"detail": f"Invalid shipment: {detail}."})
+            customs_problem = _customs_problem(body)
+            if customs_problem:
+                return self._send(
+                    422, {"detail": f"Invalid customs declaration: {customs_problem}."}
+                )
             status, data = sandbox.create_shipment(key=key, body=body)
         elif len(parts) == 4 and parts[1] == "shipments" and parts[3] == "cancel":
             status, data = sandbox.cancel(parts[2])
         elif len(parts) == 4 and parts[1] == "shipments" and parts[3] == "return-label":
-            with sandbox.lock:
-                shipment = sandbox.shipments.get(parts[2])
-            if shipment is None:
-                return self._send(404, {"detail": "No such shipment."})
-            status, data = (
-                201,
-                {
-                    "tracking_number": "R" + shipment.tracking_number,
-                    "label_url": shipment.response["label_url"],
-                },
-            )
+            key = self.headers.get("Idempotency-Key") or str(body.get("reference") or "")
+            if not key:
+                return self._send(422, {"detail": "An Idempotency-Key header is required."})
+            status, data = sandbox.create_return(original_id=parts[2], key=key, body=body)
         else:
             return self._send(404, {"detail": "Not found."})
         if fault == "after":
@@ -507,6 +562,22 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 str(item["sku"]): int(item["on_hand"]) for item in body.get("items") or []
             }
         return self._send(200, {"status": "ok"})
+
+
+def _customs_problem(body: dict[str, Any]) -> str:
+    """What a customs broker would refuse in the declaration sent with a shipment, if any."""
+    customs = body.get("customs")
+    if customs is None:
+        return ""
+    if not isinstance(customs, dict) or not customs.get("items"):
+        return "no items"
+    if customs.get("incoterm") not in ("DAP", "DDP"):
+        return "incoterm must be DAP or DDP"
+    for item in customs["items"]:
+        for name in ("hs_code", "origin_country", "unit_value", "quantity"):
+            if not item.get(name):
+                return f"{item.get('sku', '?')} has no {name}"
+    return ""
 
 
 class _Server(ThreadingHTTPServer):

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from core.ssrf import public_post
 from logistics import broker, webhook_signing
 from logistics.models import PartnerWebhookDelivery
 from logistics.services.dispatch import backoff_seconds
@@ -103,8 +104,13 @@ def partner_webhook_send(*, delivery_id: int, client: httpx.Client | None = None
     error = ""
     try:
         if client is None:
-            with httpx.Client(timeout=settings.PARTNER_WEBHOOK_TIMEOUT_SECONDS) as own:
-                response = own.post(delivery.url, content=body, headers=headers)
+            # Checked again at connect time, pinned to the checked address, no redirects.
+            response = public_post(
+                delivery.url,
+                content=body,
+                headers=headers,
+                timeout=settings.PARTNER_WEBHOOK_TIMEOUT_SECONDS,
+            )
         else:
             response = client.post(delivery.url, content=body, headers=headers)
         status_code = response.status_code
@@ -126,7 +132,7 @@ def partner_webhook_send(*, delivery_id: int, client: httpx.Client | None = None
         retry_in = backoff_seconds(
             attempt=delivery.attempts,
             base=settings.PARTNER_WEBHOOK_RETRY_BASE_SECONDS,
-            cap=3600,
+            cap=settings.PARTNER_WEBHOOK_RETRY_MAX_SECONDS,
         )
         delivery.next_attempt_at = now + dt.timedelta(seconds=retry_in)
     delivery.save(

@@ -21,6 +21,7 @@ from logistics.models import (
     Shipment,
     ShipmentLine,
 )
+from logistics.services.customs import customs_declaration_build, customs_hold_note
 from orders.models import Order, OrderLine
 from orders.transitions import order_transition
 
@@ -104,15 +105,18 @@ def shipments_plan_for_order(
     )
     if locked.status not in PLANNABLE:
         return []
+    # Shipments held at the customs gate (no outbox row yet) get another look first:
+    # after the product data was fixed and the hold released, they go out now.
+    released, held = _customs_held_release(order=locked)
     unplanned = _unplanned_quantities(locked)
-    if not unplanned:
+    if not unplanned and not released and not held:
         return []
     warehouses = Warehouse.objects.select_related("provider").in_bulk(list(unplanned))
     lines = OrderLine.objects.select_related("product").in_bulk(
         [line_id for per_wh in unplanned.values() for line_id in per_wh]
     )
     now = timezone.now()
-    created: list[Shipment] = []
+    created: list[Shipment] = list(released)
     for warehouse_id in sorted(unplanned):
         warehouse = warehouses[warehouse_id]
         provider, level = shipment_provider_for(order=locked, warehouse=warehouse)
@@ -134,9 +138,15 @@ def shipments_plan_for_order(
             weight += line.product.weight_grams * quantity
         ShipmentLine.objects.bulk_create(ship_lines)
         Parcel.objects.create(shipment=shipment, weight_grams=weight)
-        DispatchOutbox.objects.create(shipment=shipment, next_attempt_at=now)
         order_events.shipment_created_event(shipment=shipment, user=user, actor=actor)
-        transaction.on_commit(partial(dispatch_shipment_task.delay, shipment_id=shipment.pk))
+        declaration = customs_declaration_build(shipment=shipment)
+        if declaration is not None and not declaration.is_complete:
+            # Customs gate: an incomplete declaration is never sent; the order is held
+            # with the precise reason and the shipment waits without an outbox row.
+            held.append(customs_hold_note(shipment=shipment, declaration=declaration))
+        else:
+            DispatchOutbox.objects.create(shipment=shipment, next_attempt_at=now)
+            transaction.on_commit(partial(dispatch_shipment_task.delay, shipment_id=shipment.pk))
         created.append(shipment)
     if created and locked.status != Order.Status.IN_FULFILMENT:
         order_transition(
@@ -146,5 +156,68 @@ def shipments_plan_for_order(
             user=user,
             actor=actor,
         )
+    if held:
+        _customs_hold_place(order=locked, note=" ".join(held), user=user, actor=actor)
     order.status = locked.status
     return created
+
+
+def _customs_held_release(*, order: Order) -> tuple[list[Shipment], list[str]]:
+    """Send the order's customs-held shipments whose declaration is now complete.
+
+    Returns (released shipments, hold notes of those still incomplete).
+    """
+    from logistics.tasks import dispatch_shipment_task
+
+    held = list(
+        Shipment.objects.select_for_update(of=("self",))
+        .select_related("warehouse", "order__channel")
+        .filter(
+            order=order,
+            direction=Shipment.Direction.OUTBOUND,
+            status=Shipment.Status.PENDING,
+            outbox__isnull=True,
+        )
+        .order_by("pk")
+    )
+    released, notes = [], []
+    for shipment in held:
+        declaration = customs_declaration_build(shipment=shipment)
+        if declaration is not None and not declaration.is_complete:
+            notes.append(customs_hold_note(shipment=shipment, declaration=declaration))
+            continue
+        DispatchOutbox.objects.create(shipment=shipment, next_attempt_at=timezone.now())
+        transaction.on_commit(partial(dispatch_shipment_task.delay, shipment_id=shipment.pk))
+        released.append(shipment)
+    return released, notes
+
+
+def _customs_hold_place(*, order: Order, note: str, user, actor) -> None:
+    """Hold the (locked) order for missing customs data; nothing was sent to the provider.
+
+    Not through the desk's order_hold_place: that refuses orders with a pending
+    shipment (a manual hold cannot stop a queued dispatch), but here the gate itself
+    is what keeps the shipment from being queued.
+    """
+    from orders import events
+    from orders.models import Hold
+
+    actor = actor or "system:customs"
+    _, created = Hold.objects.get_or_create(
+        order=order,
+        reason=Hold.Reason.CUSTOMS_DATA_MISSING,
+        released_at__isnull=True,
+        defaults={"note": note},
+    )
+    if created:
+        events.allocation_hold_placed_event(
+            order=order,
+            hold_reason=Hold.Reason.CUSTOMS_DATA_MISSING,
+            detail=note,
+            user=user,
+            actor=actor,
+        )
+    if order.status != Order.Status.ON_HOLD:
+        order_transition(
+            order=order, to=Order.Status.ON_HOLD, reason=note[:500], user=user, actor=actor
+        )

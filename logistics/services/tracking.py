@@ -28,6 +28,7 @@ from logistics.models import (
 )
 from logistics.services import partner_webhooks
 from logistics.services.stock_handoff import shipment_stock_leave
+from logistics.signals import return_shipment_tracked
 from orders.models import Order, OrderLine
 from orders.transitions import can_transition, order_transition
 
@@ -220,7 +221,23 @@ def tracking_update_apply(*, shipment_id: int, update: TrackingUpdate) -> Tracki
         fields.add("tracking_number")
     order_changed = False
     lines: list | None = None
-    if event.status in MOVING:
+    if shipment.direction == Shipment.Direction.RETURN:
+        # Goods coming back: no stock leaves, no shipped/delivered roll-up; the
+        # returns app follows the return (and records the order events) instead.
+        if event.status == T.DELIVERED and shipment.delivered_at is None:
+            shipment.delivered_at = event.occurred_at
+            fields.add("delivered_at")
+        if event.status in MOVING and shipment.shipped_at is None:
+            shipment.shipped_at = event.occurred_at
+            fields.add("shipped_at")
+        if "status" in fields:
+            return_shipment_tracked.send(
+                sender=Shipment,
+                shipment=shipment,
+                status=event.status,
+                occurred_at=event.occurred_at,
+            )
+    elif event.status in MOVING:
         if shipment.shipped_at is None:
             shipment.shipped_at = event.occurred_at
             lines = list(shipment.lines.order_by("order_line_id"))
@@ -231,7 +248,11 @@ def tracking_update_apply(*, shipment_id: int, update: TrackingUpdate) -> Tracki
         elif event.occurred_at < shipment.shipped_at:
             shipment.shipped_at = event.occurred_at
         fields.add("shipped_at")
-    if event.status == T.DELIVERED and shipment.delivered_at is None:
+    if (
+        event.status == T.DELIVERED
+        and shipment.delivered_at is None
+        and shipment.direction == Shipment.Direction.OUTBOUND
+    ):
         shipment.delivered_at = event.occurred_at
         fields.add("delivered_at")
         if lines is None:
@@ -239,7 +260,7 @@ def tracking_update_apply(*, shipment_id: int, update: TrackingUpdate) -> Tracki
         _lines_add(lines=lines, field="quantity_delivered")
         order_events.shipment_delivered_event(shipment=shipment, tracking_event=event)
         order_changed = True
-    if event.status in TROUBLE:
+    if event.status in TROUBLE and shipment.direction == Shipment.Direction.OUTBOUND:
         order_events.tracking_exception_event(
             shipment=shipment,
             status=event.status,

@@ -52,7 +52,12 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "id", "created_at", "updated_at", "order_id", "warehouse_id", "provider_id",
         "service_level_id", "status", "idempotency_token", "provider_reference",
         "tracking_number", "label_url", "cost", "cost_currency", "dispatch_attempts",
-        "last_error", "dispatched_at", "delivered_at", "last_event_at",
+        "last_error", "dispatched_at", "delivered_at", "last_event_at", "shipped_at",
+        "poll_interval_seconds", "direction",
+    ),
+    "logistics_dispatchoutbox": (
+        "created_at", "updated_at", "shipment_id", "status", "attempts", "next_attempt_at",
+        "last_error", "sent_at",
     ),
     "logistics_shipmentline": ("shipment_id", "order_line_id", "quantity"),
     "logistics_parcel": (
@@ -73,6 +78,7 @@ BATCH_TABLES: tuple[tuple[str, str], ...] = (
     ("inventory_allocation", "allocations"),
     ("inventory_stockmovement", "movements"),
     ("logistics_shipment", "shipments"),
+    ("logistics_dispatchoutbox", "outbox"),
     ("logistics_shipmentline", "shipment_lines"),
     ("logistics_parcel", "parcels"),
     ("logistics_trackingevent", "tracking_events"),
@@ -191,6 +197,8 @@ def orders_generate_chunk(
     """Generate and write `count` orders in one transaction. Returns how many were written."""
     skeletons = plans.skeletons_draw(rng=rng, count=count, statuses=statuses)
     with transaction.atomic(), connection.cursor() as cursor:
+        # A chunk on a busy 1 M-row database can take longer than the web's statement timeout.
+        cursor.execute("SET LOCAL statement_timeout = '15min'")
         ids = _order_ids_and_numbers(cursor, count=count)
         line_ids = iter(
             _sequence_values(
@@ -217,6 +225,9 @@ def orders_generate_chunk(
                 full_ledger=full_ledger,
             )
         batch_write(cursor, batch=batch)
+        # Run the deferred foreign-key checks now, before the level locks are taken:
+        # a parallel writer then waits for our stock update, not for our whole commit.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         stock_apply(cursor, deltas=batch.stock_deltas, reference="seed_demo")
     return count
 
@@ -254,7 +265,8 @@ def orders_generate(
         if on_progress:
             on_progress(Progress(done=done, total=count, seconds=time.monotonic() - started))
 
-    if workers <= 1:
+    # Other processes cannot see rows of an open transaction (a test's, say): write here.
+    if workers <= 1 or connection.in_atomic_block:
         for size in sizes:
             report(orders_generate_chunk(ctx=ctx, rng=rng, count=size))
         return done
@@ -275,6 +287,7 @@ def orders_generate(
 DEMO_REFERENCE_PREFIX = "DEMO-"
 DEMO_ORDERS_PER_STATUS = 5
 DEMO_SEED = 424242
+DEMO_LOCK_KEY = 0x5EED_DE70
 
 
 def demo_orders_ensure(*, world: DemoWorld) -> int:
@@ -282,16 +295,20 @@ def demo_orders_ensure(*, world: DemoWorld) -> int:
 
     Written once: if demo orders exist already nothing happens. Returns how many were created.
     """
-    if Order.objects.filter(external_reference__startswith=DEMO_REFERENCE_PREFIX).exists():
-        return 0
-    statuses = list(Order.Status.values)
-    count = len(statuses) * DEMO_ORDERS_PER_STATUS
-    ctx = plans.context_build(world=world, now=timezone.now())
-    return orders_generate_chunk(
-        ctx=ctx,
-        rng=Random(DEMO_SEED),
-        count=count,
-        statuses=statuses,
-        full_ledger=True,
-        external_references=[f"{DEMO_REFERENCE_PREFIX}{i + 1:04d}" for i in range(count)],
-    )
+    with transaction.atomic():
+        # Two seed_demo runs at once (two `make run`s) must not both write the demo book.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [DEMO_LOCK_KEY])
+        if Order.objects.filter(external_reference__startswith=DEMO_REFERENCE_PREFIX).exists():
+            return 0
+        statuses = list(Order.Status.values)
+        count = len(statuses) * DEMO_ORDERS_PER_STATUS
+        ctx = plans.context_build(world=world, now=timezone.now())
+        return orders_generate_chunk(
+            ctx=ctx,
+            rng=Random(DEMO_SEED),
+            count=count,
+            statuses=statuses,
+            full_ledger=True,
+            external_references=[f"{DEMO_REFERENCE_PREFIX}{i + 1:04d}" for i in range(count)],
+        )

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from random import Random
 
 from inventory.models import Allocation, StockMovement
-from logistics.models import Shipment, TrackingStatus
+from logistics.models import DispatchOutbox, Shipment, TrackingStatus
 from orders.demo import pools
 from orders.models import Hold, Order, OrderEvent, phone_key, postcode_key
 from orders.numbers import format_order_number
@@ -77,6 +77,8 @@ PARTIAL = {S.PARTIALLY_SHIPPED, S.PARTIALLY_DELIVERED, S.PARTIALLY_RETURNED}
 # Unshipped quantities of orders in these statuses hold an active reservation.
 RESERVING = {S.ALLOCATED, S.IN_FULFILMENT, S.PARTIALLY_SHIPPED}
 
+MANUAL_HOLD_REASONS = {Hold.Reason.CUSTOMER_REQUEST, Hold.Reason.FRAUD_REVIEW, Hold.Reason.MANUAL}
+WHOLESALE_CAP_CENTS = 480_000
 CURRENCY_RATE = {"EUR": 1.0, "GBP": 0.86, "PLN": 4.3}
 CHANNEL_WEIGHTS = {"webshop": 60, "marketplace": 30, "wholesale": 10}
 
@@ -97,11 +99,14 @@ class Context:
     channel_weights: list[int]
     products: list[tuple[int, str, int, int, tuple[int, int, int]]]  # id, sku, cents, grams, dims
     warehouse_provider: dict[int, tuple[int, str, str, list[int]]]  # provider id, code, url, levels
+    warehouse_codes: dict[int, str]
     hold_owner_id: int | None = None
     placed_by_id: int | None = None
+    placed_by_label: str = "system"
 
 
 def context_build(*, world, now: datetime) -> Context:
+    """Ids, prices and routing of the demo world in the plain shapes the generator uses."""
     prices = {family[0]: family[7] for family in pools.PRODUCT_FAMILIES}
     products = []
     for product in world.products:
@@ -126,6 +131,7 @@ def context_build(*, world, now: datetime) -> Context:
             provider.base_url.rstrip("/"),
             levels,
         )
+    warehouse_codes = {warehouse.id: code for code, warehouse in world.warehouses.items()}
     channels = [
         (
             channel.id,
@@ -141,8 +147,10 @@ def context_build(*, world, now: datetime) -> Context:
         channel_weights=[CHANNEL_WEIGHTS.get(code, 10) for _, code, _ in channels],
         products=products,
         warehouse_provider=warehouse_provider,
+        warehouse_codes=warehouse_codes,
         hold_owner_id=agent.id if agent else None,
         placed_by_id=agent.id if agent else None,
+        placed_by_label=f"user:{agent.get_username()}" if agent else "system",
     )
 
 
@@ -157,6 +165,7 @@ class Batch:
     allocations: list[tuple] = field(default_factory=list)
     movements: list[tuple] = field(default_factory=list)
     shipments: list[tuple] = field(default_factory=list)
+    outbox: list[tuple] = field(default_factory=list)
     shipment_lines: list[tuple] = field(default_factory=list)
     parcels: list[tuple] = field(default_factory=list)
     tracking_events: list[tuple] = field(default_factory=list)
@@ -217,7 +226,7 @@ def _money(cents: int) -> str:
     return f"{cents // 100}.{cents % 100:02d}"
 
 
-def order_rows_add(  # noqa: C901 (one order's whole history reads best in one place)
+def order_rows_add(
     *,
     batch: Batch,
     ctx: Context,
@@ -311,6 +320,9 @@ def order_rows_add(  # noqa: C901 (one order's whole history reads best in one p
     for index, (product_id, sku, cents, _grams, _dims) in enumerate(picked):
         quantity = rng.randint(5, 40) if wholesale else rng.choices((1, 2, 3), (80, 15, 5))[0]
         unit_cents = int(cents * rate * (0.6 if wholesale else 1.0))
+        if wholesale:
+            # Stay under the wholesale channel's order value limit: bigger orders would be on hold.
+            quantity = max(1, min(quantity, (WHOLESALE_CAP_CENTS - total_cents) // unit_cents))
         total_cents += unit_cents * quantity
         shipped = quantity if index in shipped_lines else 0
         delivered = shipped if index in delivered_lines else 0
@@ -345,12 +357,22 @@ def order_rows_add(  # noqa: C901 (one order's whole history reads best in one p
         actor = "system"
         if step == S.ON_HOLD:
             reason = rng.choice(list(Hold.Reason.values))
+            # Review holds are placed by the agent; the others by the intake rules.
+            placed_by = ctx.placed_by_id if reason in MANUAL_HOLD_REASONS else None
+            hold_actor = ctx.placed_by_label if placed_by else actor
             events.append(
-                (order_id, E.HOLD_PLACED, json.dumps({"reason": reason}), None, actor, at)
+                (
+                    order_id,
+                    E.HOLD_PLACED,
+                    json.dumps({"reason": reason, "note": pools.HOLD_NOTES[reason]}),
+                    placed_by,
+                    hold_actor,
+                    at,
+                )
             )
             batch.holds.append(
                 (at, at, order_id, reason, pools.HOLD_NOTES[reason], ctx.hold_owner_id,
-                 at + timedelta(hours=24), ctx.placed_by_id, None, None, "")
+                 at + timedelta(hours=24), placed_by, None, None, "")
             )  # fmt: skip
         elif step == S.BACKORDERED:
             events.append(
@@ -380,7 +402,8 @@ def order_rows_add(  # noqa: C901 (one order's whole history reads best in one p
     # Stock: what is still reserved, and (full ledger) what was reserved, shipped and returned.
     reference_text = f"order:{order_number}"
     allocated_at = step_times[path.index(S.ALLOCATED)] if S.ALLOCATED in path else None
-    for index, line in enumerate(line_rows):
+    shipped_step = S.SHIPPED if S.SHIPPED in path else S.PARTIALLY_SHIPPED
+    for line in line_rows:
         line_id, product_id, quantity, shipped, returned = (
             line[0],
             line[3],
@@ -402,7 +425,7 @@ def order_rows_add(  # noqa: C901 (one order's whole history reads best in one p
             )  # fmt: skip
             batch.stock_deltas[key][1] += open_quantity
         if full_ledger and shipped:
-            shipped_at = step_times[path.index(S.IN_FULFILMENT)] if index else allocated_at
+            shipped_at = step_times[path.index(shipped_step)]
             batch.allocations.append(
                 (allocated_at, shipped_at, line_id, warehouse_id, shipped, Allocation.Status.FULFILLED)
             )  # fmt: skip
@@ -470,13 +493,95 @@ def order_rows_add(  # noqa: C901 (one order's whole history reads best in one p
         batch.parcels.append(
             (shipment_id, weight + 150, dims[0] + 20, dims[1] + 20, dims[2] + 20, tracking_number)
         )
+        # Shipped = the provider reported it moving; until then it holds active allocations.
+        shipped_at = event_times[1] if len(event_times) > 1 else None
+        if full_ledger:
+            _shipment_events_add(
+                events=batch.events,
+                order_id=order_id,
+                shipment_id=shipment_id,
+                warehouse_code=ctx.warehouse_codes[warehouse_id],
+                provider_code=provider_code,
+                provider_reference=provider_reference,
+                tracking_number=tracking_number,
+                lines=[
+                    {"sku": line_rows[i][4], "quantity": line_rows[i][7] or line_rows[i][5]}
+                    for i in group
+                ],
+                times=(created_at, dispatched_at, shipped_at, delivered_at),
+            )
         batch.shipments.append(
             (shipment_id, created_at, last_event_at or dispatched_at, order_id, warehouse_id,
              provider_id, service_level_id, shipment_status, token, provider_reference,
              tracking_number, label_url, _money(450 + rng.randrange(900)) if tracking_number else None,
              "EUR" if tracking_number else "", 1 if tracking_number else 0, "",
-             dispatched_at if tracking_number else None, delivered_at, last_event_at)
+             dispatched_at if tracking_number else None, delivered_at, last_event_at, shipped_at, 0,
+             Shipment.Direction.OUTBOUND)
         )  # fmt: skip
+        # The transactional outbox row the dispatch worker works off: sent once the
+        # provider accepted it, still pending (and due) otherwise.
+        if tracking_number:
+            batch.outbox.append(
+                (
+                    created_at,
+                    dispatched_at,
+                    shipment_id,
+                    DispatchOutbox.Status.SENT,
+                    1,
+                    created_at,
+                    "",
+                    dispatched_at,
+                )
+            )
+        else:
+            batch.outbox.append(
+                (
+                    created_at,
+                    created_at,
+                    shipment_id,
+                    DispatchOutbox.Status.PENDING,
+                    0,
+                    created_at,
+                    "",
+                    None,
+                )
+            )
+
+
+def _shipment_events_add(
+    *,
+    events: list[tuple],
+    order_id: int,
+    shipment_id: int,
+    warehouse_code: str,
+    provider_code: str,
+    provider_reference: str,
+    tracking_number: str,
+    lines: list[dict],
+    times: tuple,
+) -> None:
+    """The timeline entries logistics writes for a shipment (logistics.order_events shapes)."""
+    created_at, dispatched_at, shipped_at, delivered_at = times
+    events.append(
+        (order_id, E.SHIPMENT_CREATED, json.dumps({"shipment_id": shipment_id,
+         "warehouse": warehouse_code, "provider": provider_code, "lines": lines}),
+         None, "system", created_at)
+    )  # fmt: skip
+    if not tracking_number:
+        return
+    events.append(
+        (order_id, E.SHIPMENT_DISPATCHED, json.dumps({"shipment_id": shipment_id,
+         "provider": provider_code, "provider_reference": provider_reference,
+         "tracking_number": tracking_number, "attempts": 1}),
+         None, "system:dispatch", dispatched_at)
+    )  # fmt: skip
+    for event_type, at in ((E.SHIPPED, shipped_at), (E.DELIVERED, delivered_at)):
+        if at is not None:
+            events.append(
+                (order_id, event_type, json.dumps({"shipment_id": shipment_id,
+                 "tracking_number": tracking_number, "occurred_at": at.isoformat()}),
+                 None, f"lsp:{provider_code}", at)
+            )  # fmt: skip
 
 
 def _shipment_status(order_status: str, index: int, rng: Random) -> tuple[str, list[str]]:

@@ -113,6 +113,7 @@ def demo_providers_ensure() -> tuple[dict[str, Provider], dict[str, list[Service
 
 
 def demo_warehouses_ensure(*, providers: dict[str, Provider]) -> dict[str, Warehouse]:
+    """One own site (Tilburg) and two LSP-operated sites, each linked to its provider."""
     rows = [
         ("tilburg", "Tilburg own warehouse", Warehouse.Kind.OWN, None, "NL", "Tilburg", "5048 AB"),
         ("sandbox-venlo", "Venlo (sandbox 3PL)", Warehouse.Kind.LSP, "sandbox", "NL", "Venlo", "5928 LX"),
@@ -136,6 +137,11 @@ def demo_warehouses_ensure(*, providers: dict[str, Provider]) -> dict[str, Wareh
 
 
 def demo_channels_ensure(*, warehouses: dict[str, Warehouse]) -> dict[str, Channel]:
+    """webshop, marketplace and wholesale, with their fulfilment warehouses in priority order.
+
+    The fulfilment rules are only written when the channel is created, so rules
+    staff changed later are left alone.
+    """
     channels = {}
     for code, name, warehouse_codes, limit, incoterm in CHANNELS:
         channel, created = Channel.objects.get_or_create(

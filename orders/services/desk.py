@@ -35,6 +35,8 @@ REQUIRED_ADDRESS_FIELDS = ("shipping_name", "shipping_line1", "shipping_city", "
 # Shipments in these states have not been handed to the provider, so the new
 # address is what they will carry when (re-)dispatched.
 _UNDISPATCHED_SHIPMENT_STATUSES = {"pending", "dispatch_failed", "cancelled"}
+# Shipments a hold can still stop: never sent, or parked after a failed dispatch.
+_STOPPED_SHIPMENT_STATUSES = {"dispatch_failed", "cancelled"}
 NOTE_MAX_LENGTH = 4000
 
 
@@ -60,8 +62,9 @@ def order_hold_place(
 
     The order moves to on_hold (if it is not already) and stays there until its
     last active hold is released. Raises ValidationFailed for an unknown reason,
-    IllegalTransition when the order is past dispatch or cancelled, Conflict when
-    a hold with the same reason is already active.
+    IllegalTransition when the order is shipped or cancelled, Conflict when a
+    shipment is already queued for or accepted by the provider, or when a hold
+    with the same reason is already active.
     """
     if reason not in Hold.Reason.values:
         raise ValidationFailed(
@@ -75,6 +78,14 @@ def order_hold_place(
             f"Order {order.number} is {order.get_status_display().lower()} and cannot be held.",
             code=error_codes.ORDER_NOT_HOLDABLE,
             current_status=order.status,
+        )
+    if order.status != S.ON_HOLD and _has_shipment_with_provider(order):
+        # Dispatch does not look at holds: once a shipment is queued for or
+        # accepted by the provider, a hold here would only pretend to stop it.
+        raise Conflict(
+            f"Order {order.number} already has a shipment queued for or accepted by the "
+            "provider; a hold cannot stop it. Ask the warehouse to intercept it.",
+            code=error_codes.ORDER_ALREADY_DISPATCHED,
         )
     if Hold.objects.filter(order=order, reason=reason, released_at__isnull=True).exists():
         raise Conflict(
@@ -97,7 +108,7 @@ def order_hold_place(
 
 @transaction.atomic
 def order_hold_release(*, hold: Hold, note: str = "", user=None, actor: str | None = None) -> Hold:
-    """Release one active hold; when it was the last, the order goes back through fulfilment.
+    """Release one active hold; when it was the last, the order is allocated again.
 
     Raises Conflict when the hold was already released.
     """
@@ -114,9 +125,9 @@ def order_hold_release(*, hold: Hold, note: str = "", user=None, actor: str | No
     if order.status == S.ON_HOLD and not still_held:
         from orders.services.fulfilment import order_fulfil
 
-        order_transition(
-            order=order, to=S.RECEIVED, reason="all holds released", user=user, actor=actor
-        )
+        # Straight from on_hold into allocation, not back through `received`:
+        # allocation re-checks a received order's value and address and would put
+        # back the very hold a person just released after reviewing it.
         order_fulfil(order=order, user=user, actor=actor)
     return hold
 
@@ -166,6 +177,20 @@ def order_shipping_address_change(
         for name in REQUIRED_ADDRESS_FIELDS
         if not cleaned[name]
     ]
+    # The same rule allocation applies, so a corrected address is not held again.
+    from inventory.services.allocation import NO_POSTCODE_COUNTRIES
+
+    if (
+        cleaned["shipping_country"]
+        and not cleaned["shipping_postcode"]
+        and cleaned["shipping_country"] not in NO_POSTCODE_COUNTRIES
+    ):
+        errors.append(
+            {
+                "field": "shipping_postcode",
+                "message": f"A postcode is required for {cleaned['shipping_country']}.",
+            }
+        )
     old = {name: getattr(order, name) for name in ADDRESS_FIELDS}
     for name, value in cleaned.items():
         setattr(order, name, value)
@@ -199,6 +224,15 @@ def order_shipping_address_change(
         order_hold_release(hold=invalid_hold, note="address corrected", user=user, actor=actor)
         order.refresh_from_db()
     return order
+
+
+def _has_shipment_with_provider(order: Order) -> bool:
+    return order.shipments.exclude(status__in=_STOPPED_SHIPMENT_STATUSES).exists()
+
+
+def shipments_allow_hold(shipments) -> bool:
+    """For a page that already loaded the order's shipments: would a hold still stop them?"""
+    return all(shipment.status in _STOPPED_SHIPMENT_STATUSES for shipment in shipments)
 
 
 def _is_user(user) -> bool:

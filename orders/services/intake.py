@@ -100,7 +100,8 @@ def _duplicate_of(exc: IntegrityError) -> bool:
     return getattr(diag, "constraint_name", None) == EXTERNAL_REFERENCE_CONSTRAINT
 
 
-@transaction.atomic
+# No savepoint of its own when nested: an error aborts the caller's transaction anyway.
+@transaction.atomic(savepoint=False)
 def order_create(
     *,
     channel: Channel,

@@ -24,6 +24,8 @@
     var bar = el.querySelector(".progress > div");
     var label = el.querySelector("[data-job-label]");
     var result = el.querySelector("[data-job-result]");
+    // Set from the script, not a style attribute: the CSP forbids inline styles.
+    bar.style.width = (bar.parentNode.getAttribute("aria-valuenow") || "0") + "%";
     function tick() {
       fetch(url, {headers: {"Accept": "application/json"}, credentials: "same-origin"})
         .then(function (r) { return r.json(); })
@@ -49,6 +51,17 @@
     var input = form.querySelector("input[name=barcode]");
     if (input) { input.focus(); }
   }
+
+  // "/" jumps to the desk search box, as in most search-centred tools.
+  document.addEventListener("keydown", function (event) {
+    var search = document.getElementById("desk-q");
+    var typing = /^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement.tagName);
+    if (event.key === "/" && search && !typing) {
+      event.preventDefault();
+      search.focus();
+      search.select();
+    }
+  });
 
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-job-status-url]").forEach(pollJob);

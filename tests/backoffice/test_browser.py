@@ -22,7 +22,10 @@ def test_agent_finds_order_by_tracking_number_and_places_a_hold(live_server, bro
         customer_email="ingrid@example.se",
     )
     OrderLineFactory(order=order, line_number=1, quantity=2)
-    shipment = ShipmentFactory(order=order, tracking_number="SBX00042424242")
+    # The provider rejected the first dispatch; the customer calls with the tracking number.
+    shipment = ShipmentFactory(
+        order=order, tracking_number="SBX00042424242", status="dispatch_failed"
+    )
     TrackingEventFactory(shipment=shipment, status="pre_transit", description="Label created")
     page = browser_page
 
@@ -78,6 +81,41 @@ def test_customer_service_is_refused_a_stock_adjustment(live_server, browser_pag
     assert status == 403
     level.refresh_from_db()
     assert level.on_hand == 7
+
+
+def test_warehouse_user_receives_inbound_shipment_by_typing_barcodes(
+    live_server, browser_page, warehouse_user
+):
+    from inventory.models import StockLevel
+    from inventory.services.receiving import inbound_create
+    from tests.inventory.factories import ProductFactory, WarehouseFactory
+
+    warehouse = WarehouseFactory(code="tilburg")
+    shirt = ProductFactory(sku="SHIRT-M", name="Oxford shirt M", barcode="5012345678900")
+    ProductFactory(sku="SOCKS-L", name="Wool socks L", barcode="5012345678917")
+    StockLevelFactory(product=shirt, warehouse=warehouse, on_hand=3)
+    inbound = inbound_create(
+        warehouse=warehouse, reference="ASN-7001", lines=[("SHIRT-M", 2), ("SOCKS-L", 1)]
+    )
+    page = browser_page
+
+    login(page, live_server.url, "warehouse", "/warehouse/inbound/")
+    page.get_by_role("link", name="ASN-7001").click()
+    shirt_row = page.locator("#line-SHIRT-M")
+    expect(shirt_row.locator(".on-hand")).to_have_text("3")
+    for barcode in ["5012345678900", "5012345678900", "5012345678917"]:
+        scan = page.locator("#scan-barcode")
+        expect(scan).to_be_focused()
+        # A scanner "types" the digits and presses Enter.
+        scan.press_sequentially(barcode, delay=5)
+        scan.press("Enter")
+        expect(page.locator("#last-scan")).to_contain_text(barcode)
+    expect(shirt_row.locator(".received")).to_have_text("2")
+    expect(shirt_row.locator(".on-hand")).to_have_text("5")
+    expect(page.locator("#line-SOCKS-L .on-hand")).to_have_text("1")
+    screenshot(page, "warehouse-receiving")
+    assert StockLevel.objects.get(product=shirt, warehouse=warehouse).on_hand == 5
+    assert inbound.lines.get(product=shirt).received_quantity == 2
 
 
 @pytest.mark.integration
@@ -146,7 +184,12 @@ def test_manager_screens_render_in_the_browser(live_server, browser_page, manage
         delivered_at=now - timedelta(hours=10),
     )
     StockLevelFactory(on_hand=2, low_stock_threshold=5)
-    StockLevelFactory(on_hand=40, low_stock_threshold=5)
+    from inventory.services.stock import stock_adjust
+
+    level = StockLevelFactory(on_hand=40, low_stock_threshold=5)
+    stock_adjust(
+        product=level.product, warehouse=level.warehouse, delta=-3, reason="damaged", user=manager
+    )
 
     page = browser_page
     errors = []
@@ -157,6 +200,7 @@ def test_manager_screens_render_in_the_browser(live_server, browser_page, manage
         ("/ops/dashboard/", "ops-dashboard", "#chart-orders svg"),
         ("/warehouse/stock/", "warehouse-stock", "#stock"),
         ("/warehouse/dispatch/", "warehouse-dispatch", "#col-failed"),
+        (f"/warehouse/stock/{level.pk}/", "warehouse-stock-history", "#movements"),
     ]:
         response = page.goto(live_server.url + path)
         assert response.status == 200, path

@@ -82,7 +82,8 @@ def test_status_and_csv_result_through_the_views(client, manager):
     orders = OrderFactory.create_batch(3)
     client.force_login(manager)
     response = client.post(
-        "/ops/bulk-hold/", {"numbers": " ".join(o.number for o in orders), "reason": "manual"}
+        "/ops/bulk-hold/",
+        {"action": "hold", "numbers": " ".join(o.number for o in orders), "reason": "manual"},
     )
     assert response.status_code == 303
     job = BulkJob.objects.get()
@@ -101,12 +102,59 @@ def test_bulk_hold_by_status_selects_every_order_in_it(client, manager):
     OrderFactory.create_batch(4, status=Order.Status.BACKORDERED)
     OrderFactory(status=Order.Status.RECEIVED)
     client.force_login(manager)
-    client.post("/ops/bulk-hold/", {"status": "backordered", "reason": "manual"})
+    client.post("/ops/bulk-hold/", {"action": "hold", "status": "backordered", "reason": "manual"})
     assert BulkJob.objects.get().total == 4
 
 
 def test_selected_rows_from_the_exception_queue_become_a_job(client, manager):
     orders = OrderFactory.create_batch(2)
     client.force_login(manager)
-    client.post("/ops/bulk-hold/", {"order_ids": [o.pk for o in orders], "reason": "manual"})
+    client.post(
+        "/ops/bulk-hold/",
+        {"action": "hold", "order_ids": [o.pk for o in orders], "reason": "manual"},
+    )
     assert BulkJob.objects.get().order_ids == [o.pk for o in orders]
+
+
+def test_unknown_hold_reason_is_refused_before_any_job(manager):
+    with pytest.raises(ValidationFailed):
+        bulk_hold_job_create(user=manager, order_ids=[OrderFactory().pk], reason="whim")
+    assert not BulkJob.objects.exists()
+
+
+def test_export_writes_one_csv_row_per_order(client, manager):
+    orders = OrderFactory.create_batch(3, status=Order.Status.BACKORDERED)
+    client.force_login(manager)
+    client.post("/ops/bulk-hold/", {"action": "export", "status": "backordered"})
+    job = BulkJob.objects.get()
+    assert job.kind == BulkJob.Kind.ORDER_EXPORT
+    bulk_job_run(job_id=job.pk)
+    rows = list(
+        csv.reader(io.StringIO(client.get(f"/ops/jobs/{job.pk}/result.csv").content.decode()))
+    )
+    assert rows[0][:3] == ["order", "status", "channel"]
+    assert sorted(r[0] for r in rows[1:]) == sorted(o.number for o in orders)
+    assert not Hold.objects.exists()
+
+
+def test_hold_without_a_reason_is_shown_again(client, manager):
+    order = OrderFactory()
+    client.force_login(manager)
+    response = client.post("/ops/bulk-hold/", {"action": "hold", "numbers": order.number})
+    assert response.status_code == 422
+    assert not BulkJob.objects.exists()
+
+
+def test_csv_cells_that_look_like_formulas_are_neutralised(client, manager):
+    order = OrderFactory(customer_name="=HYPERLINK(1)")
+    job = order_export_job_create_for(manager, [order.pk])
+    bulk_job_run(job_id=job.pk)
+    client.force_login(manager)
+    body = client.get(f"/ops/jobs/{job.pk}/result.csv").content.decode()
+    assert "'=HYPERLINK(1)" in body
+
+
+def order_export_job_create_for(user, ids):
+    from backoffice.services import order_export_job_create
+
+    return order_export_job_create(user=user, order_ids=ids)

@@ -68,3 +68,43 @@ def test_chart_labels_are_escaped():
     svg = charts.horizontal_bars([("<script>", 3)], title="t")
     assert "<script>" not in svg
     assert "&lt;script&gt;" in svg
+
+
+def test_dashboard_still_renders_when_the_cache_is_down(client, manager):
+    from unittest import mock
+
+    OrderFactory()
+    client.force_login(manager)
+    with (
+        mock.patch("django.core.cache.cache.get", side_effect=ConnectionError("down")),
+        mock.patch("django.core.cache.cache.set", side_effect=ConnectionError("down")),
+    ):
+        response = client.get("/ops/dashboard/")
+    assert response.status_code == 200
+
+
+def test_queue_counts_are_capped_for_cheap_counting():
+    from backoffice.selectors import capped_count, count_label
+
+    OrderFactory.create_batch(4)
+    assert capped_count(Order.objects.all(), cap=2) == 3
+    assert count_label(3, cap=2) == "2+"
+    assert count_label(2, cap=2) == "2"
+
+
+def test_open_lsp_snapshot_differences_are_stock_discrepancies():
+    from inventory.models import StockSnapshot, StockSnapshotLine
+    from tests.inventory.factories import ProductFactory, WarehouseFactory
+
+    snapshot = StockSnapshot.objects.create(warehouse=WarehouseFactory(), taken_at=timezone.now())
+    differs = ProductFactory()
+    StockSnapshotLine.objects.create(
+        snapshot=snapshot, product=differs, lsp_on_hand=12, consign_on_hand=10
+    )
+    StockSnapshotLine.objects.create(
+        snapshot=snapshot, product=ProductFactory(), lsp_on_hand=5, consign_on_hand=5
+    )
+    queue = exception_queue(kind="stock_discrepancy")
+    assert queue["stock_discrepancy"]["count"] == 1
+    assert differs.sku in queue["stock_discrepancy"]["items"][0].subject
+    assert "+2" in queue["stock_discrepancy"]["items"][0].detail

@@ -18,7 +18,8 @@ def order():
     order = OrderFactory(status=Order.Status.ALLOCATED, customer_name="Nora Lindqvist")
     OrderLineFactory(order=order, line_number=1)
     OrderLineFactory(order=order, line_number=2)
-    shipment = ShipmentFactory(order=order, tracking_number="TRK-VIEW-1")
+    # Parked after a failed dispatch: a hold can still stop it.
+    shipment = ShipmentFactory(order=order, tracking_number="TRK-VIEW-1", status="dispatch_failed")
     TrackingEventFactory(shipment=shipment, description="Left the depot")
     return order
 
@@ -181,7 +182,11 @@ def _forbidden_requests(order, level):
         "exceptions": ("get", "/ops/exceptions/", {}),
         "dashboard": ("get", "/ops/dashboard/", {}),
         "bulk_hold_form": ("get", "/ops/bulk-hold/", {}),
-        "bulk_hold": ("post", "/ops/bulk-hold/", {"numbers": number, "reason": "manual"}),
+        "bulk_hold": (
+            "post",
+            "/ops/bulk-hold/",
+            {"action": "hold", "numbers": number, "reason": "manual"},
+        ),
     }
 
 
@@ -255,7 +260,8 @@ def test_forms_require_csrf(agent, order):
 
 
 SEARCH_BUDGET = 6
-ORDER_PAGE_BUDGET = 12
+# +3 for the returns panel (returns, their lines, which shipments have a commercial invoice).
+ORDER_PAGE_BUDGET = 15
 
 
 def test_search_page_within_query_budget(client, agent, django_assert_max_num_queries):
@@ -273,7 +279,7 @@ def test_order_page_query_count_does_not_grow_with_lines_and_events(
     for n in range(3, 23):
         OrderLineFactory(order=order, line_number=n)
     for _ in range(3):
-        shipment = ShipmentFactory(order=order)
+        shipment = ShipmentFactory(order=order, status="dispatch_failed")
         shipment.parcels.create(tracking_number="P")
         for _ in range(5):
             TrackingEventFactory(shipment=shipment)
@@ -306,3 +312,21 @@ def test_timeline_merges_order_and_tracking_events_in_time_order(order):
     assert entries[0].title == "Tracking: Pre-transit"
     assert entries[-1].title == "Tracking: Delivered"
     assert any(e.source == "order" and e.detail == "between" for e in entries)
+
+
+def test_hold_with_a_follow_up_time_gets_a_due_time(client, agent, order):
+    client.force_login(agent)
+    client.post(
+        f"/desk/orders/{order.number}/hold/", {"reason": "customer_request", "due_in_hours": "24"}
+    )
+    hold = Hold.objects.get(order=order)
+    assert hold.owner == agent
+    assert 23 * 3600 < (hold.due_at - hold.created_at).total_seconds() <= 24 * 3600 + 5
+
+
+def test_hold_form_is_not_offered_once_a_shipment_is_with_the_provider(client, agent):
+    order = OrderFactory(status=Order.Status.IN_FULFILMENT)
+    ShipmentFactory(order=order, status="pending")
+    client.force_login(agent)
+    page = client.get(f"/desk/orders/{order.number}/").content.decode()
+    assert 'id="hold-form"' not in page

@@ -133,3 +133,43 @@ def test_address_change_releases_invalid_address_hold(agent):
     order_hold_place(order=order, reason="address_invalid", user=agent)
     order_shipping_address_change(order=order, address=ADDRESS, user=agent)
     assert not Hold.objects.filter(order=order, released_at__isnull=True).exists()
+
+
+def test_released_value_hold_is_not_put_back_by_allocation(agent):
+    from decimal import Decimal
+
+    from tests.orders.factories import ChannelFactory
+
+    channel = ChannelFactory(order_value_limit=Decimal("10"))
+    order = OrderFactory(channel=channel, total_amount=Decimal("500"))
+    hold = order_hold_place(order=order, reason="value_over_limit", user=agent)
+    order_hold_release(hold=hold, note="reviewed, genuine customer", user=agent)
+    assert not Hold.objects.filter(order=order, released_at__isnull=True).exists()
+    order.refresh_from_db()
+    assert order.status != Order.Status.ON_HOLD
+
+
+def test_address_change_requires_a_postcode_where_the_country_uses_one(agent):
+    order = OrderFactory()
+    with pytest.raises(ValidationFailed) as exc:
+        order_shipping_address_change(
+            order=order, address={**ADDRESS, "shipping_postcode": ""}, user=agent
+        )
+    assert [e["field"] for e in exc.value.errors] == ["shipping_postcode"]
+
+
+def test_hold_refused_once_a_shipment_is_queued_for_the_provider(agent):
+    order = OrderFactory(status=Order.Status.IN_FULFILMENT)
+    ShipmentFactory(order=order, status="pending")
+    with pytest.raises(Conflict):
+        order_hold_place(order=order, reason="customer_request", user=agent)
+    order.refresh_from_db()
+    assert order.status == Order.Status.IN_FULFILMENT
+
+
+def test_hold_allowed_while_the_only_shipment_is_parked_after_failure(agent):
+    order = OrderFactory(status=Order.Status.IN_FULFILMENT)
+    ShipmentFactory(order=order, status="dispatch_failed")
+    order_hold_place(order=order, reason="customer_request", user=agent)
+    order.refresh_from_db()
+    assert order.status == Order.Status.ON_HOLD

@@ -1,4 +1,5 @@
 from collections import Counter
+from io import StringIO
 
 import pytest
 from django.apps import apps
@@ -15,13 +16,22 @@ from orders.numbers import order_numbers_next
 
 pytestmark = pytest.mark.django_db
 
+FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Four demo users per seed: the production hasher would dominate these tests.
+    settings.PASSWORD_HASHERS = FAST_HASHERS
+
+
 DOMAIN_MODELS = [
     m for m in apps.get_models() if m._meta.app_label in {"orders", "inventory", "logistics"}
 ]
 
 
 def _seed(**options):
-    call_command("seed_demo", workers=1, stdout=open("/dev/null", "w"), **options)  # noqa: SIM115
+    call_command("seed_demo", workers=1, stdout=StringIO(), **options)
 
 
 def _table_counts() -> dict[str, int]:
@@ -126,7 +136,6 @@ def test_demo_users_have_their_role_the_demo_password_and_staff_access():
 
 
 def test_seed_demo_prints_the_logins():
-    from io import StringIO
 
     out = StringIO()
     call_command("seed_demo", stdout=out)
@@ -241,3 +250,72 @@ def test_holds_of_generated_orders_are_active():
     assert Hold.objects.filter(order__in=on_hold, released_at__isnull=True).count() == (
         on_hold.count()
     )
+
+
+def test_generated_orders_are_found_by_every_desk_identifier():
+    from backoffice.selectors import desk_search
+
+    _seed(orders=150)
+    order = Order.objects.filter(status="delivered").order_by("id").last()
+    tracking = order.shipments.first().tracking_number
+    local_phone = "0" + order.customer_phone.split(" ", 1)[1]
+    for query in (
+        order.number,
+        order.external_reference,
+        order.customer_email.upper(),
+        local_phone,
+        order.shipping_postcode.replace(" ", "").lower(),
+        tracking,
+    ):
+        assert order.id in [hit.order.id for hit in desk_search(query=query)], query
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_parallel_writer_processes_produce_consistent_orders_and_stock():
+    call_command(
+        "seed_demo",
+        orders=2000,
+        workers=2,
+        chunk_size=250,
+        stdout=StringIO(),
+    )
+    assert Order.objects.exclude(external_reference__startswith="DEMO-").count() == 2000
+    assert _ledger_mismatches() == []
+    numbers = list(Order.objects.values_list("number", flat=True))
+    assert len(set(numbers)) == len(numbers)
+    assert not Order.objects.filter(lines__isnull=True).exists()
+
+
+def test_orders_inside_an_open_transaction_are_written_by_this_process():
+    call_command("seed_demo", orders=30, workers=2, stdout=StringIO())
+    assert Order.objects.exclude(external_reference__startswith="DEMO-").count() == 30
+
+
+def test_demo_timelines_show_shipments_dispatch_and_delivery():
+    _seed()
+    order = Order.objects.filter(status="delivered", external_reference__startswith="DEMO-").first()
+    types = list(order.events.order_by("created_at", "id").values_list("type", flat=True))
+    for expected in ("received", "shipment_created", "shipment_dispatched", "shipped", "delivered"):
+        assert expected in types
+    assert types[0] == "received"
+    delivered = order.events.get(type="delivered")
+    assert delivered.parameters["tracking_number"] == order.shipments.get().tracking_number
+
+
+def test_bulk_writer_fills_every_required_column():
+    """A NOT NULL column without a database default that COPY leaves out breaks seeding."""
+    from django.db import connection
+
+    from orders.demo.bulk import COLUMNS
+
+    with connection.cursor() as cursor:
+        for table, columns in COLUMNS.items():
+            cursor.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = %s"
+                " AND is_nullable = 'NO' AND column_default IS NULL"
+                " AND is_identity = 'NO'",
+                [table],
+            )
+            missing = {row[0] for row in cursor.fetchall()} - set(columns)
+            assert not missing, f"orders/demo/bulk.py COLUMNS[{table!r}] lacks {sorted(missing)}"

@@ -101,3 +101,13 @@ def test_docs_page_uses_local_assets(db):
     html = response.content.decode()
     assert "swagger-ui" in html
     assert "cdn" not in html.lower()
+
+
+def test_domain_error_extra_named_status_does_not_clobber_http_status():
+    from core.errors import Conflict
+    from core.problems import problem_exception_handler
+
+    response = problem_exception_handler(Conflict("busy", status="shipped"), {})
+    assert response.status_code == 409
+    assert response.data["status"] == 409
+    assert response.data["status_value"] == "shipped"

@@ -1,0 +1,96 @@
+"""Partner API: shipping documents of an order's shipment as PDF."""
+
+from __future__ import annotations
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+
+from core.errors import NotFound
+from logistics import error_codes
+from logistics.documents import commercial_invoice_pdf, packing_slip_pdf
+from logistics.models import CustomsDeclaration, Shipment
+from orders.selectors import order_lookup_for_channel
+from partners import schema as api_schema
+from partners.views import PartnerApiView
+
+DOCUMENT_KINDS = ("commercial-invoice", "packing-slip")
+
+
+class PdfRenderer(BaseRenderer):
+    media_type = "application/pdf"
+    format = "pdf"
+    charset = None
+    render_style = "binary"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data
+
+
+def shipment_document_pdf(*, shipment: Shipment, kind: str) -> tuple[bytes, str]:
+    """(PDF bytes, file name) of one shipping document; NotFound when it does not exist."""
+    if kind == "packing-slip":
+        return packing_slip_pdf(
+            shipment=shipment
+        ), f"packing-slip-{shipment.order.number}-{shipment.pk}.pdf"
+    if kind == "commercial-invoice":
+        declaration = (
+            CustomsDeclaration.objects.prefetch_related("lines").filter(shipment=shipment).first()
+        )
+        if declaration is None:
+            raise NotFound(
+                f"Shipment {shipment.pk} does not cross a customs border; it has no commercial "
+                "invoice.",
+                code=error_codes.DOCUMENT_NOT_FOUND,
+            )
+        return (
+            commercial_invoice_pdf(shipment=shipment, declaration=declaration),
+            f"{declaration.invoice_number}.pdf",
+        )
+    raise NotFound(f"No document {kind!r}.", code=error_codes.DOCUMENT_NOT_FOUND)
+
+
+def pdf_response(content: bytes, filename: str) -> HttpResponse:
+    response = HttpResponse(content, content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="{filename}"'
+    return response
+
+
+class ShipmentDocumentApi(PartnerApiView):
+    # JSON first, so that errors stay problem+json; PDF for the document itself.
+    renderer_classes = [JSONRenderer, PdfRenderer]
+
+    @extend_schema(
+        operation_id="orders_shipment_document",
+        summary="A shipping document of the shipment as PDF",
+        description=(
+            "`packing-slip` exists for every shipment; `commercial-invoice` for shipments "
+            "that cross a customs border (built from the shipment's customs declaration), "
+            "else 404."
+        ),
+        parameters=[
+            api_schema.ORDER_NUMBER_PARAMETER,
+            OpenApiParameter("shipment_id", int, OpenApiParameter.PATH),
+            OpenApiParameter("kind", str, OpenApiParameter.PATH, enum=list(DOCUMENT_KINDS)),
+        ],
+        responses={
+            (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="The PDF."),
+            404: api_schema.NOT_FOUND,
+            **api_schema.COMMON_READ_RESPONSES,
+        },
+    )
+    def get(self, request, number: str, shipment_id: int, kind: str):
+        order = order_lookup_for_channel(channel=self.channel, number=number)
+        shipment = (
+            Shipment.objects.select_related("order__channel", "warehouse", "provider")
+            .filter(order=order, pk=shipment_id)
+            .first()
+        )
+        if shipment is None:
+            raise NotFound(
+                f"Order {order.number} has no shipment {shipment_id}.",
+                code=error_codes.DOCUMENT_NOT_FOUND,
+            )
+        content, filename = shipment_document_pdf(shipment=shipment, kind=kind)
+        return pdf_response(content, filename)

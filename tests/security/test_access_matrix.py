@@ -1,0 +1,287 @@
+"""Access-control matrix: every API endpoint, back-office page, admin page and object action,
+called by someone without the right (anonymous, another channel's key, a staff user without
+the role, the wrong role), answers 401/403/404 or a redirect to the login page, never the
+data, and each denial leaves a line in the security log.
+
+The URL lists are read from the URLconf and the admin registry, so a new page or model
+is covered (or this test fails asking for an object to point it at).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from django.contrib import admin
+from django.urls import URLPattern, reverse
+from rest_framework.test import APIClient
+
+from backoffice import urls as backoffice_urls
+from backoffice.models import BulkJob
+from core import roles
+from inventory.models import InboundShipment
+from orders.models import Hold
+from partners.services import api_key_create, api_key_revoke
+from tests.inventory.factories import StockLevelFactory, WarehouseFactory
+from tests.logistics.factories import ShipmentFactory
+from tests.orders.factories import ChannelFactory, OrderFactory
+
+SECRET_MARK = "victim-secret@example.com"
+# A body valid for every POST above, so that a refusal is about the caller, not the input.
+API_BODY = '{"lines": [{"line_number": 1, "quantity": 1, "reason": "damaged"}], "reason": "x"}'
+LOGIN_PATH = "/admin/login/"
+
+
+@pytest.fixture
+def world(db, make_user):
+    channel = ChannelFactory(code="victim")
+    order = OrderFactory(channel=channel, customer_email=SECRET_MARK, customer_name="Victim Person")
+    hold = Hold.objects.create(order=order, reason=Hold.Reason.MANUAL, note="x")
+    warehouse = WarehouseFactory()
+    level = StockLevelFactory(warehouse=warehouse)
+    shipment = ShipmentFactory(order=order, warehouse=warehouse)
+    inbound = InboundShipment.objects.create(reference="ASN-VICTIM", warehouse=warehouse)
+    owner = make_user("job-owner", roles.OPERATIONS_MANAGER)
+    job = BulkJob.objects.create(kind=BulkJob.Kind.ORDER_EXPORT, created_by=owner, total=1)
+    return {
+        "channel": channel,
+        "order": order,
+        "number": order.number,
+        "hold_id": hold.pk,
+        "level_id": level.pk,
+        "shipment_id": shipment.pk,
+        "inbound_id": inbound.pk,
+        "job_id": job.pk,
+    }
+
+
+def _backoffice_urls(world) -> list[tuple[str, str]]:
+    """(name, url) for every back-office pattern, with ids of `world`'s objects."""
+    out = []
+    for pattern in backoffice_urls.urlpatterns:
+        assert isinstance(pattern, URLPattern)
+        kwargs = {}
+        for name in pattern.pattern.converters:
+            assert name in world, f"no test object for <{name}> in {pattern.name}"
+            kwargs[name] = world[name]
+        out.append((pattern.name, reverse(f"backoffice:{pattern.name}", kwargs=kwargs)))
+    return out
+
+
+def _denied_logged(caplog, path: str) -> bool:
+    return any(
+        r.name == "consign.security"
+        and getattr(r, "path", None) == path
+        and getattr(r, "event", "").startswith(("access.", "api_key.rejected"))
+        for r in caplog.records
+    )
+
+
+def _assert_no_data(response) -> None:
+    body = b"".join(response) if response.streaming else response.content
+    assert SECRET_MARK.encode() not in body
+
+
+# --- partner API ------------------------------------------------------------------
+
+API_OBJECT_URLS = [
+    ("GET", "/api/v1/orders/{number}/"),
+    ("POST", "/api/v1/orders/{number}/cancel/"),
+    ("GET", "/api/v1/orders/{number}/shipments/"),
+    ("GET", "/api/v1/orders/{number}/shipments/{shipment_id}/documents/packing-slip.pdf"),
+    ("GET", "/api/v1/orders/{number}/returns/"),
+    ("POST", "/api/v1/orders/{number}/returns/"),
+]
+API_COLLECTION_URLS = [
+    ("GET", "/api/v1/orders/"),
+    ("POST", "/api/v1/orders/"),
+    ("GET", "/api/v1/inventory/?sku=X"),
+]
+
+
+def test_api_url_list_covers_every_v1_route():
+    from partners.urls import v1
+
+    names = {
+        "<order_number:number>": "{number}",
+        "<int:shipment_id>": "{shipment_id}",
+        "<slug:kind>": "packing-slip",
+    }
+    routes = set()
+    for p in v1:
+        route = "/api/v1/" + str(p.pattern)
+        for converter, value in names.items():
+            route = route.replace(converter, value)
+        routes.add(route)
+    covered = {u.split("?")[0] for _, u in API_OBJECT_URLS + API_COLLECTION_URLS}
+    assert routes == covered
+
+
+@pytest.mark.parametrize(("method", "template"), API_OBJECT_URLS + API_COLLECTION_URLS)
+def test_api_refuses_anonymous_callers(world, caplog, method, template):
+    caplog.set_level(logging.INFO, logger="consign.security")
+    url = template.format(**world)
+    response = APIClient().generic(method, url, API_BODY, content_type="application/json")
+    assert response.status_code == 401
+    _assert_no_data(response)
+    assert _denied_logged(caplog, url.split("?")[0])
+
+
+@pytest.mark.parametrize(("method", "template"), API_OBJECT_URLS + API_COLLECTION_URLS)
+def test_api_refuses_revoked_keys(world, caplog, method, template):
+    caplog.set_level(logging.INFO, logger="consign.security")
+    api_key, raw = api_key_create(channel=world["channel"])
+    api_key_revoke(api_key=api_key)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    url = template.format(**world)
+    response = client.generic(method, url, API_BODY, content_type="application/json")
+    assert response.status_code == 401
+    _assert_no_data(response)
+    assert _denied_logged(caplog, url.split("?")[0])
+
+
+@pytest.mark.parametrize(("method", "template"), API_OBJECT_URLS)
+def test_api_hides_another_channels_order(world, caplog, method, template):
+    caplog.set_level(logging.INFO, logger="consign.security")
+    _, raw = api_key_create(channel=ChannelFactory(code="attacker"))
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    url = template.format(**world)
+    response = client.generic(method, url, API_BODY, content_type="application/json")
+    assert response.status_code == 404
+    _assert_no_data(response)
+    assert _denied_logged(caplog, url)
+    world["order"].refresh_from_db()
+    assert world["order"].status != "cancelled"
+
+
+def test_api_list_never_shows_another_channels_orders(world):
+    _, raw = api_key_create(channel=ChannelFactory(code="attacker"))
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    response = client.get(f"/api/v1/orders/?external_reference={world['order'].external_reference}")
+    assert response.status_code == 200
+    assert response.json()["results"] == []
+    _assert_no_data(response)
+
+
+# --- back office ------------------------------------------------------------------
+
+
+def _call(client, url: str):
+    # GET and POST both: a POST-only action must refuse before it looks at the form.
+    return [client.get(url), client.post(url, {"reason": "manual", "note": "x"})]
+
+
+def test_backoffice_redirects_anonymous_callers_to_login(world, client, caplog):
+    caplog.set_level(logging.INFO, logger="consign.security")
+    for name, url in _backoffice_urls(world):
+        for response in _call(client, url):
+            if response.status_code == 405:
+                continue
+            assert response.status_code == 302, (name, response.status_code)
+            assert response["Location"].startswith(LOGIN_PATH), name
+        assert _denied_logged(caplog, url), name
+
+
+def test_backoffice_refuses_staff_without_a_role(world, client, make_user, caplog):
+    caplog.set_level(logging.INFO, logger="consign.security")
+    client.force_login(make_user("no-role"))
+    for name, url in _backoffice_urls(world):
+        if name == "home":  # everyone's landing page: links only, no data
+            continue
+        for response in _call(client, url):
+            assert response.status_code in (403, 404, 405), (name, response.status_code)
+            _assert_no_data(response)
+        assert _denied_logged(caplog, url), name
+
+
+@pytest.mark.parametrize(
+    ("role", "prefixes"),
+    [
+        (roles.CUSTOMER_SERVICE, ("/warehouse/", "/ops/")),
+        (
+            roles.WAREHOUSE,
+            ("/ops/", "/desk/orders/{n}/hold", "/desk/orders/{n}/notes", "/desk/orders/{n}/cancel"),
+        ),
+    ],
+)
+def test_backoffice_refuses_the_wrong_role(world, client, make_user, caplog, role, prefixes):
+    caplog.set_level(logging.INFO, logger="consign.security")
+    client.force_login(make_user(f"user-{role}", role))
+    prefixes = tuple(p.format(n=world["number"]) for p in prefixes)
+    checked = 0
+    for name, url in _backoffice_urls(world):
+        if not url.startswith(prefixes):
+            continue
+        for response in _call(client, url):
+            assert response.status_code in (403, 405), (name, response.status_code)
+            _assert_no_data(response)
+        assert _denied_logged(caplog, url), name
+        checked += 1
+    assert checked >= 3
+
+
+# --- admin ------------------------------------------------------------------------
+
+
+def _admin_urls() -> list[str]:
+    urls = []
+    for model in admin.site._registry:
+        base = f"admin:{model._meta.app_label}_{model._meta.model_name}"
+        urls.append(reverse(f"{base}_changelist"))
+        urls.append(reverse(f"{base}_add"))
+        obj = model._default_manager.order_by("pk").first()
+        if obj is not None:
+            urls.append(reverse(f"{base}_change", args=[obj.pk]))
+            urls.append(reverse(f"{base}_delete", args=[obj.pk]))
+            urls.append(reverse(f"{base}_history", args=[obj.pk]))
+    return urls
+
+
+def test_admin_redirects_anonymous_callers_to_login(world, client, caplog):
+    caplog.set_level(logging.INFO, logger="consign.security")
+    urls = _admin_urls()
+    assert len(urls) > 50
+    for url in urls:
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert response["Location"].startswith(LOGIN_PATH), url
+        assert _denied_logged(caplog, url), url
+
+
+def test_admin_refuses_staff_without_permissions(world, client, make_user, caplog):
+    caplog.set_level(logging.INFO, logger="consign.security")
+    client.force_login(make_user("no-role"))
+    for url in _admin_urls():
+        response = client.get(url)
+        assert response.status_code == 403, url
+        _assert_no_data(response)
+        assert _denied_logged(caplog, url), url
+
+
+def test_admin_refuses_the_wrong_role_on_stock_and_keys(world, client, agent, caplog):
+    caplog.set_level(logging.INFO, logger="consign.security")
+    client.force_login(agent)
+    refused = [
+        u
+        for u in _admin_urls()
+        if u.startswith(("/admin/inventory/stocklevel", "/admin/partners/"))
+    ]
+    assert refused
+    for url in refused:
+        response = client.get(url)
+        assert response.status_code == 403, url
+        assert _denied_logged(caplog, url), url
+
+
+def test_admin_bulk_action_needs_change_permission(world, client, agent, caplog):
+    caplog.set_level(logging.INFO, logger="consign.security")
+    api_key, _ = api_key_create(channel=world["channel"])
+    client.force_login(agent)
+    url = reverse("admin:partners_apikey_changelist")
+    response = client.post(url, {"action": "revoke", "_selected_action": [api_key.pk]})
+    assert response.status_code == 403
+    api_key.refresh_from_db()
+    assert api_key.revoked_at is None
