@@ -1,6 +1,5 @@
 """Admin for the orders domain. Order changes go through services (see admin_ops modules)."""
 
-
 from django import forms
 from django.contrib import admin
 

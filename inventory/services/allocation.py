@@ -597,3 +597,94 @@ def backorders_allocate(
             # One bad order must not starve the queue behind it; it is retried next time.
             logger.exception("Backorder allocation failed for order %s", order_id)
     return touched
+
+
+def allocations_release_for_shortfall(
+    *,
+    product_id: int,
+    warehouse_id: int,
+    quantity: int,
+    reason: str,
+    user=None,
+    actor: str | None = None,
+) -> int:
+    """Un-reserve `quantity` units at one level because the stock is not physically there.
+
+    Takes them from the least important orders first (lowest priority, newest),
+    only from orders not yet in fulfilment; each loses that reservation
+    (`release` movement, `deallocated` event) and goes back to `backordered`.
+    Locks the orders (pk order) before the level, like every allocation.
+    Returns how many units were released (less than asked when the rest is
+    reserved by orders already in fulfilment).
+    """
+    waiting = [S.ALLOCATED, S.BACKORDERED, S.ON_HOLD]
+    candidates = list(
+        Allocation.objects.filter(
+            order_line__product_id=product_id,
+            warehouse_id=warehouse_id,
+            status=Allocation.Status.ACTIVE,
+            order_line__order__status__in=waiting,
+        )
+        .order_by("order_line__order__priority", "-order_line__order__placed_at", "-pk")
+        .values_list("pk", "order_line__order_id", "quantity")
+    )
+    chosen, total = [], 0
+    for pk, order_id, q in candidates:
+        if total >= quantity:
+            break
+        chosen.append((pk, order_id))
+        total += q
+    if not chosen:
+        return 0
+    orders = {
+        o.pk: o
+        for o in Order.objects.select_for_update(of=("self",))
+        .filter(pk__in={oid for _, oid in chosen}, status__in=waiting)
+        .order_by("pk")
+    }
+    rank = {pk: i for i, (pk, _) in enumerate(chosen)}
+    allocations = sorted(
+        Allocation.objects.select_for_update(of=("self",))
+        .filter(pk__in=rank, status=Allocation.Status.ACTIVE, order_line__order_id__in=orders)
+        .select_related("order_line", "warehouse"),
+        key=lambda a: rank[a.pk],
+    )
+    remaining, changes, released = quantity, [], defaultdict(list)
+    for a in allocations:
+        if not remaining:
+            break
+        take = min(a.quantity, remaining)
+        remaining -= take
+        order = orders[a.order_line.order_id]
+        changes.append(
+            StockChange(
+                product_id=product_id,
+                warehouse_id=warehouse_id,
+                reserved_delta=-take,
+                type=StockMovement.Type.RELEASE,
+                reason="count_shortfall",
+                reference=f"order:{order.number}",
+                order_id=order.pk,
+            )
+        )
+        if take == a.quantity:
+            Allocation.objects.filter(pk=a.pk).update(status=Allocation.Status.RELEASED)
+        else:
+            Allocation.objects.filter(pk=a.pk).update(quantity=F("quantity") - take)
+        released[order.pk].append(
+            {
+                "line": a.order_line.line_number,
+                "sku": a.order_line.sku,
+                "warehouse": a.warehouse.code,
+                "quantity": take,
+            }
+        )
+    stock_apply(changes=changes, user=user)
+    for order_id, lines in released.items():
+        order = orders[order_id]
+        events.stock_deallocated_event(
+            order=order, reason=reason, allocations=lines, user=user, actor=actor
+        )
+        if order.status == S.ALLOCATED:
+            order_transition(order=order, to=S.BACKORDERED, reason=reason, user=user, actor=actor)
+    return quantity - remaining
