@@ -27,6 +27,8 @@ from tests.logistics.factories import ShipmentFactory
 from tests.orders.factories import ChannelFactory, OrderFactory
 
 SECRET_MARK = "victim-secret@example.com"
+# A body valid for every POST above, so that a refusal is about the caller, not the input.
+API_BODY = '{"lines": [{"line_number": 1, "quantity": 1, "reason": "damaged"}], "reason": "x"}'
 LOGIN_PATH = "/admin/login/"
 
 
@@ -86,6 +88,9 @@ API_OBJECT_URLS = [
     ("GET", "/api/v1/orders/{number}/"),
     ("POST", "/api/v1/orders/{number}/cancel/"),
     ("GET", "/api/v1/orders/{number}/shipments/"),
+    ("GET", "/api/v1/orders/{number}/shipments/{shipment_id}/documents/packing-slip.pdf"),
+    ("GET", "/api/v1/orders/{number}/returns/"),
+    ("POST", "/api/v1/orders/{number}/returns/"),
 ]
 API_COLLECTION_URLS = [
     ("GET", "/api/v1/orders/"),
@@ -97,7 +102,17 @@ API_COLLECTION_URLS = [
 def test_api_url_list_covers_every_v1_route():
     from partners.urls import v1
 
-    routes = {"/api/v1/" + str(p.pattern).replace("<order_number:number>", "{number}") for p in v1}
+    names = {
+        "<order_number:number>": "{number}",
+        "<int:shipment_id>": "{shipment_id}",
+        "<slug:kind>": "packing-slip",
+    }
+    routes = set()
+    for p in v1:
+        route = "/api/v1/" + str(p.pattern)
+        for converter, value in names.items():
+            route = route.replace(converter, value)
+        routes.add(route)
     covered = {u.split("?")[0] for _, u in API_OBJECT_URLS + API_COLLECTION_URLS}
     assert routes == covered
 
@@ -105,8 +120,8 @@ def test_api_url_list_covers_every_v1_route():
 @pytest.mark.parametrize(("method", "template"), API_OBJECT_URLS + API_COLLECTION_URLS)
 def test_api_refuses_anonymous_callers(world, caplog, method, template):
     caplog.set_level(logging.INFO, logger="consign.security")
-    url = template.format(number=world["number"])
-    response = APIClient().generic(method, url, "{}", content_type="application/json")
+    url = template.format(**world)
+    response = APIClient().generic(method, url, API_BODY, content_type="application/json")
     assert response.status_code == 401
     _assert_no_data(response)
     assert _denied_logged(caplog, url.split("?")[0])
@@ -119,8 +134,8 @@ def test_api_refuses_revoked_keys(world, caplog, method, template):
     api_key_revoke(api_key=api_key)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    url = template.format(number=world["number"])
-    response = client.generic(method, url, "{}", content_type="application/json")
+    url = template.format(**world)
+    response = client.generic(method, url, API_BODY, content_type="application/json")
     assert response.status_code == 401
     _assert_no_data(response)
     assert _denied_logged(caplog, url.split("?")[0])
@@ -132,8 +147,8 @@ def test_api_hides_another_channels_order(world, caplog, method, template):
     _, raw = api_key_create(channel=ChannelFactory(code="attacker"))
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    url = template.format(number=world["number"])
-    response = client.generic(method, url, "{}", content_type="application/json")
+    url = template.format(**world)
+    response = client.generic(method, url, API_BODY, content_type="application/json")
     assert response.status_code == 404
     _assert_no_data(response)
     assert _denied_logged(caplog, url)
