@@ -23,7 +23,11 @@ from django.db.models.functions import Coalesce
 from core.errors import Conflict
 from inventory import error_codes
 from inventory.models import Allocation, StockLevel, StockMovement
-from inventory.services.allocation_policy import hold_reasons, plan_allocation
+from inventory.services.allocation_policy import (  # noqa: F401  (NO_POSTCODE_COUNTRIES: orders.services.desk)
+    NO_POSTCODE_COUNTRIES,
+    hold_reasons,
+    plan_allocation,
+)
 from inventory.services.stock import StockChange, stock_apply, stock_levels_lock
 from orders import events
 from orders.models import ChannelWarehouse, Hold, Order, OrderLine
