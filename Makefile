@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 PY := $(UV) run --frozen python
 
-.PHONY: run test install lint format migrations-check services-up services-down bench-seed
+.PHONY: run test install lint format migrations-check services-up services-down bench-seed drill soak
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \
@@ -37,3 +37,11 @@ ORDERS ?= 1000000
 bench-seed: install
 	$(PY) scripts/devservices.py manage migrate --no-input -v 0
 	$(PY) scripts/devservices.py manage seed_demo --orders $(ORDERS)
+
+# Failure drills (minutes; each on its own embedded Postgres/Redis). Output: docs/drills/latest.md
+drill: install
+	$(PY) scripts/drills.py all --report docs/drills/latest.md
+
+# Mixed-load soak (default 10 minutes; MINUTES=2 for a short run).
+soak: install
+	$(PY) bench/soak.py --minutes $(or $(MINUTES),10)

@@ -41,6 +41,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Problem+json for everything under /api/, and the 1 MiB body cap there.
     "core.middleware.ApiProblemMiddleware",
+    # A lost database connection is a 503 (problem+json under /api/), never a 500 page.
+    "core.middleware.DatabaseUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # Django's, minus the trailing-slash redirect under /api/.
@@ -96,7 +98,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env.str("REDIS_URL", default=DEFAULT_REDIS_URL)
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        # Django's RedisCache, but a Redis outage reads as a miss instead of a 500.
+        "BACKEND": "core.cache.ResilientRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="consign"),
         "TIMEOUT": 300,
@@ -311,6 +314,10 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("UPLOAD_MAX_FIELDS", default=2000)
 # addresses (core/ssrf.py). The LSP sandbox and tests run on 127.0.0.1: turn this on
 # for them only; it must stay off in production.
 OUTBOUND_ALLOW_LOOPBACK = env.bool("OUTBOUND_ALLOW_LOOPBACK", default=DEBUG)
+# Deadlock (40P01) / serialization failure (40001): rerun the transaction this many times
+# in all, with full-jitter backoff from this base (core/db_retry.py).
+DB_RETRY_ATTEMPTS = env.int("DB_RETRY_ATTEMPTS", default=4)
+DB_RETRY_BASE_SECONDS = env.float("DB_RETRY_BASE_SECONDS", default=0.05)
 # Also log to this file as JSON lines when set (the security log always goes to stderr).
 SECURITY_LOG_FILE = env.str("SECURITY_LOG_FILE", default="")
 

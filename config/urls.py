@@ -14,3 +14,4 @@ urlpatterns = [
 
 # Upload limits (DATA_UPLOAD_MAX_*) answered with a message that names the limit.
 handler400 = "core.views.bad_request"
+handler500 = "core.views.server_error"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from django import db
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.middleware.common import CommonMiddleware as DjangoCommonMiddleware
@@ -13,6 +14,7 @@ from core.problems import PROBLEM_CONTENT_TYPE, problem_body
 API_PREFIX = "/api/"
 
 _TITLES = {
+    503: ("Service unavailable", "service_unavailable", "Retry shortly."),
     400: ("Bad request", "bad_request", "The request could not be understood."),
     401: ("Not authenticated", "not_authenticated", "Authentication credentials are missing."),
     403: ("Forbidden", "permission_denied", "You may not do this."),
@@ -64,6 +66,43 @@ class ApiProblemMiddleware:
                     problem[header] = response[header]
             return problem
         return response
+
+
+def database_unavailable(request: HttpRequest) -> HttpResponse:
+    """503 with Retry-After: a database outage is temporary, never a 500 with a traceback."""
+    detail = "The database is unavailable for a moment. Retry shortly."
+    if request.path.startswith((API_PREFIX, "/webhooks/")):
+        response = _problem(503, detail)
+    else:
+        response = HttpResponse(
+            "<!doctype html><title>Temporarily unavailable</title>"
+            f"<h1>Temporarily unavailable</h1><p>{detail}</p>",
+            status=503,
+        )
+    response["Retry-After"] = "5"
+    return response
+
+
+class DatabaseUnavailableMiddleware:
+    """Turns a lost database connection (Postgres restarting, failover) into a 503.
+
+    Django closes the broken connection at the end of the request; with
+    CONN_HEALTH_CHECKS the next request reconnects by itself.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            return self.get_response(request)
+        except (db.OperationalError, db.InterfaceError):
+            return database_unavailable(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception):
+        if isinstance(exception, db.OperationalError | db.InterfaceError):
+            return database_unavailable(request)
+        return None
 
 
 def _is_json(response: HttpResponse) -> bool:

@@ -13,9 +13,12 @@ the sweepers (outbox rows) remain the source of truth for durable work.
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from celery import Task
 from django.conf import settings
+
+from core.db_retry import db_retry
 
 logger = logging.getLogger("consign.tasks")
 
@@ -64,4 +67,22 @@ class GuardedTask(Task):
                     count,
                 )
                 return None
-        return super().__call__(*args, **kwargs)
+        # Tasks run their own transactions: a deadlock or serialization failure reruns
+        # the task body a few times before it counts as a failure.
+        return db_retry(partial(Task.__call__, self, *args, **kwargs))
+
+    def apply_async(self, *args, **kwargs):
+        """Publish, or log and return None when the broker is unreachable.
+
+        Work is published after its transaction committed (on_commit), so raising here
+        cannot undo anything: it would only turn the caller's 201 into a 500 while the
+        row exists. Durable work sits in Postgres (outbox rows, stored webhooks, jobs)
+        and the sweepers enqueue it again once the broker is back.
+        """
+        from kombu.exceptions import OperationalError as BrokerError
+
+        try:
+            return super().apply_async(*args, **kwargs)
+        except BrokerError:
+            logger.error("broker unavailable: %s not enqueued (the sweeper will retry)", self.name)
+            return None

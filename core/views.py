@@ -33,3 +33,17 @@ def bad_request(request, exception=None) -> HttpResponse:
     )
     response.status_code = status
     return response
+
+
+def server_error(request) -> HttpResponse:
+    """500, except a lost database connection, which is a temporary 503 with Retry-After."""
+    import sys
+
+    from django import db
+
+    from core.middleware import database_unavailable
+
+    exc = sys.exc_info()[1]
+    if isinstance(exc, db.OperationalError | db.InterfaceError):
+        return database_unavailable(request)
+    return defaults.server_error(request)

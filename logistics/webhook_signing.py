@@ -93,6 +93,7 @@ def verify(
     expected = signature(secret=secret, msg_id=msg_id, timestamp=ts, body=body)
     # The header may carry several space-separated signatures (secret rotation).
     for candidate in sent.split():
-        if hmac.compare_digest(candidate, expected):
+        # Bytes: compare_digest refuses non-ASCII str, and a header may carry any byte.
+        if hmac.compare_digest(candidate.encode("utf-8", "replace"), expected.encode()):
             return msg_id
     raise WebhookVerificationError("bad_signature")

@@ -8,13 +8,14 @@ changes, so a crash can never leave an order without its idempotency record
 from __future__ import annotations
 
 import re
-from functools import wraps
+from functools import partial, wraps
 
 from django.db import transaction
 from django.http import HttpResponse
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
+from core.db_retry import db_retry
 from core.errors import DomainError
 from partners import error_codes
 from partners.models import IdempotencyRecord
@@ -67,8 +68,7 @@ def idempotent(handler):
     def wrapper(view, request, *args, **kwargs):
         key = request.headers.get(HEADER)
         if key is None:
-            with transaction.atomic():
-                return handler(view, request, *args, **kwargs)
+            return db_retry(partial(_atomic_call, handler, view, request, *args, **kwargs))
         if not _VALID_KEY.match(key):
             raise InvalidIdempotencyKey(
                 "Idempotency-Key must be 1 to 255 printable ASCII characters without spaces."
@@ -81,7 +81,8 @@ def idempotent(handler):
         if outcome.replay is not None:
             return replay_response(outcome.replay)
         record = outcome.record
-        try:
+
+        def attempt():
             with transaction.atomic():
                 response = handler(view, request, *args, **kwargs)
                 if not _storable(response.status_code):
@@ -94,6 +95,10 @@ def idempotent(handler):
                     body=frozen.content,
                 )
                 return frozen
+
+        try:
+            # A deadlock or serialization failure reruns the whole transaction.
+            return db_retry(attempt)
         except _Release as release:
             idempotency_release(record=record)
             return release.response
@@ -117,6 +122,11 @@ def idempotent(handler):
             return frozen
 
     return wrapper
+
+
+def _atomic_call(handler, view, request, *args, **kwargs):
+    with transaction.atomic():
+        return handler(view, request, *args, **kwargs)
 
 
 class _Release(Exception):  # noqa: N818 - control flow, not an error

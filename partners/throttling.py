@@ -1,7 +1,11 @@
 """Per-API-key rate limit. Over the limit: 429 problem+json with Retry-After."""
 
+import logging
+
 from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
+
+logger = logging.getLogger(__name__)
 
 
 class ApiKeyRateThrottle(SimpleRateThrottle):
@@ -16,3 +20,12 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
         if api_key is None or not hasattr(api_key, "pk"):
             return None
         return self.cache_format % {"scope": self.scope, "ident": api_key.pk}
+
+    def allow_request(self, request, view) -> bool:
+        # Fail open: the rate limit lives in Redis, and a Redis outage must not take the
+        # API down with it (orders are durable in Postgres; the outbox holds the work).
+        try:
+            return super().allow_request(request, view)
+        except Exception:  # redis.ConnectionError, TimeoutError...: any cache failure
+            logger.warning("rate limit cache unavailable; request allowed", exc_info=False)
+            return True

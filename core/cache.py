@@ -1,0 +1,60 @@
+"""Django's Redis cache that degrades to "miss" while Redis is unreachable.
+
+The cache holds only what can be recomputed (rate-limit counters, dashboard figures,
+progress counters). When Redis is down, reads miss and writes are dropped with a
+warning instead of raising, so the API and the back office keep answering; the
+broker outage shows on /readyz.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+
+from django.core.cache.backends.redis import RedisCache
+
+logger = logging.getLogger(__name__)
+_last_warning = [0.0]
+
+
+def _warn(name: str, exc: Exception) -> None:
+    now = time.monotonic()
+    if now - _last_warning[0] > 10:  # one line per 10 s, not one per request
+        _last_warning[0] = now
+        logger.warning("cache unavailable (%s: %s); degrading to a miss", name, exc)
+
+
+def _tolerant(default):
+    def decorate(method):
+        @functools.wraps(method)
+        def wrapper(self, *args, **kwargs):
+            try:
+                return method(self, *args, **kwargs)
+            except Exception as exc:  # redis.ConnectionError, TimeoutError, ...
+                if not _is_connection_error(exc):
+                    raise
+                _warn(method.__name__, exc)
+                return default(*args, **kwargs) if callable(default) else default
+
+        return wrapper
+
+    return decorate
+
+
+def _is_connection_error(exc: Exception) -> bool:
+    import redis
+
+    return isinstance(exc, redis.ConnectionError | redis.TimeoutError | ConnectionError)
+
+
+class ResilientRedisCache(RedisCache):
+    get = _tolerant(lambda key, default=None, version=None: default)(RedisCache.get)
+    get_many = _tolerant({})(RedisCache.get_many)
+    set = _tolerant(None)(RedisCache.set)
+    set_many = _tolerant([])(RedisCache.set_many)
+    add = _tolerant(False)(RedisCache.add)
+    touch = _tolerant(False)(RedisCache.touch)
+    delete = _tolerant(False)(RedisCache.delete)
+    delete_many = _tolerant(None)(RedisCache.delete_many)
+    has_key = _tolerant(False)(RedisCache.has_key)
