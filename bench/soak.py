@@ -141,7 +141,9 @@ def main(argv: list[str]) -> int:
             threading.Thread(target=poster, args=(load, rec, stop, args.order_rate), daemon=True)
             for _ in range(args.partners)
         ] + [
-            threading.Thread(target=searcher, args=(stack, rec, stop, args.search_rate), daemon=True)
+            threading.Thread(
+                target=searcher, args=(stack, rec, stop, args.search_rate), daemon=True
+            )
             for _ in range(args.agents)
         ]
         started = time.monotonic()
@@ -159,7 +161,9 @@ def main(argv: list[str]) -> int:
         stack.stop()
 
     print(f"soak: {args.minutes} min, {args.partners} partners, {args.agents} agents")
-    print(f"{'kind':<14}{'count':>8}{'per s':>8}{'errors':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
+    print(
+        f"{'kind':<14}{'count':>8}{'per s':>8}{'errors':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
+    )
     failed = False
     for kind, values in sorted(rec.latency.items()):
         errors = len(rec.errors[kind])
