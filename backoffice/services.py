@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from functools import partial
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -81,6 +82,34 @@ def bulk_job_run(*, job_id: int) -> BulkJob:
     already shipped, a hold already there) is recorded in the result and does
     not undo the others.
     """
+    with _job_lease(job_id) as leased:
+        if not leased:
+            # Another worker is already on it (a redelivered message while the
+            # first run is alive): it will finish the job.
+            return BulkJob.objects.get(pk=job_id)
+        return _bulk_job_run_leased(job_id=job_id)
+
+
+# Advisory-lock namespace for bulk jobs (first key of pg_try_advisory_lock(int, int)).
+_LEASE_NAMESPACE = 7001
+
+
+@contextmanager
+def _job_lease(job_id: int):
+    # A session-level advisory lock: held across the per-batch transactions,
+    # released at the end, and by Postgres itself if the worker process dies.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_LEASE_NAMESPACE, job_id])
+        leased = cursor.fetchone()[0]
+    try:
+        yield leased
+    finally:
+        if leased:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_LEASE_NAMESPACE, job_id])
+
+
+def _bulk_job_run_leased(*, job_id: int) -> BulkJob:
     job = BulkJob.objects.select_related("created_by").get(pk=job_id)
     if job.is_finished:
         return job

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from backoffice.views import desk, home, ops, warehouse
+from backoffice.views import desk, home, ops, returns, warehouse
 
 app_name = "backoffice"
 
@@ -17,6 +17,22 @@ urlpatterns = [
     path("desk/orders/<str:number>/notes/", desk.order_note_add, name="order_note_add"),
     path("desk/orders/<str:number>/address/", desk.order_address_change, name="order_address"),
     path("desk/orders/<str:number>/cancel/", desk.order_cancel, name="order_cancel"),
+    path(
+        "desk/orders/<str:number>/returns/",
+        returns.order_return_request,
+        name="order_return_request",
+    ),
+    path(
+        "desk/shipments/<int:shipment_id>/documents/<slug:kind>.pdf",
+        returns.shipment_document,
+        name="shipment_document",
+    ),
+    path("warehouse/returns/", returns.return_queue, name="return_queue"),
+    path(
+        "warehouse/returns/<int:return_id>/",
+        returns.return_receive_view,
+        name="return_receive",
+    ),
     path("warehouse/stock/", warehouse.stock_list, name="stock_list"),
     path("warehouse/stock/<int:level_id>/", warehouse.stock_detail, name="stock_detail"),
     path("warehouse/stock/<int:level_id>/adjust/", warehouse.stock_adjust, name="stock_adjust"),

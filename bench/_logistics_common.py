@@ -18,9 +18,13 @@ import django  # noqa: E402
 
 django.setup()
 
+import logging  # noqa: E402
+
 import httpx  # noqa: E402
 import redis  # noqa: E402
 from django.conf import settings  # noqa: E402
+
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def free_port() -> int:
@@ -91,7 +95,7 @@ def bulk_shipments(*, count: int, provider, status: str = "dispatched", tag: str
     from inventory.models import Allocation, Product, StockLevel, Warehouse
     from logistics.models import DispatchOutbox, Shipment, ShipmentLine
     from orders.models import Channel, Order, OrderLine
-    from orders.numbers import format_order_number
+    from orders.numbers import order_numbers_next
 
     now = timezone.now()
     with transaction.atomic():
@@ -110,11 +114,11 @@ def bulk_shipments(*, count: int, provider, status: str = "dispatched", tag: str
                 warehouse=warehouse,
                 defaults={"on_hand": 10_000_000, "reserved": 1_000_000},
             )
-        base = 800_000_000 + (int(now.timestamp()) % 1_000_000) * 100
+        numbers = order_numbers_next(count=count)
         orders = Order.objects.bulk_create(
             [
                 Order(
-                    number=format_order_number(base + i),
+                    number=numbers[i],
                     channel=channel,
                     external_reference=f"{tag}-{now.timestamp()}-{i}",
                     status=Order.Status.IN_FULFILMENT,

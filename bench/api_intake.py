@@ -19,7 +19,8 @@ access logging off) and, at --concurrency clients for --duration seconds each:
   read    GET  /api/v1/orders/{number}/  random existing orders
   list    GET  /api/v1/orders/?...       first pages, a status filter, an updated_after filter
 
-and prints requests/s and p50/p95/p99 per phase, the intake/floor ratio, and the
+(interleaved in --rounds slices, so load drift on a shared machine hits
+every phase alike) and prints requests/s and p50/p95/p99 per phase, the intake/floor ratio, and the
 number of queries of a list page of 10 and of 50 orders (must be equal).
 """
 
@@ -51,7 +52,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers.")
     parser.add_argument("--orders", type=int, default=1_000_000, help="Orders in the database.")
-    parser.add_argument("--port", type=int, default=8791)
+    parser.add_argument("--port", type=int, default=8791, help="And the next one.")
+    parser.add_argument(
+        "--rounds", type=int, default=6, help="Phases are interleaved in this many slices."
+    )
     parser.add_argument(
         "--phases",
         default="intake,floor,read,list,intake_nofulfil",
@@ -354,29 +358,38 @@ def main() -> None:
         "list": lambda: ("GET", random.choice(list_urls), {"headers": auth}, 200),
     }
     wanted = [name for name in args.phases.split(",") if name]
-    results = {}
-    base = f"http://127.0.0.1:{args.port}"
-    for skip_fulfil in (False, True):
-        group = [name for name in wanted if (name == "intake_nofulfil") == skip_fulfil]
-        if not group:
-            continue
-        process = start_gunicorn(args.port, args.workers, url, skip_fulfil)
-        try:
-            for name in group:
-                # A short warm-up so every worker has its connections and caches.
-                warmup = min(3.0, args.duration / 5)
-                asyncio.run(drive(base, phases[name], args.concurrency, warmup))
-                results[name] = asyncio.run(
-                    drive(base, phases[name], args.concurrency, args.duration)
+    # Both servers run side by side (an idle one costs nothing) so that the phases
+    # can be interleaved in rounds: on a shared machine whose load drifts, every
+    # phase then sees the same mix of quiet and busy moments.
+    bases = {False: f"http://127.0.0.1:{args.port}", True: f"http://127.0.0.1:{args.port + 1}"}
+    needs = {name == "intake_nofulfil" for name in wanted}
+    processes = [start_gunicorn(args.port + skip, args.workers, url, skip) for skip in needs]
+    results = {name: {"latencies": [], "errors": {}, "wall": 0.0} for name in wanted}
+    try:
+        for name in wanted:
+            # A short warm-up so every worker has its connections and caches.
+            base = bases[name == "intake_nofulfil"]
+            asyncio.run(drive(base, phases[name], args.concurrency, 2.0))
+        for _ in range(args.rounds):
+            for name in wanted:
+                base = bases[name == "intake_nofulfil"]
+                part = asyncio.run(
+                    drive(base, phases[name], args.concurrency, args.duration / args.rounds)
                 )
-        finally:
+                results[name]["latencies"] += part["latencies"]
+                results[name]["wall"] += part["wall"]
+                for status, count in part["errors"].items():
+                    results[name]["errors"][status] = results[name]["errors"].get(status, 0) + count
+    finally:
+        for process in processes:
             process.terminate()
             process.wait(timeout=20)
 
     print()
     print(
         f"orders in database: {total_orders:,}; gunicorn {args.workers} sync workers; "
-        f"concurrency {args.concurrency}; {args.duration:.0f} s per phase; {os.cpu_count()} CPUs"
+        f"concurrency {args.concurrency}; {args.duration:.0f} s per phase in {args.rounds} "
+        f"interleaved rounds; {os.cpu_count()} CPUs"
     )
     print(f"{'phase':16} {'ok':>7} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}  errors")
     rates = {}

@@ -17,14 +17,15 @@ from django.conf import settings  # noqa: E402
 settings.ROOT_URLCONF = "ingest_floor"
 
 from django.core.wsgi import get_wsgi_application  # noqa: E402
+
+application = get_wsgi_application()
+
 from django.db import connection  # noqa: E402
 from django.http import HttpResponse  # noqa: E402
 from django.urls import path  # noqa: E402
 from django.views.decorators.csrf import csrf_exempt  # noqa: E402
 
 from config.urls import urlpatterns as consign_urlpatterns  # noqa: E402
-
-application = get_wsgi_application()
 
 
 @csrf_exempt

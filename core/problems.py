@@ -5,6 +5,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_default_handler
 
@@ -56,7 +57,19 @@ def _flatten_errors(data: Any, prefix: str = "") -> list[dict[str, str]]:
     return out
 
 
+def _render_as_json(context: dict) -> None:
+    """Problems are JSON whatever the view renders on success (a PDF, say):
+    DRF renders an error response with the renderer negotiated for the request."""
+    request = context.get("request")
+    if request is not None and not isinstance(
+        getattr(request, "accepted_renderer", None), JSONRenderer
+    ):
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = "application/json"
+
+
 def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
+    _render_as_json(context)
     if isinstance(exc, DomainError):
         extra = dict(exc.extra)
         errors = getattr(exc, "errors", None)

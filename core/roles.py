@@ -60,10 +60,12 @@ _STOCK_ACTIONS = [
     "inventory.transfer_stock",
 ]
 _DISPATCH_ACTIONS = ["logistics.retry_dispatch"]
+_RETURN_REQUEST = ["returns.view_returnrequest", "returns.request_return"]
+_RETURN_RECEIVE = ["returns.view_returnrequest", "returns.receive_return"]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
-    CUSTOMER_SERVICE: _READ_ORDERS + _ORDER_ACTIONS + ["inventory.view_product"],
-    WAREHOUSE: _READ_STOCK + _STOCK_ACTIONS + _DISPATCH_ACTIONS + _READ_ORDERS,
+    CUSTOMER_SERVICE: _READ_ORDERS + _ORDER_ACTIONS + ["inventory.view_product"] + _RETURN_REQUEST,
+    WAREHOUSE: _READ_STOCK + _STOCK_ACTIONS + _DISPATCH_ACTIONS + _READ_ORDERS + _RETURN_RECEIVE,
     OPERATIONS_MANAGER: sorted(
         set(
             _READ_ORDERS
@@ -71,6 +73,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
             + _READ_STOCK
             + _STOCK_ACTIONS
             + _DISPATCH_ACTIONS
+            + _RETURN_REQUEST
+            + _RETURN_RECEIVE
             + [
                 "orders.view_dashboard",
                 "orders.change_channel",

@@ -5,7 +5,18 @@ from django.contrib import admin
 
 from core.admin_paginator import BigTableAdminMixin, ReadOnlyAdminMixin, ReadOnlyInline
 from core.ssrf import url_validate_public
-from logistics.models import Parcel, Provider, ServiceLevel, Shipment, ShipmentLine, TrackingEvent
+from logistics.models import (
+    CustomsDeclaration,
+    CustomsDeclarationLine,
+    CustomsUnion,
+    CustomsUnionMember,
+    Parcel,
+    Provider,
+    ServiceLevel,
+    Shipment,
+    ShipmentLine,
+    TrackingEvent,
+)
 
 
 class ServiceLevelInline(admin.TabularInline):
@@ -131,3 +142,49 @@ class TrackingEventAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmi
 # The dispatch and tracking models (outbox, inbound webhooks, partner deliveries)
 # register themselves in admin_ops.
 from logistics import admin_ops  # noqa: E402, F401
+
+
+class CustomsUnionMemberInline(admin.TabularInline):
+    model = CustomsUnionMember
+    extra = 1
+
+
+@admin.register(CustomsUnion)
+class CustomsUnionAdmin(admin.ModelAdmin):
+    """Customs unions are data: edit members here when a country joins or leaves."""
+
+    list_display = ["code", "name"]
+    inlines = [CustomsUnionMemberInline]
+
+
+class CustomsDeclarationLineInline(admin.TabularInline):
+    model = CustomsDeclarationLine
+    extra = 0
+    can_delete = False
+    readonly_fields = [
+        "sku",
+        "description",
+        "hs_code",
+        "origin_country",
+        "quantity",
+        "unit_value",
+        "value",
+        "weight_grams",
+    ]
+    fields = readonly_fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CustomsDeclaration)
+class CustomsDeclarationAdmin(admin.ModelAdmin):
+    """Built by the customs gate at planning; read-only here."""
+
+    list_display = ["shipment", "origin_country", "destination_country", "incoterm", "total_value"]
+    list_select_related = ["shipment"]
+    inlines = [CustomsDeclarationLineInline]
+    readonly_fields = [field.name for field in CustomsDeclaration._meta.fields]
+
+    def has_add_permission(self, request):
+        return False

@@ -108,8 +108,12 @@ class Shipment(TimeStampedModel):
         ServiceLevel, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     status = models.CharField(max_length=24, choices=Status.choices, default=Status.PENDING)
+    # db_default too: bulk loaders (COPY) that name their columns still get a direction.
     direction = models.CharField(
-        max_length=8, choices=Direction.choices, default=Direction.OUTBOUND
+        max_length=8,
+        choices=Direction.choices,
+        default=Direction.OUTBOUND,
+        db_default=Direction.OUTBOUND,
     )
     # Sent with every create request so that a retry never makes a second shipment at the LSP.
     idempotency_token = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)

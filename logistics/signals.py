@@ -20,3 +20,9 @@ def order_event_saved(sender, instance: OrderEvent, created: bool, **kwargs) -> 
     from logistics.services.partner_webhooks import Event, partner_webhook_enqueue
 
     partner_webhook_enqueue(order=instance.order, event=Event.ORDER_CANCELLED)
+
+
+def provider_saved(sender, **kwargs) -> None:
+    from logistics.views import provider_cache_clear
+
+    provider_cache_clear()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
@@ -16,6 +17,25 @@ from logistics.webhook_signing import WebhookVerificationError
 
 security_log = logging.getLogger("consign.security")
 
+# Every webhook needs its provider; a few seconds of per-process caching saves a
+# database round trip per request (signals.provider_saved clears it on change).
+PROVIDER_CACHE_SECONDS = 5.0
+_providers: dict[str, tuple[float, Provider | None]] = {}
+
+
+def provider_cache_clear() -> None:
+    _providers.clear()
+
+
+def _provider(code: str) -> Provider | None:
+    now = time.monotonic()
+    hit = _providers.get(code)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    provider = Provider.objects.filter(code=code, is_active=True).first()
+    _providers[code] = (now + PROVIDER_CACHE_SECONDS, provider)
+    return provider
+
 
 def _problem(status: int, title: str, detail: str) -> JsonResponse:
     return JsonResponse(
@@ -28,7 +48,7 @@ def _problem(status: int, title: str, detail: str) -> JsonResponse:
 @csrf_exempt
 @require_POST
 def lsp_webhook(request: HttpRequest, provider_code: str) -> JsonResponse:
-    provider = Provider.objects.filter(code=provider_code, is_active=True).first()
+    provider = _provider(provider_code)
     if provider is None:
         return _problem(404, "Unknown provider", f"No active provider {provider_code!r}.")
     limit = settings.LSP_WEBHOOK_MAX_BYTES

@@ -20,6 +20,7 @@ from orders.models import Order
 from orders.selectors import (
     order_get_for_channel,
     order_lookup_for_channel,
+    order_with_details,
     orders_for_channel,
     shipments_for_order,
 )
@@ -236,7 +237,7 @@ class OrderListCreateApi(PartnerApiView):
         order = order_create(
             channel=self.channel, actor=self.partner.actor, **serializer.validated_data
         )
-        order = order_get_for_channel(channel=self.channel, number=order.number)
+        order = order_with_details(order=order)
         return Response(
             order_detail_data(order),
             status=status.HTTP_201_CREATED,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 
 from core.errors import NotFound
 from inventory.models import Allocation
@@ -34,6 +34,32 @@ def shipments_for_order_qs() -> QuerySet[Shipment]:
     )
 
 
+def _detail_prefetches() -> list[Prefetch]:
+    return [
+        Prefetch(
+            "lines",
+            queryset=OrderLine.objects.order_by("line_number").prefetch_related(
+                Prefetch(
+                    "allocations",
+                    queryset=Allocation.objects.select_related("warehouse").order_by("id"),
+                )
+            ),
+        ),
+        Prefetch("shipments", queryset=shipments_for_order_qs()),
+    ]
+
+
+def order_with_details(*, order: Order) -> Order:
+    """The order instance just written, reloaded with what the detail view shows.
+
+    Skips re-reading the order row and its channel and service level (the
+    caller has them); re-reads the status, which fulfilment may have moved.
+    """
+    order.refresh_from_db(fields=["status", "updated_at", "cancelled_at"])
+    prefetch_related_objects([order], *_detail_prefetches())
+    return order
+
+
 def order_get_for_channel(*, channel: Channel, number: str) -> Order:
     """One order of the channel with lines, allocations, shipments and tracking.
 
@@ -43,18 +69,7 @@ def order_get_for_channel(*, channel: Channel, number: str) -> Order:
     order = (
         Order.objects.filter(channel=channel, number=number)
         .select_related("channel", "service_level__provider")
-        .prefetch_related(
-            Prefetch(
-                "lines",
-                queryset=OrderLine.objects.order_by("line_number").prefetch_related(
-                    Prefetch(
-                        "allocations",
-                        queryset=Allocation.objects.select_related("warehouse").order_by("id"),
-                    )
-                ),
-            ),
-            Prefetch("shipments", queryset=shipments_for_order_qs()),
-        )
+        .prefetch_related(*_detail_prefetches())
         .first()
     )
     if order is None:

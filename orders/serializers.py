@@ -177,6 +177,7 @@ def shipment_data(shipment) -> dict:
     return {
         "id": shipment.id,
         "status": shipment.status,
+        "direction": shipment.direction,
         "provider": shipment.provider.code,
         "warehouse": shipment.warehouse.code,
         "service_level": _service_level_ref(shipment.service_level),

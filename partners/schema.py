@@ -139,6 +139,7 @@ def postprocess_schema(result, generator, request, public):
         "description": "Seconds to wait before the next request.",
         "schema": {"type": "integer", "minimum": 0},
     }
+    _add_links(result)
     for path_item in result.get("paths", {}).values():
         for method, operation in path_item.items():
             for parameter in operation.get("parameters", []):
@@ -169,3 +170,31 @@ ORDER_NUMBER_PARAMETER = OpenApiParameter(
     description="The order number Consign gave, e.g. CS-000123.",
     examples=[OpenApiExample("Order number", value="CS-000001")],
 )
+
+
+# OpenAPI links: where a created order's number can be used next (clients and
+# schemathesis' stateful phase follow them).
+_ORDER_LINKS = {
+    "GetOrder": "orders_retrieve",
+    "GetOrderShipments": "orders_shipments",
+    "CancelOrder": "orders_cancel",
+}
+
+
+def _add_links(result: dict) -> None:
+    for path_item in result.get("paths", {}).values():
+        for operation in path_item.values():
+            if operation.get("operationId") not in {"orders_create", "orders_cancel"}:
+                continue
+            status = "201" if operation["operationId"] == "orders_create" else "200"
+            response = operation.get("responses", {}).get(status)
+            if response is None:
+                continue
+            response["links"] = {
+                name: {
+                    "operationId": target,
+                    "parameters": {"number": "$response.body#/number"},
+                    "description": "The order's number from this response.",
+                }
+                for name, target in _ORDER_LINKS.items()
+            }

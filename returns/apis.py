@@ -184,6 +184,8 @@ class OrderReturnsApi(PartnerApiView):
     )
     @idempotent
     def post(self, request, number: str):
+        # Another channel's order is a 404 whatever the body says.
+        order = order_lookup_for_channel(channel=self.channel, number=number)
         body = self.InputSerializer(data=request.data)
         if not body.is_valid():
             raise _invalid(body.errors)
@@ -197,7 +199,6 @@ class OrderReturnsApi(PartnerApiView):
             lines.append(RequestedLine(**line.validated_data))
         if line_errors:
             raise _invalid({"lines": line_errors})
-        order = order_lookup_for_channel(channel=self.channel, number=number)
         return_request = return_request_create(
             order=order,
             lines=lines,

@@ -42,6 +42,8 @@ from inventory.models import (
 logger = logging.getLogger(__name__)
 
 Key = tuple[int, int]  # (product_id, warehouse_id)
+# Above this many levels in one change, one UPDATE ... FROM (VALUES ...) replaces per-row UPDATEs.
+BULK_UPDATE_FROM = 8
 T = StockMovement.Type
 
 
@@ -81,13 +83,19 @@ def stock_levels_lock(*, keys: Iterable[Key]) -> dict[Key, StockLevel]:
         return {}
     warehouses = {w for _, w in keys}
     products = {p for p, _ in keys}
-    if len(warehouses) == 1 or len(products) == 1:
-        # A product×warehouse rectangle is the exact key set here; cheap to express.
+    if len(products) * len(warehouses) == len(keys):
+        # The keys are a product × warehouse rectangle (allocation always is): exact and cheap.
         where = Q(product_id__in=products, warehouse_id__in=warehouses)
     else:
-        where = Q()
-        for product_id, warehouse_id in sorted(keys):
-            where |= Q(product_id=product_id, warehouse_id=warehouse_id)
+        # Find the ids without locking, then lock exactly those rows (levels are never deleted).
+        ids = [
+            pk
+            for pk, p, w in StockLevel.objects.filter(
+                product_id__in=products, warehouse_id__in=warehouses
+            ).values_list("pk", "product_id", "warehouse_id")
+            if (p, w) in keys
+        ]
+        where = Q(pk__in=ids)
     levels = StockLevel.objects.select_for_update().filter(where).order_by("pk")
     return {
         (lv.product_id, lv.warehouse_id): lv
@@ -169,14 +177,21 @@ def stock_apply(
             _raise_insufficient(key, level, d_on_hand, d_reserved)
 
     now = timezone.now()
-    for key in sorted(totals, key=lambda k: levels[k].pk):
-        d_on_hand, d_reserved = totals[key]
+    ordered = sorted(totals, key=lambda k: levels[k].pk)
+    if len(ordered) <= BULK_UPDATE_FROM:
+        for key in ordered:
+            d_on_hand, d_reserved = totals[key]
+            StockLevel.objects.filter(pk=levels[key].pk).update(
+                on_hand=F("on_hand") + d_on_hand,
+                reserved=F("reserved") + d_reserved,
+                updated_at=now,
+            )
+    else:
+        _levels_add_bulk([(levels[k].pk, *totals[k]) for k in ordered], now=now)
+    for key in ordered:
         level = levels[key]
-        StockLevel.objects.filter(pk=level.pk).update(
-            on_hand=F("on_hand") + d_on_hand, reserved=F("reserved") + d_reserved, updated_at=now
-        )
-        level.on_hand += d_on_hand
-        level.reserved += d_reserved
+        level.on_hand += totals[key][0]
+        level.reserved += totals[key][1]
         level.updated_at = now
     StockMovement.objects.bulk_create(
         [
@@ -200,6 +215,25 @@ def stock_apply(
     if freed:
         _backorders_enqueue(product_ids=freed)
     return {k: levels[k] for k in totals}
+
+
+def _levels_add_bulk(rows: list[tuple[int, int, int]], *, now) -> None:
+    # The F() update of many rows in one statement (imports, reconciliation):
+    # relative increments, so the result is the same as one UPDATE per row.
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), 1000):
+            chunk = rows[start : start + 1000]
+            values = ", ".join(["(%s, %s, %s)"] * len(chunk))
+            cursor.execute(
+                "UPDATE inventory_stocklevel AS l "  # noqa: S608 - placeholders only
+                "SET on_hand = l.on_hand + v.d_on_hand, reserved = l.reserved + v.d_reserved, "
+                "updated_at = %s "
+                f"FROM (VALUES {values}) AS v(id, d_on_hand, d_reserved) "
+                "WHERE l.id = v.id::bigint",
+                [now, *[x for row in chunk for x in row]],
+            )
 
 
 def _raise_insufficient(key: Key, level: StockLevel | None, d_on_hand: int, d_reserved: int):
@@ -249,12 +283,18 @@ def _low_stock_alerts_update(levels: list[StockLevel]) -> None:
             ignore_conflicts=True,
         )
     if ok:
-        where = Q()
-        for lv in ok:
-            where |= Q(product_id=lv.product_id, warehouse_id=lv.warehouse_id)
-        LowStockAlert.objects.filter(where, resolved_at__isnull=True).update(
-            resolved_at=timezone.now()
-        )
+        keys = {(lv.product_id, lv.warehouse_id) for lv in ok}
+        open_alerts = [
+            pk
+            for pk, p, w in LowStockAlert.objects.filter(
+                resolved_at__isnull=True,
+                product_id__in={p for p, _ in keys},
+                warehouse_id__in={w for _, w in keys},
+            ).values_list("pk", "product_id", "warehouse_id")
+            if (p, w) in keys
+        ]
+        if open_alerts:
+            LowStockAlert.objects.filter(pk__in=open_alerts).update(resolved_at=timezone.now())
 
 
 def _backorders_enqueue(*, product_ids: list[int]) -> None:

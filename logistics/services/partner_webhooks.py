@@ -82,7 +82,8 @@ def partner_webhook_send(*, delivery_id: int, client: httpx.Client | None = None
     """
     with transaction.atomic():
         delivery = (
-            PartnerWebhookDelivery.objects.select_for_update(skip_locked=True)
+            # of=self: locking the joined channel row would serialise all its deliveries.
+            PartnerWebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("channel")
             .filter(pk=delivery_id, status=PartnerWebhookDelivery.Status.PENDING)
             .first()

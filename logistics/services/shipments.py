@@ -158,7 +158,6 @@ def shipments_plan_for_order(
         )
     if held:
         _customs_hold_place(order=locked, note=" ".join(held), user=user, actor=actor)
-        locked.refresh_from_db(fields=["status", "updated_at"])
     order.status = locked.status
     return created
 
@@ -194,17 +193,31 @@ def _customs_held_release(*, order: Order) -> tuple[list[Shipment], list[str]]:
 
 
 def _customs_hold_place(*, order: Order, note: str, user, actor) -> None:
-    from orders.models import Hold
-    from orders.services.desk import order_hold_place
+    """Hold the (locked) order for missing customs data; nothing was sent to the provider.
 
-    if Hold.objects.filter(
-        order=order, reason=Hold.Reason.CUSTOMS_DATA_MISSING, released_at__isnull=True
-    ).exists():
-        return
-    order_hold_place(
+    Not through the desk's order_hold_place: that refuses orders with a pending
+    shipment (a manual hold cannot stop a queued dispatch), but here the gate itself
+    is what keeps the shipment from being queued.
+    """
+    from orders import events
+    from orders.models import Hold
+
+    actor = actor or "system:customs"
+    _, created = Hold.objects.get_or_create(
         order=order,
         reason=Hold.Reason.CUSTOMS_DATA_MISSING,
-        note=note,
-        user=user,
-        actor=actor or "system:customs",
+        released_at__isnull=True,
+        defaults={"note": note},
     )
+    if created:
+        events.allocation_hold_placed_event(
+            order=order,
+            hold_reason=Hold.Reason.CUSTOMS_DATA_MISSING,
+            detail=note,
+            user=user,
+            actor=actor,
+        )
+    if order.status != Order.Status.ON_HOLD:
+        order_transition(
+            order=order, to=Order.Status.ON_HOLD, reason=note[:500], user=user, actor=actor
+        )

@@ -18,14 +18,16 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def shipment_stock_leave(*, shipment: Shipment, user=None) -> None:
+def shipment_stock_leave(*, shipment: Shipment, lines: list | None = None, user=None) -> None:
     """Release the shipment's reservations and take the stock off hand (ledgered).
 
     Call inside the transaction that marks the shipment shipped, holding the order's
     row lock. Lines without an active allocation (stock not reserved by Consign) are
     logged and skipped.
     """
-    for line in shipment.lines.order_by("order_line_id"):
+    if lines is None:
+        lines = list(shipment.lines.order_by("order_line_id"))
+    for line in lines:
         allocation = (
             Allocation.objects.select_for_update()
             .filter(

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import logging
 import uuid
 from functools import partial
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -103,7 +105,9 @@ def inbound_webhook_process(*, inbound_id: int) -> str:
     """
     with transaction.atomic():
         row = (
-            InboundWebhook.objects.select_for_update(skip_locked=True)
+            # of=self: with the provider row locked too, concurrent webhooks of one
+            # provider would skip each other.
+            InboundWebhook.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("provider")
             .filter(
                 pk=inbound_id,
@@ -187,27 +191,22 @@ def tracking_update_apply(*, shipment_id: int, update: TrackingUpdate) -> Tracki
     milestones fire once each, whatever the arrival order. Returns the stored event,
     or None for a duplicate.
     """
-    order_id = Shipment.objects.values_list("order_id", flat=True).get(pk=shipment_id)
-    order = Order.objects.select_for_update().select_related("channel").get(pk=order_id)
+    # Round trips are the cost of this function under load: one query locks the order
+    # (found through the shipment), one the shipment, one inserts the event.
+    order = (
+        Order.objects.select_for_update(of=("self",))
+        .select_related("channel")
+        .get(shipments__id=shipment_id)
+    )
     shipment = (
         Shipment.objects.select_for_update(of=("self",))
         .select_related("provider")
         .get(pk=shipment_id)
     )
     shipment.order = order
-    dedup_key = dedup_key_for(shipment=shipment, update=update)
-    if TrackingEvent.objects.filter(shipment=shipment, dedup_key=dedup_key).exists():
+    event = _event_insert(shipment=shipment, update=update)
+    if event is None:
         return None
-    event = TrackingEvent.objects.create(
-        shipment=shipment,
-        status=update.status,
-        provider_status=update.provider_status[:100],
-        description=update.description[:500],
-        location=update.location[:200],
-        occurred_at=update.occurred_at,
-        dedup_key=dedup_key,
-        raw=dict(update.raw),
-    )
     now = timezone.now()
     fields = {"updated_at"}
     if shipment.last_event_at is None or event.occurred_at >= shipment.last_event_at:
@@ -221,6 +220,7 @@ def tracking_update_apply(*, shipment_id: int, update: TrackingUpdate) -> Tracki
         shipment.tracking_number = update.tracking_number[:100]
         fields.add("tracking_number")
     order_changed = False
+    lines: list | None = None
     if shipment.direction == Shipment.Direction.RETURN:
         # Goods coming back: no stock leaves, no shipped/delivered roll-up; the
         # returns app follows the return (and records the order events) instead.
@@ -240,8 +240,9 @@ def tracking_update_apply(*, shipment_id: int, update: TrackingUpdate) -> Tracki
     elif event.status in MOVING:
         if shipment.shipped_at is None:
             shipment.shipped_at = event.occurred_at
-            shipment_stock_leave(shipment=shipment)
-            _lines_add(shipment=shipment, field="quantity_shipped")
+            lines = list(shipment.lines.order_by("order_line_id"))
+            shipment_stock_leave(shipment=shipment, lines=lines)
+            _lines_add(lines=lines, field="quantity_shipped")
             order_events.shipment_shipped_event(shipment=shipment, tracking_event=event)
             order_changed = True
         elif event.occurred_at < shipment.shipped_at:
@@ -254,7 +255,9 @@ def tracking_update_apply(*, shipment_id: int, update: TrackingUpdate) -> Tracki
     ):
         shipment.delivered_at = event.occurred_at
         fields.add("delivered_at")
-        _lines_add(shipment=shipment, field="quantity_delivered")
+        if lines is None:
+            lines = list(shipment.lines.order_by("order_line_id"))
+        _lines_add(lines=lines, field="quantity_delivered")
         order_events.shipment_delivered_event(shipment=shipment, tracking_event=event)
         order_changed = True
     if event.status in TROUBLE and shipment.direction == Shipment.Direction.OUTBOUND:
@@ -295,9 +298,48 @@ def _first_poll_seconds(provider: Provider) -> int:
     return settings.TRACKING_POLL_SECONDS
 
 
-def _lines_add(*, shipment: Shipment, field: str) -> None:
-    for line in shipment.lines.order_by("order_line_id"):
+def _lines_add(*, lines: list, field: str) -> None:
+    for line in lines:
         OrderLine.objects.filter(pk=line.order_line_id).update(**{field: F(field) + line.quantity})
+
+
+def _event_insert(*, shipment: Shipment, update: TrackingUpdate) -> TrackingEvent | None:
+    """Insert the event unless (shipment, dedup_key) exists, in one round trip."""
+    event = TrackingEvent(
+        shipment=shipment,
+        status=update.status,
+        provider_status=update.provider_status[:100],
+        description=update.description[:500],
+        location=update.location[:200],
+        occurred_at=update.occurred_at,
+        received_at=timezone.now(),
+        dedup_key=dedup_key_for(shipment=shipment, update=update),
+        raw=dict(update.raw),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {TrackingEvent._meta.db_table} (shipment_id, status, "  # noqa: S608
+            "provider_status, description, location, occurred_at, received_at, dedup_key, raw) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (shipment_id, dedup_key) DO NOTHING RETURNING id",
+            [
+                shipment.pk,
+                event.status,
+                event.provider_status,
+                event.description,
+                event.location,
+                event.occurred_at,
+                event.received_at,
+                event.dedup_key,
+                json.dumps(event.raw, cls=DjangoJSONEncoder),
+            ],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    event.pk = row[0]
+    event._state.adding = False
+    return event
 
 
 def order_rollup(*, order: Order) -> Order:

@@ -53,7 +53,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "service_level_id", "status", "idempotency_token", "provider_reference",
         "tracking_number", "label_url", "cost", "cost_currency", "dispatch_attempts",
         "last_error", "dispatched_at", "delivered_at", "last_event_at", "shipped_at",
-        "poll_interval_seconds",
+        "poll_interval_seconds", "direction",
     ),
     "logistics_dispatchoutbox": (
         "created_at", "updated_at", "shipment_id", "status", "attempts", "next_attempt_at",
@@ -225,6 +225,9 @@ def orders_generate_chunk(
                 full_ledger=full_ledger,
             )
         batch_write(cursor, batch=batch)
+        # Run the deferred foreign-key checks now, before the level locks are taken:
+        # a parallel writer then waits for our stock update, not for our whole commit.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         stock_apply(cursor, deltas=batch.stock_deltas, reference="seed_demo")
     return count
 

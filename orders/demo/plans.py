@@ -402,7 +402,8 @@ def order_rows_add(
     # Stock: what is still reserved, and (full ledger) what was reserved, shipped and returned.
     reference_text = f"order:{order_number}"
     allocated_at = step_times[path.index(S.ALLOCATED)] if S.ALLOCATED in path else None
-    for index, line in enumerate(line_rows):
+    shipped_step = S.SHIPPED if S.SHIPPED in path else S.PARTIALLY_SHIPPED
+    for line in line_rows:
         line_id, product_id, quantity, shipped, returned = (
             line[0],
             line[3],
@@ -424,7 +425,7 @@ def order_rows_add(
             )  # fmt: skip
             batch.stock_deltas[key][1] += open_quantity
         if full_ledger and shipped:
-            shipped_at = step_times[path.index(S.IN_FULFILMENT)] if index else allocated_at
+            shipped_at = step_times[path.index(shipped_step)]
             batch.allocations.append(
                 (allocated_at, shipped_at, line_id, warehouse_id, shipped, Allocation.Status.FULFILLED)
             )  # fmt: skip
@@ -514,7 +515,8 @@ def order_rows_add(
              provider_id, service_level_id, shipment_status, token, provider_reference,
              tracking_number, label_url, _money(450 + rng.randrange(900)) if tracking_number else None,
              "EUR" if tracking_number else "", 1 if tracking_number else 0, "",
-             dispatched_at if tracking_number else None, delivered_at, last_event_at, shipped_at, 0)
+             dispatched_at if tracking_number else None, delivered_at, last_event_at, shipped_at, 0,
+             Shipment.Direction.OUTBOUND)
         )  # fmt: skip
         # The transactional outbox row the dispatch worker works off: sent once the
         # provider accepted it, still pending (and due) otherwise.

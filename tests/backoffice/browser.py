@@ -66,10 +66,23 @@ def login(page, base_url: str, username: str, next_url: str) -> None:
 
 
 @pytest.fixture
-def celery_worker(transactional_db):
-    """A real `celery worker` process on the test database and this run's Redis."""
+def celery_worker(transactional_db, monkeypatch):
+    """A real `celery worker` process on the test database and this run's Redis.
+
+    The back-office task is sent to a queue of its own for the test, so another
+    worker that happens to consume `default` on the same Redis database (a
+    developer's, another test run's) cannot take the message to its database.
+    """
+    import uuid
+
     from django.conf import settings
     from django.db import connection
+
+    from backoffice.tasks import bulk_job_run_task
+
+    queue = f"backoffice-test-{uuid.uuid4().hex[:12]}"
+    # A task's own `queue` attribute takes precedence over CELERY_TASK_ROUTES.
+    monkeypatch.setattr(bulk_job_run_task, "queue", queue, raising=False)
 
     db = connection.settings_dict
     env = {
@@ -94,7 +107,7 @@ def celery_worker(transactional_db):
                 "config",
                 "worker",
                 "-Q",
-                "default",
+                queue,
                 "--pool",
                 "solo",
                 "--loglevel",

@@ -193,3 +193,21 @@ def test_import_job_is_safe_to_run_twice(world, settings, tmp_path):
     job.refresh_from_db()
     assert (job.status, job.applied_rows, job.processed_rows) == ("succeeded", 1, 1)
     assert StockMovement.objects.count() == 1
+
+
+def test_large_import_uses_one_statement_per_chunk_and_keeps_ledger_true(world):
+    wh, shirt, _ = world
+    skus = [product(f"BULK-{i}") for i in range(12)]
+    stock(skus[0], wh, 4)
+    text = "sku,warehouse,on_hand\n" + "".join(
+        f"{p.sku},wh-a,{i + 1}\n" for i, p in enumerate(skus)
+    )
+
+    result = stock_levels_import(rows=_stock_rows(text), dry_run=False)
+
+    assert result.applied_rows == 12
+    levels = dict(
+        StockLevel.objects.filter(product__in=skus).values_list("product__sku", "on_hand")
+    )
+    assert levels == {f"BULK-{i}": i + 1 for i in range(12)}
+    call_command("verify_stock_ledger")

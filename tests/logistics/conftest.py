@@ -19,3 +19,12 @@ def _empty_broker_queues(request, monkeypatch):
     if request.node.get_closest_marker("integration"):
         return
     monkeypatch.setattr("logistics.broker.queue_backlog", lambda queue: 0)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_provider_cache():
+    from logistics.views import provider_cache_clear
+
+    provider_cache_clear()
+    yield
+    provider_cache_clear()

@@ -13,6 +13,12 @@ from tests.fixtures.admin_book import (
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 MODELS = admin_models("logistics")
 
 

@@ -13,6 +13,7 @@ from logistics.services.customs import customs_border_crossed
 from logistics.services.shipments import shipments_plan_for_order
 from orders.models import Hold, Order
 from orders.services.desk import order_hold_release
+from tests.logistics.customs_data import customs_union_eu
 from tests.logistics.helpers import allocated_order, sandbox_provider
 
 pytestmark = pytest.mark.django_db
@@ -21,6 +22,7 @@ CENTS = Decimal("0.01")
 
 @pytest.fixture(autouse=True)
 def provider():
+    customs_union_eu()
     return sandbox_provider()
 
 

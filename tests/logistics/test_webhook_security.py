@@ -139,3 +139,12 @@ def test_same_event_in_a_new_delivery_is_stored_once(
         assert signed_post(client, provider=provider, payload=payload).status_code == 202
     assert InboundWebhook.objects.count() == 2
     assert TrackingEvent.objects.count() == 1
+
+
+def test_rotated_secret_applies_at_once(client, provider, payload):
+    old_secret = provider.webhook_secret
+    assert signed_post(client, provider=provider, payload=payload).status_code == 202
+    provider.webhook_secret = "whsec_bmV3LXNlY3JldA=="
+    provider.save()
+    response = signed_post(client, provider=provider, payload=payload, secret=old_secret)
+    assert response.status_code == 401

@@ -220,3 +220,8 @@ def test_same_external_reference_in_another_channel_is_allowed(
 ):
     assert _post(api_client, order_payload).status_code == 201
     assert _post(other_api_client, order_payload).status_code == 201
+
+
+def test_create_response_equals_the_order_as_read_back(api_client, order_payload):
+    created = _post(api_client, order_payload).json()
+    assert api_client.get(f"{URL}{created['number']}/").json() == created

@@ -16,6 +16,15 @@ from orders.numbers import order_numbers_next
 
 pytestmark = pytest.mark.django_db
 
+FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Four demo users per seed: the production hasher would dominate these tests.
+    settings.PASSWORD_HASHERS = FAST_HASHERS
+
+
 DOMAIN_MODELS = [
     m for m in apps.get_models() if m._meta.app_label in {"orders", "inventory", "logistics"}
 ]
@@ -292,3 +301,21 @@ def test_demo_timelines_show_shipments_dispatch_and_delivery():
     assert types[0] == "received"
     delivered = order.events.get(type="delivered")
     assert delivered.parameters["tracking_number"] == order.shipments.get().tracking_number
+
+
+def test_bulk_writer_fills_every_required_column():
+    """A NOT NULL column without a database default that COPY leaves out breaks seeding."""
+    from django.db import connection
+
+    from orders.demo.bulk import COLUMNS
+
+    with connection.cursor() as cursor:
+        for table, columns in COLUMNS.items():
+            cursor.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = %s"
+                " AND is_nullable = 'NO' AND column_default IS NULL"
+                " AND is_identity = 'NO'",
+                [table],
+            )
+            missing = {row[0] for row in cursor.fetchall()} - set(columns)
+            assert not missing, f"orders/demo/bulk.py COLUMNS[{table!r}] lacks {sorted(missing)}"

@@ -27,6 +27,11 @@ class Command(BaseCommand):
     def handle(
         self, *args, orders: int, chunk_size: int, workers: int, seed: int | None, **options
     ) -> None:
+        if not settings.DEBUG:
+            self.stderr.write(
+                "WARNING: DEBUG is off. seed_demo creates staff users with the known password "
+                "DEMO_PASSWORD; never run it against a production database."
+            )
         demo = world.demo_world_ensure()
         created = bulk.demo_orders_ensure(world=demo)
         self.stdout.write(
@@ -41,6 +46,7 @@ class Command(BaseCommand):
                 count=orders,
                 chunk_size=chunk_size,
                 seed=seed,
+                workers=workers,
                 on_progress=self._progress,
             )
         self.stdout.write("")

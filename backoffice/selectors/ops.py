@@ -1,0 +1,336 @@
+"""Operations: exception queue and dashboard figures."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import (
+    Count,
+    F,
+    Q,
+    QuerySet,
+    Value,
+)
+from django.db.models.functions import Coalesce
+
+from backoffice.selectors._common import _ordered_by_status, capped_count, count_label
+from inventory.models import (
+    StockLevel,
+    StockSnapshot,
+    StockSnapshotLine,
+)
+from logistics.models import Shipment
+from orders.models import Hold, Order
+
+logger = logging.getLogger(__name__)
+
+
+# --- Operations: exception queue and dashboard -------------------------------------
+
+
+@dataclass
+class ExceptionItem:
+    kind: str
+    order: Order | None
+    since: datetime
+    subject: str
+    detail: str = ""
+    owner: str = ""
+    due_at: datetime | None = None
+    provider: str = ""
+
+    @property
+    def overdue(self) -> bool:
+        from django.utils import timezone
+
+        return self.due_at is not None and self.due_at < timezone.now()
+
+
+EXCEPTION_KINDS = {
+    "hold": "Holds",
+    "backorder": "Old backorders",
+    "dispatch_failed": "Dispatch failures",
+    "tracking_exception": "Tracking exceptions",
+    "late": "Late shipments",
+    "stock": "Stock alerts",
+    "stock_discrepancy": "Stock discrepancies (LSP snapshots)",
+}
+TRACKING_EXCEPTION_STATUSES = [
+    Shipment.Status.EXCEPTION,
+    Shipment.Status.FAILED_ATTEMPT,
+    Shipment.Status.RETURN_TO_SENDER,
+]
+IN_TRANSIT_STATUSES = [
+    Shipment.Status.DISPATCHED,
+    Shipment.Status.IN_TRANSIT,
+    Shipment.Status.OUT_FOR_DELIVERY,
+    Shipment.Status.AVAILABLE_FOR_PICKUP,
+]
+DEFAULT_TRANSIT_HOURS = 72
+
+
+def exception_queue(
+    *,
+    kind: str = "",
+    channel_code: str = "",
+    backorder_days: int = 3,
+    owner=None,
+    limit: int = 200,
+) -> dict[str, dict]:
+    """The operations exception queue, per kind: the oldest `limit` items and the total count."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    now = timezone.now()
+    kinds = [kind] if kind in EXCEPTION_KINDS else list(EXCEPTION_KINDS)
+    out: dict[str, dict] = {}
+    order_filter = Q(order__channel__code=channel_code) if channel_code else Q()
+
+    for k in kinds:
+        items: list[ExceptionItem] = []
+        if k == "hold":
+            qs = Hold.objects.filter(released_at__isnull=True).filter(order_filter)
+            if owner is not None:
+                qs = qs.filter(owner=owner)
+            count = capped_count(qs)
+            for hold in qs.select_related("order", "owner").order_by("created_at")[:limit]:
+                items.append(
+                    ExceptionItem(
+                        kind=k,
+                        order=hold.order,
+                        since=hold.created_at,
+                        subject=hold.get_reason_display(),
+                        detail=hold.note,
+                        owner=hold.owner.get_username() if hold.owner else "",
+                        due_at=hold.due_at,
+                    )
+                )
+        elif k == "backorder":
+            qs = Order.objects.filter(
+                status=Order.Status.BACKORDERED,
+                created_at__lt=now - timedelta(days=backorder_days),
+            )
+            if channel_code:
+                qs = qs.filter(channel__code=channel_code)
+            count = capped_count(qs)
+            for order in qs.order_by("created_at")[:limit]:
+                items.append(
+                    ExceptionItem(
+                        kind=k, order=order, since=order.created_at, subject="Backordered"
+                    )
+                )
+        elif k in {"dispatch_failed", "tracking_exception", "late"}:
+            if k == "dispatch_failed":
+                statuses = [Shipment.Status.DISPATCH_FAILED]
+                qs = Shipment.objects.all()
+            elif k == "tracking_exception":
+                statuses = TRACKING_EXCEPTION_STATUSES
+                qs = Shipment.objects.all()
+            else:
+                statuses = IN_TRANSIT_STATUSES
+                qs = late_shipments(now=now)
+            qs = qs.filter(order_filter)
+            count = capped_count(qs.filter(status__in=statuses))
+            shipments = _ordered_by_status(
+                qs.select_related("order", "provider"),
+                statuses=statuses,
+                order="updated_at",
+                limit=limit,
+            )
+            for shipment in shipments:
+                items.append(
+                    ExceptionItem(
+                        kind=k,
+                        order=shipment.order,
+                        since=shipment.dispatched_at if k == "late" else shipment.updated_at,
+                        subject=f"SHP-{shipment.pk} {shipment.get_status_display()}",
+                        detail=shipment.last_error,
+                        provider=shipment.provider.code,
+                    )
+                )
+        elif k == "stock_discrepancy":
+            qs = StockSnapshotLine.objects.filter(
+                snapshot__status=StockSnapshot.Status.OPEN
+            ).exclude(lsp_on_hand=F("consign_on_hand"))
+            count = capped_count(qs)
+            for line in qs.select_related("product", "snapshot__warehouse").order_by(
+                "snapshot__taken_at", "id"
+            )[:limit]:
+                items.append(
+                    ExceptionItem(
+                        kind=k,
+                        order=None,
+                        since=line.snapshot.taken_at,
+                        subject=f"{line.product.sku} at {line.snapshot.warehouse.code}",
+                        detail=(
+                            f"LSP {line.lsp_on_hand}, ours {line.consign_on_hand} "
+                            f"({line.difference:+d}); snapshot {line.snapshot_id}"
+                        ),
+                    )
+                )
+        else:  # stock
+            qs = StockLevel.objects.filter(
+                low_stock_threshold__gt=0, on_hand__lte=F("low_stock_threshold")
+            )
+            count = capped_count(qs)
+            for level in qs.select_related("product", "warehouse").order_by("updated_at")[:limit]:
+                items.append(
+                    ExceptionItem(
+                        kind=k,
+                        order=None,
+                        since=level.updated_at,
+                        subject=f"{level.product.sku} at {level.warehouse.code}",
+                        detail=f"{level.on_hand} on hand, alert at {level.low_stock_threshold}",
+                    )
+                )
+        out[k] = {
+            "label": EXCEPTION_KINDS[k],
+            "count": count,
+            "count_label": count_label(count),
+            "items": items,
+        }
+    return out
+
+
+def late_shipments(*, now: datetime) -> QuerySet[Shipment]:
+    """Shipments in transit for longer than their service level promises (72 h without one)."""
+    from datetime import timedelta
+
+    from django.db.models import DateTimeField, DurationField, ExpressionWrapper
+
+    deadline = ExpressionWrapper(
+        F("dispatched_at")
+        + Coalesce(F("service_level__max_transit_hours"), Value(DEFAULT_TRANSIT_HOURS))
+        * Value(timedelta(hours=1), output_field=DurationField()),
+        output_field=DateTimeField(),
+    )
+    return (
+        Shipment.objects.filter(status__in=IN_TRANSIT_STATUSES, dispatched_at__isnull=False)
+        .alias(deadline=deadline)
+        .filter(deadline__lt=now)
+    )
+
+
+DASHBOARD_CACHE_SECONDS = 60
+
+
+def dashboard_figures_cached(*, days: int = 14) -> dict:
+    """dashboard_figures, shared by every manager for a minute (aggregates over all orders)."""
+    from django.core.cache import cache
+    from django.utils import timezone
+
+    key = f"backoffice:dashboard:{days}:{timezone.get_current_timezone_name()}"
+    try:
+        figures = cache.get(key)
+    except Exception:  # a cache outage must not take the dashboard down
+        logger.warning("dashboard cache unavailable", exc_info=True)
+        figures = None
+    if figures is None:
+        figures = dashboard_figures(days=days)
+        figures["stock_alerts"] = [
+            {
+                "sku": level.product.sku,
+                "warehouse": level.warehouse.code,
+                "on_hand": level.on_hand,
+                "threshold": level.low_stock_threshold,
+            }
+            for level in figures["stock_alerts"]
+        ]
+        figures["computed_at"] = timezone.now()
+        try:
+            cache.set(key, figures, DASHBOARD_CACHE_SECONDS)
+        except Exception:
+            logger.warning("dashboard cache unavailable", exc_info=True)
+    return figures
+
+
+def dashboard_figures(*, days: int = 14) -> dict:
+    """Everything the operations dashboard draws, in a handful of aggregate queries."""
+    from datetime import timedelta
+
+    from django.db.models.functions import TruncDate
+    from django.utils import timezone
+
+    now = timezone.now()
+    since = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    tz = timezone.get_current_timezone()
+    per_day = (
+        Order.objects.filter(created_at__gte=since)
+        .annotate(day=TruncDate("created_at", tzinfo=tz))
+        .values("day", "channel__code")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    day_list = [(since + timedelta(days=i)).date() for i in range(days)]
+    channels: dict[str, list[int]] = {}
+    for row in per_day:
+        values = channels.setdefault(row["channel__code"], [0] * days)
+        index = (row["day"] - day_list[0]).days
+        if 0 <= index < days:
+            values[index] += row["n"]
+
+    open_statuses = [
+        Order.Status.RECEIVED,
+        Order.Status.ON_HOLD,
+        Order.Status.BACKORDERED,
+        Order.Status.ALLOCATED,
+        Order.Status.IN_FULFILMENT,
+        Order.Status.PARTIALLY_SHIPPED,
+    ]
+    backlog_rows = {
+        row["status"]: row["n"]
+        for row in Order.objects.filter(status__in=open_statuses)
+        .values("status")
+        .annotate(n=Count("id"))
+        .order_by()
+    }
+    backlog = [(Order.Status(s).label, backlog_rows.get(s, 0)) for s in open_statuses]
+
+    delivered_since = now - timedelta(days=30)
+    on_time = Q(
+        delivered_at__lte=F("dispatched_at")
+        + Coalesce(F("service_level__max_transit_hours"), Value(DEFAULT_TRANSIT_HOURS))
+        * Value(timedelta(hours=1))
+    )
+    delivery_rows = (
+        Shipment.objects.filter(
+            status=Shipment.Status.DELIVERED,
+            delivered_at__gte=delivered_since,
+            dispatched_at__isnull=False,
+        )
+        .values("provider__code")
+        .annotate(total=Count("id"), on_time=Count("id", filter=on_time))
+        .order_by("provider__code")
+    )
+    on_time_pct = [
+        (row["provider__code"], round(100 * row["on_time"] / row["total"], 1))
+        for row in delivery_rows
+        if row["total"]
+    ]
+    exception_rows = (
+        Shipment.objects.filter(
+            status__in=[*TRACKING_EXCEPTION_STATUSES, Shipment.Status.DISPATCH_FAILED]
+        )
+        .values("provider__code")
+        .annotate(n=Count("id"))
+        .order_by("-n")
+    )
+    exceptions = [(row["provider__code"], row["n"]) for row in exception_rows]
+    stock_alerts = list(
+        StockLevel.objects.filter(low_stock_threshold__gt=0, on_hand__lte=F("low_stock_threshold"))
+        .select_related("product", "warehouse")
+        .order_by("on_hand")[:10]
+    )
+    return {
+        "days": [d.strftime("%d %b") for d in day_list],
+        "orders_per_day": channels,
+        "orders_total": sum(sum(v) for v in channels.values()),
+        "backlog": backlog,
+        "backlog_total": sum(n for _, n in backlog),
+        "on_time": on_time_pct,
+        "exceptions": exceptions,
+        "stock_alerts": stock_alerts,
+    }
