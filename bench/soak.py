@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import sys
 import threading
 import time
@@ -54,21 +55,38 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def agent_session(stack: Stack) -> httpx.Client:
-    client = httpx.Client(base_url=stack.web, timeout=30)
+    """An agent logged in through the admin login form.
+
+    The stack runs with production settings (Secure cookies) behind no TLS, so the
+    client says it came through an HTTPS proxy and carries its cookies by hand.
+    """
+    https = {"X-Forwarded-Proto": "https"}
+    client = httpx.Client(base_url=stack.web, timeout=30, headers=https)
     page = client.get("/admin/login/")
+    csrf = page.cookies["csrftoken"]
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
     response = client.post(
         "/admin/login/?next=/desk/",
         data={"username": "agent", "password": "consign-demo", "csrfmiddlewaretoken": token},
-        headers={"Referer": stack.web + "/admin/login/"},
+        headers={
+            "Referer": stack.web.replace("http://", "https://") + "/admin/login/",
+            "Cookie": f"csrftoken={csrf}",
+        },
     )
     if response.status_code != 302:
-        raise SystemExit(f"agent login failed: {response.status_code}")
-    return client
+        raise RuntimeError(f"agent login failed: {response.status_code} {response.text[:300]}")
+    session = response.cookies["sessionid"]
+    return httpx.Client(
+        base_url=stack.web, timeout=30, headers={**https, "Cookie": f"sessionid={session}"}
+    )
 
 
 def searcher(stack: Stack, rec: Recorder, stop: threading.Event, rate: float) -> None:
-    client = agent_session(stack)
+    try:
+        client = agent_session(stack)
+    except Exception as exc:  # recorded: a soak whose agents cannot log in fails
+        rec.add("desk_search", 0.0, f"login: {exc}")
+        return
     i = 0
     while not stop.is_set():
         q = SEARCHES[i % len(SEARCHES)]
@@ -159,6 +177,7 @@ def main(argv: list[str]) -> int:
     finally:
         stop.set()
         stack.stop()
+        shutil.rmtree(stack.tmp, ignore_errors=True)
 
     print(f"soak: {args.minutes} min, {args.partners} partners, {args.agents} agents")
     print(
