@@ -25,6 +25,9 @@ import redis  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 logging.getLogger("httpx").setLevel(logging.WARNING)
+# `timeout` and Ctrl-C must still run the benches' finally blocks, which stop the
+# web, worker and sandbox processes they started.
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
 def free_port() -> int:
