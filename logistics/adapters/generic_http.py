@@ -18,6 +18,7 @@ import httpx
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
+from core.ssrf import UnsafeDestination, resolve_public
 from logistics import webhook_signing
 from logistics.adapters.base import (
     AdapterError,
@@ -105,6 +106,12 @@ class GenericHttpAdapter(ProviderAdapter):
     ) -> dict[str, Any]:
         if not self.provider.base_url:
             raise ProviderRejected(f"Provider {self.provider.code} has no base URL configured.")
+        try:
+            # Checked at call time too, not only when saved (core/ssrf.py); redirects are
+            # never followed (httpx's default).
+            resolve_public(self._url(path))
+        except UnsafeDestination as exc:
+            raise ProviderRejected(f"Provider {self.provider.code}: {exc}") from exc
         try:
             response = http_client().request(
                 method, self._url(path), json=json_body, headers=self._headers(headers)

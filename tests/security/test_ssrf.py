@@ -192,3 +192,16 @@ def test_partner_webhook_to_an_internal_address_is_never_sent(db, server):
     assert httpd.hits == []
     assert delivery.status == PartnerWebhookDelivery.Status.PENDING
     assert "loopback" in delivery.last_error
+
+
+@override_settings(OUTBOUND_ALLOW_LOOPBACK=False)
+def test_lsp_adapter_refuses_an_internal_base_url_at_call_time(db, server):
+    from logistics.adapters.base import ProviderRejected
+    from logistics.adapters.generic_http import GenericHttpAdapter
+    from tests.logistics.factories import ProviderFactory
+
+    httpd = server()
+    provider = ProviderFactory(base_url=f"http://127.0.0.1:{httpd.server_address[1]}")
+    with pytest.raises(ProviderRejected):
+        GenericHttpAdapter(provider)._request("POST", "/v1/shipments", json_body={})
+    assert httpd.hits == []
