@@ -247,3 +247,17 @@ def test_webhook_signature_with_non_ascii_bytes_is_a_clean_refusal():
     headers["webhook-signature"] = "v1,é"
     with pytest.raises(webhook_signing.WebhookVerificationError):
         webhook_signing.verify(secret="whsec_c2VjcmV0", headers=headers, body=b"{}")
+
+
+def test_api_docs_run_without_inline_scripts(db):
+    from rest_framework.test import APIClient
+
+    response = APIClient().get("/api/docs/")
+    assert response.status_code == 200
+    policy = response["Content-Security-Policy"]
+    script_src = next(d for d in policy.split(";") if d.strip().startswith("script-src"))
+    assert "unsafe-inline" not in script_src
+    assert not INLINE_SCRIPT.search(response.content.decode())
+    script = APIClient().get("/api/docs/?script=")
+    assert script.status_code == 200
+    assert "SwaggerUIBundle" in script.content.decode()
