@@ -108,8 +108,27 @@ def shipments_plan_for_order(
     # Shipments held at the customs gate (no outbox row yet) get another look first:
     # after the product data was fixed and the hold released, they go out now.
     released, held = _customs_held_release(order=locked)
+    # Shipments parked while the order was on hold go out again now.
+    from logistics.services.dispatch import dispatch_resume_for_order
+
+    resumed = dispatch_resume_for_order(order=locked, user=user, actor=actor)
+    open_shipments = (
+        Shipment.objects.filter(order=locked, shipped_at__isnull=True)
+        .exclude(status=Shipment.Status.CANCELLED)
+        .exists()
+    )
+    if open_shipments and locked.status != Order.Status.IN_FULFILMENT:
+        # Back from a hold: the shipments planned before it are still open.
+        order_transition(
+            order=locked,
+            to=Order.Status.IN_FULFILMENT,
+            reason=f"hold released; {resumed} parked shipment(s) resumed",
+            user=user,
+            actor=actor,
+        )
     unplanned = _unplanned_quantities(locked)
     if not unplanned and not released and not held:
+        order.status = locked.status
         return []
     warehouses = Warehouse.objects.select_related("provider").in_bulk(list(unplanned))
     lines = OrderLine.objects.select_related("product").in_bulk(
