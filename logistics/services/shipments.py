@@ -214,9 +214,9 @@ def _customs_held_release(*, order: Order) -> tuple[list[Shipment], list[str]]:
 def _customs_hold_place(*, order: Order, note: str, user, actor) -> None:
     """Hold the (locked) order for missing customs data; nothing was sent to the provider.
 
-    Not through the desk's order_hold_place: that refuses orders with a pending
-    shipment (a manual hold cannot stop a queued dispatch), but here the gate itself
-    is what keeps the shipment from being queued.
+    Not through the desk's order_hold_place: the customs gate itself keeps this
+    shipment from being queued. The order's other, already queued shipments are
+    parked by the dispatch gate when their task sees the order on hold.
     """
     from orders import events
     from orders.models import Hold
