@@ -392,3 +392,11 @@ DOCUMENTS_SELLER_NAME = env.str("DOCUMENTS_SELLER_NAME", default="Consign Demo B
 DOCUMENTS_SELLER_ADDRESS = env.str(
     "DOCUMENTS_SELLER_ADDRESS", default="Keizersgracht 1, 1015 CC Amsterdam, NL"
 )
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    # Return-label requests whose task message was lost (broker outage, killed worker).
+    "returns-label-sweep": {
+        "task": "returns.tasks.return_labels_sweep_task",
+        "schedule": LOGISTICS_SWEEP_SECONDS,
+    },
+}

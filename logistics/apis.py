@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.negotiation import BaseContentNegotiation
 
 from core.errors import NotFound
 from logistics import error_codes
@@ -18,14 +18,18 @@ from partners.views import PartnerApiView
 DOCUMENT_KINDS = ("commercial-invoice", "packing-slip")
 
 
-class PdfRenderer(BaseRenderer):
-    media_type = "application/pdf"
-    format = "pdf"
-    charset = None
-    render_style = "binary"
+class JsonErrorsNegotiation(BaseContentNegotiation):
+    """The document itself is a PDF HttpResponse (no renderer); errors are always JSON.
 
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        return data
+    Without this, `Accept: application/pdf` would be a 406 and `?format=pdf` would try
+    to render a problem as PDF.
+    """
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
 
 
 def shipment_document_pdf(*, shipment: Shipment, kind: str) -> tuple[bytes, str]:
@@ -58,8 +62,7 @@ def pdf_response(content: bytes, filename: str) -> HttpResponse:
 
 
 class ShipmentDocumentApi(PartnerApiView):
-    # JSON first, so that errors stay problem+json; PDF for the document itself.
-    renderer_classes = [JSONRenderer, PdfRenderer]
+    content_negotiation_class = JsonErrorsNegotiation
 
     @extend_schema(
         operation_id="orders_shipment_document",

@@ -282,6 +282,29 @@ def return_label_issue(*, return_id: int, adapter: ProviderAdapter | None = None
     return _label_success(return_id=return_id, label=label)
 
 
+def return_labels_sweep(*, limit: int = 200) -> int:
+    """Re-enqueue the label task of returns still `requested` after the ack timeout.
+
+    The task is enqueued on commit; a broker outage or a killed worker could lose it.
+    Rows are claimed (updated_at bumped) under SKIP LOCKED so that concurrent sweeps
+    do not enqueue the same return twice per timeout. Returns how many were enqueued.
+    """
+    from returns.tasks import return_label_task
+
+    cutoff = timezone.now() - dt.timedelta(seconds=settings.LOGISTICS_ACK_TIMEOUT_SECONDS)
+    with transaction.atomic():
+        ids = list(
+            ReturnRequest.objects.select_for_update(skip_locked=True)
+            .filter(status=ReturnRequest.Status.REQUESTED, updated_at__lte=cutoff)
+            .order_by("updated_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+        ReturnRequest.objects.filter(pk__in=ids).update(updated_at=timezone.now())
+        for return_id in ids:
+            transaction.on_commit(partial(return_label_task.delay, return_id=return_id))
+    return len(ids)
+
+
 @transaction.atomic
 def _label_failure(*, return_id: int, error: AdapterError) -> LabelResult:
     return_request = ReturnRequest.objects.select_for_update().get(pk=return_id)

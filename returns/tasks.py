@@ -24,3 +24,8 @@ def return_label_task(self, *, return_id: int) -> str:
             )
         )
     return result.outcome
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def return_labels_sweep_task() -> int:
+    return services.return_labels_sweep()

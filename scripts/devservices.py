@@ -126,7 +126,7 @@ def postgres_up(*, port: int = EMBEDDED_PG_PORT, data: Path = PG_DATA, log: Path
         _prepare_pg_binaries()
         _make_traversable(data.parent)
     if not (data / "PG_VERSION").exists():
-        _log("initialising embedded Postgres under var/postgres (first run only)")
+        _log(f"initialising embedded Postgres under {data} (first run only)")
         data.mkdir(exist_ok=True)
         if run_as:
             shutil.chown(data, run_as["user"], run_as["group"])

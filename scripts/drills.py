@@ -21,6 +21,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -515,13 +516,17 @@ def run(name: str, outage: float) -> tuple[bool, dict]:
     tmp = Path(tempfile.mkdtemp(prefix=f"consign-drill-{name}-"))
     stack = Stack(tmp=tmp)
     _log(f"{name}: own services under {tmp} (pg :{stack.pg_port}, redis :{stack.redis_port})")
+    ok = False
     try:
         stack.start()
-        if name == "redis":
-            return drill_redis(stack, outage)
-        return drill_postgres(stack)
+        ok, figures = drill_redis(stack, outage) if name == "redis" else drill_postgres(stack)
+        return ok, figures
     finally:
         stack.stop()
+        if ok:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            _log(f"logs kept in {tmp}")
 
 
 def main(argv: list[str]) -> int:

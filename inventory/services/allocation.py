@@ -12,10 +12,9 @@ allocation: everything runs in one transaction.
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q, Sum
@@ -24,6 +23,11 @@ from django.db.models.functions import Coalesce
 from core.errors import Conflict
 from inventory import error_codes
 from inventory.models import Allocation, StockLevel, StockMovement
+from inventory.services.allocation_policy import (  # noqa: F401  (NO_POSTCODE_COUNTRIES: orders.services.desk)
+    NO_POSTCODE_COUNTRIES,
+    hold_reasons,
+    plan_allocation,
+)
 from inventory.services.stock import StockChange, stock_apply, stock_levels_lock
 from orders import events
 from orders.models import ChannelWarehouse, Hold, Order, OrderLine
@@ -33,128 +37,13 @@ logger = logging.getLogger(__name__)
 
 S = Order.Status
 ALLOCATABLE = frozenset({S.RECEIVED, S.ON_HOLD, S.BACKORDERED, S.ALLOCATED})
-# Exhaustive "fewest warehouses" search up to this many eligible warehouses; greedy beyond.
-MAX_EXACT_WAREHOUSES = 8
 BACKORDER_BATCH = 500
-
-# Countries whose addresses have no postcode (so a missing one is not a validation failure).
-NO_POSTCODE_COUNTRIES = frozenset(
-    [
-        "AE",
-        "AG",
-        "AO",
-        "AW",
-        "BF",
-        "BI",
-        "BJ",
-        "BS",
-        "BW",
-        "BZ",
-        "CD",
-        "CF",
-        "CG",
-        "CI",
-        "CK",
-        "CM",
-        "DJ",
-        "DM",
-        "ER",
-        "FJ",
-        "GA",
-        "GD",
-        "GH",
-        "GM",
-        "GN",
-        "GQ",
-        "GY",
-        "HK",
-        "IE",
-        "JM",
-        "KI",
-        "KM",
-        "KN",
-        "LC",
-        "ML",
-        "MO",
-        "MR",
-        "MS",
-        "MW",
-        "NR",
-        "NU",
-        "QA",
-        "RW",
-        "SB",
-        "SC",
-        "SL",
-        "SO",
-        "SR",
-        "ST",
-        "SY",
-        "TG",
-        "TK",
-        "TL",
-        "TO",
-        "TT",
-        "TV",
-        "UG",
-        "VU",
-        "YE",
-        "ZW",
-    ]
-)
 
 
 @dataclass
 class _Need:
     line: OrderLine
     quantity: int
-
-
-@dataclass
-class _Plan:
-    strategy: str  # single | split | partial | none
-    reason: str
-    # product_id -> [(warehouse_id, quantity)] in priority order
-    picks: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
-
-
-def _address_problems(order: Order) -> list[str]:
-    problems = []
-    if not order.shipping_name.strip():
-        problems.append("recipient name is empty")
-    if not order.shipping_line1.strip():
-        problems.append("street line is empty")
-    if not order.shipping_city.strip():
-        problems.append("city is empty")
-    if len(order.shipping_country) != 2 or not order.shipping_country.isalpha():
-        problems.append(f"country {order.shipping_country!r} is not ISO 3166-1 alpha-2")
-    elif (
-        not order.shipping_postcode.strip() and order.shipping_country not in NO_POSTCODE_COUNTRIES
-    ):
-        problems.append(f"postcode is required for {order.shipping_country}")
-    return problems
-
-
-def _hold_reasons(order: Order) -> list[tuple[str, str]]:
-    reasons = []
-    limit = order.channel.order_value_limit
-    if limit is not None and order.total_amount > limit:
-        reasons.append(
-            (
-                Hold.Reason.VALUE_OVER_LIMIT,
-                f"Order total {order.total_amount} {order.currency} is over the "
-                f"{order.channel.code} limit of {limit}.",
-            )
-        )
-    problems = _address_problems(order)
-    if problems:
-        reasons.append(
-            (
-                Hold.Reason.ADDRESS_INVALID,
-                "Shipping address failed validation: " + "; ".join(problems),
-            )
-        )
-    return reasons
 
 
 def _place_holds(*, order: Order, reasons: list[tuple[str, str]], user, actor) -> None:
@@ -218,87 +107,6 @@ def _needs(order: Order) -> list[_Need]:
     return [_Need(line, line.quantity - line.taken) for line in lines if line.quantity > line.taken]
 
 
-def _plan(
-    *, needs: dict[int, int], warehouses: list[int], available: dict[tuple[int, int], int], codes
-) -> _Plan:
-    """Decide where each product's need is reserved. Pure: no database access."""
-
-    def avail(p: int, w: int) -> int:
-        return max(available.get((p, w), 0), 0)
-
-    if not warehouses:
-        return _Plan("none", "The channel has no active eligible warehouse.")
-
-    for rank, w in enumerate(warehouses):
-        if all(avail(p, w) >= q for p, q in needs.items()):
-            skipped = ", ".join(codes[x] for x in warehouses[:rank])
-            reason = f"{codes[w]} can ship the whole order" + (
-                f" (higher-priority {skipped} cannot)" if skipped else " (first priority)"
-            )
-            return _Plan("single", reason, {p: [(w, q)] for p, q in needs.items()})
-
-    def cover(combo) -> dict[int, list[tuple[int, int]]] | None:
-        picks = {}
-        for p, q in needs.items():
-            # Prefer keeping a product whole in one warehouse of the combination.
-            whole = next((w for w in combo if avail(p, w) >= q), None)
-            if whole is not None:
-                picks[p] = [(whole, q)]
-                continue
-            left, chosen = q, []
-            for w in combo:
-                take = min(avail(p, w), left)
-                if take:
-                    chosen.append((w, take))
-                    left -= take
-            if left:
-                return None
-            picks[p] = chosen
-        return picks
-
-    if len(warehouses) <= MAX_EXACT_WAREHOUSES:
-        for size in range(2, len(warehouses) + 1):
-            for combo in itertools.combinations(warehouses, size):
-                picks = cover(combo)
-                if picks is not None:
-                    names = ", ".join(codes[w] for w in combo)
-                    return _Plan(
-                        "split",
-                        f"No single warehouse holds every line; split across {names}, "
-                        f"the fewest warehouses ({size}) that can ship it complete.",
-                        picks,
-                    )
-    else:
-        picks = cover(warehouses)
-        if picks is not None:
-            used = sorted({w for chosen in picks.values() for w, _ in chosen}, key=warehouses.index)
-            return _Plan(
-                "split",
-                "No single warehouse holds every line; split across "
-                + ", ".join(codes[w] for w in used)
-                + " in priority order.",
-                picks,
-            )
-
-    picks = {}
-    for p, q in needs.items():
-        left, chosen = q, []
-        for w in warehouses:
-            take = min(avail(p, w), left)
-            if take:
-                chosen.append((w, take))
-                left -= take
-        if chosen:
-            picks[p] = chosen
-    return _Plan(
-        "partial",
-        "Not enough stock in the eligible warehouses ("
-        + ", ".join(codes[w] for w in warehouses)
-        + "); allocated what exists and backordered the rest.",
-        picks,
-    )
-
-
 def _allocate_locked(*, order: Order, user, actor) -> None:
     """Allocation body; the order row is locked and its status is allocatable."""
     needs = _needs(order)
@@ -326,7 +134,9 @@ def _allocate_locked(*, order: Order, user, actor) -> None:
 
     levels = stock_levels_lock(keys=[(p, w) for p in per_product for w in warehouses])
     available = {key: level.available for key, level in levels.items()}
-    plan = _plan(needs=dict(per_product), warehouses=warehouses, available=available, codes=codes)
+    plan = plan_allocation(
+        needs=dict(per_product), warehouses=warehouses, available=available, codes=codes
+    )
 
     # Hand each product's picks to its lines in line order.
     reservations: list[tuple[OrderLine, int, int]] = []  # (line, warehouse_id, quantity)
@@ -453,7 +263,7 @@ def order_allocate(*, order: Order, user=None, actor: str | None = None) -> Orde
         _sync(order, locked)
         return order
     if locked.status == S.RECEIVED:
-        reasons = _hold_reasons(locked)
+        reasons = hold_reasons(locked)
         if reasons:
             _place_holds(order=locked, reasons=reasons, user=user, actor=actor)
             _sync(order, locked)
@@ -597,3 +407,94 @@ def backorders_allocate(
             # One bad order must not starve the queue behind it; it is retried next time.
             logger.exception("Backorder allocation failed for order %s", order_id)
     return touched
+
+
+def allocations_release_for_shortfall(
+    *,
+    product_id: int,
+    warehouse_id: int,
+    quantity: int,
+    reason: str,
+    user=None,
+    actor: str | None = None,
+) -> int:
+    """Un-reserve `quantity` units at one level because the stock is not physically there.
+
+    Takes them from the least important orders first (lowest priority, newest),
+    only from orders not yet in fulfilment; each loses that reservation
+    (`release` movement, `deallocated` event) and goes back to `backordered`.
+    Locks the orders (pk order) before the level, like every allocation.
+    Returns how many units were released (less than asked when the rest is
+    reserved by orders already in fulfilment).
+    """
+    waiting = [S.ALLOCATED, S.BACKORDERED, S.ON_HOLD]
+    candidates = list(
+        Allocation.objects.filter(
+            order_line__product_id=product_id,
+            warehouse_id=warehouse_id,
+            status=Allocation.Status.ACTIVE,
+            order_line__order__status__in=waiting,
+        )
+        .order_by("order_line__order__priority", "-order_line__order__placed_at", "-pk")
+        .values_list("pk", "order_line__order_id", "quantity")
+    )
+    chosen, total = [], 0
+    for pk, order_id, q in candidates:
+        if total >= quantity:
+            break
+        chosen.append((pk, order_id))
+        total += q
+    if not chosen:
+        return 0
+    orders = {
+        o.pk: o
+        for o in Order.objects.select_for_update(of=("self",))
+        .filter(pk__in={oid for _, oid in chosen}, status__in=waiting)
+        .order_by("pk")
+    }
+    rank = {pk: i for i, (pk, _) in enumerate(chosen)}
+    allocations = sorted(
+        Allocation.objects.select_for_update(of=("self",))
+        .filter(pk__in=rank, status=Allocation.Status.ACTIVE, order_line__order_id__in=orders)
+        .select_related("order_line", "warehouse"),
+        key=lambda a: rank[a.pk],
+    )
+    remaining, changes, released = quantity, [], defaultdict(list)
+    for a in allocations:
+        if not remaining:
+            break
+        take = min(a.quantity, remaining)
+        remaining -= take
+        order = orders[a.order_line.order_id]
+        changes.append(
+            StockChange(
+                product_id=product_id,
+                warehouse_id=warehouse_id,
+                reserved_delta=-take,
+                type=StockMovement.Type.RELEASE,
+                reason="count_shortfall",
+                reference=f"order:{order.number}",
+                order_id=order.pk,
+            )
+        )
+        if take == a.quantity:
+            Allocation.objects.filter(pk=a.pk).update(status=Allocation.Status.RELEASED)
+        else:
+            Allocation.objects.filter(pk=a.pk).update(quantity=F("quantity") - take)
+        released[order.pk].append(
+            {
+                "line": a.order_line.line_number,
+                "sku": a.order_line.sku,
+                "warehouse": a.warehouse.code,
+                "quantity": take,
+            }
+        )
+    stock_apply(changes=changes, user=user)
+    for order_id, lines in released.items():
+        order = orders[order_id]
+        events.stock_deallocated_event(
+            order=order, reason=reason, allocations=lines, user=user, actor=actor
+        )
+        if order.status == S.ALLOCATED:
+            order_transition(order=order, to=S.BACKORDERED, reason=reason, user=user, actor=actor)
+    return quantity - remaining

@@ -20,6 +20,15 @@ def _refuse_locked(product: Product, warehouse: Warehouse) -> None:
     )
 
 
+def _require_counted(counted) -> None:
+    if not isinstance(counted, int) or isinstance(counted, bool) or counted < 0:
+        raise ValidationFailed(
+            f"Counted quantity must be a whole number of zero or more (got {counted!r}).",
+            code=error_codes.INVALID_QUANTITY,
+            errors=[{"field": "counted", "message": "Must be zero or more."}],
+        )
+
+
 @transaction.atomic
 def stock_count_start(*, product: Product, warehouse: Warehouse, user=None) -> StockCount:
     """Open a count, locking the level against adjustments, transfers and other counts.
@@ -45,12 +54,17 @@ def stock_count_start(*, product: Product, warehouse: Warehouse, user=None) -> S
 
 
 @transaction.atomic
-def stock_count_complete(*, count: StockCount, counted: int, user=None) -> StockCount:
+def stock_count_complete(
+    *, count: StockCount, counted: int, user=None, release_shortfall: bool = True
+) -> StockCount:
     """Record the counted quantity and set on_hand to it (ledger type `count`).
 
-    Raises Conflict (count_not_open) for a finished count, ValidationFailed for
-    a negative or non-integer quantity, InsufficientStock (below_reserved) when
-    fewer units were counted than orders have reserved.
+    When fewer units are counted than orders have reserved, the shortfall is
+    released from the least important orders not yet in fulfilment (they go
+    back to `backordered`), unless `release_shortfall=False`. Raises Conflict
+    (count_not_open) for a finished count, ValidationFailed for a negative or
+    non-integer quantity, InsufficientStock (below_reserved) when the
+    shortfall cannot be released (reserved by orders already in fulfilment).
     """
     count = (
         StockCount.objects.select_for_update()
@@ -61,6 +75,21 @@ def stock_count_complete(*, count: StockCount, counted: int, user=None) -> Stock
         raise Conflict(
             f"Count {count.pk} is {count.status}; only an open count can be completed.",
             code=error_codes.COUNT_NOT_OPEN,
+        )
+    _require_counted(counted)
+    level = StockLevel.objects.filter(product=count.product, warehouse=count.warehouse).first()
+    shortfall = (level.reserved if level else 0) - counted
+    if shortfall > 0 and release_shortfall:
+        # The units are not there: the least important orders lose them and wait again.
+        from inventory.services.allocation import allocations_release_for_shortfall
+
+        allocations_release_for_shortfall(
+            product_id=count.product_id,
+            warehouse_id=count.warehouse_id,
+            quantity=shortfall,
+            reason=f"Count {count.pk} found fewer {count.product.sku} at "
+            f"{count.warehouse.code} than were reserved.",
+            user=user,
         )
     _, delta = stock_set_on_hand(
         product=count.product,
@@ -94,14 +123,16 @@ def stock_count_cancel(*, count: StockCount, user=None) -> StockCount:
 
 @transaction.atomic
 def stock_count_record(
-    *, product: Product, warehouse: Warehouse, counted: int, user=None
+    *,
+    product: Product,
+    warehouse: Warehouse,
+    counted: int,
+    user=None,
+    release_shortfall: bool = True,
 ) -> StockCount:
     """Start and complete a count in one step (a quick blind count from a scanner)."""
-    if not isinstance(counted, int) or isinstance(counted, bool) or counted < 0:
-        raise ValidationFailed(
-            f"Counted quantity must be a whole number of zero or more (got {counted!r}).",
-            code=error_codes.INVALID_QUANTITY,
-            errors=[{"field": "counted", "message": "Must be zero or more."}],
-        )
+    _require_counted(counted)
     count = stock_count_start(product=product, warehouse=warehouse, user=user)
-    return stock_count_complete(count=count, counted=counted, user=user)
+    return stock_count_complete(
+        count=count, counted=counted, user=user, release_shortfall=release_shortfall
+    )

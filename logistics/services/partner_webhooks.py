@@ -30,6 +30,7 @@ def order_payload(*, order: Order, event: str, extra: dict[str, Any] | None = No
         {
             "id": s.pk,
             "status": s.status,
+            "direction": s.direction,
             "tracking_number": s.tracking_number,
             "tracking_url": s.tracking_url,
         }

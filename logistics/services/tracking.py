@@ -503,6 +503,8 @@ def shipments_flag_late(*, now: dt.datetime | None = None) -> int:
         Shipment.objects.select_for_update(skip_locked=True, of=("self",))
         .select_related("service_level", "provider", "order__channel")
         .filter(late_flagged_at__isnull=True, dispatched_at__isnull=False)
+        # A return label may wait days for the customer to drop the parcel off.
+        .exclude(direction=Shipment.Direction.RETURN)
         .exclude(status__in=ShipmentStatusGroups.FINAL)
         .exclude(status__in=ShipmentStatusGroups.AWAITING_PROVIDER)
     )

@@ -249,3 +249,32 @@ def test_snapshot_cannot_be_accepted_twice(shirt, lsp_wh):
 
     with pytest.raises(Conflict, match="already accepted"):
         snapshot_accept(snapshot=snapshot)
+
+
+def test_count_below_reserved_backorders_the_newest_order(shirt, wh):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from inventory.services.allocation import order_allocate
+    from orders.models import Order
+    from tests.inventory.helpers import channel_with_warehouses, order_with_lines
+
+    channel = channel_with_warehouses("webshop", [wh])
+    stock(shirt, wh, 5)
+    older = order_with_lines(
+        channel, [(shirt, 2)], placed_at=timezone.now() - dt.timedelta(hours=1)
+    )
+    newer = order_with_lines(channel, [(shirt, 2)])
+    order_allocate(order=older)
+    order_allocate(order=newer)
+
+    count = stock_count_record(product=shirt, warehouse=wh, counted=2)
+
+    older.refresh_from_db()
+    newer.refresh_from_db()
+    assert (older.status, newer.status) == (Order.Status.ALLOCATED, Order.Status.BACKORDERED)
+    level = StockLevel.objects.get(product=shirt, warehouse=wh)
+    assert (level.on_hand, level.reserved, count.difference) == (2, 2, -3)
+    assert newer.events.filter(type="deallocated").exists()
+    call_command("verify_stock_ledger")

@@ -243,3 +243,36 @@ def test_received_less_than_requested_refunds_what_came_back():
     assert return_request.refund_amount_due == Decimal("19.9500")
     assert ReturnLine.objects.get().quantity_received == 1
     assert order.lines.get(line_number=1).quantity_returned == 1
+
+
+def test_sweeper_re_enqueues_a_return_whose_label_task_was_lost(
+    django_capture_on_commit_callbacks, monkeypatch, settings
+):
+    from returns.services import return_labels_sweep
+
+    settings.LOGISTICS_ACK_TIMEOUT_SECONDS = 60
+    enqueued = []
+    monkeypatch.setattr(
+        "returns.tasks.return_label_task.delay", lambda return_id: enqueued.append(return_id)
+    )
+    order = delivered_order()
+    return_request = _request(order, 1)
+    assert return_labels_sweep() == 0  # fresh: its own task message is still on its way
+    ReturnRequest.objects.filter(pk=return_request.pk).update(
+        updated_at=timezone.now() - dt.timedelta(minutes=5)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert return_labels_sweep() == 1
+    assert enqueued == [return_request.pk]
+    assert return_labels_sweep() == 0  # claimed: not again before the next timeout
+
+
+def test_a_return_label_waiting_for_the_customer_is_not_flagged_late():
+    from logistics.services.tracking import shipments_flag_late
+
+    order = delivered_order()
+    return_request = _issued(order, 1)
+    later = timezone.now() + dt.timedelta(days=10)
+    assert shipments_flag_late(now=later) == 0
+    return_request.return_shipment.refresh_from_db()
+    assert return_request.return_shipment.late_flagged_at is None

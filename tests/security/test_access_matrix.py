@@ -22,6 +22,7 @@ from core import roles
 from inventory.models import InboundShipment
 from orders.models import Hold
 from partners.services import api_key_create, api_key_revoke
+from returns.models import ReturnRequest
 from tests.inventory.factories import StockLevelFactory, WarehouseFactory
 from tests.logistics.factories import ShipmentFactory
 from tests.orders.factories import ChannelFactory, OrderFactory
@@ -43,6 +44,9 @@ def world(db, make_user):
     inbound = InboundShipment.objects.create(reference="ASN-VICTIM", warehouse=warehouse)
     owner = make_user("job-owner", roles.OPERATIONS_MANAGER)
     job = BulkJob.objects.create(kind=BulkJob.Kind.ORDER_EXPORT, created_by=owner, total=1)
+    return_request = ReturnRequest.objects.create(
+        order=order, original_shipment=shipment, warehouse=warehouse, currency="EUR"
+    )
     return {
         "channel": channel,
         "order": order,
@@ -52,6 +56,8 @@ def world(db, make_user):
         "shipment_id": shipment.pk,
         "inbound_id": inbound.pk,
         "job_id": job.pk,
+        "return_id": return_request.pk,
+        "kind": "packing-slip",
     }
 
 

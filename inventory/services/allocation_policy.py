@@ -1,0 +1,152 @@
+"""The allocation policy as pure functions: where to reserve, and when to hold instead.
+
+No database access here, so the rules can be read and tested on their own;
+inventory.services.allocation applies the decisions under locks.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from orders.models import Hold, Order
+
+# Exhaustive "fewest warehouses" search up to this many eligible warehouses; greedy beyond.
+MAX_EXACT_WAREHOUSES = 8
+
+# Countries whose addresses have no postcode (so a missing one is not a validation failure).
+NO_POSTCODE_COUNTRIES = frozenset({
+    "AE", "AG", "AO", "AW", "BF", "BI", "BJ", "BS", "BW", "BZ", "CD", "CF", "CG", "CI",
+    "CK", "CM", "DJ", "DM", "ER", "FJ", "GA", "GD", "GH", "GM", "GN", "GQ", "GY", "HK",
+    "IE", "JM", "KI", "KM", "KN", "LC", "ML", "MO", "MR", "MS", "MW", "NR", "NU", "QA",
+    "RW", "SB", "SC", "SL", "SO", "SR", "ST", "SY", "TG", "TK", "TL", "TO", "TT", "TV",
+    "UG", "VU", "YE", "ZW",
+})  # fmt: skip
+
+
+@dataclass
+class Plan:
+    strategy: str  # single | split | partial | none
+    reason: str
+    # product_id -> [(warehouse_id, quantity)] in priority order
+    picks: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+
+
+def address_problems(order: Order) -> list[str]:
+    problems = []
+    if not order.shipping_name.strip():
+        problems.append("recipient name is empty")
+    if not order.shipping_line1.strip():
+        problems.append("street line is empty")
+    if not order.shipping_city.strip():
+        problems.append("city is empty")
+    if len(order.shipping_country) != 2 or not order.shipping_country.isalpha():
+        problems.append(f"country {order.shipping_country!r} is not ISO 3166-1 alpha-2")
+    elif (
+        not order.shipping_postcode.strip() and order.shipping_country not in NO_POSTCODE_COUNTRIES
+    ):
+        problems.append(f"postcode is required for {order.shipping_country}")
+    return problems
+
+
+def hold_reasons(order: Order) -> list[tuple[str, str]]:
+    reasons = []
+    limit = order.channel.order_value_limit
+    if limit is not None and order.total_amount > limit:
+        reasons.append(
+            (
+                Hold.Reason.VALUE_OVER_LIMIT,
+                f"Order total {order.total_amount} {order.currency} is over the "
+                f"{order.channel.code} limit of {limit}.",
+            )
+        )
+    problems = address_problems(order)
+    if problems:
+        reasons.append(
+            (
+                Hold.Reason.ADDRESS_INVALID,
+                "Shipping address failed validation: " + "; ".join(problems),
+            )
+        )
+    return reasons
+
+
+def plan_allocation(
+    *, needs: dict[int, int], warehouses: list[int], available: dict[tuple[int, int], int], codes
+) -> Plan:
+    """Decide where each product's need is reserved. Pure: no database access."""
+
+    def avail(p: int, w: int) -> int:
+        return max(available.get((p, w), 0), 0)
+
+    if not warehouses:
+        return Plan("none", "The channel has no active eligible warehouse.")
+
+    for rank, w in enumerate(warehouses):
+        if all(avail(p, w) >= q for p, q in needs.items()):
+            skipped = ", ".join(codes[x] for x in warehouses[:rank])
+            reason = f"{codes[w]} can ship the whole order" + (
+                f" (higher-priority {skipped} cannot)" if skipped else " (first priority)"
+            )
+            return Plan("single", reason, {p: [(w, q)] for p, q in needs.items()})
+
+    def cover(combo) -> dict[int, list[tuple[int, int]]] | None:
+        picks = {}
+        for p, q in needs.items():
+            # Prefer keeping a product whole in one warehouse of the combination.
+            whole = next((w for w in combo if avail(p, w) >= q), None)
+            if whole is not None:
+                picks[p] = [(whole, q)]
+                continue
+            left, chosen = q, []
+            for w in combo:
+                take = min(avail(p, w), left)
+                if take:
+                    chosen.append((w, take))
+                    left -= take
+            if left:
+                return None
+            picks[p] = chosen
+        return picks
+
+    if len(warehouses) <= MAX_EXACT_WAREHOUSES:
+        for size in range(2, len(warehouses) + 1):
+            for combo in itertools.combinations(warehouses, size):
+                picks = cover(combo)
+                if picks is not None:
+                    names = ", ".join(codes[w] for w in combo)
+                    return Plan(
+                        "split",
+                        f"No single warehouse holds every line; split across {names}, "
+                        f"the fewest warehouses ({size}) that can ship it complete.",
+                        picks,
+                    )
+    else:
+        picks = cover(warehouses)
+        if picks is not None:
+            used = sorted({w for chosen in picks.values() for w, _ in chosen}, key=warehouses.index)
+            return Plan(
+                "split",
+                "No single warehouse holds every line; split across "
+                + ", ".join(codes[w] for w in used)
+                + " in priority order.",
+                picks,
+            )
+
+    picks = {}
+    for p, q in needs.items():
+        left, chosen = q, []
+        for w in warehouses:
+            take = min(avail(p, w), left)
+            if take:
+                chosen.append((w, take))
+                left -= take
+        if chosen:
+            picks[p] = chosen
+    return Plan(
+        "partial",
+        "Not enough stock in the eligible warehouses ("
+        + ", ".join(codes[w] for w in warehouses)
+        + "); allocated what exists and backordered the rest.",
+        picks,
+    )
