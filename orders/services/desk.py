@@ -233,10 +233,5 @@ def shipments_with_provider(shipments) -> list:
     return [s for s in shipments if s.status not in _NOT_WITH_PROVIDER_STATUSES]
 
 
-def shipments_allow_hold(shipments) -> bool:
-    """For a page that already loaded the order's shipments: would a hold stop all of them?"""
-    return not shipments_with_provider(shipments)
-
-
 def _is_user(user) -> bool:
     return user is not None and getattr(user, "is_authenticated", False)
