@@ -278,3 +278,27 @@ def test_hold_committed_before_dispatch_task_means_no_call(agent):
     dispatcher.join(10)
     assert dispatched["result"].outcome == Outcome.PARKED
     assert adapter.calls == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancel_during_inflight_dispatch_waits_then_asks_the_provider_to_cancel(agent, monkeypatch):
+    order, shipment = _planned()
+    requested: list[int] = []
+    monkeypatch.setattr(
+        "logistics.tasks.shipment_cancel_at_provider_task.delay",
+        lambda *, shipment_id: requested.append(shipment_id),
+    )
+    adapter = BlockingAdapter()
+    dispatcher, dispatched = _in_thread(
+        lambda: dispatch.shipment_dispatch(shipment_id=shipment.pk, adapter=adapter)
+    )
+    assert adapter.entered.wait(10)
+    canceller, cancelled = _in_thread(lambda: order_cancel(order=order, user=agent))
+    time.sleep(0.5)
+    assert canceller.is_alive()  # waits for the provider's answer
+    adapter.proceed.set()
+    dispatcher.join(10)
+    canceller.join(10)
+    assert dispatched["result"].outcome == Outcome.SENT
+    assert cancelled["result"].status == Order.Status.CANCELLED
+    assert requested == [shipment.pk]
