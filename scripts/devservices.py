@@ -307,21 +307,30 @@ def _manage(env: dict, *args: str) -> None:
 def cmd_run() -> int:
     env, started = services_up()
     try:
-        _manage(env, "bootstrap")
+        # Migrations must be in place before any process starts; the demo data need
+        # not be, so seeding runs beside the processes and a restart is not kept
+        # waiting for it.
+        _manage(env, "bootstrap", "--no-seed")
         _log("starting web, worker, beat and the LSP sandbox (Ctrl-C stops everything)")
         _log("  web:         http://127.0.0.1:8000/admin/   desk: http://127.0.0.1:8000/desk/")
         _log("  API docs:    http://127.0.0.1:8000/api/docs/")
         _log("  LSP sandbox: http://127.0.0.1:8700/")
+        seed = subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), "seed_demo"], env=env, cwd=ROOT
+        )
         honcho = subprocess.Popen(
             [sys.executable, "-m", "honcho", "-f", str(ROOT / "Procfile"), "start"],
             env=env,
             cwd=ROOT,
         )
         try:
+            if seed.wait() != 0:
+                _log("seed_demo failed; the processes keep running (see the output above)")
             return honcho.wait()
         except KeyboardInterrupt:
             # The terminal sent SIGINT to the whole group: honcho is stopping its
             # children already; wait for it so nothing is left behind.
+            seed.wait()
             return honcho.wait()
     finally:
         _stop(started)

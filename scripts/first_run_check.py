@@ -146,12 +146,18 @@ def main() -> int:
         started = time.monotonic()
         proc = start_make_run(clone, log)
         healthz_s, readyz_s = wait_ready(proc, FIRST_RUN_BUDGET_S, log)
-        orders_seen = admin_shows_demo_orders()
+        # Demo data is seeded beside the starting processes: give it a moment.
+        orders_seen, deadline = 0, time.monotonic() + 120
+        while not orders_seen and time.monotonic() < deadline:
+            orders_seen = admin_shows_demo_orders()
+            if not orders_seen:
+                time.sleep(2)
+        orders_at = time.monotonic() - started
         stop_s = ctrl_c(proc)
         print(
             f"first make run: /healthz 200 after {healthz_s:.1f} s, /readyz 200 after {readyz_s:.1f} s"
         )
-        print(f"admin order list shows {orders_seen} demo order numbers")
+        print(f"admin order list shows {orders_seen} demo order numbers after {orders_at:.1f} s")
         print(f"Ctrl-C stopped every process in {stop_s:.1f} s")
 
         proc = start_make_run(clone, log)
