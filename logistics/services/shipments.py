@@ -112,13 +112,15 @@ def shipments_plan_for_order(
     from logistics.services.dispatch import dispatch_resume_for_order
 
     resumed = dispatch_resume_for_order(order=locked, user=user, actor=actor)
-    open_shipments = (
-        Shipment.objects.filter(order=locked, shipped_at__isnull=True)
-        .exclude(status=Shipment.Status.CANCELLED)
-        .exists()
+    has_shipments = (
+        Shipment.objects.filter(order=locked).exclude(status=Shipment.Status.CANCELLED).exists()
     )
-    if open_shipments and locked.status != Order.Status.IN_FULFILMENT:
-        # Back from a hold: the shipments planned before it are still open.
+    if has_shipments and locked.status != Order.Status.IN_FULFILMENT:
+        # Back from a hold: the shipments planned before it still count, and the
+        # parcels the provider had already accepted may have moved meanwhile (the
+        # tracking roll-up does not move an on-hold order).
+        from logistics.services.tracking import order_rollup
+
         order_transition(
             order=locked,
             to=Order.Status.IN_FULFILMENT,
@@ -126,6 +128,10 @@ def shipments_plan_for_order(
             user=user,
             actor=actor,
         )
+        order_rollup(order=locked)
+        if locked.status not in PLANNABLE:
+            order.status = locked.status
+            return []
     unplanned = _unplanned_quantities(locked)
     if not unplanned and not released and not held:
         order.status = locked.status

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 import pytest
 from django.db import connection
+from django.db.models import F
+from django.utils import timezone
 
 from inventory.models import StockLevel
 from logistics.adapters.base import ProviderRejected, ProviderUnavailable
@@ -302,3 +304,16 @@ def test_cancel_during_inflight_dispatch_waits_then_asks_the_provider_to_cancel(
     assert dispatched["result"].outcome == Outcome.SENT
     assert cancelled["result"].status == Order.Status.CANCELLED
     assert requested == [shipment.pk]
+
+
+@pytest.mark.django_db
+def test_release_catches_up_with_a_parcel_that_shipped_during_the_hold(agent):
+    order, shipment = _planned()
+    _dispatched(order, shipment)
+    hold = order_hold_place(order=order, reason="customer_request", user=agent)
+    # Tracking ships the parcel while the order is on hold (roll-up leaves it on hold).
+    order.lines.update(quantity_shipped=F("quantity"))
+    Shipment.objects.filter(pk=shipment.pk).update(status="in_transit", shipped_at=timezone.now())
+    order_hold_release(hold=hold, user=agent)
+    order.refresh_from_db()
+    assert order.status == Order.Status.SHIPPED
