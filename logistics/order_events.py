@@ -100,3 +100,80 @@ def tracking_exception_event(
         description=description,
         occurred_at=occurred_at.isoformat() if occurred_at else None,
     )
+
+
+def _note(
+    *, shipment: Shipment, kind: str, text: str, user=None, actor: str | None = None, **extra
+):
+    return event_record(
+        order=shipment.order,
+        type=OrderEvent.Type.NOTE_ADDED,
+        user=user,
+        actor=actor,
+        text=text,
+        shipment_id=shipment.pk,
+        provider=shipment.provider.code,
+        kind=kind,
+        **extra,
+    )
+
+
+def dispatch_parked_event(*, shipment: Shipment, user=None, actor: str | None = None):
+    return _note(
+        shipment=shipment,
+        kind="dispatch_parked",
+        text=f"Dispatch of shipment {shipment.pk} parked: the order is on hold.",
+        user=user,
+        actor=actor,
+    )
+
+
+def dispatch_resumed_event(*, shipment: Shipment, user=None, actor: str | None = None):
+    return _note(
+        shipment=shipment,
+        kind="dispatch_resumed",
+        text=f"Dispatch of shipment {shipment.pk} resumed: the last hold was released.",
+        user=user,
+        actor=actor,
+    )
+
+
+def shipment_cancelled_event(
+    *, shipment: Shipment, at_provider: bool, user=None, actor: str | None = None
+):
+    where = "cancelled by the provider" if at_provider else "cancelled before dispatch"
+    return _note(
+        shipment=shipment,
+        kind="shipment_cancelled",
+        text=f"Shipment {shipment.pk} {where}.",
+        user=user,
+        actor=actor,
+        at_provider=at_provider,
+    )
+
+
+def provider_cancel_requested_event(*, shipment: Shipment, user=None, actor: str | None = None):
+    return _note(
+        shipment=shipment,
+        kind="provider_cancel_requested",
+        text=(
+            f"Shipment {shipment.pk} was already accepted by {shipment.provider.code} "
+            f"({shipment.provider_reference}); cancellation requested from the provider."
+        ),
+        user=user,
+        actor=actor,
+        provider_reference=shipment.provider_reference,
+    )
+
+
+def provider_cancel_refused_event(*, shipment: Shipment, message: str):
+    return _note(
+        shipment=shipment,
+        kind="provider_cancel_refused",
+        text=(
+            f"{shipment.provider.code} refused to cancel shipment {shipment.pk}: the parcel "
+            f"already moved ({message[:300]}). Intercept it or request a return."
+        ),
+        actor=f"lsp:{shipment.provider.code}",
+        message=message[:500],
+    )

@@ -29,6 +29,16 @@ def dispatch_shipment_task(self, *, shipment_id: int) -> str:
     return str(result.outcome)
 
 
+@shared_task(bind=True, max_retries=8, **TASK_OPTIONS)
+def shipment_cancel_at_provider_task(self, *, shipment_id: int) -> str:
+    result = dispatch.shipment_provider_cancel(
+        shipment_id=shipment_id, attempt=self.request.retries + 1
+    )
+    if result.retry_in is not None:
+        raise self.retry(countdown=result.retry_in)
+    return str(result.outcome)
+
+
 @shared_task(**TASK_OPTIONS)
 def dispatch_sweep_task() -> int:
     return dispatch.dispatch_sweep()

@@ -85,6 +85,7 @@ def order_detail(request, number: str):
             "order": order,
             "lines": list(order.lines.all()),
             "shipments": shipments,
+            "shipments_with_provider": desk_services.shipments_with_provider(shipments),
             "active_holds": [h for h in holds if h.released_at is None],
             "past_holds": [h for h in holds if h.released_at is not None],
             "timeline": timeline,
@@ -93,11 +94,7 @@ def order_detail(request, number: str):
             "note_form": NoteForm(),
             "can": {
                 "hold": user.has_perm("orders.place_hold")
-                and order.status in desk_services.HOLDABLE_STATUSES
-                and (
-                    order.status == Order.Status.ON_HOLD
-                    or desk_services.shipments_allow_hold(shipments)
-                ),
+                and order.status in desk_services.HOLDABLE_STATUSES,
                 "release": user.has_perm("orders.release_hold"),
                 "note": user.has_perm("orders.add_order_note"),
                 "address": user.has_perm("orders.change_shipping_address") and can_change_address,
@@ -128,7 +125,25 @@ def order_hold_place(request, number: str):
     except DomainError as exc:
         report_domain_error(request, exc)
     else:
-        messages.success(request, f"Order {order.number} is on hold.")
+        # Read after the hold committed: the dispatch gate finished any in-flight call.
+        with_provider = desk_services.shipments_with_provider(list(order.shipments.all()))
+        if with_provider:
+            order.refresh_from_db(fields=["status"])
+            refs = ", ".join(
+                f"{s.pk} ({s.provider_reference or s.provider.code})" for s in with_provider
+            )
+            advice = (
+                " Cancel the order to ask the provider to cancel them."
+                if order.status in CANCELLABLE and request.user.has_perm("orders.cancel_order")
+                else " Ask the warehouse to intercept them."
+            )
+            messages.warning(
+                request,
+                f"Hold recorded, but the provider already has shipment(s) {refs}: "
+                f"a hold cannot stop them.{advice}",
+            )
+        else:
+            messages.success(request, f"Order {order.number} is on hold.")
     return _back(order, "timeline")
 
 

@@ -222,7 +222,13 @@ class GenericHttpAdapter(ProviderAdapter):
         )
 
     def cancel_shipment(self, shipment: Shipment) -> None:
-        self._request("POST", f"/v1/shipments/{shipment.provider_reference}/cancel")
+        try:
+            self._request("POST", f"/v1/shipments/{shipment.provider_reference}/cancel")
+        except ProviderUnavailable as exc:
+            if exc.status_code == 409:
+                # On cancel, 409 means "too late: the parcel already moved".
+                raise ProviderRejected(exc.message, status_code=409) from exc
+            raise
 
     def fetch_tracking(self, shipment: Shipment) -> list[TrackingUpdate]:
         data = self._request("GET", f"/v1/shipments/{shipment.provider_reference}/tracking")

@@ -19,8 +19,14 @@ from logistics import broker, error_codes, order_events
 from logistics.adapters.base import AdapterError, CreatedShipment, ProviderAdapter
 from logistics.adapters.registry import adapter_for
 from logistics.models import DispatchOutbox, Shipment, ShipmentStatusGroups
+from orders.models import Order
 
 logger = logging.getLogger(__name__)
+
+# A parked outbox row (its order is on hold) stays `pending` but is due at this far
+# date: the sweeper and the task skip it until the hold release makes it due again.
+PARKED_UNTIL = dt.datetime(2999, 1, 1, tzinfo=dt.UTC)
+PARKED_NOTE = "parked: order on hold"
 
 
 class Outcome(enum.StrEnum):
@@ -29,6 +35,8 @@ class Outcome(enum.StrEnum):
     REJECTED = "rejected"
     FAILED = "failed"
     NOOP = "noop"
+    PARKED = "parked"
+    CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True)
@@ -76,30 +84,233 @@ def _claim(shipment_id: int) -> DispatchOutbox | None:
 def shipment_dispatch(
     *, shipment_id: int, adapter: ProviderAdapter | None = None
 ) -> DispatchResult:
-    """Send one shipment to its provider, at most once per outbox lease.
+    """Send one shipment to its provider, at most once per outbox lease, never for a
+    held or cancelled order.
 
     Safe to call any number of times, concurrently too: only the worker holding the
     lease calls the provider, and the call carries the shipment's idempotency token so
-    a repeat after a lost answer returns the same provider shipment. Returns what
-    happened; RETRY carries the backoff the caller should wait. Never raises for
-    provider errors (they are recorded on the outbox row and the shipment).
+    a repeat after a lost answer returns the same provider shipment.
+
+    Dispatch gate: the provider is called inside a transaction that holds the order's
+    row lock (FOR NO KEY UPDATE) and the shipment's, after checking that the order is
+    neither on hold nor cancelled and the shipment not cancelled. A hold or a cancel
+    (both take the order's FOR UPDATE lock) therefore either lands before the check
+    (no call ever: PARKED or CANCELLED) or waits until the provider has answered and
+    the result is recorded (it then sees the shipment as accepted). The lock is held
+    for at most the provider's HTTP timeout.
+
+    Returns what happened; RETRY carries the backoff the caller should wait. Never
+    raises for provider errors (they are recorded on the outbox row and the shipment).
     """
     row = _claim(shipment_id)
     if row is None:
         return DispatchResult(Outcome.NOOP)
-    shipment = Shipment.objects.select_related(
-        "order", "warehouse", "provider", "service_level"
-    ).get(pk=shipment_id)
+    with transaction.atomic():
+        order_id = Shipment.objects.values_list("order_id", flat=True).get(pk=shipment_id)
+        order = Order.objects.select_for_update(no_key=True).get(pk=order_id)
+        shipment = (
+            Shipment.objects.select_for_update(of=("self",))
+            .select_related("warehouse", "provider", "service_level")
+            .get(pk=shipment_id)
+        )
+        shipment.order = order
+        row = DispatchOutbox.objects.select_for_update().get(pk=row.pk)
+        if row.status != DispatchOutbox.Status.PENDING:
+            return DispatchResult(Outcome.NOOP)
+        gated = _gate(row=row, shipment=shipment, order=order)
+        if gated is not None:
+            return gated
+        adapter = adapter or adapter_for(shipment.provider)
+        try:
+            created = adapter.create_shipment(shipment)
+        except AdapterError as exc:
+            return _record_failure(row_id=row.pk, error=exc)
+        except Exception as exc:
+            # A bug in an adapter must not lose the shipment: count it as a retryable failure.
+            logger.exception("Adapter crashed dispatching shipment %s", shipment_id)
+            return _record_failure(row_id=row.pk, error=AdapterError(repr(exc)), retryable=True)
+        return _record_success(row_id=row.pk, created=created)
+
+
+def _gate(*, row: DispatchOutbox, shipment: Shipment, order: Order) -> DispatchResult | None:
+    """Park or close the row instead of calling the provider; None when dispatch may go on.
+
+    The caller holds the order's, the shipment's and the row's locks.
+    """
+    if order.status == Order.Status.CANCELLED or shipment.status == Shipment.Status.CANCELLED:
+        _shipment_close(shipment=shipment, row=row, actor="system:dispatch")
+        return DispatchResult(Outcome.CANCELLED, message="order cancelled")
+    if (
+        order.status == Order.Status.ON_HOLD
+        or order.holds.filter(released_at__isnull=True).exists()
+    ):
+        row.attempts = max(row.attempts - 1, 0)  # the lease taken by _claim was not used
+        _row_park(row=row)
+        order_events.dispatch_parked_event(shipment=shipment, actor="system:dispatch")
+        return DispatchResult(Outcome.PARKED, message="order on hold")
+    return None
+
+
+def _row_park(*, row: DispatchOutbox) -> None:
+    row.next_attempt_at = PARKED_UNTIL
+    row.locked_until = None
+    row.last_error = PARKED_NOTE
+    row.save(
+        update_fields=["attempts", "next_attempt_at", "locked_until", "last_error", "updated_at"]
+    )
+
+
+def _shipment_close(
+    *, shipment: Shipment, row: DispatchOutbox | None, user=None, actor=None
+) -> None:
+    """Cancel a shipment the provider never accepted and close (delete) its outbox row."""
+    if row is not None:
+        row.delete()
+    if shipment.status != Shipment.Status.CANCELLED:
+        shipment.status = Shipment.Status.CANCELLED
+        shipment.next_poll_at = None
+        shipment.save(update_fields=["status", "next_poll_at", "updated_at"])
+    order_events.shipment_cancelled_event(
+        shipment=shipment, at_provider=False, user=user, actor=actor
+    )
+
+
+@transaction.atomic
+def dispatch_park_for_order(*, order: Order, user=None, actor: str | None = None) -> int:
+    """Park the pending outbox rows of the order's shipments (the order was just held).
+
+    The caller holds the order's row lock. Parked rows are neither retried nor swept
+    until `dispatch_resume_for_order`. Returns how many rows were parked.
+    """
+    rows = list(
+        DispatchOutbox.objects.select_for_update()
+        .filter(shipment__order=order, status=DispatchOutbox.Status.PENDING)
+        .exclude(next_attempt_at=PARKED_UNTIL)
+        .select_related("shipment__provider")
+        .order_by("pk")
+    )
+    for row in rows:
+        _row_park(row=row)
+        row.shipment.order = order
+        order_events.dispatch_parked_event(shipment=row.shipment, user=user, actor=actor)
+    return len(rows)
+
+
+@transaction.atomic
+def dispatch_resume_for_order(*, order: Order, user=None, actor: str | None = None) -> int:
+    """Make the order's parked outbox rows due now and enqueue their dispatch on commit.
+
+    The caller holds the order's row lock and has moved the order out of on_hold.
+    Returns how many rows were resumed.
+    """
+    from logistics.tasks import dispatch_shipment_task
+
+    rows = list(
+        DispatchOutbox.objects.select_for_update()
+        .filter(
+            shipment__order=order,
+            status=DispatchOutbox.Status.PENDING,
+            next_attempt_at=PARKED_UNTIL,
+        )
+        .select_related("shipment__provider")
+        .order_by("pk")
+    )
+    now = timezone.now()
+    for row in rows:
+        row.next_attempt_at = now
+        row.last_error = ""
+        row.save(update_fields=["next_attempt_at", "last_error", "updated_at"])
+        row.shipment.order = order
+        order_events.dispatch_resumed_event(shipment=row.shipment, user=user, actor=actor)
+        transaction.on_commit(partial(dispatch_shipment_task.delay, shipment_id=row.shipment_id))
+    return len(rows)
+
+
+@transaction.atomic
+def shipments_cancel_for_order(*, order: Order, user=None, actor: str | None = None) -> list[int]:
+    """Stop every shipment of an order being cancelled; the caller holds the order's lock.
+
+    Shipments the provider never accepted become `cancelled` and their outbox rows are
+    closed, in the caller's transaction. Shipments the provider accepted but that are
+    not moving yet (`dispatched`) get a provider cancellation task enqueued on commit.
+    Returns the ids of the shipments sent to the provider for cancellation.
+    """
+    from logistics.tasks import shipment_cancel_at_provider_task
+
+    shipments = list(
+        Shipment.objects.select_for_update(of=("self",))
+        .select_related("provider")
+        .filter(order=order, shipped_at__isnull=True)
+        .exclude(status=Shipment.Status.CANCELLED)
+        .order_by("pk")
+    )
+    at_provider: list[int] = []
+    for shipment in shipments:
+        shipment.order = order
+        if shipment.status in ShipmentStatusGroups.AWAITING_PROVIDER:
+            row = DispatchOutbox.objects.select_for_update().filter(shipment=shipment).first()
+            _shipment_close(shipment=shipment, row=row, user=user, actor=actor)
+        elif shipment.status == Shipment.Status.DISPATCHED:
+            order_events.provider_cancel_requested_event(shipment=shipment, user=user, actor=actor)
+            transaction.on_commit(
+                partial(shipment_cancel_at_provider_task.delay, shipment_id=shipment.pk)
+            )
+            at_provider.append(shipment.pk)
+    return at_provider
+
+
+def shipment_provider_cancel(
+    *, shipment_id: int, attempt: int = 1, adapter: ProviderAdapter | None = None
+) -> DispatchResult:
+    """Ask the provider to cancel an accepted shipment of a cancelled order.
+
+    CANCELLED when the provider confirmed (the shipment becomes `cancelled`); REJECTED
+    when it refused because the parcel already moved (the order event says so and the
+    shipment goes to the exception queue as `exception`); RETRY (with backoff) when
+    the provider could not be reached; NOOP when there is nothing to cancel. Never
+    raises for provider errors.
+    """
+    shipment = Shipment.objects.select_related("order", "provider").get(pk=shipment_id)
+    if shipment.status != Shipment.Status.DISPATCHED or not shipment.provider_reference:
+        return DispatchResult(Outcome.NOOP)
     adapter = adapter or adapter_for(shipment.provider)
     try:
-        created = adapter.create_shipment(shipment)
+        adapter.cancel_shipment(shipment)
     except AdapterError as exc:
-        return _record_failure(row_id=row.pk, error=exc)
-    except Exception as exc:
-        # A bug in an adapter must not lose the shipment: count it as a retryable failure.
-        logger.exception("Adapter crashed dispatching shipment %s", shipment_id)
-        return _record_failure(row_id=row.pk, error=AdapterError(repr(exc)), retryable=True)
-    return _record_success(row_id=row.pk, created=created)
+        if exc.retryable:
+            delay = backoff_seconds(
+                attempt=attempt,
+                base=settings.DISPATCH_RETRY_BASE_SECONDS,
+                cap=settings.DISPATCH_RETRY_MAX_SECONDS,
+            )
+            return DispatchResult(Outcome.RETRY, retry_in=delay, message=exc.message)
+        return _record_cancel(shipment_id=shipment_id, refused=exc.message)
+    return _record_cancel(shipment_id=shipment_id, refused=None)
+
+
+@transaction.atomic
+def _record_cancel(*, shipment_id: int, refused: str | None) -> DispatchResult:
+    shipment = (
+        Shipment.objects.select_for_update(of=("self",))
+        .select_related("order", "provider")
+        .get(pk=shipment_id)
+    )
+    if refused is None:
+        if shipment.status != Shipment.Status.CANCELLED:
+            shipment.status = Shipment.Status.CANCELLED
+            shipment.next_poll_at = None
+            shipment.save(update_fields=["status", "next_poll_at", "updated_at"])
+        order_events.shipment_cancelled_event(
+            shipment=shipment, at_provider=True, actor=f"lsp:{shipment.provider.code}"
+        )
+        return DispatchResult(Outcome.CANCELLED)
+    shipment.last_error = f"Provider refused to cancel: {refused}"[:2000]
+    if shipment.status not in ShipmentStatusGroups.FINAL:
+        shipment.status = Shipment.Status.EXCEPTION
+    shipment.save(update_fields=["status", "last_error", "updated_at"])
+    order_events.provider_cancel_refused_event(shipment=shipment, message=refused)
+    logger.warning("Provider refused to cancel shipment %s: %s", shipment.pk, refused)
+    return DispatchResult(Outcome.REJECTED, message=refused)
 
 
 @transaction.atomic

@@ -108,8 +108,33 @@ def shipments_plan_for_order(
     # Shipments held at the customs gate (no outbox row yet) get another look first:
     # after the product data was fixed and the hold released, they go out now.
     released, held = _customs_held_release(order=locked)
+    # Shipments parked while the order was on hold go out again now.
+    from logistics.services.dispatch import dispatch_resume_for_order
+
+    resumed = dispatch_resume_for_order(order=locked, user=user, actor=actor)
+    has_shipments = (
+        Shipment.objects.filter(order=locked).exclude(status=Shipment.Status.CANCELLED).exists()
+    )
+    if has_shipments and locked.status != Order.Status.IN_FULFILMENT:
+        # Back from a hold: the shipments planned before it still count, and the
+        # parcels the provider had already accepted may have moved meanwhile (the
+        # tracking roll-up does not move an on-hold order).
+        from logistics.services.tracking import order_rollup
+
+        order_transition(
+            order=locked,
+            to=Order.Status.IN_FULFILMENT,
+            reason=f"hold released; {resumed} parked shipment(s) resumed",
+            user=user,
+            actor=actor,
+        )
+        order_rollup(order=locked)
+        if locked.status not in PLANNABLE:
+            order.status = locked.status
+            return []
     unplanned = _unplanned_quantities(locked)
     if not unplanned and not released and not held:
+        order.status = locked.status
         return []
     warehouses = Warehouse.objects.select_related("provider").in_bulk(list(unplanned))
     lines = OrderLine.objects.select_related("product").in_bulk(
@@ -195,9 +220,9 @@ def _customs_held_release(*, order: Order) -> tuple[list[Shipment], list[str]]:
 def _customs_hold_place(*, order: Order, note: str, user, actor) -> None:
     """Hold the (locked) order for missing customs data; nothing was sent to the provider.
 
-    Not through the desk's order_hold_place: that refuses orders with a pending
-    shipment (a manual hold cannot stop a queued dispatch), but here the gate itself
-    is what keeps the shipment from being queued.
+    Not through the desk's order_hold_place: the customs gate itself keeps this
+    shipment from being queued. The order's other, already queued shipments are
+    parked by the dispatch gate when their task sees the order on hold.
     """
     from orders import events
     from orders.models import Hold

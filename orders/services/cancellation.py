@@ -15,8 +15,12 @@ def order_cancel(*, order: Order, user=None, actor: str | None = None, reason: s
     """Cancel the order and release its stock, recording why.
 
     Locks the order row first, so a cancel racing with a shipment sees the final
-    status. Cancelling an already-cancelled order changes nothing and returns
-    it. Raises Conflict (409, code order_already_shipped, with `order_status`) once any
+    status (the dispatch gate holds the same lock while it calls the provider).
+    Shipments not accepted by the provider are cancelled and their outbox rows
+    closed in this transaction; shipments already accepted (dispatched, not moving)
+    get a provider cancellation task enqueued on commit (see
+    logistics.services.dispatch.shipment_provider_cancel). Cancelling an
+    already-cancelled order changes nothing and returns it. Raises Conflict (409, code order_already_shipped, with `order_status`) once any
     part of the order has shipped.
     """
     from inventory.services.allocation import order_deallocate
@@ -32,6 +36,9 @@ def order_cancel(*, order: Order, user=None, actor: str | None = None, reason: s
             order_status=locked.status,
         )
     previous = locked.status
+    from logistics.services.dispatch import shipments_cancel_for_order
+
+    shipments_cancel_for_order(order=locked, user=user, actor=actor)
     order_deallocate(order=locked, user=user, actor=actor)
     order_transition(order=locked, to=Order.Status.CANCELLED, reason=reason, user=user, actor=actor)
     events.order_cancelled_event(

@@ -35,8 +35,9 @@ REQUIRED_ADDRESS_FIELDS = ("shipping_name", "shipping_line1", "shipping_city", "
 # Shipments in these states have not been handed to the provider, so the new
 # address is what they will carry when (re-)dispatched.
 _UNDISPATCHED_SHIPMENT_STATUSES = {"pending", "dispatch_failed", "cancelled"}
-# Shipments a hold can still stop: never sent, or parked after a failed dispatch.
-_STOPPED_SHIPMENT_STATUSES = {"dispatch_failed", "cancelled"}
+# Shipments a hold can still stop: queued (the dispatch gate parks them), parked
+# after a failed dispatch, or cancelled.
+_NOT_WITH_PROVIDER_STATUSES = {"pending", "dispatch_failed", "cancelled"}
 NOTE_MAX_LENGTH = 4000
 
 
@@ -63,8 +64,14 @@ def order_hold_place(
     The order moves to on_hold (if it is not already) and stays there until its
     last active hold is released. Raises ValidationFailed for an unknown reason,
     IllegalTransition when the order is shipped or cancelled, Conflict when a
-    shipment is already queued for or accepted by the provider, or when a hold
-    with the same reason is already active.
+    hold with the same reason is already active.
+
+    Shipments not yet accepted by the provider are parked (their outbox rows wait
+    until the last hold is released; see logistics.services.dispatch). A hold on an
+    order whose shipment the provider already accepted is still recorded: the
+    caller tells the agent with `shipments_with_provider` (a hold cannot stop those).
+    The dispatch gate holds the order's lock while it calls the provider, so a
+    dispatch either finished before this lock was granted or never happens.
     """
     if reason not in Hold.Reason.values:
         raise ValidationFailed(
@@ -78,14 +85,6 @@ def order_hold_place(
             f"Order {order.number} is {order.get_status_display().lower()} and cannot be held.",
             code=error_codes.ORDER_NOT_HOLDABLE,
             current_status=order.status,
-        )
-    if order.status != S.ON_HOLD and _has_shipment_with_provider(order):
-        # Dispatch does not look at holds: once a shipment is queued for or
-        # accepted by the provider, a hold here would only pretend to stop it.
-        raise Conflict(
-            f"Order {order.number} already has a shipment queued for or accepted by the "
-            "provider; a hold cannot stop it. Ask the warehouse to intercept it.",
-            code=error_codes.ORDER_ALREADY_DISPATCHED,
         )
     if Hold.objects.filter(order=order, reason=reason, released_at__isnull=True).exists():
         raise Conflict(
@@ -103,6 +102,9 @@ def order_hold_place(
     events.hold_placed_event(order=order, hold=hold, user=user, actor=actor)
     if order.status != S.ON_HOLD:
         order_transition(order=order, to=S.ON_HOLD, reason=f"hold:{reason}", user=user, actor=actor)
+    from logistics.services.dispatch import dispatch_park_for_order
+
+    dispatch_park_for_order(order=order, user=user, actor=actor)
     return hold
 
 
@@ -226,13 +228,9 @@ def order_shipping_address_change(
     return order
 
 
-def _has_shipment_with_provider(order: Order) -> bool:
-    return order.shipments.exclude(status__in=_STOPPED_SHIPMENT_STATUSES).exists()
-
-
-def shipments_allow_hold(shipments) -> bool:
-    """For a page that already loaded the order's shipments: would a hold still stop them?"""
-    return all(shipment.status in _STOPPED_SHIPMENT_STATUSES for shipment in shipments)
+def shipments_with_provider(shipments) -> list:
+    """Of shipments already loaded, those the provider has accepted: a hold cannot stop them."""
+    return [s for s in shipments if s.status not in _NOT_WITH_PROVIDER_STATUSES]
 
 
 def _is_user(user) -> bool:

@@ -324,9 +324,31 @@ def test_hold_with_a_follow_up_time_gets_a_due_time(client, agent, order):
     assert 23 * 3600 < (hold.due_at - hold.created_at).total_seconds() <= 24 * 3600 + 5
 
 
-def test_hold_form_is_not_offered_once_a_shipment_is_with_the_provider(client, agent):
+def test_hold_form_is_offered_while_a_shipment_is_only_queued(client, agent):
     order = OrderFactory(status=Order.Status.IN_FULFILMENT)
     ShipmentFactory(order=order, status="pending")
     client.force_login(agent)
     page = client.get(f"/desk/orders/{order.number}/").content.decode()
-    assert 'id="hold-form"' not in page
+    assert 'id="hold-form"' in page
+    assert 'id="hold-lsp-warning"' not in page
+
+
+def test_hold_form_warns_once_the_provider_has_a_shipment(client, agent):
+    order = OrderFactory(status=Order.Status.IN_FULFILMENT)
+    ShipmentFactory(order=order, status="dispatched")
+    client.force_login(agent)
+    page = client.get(f"/desk/orders/{order.number}/").content.decode()
+    assert 'id="hold-lsp-warning"' in page
+
+
+def test_hold_on_accepted_shipment_is_recorded_and_desk_says_the_provider_has_it(client, agent):
+    order = OrderFactory(status=Order.Status.IN_FULFILMENT)
+    ShipmentFactory(order=order, status="dispatched", provider_reference="SBX-1")
+    client.force_login(agent)
+    response = client.post(
+        f"/desk/orders/{order.number}/hold/", {"reason": "customer_request"}, follow=True
+    )
+    text = response.content.decode()
+    assert order.holds.filter(released_at__isnull=True).count() == 1
+    assert "provider already has shipment(s)" in text
+    assert "Cancel the order" in text

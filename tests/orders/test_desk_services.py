@@ -158,13 +158,12 @@ def test_address_change_requires_a_postcode_where_the_country_uses_one(agent):
     assert [e["field"] for e in exc.value.errors] == ["shipping_postcode"]
 
 
-def test_hold_refused_once_a_shipment_is_queued_for_the_provider(agent):
+def test_hold_allowed_while_a_shipment_is_queued_for_the_provider(agent):
     order = OrderFactory(status=Order.Status.IN_FULFILMENT)
     ShipmentFactory(order=order, status="pending")
-    with pytest.raises(Conflict):
-        order_hold_place(order=order, reason="customer_request", user=agent)
+    order_hold_place(order=order, reason="customer_request", user=agent)
     order.refresh_from_db()
-    assert order.status == Order.Status.IN_FULFILMENT
+    assert order.status == Order.Status.ON_HOLD
 
 
 def test_hold_allowed_while_the_only_shipment_is_parked_after_failure(agent):
