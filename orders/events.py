@@ -26,16 +26,29 @@ def event_record(
     type: OrderEvent.Type,
     user: AbstractBaseUser | None = None,
     actor: str | None = None,
+    save: bool = True,
     **parameters: Any,
 ) -> OrderEvent:
-    """Append one event to the order's timeline. Call inside the transaction that made the change."""
-    return OrderEvent.objects.create(
+    """Append one event to the order's timeline. Call inside the transaction that made the change.
+
+    With save=False the event is built but not written: the caller writes it
+    together with others in one INSERT (`events_save`), e.g. with the status change.
+    """
+    event = OrderEvent(
         order=order,
         type=type,
         user=user if user is not None and user.is_authenticated else None,
         actor=_actor_label(user, actor),
         parameters=parameters,
     )
+    if save:
+        event.save(force_insert=True)
+    return event
+
+
+def events_save(events: list[OrderEvent]) -> list[OrderEvent]:
+    """Write events built with save=False, in their order, in one INSERT."""
+    return OrderEvent.objects.bulk_create(events) if events else []
 
 
 def order_received_event(
@@ -53,13 +66,21 @@ def order_received_event(
 
 
 def status_changed_event(
-    *, order: Order, old: str, new: str, reason: str = "", user=None, actor: str | None = None
+    *,
+    order: Order,
+    old: str,
+    new: str,
+    reason: str = "",
+    user=None,
+    actor: str | None = None,
+    save: bool = True,
 ) -> OrderEvent:
     return event_record(
         order=order,
         type=OrderEvent.Type.STATUS_CHANGED,
         user=user,
         actor=actor,
+        save=save,
         old_status=old,
         new_status=new,
         reason=reason,
@@ -83,6 +104,7 @@ def stock_allocated_event(
     allocations: list[dict],
     user=None,
     actor: str | None = None,
+    save: bool = True,
 ) -> OrderEvent:
     """`allocations`: [{"line", "sku", "warehouse", "quantity"}]; `reason` is for a CS agent."""
     return event_record(
@@ -90,6 +112,7 @@ def stock_allocated_event(
         type=OrderEvent.Type.ALLOCATED,
         user=user,
         actor=actor,
+        save=save,
         strategy=strategy,
         reason=reason,
         allocations=allocations,
@@ -97,7 +120,13 @@ def stock_allocated_event(
 
 
 def stock_backordered_event(
-    *, order: Order, reason: str, lines: list[dict], user=None, actor: str | None = None
+    *,
+    order: Order,
+    reason: str,
+    lines: list[dict],
+    user=None,
+    actor: str | None = None,
+    save: bool = True,
 ) -> OrderEvent:
     """`lines`: [{"line", "sku", "ordered", "allocated", "backordered"}]."""
     return event_record(
@@ -105,6 +134,7 @@ def stock_backordered_event(
         type=OrderEvent.Type.BACKORDERED,
         user=user,
         actor=actor,
+        save=save,
         reason=reason,
         lines=lines,
     )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 
 from core.errors import IllegalTransition
 from orders import error_codes, events
-from orders.models import Order
+from orders.models import Order, OrderEvent
 
 S = Order.Status
 
@@ -40,18 +41,28 @@ def can_transition(current: str, new: str) -> bool:
     return new in ALLOWED.get(current, set())
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def order_transition(
-    *, order: Order, to: str, reason: str = "", user=None, actor: str | None = None
+    *,
+    order: Order,
+    to: str,
+    reason: str = "",
+    user=None,
+    actor: str | None = None,
+    with_events: list[OrderEvent] | None = None,
 ) -> Order:
     """Move the order to `to`, recording a status_changed event.
 
+    `with_events` are unsaved events (built with save=False) that explain the
+    move; they are written before the status_changed event in the same INSERT,
+    and written even when the status does not change.
     The caller must hold the order's row lock (select_for_update) when the move
     depends on the current status. Raises IllegalTransition for a move the
-    status machine does not allow.
+    status machine does not allow (nothing is written then).
     """
     old = order.status
     if old == to:
+        events.events_save(list(with_events or []))
         return order
     if not can_transition(old, to):
         raise IllegalTransition(
@@ -61,12 +72,49 @@ def order_transition(
             requested_status=to,
         )
     order.status = to
-    update_fields = ["status", "updated_at"]
+    order.updated_at = timezone.now()
     if to == S.CANCELLED:
-        from django.utils import timezone
-
-        order.cancelled_at = timezone.now()
-        update_fields.append("cancelled_at")
-    order.save(update_fields=update_fields)
-    events.status_changed_event(order=order, old=old, new=to, reason=reason, user=user, actor=actor)
+        order.cancelled_at = order.updated_at
+    _status_write(
+        order=order,
+        events_=[
+            *(with_events or []),
+            events.status_changed_event(
+                order=order, old=old, new=to, reason=reason, user=user, actor=actor, save=False
+            ),
+        ],
+    )
     return order
+
+
+def _status_write(*, order: Order, events_: list[OrderEvent]) -> None:
+    # The status row and its events in ONE statement: every allocation, shipment
+    # and tracking update passes here, and two ORM round trips (an UPDATE, then an
+    # INSERT) cost more than the SQL itself. Same columns as order.save(update_fields).
+    parameters = OrderEvent._meta.get_field("parameters")
+    values, params = [], []
+    for event in events_:
+        event.created_at = order.updated_at
+        values.append("(%s, %s, %s, %s, %s, %s)")
+        params += [
+            order.pk,
+            event.type,
+            parameters.get_db_prep_save(event.parameters, connection),
+            event.user_id,
+            event.actor,
+            event.created_at,
+        ]
+    cancelled = ", cancelled_at = %s" if order.status == S.CANCELLED else ""
+    sql = (
+        f"WITH o AS (UPDATE orders_order SET status = %s, updated_at = %s{cancelled} "  # noqa: S608 - placeholders only
+        "WHERE id = %s) "
+        "INSERT INTO orders_orderevent (order_id, type, parameters, user_id, actor, created_at) "
+        f"VALUES {', '.join(values)} RETURNING id"
+    )
+    head = [order.status, order.updated_at]
+    if cancelled:
+        head.append(order.cancelled_at)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*head, order.pk, *params])
+        for event, (pk,) in zip(events_, cursor.fetchall(), strict=True):
+            event.pk = pk

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import F
 
 from core.errors import Conflict
 from inventory import error_codes
@@ -28,9 +27,14 @@ from inventory.services.allocation_policy import (  # noqa: F401  (NO_POSTCODE_C
     hold_reasons,
     plan_allocation,
 )
-from inventory.services.stock import StockChange, stock_apply, stock_levels_lock
+from inventory.services.stock import (
+    Reservation,
+    StockChange,
+    stock_apply,
+    stock_reserve,
+)
 from orders import events
-from orders.models import ChannelWarehouse, Hold, Order, OrderLine
+from orders.models import Channel, Hold, Order
 from orders.transitions import order_transition
 
 logger = logging.getLogger(__name__)
@@ -40,10 +44,25 @@ ALLOCATABLE = frozenset({S.RECEIVED, S.ON_HOLD, S.BACKORDERED, S.ALLOCATED})
 BACKORDER_BATCH = 500
 
 
-@dataclass
-class _Need:
-    line: OrderLine
+class _Line(NamedTuple):
+    id: int
+    line_number: int
+    product_id: int
+    sku: str
     quantity: int
+    taken: int  # already reserved or fulfilled
+
+    @property
+    def missing(self) -> int:
+        return self.quantity - self.taken
+
+
+class _Inputs(NamedTuple):
+    channel: Channel
+    has_active_hold: bool
+    lines: list[_Line]
+    rules: list[tuple[int, str]]  # eligible active warehouses in priority order: (id, code)
+    levels: dict[tuple[int, int], StockLevel]  # locked, for the missing products at those
 
 
 def _place_holds(*, order: Order, reasons: list[tuple[str, str]], user, actor) -> None:
@@ -65,16 +84,92 @@ def _place_holds(*, order: Order, reasons: list[tuple[str, str]], user, actor) -
 
 
 def _lock_order(order: Order) -> Order:
-    # One round trip: the row lock, the channel and whether an active hold exists.
-    return (
-        Order.objects.select_for_update(of=("self",))
-        .select_related("channel")
-        .annotate(
-            has_active_hold=Exists(
-                Hold.objects.filter(order_id=OuterRef("pk"), released_at__isnull=True)
+    # Raw SQL: the order lock is on every allocation's hot path and the ORM's
+    # query compilation cost more than the query. Nothing else is read here on
+    # purpose: a SELECT ... FOR UPDATE that waited for the lock would evaluate
+    # joined or sub-selected rows in its old snapshot (see _allocation_inputs).
+    rows = list(
+        Order.objects.raw("SELECT * FROM orders_order WHERE id = %s FOR UPDATE", [order.pk])
+    )
+    if not rows:
+        raise Order.DoesNotExist(f"Order {order.pk} does not exist.")
+    locked = rows[0]
+    if Order.channel.is_cached(order) and order.channel_id == locked.channel_id:
+        locked.channel = order.channel
+    return locked
+
+
+# Read AFTER the order lock, as a new statement (so a new snapshot in READ
+# COMMITTED: every allocation change of this order committed before we got the
+# lock is seen): whether a hold is active, each line with what is already
+# reserved for it, the channel's eligible warehouses in priority order, and the
+# stock levels of the missing products at those warehouses, locked in primary-key
+# order (the global lock order: order row, then levels by pk). One round trip
+# instead of four ORM queries; see docs/decisions/0002-allocation-hot-path.md.
+_INPUTS_SQL = """
+WITH lines AS (
+  SELECT l.id, l.line_number, l.product_id, l.sku, l.quantity,
+    (SELECT coalesce(sum(a.quantity), 0) FROM inventory_allocation a
+     WHERE a.order_line_id = l.id AND a.status IN (%(active)s, %(fulfilled)s)) AS taken
+  FROM orders_orderline l WHERE l.order_id = %(order)s
+), rules AS (
+  SELECT cw.warehouse_id, w.code, cw.priority
+  FROM orders_channelwarehouse cw JOIN inventory_warehouse w ON w.id = cw.warehouse_id
+  WHERE cw.channel_id = %(channel)s AND w.is_active
+), levels AS (
+  SELECT sl.id, sl.product_id, sl.warehouse_id, sl.on_hand, sl.reserved, sl.low_stock_threshold
+  FROM inventory_stocklevel sl
+  WHERE %(lock_levels)s
+    AND sl.product_id IN (SELECT product_id FROM lines WHERE quantity > taken)
+    AND sl.warehouse_id IN (SELECT warehouse_id FROM rules)
+  ORDER BY sl.id FOR UPDATE OF sl
+)
+SELECT c.*,
+  EXISTS (SELECT 1 FROM orders_hold h WHERE h.order_id = %(order)s AND h.released_at IS NULL)
+    AS has_active_hold,
+  (SELECT coalesce(json_agg(json_build_array(id, line_number, product_id, sku, quantity, taken)
+     ORDER BY line_number), '[]') FROM lines) AS lines_json,
+  (SELECT coalesce(json_agg(json_build_array(warehouse_id, code) ORDER BY priority, warehouse_id),
+     '[]') FROM rules) AS rules_json,
+  (SELECT coalesce(json_agg(json_build_array(id, product_id, warehouse_id, on_hand, reserved,
+     low_stock_threshold)), '[]') FROM levels) AS levels_json
+FROM orders_channel c WHERE c.id = %(channel)s
+"""
+
+
+def _allocation_inputs(order: Order, *, lock_levels: bool = True) -> _Inputs:
+    channel = next(
+        iter(
+            Channel.objects.raw(
+                _INPUTS_SQL,
+                {
+                    "order": order.pk,
+                    "channel": order.channel_id,
+                    "active": Allocation.Status.ACTIVE,
+                    "fulfilled": Allocation.Status.FULFILLED,
+                    "lock_levels": lock_levels,
+                },
             )
         )
-        .get(pk=order.pk)
+    )
+    if not Order.channel.is_cached(order):
+        order.channel = channel
+    levels = {}
+    for pk, product_id, warehouse_id, on_hand, reserved, threshold in channel.levels_json:
+        levels[(product_id, warehouse_id)] = StockLevel(
+            id=pk,
+            product_id=product_id,
+            warehouse_id=warehouse_id,
+            on_hand=on_hand,
+            reserved=reserved,
+            low_stock_threshold=threshold,
+        )
+    return _Inputs(
+        channel=channel,
+        has_active_hold=channel.has_active_hold,
+        lines=[_Line(*row) for row in channel.lines_json],
+        rules=[(w, code) for w, code in channel.rules_json],
+        levels=levels,
     )
 
 
@@ -85,31 +180,9 @@ def _sync(target: Order, source: Order) -> None:
     target.cancelled_at = source.cancelled_at
 
 
-def _needs(order: Order) -> list[_Need]:
-    lines = (
-        OrderLine.objects.filter(order=order)
-        .annotate(
-            taken=Coalesce(
-                Sum(
-                    "allocations__quantity",
-                    filter=Q(
-                        allocations__status__in=[
-                            Allocation.Status.ACTIVE,
-                            Allocation.Status.FULFILLED,
-                        ]
-                    ),
-                ),
-                0,
-            )
-        )
-        .order_by("line_number")
-    )
-    return [_Need(line, line.quantity - line.taken) for line in lines if line.quantity > line.taken]
-
-
-def _allocate_locked(*, order: Order, user, actor) -> None:
+def _allocate_locked(*, order: Order, inputs: _Inputs, user, actor) -> None:
     """Allocation body; the order row is locked and its status is allocatable."""
-    needs = _needs(order)
+    needs = [line for line in inputs.lines if line.missing > 0]
     if not needs:
         if order.status != S.ALLOCATED:
             order_transition(
@@ -121,115 +194,102 @@ def _allocate_locked(*, order: Order, user, actor) -> None:
             )
         return
 
-    rules = list(
-        ChannelWarehouse.objects.filter(channel_id=order.channel_id, warehouse__is_active=True)
-        .order_by("priority", "warehouse_id")
-        .values_list("warehouse_id", "warehouse__code")
-    )
-    warehouses = [w for w, _ in rules]
-    codes = dict(rules)
+    warehouses = [w for w, _ in inputs.rules]
+    codes = dict(inputs.rules)
     per_product: dict[int, int] = defaultdict(int)
-    for need in needs:
-        per_product[need.line.product_id] += need.quantity
+    for line in needs:
+        per_product[line.product_id] += line.missing
 
-    levels = stock_levels_lock(keys=[(p, w) for p in per_product for w in warehouses])
+    levels = inputs.levels
     available = {key: level.available for key, level in levels.items()}
     plan = plan_allocation(
         needs=dict(per_product), warehouses=warehouses, available=available, codes=codes
     )
 
     # Hand each product's picks to its lines in line order.
-    reservations: list[tuple[OrderLine, int, int]] = []  # (line, warehouse_id, quantity)
+    reservations: list[tuple[_Line, int, int]] = []  # (line, warehouse_id, quantity)
     remaining: dict[int, int] = {}
     pools = {p: [list(pick) for pick in picks] for p, picks in plan.picks.items()}
-    for need in needs:
-        left = need.quantity
-        for pick in pools.get(need.line.product_id, []):
+    for line in needs:
+        left = line.missing
+        for pick in pools.get(line.product_id, []):
             if not left:
                 break
             take = min(pick[1], left)
             if take:
-                reservations.append((need.line, pick[0], take))
+                reservations.append((line, pick[0], take))
                 pick[1] -= take
                 left -= take
-        remaining[need.line.pk] = left
+        remaining[line.id] = left
 
+    explained = []  # events written with the status change, in one INSERT
     if reservations:
-        reference = f"order:{order.number}"
-        stock_apply(
-            changes=[
-                StockChange(
+        stock_reserve(
+            reservations=[
+                Reservation(
+                    order_line_id=line.id,
                     product_id=line.product_id,
                     warehouse_id=w,
-                    reserved_delta=q,
-                    type=StockMovement.Type.RESERVATION,
-                    reference=reference,
-                    order_id=order.pk,
+                    quantity=q,
                 )
                 for line, w, q in reservations
             ],
-            user=user,
             locked=levels,
-        )
-        _allocations_add(reservations, fresh=order.status == S.RECEIVED)
-        events.stock_allocated_event(
-            order=order,
-            strategy=plan.strategy,
-            reason=plan.reason,
-            allocations=[
-                {"line": line.line_number, "sku": line.sku, "warehouse": codes[w], "quantity": q}
-                for line, w, q in reservations
-            ],
+            order_id=order.pk,
+            reference=f"order:{order.number}",
             user=user,
-            actor=actor,
+        )
+        explained.append(
+            events.stock_allocated_event(
+                order=order,
+                strategy=plan.strategy,
+                reason=plan.reason,
+                allocations=[
+                    {
+                        "line": line.line_number,
+                        "sku": line.sku,
+                        "warehouse": codes[w],
+                        "quantity": q,
+                    }
+                    for line, w, q in reservations
+                ],
+                user=user,
+                actor=actor,
+                save=False,
+            )
         )
 
-    short = [n for n in needs if remaining[n.line.pk]]
+    short = [line for line in needs if remaining[line.id]]
     if short and not reservations and order.status == S.BACKORDERED:
         return  # still waiting, nothing changed: no new event on every retry
     if short:
-        events.stock_backordered_event(
-            order=order,
-            reason=plan.reason,
-            lines=[
-                {
-                    "line": n.line.line_number,
-                    "sku": n.line.sku,
-                    "ordered": n.line.quantity,
-                    "allocated": n.line.quantity - remaining[n.line.pk],
-                    "backordered": remaining[n.line.pk],
-                }
-                for n in short
-            ],
-            user=user,
-            actor=actor,
-        )
-        order_transition(order=order, to=S.BACKORDERED, reason=plan.reason, user=user, actor=actor)
-    else:
-        order_transition(order=order, to=S.ALLOCATED, reason=plan.reason, user=user, actor=actor)
-
-
-def _allocations_add(reservations: list[tuple[OrderLine, int, int]], *, fresh: bool) -> None:
-    # A received order has never been allocated: no active rows to top up.
-    existing = (
-        {}
-        if fresh
-        else {
-            (a.order_line_id, a.warehouse_id): a
-            for a in Allocation.objects.filter(
-                order_line__in={line.pk for line, _, _ in reservations},
-                status=Allocation.Status.ACTIVE,
+        explained.append(
+            events.stock_backordered_event(
+                order=order,
+                reason=plan.reason,
+                lines=[
+                    {
+                        "line": line.line_number,
+                        "sku": line.sku,
+                        "ordered": line.quantity,
+                        "allocated": line.quantity - remaining[line.id],
+                        "backordered": remaining[line.id],
+                    }
+                    for line in short
+                ],
+                user=user,
+                actor=actor,
+                save=False,
             )
-        }
+        )
+    order_transition(
+        order=order,
+        to=S.BACKORDERED if short else S.ALLOCATED,
+        reason=plan.reason,
+        user=user,
+        actor=actor,
+        with_events=explained,
     )
-    new = []
-    for line, w, q in reservations:
-        current = existing.get((line.pk, w))
-        if current is None:
-            new.append(Allocation(order_line=line, warehouse_id=w, quantity=q))
-        else:
-            Allocation.objects.filter(pk=current.pk).update(quantity=F("quantity") + q)
-    Allocation.objects.bulk_create(new)
 
 
 @transaction.atomic
@@ -251,7 +311,8 @@ def order_allocate(*, order: Order, user=None, actor: str | None = None) -> Orde
             code=error_codes.ORDER_NOT_ALLOCATABLE,
             status=locked.status,
         )
-    if locked.has_active_hold:
+    inputs = _allocation_inputs(locked)
+    if inputs.has_active_hold:
         if locked.status != S.ON_HOLD:
             order_transition(
                 order=locked,
@@ -268,7 +329,7 @@ def order_allocate(*, order: Order, user=None, actor: str | None = None) -> Orde
             _place_holds(order=locked, reasons=reasons, user=user, actor=actor)
             _sync(order, locked)
             return order
-    _allocate_locked(order=locked, user=user, actor=actor)
+    _allocate_locked(order=locked, inputs=inputs, user=user, actor=actor)
     _sync(order, locked)
     return order
 
@@ -352,7 +413,8 @@ def order_reallocate(
             status=locked.status,
         )
     _release_locked(order=locked, reason=reason, user=user, actor=actor)
-    if locked.has_active_hold:
+    inputs = _allocation_inputs(locked)
+    if inputs.has_active_hold:
         if locked.status != S.ON_HOLD:
             order_transition(
                 order=locked,
@@ -362,7 +424,7 @@ def order_reallocate(
                 actor=actor,
             )
     else:
-        _allocate_locked(order=locked, user=user, actor=actor)
+        _allocate_locked(order=locked, inputs=inputs, user=user, actor=actor)
     _sync(order, locked)
     return order
 

@@ -21,8 +21,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
 
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from core.errors import ValidationFailed
@@ -84,19 +84,24 @@ def stock_levels_lock(*, keys: Iterable[Key]) -> dict[Key, StockLevel]:
     warehouses = {w for _, w in keys}
     products = {p for p, _ in keys}
     if len(products) * len(warehouses) == len(keys):
-        # The keys are a product × warehouse rectangle (allocation always is): exact and cheap.
-        where = Q(product_id__in=products, warehouse_id__in=warehouses)
-    else:
-        # Find the ids without locking, then lock exactly those rows (levels are never deleted).
-        ids = [
-            pk
-            for pk, p, w in StockLevel.objects.filter(
-                product_id__in=products, warehouse_id__in=warehouses
-            ).values_list("pk", "product_id", "warehouse_id")
-            if (p, w) in keys
-        ]
-        where = Q(pk__in=ids)
-    levels = StockLevel.objects.select_for_update().filter(where).order_by("pk")
+        # The keys are a product × warehouse rectangle (allocation always is): exact and
+        # cheap. Raw SQL because this sits on the allocation hot path, where compiling
+        # the ORM query cost more than running it.
+        levels = StockLevel.objects.raw(
+            "SELECT * FROM inventory_stocklevel WHERE product_id = ANY(%s::bigint[]) "
+            "AND warehouse_id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE",
+            [sorted(products), sorted(warehouses)],
+        )
+        return {(lv.product_id, lv.warehouse_id): lv for lv in levels}
+    # Find the ids without locking, then lock exactly those rows (levels are never deleted).
+    ids = [
+        pk
+        for pk, p, w in StockLevel.objects.filter(
+            product_id__in=products, warehouse_id__in=warehouses
+        ).values_list("pk", "product_id", "warehouse_id")
+        if (p, w) in keys
+    ]
+    levels = StockLevel.objects.select_for_update().filter(pk__in=ids).order_by("pk")
     return {
         (lv.product_id, lv.warehouse_id): lv
         for lv in levels
@@ -217,11 +222,91 @@ def stock_apply(
     return {k: levels[k] for k in totals}
 
 
+@dataclass(frozen=True)
+class Reservation:
+    order_line_id: int
+    product_id: int
+    warehouse_id: int
+    quantity: int
+
+
+def stock_reserve(
+    *,
+    reservations: list[Reservation],
+    locked: dict[Key, StockLevel],
+    order_id: int,
+    reference: str,
+    user=None,
+) -> None:
+    """Reserve stock for order lines: levels, ledger rows and active allocations at once.
+
+    The allocation hot path's version of `stock_apply` + creating Allocation rows:
+    the caller has locked the levels (`stock_levels_lock`) and planned within what
+    they hold; this checks again (raising InsufficientStock, nothing applied) and
+    then writes everything in ONE statement, so the hot row's lock is held for
+    one round trip and a commit instead of five (docs/decisions/0002).
+    An existing active allocation of the same line and warehouse is topped up.
+    """
+    if not reservations:
+        return
+    totals: dict[Key, int] = defaultdict(int)
+    for r in reservations:
+        require_positive(r.quantity)
+        totals[(r.product_id, r.warehouse_id)] += r.quantity
+    for key, quantity in totals.items():
+        level = locked.get(key)
+        if level is None or level.reserved + quantity > level.on_hand:
+            _raise_insufficient(key, level, 0, quantity)
+
+    now = timezone.now()
+    actor_id = user.pk if user is not None and user.is_authenticated else None
+    values = ", ".join(
+        ["(%s::bigint, %s::bigint, %s::bigint, %s::bigint, %s::integer)"] * len(reservations)
+    )
+    params: list = []
+    for r in reservations:
+        level = locked[(r.product_id, r.warehouse_id)]
+        params += [level.pk, r.order_line_id, r.product_id, r.warehouse_id, r.quantity]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # Three data-modifying CTEs: Postgres runs them all, in one snapshot.
+            f"WITH v(level_id, line_id, product_id, warehouse_id, q) AS (VALUES {values}), "  # noqa: S608 - placeholders only
+            "lv AS (UPDATE inventory_stocklevel l SET reserved = l.reserved + t.q, updated_at = %s "
+            "  FROM (SELECT level_id, sum(q) AS q FROM v GROUP BY level_id) t "
+            "  WHERE l.id = t.level_id RETURNING l.id), "
+            "mv AS (INSERT INTO inventory_stockmovement (product_id, warehouse_id, type, "
+            "  on_hand_delta, reserved_delta, reason, reference, order_id, actor_id, note, "
+            "  created_at) SELECT product_id, warehouse_id, %s, 0, q, '', %s, %s, %s, '', %s "
+            "  FROM v RETURNING id) "
+            "INSERT INTO inventory_allocation (created_at, updated_at, order_line_id, "
+            "  warehouse_id, quantity, status) SELECT %s, %s, line_id, warehouse_id, q, %s FROM v "
+            "ON CONFLICT (order_line_id, warehouse_id) WHERE status = %s DO UPDATE SET "
+            "  quantity = inventory_allocation.quantity + EXCLUDED.quantity, "
+            "  updated_at = EXCLUDED.updated_at",
+            [
+                *params,
+                now,
+                T.RESERVATION,
+                reference,
+                order_id,
+                actor_id,
+                now,
+                now,
+                now,
+                Allocation.Status.ACTIVE,
+                Allocation.Status.ACTIVE,
+            ],
+        )
+    for key, quantity in totals.items():
+        level = locked[key]
+        level.reserved += quantity
+        level.updated_at = now
+    _low_stock_alerts_update([locked[k] for k in totals])
+
+
 def _levels_add_bulk(rows: list[tuple[int, int, int]], *, now) -> None:
     # The F() update of many rows in one statement (imports, reconciliation):
     # relative increments, so the result is the same as one UPDATE per row.
-    from django.db import connection
-
     with connection.cursor() as cursor:
         for start in range(0, len(rows), 1000):
             chunk = rows[start : start + 1000]
