@@ -16,10 +16,11 @@ import logging
 from collections import defaultdict
 from typing import NamedTuple
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 
 from core.errors import Conflict
+from core.pipeline import pipelined
 from inventory import error_codes
 from inventory.models import Allocation, StockLevel, StockMovement
 from inventory.services.allocation_policy import (  # noqa: F401  (NO_POSTCODE_COUNTRIES: orders.services.desk)
@@ -83,17 +84,29 @@ def _place_holds(*, order: Order, reasons: list[tuple[str, str]], user, actor) -
     )
 
 
+_ORDER_FIELDS = [f.attname for f in Order._meta.concrete_fields]
+_CHANNEL_FIELDS = [f.attname for f in Channel._meta.concrete_fields]
+_LOCK_SQL = (
+    "SELECT "  # noqa: S608 - column names from the model
+    + ", ".join(f.column for f in Order._meta.concrete_fields)
+    + " FROM orders_order WHERE id = %s FOR UPDATE"
+)
+
+
 def _lock_order(order: Order) -> Order:
-    # Raw SQL: the order lock is on every allocation's hot path and the ORM's
-    # query compilation cost more than the query. Nothing else is read here on
-    # purpose: a SELECT ... FOR UPDATE that waited for the lock would evaluate
-    # joined or sub-selected rows in its old snapshot (see _allocation_inputs).
-    rows = list(
-        Order.objects.raw("SELECT * FROM orders_order WHERE id = %s FOR UPDATE", [order.pk])
-    )
-    if not rows:
+    # Raw SQL: the order lock is on every allocation's hot path, where compiling
+    # the ORM query cost more than running it. Nothing else is read in this
+    # statement on purpose: a SELECT ... FOR UPDATE that waited for the lock
+    # would evaluate joined or sub-selected rows in its old snapshot.
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCK_SQL, [order.pk])
+        return _locked_order(order, cursor.fetchone())
+
+
+def _locked_order(order: Order, row) -> Order:
+    if row is None:
         raise Order.DoesNotExist(f"Order {order.pk} does not exist.")
-    locked = rows[0]
+    locked = Order.from_db(connection.alias, _ORDER_FIELDS, row)
     if Order.channel.is_cached(order) and order.channel_id == locked.channel_id:
         locked.channel = order.channel
     return locked
@@ -106,7 +119,7 @@ def _lock_order(order: Order) -> Order:
 # stock levels of the missing products at those warehouses, locked in primary-key
 # order (the global lock order: order row, then levels by pk). One round trip
 # instead of four ORM queries; see docs/decisions/0002-allocation-hot-path.md.
-_INPUTS_SQL = """
+_INPUTS_SQL_TEMPLATE = """
 WITH lines AS (
   SELECT l.id, l.line_number, l.product_id, l.sku, l.quantity,
     (SELECT coalesce(sum(a.quantity), 0) FROM inventory_allocation a
@@ -115,16 +128,16 @@ WITH lines AS (
 ), rules AS (
   SELECT cw.warehouse_id, w.code, cw.priority
   FROM orders_channelwarehouse cw JOIN inventory_warehouse w ON w.id = cw.warehouse_id
-  WHERE cw.channel_id = %(channel)s AND w.is_active
+  WHERE cw.channel_id = (SELECT channel_id FROM orders_order WHERE id = %(order)s)
+    AND w.is_active
 ), levels AS (
   SELECT sl.id, sl.product_id, sl.warehouse_id, sl.on_hand, sl.reserved, sl.low_stock_threshold
   FROM inventory_stocklevel sl
-  WHERE %(lock_levels)s
-    AND sl.product_id IN (SELECT product_id FROM lines WHERE quantity > taken)
+  WHERE sl.product_id IN (SELECT product_id FROM lines WHERE quantity > taken)
     AND sl.warehouse_id IN (SELECT warehouse_id FROM rules)
   ORDER BY sl.id FOR UPDATE OF sl
 )
-SELECT c.*,
+SELECT {channel_columns},
   EXISTS (SELECT 1 FROM orders_hold h WHERE h.order_id = %(order)s AND h.released_at IS NULL)
     AS has_active_hold,
   (SELECT coalesce(json_agg(json_build_array(id, line_number, product_id, sku, quantity, taken)
@@ -133,30 +146,37 @@ SELECT c.*,
      '[]') FROM rules) AS rules_json,
   (SELECT coalesce(json_agg(json_build_array(id, product_id, warehouse_id, on_hand, reserved,
      low_stock_threshold)), '[]') FROM levels) AS levels_json
-FROM orders_channel c WHERE c.id = %(channel)s
+FROM orders_channel c WHERE c.id = (SELECT channel_id FROM orders_order WHERE id = %(order)s)
 """
+_INPUTS_SQL = _INPUTS_SQL_TEMPLATE.format(
+    channel_columns=", ".join(f"c.{f.column}" for f in Channel._meta.concrete_fields)
+)
+_INPUTS_PARAMS = {"active": Allocation.Status.ACTIVE, "fulfilled": Allocation.Status.FULFILLED}
 
 
-def _allocation_inputs(order: Order, *, lock_levels: bool = True) -> _Inputs:
-    channel = next(
-        iter(
-            Channel.objects.raw(
-                _INPUTS_SQL,
-                {
-                    "order": order.pk,
-                    "channel": order.channel_id,
-                    "active": Allocation.Status.ACTIVE,
-                    "fulfilled": Allocation.Status.FULFILLED,
-                    "lock_levels": lock_levels,
-                },
-            )
-        )
-    )
+def _lock_for_allocation(order: Order) -> tuple[Order, _Inputs]:
+    """Lock the order, then read its allocation inputs, in one round trip."""
+    with pipelined(), connection.cursor() as lock, connection.cursor() as read:
+        lock.execute(_LOCK_SQL, [order.pk])
+        read.execute(_INPUTS_SQL, {**_INPUTS_PARAMS, "order": order.pk})
+        locked = _locked_order(order, lock.fetchone())
+        return locked, _inputs_from_row(locked, read.fetchone())
+
+
+def _allocation_inputs(order: Order) -> _Inputs:
+    with connection.cursor() as cursor:
+        cursor.execute(_INPUTS_SQL, {**_INPUTS_PARAMS, "order": order.pk})
+        return _inputs_from_row(order, cursor.fetchone())
+
+
+def _inputs_from_row(order: Order, row) -> _Inputs:
+    count = len(_CHANNEL_FIELDS)
+    channel = Channel.from_db(connection.alias, _CHANNEL_FIELDS, row[:count])
+    has_active_hold, lines, rules, levels_json = row[count:]
     if not Order.channel.is_cached(order):
         order.channel = channel
-    levels = {}
-    for pk, product_id, warehouse_id, on_hand, reserved, threshold in channel.levels_json:
-        levels[(product_id, warehouse_id)] = StockLevel(
+    levels = {
+        (product_id, warehouse_id): StockLevel(
             id=pk,
             product_id=product_id,
             warehouse_id=warehouse_id,
@@ -164,11 +184,13 @@ def _allocation_inputs(order: Order, *, lock_levels: bool = True) -> _Inputs:
             reserved=reserved,
             low_stock_threshold=threshold,
         )
+        for pk, product_id, warehouse_id, on_hand, reserved, threshold in levels_json
+    }
     return _Inputs(
         channel=channel,
-        has_active_hold=channel.has_active_hold,
-        lines=[_Line(*row) for row in channel.lines_json],
-        rules=[(w, code) for w, code in channel.rules_json],
+        has_active_hold=has_active_hold,
+        lines=[_Line(*line) for line in lines],
+        rules=[(w, code) for w, code in rules],
         levels=levels,
     )
 
@@ -222,23 +244,11 @@ def _allocate_locked(*, order: Order, inputs: _Inputs, user, actor) -> None:
                 left -= take
         remaining[line.id] = left
 
-    explained = []  # events written with the status change, in one INSERT
+    short = [line for line in needs if remaining[line.id]]
+    if short and not reservations and order.status == S.BACKORDERED:
+        return  # still waiting, nothing changed: no new event on every retry
+    explained = []  # written with the status change, in one INSERT
     if reservations:
-        stock_reserve(
-            reservations=[
-                Reservation(
-                    order_line_id=line.id,
-                    product_id=line.product_id,
-                    warehouse_id=w,
-                    quantity=q,
-                )
-                for line, w, q in reservations
-            ],
-            locked=levels,
-            order_id=order.pk,
-            reference=f"order:{order.number}",
-            user=user,
-        )
         explained.append(
             events.stock_allocated_event(
                 order=order,
@@ -258,10 +268,6 @@ def _allocate_locked(*, order: Order, inputs: _Inputs, user, actor) -> None:
                 save=False,
             )
         )
-
-    short = [line for line in needs if remaining[line.id]]
-    if short and not reservations and order.status == S.BACKORDERED:
-        return  # still waiting, nothing changed: no new event on every retry
     if short:
         explained.append(
             events.stock_backordered_event(
@@ -282,14 +288,27 @@ def _allocate_locked(*, order: Order, inputs: _Inputs, user, actor) -> None:
                 save=False,
             )
         )
-    order_transition(
-        order=order,
-        to=S.BACKORDERED if short else S.ALLOCATED,
-        reason=plan.reason,
-        user=user,
-        actor=actor,
-        with_events=explained,
-    )
+    with pipelined():  # the stock write and the status write in one round trip
+        stock_reserve(
+            reservations=[
+                Reservation(
+                    order_line_id=line.id, product_id=line.product_id, warehouse_id=w, quantity=q
+                )
+                for line, w, q in reservations
+            ],
+            locked=levels,
+            order_id=order.pk,
+            reference=f"order:{order.number}",
+            user=user,
+        )
+        order_transition(
+            order=order,
+            to=S.BACKORDERED if short else S.ALLOCATED,
+            reason=plan.reason,
+            user=user,
+            actor=actor,
+            with_events=explained,
+        )
 
 
 @transaction.atomic
@@ -303,7 +322,7 @@ def order_allocate(*, order: Order, user=None, actor: str | None = None) -> Orde
     one transaction. Raises Conflict (order_not_allocatable) for an order past
     allocation (in fulfilment, shipped, cancelled...).
     """
-    locked = _lock_order(order)
+    locked, inputs = _lock_for_allocation(order)
     if locked.status not in ALLOCATABLE:
         raise Conflict(
             f"Order {locked.number} is {locked.status}; only received, on-hold, backordered "
@@ -311,7 +330,6 @@ def order_allocate(*, order: Order, user=None, actor: str | None = None) -> Orde
             code=error_codes.ORDER_NOT_ALLOCATABLE,
             status=locked.status,
         )
-    inputs = _allocation_inputs(locked)
     if inputs.has_active_hold:
         if locked.status != S.ON_HOLD:
             order_transition(
