@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import psycopg
 from django.db import connection
 
 
@@ -22,3 +23,19 @@ def pipelined() -> Iterator[None]:
     connection.ensure_connection()
     with connection.connection.pipeline():
         yield
+
+
+@contextmanager
+def prepared_cursor() -> Iterator[psycopg.Cursor]:
+    """A cursor whose statements Postgres plans once per connection and then reuses.
+
+    Django's cursors bind parameters on the client, so Postgres parses and plans
+    every statement again; for a complex statement on a hot path the planning
+    costs more than the execution. This cursor binds on the server and prepares
+    (`execute(..., prepare=True)`). It bypasses Django's cursor wrapper: errors
+    are still translated to django.db exceptions, but the statements are not in
+    `connection.queries`.
+    """
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        yield cursor

@@ -6,6 +6,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.errors import IllegalTransition
+from core.pipeline import prepared_cursor
 from orders import error_codes, events
 from orders.models import Order, OrderEvent
 
@@ -114,7 +115,7 @@ def _status_write(*, order: Order, events_: list[OrderEvent]) -> None:
     head = [order.status, order.updated_at]
     if cancelled:
         head.append(order.cancelled_at)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*head, order.pk, *params])
+    with prepared_cursor() as cursor:
+        cursor.execute(sql, [*head, order.pk, *params], prepare=True)
         for event, (pk,) in zip(events_, cursor.fetchall(), strict=True):
             event.pk = pk

@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from django.db.models import F
 
 from core.errors import Conflict
-from core.pipeline import pipelined
+from core.pipeline import pipelined, prepared_cursor
 from inventory import error_codes
 from inventory.models import Allocation, StockLevel, StockMovement
 from inventory.services.allocation_policy import (  # noqa: F401  (NO_POSTCODE_COUNTRIES: orders.services.desk)
@@ -156,16 +156,16 @@ _INPUTS_PARAMS = {"active": Allocation.Status.ACTIVE, "fulfilled": Allocation.St
 
 def _lock_for_allocation(order: Order) -> tuple[Order, _Inputs]:
     """Lock the order, then read its allocation inputs, in one round trip."""
-    with pipelined(), connection.cursor() as lock, connection.cursor() as read:
+    with pipelined(), connection.cursor() as lock, prepared_cursor() as read:
         lock.execute(_LOCK_SQL, [order.pk])
-        read.execute(_INPUTS_SQL, {**_INPUTS_PARAMS, "order": order.pk})
+        read.execute(_INPUTS_SQL, {**_INPUTS_PARAMS, "order": order.pk}, prepare=True)
         locked = _locked_order(order, lock.fetchone())
         return locked, _inputs_from_row(locked, read.fetchone())
 
 
 def _allocation_inputs(order: Order) -> _Inputs:
-    with connection.cursor() as cursor:
-        cursor.execute(_INPUTS_SQL, {**_INPUTS_PARAMS, "order": order.pk})
+    with prepared_cursor() as cursor:
+        cursor.execute(_INPUTS_SQL, {**_INPUTS_PARAMS, "order": order.pk}, prepare=True)
         return _inputs_from_row(order, cursor.fetchone())
 
 

@@ -26,6 +26,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from core.errors import ValidationFailed
+from core.pipeline import prepared_cursor
 from inventory import error_codes
 from inventory.errors import InsufficientStock, StockLevelLocked
 from inventory.models import (
@@ -267,7 +268,7 @@ def stock_reserve(
     for r in reservations:
         level = locked[(r.product_id, r.warehouse_id)]
         params += [level.pk, r.order_line_id, r.product_id, r.warehouse_id, r.quantity]
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             # Three data-modifying CTEs: Postgres runs them all, in one snapshot.
             f"WITH v(level_id, line_id, product_id, warehouse_id, q) AS (VALUES {values}), "  # noqa: S608 - placeholders only
@@ -280,7 +281,8 @@ def stock_reserve(
             "  FROM v RETURNING id) "
             "INSERT INTO inventory_allocation (created_at, updated_at, order_line_id, "
             "  warehouse_id, quantity, status) SELECT %s, %s, line_id, warehouse_id, q, %s FROM v "
-            "ON CONFLICT (order_line_id, warehouse_id) WHERE status = %s DO UPDATE SET "
+            # A literal, not a parameter: Postgres matches it to the partial unique index.
+            "ON CONFLICT (order_line_id, warehouse_id) WHERE status = 'active' DO UPDATE SET "
             "  quantity = inventory_allocation.quantity + EXCLUDED.quantity, "
             "  updated_at = EXCLUDED.updated_at",
             [
@@ -294,8 +296,8 @@ def stock_reserve(
                 now,
                 now,
                 Allocation.Status.ACTIVE,
-                Allocation.Status.ACTIVE,
             ],
+            prepare=True,
         )
     for key, quantity in totals.items():
         level = locked[key]
