@@ -156,8 +156,8 @@ _INPUTS_PARAMS = {"active": Allocation.Status.ACTIVE, "fulfilled": Allocation.St
 
 def _lock_for_allocation(order: Order) -> tuple[Order, _Inputs]:
     """Lock the order, then read its allocation inputs, in one round trip."""
-    with pipelined(), connection.cursor() as lock, prepared_cursor() as read:
-        lock.execute(_LOCK_SQL, [order.pk])
+    with pipelined(), prepared_cursor() as lock, prepared_cursor() as read:
+        lock.execute(_LOCK_SQL, [order.pk], prepare=True)
         read.execute(_INPUTS_SQL, {**_INPUTS_PARAMS, "order": order.pk}, prepare=True)
         locked = _locked_order(order, lock.fetchone())
         return locked, _inputs_from_row(locked, read.fetchone())
