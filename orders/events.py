@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from django.db.models.signals import post_save
+
 from orders.models import Order, OrderEvent
 
 if TYPE_CHECKING:
@@ -48,7 +50,28 @@ def event_record(
 
 def events_save(events: list[OrderEvent]) -> list[OrderEvent]:
     """Write events built with save=False, in their order, in one INSERT."""
-    return OrderEvent.objects.bulk_create(events) if events else []
+    if events:
+        OrderEvent.objects.bulk_create(events)
+        events_saved(events)
+    return events
+
+
+def events_saved(events: list[OrderEvent]) -> None:
+    """Send post_save for events written in bulk, as a one-by-one save would.
+
+    Other apps react to timeline entries (logistics tells the partner about a
+    cancellation from its status_changed event), so a batched write must not
+    silence them.
+    """
+    for event in events:
+        post_save.send(
+            sender=OrderEvent,
+            instance=event,
+            created=True,
+            update_fields=None,
+            raw=False,
+            using=event._state.db or "default",
+        )
 
 
 def order_received_event(

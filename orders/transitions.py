@@ -119,3 +119,6 @@ def _status_write(*, order: Order, events_: list[OrderEvent]) -> None:
         cursor.execute(sql, [*head, order.pk, *params], prepare=True)
         for event, (pk,) in zip(events_, cursor.fetchall(), strict=True):
             event.pk = pk
+            event._state.adding = False
+            event._state.db = connection.alias
+    events.events_saved(events_)
