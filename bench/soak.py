@@ -216,18 +216,23 @@ def backlog_now(stack: Stack) -> dict:
     rows = stack.sql(
         """
         SELECT (SELECT count(*) FROM logistics_inboundwebhook WHERE status <> 'processed'),
-               (SELECT count(*) FROM logistics_dispatchoutbox WHERE status = 'pending')
+               (SELECT count(*) FROM logistics_dispatchoutbox WHERE status = 'pending'),
+               (SELECT coalesce(extract(epoch FROM now() - max(received_at)), 1e9)
+                FROM logistics_inboundwebhook)
         """
     )
-    return {"webhooks": rows[0][0], "dispatch": rows[0][1]}
+    return {"webhooks": rows[0][0], "dispatch": rows[0][1], "quiet_for": float(rows[0][2])}
 
 
 def wait_quiet(stack: Stack, timeout: float) -> float:
-    """Wait until no webhook is unprocessed and no dispatch pending; seconds waited."""
+    """Wait until nothing is left to process and the sandbox has sent its last tracking
+    step (no webhook for more than a step's time), so one phase's work does not run
+    into the next one's measurement; seconds waited."""
     started = time.monotonic()
+    step = float(stack.env.get("LSP_SANDBOX_STEP_SECONDS", "3"))
     while time.monotonic() - started < timeout:
         now = backlog_now(stack)
-        if now["webhooks"] == 0 and now["dispatch"] == 0:
+        if now["webhooks"] == 0 and now["dispatch"] == 0 and now["quiet_for"] > step + 1:
             break
         time.sleep(1)
     return time.monotonic() - started
@@ -380,29 +385,32 @@ def _print_results(title: str, results: dict[str, sl.KindResult]) -> None:
 
 
 async def open_loop_step(
-    stack: Stack, requests: dict[str, sl.Request], mix: dict[str, float], total: float, args
+    stack: Stack,
+    requests: dict[str, sl.Request],
+    hooks: WebhookSource,
+    mix: dict[str, float],
+    total: float,
+    args: argparse.Namespace,
 ) -> tuple[bool, str]:
     """Offer the mix at `total` req/s open loop for --step-seconds; did it hold?"""
     rates = sl.offered_rates(sl.capacity_at(mix=mix, total=total, bound_by=""), 1.0)
-    received_before = stack.sql("SELECT count(*) FROM logistics_inboundwebhook")[0][0]
+    first_id = len(hooks.sent_ids)
     stats = await sl.open_loop(requests, rates, duration=args.step_seconds, timeout=args.timeout)
-    arrivals = (
-        stack.sql("SELECT count(*) FROM logistics_inboundwebhook")[0][0] - received_before
-    ) / args.step_seconds
-    unprocessed = backlog_now(stack)["webhooks"]
+    waited = wait_quiet(stack, args.grace)
+    latencies = webhook_figures(stack, hooks.sent_ids[first_id:])["latencies"]
+    p95 = sl.percentile_ms(latencies, 0.95)
+    p95_seconds = None if p95 is None else p95 / 1000
     held, reasons = sl.step_held(
         stats.results,
         worker_ok=sl.worker_kept_up(
-            unprocessed=unprocessed, arrivals_per_second=arrivals, lag_seconds=args.max_lag
+            processing_p95_seconds=p95_seconds, max_lag_seconds=args.max_lag
         ),
         max_shortfall=args.max_shortfall,
     )
     _print_results(
         f"open-loop step at {total:.1f} req/s: {'held' if held else 'failed'}", stats.results
     )
-    _log(f"    {unprocessed} webhooks unprocessed at the end, {arrivals:.1f} arrived/s")
-    waited = wait_quiet(stack, args.grace)
-    _log(f"    backlog drained in {waited:.0f} s")
+    _log(f"    webhooks receipt → processed p95 {sl._ms(p95)} ms; quiet again after {waited:.0f} s")
     note = f"{total:.1f} req/s {'held' if held else 'failed (' + ', '.join(reasons) + ')'}"
     return held, note
 
@@ -490,7 +498,7 @@ async def soak(stack: Stack, args: argparse.Namespace, command: str) -> sl.SoakR
             _log(f"refining between {capacity.total:.1f} and {web_total:.1f} req/s (open loop)")
 
             async def probe(total: float) -> bool:
-                held, note = await open_loop_step(stack, requests, mix, total, args)
+                held, note = await open_loop_step(stack, requests, hooks, mix, total, args)
                 ramp.append(note)
                 return held
 
@@ -616,7 +624,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--step-seconds", type=float, default=30.0)
     parser.add_argument(
-        "--max-lag", type=float, default=2.0, help="Worker behind by at most this (s of arrivals)."
+        "--max-lag",
+        type=float,
+        default=5.0,
+        help="A ramp step fails when webhook receipt → processed p95 exceeds this (s).",
     )
     parser.add_argument("--timeout", type=float, default=10.0, help="Per request (an error).")
     parser.add_argument("--grace", type=float, default=180.0, help="Seconds to drain the work.")
