@@ -346,29 +346,52 @@ def step_held(
     return not reasons, reasons
 
 
-async def bisect_capacity(
-    probe: Callable[[float], Awaitable[bool]], *, low: float, high: float, steps: int
+async def search_capacity(
+    probe: Callable[[float], Awaitable[bool]],
+    *,
+    start: float,
+    low: float,
+    steps: int,
+    growth: float = 1.25,
+    max_up: int = 3,
 ) -> tuple[float, list[tuple[float, bool]]]:
-    """Highest total rate in [low, high] at which `probe` holds, to `steps` halvings.
+    """Highest total rate at which the open-loop `probe` holds.
 
-    `high` is the web tier's saturated throughput (nothing above it can hold) and is
-    tried first; `low` is the conservative worker bound, assumed to hold. Never returns
-    a rate that was probed and failed.
+    Tries `start` (the closed-loop estimate) first. If it holds, steps up by `growth`
+    until a step fails (at most `max_up` times: a closed loop at a fixed concurrency can
+    underestimate what an open loop sustains, e.g. when its clients pile into the
+    slowest kind and wait on each other's locks); if it fails, the capacity lies
+    between `low` (the conservative worker bound, assumed to hold) and `start`. Then
+    `steps` halvings of the interval between the last rate that held and the first
+    that failed. Never returns a rate that was probed and failed.
     """
     tried: list[tuple[float, bool]] = []
-    held = await probe(high)
-    tried.append((high, held))
-    if held:
-        return high, tried
+
+    async def attempt(rate: float) -> bool:
+        held = await probe(rate)
+        tried.append((rate, held))
+        return held
+
+    if await attempt(start):
+        held_at, failed_at = start, None
+        for _ in range(max_up):
+            rate = held_at * growth
+            if await attempt(rate):
+                held_at = rate
+            else:
+                failed_at = rate
+                break
+        if failed_at is None:
+            return held_at, tried
+    else:
+        held_at, failed_at = min(low, start), start
     for _ in range(steps):
-        mid = (low + high) / 2
-        held = await probe(mid)
-        tried.append((mid, held))
-        if held:
-            low = mid
+        mid = (held_at + failed_at) / 2
+        if await attempt(mid):
+            held_at = mid
         else:
-            high = mid
-    return low, tried
+            failed_at = mid
+    return held_at, tried
 
 
 @dataclass

@@ -249,19 +249,30 @@ def _probe_holding_up_to(limit: float, tried: list[float]):
     return probe
 
 
-def test_rate_search_returns_the_web_tier_when_it_holds():
+def test_rate_search_steps_up_from_a_closed_loop_estimate_that_holds():
     tried: list[float] = []
     rate, steps = asyncio.run(
-        sl.bisect_capacity(_probe_holding_up_to(20, tried), low=8, high=12, steps=3)
+        sl.search_capacity(_probe_holding_up_to(14, tried), start=10, low=8, steps=2)
     )
-    assert rate == 12
-    assert tried == [12]
+    # 10 and 12.5 hold, 15.625 fails; halvings: 14.06 fails, 13.28 holds.
+    assert tried == pytest.approx([10, 12.5, 15.625, 14.0625, 13.28125])
+    assert rate == pytest.approx(13.28125)
+    assert all(held == (r <= 14) for r, held in steps)
 
 
-def test_rate_search_converges_below_the_true_limit_and_never_returns_a_failed_rate():
+def test_rate_search_stops_going_up_after_max_up_steps():
+    tried: list[float] = []
+    rate, _ = asyncio.run(
+        sl.search_capacity(_probe_holding_up_to(1000, tried), start=10, low=8, steps=2, max_up=2)
+    )
+    assert rate == pytest.approx(15.625)
+    assert len(tried) == 3
+
+
+def test_rate_search_below_a_failing_estimate_starts_from_the_worker_bound():
     tried: list[float] = []
     rate, steps = asyncio.run(
-        sl.bisect_capacity(_probe_holding_up_to(9.3, tried), low=8, high=12, steps=3)
+        sl.search_capacity(_probe_holding_up_to(9.3, tried), start=12, low=8, steps=3)
     )
     assert tried == [12, 10, 9, 9.5]
     assert rate == 9  # the highest rate that held; 9.3 lies within the last halving
@@ -271,7 +282,7 @@ def test_rate_search_converges_below_the_true_limit_and_never_returns_a_failed_r
 def test_rate_search_keeps_the_worker_bound_when_nothing_above_it_holds():
     tried: list[float] = []
     rate, _ = asyncio.run(
-        sl.bisect_capacity(_probe_holding_up_to(5, tried), low=8, high=12, steps=2)
+        sl.search_capacity(_probe_holding_up_to(5, tried), start=12, low=8, steps=2)
     )
     assert rate == 8
     assert tried == [12, 10, 9]
