@@ -12,11 +12,13 @@ every phase:
 
 1. warm-up: a few seconds of every kind, not counted;
 2. capacity alone: each kind closed loop (--clients clients back to back) for
-   --calib-seconds; webhooks end to end (the lower of accepted/s and processed/s by the
-   worker, measured on their stored receipt and processing times);
-3. mixed capacity: the mix (--mix shares) closed loop for --mixed-seconds; the total
-   throughput, lowered to what the worker processed if webhook processing was the
-   bottleneck (see soak_load.mixed_capacity);
+   --calib-seconds (webhooks at most 10 s); webhooks end to end (the lower of
+   accepted/s and processed/s by the worker, from their stored receipt and processing
+   times);
+3. mixed capacity: the mix (--mix shares) closed loop for --mixed-seconds gives an
+   estimate (the total throughput, lowered to what the worker processed if webhook
+   processing was the bottleneck; soak_load.mixed_capacity); open-loop steps of
+   --step-seconds then find the highest rate that holds (soak_load.search_capacity);
 4. soak: every kind OPEN LOOP at --fraction × its share of the mixed capacity for
    --minutes (arrivals on a fixed schedule; latency counted from the due time);
 5. settle: every accepted order dispatched, every webhook processed within --grace s.
