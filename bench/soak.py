@@ -252,7 +252,12 @@ class Traffic:
     def __init__(
         self, stack: Stack, load: Load, agent_cookie: str, hooks: WebhookSource, timeout: float
     ):
-        limits = httpx.Limits(max_connections=512, max_keepalive_connections=64)
+        # gunicorn closes a keep-alive connection after 2 s idle (its `keepalive`); a
+        # client keeping it longer (httpx: 5 s) races that close and sees a ReadError on
+        # the next request. Clients behind a proxy, or set like this, do not.
+        limits = httpx.Limits(
+            max_connections=512, max_keepalive_connections=64, keepalive_expiry=1.0
+        )
         self.stack = stack
         self.load = load
         self.hooks = hooks
@@ -504,8 +509,8 @@ async def soak(stack: Stack, args: argparse.Namespace, command: str) -> sl.SoakR
             # Closed loop gives an estimate; the capacity the soak is a fraction of is
             # the highest open-loop rate of the mix that holds.
             _log(
-                f"open-loop search from {capacity.total:.1f} req/s "
-                f"(web tier {web_total:.1f}, {capacity.bound_by})"
+                f"open-loop search from the web tier's {web_total:.1f} req/s "
+                f"({capacity.bound_by}: {capacity.total:.1f})"
             )
 
             async def probe(total: float) -> bool:
