@@ -509,9 +509,9 @@ class SoakReport:
             f"{self.load_before}, after {self.load_after}; {self.elapsed_minutes:.1f} min "
             "in all including calibration.",
             "",
-            "Capacity, measured on the same stack just before the soak "
-            f"(closed loop, {self.clients} clients back to back; webhooks end to end, "
-            "i.e. the lower of accepted/s and processed/s):",
+            "Capacity, measured on the same stack just before the soak. Alone: closed "
+            f"loop, {self.clients} clients back to back (webhooks end to end: the lower of "
+            "accepted/s and processed/s). In the mix: see the bound below.",
             "",
             "| kind | mix share | alone, req/s | in the mix, req/s | soak offered, req/s |",
             "|---|---:|---:|---:|---:|",
