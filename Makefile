@@ -42,6 +42,7 @@ bench-seed: install
 drill: install
 	$(PY) scripts/drills.py all --report docs/drills/latest.md
 
-# Mixed-load soak (default 10 minutes; MINUTES=2 for a short run).
+# Mixed-load soak: measures capacity, then holds 50 % of it open loop (default 10 minutes;
+# MINUTES=2 for a short run; SOAK_ARGS="--fraction 0.6" etc.). Output: docs/perf-soak-latest.md
 soak: install
-	$(PY) bench/soak.py --minutes $(or $(MINUTES),10)
+	$(PY) bench/soak.py --minutes $(or $(MINUTES),10) --report docs/perf-soak-latest.md $(SOAK_ARGS)
