@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from django.db.models.signals import post_save
+
 from orders.models import Order, OrderEvent
 
 if TYPE_CHECKING:
@@ -26,16 +28,47 @@ def event_record(
     type: OrderEvent.Type,
     user: AbstractBaseUser | None = None,
     actor: str | None = None,
+    into: list[OrderEvent] | None = None,
     **parameters: Any,
 ) -> OrderEvent:
-    """Append one event to the order's timeline. Call inside the transaction that made the change."""
-    return OrderEvent.objects.create(
+    """Append one event to the order's timeline. Call inside the transaction that made the change.
+
+    With `into`, the event is built but not saved: it is appended to that list, which
+    the caller writes with `events_record_many` in the same transaction (batch writers).
+    """
+    event = OrderEvent(
         order=order,
         type=type,
         user=user if user is not None and user.is_authenticated else None,
         actor=_actor_label(user, actor),
         parameters=parameters,
     )
+    if into is not None:
+        into.append(event)
+    else:
+        event.save(force_insert=True)
+    return event
+
+
+def events_record_many(*, events: list[OrderEvent]) -> list[OrderEvent]:
+    """Write events built with `event_record(into=...)` in one INSERT, in list order.
+
+    Ids and created_at ascend in list order, so a timeline reads as if the events had
+    been recorded one by one; post_save is sent for each, as `event_record` would.
+    """
+    if not events:
+        return events
+    OrderEvent.objects.bulk_create(events)
+    for event in events:
+        post_save.send(
+            sender=OrderEvent,
+            instance=event,
+            created=True,
+            update_fields=None,
+            raw=False,
+            using=event._state.db or "default",
+        )
+    return events
 
 
 def order_received_event(
@@ -53,13 +86,21 @@ def order_received_event(
 
 
 def status_changed_event(
-    *, order: Order, old: str, new: str, reason: str = "", user=None, actor: str | None = None
+    *,
+    order: Order,
+    old: str,
+    new: str,
+    reason: str = "",
+    user=None,
+    actor: str | None = None,
+    into: list[OrderEvent] | None = None,
 ) -> OrderEvent:
     return event_record(
         order=order,
         type=OrderEvent.Type.STATUS_CHANGED,
         user=user,
         actor=actor,
+        into=into,
         old_status=old,
         new_status=new,
         reason=reason,
