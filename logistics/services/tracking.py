@@ -305,10 +305,13 @@ def shipment_poll(*, shipment_id: int) -> int:
     ordered = sorted(updates, key=lambda u: u.occurred_at)
     stored = tracking_updates_apply(items=[(shipment_id, update) for update in ordered])
     new = sum(event is not None for event in stored)
-    # A finished shipment has had its reconciliation poll: no more polls.
-    Shipment.objects.filter(pk=shipment_id, status__in=ShipmentStatusGroups.FINAL).update(
-        next_poll_at=None
-    )
+    # A finished shipment has had its reconciliation poll: no more polls. Only if this
+    # poll's answer covers the end, though: a webhook may finish the shipment while the
+    # poll is under way, and then the events just before it (a lost webhook) are still
+    # to be fetched by the reconciliation poll that webhook scheduled.
+    final = ShipmentStatusGroups.FINAL
+    if shipment.status in final or any(SHIPMENT_STATUS_FOR.get(u.status) in final for u in updates):
+        Shipment.objects.filter(pk=shipment_id, status__in=final).update(next_poll_at=None)
     if not new:
         _poll_backoff(shipment, include_final=False)
     return new

@@ -130,7 +130,8 @@ def tracking_update_apply(*, shipment_id: int, update: TrackingUpdate) -> Tracki
     return tracking_updates_apply(items=[(shipment_id, update)])[0]
 
 
-@transaction.atomic
+# No savepoint (two round trips): a failure must abort the caller's batch anyway.
+@transaction.atomic(savepoint=False)
 def tracking_updates_apply(
     *, items: Sequence[tuple[int, TrackingUpdate]]
 ) -> list[TrackingEvent | None]:
