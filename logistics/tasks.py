@@ -68,10 +68,7 @@ def tracking_process_webhook_task(self, *, inbound_id: int) -> str:
 
 @shared_task(**TASK_OPTIONS)
 def tracking_sweep_task() -> int:
-    ids = tracking.tracking_sweep()
-    for inbound_id in ids:
-        tracking_process_webhook_task.delay(inbound_id=inbound_id)
-    return len(ids)
+    return tracking.inbound_webhooks_sweep()
 
 
 @shared_task(**TASK_OPTIONS)

@@ -72,28 +72,19 @@ def tracking_drain_request() -> None:
     is needed. At most TRACKING_DRAIN_SLOTS drain tasks wait in the queue at a time,
     instead of one task per webhook. A slot left taken by a lost message frees itself
     after TRACKING_DRAIN_SLOT_SECONDS; the sweeper is the safety net behind that.
-    A broker outage does not fail the (committed) receipt: logged, swept later.
+    A broker outage does not fail the (committed) receipt (GuardedTask logs it); the
+    sweeper enqueues the webhook later.
     """
     from config.celery import app
     from logistics.tasks import tracking_drain_task
 
-    try:
-        if app.conf.task_always_eager:  # no queue to coalesce into (unit tests)
-            tracking_drain_task.delay()
+    if app.conf.task_always_eager:  # no queue to coalesce into (unit tests)
+        tracking_drain_task.delay()
+        return
+    for slot in range(settings.TRACKING_DRAIN_SLOTS):
+        if cache.add(DRAIN_SLOT_KEY.format(slot), 1, timeout=settings.TRACKING_DRAIN_SLOT_SECONDS):
+            tracking_drain_task.delay(slot=slot)
             return
-        for slot in range(settings.TRACKING_DRAIN_SLOTS):
-            key = DRAIN_SLOT_KEY.format(slot)
-            if cache.add(key, 1, timeout=settings.TRACKING_DRAIN_SLOT_SECONDS):
-                try:
-                    tracking_drain_task.delay(slot=slot)
-                except Exception:
-                    cache.delete(key)
-                    raise
-                return
-    except Exception:
-        if app.conf.task_always_eager and app.conf.task_eager_propagates:
-            raise
-        logger.exception("Could not enqueue a tracking drain; the sweeper will pick it up")
 
 
 def tracking_drain_slot_free(*, slot: int | None) -> None:
@@ -386,6 +377,31 @@ def tracking_sweep(*, limit: int = 500) -> list[int]:
         )
         InboundWebhook.objects.filter(pk__in=ids).update(swept_at=now)
     return ids
+
+
+def inbound_webhooks_sweep() -> int:
+    """The beat sweeper: hand out again the webhooks `tracking_sweep` found stuck.
+
+    Fresh ones (never tried: a lost drain message, a worker killed mid-batch) go to one
+    drain task, which takes them in batches; ones that failed before get their own
+    retry task. Returns how many were handed out.
+    """
+    from logistics.tasks import tracking_drain_task, tracking_process_webhook_task
+
+    ids = tracking_sweep()
+    if not ids:
+        return 0
+    tried = set(
+        InboundWebhook.objects.filter(pk__in=ids)
+        .exclude(status=InboundWebhook.Status.PENDING, attempts=0)
+        .values_list("pk", flat=True)
+    )
+    if len(tried) < len(ids):
+        tracking_drain_task.delay()
+    for inbound_id in ids:
+        if inbound_id in tried:
+            tracking_process_webhook_task.delay(inbound_id=inbound_id)
+    return len(ids)
 
 
 @transaction.atomic

@@ -314,3 +314,21 @@ def test_concurrent_drainers_never_process_the_same_webhook(settings, tmp_path):
         events = OrderEvent.objects.filter(order_id=shipment.order_id)
         assert events.filter(type=OrderEvent.Type.SHIPPED).count() == 1
         assert Order.objects.get(pk=shipment.order_id).status == Order.Status.SHIPPED
+
+
+def test_sweeper_gives_fresh_webhooks_to_a_drain_and_failed_ones_their_retry(settings, monkeypatch):
+    from logistics import tasks
+
+    settings.LOGISTICS_ACK_TIMEOUT_SECONDS = 0
+    provider = sandbox_provider()
+    InboundWebhook.objects.create(provider=provider, webhook_id="fresh", body="{}")
+    tried = InboundWebhook.objects.create(
+        provider=provider, webhook_id="tried", body="{}", attempts=2
+    )
+    sent = []
+    monkeypatch.setattr(tasks.tracking_drain_task, "delay", lambda **kw: sent.append(("drain", kw)))
+    monkeypatch.setattr(
+        tasks.tracking_process_webhook_task, "delay", lambda **kw: sent.append(("one", kw))
+    )
+    assert tracking.inbound_webhooks_sweep() == 2
+    assert sent == [("drain", {}), ("one", {"inbound_id": tried.pk})]
