@@ -136,6 +136,28 @@ def wait_drained(provider, timeout: float) -> float:
     return float("inf")
 
 
+def capacity(*, provider, count: int, tag: str, drains: int) -> tuple[float, float]:
+    """Processing capacity without the web tier: a backlog of `count` shipping events."""
+    from config.celery import app
+    from logistics.models import InboundWebhook
+
+    pool = bulk_shipments(count=count, provider=provider, tag=tag)
+    rows = [
+        InboundWebhook(
+            provider=provider,
+            webhook_id=f"cap-{tag}-{i}",
+            body=event_body(s, "IN_TRANSIT").decode(),
+        )
+        for i, s in enumerate(pool)
+    ]
+    InboundWebhook.objects.bulk_create(rows, batch_size=2000)
+    # What a stream of receipts does: drain tasks for the worker's processes.
+    for _ in range(drains):
+        app.send_task("logistics.tasks.tracking_drain_task", kwargs={}, queue="tracking")
+    elapsed = wait_drained(provider, 600)
+    return count / elapsed, elapsed
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rate", type=float, default=200)
@@ -143,6 +165,12 @@ def main() -> int:
     parser.add_argument("--burst", type=int, default=3000, help="requests per max-rate phase")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--worker-concurrency", type=int, default=4)
+    parser.add_argument(
+        "--capacity",
+        type=int,
+        default=0,
+        help="also store this many in_transit webhooks at once (no HTTP) and time the drain",
+    )
     args = parser.parse_args()
 
     from logistics.models import InboundWebhook, Provider
@@ -283,6 +311,17 @@ def main() -> int:
             f"p95 {percentile(latencies, 95) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms "
             f"(n={len(latencies)})"
         )
+        if args.capacity:
+            rate, elapsed = capacity(
+                provider=provider,
+                count=args.capacity,
+                tag=f"c{port}",
+                drains=args.worker_concurrency,
+            )
+            print(
+                f"capacity: {args.capacity} in_transit webhooks stored at once, processed by "
+                f"1 worker in {elapsed:.1f}s: {rate:8.1f} events/s"
+            )
         return 0
     finally:
         stop(worker)
