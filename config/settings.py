@@ -235,6 +235,14 @@ LOGISTICS_ACK_TIMEOUT_SECONDS = env.float("LOGISTICS_ACK_TIMEOUT_SECONDS", defau
 TRACKING_POLL_SECONDS = env.int("TRACKING_POLL_SECONDS", default=300)
 TRACKING_SAFETY_POLL_SECONDS = env.int("TRACKING_SAFETY_POLL_SECONDS", default=1800)
 TRACKING_POLL_MAX_SECONDS = env.int("TRACKING_POLL_MAX_SECONDS", default=6 * 3600)
+# Inbound webhooks are processed in batches of up to this many, one transaction each.
+TRACKING_BATCH_SIZE = env.int("TRACKING_BATCH_SIZE", default=100)
+# A drain task hands over to a fresh one after this many seconds of back-to-back batches.
+TRACKING_DRAIN_SECONDS = env.float("TRACKING_DRAIN_SECONDS", default=30.0)
+# At most this many drain tasks wait in the `tracking` queue (instead of one per webhook);
+# a slot held by a lost message frees itself after TRACKING_DRAIN_SLOT_SECONDS.
+TRACKING_DRAIN_SLOTS = env.int("TRACKING_DRAIN_SLOTS", default=2)
+TRACKING_DRAIN_SLOT_SECONDS = env.int("TRACKING_DRAIN_SLOT_SECONDS", default=10)
 PARTNER_WEBHOOK_MAX_ATTEMPTS = env.int("PARTNER_WEBHOOK_MAX_ATTEMPTS", default=10)
 PARTNER_WEBHOOK_RETRY_BASE_SECONDS = env.float("PARTNER_WEBHOOK_RETRY_BASE_SECONDS", default=5.0)
 PARTNER_WEBHOOK_RETRY_MAX_SECONDS = env.float("PARTNER_WEBHOOK_RETRY_MAX_SECONDS", default=3600.0)

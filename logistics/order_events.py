@@ -65,9 +65,10 @@ def dispatch_retry_requested_event(*, shipment: Shipment, user=None, actor: str 
     )
 
 
-def shipment_shipped_event(*, shipment: Shipment, tracking_event: TrackingEvent):
+def shipment_shipped_event(*, shipment: Shipment, tracking_event: TrackingEvent, into=None):
     return event_record(
         order=shipment.order,
+        into=into,
         type=OrderEvent.Type.SHIPPED,
         actor=f"lsp:{shipment.provider.code}",
         shipment_id=shipment.pk,
@@ -76,9 +77,10 @@ def shipment_shipped_event(*, shipment: Shipment, tracking_event: TrackingEvent)
     )
 
 
-def shipment_delivered_event(*, shipment: Shipment, tracking_event: TrackingEvent):
+def shipment_delivered_event(*, shipment: Shipment, tracking_event: TrackingEvent, into=None):
     return event_record(
         order=shipment.order,
+        into=into,
         type=OrderEvent.Type.DELIVERED,
         actor=f"lsp:{shipment.provider.code}",
         shipment_id=shipment.pk,
@@ -88,10 +90,11 @@ def shipment_delivered_event(*, shipment: Shipment, tracking_event: TrackingEven
 
 
 def tracking_exception_event(
-    *, shipment: Shipment, status: str, description: str = "", occurred_at=None
+    *, shipment: Shipment, status: str, description: str = "", occurred_at=None, into=None
 ):
     return event_record(
         order=shipment.order,
+        into=into,
         type=OrderEvent.Type.TRACKING_EXCEPTION,
         actor=f"lsp:{shipment.provider.code}",
         shipment_id=shipment.pk,

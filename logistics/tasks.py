@@ -45,6 +45,18 @@ def dispatch_sweep_task() -> int:
 
 
 @shared_task(bind=True, max_retries=8, **TASK_OPTIONS)
+def tracking_drain_task(self, *, slot: int | None = None) -> int:
+    # Free the slot before claiming: a webhook committed from now on either finds the
+    # slot free and enqueues another drain, or is claimed by this one.
+    tracking.tracking_drain_slot_free(slot=slot)
+    try:
+        return tracking.inbound_webhooks_drain()
+    except Exception as exc:
+        logger.exception("Draining inbound webhooks failed")
+        raise self.retry(countdown=min(2**self.request.retries, 60)) from exc
+
+
+@shared_task(bind=True, max_retries=8, **TASK_OPTIONS)
 def tracking_process_webhook_task(self, *, inbound_id: int) -> str:
     try:
         return tracking.inbound_webhook_process(inbound_id=inbound_id)
@@ -56,10 +68,7 @@ def tracking_process_webhook_task(self, *, inbound_id: int) -> str:
 
 @shared_task(**TASK_OPTIONS)
 def tracking_sweep_task() -> int:
-    ids = tracking.tracking_sweep()
-    for inbound_id in ids:
-        tracking_process_webhook_task.delay(inbound_id=inbound_id)
-    return len(ids)
+    return tracking.inbound_webhooks_sweep()
 
 
 @shared_task(**TASK_OPTIONS)

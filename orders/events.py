@@ -28,13 +28,13 @@ def event_record(
     type: OrderEvent.Type,
     user: AbstractBaseUser | None = None,
     actor: str | None = None,
-    save: bool = True,
+    into: list[OrderEvent] | None = None,
     **parameters: Any,
 ) -> OrderEvent:
     """Append one event to the order's timeline. Call inside the transaction that made the change.
 
-    With save=False the event is built but not written: the caller writes it
-    together with others in one INSERT (`events_save`), e.g. with the status change.
+    With `into`, the event is built but not saved: it is appended to that list, which
+    the caller writes with `events_record_many` in the same transaction (batch writers).
     """
     event = OrderEvent(
         order=order,
@@ -43,13 +43,19 @@ def event_record(
         actor=_actor_label(user, actor),
         parameters=parameters,
     )
-    if save:
+    if into is not None:
+        into.append(event)
+    else:
         event.save(force_insert=True)
     return event
 
 
-def events_save(events: list[OrderEvent]) -> list[OrderEvent]:
-    """Write events built with save=False, in their order, in one INSERT."""
+def events_record_many(*, events: list[OrderEvent]) -> list[OrderEvent]:
+    """Write events built with `event_record(into=...)` in one INSERT, in list order.
+
+    Ids ascend in list order, so a timeline reads as if the events had been
+    recorded one by one; post_save is sent for each, as `event_record` would.
+    """
     if events:
         OrderEvent.objects.bulk_create(events)
         events_saved(events)
@@ -96,14 +102,14 @@ def status_changed_event(
     reason: str = "",
     user=None,
     actor: str | None = None,
-    save: bool = True,
+    into: list[OrderEvent] | None = None,
 ) -> OrderEvent:
     return event_record(
         order=order,
         type=OrderEvent.Type.STATUS_CHANGED,
         user=user,
         actor=actor,
-        save=save,
+        into=into,
         old_status=old,
         new_status=new,
         reason=reason,
@@ -127,7 +133,7 @@ def stock_allocated_event(
     allocations: list[dict],
     user=None,
     actor: str | None = None,
-    save: bool = True,
+    into: list[OrderEvent] | None = None,
 ) -> OrderEvent:
     """`allocations`: [{"line", "sku", "warehouse", "quantity"}]; `reason` is for a CS agent."""
     return event_record(
@@ -135,7 +141,7 @@ def stock_allocated_event(
         type=OrderEvent.Type.ALLOCATED,
         user=user,
         actor=actor,
-        save=save,
+        into=into,
         strategy=strategy,
         reason=reason,
         allocations=allocations,
@@ -149,7 +155,7 @@ def stock_backordered_event(
     lines: list[dict],
     user=None,
     actor: str | None = None,
-    save: bool = True,
+    into: list[OrderEvent] | None = None,
 ) -> OrderEvent:
     """`lines`: [{"line", "sku", "ordered", "allocated", "backordered"}]."""
     return event_record(
@@ -157,7 +163,7 @@ def stock_backordered_event(
         type=OrderEvent.Type.BACKORDERED,
         user=user,
         actor=actor,
-        save=save,
+        into=into,
         reason=reason,
         lines=lines,
     )

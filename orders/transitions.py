@@ -54,16 +54,46 @@ def order_transition(
 ) -> Order:
     """Move the order to `to`, recording a status_changed event.
 
-    `with_events` are unsaved events (built with save=False) that explain the
-    move; they are written before the status_changed event in the same INSERT,
-    and written even when the status does not change.
+    `with_events` are unsaved events (built with `into=`) that explain the move;
+    they are written before the status_changed event in the same statement as the
+    status, and written even when the status does not change.
     The caller must hold the order's row lock (select_for_update) when the move
     depends on the current status. Raises IllegalTransition for a move the
     status machine does not allow (nothing is written then).
     """
+    written = list(with_events or [])
+    if order.status == to:
+        events.events_record_many(events=written)
+        return order
+    _transition(order=order, to=to, reason=reason, user=user, actor=actor, into=written)
+    _status_write(order=order, events_=written)
+    return order
+
+
+def order_transition_deferred(
+    *, order: Order, to: str, into: list, reason: str = "", user=None, actor: str | None = None
+) -> Order:
+    """`order_transition` for batch writers: checked the same way, written later.
+
+    The order changes in memory and its status_changed event is appended to `into`;
+    the caller writes both in its transaction with `orders_transitions_save` and
+    `orders.events.events_record_many`. No savepoint, no round trip.
+    """
+    return _transition(order=order, to=to, reason=reason, user=user, actor=actor, into=into)
+
+
+def orders_transitions_save(*, orders: list[Order]) -> None:
+    """Persist moves made with `order_transition_deferred`: one UPDATE for all orders."""
+    if orders:
+        Order.objects.bulk_update(orders, ["status", "updated_at", "cancelled_at"])
+
+
+def _transition(
+    *, order: Order, to: str, reason: str, user, actor: str | None, into: list
+) -> Order:
+    # Checks the move and changes the order in memory; the callers write it.
     old = order.status
     if old == to:
-        events.events_save(list(with_events or []))
         return order
     if not can_transition(old, to):
         raise IllegalTransition(
@@ -76,14 +106,8 @@ def order_transition(
     order.updated_at = timezone.now()
     if to == S.CANCELLED:
         order.cancelled_at = order.updated_at
-    _status_write(
-        order=order,
-        events_=[
-            *(with_events or []),
-            events.status_changed_event(
-                order=order, old=old, new=to, reason=reason, user=user, actor=actor, save=False
-            ),
-        ],
+    events.status_changed_event(
+        order=order, old=old, new=to, reason=reason, user=user, actor=actor, into=into
     )
     return order
 

@@ -249,44 +249,40 @@ def _allocate_locked(*, order: Order, inputs: _Inputs, user, actor) -> None:
         return  # still waiting, nothing changed: no new event on every retry
     explained = []  # written with the status change, in one INSERT
     if reservations:
-        explained.append(
-            events.stock_allocated_event(
-                order=order,
-                strategy=plan.strategy,
-                reason=plan.reason,
-                allocations=[
-                    {
-                        "line": line.line_number,
-                        "sku": line.sku,
-                        "warehouse": codes[w],
-                        "quantity": q,
-                    }
-                    for line, w, q in reservations
-                ],
-                user=user,
-                actor=actor,
-                save=False,
-            )
+        events.stock_allocated_event(
+            order=order,
+            strategy=plan.strategy,
+            reason=plan.reason,
+            allocations=[
+                {
+                    "line": line.line_number,
+                    "sku": line.sku,
+                    "warehouse": codes[w],
+                    "quantity": q,
+                }
+                for line, w, q in reservations
+            ],
+            user=user,
+            actor=actor,
+            into=explained,
         )
     if short:
-        explained.append(
-            events.stock_backordered_event(
-                order=order,
-                reason=plan.reason,
-                lines=[
-                    {
-                        "line": line.line_number,
-                        "sku": line.sku,
-                        "ordered": line.quantity,
-                        "allocated": line.quantity - remaining[line.id],
-                        "backordered": remaining[line.id],
-                    }
-                    for line in short
-                ],
-                user=user,
-                actor=actor,
-                save=False,
-            )
+        events.stock_backordered_event(
+            order=order,
+            reason=plan.reason,
+            lines=[
+                {
+                    "line": line.line_number,
+                    "sku": line.sku,
+                    "ordered": line.quantity,
+                    "allocated": line.quantity - remaining[line.id],
+                    "backordered": remaining[line.id],
+                }
+                for line in short
+            ],
+            user=user,
+            actor=actor,
+            into=explained,
         )
     with pipelined():  # the stock write and the status write in one round trip
         stock_reserve(

@@ -618,6 +618,72 @@ def stock_ship_allocation(
     )
 
 
+# No savepoint: a refusal must abort the caller's whole batch anyway.
+@transaction.atomic(savepoint=False)
+def stock_ship_allocations(*, items: list[tuple[Allocation, int, str]], user=None) -> None:
+    """`stock_ship_allocation` for many allocations at once (tracking batches).
+
+    `items` are (allocation, quantity, ledger reference) triples, applied in list order
+    (one allocation may appear more than once and is consumed step by step). Allocations and then stock
+    levels are locked in primary-key order; one stock_apply writes every level change
+    and one ledger row per item. Raises ValidationFailed, and nothing is applied, for a
+    bad quantity or an allocation that is not active (any more).
+    """
+    if not items:
+        return
+    locked = {
+        a.pk: a
+        for a in Allocation.objects.select_for_update(of=("self",))
+        .select_related("order_line")
+        .filter(pk__in={a.pk for a, _, _ in items})
+        .order_by("pk")
+    }
+    changes = []
+    touched: dict[int, Allocation] = {}
+    split_off = []
+    for given, quantity, reference in items:
+        allocation = locked[given.pk]
+        require_positive(quantity)
+        if allocation.status != Allocation.Status.ACTIVE or quantity > allocation.quantity:
+            raise ValidationFailed(
+                f"Allocation {allocation.pk} has {allocation.quantity} active "
+                f"({allocation.status}); cannot ship {quantity}.",
+                code=error_codes.INVALID_QUANTITY,
+            )
+        line = allocation.order_line
+        changes.append(
+            StockChange(
+                product_id=line.product_id,
+                warehouse_id=allocation.warehouse_id,
+                on_hand_delta=-quantity,
+                reserved_delta=-quantity,
+                type=T.SHIPMENT,
+                reference=reference or f"order:{line.order.number}",
+                order_id=line.order_id,
+            )
+        )
+        touched[allocation.pk] = allocation
+        if quantity == allocation.quantity:
+            allocation.status = Allocation.Status.FULFILLED
+        else:
+            allocation.quantity -= quantity
+            split_off.append(
+                Allocation(
+                    order_line=line,
+                    warehouse_id=allocation.warehouse_id,
+                    quantity=quantity,
+                    status=Allocation.Status.FULFILLED,
+                )
+            )
+    stock_apply(changes=changes, user=user)
+    now = timezone.now()
+    for allocation in touched.values():
+        allocation.updated_at = now
+    Allocation.objects.bulk_update(list(touched.values()), ["status", "quantity", "updated_at"])
+    if split_off:
+        Allocation.objects.bulk_create(split_off)
+
+
 @transaction.atomic
 def stock_return(
     *,

@@ -339,7 +339,11 @@ def _record_success(*, row_id: int, created: CreatedShipment) -> DispatchResult:
         if shipment.provider.supports_webhooks
         else settings.TRACKING_POLL_SECONDS
     )
-    if shipment.status not in ShipmentStatusGroups.FINAL:
+    # A shipment that already finished has moved: its webhooks overtook a retried create
+    # (the provider had accepted the first attempt). It still gets its reconciliation
+    # poll, which fetches the events whose webhooks were lost; an earlier poll found no
+    # provider reference yet and gave up.
+    if shipment.status not in ShipmentStatusGroups.FINAL or shipment.last_event_at is not None:
         shipment.next_poll_at = now + dt.timedelta(seconds=first_poll)
         shipment.poll_interval_seconds = first_poll
     shipment.save()

@@ -25,7 +25,16 @@ logger = logging.getLogger(__name__)
 Event = PartnerWebhookDelivery.Event
 
 
-def order_payload(*, order: Order, event: str, extra: dict[str, Any] | None = None) -> dict:
+def order_payload(
+    *,
+    order: Order,
+    event: str,
+    extra: dict[str, Any] | None = None,
+    shipments: list | None = None,
+) -> dict:
+    """The notification body; `shipments` (the order's, in pk order) saves the query."""
+    if shipments is None:
+        shipments = list(order.shipments.select_related("provider").order_by("pk"))
     shipments = [
         {
             "id": s.pk,
@@ -34,7 +43,7 @@ def order_payload(*, order: Order, event: str, extra: dict[str, Any] | None = No
             "tracking_number": s.tracking_number,
             "tracking_url": s.tracking_url,
         }
-        for s in order.shipments.select_related("provider").order_by("pk")
+        for s in shipments
     ]
     return {
         "type": event,
@@ -58,20 +67,55 @@ def partner_webhook_enqueue(
     """
     from logistics.tasks import partner_webhook_send_task
 
-    channel = order.channel
-    if not channel.webhook_url or not channel.webhook_secret:
+    delivery = partner_webhook_build(order=order, event=event, extra=extra)
+    if delivery is None:
         return None
-    delivery = PartnerWebhookDelivery.objects.create(
+    delivery.save(force_insert=True)
+    transaction.on_commit(partial(partner_webhook_send_task.delay, delivery_id=delivery.pk))
+    return delivery
+
+
+def partner_wants_webhooks(*, order: Order) -> bool:
+    return bool(order.channel.webhook_url and order.channel.webhook_secret)
+
+
+def partner_webhook_build(
+    *, order: Order, event: str, extra: dict[str, Any] | None = None, shipments: list | None = None
+) -> PartnerWebhookDelivery | None:
+    """The unsaved delivery `partner_webhook_enqueue` would queue (None: no endpoint).
+
+    Batch writers build deliveries as things happen (the payload is a snapshot of that
+    moment) and queue them together with `partner_webhooks_enqueue_many`.
+    """
+    if not partner_wants_webhooks(order=order):
+        return None
+    channel = order.channel
+    return PartnerWebhookDelivery(
         channel=channel,
         order=order,
         event=event,
         webhook_id=f"msg_{uuid.uuid4().hex}",
         url=channel.webhook_url,
-        payload=order_payload(order=order, event=event, extra=extra),
+        payload=order_payload(order=order, event=event, extra=extra, shipments=shipments),
         next_attempt_at=timezone.now(),
     )
-    transaction.on_commit(partial(partner_webhook_send_task.delay, delivery_id=delivery.pk))
-    return delivery
+
+
+def partner_webhooks_enqueue_many(*, deliveries: list[PartnerWebhookDelivery]) -> None:
+    """Save built deliveries in one INSERT and send each after commit."""
+    if not deliveries:
+        return
+    PartnerWebhookDelivery.objects.bulk_create(deliveries)
+    transaction.on_commit(
+        partial(_send_after_commit, delivery_ids=[delivery.pk for delivery in deliveries])
+    )
+
+
+def _send_after_commit(*, delivery_ids: list[int]) -> None:
+    from logistics.tasks import partner_webhook_send_task
+
+    for delivery_id in delivery_ids:
+        partner_webhook_send_task.delay(delivery_id=delivery_id)
 
 
 def partner_webhook_send(*, delivery_id: int, client: httpx.Client | None = None) -> float | None:

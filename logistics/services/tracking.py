@@ -1,16 +1,20 @@
-"""Tracking ingestion: raw webhook log, dedup, shipment and order roll-up, polling, lateness."""
+"""Tracking ingestion: raw webhook log, batched processing, polling, lateness.
+
+Applying updates (dedup, shipment and order roll-up) lives in tracking_rollup.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import hashlib
-import json
 import logging
+import time
 import uuid
+from collections.abc import Sequence
 from functools import partial
 
 from django.conf import settings
-from django.core.serializers.json import DjangoJSONEncoder
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -18,68 +22,32 @@ from django.utils import timezone
 from logistics import broker, order_events
 from logistics.adapters.base import AdapterError, TrackingUpdate
 from logistics.adapters.registry import adapter_for
-from logistics.models import (
-    InboundWebhook,
-    Provider,
-    Shipment,
-    ShipmentStatusGroups,
-    TrackingEvent,
-    TrackingStatus,
-)
+from logistics.models import InboundWebhook, Provider, Shipment, ShipmentStatusGroups
 from logistics.services import partner_webhooks
-from logistics.services.stock_handoff import shipment_stock_leave
-from logistics.signals import return_shipment_tracked
-from orders.models import Order, OrderLine
-from orders.transitions import can_transition, order_transition
+from logistics.services.tracking_rollup import (  # noqa: F401 - the module's public API
+    LSP_ACTOR,
+    MOVING,
+    PROGRESS_RANK,
+    SHIPMENT_STATUS_FOR,
+    TROUBLE,
+    dedup_key_for,
+    order_rollup,
+    tracking_update_apply,
+    tracking_updates_apply,
+)
 
 logger = logging.getLogger(__name__)
 
-T = TrackingStatus
-S = Shipment.Status
-O = Order.Status  # noqa: E741
-
-SHIPMENT_STATUS_FOR = {
-    T.PRE_TRANSIT: S.DISPATCHED,
-    T.IN_TRANSIT: S.IN_TRANSIT,
-    T.OUT_FOR_DELIVERY: S.OUT_FOR_DELIVERY,
-    T.AVAILABLE_FOR_PICKUP: S.AVAILABLE_FOR_PICKUP,
-    T.DELIVERED: S.DELIVERED,
-    T.FAILED_ATTEMPT: S.FAILED_ATTEMPT,
-    T.EXCEPTION: S.EXCEPTION,
-    T.RETURN_TO_SENDER: S.RETURN_TO_SENDER,
-    T.CANCELLED: S.CANCELLED,
-}
-# Events that prove the parcel has left the warehouse.
-MOVING = frozenset(
-    {
-        T.IN_TRANSIT,
-        T.OUT_FOR_DELIVERY,
-        T.AVAILABLE_FOR_PICKUP,
-        T.DELIVERED,
-        T.FAILED_ATTEMPT,
-        T.RETURN_TO_SENDER,
-    }
-)
-TROUBLE = frozenset({T.FAILED_ATTEMPT, T.EXCEPTION, T.RETURN_TO_SENDER})
-PROGRESS_RANK = {
-    O.IN_FULFILMENT: 0,
-    O.PARTIALLY_SHIPPED: 1,
-    O.SHIPPED: 2,
-    O.PARTIALLY_DELIVERED: 3,
-    O.DELIVERED: 4,
-}
-LSP_ACTOR = "system:tracking"
+DRAIN_SLOT_KEY = "logistics:tracking-drain:{}"
 
 
 # --- Receiving ------------------------------------------------------------------
 def inbound_webhook_receive(*, provider: Provider, webhook_id: str, body: bytes) -> int | None:
-    """Store a verified webhook's raw body and enqueue its processing on commit.
+    """Store a verified webhook's raw body and ask for a drain on commit.
 
     Returns the new row id, or None when this provider already sent this webhook id
     (a redelivery: nothing is stored or processed again).
     """
-    from logistics.tasks import tracking_process_webhook_task
-
     table = InboundWebhook._meta.db_table
     with transaction.atomic(), connection.cursor() as cursor:
         # One round trip; ON CONFLICT makes concurrent redeliveries safe without a savepoint.
@@ -92,48 +60,113 @@ def inbound_webhook_receive(*, provider: Provider, webhook_id: str, body: bytes)
         row = cursor.fetchone()
         if row is None:
             return None
-        transaction.on_commit(partial(tracking_process_webhook_task.delay, inbound_id=row[0]))
+        transaction.on_commit(tracking_drain_request)
     return row[0]
 
 
-def inbound_webhook_process(*, inbound_id: int) -> str:
-    """Parse a stored webhook and apply its events; safe to run any number of times.
+def tracking_drain_request() -> None:
+    """Make sure a drain task will look at every webhook committed before this call.
 
-    Returns the row's resulting status. A webhook none of whose events names a known
-    shipment is marked `unmatched` (kept, retried by the sweeper for a while).
-    Database errors propagate (the transaction rolls back and the caller retries).
+    A drain task frees its slot (a cache key) before it claims anything, so while a
+    slot is taken its task has still to claim and will see this webhook: no new task
+    is needed. At most TRACKING_DRAIN_SLOTS drain tasks wait in the queue at a time,
+    instead of one task per webhook. A slot left taken by a lost message frees itself
+    after TRACKING_DRAIN_SLOT_SECONDS; the sweeper is the safety net behind that.
+    A broker outage does not fail the (committed) receipt (GuardedTask logs it); the
+    sweeper enqueues the webhook later.
+    """
+    from config.celery import app
+    from logistics.tasks import tracking_drain_task
+
+    if app.conf.task_always_eager:  # no queue to coalesce into (unit tests)
+        tracking_drain_task.delay()
+        return
+    for slot in range(settings.TRACKING_DRAIN_SLOTS):
+        if cache.add(DRAIN_SLOT_KEY.format(slot), 1, timeout=settings.TRACKING_DRAIN_SLOT_SECONDS):
+            tracking_drain_task.delay(slot=slot)
+            return
+
+
+def tracking_drain_slot_free(*, slot: int | None) -> None:
+    if slot is not None:
+        cache.delete(DRAIN_SLOT_KEY.format(slot))
+
+
+# --- Processing -------------------------------------------------------------------
+def inbound_webhooks_process(
+    *,
+    inbound_ids: Sequence[int] | None = None,
+    limit: int | None = None,
+    claimed: list[int] | None = None,
+) -> dict[int, str]:
+    """Claim stored webhooks and apply all their events in one transaction.
+
+    With `inbound_ids`, those rows if they are pending or unmatched (a retry, the
+    sweeper). Without, up to `limit` (TRACKING_BATCH_SIZE) fresh pending rows, oldest
+    first; fresh means never tried (attempts 0): a webhook that failed is left to its
+    own retries and cannot fail batch after batch. Rows another transaction holds are
+    skipped (FOR UPDATE SKIP LOCKED), so concurrent drains never share a row. The ids
+    claimed are appended to `claimed` before anything can fail.
+
+    Returns {id: resulting status}: `processed`, or `unmatched` when none of a
+    webhook's events names a known shipment (kept, retried by the sweeper for a while).
+    Any error rolls the whole batch back and propagates; see inbound_webhooks_drain.
     """
     with transaction.atomic():
-        row = (
+        rows = InboundWebhook.objects.select_for_update(
             # of=self: with the provider row locked too, concurrent webhooks of one
             # provider would skip each other.
-            InboundWebhook.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("provider")
-            .filter(
-                pk=inbound_id,
+            skip_locked=True,
+            of=("self",),
+        ).select_related("provider")
+        if inbound_ids is not None:
+            rows = rows.filter(
+                pk__in=list(inbound_ids),
                 status__in=[InboundWebhook.Status.PENDING, InboundWebhook.Status.UNMATCHED],
+            ).order_by("pk")
+        else:
+            rows = rows.filter(status=InboundWebhook.Status.PENDING, attempts=0).order_by(
+                "received_at", "pk"
+            )[: limit or settings.TRACKING_BATCH_SIZE]
+        rows = list(rows)
+        if claimed is not None:
+            claimed.extend(row.pk for row in rows)
+        if not rows:
+            return {}
+        parsed = [(row, adapter_for(row.provider).parse_webhook(row.body.encode())) for row in rows]
+        pairs = [(row.provider, update) for row, updates in parsed for update in updates]
+        found = iter(shipment_ids_for_updates(updates=pairs))
+        items = []
+        statuses = {}
+        for row, updates in parsed:
+            matched = 0
+            for update in updates:
+                shipment_id = next(found)
+                if shipment_id is not None:
+                    matched += 1
+                    items.append((shipment_id, update))
+            statuses[row.pk] = (
+                InboundWebhook.Status.PROCESSED
+                if matched or not updates
+                else InboundWebhook.Status.UNMATCHED
             )
-            .first()
-        )
-        if row is None:
-            return "skipped"
-        updates = adapter_for(row.provider).parse_webhook(row.body.encode())
-        matched = 0
-        for update in updates:
-            shipment_id = shipment_id_for_update(provider=row.provider, update=update)
-            if shipment_id is None:
-                continue
-            matched += 1
-            tracking_update_apply(shipment_id=shipment_id, update=update)
-        row.attempts += 1
-        row.processed_at = timezone.now()
-        row.status = (
-            InboundWebhook.Status.PROCESSED
-            if matched or not updates
-            else InboundWebhook.Status.UNMATCHED
-        )
-        row.save(update_fields=["status", "attempts", "processed_at"])
-        return row.status
+        tracking_updates_apply(items=items)
+        now = timezone.now()
+        for status in {*statuses.values()}:
+            InboundWebhook.objects.filter(
+                pk__in=[pk for pk, s in statuses.items() if s == status]
+            ).update(status=status, attempts=F("attempts") + 1, processed_at=now)
+        return statuses
+
+
+def inbound_webhook_process(*, inbound_id: int) -> str:
+    """Parse one stored webhook and apply its events; safe to run any number of times.
+
+    Returns the row's resulting status, or `skipped` when the row is already done or
+    being processed elsewhere. Errors propagate (the transaction rolls back and the
+    caller records the failure and retries).
+    """
+    return inbound_webhooks_process(inbound_ids=[inbound_id]).get(inbound_id, "skipped")
 
 
 def inbound_webhook_failed(*, inbound_id: int, error: str) -> None:
@@ -142,247 +175,101 @@ def inbound_webhook_failed(*, inbound_id: int, error: str) -> None:
     )
 
 
+def inbound_webhooks_drain(*, max_seconds: float | None = None) -> int:
+    """Process fresh pending webhooks batch after batch until none is left.
+
+    A batch that fails is rolled back and its webhooks are retried one by one at once,
+    so one bad webhook cannot hold the others back: the bad one gets its error and
+    attempt recorded (visible in the admin), is left out of later batches and is
+    retried by its own task with backoff, then by the sweeper. After `max_seconds`
+    (TRACKING_DRAIN_SECONDS) the drain hands over to a fresh task if work is left.
+    Returns the number of webhooks claimed.
+    """
+    budget = settings.TRACKING_DRAIN_SECONDS if max_seconds is None else max_seconds
+    deadline = time.monotonic() + budget
+    done = 0
+    while True:
+        claimed: list[int] = []
+        try:
+            inbound_webhooks_process(claimed=claimed)
+        except Exception:
+            if not claimed:
+                raise
+            logger.exception(
+                "A batch of %s inbound webhooks failed; retrying them one by one", len(claimed)
+            )
+            for inbound_id in claimed:
+                _process_alone(inbound_id=inbound_id)
+        if not claimed:
+            return done
+        done += len(claimed)
+        if time.monotonic() > deadline:
+            tracking_drain_request()
+            return done
+
+
+def _process_alone(*, inbound_id: int) -> None:
+    from logistics.tasks import tracking_process_webhook_task
+
+    try:
+        inbound_webhook_process(inbound_id=inbound_id)
+    except Exception as exc:
+        logger.exception("Processing inbound webhook %s failed", inbound_id)
+        inbound_webhook_failed(inbound_id=inbound_id, error=repr(exc))
+        transaction.on_commit(
+            partial(
+                tracking_process_webhook_task.apply_async,
+                kwargs={"inbound_id": inbound_id},
+                countdown=1,
+            )
+        )
+
+
 def shipment_id_for_update(*, provider: Provider, update: TrackingUpdate) -> int | None:
     """Our shipment an update is about: by our reference, the provider's id, or tracking no."""
-    shipments = Shipment.objects.filter(provider=provider)
-    if update.client_reference:
-        try:
-            token = uuid.UUID(update.client_reference)
-        except ValueError:
-            token = None
-        if token is not None:
-            found = shipments.filter(idempotency_token=token).values_list("pk", flat=True).first()
-            if found:
-                return found
-    if update.provider_reference:
-        found = (
-            shipments.filter(provider_reference=update.provider_reference)
-            .values_list("pk", flat=True)
-            .first()
-        )
-        if found:
-            return found
-    if update.tracking_number:
-        return (
-            shipments.filter(tracking_number=update.tracking_number)
-            .order_by("-pk")
-            .values_list("pk", flat=True)
-            .first()
-        )
-    return None
+    return shipment_ids_for_updates(updates=[(provider, update)])[0]
 
 
-def dedup_key_for(*, shipment: Shipment, update: TrackingUpdate) -> str:
-    if update.event_id:
-        return update.event_id[:128]
-    material = f"{update.tracking_number or shipment.tracking_number}|{update.status}|"
-    material += update.occurred_at.isoformat()
-    return "h:" + hashlib.sha256(material.encode()).hexdigest()
-
-
-# --- Applying -------------------------------------------------------------------
-@transaction.atomic
-def tracking_update_apply(*, shipment_id: int, update: TrackingUpdate) -> TrackingEvent | None:
-    """Store one tracking update (once) and roll shipment and order status up.
-
-    Locks the order, then the shipment (the same order everywhere). The shipment's
-    status follows the event with the latest occurrence time, so a late-arriving
-    older event is kept in the timeline but changes nothing. Shipped and delivered
-    milestones fire once each, whatever the arrival order. Returns the stored event,
-    or None for a duplicate.
-    """
-    # Round trips are the cost of this function under load: one query locks the order
-    # (found through the shipment), one the shipment, one inserts the event.
-    order = (
-        Order.objects.select_for_update(of=("self",))
-        .select_related("channel")
-        .get(shipments__id=shipment_id)
-    )
-    shipment = (
-        Shipment.objects.select_for_update(of=("self",))
-        .select_related("provider")
-        .get(pk=shipment_id)
-    )
-    shipment.order = order
-    event = _event_insert(shipment=shipment, update=update)
-    if event is None:
-        return None
-    now = timezone.now()
-    fields = {"updated_at"}
-    if shipment.last_event_at is None or event.occurred_at >= shipment.last_event_at:
-        new_status = SHIPMENT_STATUS_FOR.get(event.status)
-        if new_status is not None and shipment.status != new_status:
-            shipment.status = new_status
-            fields.add("status")
-        shipment.last_event_at = event.occurred_at
-        fields.add("last_event_at")
-    if shipment.tracking_number == "" and update.tracking_number:
-        shipment.tracking_number = update.tracking_number[:100]
-        fields.add("tracking_number")
-    order_changed = False
-    lines: list | None = None
-    if shipment.direction == Shipment.Direction.RETURN:
-        # Goods coming back: no stock leaves, no shipped/delivered roll-up; the
-        # returns app follows the return (and records the order events) instead.
-        if event.status == T.DELIVERED and shipment.delivered_at is None:
-            shipment.delivered_at = event.occurred_at
-            fields.add("delivered_at")
-        if event.status in MOVING and shipment.shipped_at is None:
-            shipment.shipped_at = event.occurred_at
-            fields.add("shipped_at")
-        if "status" in fields:
-            return_shipment_tracked.send(
-                sender=Shipment,
-                shipment=shipment,
-                status=event.status,
-                occurred_at=event.occurred_at,
-            )
-    elif event.status in MOVING:
-        if shipment.shipped_at is None:
-            shipment.shipped_at = event.occurred_at
-            lines = list(shipment.lines.order_by("order_line_id"))
-            shipment_stock_leave(shipment=shipment, lines=lines)
-            _lines_add(lines=lines, field="quantity_shipped")
-            order_events.shipment_shipped_event(shipment=shipment, tracking_event=event)
-            order_changed = True
-        elif event.occurred_at < shipment.shipped_at:
-            shipment.shipped_at = event.occurred_at
-        fields.add("shipped_at")
-    if (
-        event.status == T.DELIVERED
-        and shipment.delivered_at is None
-        and shipment.direction == Shipment.Direction.OUTBOUND
-    ):
-        shipment.delivered_at = event.occurred_at
-        fields.add("delivered_at")
-        if lines is None:
-            lines = list(shipment.lines.order_by("order_line_id"))
-        _lines_add(lines=lines, field="quantity_delivered")
-        order_events.shipment_delivered_event(shipment=shipment, tracking_event=event)
-        order_changed = True
-    if event.status in TROUBLE and shipment.direction == Shipment.Direction.OUTBOUND:
-        order_events.tracking_exception_event(
-            shipment=shipment,
-            status=event.status,
-            description=event.description,
-            occurred_at=event.occurred_at,
-        )
-        partner_webhooks.partner_webhook_enqueue(
-            order=order,
-            event=partner_webhooks.Event.ORDER_EXCEPTION,
-            extra={"shipment_id": shipment.pk, "tracking_status": event.status},
-        )
-    # Any news resets the polling backoff. A shipment that has just finished gets one
-    # last reconciliation poll, which fills in events whose webhooks were lost.
-    if shipment.status in ShipmentStatusGroups.FINAL:
-        if "status" in fields:
-            shipment.next_poll_at = now + dt.timedelta(
-                seconds=settings.TRACKING_SAFETY_POLL_SECONDS
-            )
-    elif shipment.dispatched_at is not None or shipment.provider_reference:
-        first = _first_poll_seconds(shipment.provider)
-        shipment.poll_interval_seconds = first
-        shipment.next_poll_at = now + dt.timedelta(seconds=first)
-    if shipment.late_flagged_at is not None and shipment.status != S.EXCEPTION:
-        shipment.late_flagged_at = None
-    fields |= {"next_poll_at", "poll_interval_seconds", "late_flagged_at"}
-    shipment.save(update_fields=sorted(fields))
-    if order_changed:
-        order_rollup(order=order)
-    return event
-
-
-def _first_poll_seconds(provider: Provider) -> int:
-    if provider.supports_webhooks:
-        return settings.TRACKING_SAFETY_POLL_SECONDS
-    return settings.TRACKING_POLL_SECONDS
-
-
-def _lines_add(*, lines: list, field: str) -> None:
-    for line in lines:
-        OrderLine.objects.filter(pk=line.order_line_id).update(**{field: F(field) + line.quantity})
-
-
-def _event_insert(*, shipment: Shipment, update: TrackingUpdate) -> TrackingEvent | None:
-    """Insert the event unless (shipment, dedup_key) exists, in one round trip."""
-    event = TrackingEvent(
-        shipment=shipment,
-        status=update.status,
-        provider_status=update.provider_status[:100],
-        description=update.description[:500],
-        location=update.location[:200],
-        occurred_at=update.occurred_at,
-        received_at=timezone.now(),
-        dedup_key=dedup_key_for(shipment=shipment, update=update),
-        raw=dict(update.raw),
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {TrackingEvent._meta.db_table} (shipment_id, status, "  # noqa: S608
-            "provider_status, description, location, occurred_at, received_at, dedup_key, raw) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
-            "ON CONFLICT (shipment_id, dedup_key) DO NOTHING RETURNING id",
-            [
-                shipment.pk,
-                event.status,
-                event.provider_status,
-                event.description,
-                event.location,
-                event.occurred_at,
-                event.received_at,
-                event.dedup_key,
-                json.dumps(event.raw, cls=DjangoJSONEncoder),
-            ],
-        )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    event.pk = row[0]
-    event._state.adding = False
-    return event
-
-
-def order_rollup(*, order: Order) -> Order:
-    """Move the (locked) order forward to what its lines' shipped/delivered counts say.
-
-    Never moves backwards; steps through the status machine so that every move is an
-    OrderEvent (e.g. in_fulfilment → shipped → delivered). A move the machine does
-    not allow (an order on hold or cancelled while its parcel ships) is logged.
-    """
-    totals = list(order.lines.values_list("quantity", "quantity_shipped", "quantity_delivered"))
-    ordered = sum(q for q, _, _ in totals)
-    shipped = sum(min(s, q) for q, s, _ in totals)
-    delivered = sum(min(d, q) for q, _, d in totals)
-    targets = []
-    if shipped:
-        targets.append(O.SHIPPED if shipped >= ordered else O.PARTIALLY_SHIPPED)
-    if delivered:
-        targets.append(O.DELIVERED if delivered >= ordered else O.PARTIALLY_DELIVERED)
-    for target in targets:
-        if order.status not in PROGRESS_RANK:
-            if not can_transition(order.status, O.IN_FULFILMENT):
-                logger.warning(
-                    "Order %s is %s; not rolling up to %s.", order.number, order.status, target
+def shipment_ids_for_updates(
+    *, updates: Sequence[tuple[Provider, TrackingUpdate]]
+) -> list[int | None]:
+    """`shipment_id_for_update` for many updates: at most three queries per provider."""
+    found: list[int | None] = [None] * len(updates)
+    by_provider: dict[int, list[int]] = {}
+    for index, (provider, _) in enumerate(updates):
+        by_provider.setdefault(provider.pk, []).append(index)
+    for provider_id, indexes in by_provider.items():
+        shipments = Shipment.objects.filter(provider_id=provider_id)
+        tokens = {}
+        for index in indexes:
+            reference = updates[index][1].client_reference
+            if reference:
+                with contextlib.suppress(ValueError):
+                    tokens[index] = uuid.UUID(reference)
+        if tokens:
+            pks = dict(
+                shipments.filter(idempotency_token__in=set(tokens.values())).values_list(
+                    "idempotency_token", "pk"
                 )
-                return order
-            order_transition(
-                order=order, to=O.IN_FULFILMENT, reason="shipment moving", actor=LSP_ACTOR
             )
-        if PROGRESS_RANK[target] <= PROGRESS_RANK[order.status]:
-            continue
-        if not can_transition(order.status, target):
-            logger.warning("Order %s cannot go %s → %s.", order.number, order.status, target)
-            continue
-        order_transition(order=order, to=target, reason="tracking roll-up", actor=LSP_ACTOR)
-        if target == O.SHIPPED:
-            partner_webhooks.partner_webhook_enqueue(
-                order=order, event=partner_webhooks.Event.ORDER_SHIPPED
-            )
-        elif target == O.DELIVERED:
-            partner_webhooks.partner_webhook_enqueue(
-                order=order, event=partner_webhooks.Event.ORDER_DELIVERED
-            )
-    return order
+            for index, token in tokens.items():
+                found[index] = pks.get(token)
+        for field, pick in (("provider_reference", min), ("tracking_number", max)):
+            wanted = {
+                index: getattr(updates[index][1], field)
+                for index in indexes
+                if found[index] is None and getattr(updates[index][1], field)
+            }
+            if not wanted:
+                continue
+            pks = {}
+            for value, pk in shipments.filter(**{f"{field}__in": set(wanted.values())}).values_list(
+                field, "pk"
+            ):
+                pks[value] = pick(pks.get(value, pk), pk)
+            for index, value in wanted.items():
+                found[index] = pks.get(value)
+    return found
 
 
 # --- Polling, sweeping, lateness ------------------------------------------------
@@ -406,14 +293,16 @@ def shipment_poll(*, shipment_id: int) -> int:
         logger.info("Tracking poll of shipment %s failed: %s", shipment_id, exc.message)
         _poll_backoff(shipment, include_final=True)
         return 0
-    new = 0
-    for update in sorted(updates, key=lambda u: u.occurred_at):
-        if tracking_update_apply(shipment_id=shipment_id, update=update) is not None:
-            new += 1
-    # A finished shipment has had its reconciliation poll: no more polls.
-    Shipment.objects.filter(pk=shipment_id, status__in=ShipmentStatusGroups.FINAL).update(
-        next_poll_at=None
-    )
+    ordered = sorted(updates, key=lambda u: u.occurred_at)
+    stored = tracking_updates_apply(items=[(shipment_id, update) for update in ordered])
+    new = sum(event is not None for event in stored)
+    # A finished shipment has had its reconciliation poll: no more polls. Only if this
+    # poll's answer covers the end, though: a webhook may finish the shipment while the
+    # poll is under way, and then the events just before it (a lost webhook) are still
+    # to be fetched by the reconciliation poll that webhook scheduled.
+    final = ShipmentStatusGroups.FINAL
+    if shipment.status in final or any(SHIPMENT_STATUS_FOR.get(u.status) in final for u in updates):
+        Shipment.objects.filter(pk=shipment_id, status__in=final).update(next_poll_at=None)
     if not new:
         _poll_backoff(shipment, include_final=False)
     return new
@@ -488,6 +377,31 @@ def tracking_sweep(*, limit: int = 500) -> list[int]:
         )
         InboundWebhook.objects.filter(pk__in=ids).update(swept_at=now)
     return ids
+
+
+def inbound_webhooks_sweep() -> int:
+    """The beat sweeper: hand out again the webhooks `tracking_sweep` found stuck.
+
+    Fresh ones (never tried: a lost drain message, a worker killed mid-batch) go to one
+    drain task, which takes them in batches; ones that failed before get their own
+    retry task. Returns how many were handed out.
+    """
+    from logistics.tasks import tracking_drain_task, tracking_process_webhook_task
+
+    ids = tracking_sweep()
+    if not ids:
+        return 0
+    tried = set(
+        InboundWebhook.objects.filter(pk__in=ids)
+        .exclude(status=InboundWebhook.Status.PENDING, attempts=0)
+        .values_list("pk", flat=True)
+    )
+    if len(tried) < len(ids):
+        tracking_drain_task.delay()
+    for inbound_id in ids:
+        if inbound_id in tried:
+            tracking_process_webhook_task.delay(inbound_id=inbound_id)
+    return len(ids)
 
 
 @transaction.atomic
