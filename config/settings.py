@@ -197,6 +197,9 @@ SPECTACULAR_SETTINGS = {
 # Partner API (partners app).
 # Per-key rate, DRF syntax "<n>/<second|minute|hour|day>".
 API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="1200/minute")
+# `api_key.used` security-log line: at most one per key and client IP per this many
+# seconds per web process, counting the uses it stands for (0: one line per request).
+API_KEY_USE_LOG_SECONDS = env.int("API_KEY_USE_LOG_SECONDS", default=60)
 # Largest request body accepted under /api/ (413 above it).
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
 # How long Idempotency-Key records are kept (never less than 24).

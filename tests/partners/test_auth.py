@@ -121,3 +121,41 @@ def test_throttle_answers_429_with_retry_after(api_client, settings):
     response = api_client.get(ORDERS_URL)
     _assert_problem(response, 429)
     assert int(response["Retry-After"]) > 0
+
+
+def _use_lines(caplog):
+    return [r for r in caplog.records if getattr(r, "event", None) == "api_key.used"]
+
+
+def test_key_use_is_logged_once_per_interval_with_the_count(api_client, settings, caplog):
+    import partners.authentication
+
+    settings.API_KEY_USE_LOG_SECONDS = 60
+    caplog.set_level("INFO", logger="consign.security")
+    for _ in range(3):
+        assert api_client.get(ORDERS_URL).status_code == 200
+    lines = _use_lines(caplog)
+    assert len(lines) == 1
+    assert lines[0].uses == 1
+    # The interval is over: the next use logs and counts the two folded into it.
+    for seen in partners.authentication._uses.values():
+        seen[0] -= 61
+    api_client.get(ORDERS_URL)
+    lines = _use_lines(caplog)
+    assert [line.uses for line in lines] == [1, 3]
+
+
+def test_key_use_from_a_new_address_is_logged_at_once(api_client, settings, caplog):
+    settings.API_KEY_USE_LOG_SECONDS = 60
+    caplog.set_level("INFO", logger="consign.security")
+    api_client.get(ORDERS_URL)
+    api_client.get(ORDERS_URL, REMOTE_ADDR="203.0.113.9")
+    assert [line.ip for line in _use_lines(caplog)] == ["127.0.0.1", "203.0.113.9"]
+
+
+def test_every_key_use_is_logged_when_the_interval_is_zero(api_client, settings, caplog):
+    settings.API_KEY_USE_LOG_SECONDS = 0
+    caplog.set_level("INFO", logger="consign.security")
+    for _ in range(3):
+        api_client.get(ORDERS_URL)
+    assert len(_use_lines(caplog)) == 3
