@@ -8,7 +8,6 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
