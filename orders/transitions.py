@@ -40,7 +40,6 @@ def can_transition(current: str, new: str) -> bool:
     return new in ALLOWED.get(current, set())
 
 
-@transaction.atomic
 def order_transition(
     *, order: Order, to: str, reason: str = "", user=None, actor: str | None = None
 ) -> Order:
@@ -48,7 +47,8 @@ def order_transition(
 
     The caller must hold the order's row lock (select_for_update) when the move
     depends on the current status. Raises IllegalTransition for a move the
-    status machine does not allow.
+    status machine does not allow (before anything is written, so a caller may
+    catch it and carry on in its transaction).
     """
     old = order.status
     if old == to:
@@ -60,13 +60,19 @@ def order_transition(
             current_status=old,
             requested_status=to,
         )
-    order.status = to
-    update_fields = ["status", "updated_at"]
-    if to == S.CANCELLED:
-        from django.utils import timezone
+    # The update and its event commit together; inside a caller's transaction no
+    # savepoint of its own (two round trips per transition on the intake path):
+    # a database error here aborts the caller's transaction anyway.
+    with transaction.atomic(savepoint=False):
+        order.status = to
+        update_fields = ["status", "updated_at"]
+        if to == S.CANCELLED:
+            from django.utils import timezone
 
-        order.cancelled_at = timezone.now()
-        update_fields.append("cancelled_at")
-    order.save(update_fields=update_fields)
-    events.status_changed_event(order=order, old=old, new=to, reason=reason, user=user, actor=actor)
+            order.cancelled_at = timezone.now()
+            update_fields.append("cancelled_at")
+        order.save(update_fields=update_fields)
+        events.status_changed_event(
+            order=order, old=old, new=to, reason=reason, user=user, actor=actor
+        )
     return order

@@ -186,5 +186,5 @@ def order_create(
         for index, line in enumerate(lines, start=1)
     )
     events.order_received_event(order=order, user=user, actor=actor, line_count=len(order_lines))
-    order_fulfil(order=order, user=user, actor=actor)
+    order_fulfil(order=order, user=user, actor=actor, new_order=True)
     return order

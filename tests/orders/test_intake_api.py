@@ -52,7 +52,7 @@ def test_create_hands_order_to_fulfilment_in_same_transaction(
 
     calls = []
 
-    def spy(*, order, user=None, actor=None):
+    def spy(*, order, user=None, actor=None, new_order=False):
         calls.append((order.number, connection.in_atomic_block))
         return order
 
