@@ -11,6 +11,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from core.models import related_objects_set
 from inventory.models import Allocation, Warehouse
 from logistics import order_events
 from logistics.models import (
@@ -116,16 +117,19 @@ def shipments_plan_for_order(
     or open), so none are looked for.
     """
     if new_order:
-        if order.status not in PLANNABLE:
-            return []
-        return _plan(
-            order=order,
-            unplanned=_unplanned_quantities(order, open_shipments=False),
-            released=[],
-            held=[],
-            user=user,
-            actor=actor,
-        )
+        created = []
+        if order.status in PLANNABLE:
+            created = _plan(
+                order=order,
+                unplanned=_unplanned_quantities(order, open_shipments=False),
+                released=[],
+                held=[],
+                user=user,
+                actor=actor,
+            )
+        # These are all of the new order's shipments: whoever shows it needs no query.
+        related_objects_set(order, "shipments", created)
+        return created
     locked = (
         Order.objects.select_for_update(of=("self",))
         .select_related("service_level__provider")
@@ -209,7 +213,11 @@ def _plan(
             ship_lines.append(ShipmentLine(shipment=shipment, order_line=line, quantity=quantity))
             weight += line.product.weight_grams * quantity
         ShipmentLine.objects.bulk_create(ship_lines)
-        Parcel.objects.create(shipment=shipment, weight_grams=weight)
+        parcel = Parcel.objects.create(shipment=shipment, weight_grams=weight)
+        # The new shipment's complete relations, for whoever shows it in this request.
+        related_objects_set(shipment, "lines", ship_lines)
+        related_objects_set(shipment, "parcels", [parcel])
+        related_objects_set(shipment, "tracking_events", [])
         order_events.shipment_created_event(
             shipment=shipment, user=user, actor=actor, lines=ship_lines
         )
