@@ -44,17 +44,19 @@ MIDDLEWARE = [
     # A lost database connection is a 503 (problem+json under /api/), never a 500 page.
     "core.middleware.DatabaseUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Sessions, session users, messages, CSP and the agent's time zone are for browser pages: the
+    # core.middleware versions skip the partner API under /api/v1/ (bearer key, JSON).
+    "core.middleware.SessionMiddleware",
     # Django's, minus the trailing-slash redirect under /api/.
     "core.middleware.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "core.middleware.AuthenticationMiddleware",
+    "core.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Back office: render times in the agent's browser time zone.
     "backoffice.middleware.AgentTimezoneMiddleware",
     # Content-Security-Policy header (CONTENT_SECURITY_POLICY below).
-    "csp.middleware.CSPMiddleware",
+    "core.middleware.CSPMiddleware",
     # Security log line for every 401/403 and login bounce (core/security_audit.py).
     "core.security_audit.SecurityAuditMiddleware",
     # Login throttling; django-axes wants to be last.
