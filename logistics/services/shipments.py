@@ -188,9 +188,15 @@ def _plan(
     if not unplanned and not released and not held:
         return []
     warehouses = Warehouse.objects.select_related("provider").in_bulk(list(unplanned))
-    lines = OrderLine.objects.select_related("product").in_bulk(
-        [line_id for per_wh in unplanned.values() for line_id in per_wh]
-    )
+    # Order intake hands over the new order's lines with their products (see
+    # core.models.related_objects_set); anyone else's order reads them.
+    known = getattr(locked, "_prefetched_objects_cache", {}).get("lines")
+    if known is not None and all(OrderLine.product.is_cached(line) for line in known):
+        lines = {line.pk: line for line in known}
+    else:
+        lines = OrderLine.objects.select_related("product").in_bulk(
+            [line_id for per_wh in unplanned.values() for line_id in per_wh]
+        )
     now = timezone.now()
     created: list[Shipment] = list(released)
     for warehouse_id in sorted(unplanned):
