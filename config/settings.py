@@ -202,6 +202,9 @@ API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="1200/minute")
 # `api_key.used` security-log line: at most one per key and client IP per this many
 # seconds per web process, counting the uses it stands for (0: one line per request).
 API_KEY_USE_LOG_SECONDS = env.int("API_KEY_USE_LOG_SECONDS", default=60)
+# Active API keys are remembered per web process this long, checked against a shared
+# generation in Redis that every revocation or key/channel change renews (0: off).
+API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=30)
 # Largest request body accepted under /api/ (413 above it).
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
 # How long Idempotency-Key records are kept (never less than 24).
