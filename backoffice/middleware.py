@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.utils import timezone
 
+from core.middleware import PARTNER_API_PREFIX
+
 TZ_COOKIE = "consign_tz"
 
 
@@ -17,6 +19,9 @@ class AgentTimezoneMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        if request.path_info.startswith(PARTNER_API_PREFIX):
+            # Partners get the server's time zone whatever cookie they send.
+            return self.get_response(request)
         name = unquote(request.COOKIES.get(TZ_COOKIE, ""))
         zone = None
         if name and len(name) < 64:

@@ -50,7 +50,13 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=30.0, help="Seconds per phase.")
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers.")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers.")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="Threads per gunicorn worker; above 1 gunicorn runs gthread workers.",
+    )
     parser.add_argument("--orders", type=int, default=1_000_000, help="Orders in the database.")
     parser.add_argument("--port", type=int, default=8791, help="And the next one.")
     parser.add_argument(
@@ -266,7 +272,9 @@ def quantiles(latencies: list[float]) -> tuple[float, float, float]:
     return cuts[49] * 1000, cuts[94] * 1000, cuts[98] * 1000
 
 
-def start_gunicorn(port: int, workers: int, url: str, skip_fulfil: bool) -> subprocess.Popen:
+def start_gunicorn(
+    port: int, workers: int, url: str, skip_fulfil: bool, threads: int = 1
+) -> subprocess.Popen:
     import httpx
 
     env = {
@@ -283,6 +291,7 @@ def start_gunicorn(port: int, workers: int, url: str, skip_fulfil: bool) -> subp
         [
             sys.executable, "-m", "gunicorn", "bench.api_intake_wsgi:application",
             "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+            "--threads", str(threads),
             "--log-level", "warning", "--backlog", "256",
         ],
         cwd=ROOT,
@@ -363,7 +372,9 @@ def main() -> None:
     # phase then sees the same mix of quiet and busy moments.
     bases = {False: f"http://127.0.0.1:{args.port}", True: f"http://127.0.0.1:{args.port + 1}"}
     needs = {name == "intake_nofulfil" for name in wanted}
-    processes = [start_gunicorn(args.port + skip, args.workers, url, skip) for skip in needs]
+    processes = [
+        start_gunicorn(args.port + skip, args.workers, url, skip, args.threads) for skip in needs
+    ]
     results = {name: {"latencies": [], "errors": {}, "wall": 0.0} for name in wanted}
     try:
         for name in wanted:
@@ -387,7 +398,8 @@ def main() -> None:
 
     print()
     print(
-        f"orders in database: {total_orders:,}; gunicorn {args.workers} sync workers; "
+        f"orders in database: {total_orders:,}; gunicorn {args.workers} "
+        f"{'sync workers' if args.threads == 1 else f'gthread workers x {args.threads} threads'}; "
         f"concurrency {args.concurrency}; {args.duration:.0f} s per phase in {args.rounds} "
         f"interleaved rounds; {os.cpu_count()} CPUs"
     )

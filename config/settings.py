@@ -44,17 +44,19 @@ MIDDLEWARE = [
     # A lost database connection is a 503 (problem+json under /api/), never a 500 page.
     "core.middleware.DatabaseUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Sessions, session users, messages, CSP and the agent's time zone are for browser pages: the
+    # core.middleware versions skip the partner API under /api/v1/ (bearer key, JSON).
+    "core.middleware.SessionMiddleware",
     # Django's, minus the trailing-slash redirect under /api/.
     "core.middleware.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "core.middleware.AuthenticationMiddleware",
+    "core.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Back office: render times in the agent's browser time zone.
     "backoffice.middleware.AgentTimezoneMiddleware",
     # Content-Security-Policy header (CONTENT_SECURITY_POLICY below).
-    "csp.middleware.CSPMiddleware",
+    "core.middleware.CSPMiddleware",
     # Security log line for every 401/403 and login bounce (core/security_audit.py).
     "core.security_audit.SecurityAuditMiddleware",
     # Login throttling; django-axes wants to be last.
@@ -201,6 +203,12 @@ SPECTACULAR_SETTINGS = {
 # Partner API (partners app).
 # Per-key rate, DRF syntax "<n>/<second|minute|hour|day>".
 API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="1200/minute")
+# `api_key.used` security-log line: at most one per key and client IP per this many
+# seconds per web process, counting the uses it stands for (0: one line per request).
+API_KEY_USE_LOG_SECONDS = env.int("API_KEY_USE_LOG_SECONDS", default=60)
+# Active API keys are remembered per web process this long, checked against a shared
+# generation in Redis that every revocation or key/channel change renews (0: off).
+API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=30)
 # Largest request body accepted under /api/ (413 above it).
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
 # How long Idempotency-Key records are kept (never less than 24).

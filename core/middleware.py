@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import json
 
+from csp.middleware import CSPMiddleware as DjangoCSPMiddleware
 from django import db
 from django.conf import settings
+from django.contrib.auth.middleware import (
+    AuthenticationMiddleware as DjangoAuthenticationMiddleware,
+)
+from django.contrib.messages.middleware import MessageMiddleware as DjangoMessageMiddleware
+from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.http import HttpRequest, HttpResponse
 from django.middleware.common import CommonMiddleware as DjangoCommonMiddleware
 
 from core.problems import PROBLEM_CONTENT_TYPE, problem_body
 
 API_PREFIX = "/api/"
+# The partner API proper (not its schema and docs pages): JSON only, API-key auth.
+PARTNER_API_PREFIX = "/api/v1/"
+# A JSON answer is never a document to render or frame.
+PARTNER_API_CSP = "default-src 'none'; frame-ancestors 'none'"
 
 _TITLES = {
     503: ("Service unavailable", "service_unavailable", "Retry shortly."),
@@ -64,7 +74,10 @@ class ApiProblemMiddleware:
             for header in ("Allow", "Retry-After", "WWW-Authenticate"):
                 if header in response:
                     problem[header] = response[header]
-            return problem
+            response = problem
+        if request.path.startswith(PARTNER_API_PREFIX):
+            # django-csp does not run here (see PartnerApiBypass): a fixed policy instead.
+            response.headers.setdefault("Content-Security-Policy", PARTNER_API_CSP)
         return response
 
 
@@ -121,3 +134,36 @@ class CommonMiddleware(DjangoCommonMiddleware):
         if request.path_info.startswith(API_PREFIX):
             return False
         return super().should_redirect_with_slash(request)
+
+
+class PartnerApiBypass:
+    """Mixin: the middleware does nothing for requests to the partner API (/api/v1/).
+
+    Sessions, session users, messages and the HTML Content-Security-Policy serve
+    browser pages;
+    a partner's request carries a bearer key and gets JSON, and running them cost
+    every API call a share of its time for nothing. Subclasses keep the original
+    class in their bases, so Django's system checks still recognise them.
+    """
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info.startswith(PARTNER_API_PREFIX):
+            return self.get_response(request)
+        return super().__call__(request)
+
+
+class SessionMiddleware(PartnerApiBypass, DjangoSessionMiddleware):
+    pass
+
+
+class AuthenticationMiddleware(PartnerApiBypass, DjangoAuthenticationMiddleware):
+    # DRF authenticates partner requests by key and sets request.user itself.
+    pass
+
+
+class MessageMiddleware(PartnerApiBypass, DjangoMessageMiddleware):
+    pass
+
+
+class CSPMiddleware(PartnerApiBypass, DjangoCSPMiddleware):
+    pass

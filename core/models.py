@@ -7,3 +7,19 @@ class TimeStampedModel(models.Model):
 
     class Meta:
         abstract = True
+
+
+def related_objects_set(instance: models.Model, related_name: str, objects) -> None:
+    """Make `instance.<related_name>.all()` return `objects` without a query.
+
+    For a service that has just written the related rows and holds them: the same
+    cache `prefetch_related` fills, so readers (and further prefetches) use it.
+    Only for a reverse foreign key, and only with *every* related row.
+    """
+    manager = getattr(instance, related_name)
+    queryset = manager.all()  # lazy: no query
+    queryset._result_cache = list(objects)
+    queryset._prefetch_done = True
+    if not hasattr(instance, "_prefetched_objects_cache"):
+        instance._prefetched_objects_cache = {}
+    instance._prefetched_objects_cache[manager.field.remote_field.cache_name] = queryset

@@ -11,7 +11,10 @@ if TYPE_CHECKING:
     from logistics.models import Shipment, TrackingEvent
 
 
-def shipment_created_event(*, shipment: Shipment, user=None, actor: str | None = None):
+def shipment_created_event(*, shipment: Shipment, user=None, actor: str | None = None, lines=None):
+    """`lines`: the shipment's lines with their order lines, when the caller has them."""
+    if lines is None:
+        lines = shipment.lines.select_related("order_line")
     return event_record(
         order=shipment.order,
         type=OrderEvent.Type.SHIPMENT_CREATED,
@@ -20,10 +23,7 @@ def shipment_created_event(*, shipment: Shipment, user=None, actor: str | None =
         shipment_id=shipment.pk,
         warehouse=shipment.warehouse.code,
         provider=shipment.provider.code,
-        lines=[
-            {"sku": line.order_line.sku, "quantity": line.quantity}
-            for line in shipment.lines.select_related("order_line")
-        ],
+        lines=[{"sku": line.order_line.sku, "quantity": line.quantity} for line in lines],
     )
 
 

@@ -34,26 +34,38 @@ def shipments_for_order_qs() -> QuerySet[Shipment]:
     )
 
 
-def _detail_prefetches() -> list[Prefetch]:
+def _detail_prefetches() -> list[Prefetch | str]:
+    # Flat lookups (not querysets nesting their own prefetches) so that relations a
+    # service has already filled (order intake: lines and shipments) are not read
+    # again while the ones below them still are.
     return [
+        Prefetch("lines", queryset=OrderLine.objects.order_by("line_number")),
         Prefetch(
-            "lines",
-            queryset=OrderLine.objects.order_by("line_number").prefetch_related(
-                Prefetch(
-                    "allocations",
-                    queryset=Allocation.objects.select_related("warehouse").order_by("id"),
-                )
-            ),
+            "lines__allocations",
+            queryset=Allocation.objects.select_related("warehouse").order_by("id"),
         ),
-        Prefetch("shipments", queryset=shipments_for_order_qs()),
+        Prefetch(
+            "shipments",
+            queryset=Shipment.objects.select_related(
+                "provider", "warehouse", "service_level__provider"
+            ).order_by("id"),
+        ),
+        Prefetch("shipments__lines", queryset=ShipmentLine.objects.select_related("order_line")),
+        "shipments__parcels",
+        Prefetch(
+            "shipments__tracking_events",
+            queryset=TrackingEvent.objects.order_by("occurred_at", "id"),
+        ),
     ]
 
 
 def order_with_details(*, order: Order) -> Order:
-    """The order instance just written, reloaded with what the detail view shows.
+    """The order instance just written, with what the detail view shows.
 
     Skips re-reading the order row and its channel and service level (the
-    caller has them); re-reads the status, which fulfilment may have moved.
+    caller has them) and relations the writing service already filled (see
+    core.models.related_objects_set: intake's lines and shipments); re-reads the
+    status, which fulfilment may have moved.
     """
     order.refresh_from_db(fields=["status", "updated_at", "cancelled_at"])
     prefetch_related_objects([order], *_detail_prefetches())

@@ -59,7 +59,8 @@ def order_transition(
     status, and written even when the status does not change.
     The caller must hold the order's row lock (select_for_update) when the move
     depends on the current status. Raises IllegalTransition for a move the
-    status machine does not allow (nothing is written then).
+    status machine does not allow (before anything is written, so a caller may
+    catch it and carry on in its transaction).
     """
     written = list(with_events or [])
     if order.status == to:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from dataclasses import dataclass
 
+from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
-from core.security_log import security_event
+from core.security_log import client_ip, security_event
 from partners.models import ApiKey
 from partners.selectors import api_key_for_raw_key
 from partners.services import PREFIX_LENGTH, api_key_touch
@@ -72,18 +75,46 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
                 reason="channel_inactive",
             )
             raise exceptions.AuthenticationFailed("The channel of this API key is inactive.")
-        security_event(
-            "api_key.used",
-            request=request,
-            key_prefix=api_key.prefix,
-            channel=api_key.channel.code,
-        )
+        _log_use(request, api_key)
         api_key_touch(api_key=api_key)
         return Partner(api_key=api_key), api_key
 
     def authenticate_header(self, request) -> str:
         # Makes DRF answer 401 (not 403) with a WWW-Authenticate challenge.
         return f'{self.keyword} realm="api"'
+
+
+# (key id, client IP) -> [monotonic time of the last api_key.used line, uses since then]
+_uses: dict[tuple[int, str], list] = {}
+_uses_lock = threading.Lock()
+_USES_MAX = 10_000
+
+
+def _log_use(request, api_key: ApiKey) -> None:
+    """`api_key.used` once per key and client IP per API_KEY_USE_LOG_SECONDS (per process).
+
+    A line per request cost a JSON line on every call of a busy partner and said
+    nothing new; the first use from a new address still logs at once, and each
+    line counts the uses folded into it since the previous one (`uses`).
+    """
+    interval = settings.API_KEY_USE_LOG_SECONDS
+    ident = (api_key.pk, client_ip(getattr(request, "_request", request)))
+    now = time.monotonic()
+    with _uses_lock:
+        seen = _uses.get(ident)
+        if seen is not None and now - seen[0] < interval:
+            seen[1] += 1
+            return
+        if len(_uses) >= _USES_MAX:
+            _uses.clear()
+        _uses[ident] = [now, 0]
+    security_event(
+        "api_key.used",
+        request=request,
+        key_prefix=api_key.prefix,
+        channel=api_key.channel.code,
+        uses=1 + (seen[1] if seen is not None else 0),
+    )
 
 
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):

@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -23,6 +25,35 @@ PREFIX_LENGTH = 12
 
 def api_key_hash(raw_key: str) -> str:
     return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+GENERATION_CACHE_KEY = "partners:api_keys:generation"
+
+
+def api_keys_generation() -> str | None:
+    """The current generation of API-key state, or None when the cache is unreachable.
+
+    A random token rather than a counter: a Redis flush or eviction then starts a
+    generation no process has cached anything under.
+    """
+    generation = cache.get(GENERATION_CACHE_KEY)
+    if generation is None:
+        cache.add(GENERATION_CACHE_KEY, uuid.uuid4().hex, timeout=None)
+        generation = cache.get(GENERATION_CACHE_KEY)
+    return generation
+
+
+def api_keys_changed() -> None:
+    """Start a new generation now and again once the current transaction commits: keys
+    remembered by web processes (partners.selectors) are read again from the database.
+    (A request between the two may remember the row as it was before the commit; the
+    second renewal forgets it again.)"""
+    _generation_renew()
+    transaction.on_commit(_generation_renew)
+
+
+def _generation_renew() -> None:
+    cache.set(GENERATION_CACHE_KEY, uuid.uuid4().hex, timeout=None)
 
 
 @transaction.atomic
@@ -52,6 +83,7 @@ def api_key_revoke(*, api_key: ApiKey, actor: str = "") -> ApiKey:
     )
     api_key.refresh_from_db(fields=["revoked_at", "updated_at"])
     if revoked:
+        api_keys_changed()
         security_event(
             "api_key.revoked",
             key_prefix=api_key.prefix,

@@ -1,31 +1,101 @@
-"""Per-API-key rate limit. Over the limit: 429 problem+json with Retry-After."""
+"""Per-API-key rate limit. Over the limit: 429 problem+json with Retry-After.
+
+A sliding-window counter (the current and the previous fixed window, the
+previous one weighted by how much of it still overlaps the sliding window),
+decided and counted by one Lua script: one Redis round trip per request, atomic
+across gunicorn workers, and constant in size. (DRF's SimpleRateThrottle keeps a
+list of every request time in the window and reads and rewrites all of it on
+every request, in two round trips that race between workers: at a busy
+partner's rate that list holds thousands of floats.) Refused requests are not
+counted, so a client that backs off as told by Retry-After gets through.
+"""
+
+from __future__ import annotations
 
 import logging
+import math
+import time
 
 from django.conf import settings
-from rest_framework.throttling import SimpleRateThrottle
+from django.core.cache import cache
+from rest_framework.throttling import BaseThrottle
 
 logger = logging.getLogger(__name__)
 
+_DURATIONS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
-class ApiKeyRateThrottle(SimpleRateThrottle):
+# KEYS[1]: this window's counter, KEYS[2]: the previous window's.
+# ARGV: limit, weight of the previous window (0..1), counter lifetime in seconds.
+# Returns {allowed (0/1), current count, previous count}.
+_SCRIPT = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local previous = tonumber(redis.call('GET', KEYS[2]) or '0')
+if previous * tonumber(ARGV[2]) + current + 1 > tonumber(ARGV[1]) then
+    return {0, current, previous}
+end
+current = redis.call('INCR', KEYS[1])
+if current == 1 then
+    redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+end
+return {1, current, previous}
+"""
+_script = []  # the registered script (redis-py Script), created on first use
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """DRF's "<n>/<second|minute|hour|day>" → (requests, seconds)."""
+    count, _, period = rate.partition("/")
+    return int(count), _DURATIONS[period.strip()[0]]
+
+
+def retry_after(*, limit: int, period: int, now: float, current: int, previous: int) -> int:
+    """Whole seconds until one more request fits, if no other request comes meanwhile."""
+    window_start = now - now % period
+    if current + 1 > limit:
+        # Not in this window: in the next one this window's count is the weighted one.
+        fraction = 1 - (limit - 1) / current if current else 0.0
+        at = window_start + period + fraction * period
+    else:
+        fraction = 1 - (limit - current - 1) / previous if previous else 0.0
+        at = window_start + fraction * period
+    return max(1, math.ceil(at - now - 1e-6))
+
+
+class ApiKeyRateThrottle(BaseThrottle):
     scope = "api_key"
 
-    def get_rate(self) -> str:
-        # Read at request time (not import time) so the setting can change in tests.
-        return settings.API_THROTTLE_RATE
-
-    def get_cache_key(self, request, view):
-        api_key = getattr(request, "auth", None)
-        if api_key is None or not hasattr(api_key, "pk"):
-            return None
-        return self.cache_format % {"scope": self.scope, "ident": api_key.pk}
+    def __init__(self):
+        self._wait: int | None = None
 
     def allow_request(self, request, view) -> bool:
+        api_key = getattr(request, "auth", None)
+        if api_key is None or not hasattr(api_key, "pk"):
+            return True
+        # Read at request time (not import time) so the setting can change in tests.
+        limit, period = parse_rate(settings.API_THROTTLE_RATE)
+        now = time.time()
+        window = int(now // period)
+        weight = 1 - (now % period) / period
+        base = f"throttle:{self.scope}:{api_key.pk}:{period}:"
+        keys = [cache.make_and_validate_key(base + str(w)) for w in (window, window - 1)]
         # Fail open: the rate limit lives in Redis, and a Redis outage must not take the
         # API down with it (orders are durable in Postgres; the outbox holds the work).
         try:
-            return super().allow_request(request, view)
+            client = cache._cache.get_client(keys[0], write=True)
+            if not _script:
+                _script.append(client.register_script(_SCRIPT))
+            allowed, current, previous = _script[0](
+                keys=keys, args=[limit, weight, 2 * period], client=client
+            )
         except Exception:  # redis.ConnectionError, TimeoutError...: any cache failure
             logger.warning("rate limit cache unavailable; request allowed", exc_info=False)
             return True
+        if allowed:
+            return True
+        self._wait = retry_after(
+            limit=limit, period=period, now=now, current=int(current), previous=int(previous)
+        )
+        return False
+
+    def wait(self) -> int | None:
+        return self._wait

@@ -61,7 +61,9 @@ def _problems_for(lines: list[CustomsDeclarationLine]) -> list[dict[str, str]]:
 
 
 @transaction.atomic
-def customs_declaration_build(*, shipment: Shipment) -> CustomsDeclaration | None:
+def customs_declaration_build(
+    *, shipment: Shipment, new: bool = False
+) -> CustomsDeclaration | None:
     """(Re)build the shipment's customs declaration from its lines and products.
 
     Returns None (and deletes any old declaration) when the shipment does not cross a
@@ -69,14 +71,16 @@ def customs_declaration_build(*, shipment: Shipment) -> CustomsDeclaration | Non
     every SKU and field that is missing (empty when it is complete). Values are the
     products' customs values in the order's currency (the invoice value), falling
     back to the product's own customs currency when it has one.
+    `new=True`: the shipment was created in this transaction, so it has no old
+    declaration to delete.
     """
     order = shipment.order
     origin = shipment.warehouse.country
     destination = order.shipping_country
-    if not customs_border_crossed(origin=origin, destination=destination):
+    if not new:
         CustomsDeclaration.objects.filter(shipment=shipment).delete()
+    if not customs_border_crossed(origin=origin, destination=destination):
         return None
-    CustomsDeclaration.objects.filter(shipment=shipment).delete()
     declaration = CustomsDeclaration(
         shipment=shipment,
         contents_type=(

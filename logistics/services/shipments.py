@@ -11,6 +11,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from core.models import related_objects_set
 from inventory.models import Allocation, Warehouse
 from logistics import order_events
 from logistics.models import (
@@ -21,7 +22,11 @@ from logistics.models import (
     Shipment,
     ShipmentLine,
 )
-from logistics.services.customs import customs_declaration_build, customs_hold_note
+from logistics.services.customs import (
+    customs_border_crossed,
+    customs_declaration_build,
+    customs_hold_note,
+)
 from orders.models import Order, OrderLine
 from orders.transitions import order_transition
 
@@ -52,8 +57,13 @@ def shipment_provider_for(
     return provider, None
 
 
-def _unplanned_quantities(order: Order) -> dict[int, dict[int, int]]:
-    """warehouse id -> order line id -> allocated quantity not yet on an open shipment."""
+def _unplanned_quantities(
+    order: Order, *, open_shipments: bool = True
+) -> dict[int, dict[int, int]]:
+    """warehouse id -> order line id -> allocated quantity not yet on an open shipment.
+
+    `open_shipments=False`: the order has no shipments (a new order), skip that query.
+    """
     allocated = (
         Allocation.objects.filter(order_line__order=order, status=Allocation.Status.ACTIVE)
         .values("warehouse_id", "order_line_id")
@@ -70,10 +80,14 @@ def _unplanned_quantities(order: Order) -> dict[int, dict[int, int]]:
         .values("shipment__warehouse_id", "order_line_id")
         .annotate(quantity=Sum("quantity"))
     )
-    planned = {
-        (row["shipment__warehouse_id"], row["order_line_id"]): row["quantity"]
-        for row in on_shipments
-    }
+    planned = (
+        {
+            (row["shipment__warehouse_id"], row["order_line_id"]): row["quantity"]
+            for row in on_shipments
+        }
+        if open_shipments
+        else {}
+    )
     result: dict[int, dict[int, int]] = defaultdict(dict)
     for row in allocated:
         key = (row["warehouse_id"], row["order_line_id"])
@@ -83,9 +97,10 @@ def _unplanned_quantities(order: Order) -> dict[int, dict[int, int]]:
     return result
 
 
-@transaction.atomic
+# No savepoint of its own when nested: an error aborts the caller's transaction anyway.
+@transaction.atomic(savepoint=False)
 def shipments_plan_for_order(
-    *, order: Order, user=None, actor: str | None = None
+    *, order: Order, user=None, actor: str | None = None, new_order: bool = False
 ) -> list[Shipment]:
     """Create one Shipment (lines, parcel, outbox row) per warehouse with unplanned allocations.
 
@@ -95,9 +110,26 @@ def shipments_plan_for_order(
     Returns the new shipments (empty when nothing is allocated, the order is not
     allocated or in fulfilment (a backordered order ships once complete), or no provider can ship from the warehouse: that case is
     logged and left for staff). Raises IllegalTransition only on a status-machine bug.
-    """
-    from logistics.tasks import dispatch_shipment_task
 
+    `new_order=True` says the order was created in the caller's still open
+    transaction (order intake): no other transaction can see its row, so it is
+    not locked again, and it has no shipments yet (none held at customs, parked
+    or open), so none are looked for.
+    """
+    if new_order:
+        created = []
+        if order.status in PLANNABLE:
+            created = _plan(
+                order=order,
+                unplanned=_unplanned_quantities(order, open_shipments=False),
+                released=[],
+                held=[],
+                user=user,
+                actor=actor,
+            )
+        # These are all of the new order's shipments: whoever shows it needs no query.
+        related_objects_set(order, "shipments", created)
+        return created
     locked = (
         Order.objects.select_for_update(of=("self",))
         .select_related("service_level__provider")
@@ -133,13 +165,38 @@ def shipments_plan_for_order(
             order.status = locked.status
             return []
     unplanned = _unplanned_quantities(locked)
+    created = _plan(
+        order=locked, unplanned=unplanned, released=released, held=held, user=user, actor=actor
+    )
+    order.status = locked.status
+    return created
+
+
+def _plan(
+    *,
+    order: Order,
+    unplanned: dict[int, dict[int, int]],
+    released: list[Shipment],
+    held: list[str],
+    user,
+    actor,
+) -> list[Shipment]:
+    """The planning itself, on the order row the caller locked (or just created)."""
+    from logistics.tasks import dispatch_shipment_task
+
+    locked = order
     if not unplanned and not released and not held:
-        order.status = locked.status
         return []
     warehouses = Warehouse.objects.select_related("provider").in_bulk(list(unplanned))
-    lines = OrderLine.objects.select_related("product").in_bulk(
-        [line_id for per_wh in unplanned.values() for line_id in per_wh]
-    )
+    # Order intake hands over the new order's lines with their products (see
+    # core.models.related_objects_set); anyone else's order reads them.
+    known = getattr(locked, "_prefetched_objects_cache", {}).get("lines")
+    if known is not None and all(OrderLine.product.is_cached(line) for line in known):
+        lines = {line.pk: line for line in known}
+    else:
+        lines = OrderLine.objects.select_related("product").in_bulk(
+            [line_id for per_wh in unplanned.values() for line_id in per_wh]
+        )
     now = timezone.now()
     created: list[Shipment] = list(released)
     for warehouse_id in sorted(unplanned):
@@ -162,9 +219,20 @@ def shipments_plan_for_order(
             ship_lines.append(ShipmentLine(shipment=shipment, order_line=line, quantity=quantity))
             weight += line.product.weight_grams * quantity
         ShipmentLine.objects.bulk_create(ship_lines)
-        Parcel.objects.create(shipment=shipment, weight_grams=weight)
-        order_events.shipment_created_event(shipment=shipment, user=user, actor=actor)
-        declaration = customs_declaration_build(shipment=shipment)
+        parcel = Parcel.objects.create(shipment=shipment, weight_grams=weight)
+        # The new shipment's complete relations, for whoever shows it in this request.
+        related_objects_set(shipment, "lines", ship_lines)
+        related_objects_set(shipment, "parcels", [parcel])
+        related_objects_set(shipment, "tracking_events", [])
+        order_events.shipment_created_event(
+            shipment=shipment, user=user, actor=actor, lines=ship_lines
+        )
+        # A new shipment has no old declaration to replace: no border, nothing to build.
+        declaration = (
+            customs_declaration_build(shipment=shipment, new=True)
+            if customs_border_crossed(origin=warehouse.country, destination=locked.shipping_country)
+            else None
+        )
         if declaration is not None and not declaration.is_complete:
             # Customs gate: an incomplete declaration is never sent; the order is held
             # with the precise reason and the shipment waits without an outbox row.
@@ -183,7 +251,6 @@ def shipments_plan_for_order(
         )
     if held:
         _customs_hold_place(order=locked, note=" ".join(held), user=user, actor=actor)
-    order.status = locked.status
     return created
 
 

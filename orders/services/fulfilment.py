@@ -7,17 +7,23 @@ from django.db import transaction
 from orders.models import Order
 
 
-@transaction.atomic
-def order_fulfil(*, order: Order, user=None, actor: str | None = None) -> Order:
+# No savepoint of its own when nested: an error aborts the caller's transaction anyway.
+@transaction.atomic(savepoint=False)
+def order_fulfil(
+    *, order: Order, user=None, actor: str | None = None, new_order: bool = False
+) -> Order:
     """Allocate the order's stock and plan its shipments, inside the caller's transaction.
 
     Allocation (inventory) decides allocated / backordered / on_hold; shipment
     planning (logistics) then creates one shipment plus its outbox row per
     warehouse that holds active allocations, so a rollback undoes both.
+    `new_order`: the order was created in the caller's (still open) transaction,
+    which lets planning skip what such an order cannot have (see
+    shipments_plan_for_order).
     """
     from inventory.services.allocation import order_allocate
     from logistics.services.shipments import shipments_plan_for_order
 
     order_allocate(order=order, user=user, actor=actor)
-    shipments_plan_for_order(order=order, user=user, actor=actor)
+    shipments_plan_for_order(order=order, user=user, actor=actor, new_order=new_order)
     return order

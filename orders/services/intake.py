@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.errors import Conflict, ValidationFailed
+from core.models import related_objects_set
 from inventory.models import Product
 from logistics.models import ServiceLevel
 from orders import error_codes, events
@@ -185,6 +186,8 @@ def order_create(
         )
         for index, line in enumerate(lines, start=1)
     )
+    # Every line of the order: the 201 response reads them without a query.
+    related_objects_set(order, "lines", order_lines)
     events.order_received_event(order=order, user=user, actor=actor, line_count=len(order_lines))
-    order_fulfil(order=order, user=user, actor=actor)
+    order_fulfil(order=order, user=user, actor=actor, new_order=True)
     return order

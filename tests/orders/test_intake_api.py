@@ -52,7 +52,7 @@ def test_create_hands_order_to_fulfilment_in_same_transaction(
 
     calls = []
 
-    def spy(*, order, user=None, actor=None):
+    def spy(*, order, user=None, actor=None, new_order=False):
         calls.append((order.number, connection.in_atomic_block))
         return order
 
@@ -225,3 +225,69 @@ def test_same_external_reference_in_another_channel_is_allowed(
 def test_create_response_equals_the_order_as_read_back(api_client, order_payload):
     created = _post(api_client, order_payload).json()
     assert api_client.get(f"{URL}{created['number']}/").json() == created
+
+
+@pytest.fixture
+def stocked(api_world, api_channel):
+    """Stock for every payload SKU in a warehouse of the channel, in country `country`."""
+    from orders.models import ChannelWarehouse
+    from tests.inventory.factories import StockLevelFactory, WarehouseFactory
+
+    def make(country):
+        warehouse = WarehouseFactory(country=country)
+        ChannelWarehouse.objects.create(channel=api_channel, warehouse=warehouse)
+        for product in api_world["products"]:
+            StockLevelFactory(product=product, warehouse=warehouse, on_hand=100)
+        return warehouse
+
+    return make
+
+
+@pytest.mark.parametrize(
+    ("country", "status"),
+    [
+        ("GB", "in_fulfilment"),  # same country as the address: planned and queued
+        # NL -> GB crosses a customs border: the declaration is built for the new shipment.
+        ("NL", "in_fulfilment"),
+    ],
+)
+def test_created_response_with_shipments_equals_the_order_as_read_back(
+    api_client, order_payload, stocked, country, status
+):
+    stocked(country)
+    created = _post(api_client, order_payload).json()
+    assert created["status"] == status
+    assert len(created["shipments"]) == 1
+    assert [line["allocations"][0]["quantity"] for line in created["lines"]] == [2, 1, 3]
+    assert api_client.get(f"{URL}{created['number']}/").json() == created
+
+
+def test_created_response_reads_back_only_status_and_allocations(
+    api_client, order_payload, stocked
+):
+    from django.db import connection
+
+    from orders.apis import order_with_details
+
+    stocked("GB")
+    api_client.get(URL)  # the key's last_used_at is written once
+    reads = []
+
+    def spy(*, order):
+        def record(execute, sql, params, many, context):
+            reads.append(sql)
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(record):
+            return order_with_details(order=order)
+
+    import orders.apis
+
+    original = orders.apis.order_with_details
+    orders.apis.order_with_details = spy
+    try:
+        assert _post(api_client, order_payload).status_code == 201
+    finally:
+        orders.apis.order_with_details = original
+    # Intake filled lines and shipments (with theirs); the status and allocations remain.
+    assert len(reads) == 2, reads

@@ -121,3 +121,95 @@ def test_throttle_answers_429_with_retry_after(api_client, settings):
     response = api_client.get(ORDERS_URL)
     _assert_problem(response, 429)
     assert int(response["Retry-After"]) > 0
+
+
+def _use_lines(caplog):
+    return [r for r in caplog.records if getattr(r, "event", None) == "api_key.used"]
+
+
+def test_key_use_is_logged_once_per_interval_with_the_count(api_client, settings, caplog):
+    import partners.authentication
+
+    settings.API_KEY_USE_LOG_SECONDS = 60
+    caplog.set_level("INFO", logger="consign.security")
+    for _ in range(3):
+        assert api_client.get(ORDERS_URL).status_code == 200
+    lines = _use_lines(caplog)
+    assert len(lines) == 1
+    assert lines[0].uses == 1
+    # The interval is over: the next use logs and counts the two folded into it.
+    for seen in partners.authentication._uses.values():
+        seen[0] -= 61
+    api_client.get(ORDERS_URL)
+    lines = _use_lines(caplog)
+    assert [line.uses for line in lines] == [1, 3]
+
+
+def test_key_use_from_a_new_address_is_logged_at_once(api_client, settings, caplog):
+    settings.API_KEY_USE_LOG_SECONDS = 60
+    caplog.set_level("INFO", logger="consign.security")
+    api_client.get(ORDERS_URL)
+    api_client.get(ORDERS_URL, REMOTE_ADDR="203.0.113.9")
+    assert [line.ip for line in _use_lines(caplog)] == ["127.0.0.1", "203.0.113.9"]
+
+
+def test_every_key_use_is_logged_when_the_interval_is_zero(api_client, settings, caplog):
+    settings.API_KEY_USE_LOG_SECONDS = 0
+    caplog.set_level("INFO", logger="consign.security")
+    for _ in range(3):
+        api_client.get(ORDERS_URL)
+    assert len(_use_lines(caplog)) == 3
+
+
+def _key_reads(client, url=ORDERS_URL):
+    from django.db import connection
+
+    reads = []
+
+    def record(execute, sql, params, many, context):
+        if sql.startswith("SELECT") and "partners_apikey" in sql:
+            reads.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        response = client.get(url)
+    return response.status_code, len(reads)
+
+
+def test_active_key_is_remembered_between_requests(api_client):
+    assert _key_reads(api_client) == (200, 1)
+    assert _key_reads(api_client) == (200, 0)
+
+
+def test_remembered_key_stops_working_at_once_when_revoked(api_client, api_key):
+    assert _key_reads(api_client) == (200, 1)
+    api_key_revoke(api_key=api_key[0])
+    assert _key_reads(api_client) == (401, 1)
+
+
+def test_remembered_key_stops_working_at_once_when_its_channel_is_deactivated(
+    api_client, api_channel
+):
+    assert _key_reads(api_client) == (200, 1)
+    api_channel.is_active = False
+    api_channel.save()
+    assert _key_reads(api_client)[0] == 401
+
+
+def test_nothing_is_remembered_without_redis(api_client, monkeypatch):
+    import redis
+    from django.core.cache import cache
+
+    def down(*args, **kwargs):
+        raise redis.ConnectionError("down")
+
+    assert _key_reads(api_client) == (200, 1)
+    monkeypatch.setattr(cache._cache, "get_client", down)
+    assert _key_reads(api_client) == (200, 1)
+    assert _key_reads(api_client) == (200, 1)
+
+
+def test_key_cache_can_be_turned_off(api_client, settings):
+    settings.API_KEY_CACHE_SECONDS = 0
+    assert _key_reads(api_client) == (200, 1)
+    assert _key_reads(api_client) == (200, 1)

@@ -111,3 +111,21 @@ def test_domain_error_extra_named_status_does_not_clobber_http_status():
     assert response.status_code == 409
     assert response.data["status"] == 409
     assert response.data["status_value"] == "shipped"
+
+
+def test_partner_api_answers_carry_a_json_only_csp_and_no_cookies(api_client):
+    from core.middleware import PARTNER_API_CSP
+
+    for response in (api_client.get("/api/v1/orders/"), api_client.get("/api/v1/nowhere/")):
+        assert response["Content-Security-Policy"] == PARTNER_API_CSP
+        assert response["X-Content-Type-Options"] == "nosniff"
+        assert not response.cookies
+
+
+def test_partner_api_times_ignore_the_back_office_time_zone_cookie(api_client, api_channel):
+    from tests.orders.factories import OrderFactory
+
+    order = OrderFactory(channel=api_channel)
+    api_client.cookies["consign_tz"] = "Asia/Tokyo"
+    body = api_client.get(f"/api/v1/orders/{order.number}/").json()
+    assert body["created_at"].endswith("Z")
