@@ -49,8 +49,9 @@ def inbound_webhook_receive(*, provider: Provider, webhook_id: str, body: bytes)
     (a redelivery: nothing is stored or processed again).
     """
     table = InboundWebhook._meta.db_table
-    with transaction.atomic(), connection.cursor() as cursor:
-        # One round trip; ON CONFLICT makes concurrent redeliveries safe without a savepoint.
+    # One statement, committed on its own outside a caller's transaction (no BEGIN /
+    # COMMIT round trips); ON CONFLICT makes concurrent redeliveries safe.
+    with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (provider_id, webhook_id, body, status, received_at, "  # noqa: S608
             "attempts, error) VALUES (%s, %s, %s, 'pending', now(), 0, '') "
@@ -58,10 +59,39 @@ def inbound_webhook_receive(*, provider: Provider, webhook_id: str, body: bytes)
             [provider.pk, webhook_id[:128], body.decode("utf-8", errors="replace")],
         )
         row = cursor.fetchone()
-        if row is None:
-            return None
-        transaction.on_commit(tracking_drain_request)
+    if row is None:
+        return None
+    # Runs at once when there is no transaction (the webhook view), else after commit.
+    transaction.on_commit(tracking_drain_request)
     return row[0]
+
+
+# Takes the first free drain slot (SET NX with an expiry) in one round trip; returns
+# its number, or -1 when every slot is taken.
+_TAKE_SLOT = """
+for i = 1, #KEYS do
+  if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ARGV[1]) then return i - 1 end
+end
+return -1
+"""
+_take_slot = []  # the registered script (redis-py Script), created on first use
+
+
+def _drain_slot_keys() -> list[str]:
+    return [
+        cache.make_and_validate_key(DRAIN_SLOT_KEY.format(slot))
+        for slot in range(settings.TRACKING_DRAIN_SLOTS)
+    ]
+
+
+def _drain_slot_take() -> int | None:
+    """The slot taken, None if all are taken; raises on a Redis failure."""
+    keys = _drain_slot_keys()
+    client = cache._cache.get_client(keys[0], write=True)
+    if not _take_slot:
+        _take_slot.append(client.register_script(_TAKE_SLOT))
+    slot = int(_take_slot[0](keys=keys, args=[settings.TRACKING_DRAIN_SLOT_SECONDS], client=client))
+    return None if slot < 0 else slot
 
 
 def tracking_drain_request() -> None:
@@ -81,10 +111,13 @@ def tracking_drain_request() -> None:
     if app.conf.task_always_eager:  # no queue to coalesce into (unit tests)
         tracking_drain_task.delay()
         return
-    for slot in range(settings.TRACKING_DRAIN_SLOTS):
-        if cache.add(DRAIN_SLOT_KEY.format(slot), 1, timeout=settings.TRACKING_DRAIN_SLOT_SECONDS):
-            tracking_drain_task.delay(slot=slot)
-            return
+    try:
+        slot = _drain_slot_take()
+    except Exception:  # redis.ConnectionError, TimeoutError...: the sweeper covers it
+        logger.warning("drain slots unavailable; the sweeper will enqueue", exc_info=False)
+        return
+    if slot is not None:
+        tracking_drain_task.delay(slot=slot)
 
 
 def tracking_drain_slot_free(*, slot: int | None) -> None:
