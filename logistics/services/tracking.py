@@ -87,10 +87,13 @@ def _drain_slot_keys() -> list[str]:
 def _drain_slot_take() -> int | None:
     """The slot taken, None if all are taken; raises on a Redis failure."""
     keys = _drain_slot_keys()
-    client = cache._cache.get_client(keys[0], write=True)
     if not _take_slot:
+        # One client per process: Django's cache builds a new one on every call,
+        # which cost more than the round trip (the pool underneath is shared anyway).
+        client = cache._cache.get_client(keys[0], write=True)
         _take_slot.append(client.register_script(_TAKE_SLOT))
-    slot = int(_take_slot[0](keys=keys, args=[settings.TRACKING_DRAIN_SLOT_SECONDS], client=client))
+    script = _take_slot[0]
+    slot = int(script(keys=keys, args=[settings.TRACKING_DRAIN_SLOT_SECONDS]))
     return None if slot < 0 else slot
 
 
