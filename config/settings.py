@@ -247,10 +247,6 @@ TRACKING_POLL_MAX_SECONDS = env.int("TRACKING_POLL_MAX_SECONDS", default=6 * 360
 TRACKING_BATCH_SIZE = env.int("TRACKING_BATCH_SIZE", default=100)
 # A drain task hands over to a fresh one after this many seconds of back-to-back batches.
 TRACKING_DRAIN_SECONDS = env.float("TRACKING_DRAIN_SECONDS", default=30.0)
-# After a batch that was not full, a drain waits this long before claiming again, so
-# that a steady trickle is processed in batches of several webhooks, not one by one
-# (each batch has a fixed cost of about 20 statements). Adds at most this much latency.
-TRACKING_DRAIN_LINGER_SECONDS = env.float("TRACKING_DRAIN_LINGER_SECONDS", default=0.05)
 # At most this many drain tasks wait in the `tracking` queue (instead of one per webhook);
 # a slot held by a lost message frees itself after TRACKING_DRAIN_SLOT_SECONDS.
 TRACKING_DRAIN_SLOTS = env.int("TRACKING_DRAIN_SLOTS", default=2)

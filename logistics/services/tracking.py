@@ -242,9 +242,6 @@ def inbound_webhooks_drain(*, max_seconds: float | None = None) -> int:
         if time.monotonic() > deadline:
             tracking_drain_request()
             return done
-        if len(claimed) < settings.TRACKING_BATCH_SIZE and settings.TRACKING_DRAIN_LINGER_SECONDS:
-            # A trickle: let a few more arrive, so the next batch's fixed cost is shared.
-            time.sleep(settings.TRACKING_DRAIN_LINGER_SECONDS)
 
 
 def _process_alone(*, inbound_id: int) -> None:
