@@ -570,7 +570,6 @@ def stock_set_on_hand(
     return stock_apply(changes=[change], user=user, locked=levels)[key], delta
 
 
-@transaction.atomic
 def stock_ship_allocation(
     *, allocation: Allocation, quantity: int | None = None, reference: str = "", user=None
 ) -> Allocation:
@@ -581,56 +580,26 @@ def stock_ship_allocation(
     allocation. Raises ValidationFailed for a bad quantity or an allocation
     that is not active.
     """
-    allocation = Allocation.objects.select_for_update().get(pk=allocation.pk)
-    quantity = allocation.quantity if quantity is None else quantity
-    require_positive(quantity)
-    if allocation.status != Allocation.Status.ACTIVE or quantity > allocation.quantity:
-        raise ValidationFailed(
-            f"Allocation {allocation.pk} has {allocation.quantity} active "
-            f"({allocation.status}); cannot ship {quantity}.",
-            code=error_codes.INVALID_QUANTITY,
-        )
-    line = allocation.order_line
-    stock_apply(
-        changes=[
-            StockChange(
-                product_id=line.product_id,
-                warehouse_id=allocation.warehouse_id,
-                on_hand_delta=-quantity,
-                reserved_delta=-quantity,
-                type=T.SHIPMENT,
-                reference=reference or f"order:{line.order.number}",
-                order_id=line.order_id,
-            )
-        ],
-        user=user,
-    )
-    if quantity == allocation.quantity:
-        allocation.status = Allocation.Status.FULFILLED
-        allocation.save(update_fields=["status", "updated_at"])
-        return allocation
-    Allocation.objects.filter(pk=allocation.pk).update(quantity=F("quantity") - quantity)
-    return Allocation.objects.create(
-        order_line=line,
-        warehouse_id=allocation.warehouse_id,
-        quantity=quantity,
-        status=Allocation.Status.FULFILLED,
-    )
+    return stock_ship_allocations(items=[(allocation, quantity, reference)], user=user)[0]
 
 
-# No savepoint: a refusal must abort the caller's whole batch anyway.
+# No savepoint: a refusal must abort the caller's whole batch anyway (and it is
+# raised before anything is written).
 @transaction.atomic(savepoint=False)
-def stock_ship_allocations(*, items: list[tuple[Allocation, int, str]], user=None) -> None:
+def stock_ship_allocations(
+    *, items: list[tuple[Allocation, int | None, str]], user=None
+) -> list[Allocation]:
     """`stock_ship_allocation` for many allocations at once (tracking batches).
 
-    `items` are (allocation, quantity, ledger reference) triples, applied in list order
-    (one allocation may appear more than once and is consumed step by step). Allocations and then stock
-    levels are locked in primary-key order; one stock_apply writes every level change
-    and one ledger row per item. Raises ValidationFailed, and nothing is applied, for a
-    bad quantity or an allocation that is not active (any more).
+    `items` are (allocation, quantity or None for all of it, ledger reference) triples,
+    applied in list order (one allocation may appear more than once and is consumed
+    step by step). Allocations and then stock levels are locked in primary-key order;
+    one stock_apply writes every level change and one ledger row per item. Returns the
+    fulfilled allocation of each item, in order. Raises ValidationFailed, and nothing
+    is applied, for a bad quantity or an allocation that is not active (any more).
     """
     if not items:
-        return
+        return []
     locked = {
         a.pk: a
         for a in Allocation.objects.select_for_update(of=("self",))
@@ -640,9 +609,10 @@ def stock_ship_allocations(*, items: list[tuple[Allocation, int, str]], user=Non
     }
     changes = []
     touched: dict[int, Allocation] = {}
-    split_off = []
-    for given, quantity, reference in items:
+    fulfilled: list[Allocation] = []
+    for given, asked, reference in items:
         allocation = locked[given.pk]
+        quantity = allocation.quantity if asked is None else asked
         require_positive(quantity)
         if allocation.status != Allocation.Status.ACTIVE or quantity > allocation.quantity:
             raise ValidationFailed(
@@ -665,9 +635,10 @@ def stock_ship_allocations(*, items: list[tuple[Allocation, int, str]], user=Non
         touched[allocation.pk] = allocation
         if quantity == allocation.quantity:
             allocation.status = Allocation.Status.FULFILLED
+            fulfilled.append(allocation)
         else:
             allocation.quantity -= quantity
-            split_off.append(
+            fulfilled.append(
                 Allocation(
                     order_line=line,
                     warehouse_id=allocation.warehouse_id,
@@ -680,8 +651,10 @@ def stock_ship_allocations(*, items: list[tuple[Allocation, int, str]], user=Non
     for allocation in touched.values():
         allocation.updated_at = now
     Allocation.objects.bulk_update(list(touched.values()), ["status", "quantity", "updated_at"])
+    split_off = [a for a in fulfilled if a.pk is None]
     if split_off:
         Allocation.objects.bulk_create(split_off)
+    return fulfilled
 
 
 @transaction.atomic
