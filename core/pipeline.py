@@ -1,4 +1,4 @@
-"""Several statements, one network round trip (psycopg's pipeline mode)."""
+"""Hot-path helpers for Postgres: pipelined round trips and prepared statements."""
 
 from __future__ import annotations
 
