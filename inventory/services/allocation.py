@@ -59,7 +59,6 @@ class _Line(NamedTuple):
 
 
 class _Inputs(NamedTuple):
-    channel: Channel
     has_active_hold: bool
     lines: list[_Line]
     rules: list[tuple[int, str]]  # eligible active warehouses in priority order: (id, code)
@@ -187,7 +186,6 @@ def _inputs_from_row(order: Order, row) -> _Inputs:
         for pk, product_id, warehouse_id, on_hand, reserved, threshold in levels_json
     }
     return _Inputs(
-        channel=channel,
         has_active_hold=has_active_hold,
         lines=[_Line(*line) for line in lines],
         rules=[(w, code) for w, code in rules],

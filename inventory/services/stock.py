@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from core.errors import ValidationFailed
@@ -85,24 +85,19 @@ def stock_levels_lock(*, keys: Iterable[Key]) -> dict[Key, StockLevel]:
     warehouses = {w for _, w in keys}
     products = {p for p, _ in keys}
     if len(products) * len(warehouses) == len(keys):
-        # The keys are a product × warehouse rectangle (allocation always is): exact and
-        # cheap. Raw SQL because this sits on the allocation hot path, where compiling
-        # the ORM query cost more than running it.
-        levels = StockLevel.objects.raw(
-            "SELECT * FROM inventory_stocklevel WHERE product_id = ANY(%s::bigint[]) "
-            "AND warehouse_id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE",
-            [sorted(products), sorted(warehouses)],
-        )
-        return {(lv.product_id, lv.warehouse_id): lv for lv in levels}
-    # Find the ids without locking, then lock exactly those rows (levels are never deleted).
-    ids = [
-        pk
-        for pk, p, w in StockLevel.objects.filter(
-            product_id__in=products, warehouse_id__in=warehouses
-        ).values_list("pk", "product_id", "warehouse_id")
-        if (p, w) in keys
-    ]
-    levels = StockLevel.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+        # The keys are a product × warehouse rectangle: exact and cheap.
+        where = Q(product_id__in=products, warehouse_id__in=warehouses)
+    else:
+        # Find the ids without locking, then lock exactly those rows (levels are never deleted).
+        ids = [
+            pk
+            for pk, p, w in StockLevel.objects.filter(
+                product_id__in=products, warehouse_id__in=warehouses
+            ).values_list("pk", "product_id", "warehouse_id")
+            if (p, w) in keys
+        ]
+        where = Q(pk__in=ids)
+    levels = StockLevel.objects.select_for_update().filter(where).order_by("pk")
     return {
         (lv.product_id, lv.warehouse_id): lv
         for lv in levels
@@ -242,8 +237,8 @@ def stock_reserve(
     """Reserve stock for order lines: levels, ledger rows and active allocations at once.
 
     The allocation hot path's version of `stock_apply` + creating Allocation rows:
-    the caller has locked the levels (`stock_levels_lock`) and planned within what
-    they hold; this checks again (raising InsufficientStock, nothing applied) and
+    the caller has locked the levels (in primary-key order, after the order row) and
+    planned within what they hold; this checks again (raising InsufficientStock, nothing applied) and
     then writes everything in ONE statement, so the hot row's lock is held for
     one round trip and a commit instead of five (docs/decisions/0002).
     An existing active allocation of the same line and warehouse is topped up.
