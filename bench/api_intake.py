@@ -40,6 +40,7 @@ from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/consign_api_bench"
 SKUS = [f"BENCH-{i:04d}" for i in range(1, 301)]
@@ -236,23 +237,24 @@ def order_body() -> dict:
 
 
 async def drive(base: str, make_request, concurrency: int, duration: float) -> dict:
-    import httpx
+    from lean_http import HttpError, LeanClient
 
     latencies: list[float] = []
     errors: dict[int | str, int] = {}
     deadline = time.monotonic() + duration
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
+    async with LeanClient(base, size=concurrency) as client:
 
         async def worker() -> None:
             while time.monotonic() < deadline:
                 method, url, kwargs, expected = make_request()
                 started = time.perf_counter()
                 try:
-                    response = await client.request(method, url, **kwargs)
+                    response = await client.request(
+                        method, url, headers=kwargs.get("headers"), json_body=kwargs.get("json")
+                    )
                     status: int | str = response.status_code
-                except httpx.HTTPError as exc:
-                    status = type(exc).__name__
+                except HttpError as exc:
+                    status = str(exc).split(":")[0]
                 elapsed = time.perf_counter() - started
                 if status == expected:
                     latencies.append(elapsed)

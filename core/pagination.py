@@ -3,6 +3,10 @@
 The cursor holds the sort value and id of the last row served; the next page
 is everything strictly after it in (value, id) order, which an index on
 (channel, value, id) answers without OFFSET.
+
+The page is read as primary keys only; the view renders those rows (the
+partner API has Postgres render them as JSON text, orders/api_documents.py)
+and hands the text to `get_paginated_response`.
 """
 
 from __future__ import annotations
@@ -13,10 +17,10 @@ import datetime as dt
 import json
 
 from django.db.models import Q, QuerySet
+from django.http import HttpResponse
 from django.utils.dateparse import parse_datetime
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import BasePagination
-from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
 
@@ -73,7 +77,8 @@ class KeysetPagination(BasePagination):
         raw = json.dumps([when.isoformat(), pk]).encode()
         return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
-    def paginate_queryset(self, queryset: QuerySet, request, view=None):
+    def paginate_queryset(self, queryset: QuerySet, request, view=None) -> list[int]:
+        """The primary keys of the requested page, in order."""
         ordering = request.query_params.get(self.ordering_query_param, self.default_ordering)
         if ordering not in self.orderings:
             raise ValidationError(
@@ -96,14 +101,16 @@ class KeysetPagination(BasePagination):
                     Q(**{f"{field}__gte": when}) & (Q(**{f"{field}__gt": when}) | Q(pk__gt=pk))
                 )
         prefix = "-" if descending else ""
-        rows = list(queryset.order_by(f"{prefix}{field}", f"{prefix}pk")[: size + 1])
+        rows = list(
+            queryset.order_by(f"{prefix}{field}", f"{prefix}pk").values_list("pk", field)[
+                : size + 1
+            ]
+        )
         self.has_next = len(rows) > size
         rows = rows[:size]
-        self.next_cursor = (
-            self._encode(getattr(rows[-1], field), rows[-1].pk) if self.has_next else None
-        )
+        self.next_cursor = self._encode(rows[-1][1], rows[-1][0]) if self.has_next else None
         self.request = request
-        return rows
+        return [pk for pk, _ in rows]
 
     def get_next_link(self) -> str | None:
         if not self.next_cursor:
@@ -112,10 +119,13 @@ class KeysetPagination(BasePagination):
             self.request.build_absolute_uri(), self.cursor_query_param, self.next_cursor
         )
 
-    def get_paginated_response(self, data) -> Response:
-        return Response(
-            {"next": self.get_next_link(), "next_cursor": self.next_cursor, "results": data}
+    def get_paginated_response(self, results_json: str) -> HttpResponse:
+        """The page: `results_json` is the JSON array of the rendered rows."""
+        body = (
+            f'{{"next":{json.dumps(self.get_next_link())},'
+            f'"next_cursor":{json.dumps(self.next_cursor)},"results":{results_json}}}'
         )
+        return HttpResponse(body, content_type="application/json")
 
     def get_paginated_response_schema(self, schema: dict) -> dict:
         return {

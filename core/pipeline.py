@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -32,10 +33,28 @@ def prepared_cursor() -> Iterator[psycopg.Cursor]:
     Django's cursors bind parameters on the client, so Postgres parses and plans
     every statement again; for a complex statement on a hot path the planning
     costs more than the execution. This cursor binds on the server and prepares
-    (`execute(..., prepare=True)`). It bypasses Django's cursor wrapper: errors
-    are still translated to django.db exceptions, but the statements are not in
-    `connection.queries`.
+    (`execute(..., prepare=True)`). It bypasses Django's cursor wrapper; errors
+    are still translated to django.db exceptions, and while Django records
+    queries (DEBUG, or a test's CaptureQueriesContext and
+    django_assert_num_queries) each statement is recorded too, so that query
+    counts stay honest.
     """
     connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+    with connection.wrap_database_errors, _RecordedCursor(connection.connection) as cursor:
         yield cursor
+
+
+class _RecordedCursor(psycopg.Cursor):
+    def execute(self, query, params=None, **kwargs):
+        if not connection.queries_logged:
+            return super().execute(query, params, **kwargs)
+        started = time.monotonic()
+        try:
+            return super().execute(query, params, **kwargs)
+        finally:
+            connection.queries_log.append(
+                {
+                    "sql": f"{query} -- prepared, params {params!r}",
+                    "time": f"{time.monotonic() - started:.3f}",
+                }
+            )

@@ -175,7 +175,8 @@ class Shipment(TimeStampedModel):
         template = self.provider.tracking_url_template if self.provider_id else ""
         if not template or not self.tracking_number:
             return ""
-        return template.format(tracking_number=self.tracking_number)
+        # Not str.format: a stray brace in a template would raise (a 500 on every read).
+        return template.replace("{tracking_number}", self.tracking_number)
 
 
 class ShipmentLine(models.Model):

@@ -8,7 +8,6 @@ from django.urls import reverse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.response import Response
 
 from core.errors import ValidationFailed
 from core.pagination import KeysetPagination
@@ -18,25 +17,19 @@ from orders.filters import OrderFilter
 from orders.iso import currency_places, is_country
 from orders.models import Order
 from orders.selectors import (
-    order_get_for_channel,
+    order_detail_json,
+    order_detail_json_for_channel,
     order_lookup_for_channel,
-    order_with_details,
     orders_for_channel,
-    shipments_for_order,
+    orders_list_json,
+    shipments_json_for_order,
 )
-from orders.serializers import (
-    OrderDetailSerializer,
-    OrderSerializer,
-    ShipmentSerializer,
-    order_data,
-    order_detail_data,
-    shipment_data,
-)
+from orders.serializers import OrderDetailSerializer, OrderSerializer, ShipmentSerializer
 from orders.services.cancellation import order_cancel
 from orders.services.intake import MAX_LINES, MAX_QUANTITY, order_create
 from partners import schema as api_schema
 from partners.idempotency import idempotent
-from partners.views import PartnerApiView
+from partners.views import PartnerApiView, json_text_response
 
 # Fits Order.total_amount (max_digits=14, decimal_places=4).
 MAX_TOTAL = Decimal("9999999999.9999")
@@ -173,8 +166,8 @@ class OrderListCreateApi(PartnerApiView):
         responses={200: OrderSerializer(many=True), **api_schema.COMMON_READ_RESPONSES},
     )
     def get(self, request):
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response([order_data(order) for order in page])
+        order_ids = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(orders_list_json(order_ids=order_ids))
 
     @extend_schema(
         operation_id="orders_create",
@@ -237,9 +230,8 @@ class OrderListCreateApi(PartnerApiView):
         order = order_create(
             channel=self.channel, actor=self.partner.actor, **serializer.validated_data
         )
-        order = order_with_details(order=order)
-        return Response(
-            order_detail_data(order),
+        return json_text_response(
+            order_detail_json(order=order),
             status=status.HTTP_201_CREATED,
             headers={"Location": reverse("api:order-detail", kwargs={"number": order.number})},
         )
@@ -257,8 +249,9 @@ class OrderDetailApi(PartnerApiView):
         },
     )
     def get(self, request, number: str):
-        order = order_get_for_channel(channel=self.channel, number=number)
-        return Response(order_detail_data(order))
+        return json_text_response(
+            order_detail_json_for_channel(channel=self.channel, number=number)
+        )
 
 
 class OrderCancelApi(PartnerApiView):
@@ -317,8 +310,7 @@ class OrderCancelApi(PartnerApiView):
             actor=self.partner.actor,
             reason=serializer.validated_data.get("reason", ""),
         )
-        order = order_get_for_channel(channel=self.channel, number=number)
-        return Response(order_detail_data(order))
+        return json_text_response(order_detail_json(order=order))
 
 
 class OrderShipmentsApi(PartnerApiView):
@@ -334,4 +326,4 @@ class OrderShipmentsApi(PartnerApiView):
     )
     def get(self, request, number: str):
         order = order_lookup_for_channel(channel=self.channel, number=number)
-        return Response([shipment_data(s) for s in shipments_for_order(order=order)])
+        return json_text_response(shipments_json_for_order(order=order))

@@ -1,10 +1,12 @@
-"""Output serializers of the partner API's order resources (input ones live next to their view)."""
+"""Output serializers of the partner API's order resources (input ones live next to their view).
+
+They document the responses (drf-spectacular builds the schema from them) and
+are the reference for orders/api_documents.py, which renders the same JSON in
+Postgres; tests/orders/test_api_documents.py holds the two equal.
+"""
 
 from __future__ import annotations
 
-from decimal import Decimal
-
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -130,126 +132,3 @@ class OrderDetailSerializer(OrderSerializer):
 
     lines = OrderLineDetailSerializer(many=True)
     shipments = ShipmentSerializer(many=True)
-
-
-# --- Fast path ------------------------------------------------------------------
-# The serializers above document the responses (drf-spectacular) and are the
-# reference; the functions below build the same JSON without DRF's per-field
-# machinery, which was half the CPU time of a list page. A test compares both
-# on a fully populated order (tests/orders/test_read_api.py).
-
-_FOUR_PLACES = Decimal("0.0001")
-
-
-def _money(value: Decimal) -> str:
-    return format(value.quantize(_FOUR_PLACES), "f")
-
-
-def _when(value) -> str | None:
-    if value is None:
-        return None
-    text = timezone.localtime(value).isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-
-def _line(line) -> dict:
-    return {
-        "line_number": line.line_number,
-        "sku": line.sku,
-        "quantity": line.quantity,
-        "unit_price": _money(line.unit_price),
-        "quantity_shipped": line.quantity_shipped,
-        "quantity_delivered": line.quantity_delivered,
-        "quantity_returned": line.quantity_returned,
-    }
-
-
-def _line_detail(line) -> dict:
-    data = _line(line)
-    data["allocations"] = [
-        {"warehouse": a.warehouse.code, "quantity": a.quantity, "status": a.status}
-        for a in line.allocations.all()
-    ]
-    return data
-
-
-def shipment_data(shipment) -> dict:
-    return {
-        "id": shipment.id,
-        "status": shipment.status,
-        "direction": shipment.direction,
-        "provider": shipment.provider.code,
-        "warehouse": shipment.warehouse.code,
-        "service_level": _service_level_ref(shipment.service_level),
-        "tracking_number": shipment.tracking_number,
-        "tracking_url": shipment.tracking_url,
-        "dispatched_at": _when(shipment.dispatched_at),
-        "delivered_at": _when(shipment.delivered_at),
-        "lines": [
-            {
-                "line_number": sl.order_line.line_number,
-                "sku": sl.order_line.sku,
-                "quantity": sl.quantity,
-            }
-            for sl in shipment.lines.all()
-        ],
-        "parcels": [
-            {"tracking_number": p.tracking_number, "weight_grams": p.weight_grams}
-            for p in shipment.parcels.all()
-        ],
-        "tracking": [
-            {
-                "status": t.status,
-                "provider_status": t.provider_status,
-                "description": t.description,
-                "location": t.location,
-                "occurred_at": _when(t.occurred_at),
-            }
-            for t in shipment.tracking_events.all()
-        ],
-    }
-
-
-def _order_header(order) -> dict:
-    return {
-        "number": order.number,
-        "external_reference": order.external_reference,
-        "channel": order.channel.code,
-        "status": order.status,
-        "currency": order.currency,
-        "total_amount": _money(order.total_amount),
-        "customer": {
-            "email": order.customer_email,
-            "name": order.customer_name,
-            "phone": order.customer_phone,
-        },
-        "shipping_address": {
-            "name": order.shipping_name,
-            "line1": order.shipping_line1,
-            "line2": order.shipping_line2,
-            "city": order.shipping_city,
-            "postcode": order.shipping_postcode,
-            "region": order.shipping_region,
-            "country": order.shipping_country,
-        },
-        "service_level": _service_level_ref(order.service_level),
-        "placed_at": _when(order.placed_at),
-        "created_at": _when(order.created_at),
-        "updated_at": _when(order.updated_at),
-        "cancelled_at": _when(order.cancelled_at),
-    }
-
-
-def order_data(order) -> dict:
-    """What OrderSerializer(order).data gives."""
-    data = _order_header(order)
-    data["lines"] = [_line(line) for line in order.lines.all()]
-    return data
-
-
-def order_detail_data(order) -> dict:
-    """What OrderDetailSerializer(order).data gives."""
-    data = _order_header(order)
-    data["lines"] = [_line_detail(line) for line in order.lines.all()]
-    data["shipments"] = [shipment_data(s) for s in order.shipments.all()]
-    return data

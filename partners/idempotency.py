@@ -36,8 +36,10 @@ class InvalidIdempotencyKey(DomainError):
     code = error_codes.IDEMPOTENCY_KEY_INVALID
 
 
-def _frozen(response: Response) -> HttpResponse:
+def _frozen(response: HttpResponse) -> HttpResponse:
     """The response as bytes, exactly as it will be stored and replayed."""
+    if not isinstance(response, Response):  # rendered already (json_text_response)
+        return response
     content_type = response.content_type or "application/json"
     body = JSONRenderer().render(response.data) if response.data is not None else b""
     frozen = HttpResponse(body, status=response.status_code, content_type=content_type)

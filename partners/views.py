@@ -1,5 +1,6 @@
 """The base of every partner API view: API-key auth, per-key throttle, JSON only."""
 
+from django.http import HttpResponse
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.metadata import BaseMetadata
@@ -9,6 +10,11 @@ from rest_framework.renderers import JSONRenderer
 from partners.authentication import ApiKeyAuthentication
 from partners.parsers import StrictJSONParser
 from partners.throttling import ApiKeyRateThrottle
+
+
+def json_text_response(text: str, *, status: int = 200, headers=None) -> HttpResponse:
+    """A response whose body is JSON already rendered (by Postgres: orders/api_documents.py)."""
+    return HttpResponse(text, status=status, headers=headers, content_type="application/json")
 
 
 class PartnerMetadata(BaseMetadata):

@@ -262,32 +262,26 @@ def test_created_response_with_shipments_equals_the_order_as_read_back(
     assert api_client.get(f"{URL}{created['number']}/").json() == created
 
 
-def test_created_response_reads_back_only_status_and_allocations(
-    api_client, order_payload, stocked
+def test_created_response_is_rendered_in_one_statement(
+    api_client, order_payload, stocked, monkeypatch
 ):
     from django.db import connection
-
-    from orders.apis import order_with_details
-
-    stocked("GB")
-    api_client.get(URL)  # the key's last_used_at is written once
-    reads = []
-
-    def spy(*, order):
-        def record(execute, sql, params, many, context):
-            reads.append(sql)
-            return execute(sql, params, many, context)
-
-        with connection.execute_wrapper(record):
-            return order_with_details(order=order)
+    from django.test.utils import CaptureQueriesContext
 
     import orders.apis
 
-    original = orders.apis.order_with_details
-    orders.apis.order_with_details = spy
-    try:
-        assert _post(api_client, order_payload).status_code == 201
-    finally:
-        orders.apis.order_with_details = original
-    # Intake filled lines and shipments (with theirs); the status and allocations remain.
-    assert len(reads) == 2, reads
+    stocked("GB")
+    counts = []
+    original = orders.apis.order_detail_json
+
+    def spy(*, order):
+        with CaptureQueriesContext(connection) as queries:
+            text = original(order=order)
+        counts.append(len(queries.captured_queries))
+        return text
+
+    monkeypatch.setattr(orders.apis, "order_detail_json", spy)
+    response = _post(api_client, order_payload)
+    assert response.status_code == 201
+    assert response.json()["lines"][0]["allocations"]
+    assert counts == [1]

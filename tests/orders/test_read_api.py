@@ -1,6 +1,6 @@
 """GET /api/v1/orders/ (filters, cursor pagination), order detail, shipments, inventory."""
 
-from datetime import UTC, timedelta
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
@@ -183,46 +183,3 @@ def test_datetime_filter_with_offset_postgres_refuses_is_normalised(api_client, 
     order = OrderFactory(channel=api_channel)
     response = api_client.get(URL, {"created_after": "2000-01-01T00:00:00+22:40"})
     assert _numbers(response) == [order.number]
-
-
-def test_fast_serialization_matches_the_documented_serializers(api_channel):
-    """The hand-written JSON builders give exactly what the schema's serializers give."""
-    from datetime import datetime
-
-    from inventory.models import Allocation
-    from orders.selectors import order_get_for_channel, orders_for_channel
-    from orders.serializers import (
-        OrderDetailSerializer,
-        OrderSerializer,
-        order_data,
-        order_detail_data,
-    )
-    from tests.logistics.factories import ServiceLevelFactory
-
-    level = ServiceLevelFactory(provider__code="fastlsp", code="express")
-    order = OrderFactory(
-        channel=api_channel,
-        service_level=level,
-        status="cancelled",
-        cancelled_at=datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC),
-        total_amount="1234.5",
-    )
-    line = OrderLineFactory(order=order, quantity=3, unit_price="0.1")
-    OrderLineFactory(order=order, quantity=1, unit_price="1000000")
-    warehouse = WarehouseFactory(code="fast-wh")
-    Allocation.objects.create(order_line=line, warehouse=warehouse, quantity=3, status="released")
-    shipment = ShipmentFactory(
-        order=order,
-        warehouse=warehouse,
-        provider=level.provider,
-        service_level=level,
-        dispatched_at=timezone.now(),
-    )
-    shipment.lines.create(order_line=line, quantity=2)
-    shipment.parcels.create(weight_grams=450, tracking_number="P1")
-    TrackingEventFactory(shipment=shipment, status="exception", description="Damaged")
-
-    detailed = order_get_for_channel(channel=api_channel, number=order.number)
-    assert order_detail_data(detailed) == OrderDetailSerializer(detailed).data
-    listed = orders_for_channel(channel=api_channel).get(pk=order.pk)
-    assert order_data(listed) == OrderSerializer(listed).data
