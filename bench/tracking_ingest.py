@@ -23,7 +23,6 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
 from _logistics_common import (
     bulk_shipments,
     free_port,
@@ -33,6 +32,7 @@ from _logistics_common import (
     stop,
     wait_http,
 )
+from lean_http import HttpError, LeanClient
 
 from logistics import webhook_signing
 
@@ -68,21 +68,34 @@ def signed(body: bytes) -> tuple[bytes, dict[str, str]]:
     return body, webhook_signing.sign_headers(secret=SECRET, body=body)
 
 
+def _split(url: str) -> tuple[str, str]:
+    scheme, _, rest = url.partition("://")
+    host, _, path = rest.partition("/")
+    return f"{scheme}://{host}", f"/{path}"
+
+
+async def _accepted(client: LeanClient, path: str, body: bytes, headers: dict) -> bool:
+    try:
+        response = await client.request("POST", path, content=body, headers=headers)
+    except HttpError:
+        return False
+    return 200 <= response.status_code < 300
+
+
 async def blast(
     url: str, requests: list[tuple[bytes, dict]], concurrency: int
 ) -> tuple[float, int]:
     """Send everything as fast as `concurrency` connections allow; (rate, non-2xx)."""
     queue = list(reversed(requests))
     errors = 0
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+    base, path = _split(url)
+    async with LeanClient(base, size=concurrency) as client:
 
         async def run():
             nonlocal errors
             while queue:
                 body, headers = queue.pop()
-                response = await client.post(url, content=body, headers=headers)
-                if not 200 <= response.status_code < 300:
+                if not await _accepted(client, path, body, headers):
                     errors += 1
 
         started = time.perf_counter()
@@ -100,15 +113,14 @@ async def paced(
     pool, whose bookkeeping then costs more than the requests.
     """
     errors = 0
-    limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
     slots = asyncio.Semaphore(in_flight)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+    base, path = _split(url)
+    async with LeanClient(base, size=in_flight) as client:
 
         async def one(body, headers):
             nonlocal errors
             try:
-                response = await client.post(url, content=body, headers=headers)
-                if not 200 <= response.status_code < 300:
+                if not await _accepted(client, path, body, headers):
                     errors += 1
             finally:
                 slots.release()
