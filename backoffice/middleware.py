@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.utils import timezone
 
-from core.middleware import PARTNER_API_PREFIX
+from core.middleware import MACHINE_PREFIXES
 
 TZ_COOKIE = "consign_tz"
 
@@ -19,8 +19,8 @@ class AgentTimezoneMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.path_info.startswith(PARTNER_API_PREFIX):
-            # Partners get the server's time zone whatever cookie they send.
+        if request.path_info.startswith(MACHINE_PREFIXES):
+            # Partners and LSPs get the server's time zone whatever cookie they send.
             return self.get_response(request)
         name = unquote(request.COOKIES.get(TZ_COOKIE, ""))
         zone = None

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 
 class HttpError(Exception):
@@ -29,19 +31,36 @@ class Response:
     def json(self):
         return json.loads(self.content)
 
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
 
 class LeanClient:
     """Requests to one host:port over a pool of at most `size` connections."""
 
-    def __init__(self, base_url: str, *, size: int = 16, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        size: int = 16,
+        timeout: float = 30.0,
+        headers: dict[str, str] | None = None,
+        keepalive_expiry: float = 1.0,
+    ) -> None:
         scheme, _, rest = base_url.partition("://")
         if scheme != "http":
             raise ValueError("lean_http speaks plain http only")
         hostport = rest.split("/", 1)[0]
         host, _, port = hostport.partition(":")
         self.host, self.port, self.timeout = host, int(port or 80), timeout
-        self._host_header = f"Host: {hostport}\r\n".encode()
-        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self._host_header = f"Host: {hostport}\r\n".encode() + b"".join(
+            f"{name}: {value}\r\n".encode() for name, value in (headers or {}).items()
+        )
+        # Idle connections are dropped after keepalive_expiry seconds, before the
+        # server's own keep-alive timeout (gunicorn: 2 s) can race a request.
+        self._keepalive_expiry = keepalive_expiry
+        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
         self._slots = asyncio.Semaphore(size)
 
     async def __aenter__(self) -> LeanClient:
@@ -52,7 +71,7 @@ class LeanClient:
 
     async def aclose(self) -> None:
         while self._idle:
-            _, writer = self._idle.pop()
+            _, writer, _ = self._idle.pop()
             writer.close()
 
     async def request(
@@ -63,7 +82,10 @@ class LeanClient:
         headers: dict[str, str] | None = None,
         content: bytes | None = None,
         json_body=None,
+        params: dict[str, str] | None = None,
     ) -> Response:
+        if params:
+            path = f"{path}?{urlencode(params)}"
         if json_body is not None:
             content = json.dumps(json_body, separators=(",", ":")).encode()
             headers = {**(headers or {}), "Content-Type": "application/json"}
@@ -84,14 +106,24 @@ class LeanClient:
             except TimeoutError as exc:
                 raise HttpError("timeout") from exc
 
+    def _take_idle(self):
+        now = time.monotonic()
+        while self._idle:
+            reader, writer, since = self._idle.pop()
+            if now - since < self._keepalive_expiry:
+                return reader, writer
+            writer.close()
+        return None
+
     async def _exchange(self, payload: bytes) -> Response:
-        reused = bool(self._idle)
-        reader, writer = self._idle.pop() if reused else await self._connect()
+        idle = self._take_idle()
+        reused = idle is not None
+        reader, writer = idle if reused else await self._connect()
         try:
             writer.write(payload)
             try:
                 head = await reader.readuntil(b"\r\n\r\n")
-            except asyncio.IncompleteReadError:
+            except (asyncio.IncompleteReadError, ConnectionResetError):
                 if not reused:
                     raise
                 # The server closed a kept-alive connection between requests: a
@@ -105,7 +137,7 @@ class LeanClient:
             writer.close()
             raise
         if keep:
-            self._idle.append((reader, writer))
+            self._idle.append((reader, writer, time.monotonic()))
         else:
             writer.close()
         return response

@@ -60,6 +60,7 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 import soak_load as sl  # noqa: E402
 from drills import Load, Stack, _settle, _skus  # noqa: E402
+from lean_http import LeanClient  # noqa: E402
 
 from logistics import webhook_signing  # noqa: E402
 
@@ -252,28 +253,25 @@ class Traffic:
     def __init__(
         self, stack: Stack, load: Load, agent_cookie: str, hooks: WebhookSource, timeout: float
     ):
-        # gunicorn closes a keep-alive connection after 2 s idle (its `keepalive`); a
-        # client keeping it longer (httpx: 5 s) races that close and sees a ReadError on
-        # the next request. Clients behind a proxy, or set like this, do not.
-        limits = httpx.Limits(
-            max_connections=512, max_keepalive_connections=64, keepalive_expiry=1.0
-        )
+        # The lean client (bench/lean_http.py): httpx's own CPU, on the 2 cores the
+        # stack runs on, was a large share of every request. Idle connections are
+        # dropped after 1 s, before gunicorn's 2 s keep-alive closes them.
         self.stack = stack
         self.load = load
         self.hooks = hooks
-        self.partner = httpx.AsyncClient(
-            base_url=stack.web,
+        self.partner = LeanClient(
+            stack.web,
+            size=512,
+            timeout=timeout,
             headers={"Authorization": f"Bearer {stack.api_key}"},
-            limits=limits,
-            timeout=timeout,
         )
-        self.agent = httpx.AsyncClient(
-            base_url=stack.web,
+        self.agent = LeanClient(
+            stack.web,
+            size=512,
+            timeout=timeout,
             headers={"X-Forwarded-Proto": "https", "Cookie": f"sessionid={agent_cookie}"},
-            limits=limits,
-            timeout=timeout,
         )
-        self.lsp = httpx.AsyncClient(base_url=stack.web, limits=limits, timeout=timeout)
+        self.lsp = LeanClient(stack.web, size=512, timeout=timeout)
         self.accepted: list[str] = []
         self.partner_numbers: list[str] = []
         self.desk_numbers: list[str] = []
@@ -316,9 +314,10 @@ class Traffic:
 
     async def intake(self, i: int) -> str | None:
         ref = f"SOAK-{uuid.uuid4().hex[:12]}"
-        r = await self.partner.post(
+        r = await self.partner.request(
+            "POST",
             "/api/v1/orders/",
-            json=self.load.order_body(ref),
+            json_body=self.load.order_body(ref),
             headers={"Idempotency-Key": uuid.uuid4().hex},
         )
         if r.status_code != 201:
@@ -329,24 +328,30 @@ class Traffic:
 
     async def read(self, i: int) -> str | None:
         number = self.partner_numbers[i % len(self.partner_numbers)]
-        r = await self.partner.get(f"/api/v1/orders/{number}/")
+        r = await self.partner.request("GET", f"/api/v1/orders/{number}/")
         return None if r.status_code == 200 else f"{r.status_code} {r.text[:200]}"
 
     async def list(self, i: int) -> str | None:
-        r = await self.partner.get(LIST_PATHS[i % len(LIST_PATHS)])
+        r = await self.partner.request("GET", LIST_PATHS[i % len(LIST_PATHS)])
         return None if r.status_code == 200 else f"{r.status_code} {r.text[:200]}"
 
     async def search(self, i: int) -> str | None:
-        r = await self.agent.get("/desk/", params={"q": self.searches[i % len(self.searches)]})
+        r = await self.agent.request(
+            "GET", "/desk/", params={"q": self.searches[i % len(self.searches)]}
+        )
         return None if r.status_code == 200 else f"{r.status_code} {r.text[:200]}"
 
     async def order_page(self, i: int) -> str | None:
-        r = await self.agent.get(f"/desk/orders/{self.desk_numbers[i % len(self.desk_numbers)]}/")
+        r = await self.agent.request(
+            "GET", f"/desk/orders/{self.desk_numbers[i % len(self.desk_numbers)]}/"
+        )
         return None if r.status_code == 200 else f"{r.status_code} {r.text[:200]}"
 
     async def webhook(self, i: int) -> str | None:
         body, headers = self.hooks.next_signed()
-        r = await self.lsp.post(f"/webhooks/lsp/{SOAK_PROVIDER}/", content=body, headers=headers)
+        r = await self.lsp.request(
+            "POST", f"/webhooks/lsp/{SOAK_PROVIDER}/", content=body, headers=headers
+        )
         return None if 200 <= r.status_code < 300 else f"{r.status_code} {r.text[:200]}"
 
     def requests(self) -> dict[str, sl.Request]:

@@ -20,6 +20,9 @@ from core.problems import PROBLEM_CONTENT_TYPE, problem_body
 API_PREFIX = "/api/"
 # The partner API proper (not its schema and docs pages): JSON only, API-key auth.
 PARTNER_API_PREFIX = "/api/v1/"
+# Machine-to-machine endpoints: the partner API and the LSPs' signed webhooks. No
+# browser session, cookie or HTML page is involved in either.
+MACHINE_PREFIXES = (PARTNER_API_PREFIX, "/webhooks/")
 # A JSON answer is never a document to render or frame.
 PARTNER_API_CSP = "default-src 'none'; frame-ancestors 'none'"
 
@@ -76,7 +79,7 @@ class ApiProblemMiddleware:
                     problem[header] = response[header]
             response = problem
         if request.path.startswith(PARTNER_API_PREFIX):
-            # django-csp does not run here (see PartnerApiBypass): a fixed policy instead.
+            # django-csp does not run here (see MachineRequestBypass): a fixed policy instead.
             response.headers.setdefault("Content-Security-Policy", PARTNER_API_CSP)
         return response
 
@@ -136,34 +139,34 @@ class CommonMiddleware(DjangoCommonMiddleware):
         return super().should_redirect_with_slash(request)
 
 
-class PartnerApiBypass:
-    """Mixin: the middleware does nothing for requests to the partner API (/api/v1/).
+class MachineRequestBypass:
+    """Mixin: the middleware does nothing for machine requests (MACHINE_PREFIXES).
 
     Sessions, session users, messages and the HTML Content-Security-Policy serve
-    browser pages;
-    a partner's request carries a bearer key and gets JSON, and running them cost
-    every API call a share of its time for nothing. Subclasses keep the original
-    class in their bases, so Django's system checks still recognise them.
+    browser pages; a partner's request carries a bearer key, an LSP's webhook a
+    signature, and both get JSON: running them cost every such request a share
+    of its time for nothing. Subclasses keep the original class in their bases,
+    so Django's system checks still recognise them.
     """
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.path_info.startswith(PARTNER_API_PREFIX):
+        if request.path_info.startswith(MACHINE_PREFIXES):
             return self.get_response(request)
         return super().__call__(request)
 
 
-class SessionMiddleware(PartnerApiBypass, DjangoSessionMiddleware):
+class SessionMiddleware(MachineRequestBypass, DjangoSessionMiddleware):
     pass
 
 
-class AuthenticationMiddleware(PartnerApiBypass, DjangoAuthenticationMiddleware):
+class AuthenticationMiddleware(MachineRequestBypass, DjangoAuthenticationMiddleware):
     # DRF authenticates partner requests by key and sets request.user itself.
     pass
 
 
-class MessageMiddleware(PartnerApiBypass, DjangoMessageMiddleware):
+class MessageMiddleware(MachineRequestBypass, DjangoMessageMiddleware):
     pass
 
 
-class CSPMiddleware(PartnerApiBypass, DjangoCSPMiddleware):
+class CSPMiddleware(MachineRequestBypass, DjangoCSPMiddleware):
     pass

@@ -138,6 +138,12 @@ class Order(TimeStampedModel):
             models.Index(fields=["channel", "updated_at", "id"], name="order_channel_updated"),
             models.Index(fields=["channel", "created_at", "id"], name="order_channel_created"),
             models.Index(fields=["channel", "status", "updated_at"], name="order_channel_status"),
+            # ?status= with the default newest-first order: without it Postgres walks
+            # order_channel_created discarding every other status.
+            models.Index(
+                fields=["channel", "status", "created_at", "id"],
+                name="order_channel_status_created",
+            ),
             # Back office: queues by status and age.
             models.Index(fields=["status", "created_at"], name="order_status_created"),
             # Desk lookups.
