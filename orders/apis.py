@@ -5,7 +5,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.urls import reverse
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 
@@ -13,7 +12,7 @@ from core.errors import ValidationFailed
 from core.pagination import KeysetPagination
 from core.problems import flatten_errors
 from orders import error_codes
-from orders.filters import OrderFilter
+from orders.filters import OrderFilter, QueryFilterBackend
 from orders.iso import currency_places, is_country
 from orders.models import Order
 from orders.selectors import (
@@ -147,7 +146,7 @@ class OrderListCreateApi(PartnerApiView):
             return attrs
 
     pagination_class = KeysetPagination
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [QueryFilterBackend]
     filterset_class = OrderFilter
 
     def get_queryset(self):
