@@ -150,17 +150,17 @@ def _order(*, detail: bool) -> str:
     """
 
 
-_ORDER_DETAIL_BY_NUMBER = f"""
+def _order_detail(where: str) -> str:
+    """The statement rendering the one order that `where` (over `o`) selects."""
+    return f"""
     SELECT {_order(detail=True)}::text
     FROM orders_order o JOIN orders_channel c ON c.id = o.channel_id
-    WHERE o.channel_id = %s AND o.number = %s
-"""
+    WHERE {where}
+    """
 
-_ORDER_DETAIL_BY_ID = f"""
-    SELECT {_order(detail=True)}::text
-    FROM orders_order o JOIN orders_channel c ON c.id = o.channel_id
-    WHERE o.id = %s
-"""
+
+_ORDER_DETAIL_BY_NUMBER = _order_detail("o.channel_id = %s AND o.number = %s")
+_ORDER_DETAIL_BY_ID = _order_detail("o.id = %s")
 
 _ORDER_LIST = f"""
     SELECT COALESCE(json_agg({_order(detail=False)} ORDER BY page.position), '[]'::json)::text

@@ -27,7 +27,7 @@ def order_detail_json_for_channel(*, channel: Channel, number: str) -> str:
     """
     text = api_documents.order_detail_json(channel_id=channel.pk, number=number)
     if text is None:
-        raise NotFound(f"No order {number} in this channel.", code=error_codes.ORDER_NOT_FOUND)
+        raise _not_found(number)
     return text
 
 
@@ -45,5 +45,10 @@ def order_lookup_for_channel(*, channel: Channel, number: str) -> Order:
     """The bare order row (for writes), or NotFound."""
     order = Order.objects.filter(channel=channel, number=number).first()
     if order is None:
-        raise NotFound(f"No order {number} in this channel.", code=error_codes.ORDER_NOT_FOUND)
+        raise _not_found(number)
     return order
+
+
+def _not_found(number: str) -> NotFound:
+    # One answer for an unknown number and another channel's order alike.
+    return NotFound(f"No order {number} in this channel.", code=error_codes.ORDER_NOT_FOUND)
