@@ -11,13 +11,16 @@ if TYPE_CHECKING:
     from logistics.models import Shipment, TrackingEvent
 
 
-def shipment_created_event(*, shipment: Shipment, user=None, actor: str | None = None, lines=None):
+def shipment_created_event(
+    *, shipment: Shipment, user=None, actor: str | None = None, lines=None, into=None
+):
     """`lines`: the shipment's lines with their order lines, when the caller has them."""
     if lines is None:
         lines = shipment.lines.select_related("order_line")
     return event_record(
         order=shipment.order,
         type=OrderEvent.Type.SHIPMENT_CREATED,
+        into=into,
         user=user,
         actor=actor,
         shipment_id=shipment.pk,

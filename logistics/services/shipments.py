@@ -7,10 +7,11 @@ from collections import defaultdict
 from functools import partial
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from core.inserts import insert_select_statement, insert_statement
 from core.models import related_objects_set
 from inventory.models import Allocation, Warehouse
 from logistics import order_events
@@ -27,6 +28,7 @@ from logistics.services.customs import (
     customs_declaration_build,
     customs_hold_note,
 )
+from orders.events import events_record_many
 from orders.models import Order, OrderLine
 from orders.transitions import order_transition
 
@@ -199,6 +201,7 @@ def _plan(
         )
     now = timezone.now()
     created: list[Shipment] = list(released)
+    explained: list = []  # shipment_created events, written with the status change
     for warehouse_id in sorted(unplanned):
         warehouse = warehouses[warehouse_id]
         provider, level = shipment_provider_for(order=locked, warehouse=warehouse)
@@ -209,36 +212,48 @@ def _plan(
                 warehouse.code,
             )
             continue
-        shipment = Shipment.objects.create(
+        shipment = Shipment(
             order=locked, warehouse=warehouse, provider=provider, service_level=level
         )
-        weight = 0
-        ship_lines = []
-        for line_id, quantity in sorted(unplanned[warehouse_id].items()):
-            line = lines[line_id]
-            ship_lines.append(ShipmentLine(shipment=shipment, order_line=line, quantity=quantity))
-            weight += line.product.weight_grams * quantity
-        ShipmentLine.objects.bulk_create(ship_lines)
-        parcel = Parcel.objects.create(shipment=shipment, weight_grams=weight)
+        ship_lines = [
+            ShipmentLine(shipment=shipment, order_line=lines[line_id], quantity=quantity)
+            for line_id, quantity in sorted(unplanned[warehouse_id].items())
+        ]
+        parcel = Parcel(
+            shipment=shipment,
+            weight_grams=sum(
+                line.order_line.product.weight_grams * line.quantity for line in ship_lines
+            ),
+        )
+        # Across a customs border the declaration decides whether the shipment may go.
+        crossed = customs_border_crossed(
+            origin=warehouse.country, destination=locked.shipping_country
+        )
+        dispatch = not crossed
+        _shipment_insert(
+            shipment=shipment,
+            lines=ship_lines,
+            parcel=parcel,
+            outbox=DispatchOutbox(shipment=shipment, next_attempt_at=now) if dispatch else None,
+        )
         # The new shipment's complete relations, for whoever shows it in this request.
         related_objects_set(shipment, "lines", ship_lines)
         related_objects_set(shipment, "parcels", [parcel])
         related_objects_set(shipment, "tracking_events", [])
         order_events.shipment_created_event(
-            shipment=shipment, user=user, actor=actor, lines=ship_lines
+            shipment=shipment, user=user, actor=actor, lines=ship_lines, into=explained
         )
-        # A new shipment has no old declaration to replace: no border, nothing to build.
-        declaration = (
-            customs_declaration_build(shipment=shipment, new=True)
-            if customs_border_crossed(origin=warehouse.country, destination=locked.shipping_country)
-            else None
-        )
-        if declaration is not None and not declaration.is_complete:
-            # Customs gate: an incomplete declaration is never sent; the order is held
-            # with the precise reason and the shipment waits without an outbox row.
-            held.append(customs_hold_note(shipment=shipment, declaration=declaration))
-        else:
-            DispatchOutbox.objects.create(shipment=shipment, next_attempt_at=now)
+        if crossed:
+            # A new shipment has no old declaration to replace.
+            declaration = customs_declaration_build(shipment=shipment, new=True)
+            if declaration is not None and not declaration.is_complete:
+                # Customs gate: an incomplete declaration is never sent; the order is
+                # held with the precise reason and the shipment waits without an outbox row.
+                held.append(customs_hold_note(shipment=shipment, declaration=declaration))
+            else:
+                DispatchOutbox.objects.create(shipment=shipment, next_attempt_at=now)
+                dispatch = True
+        if dispatch:
             transaction.on_commit(partial(dispatch_shipment_task.delay, shipment_id=shipment.pk))
         created.append(shipment)
     if created and locked.status != Order.Status.IN_FULFILMENT:
@@ -248,10 +263,71 @@ def _plan(
             reason=f"{len(created)} shipment(s) planned",
             user=user,
             actor=actor,
+            with_events=explained,
         )
+    else:
+        events_record_many(events=explained)
     if held:
         _customs_hold_place(order=locked, note=" ".join(held), user=user, actor=actor)
     return created
+
+
+def _shipment_insert(
+    *,
+    shipment: Shipment,
+    lines: list[ShipmentLine],
+    parcel: Parcel,
+    outbox: DispatchOutbox | None,
+) -> None:
+    """Write a new shipment with its lines, parcel and outbox row in one statement.
+
+    Planning runs inside order intake, where one ORM save per row was a round
+    trip each; chained in one `WITH` they cost one. Sets the instances' primary keys.
+    """
+    s_sql, params = insert_statement(shipment, returning=True)
+    p_sql, p_params = insert_select_statement(
+        parcel, source="s", columns={"shipment_id": "s.id"}, returning=True
+    )
+    l_sql, l_params = insert_select_statement(
+        lines[0],
+        source="s, unnest(%s::bigint[], %s::int[]) AS x(order_line_id, quantity)",
+        columns={
+            "shipment_id": "s.id",
+            "order_line_id": "x.order_line_id",
+            "quantity": "x.quantity",
+        },
+    )
+    parts = [f"s AS ({s_sql})", f"p AS ({p_sql})", f"l AS ({l_sql} RETURNING id, order_line_id)"]
+    params += p_params + l_params
+    params += [[line.order_line_id for line in lines], [line.quantity for line in lines]]
+    if outbox is not None:
+        o_sql, o_params = insert_select_statement(
+            outbox, source="s", columns={"shipment_id": "s.id"}, returning=True
+        )
+        parts.append(f"o AS ({o_sql})")
+        params += o_params
+    sql = (
+        f"WITH {', '.join(parts)} "  # noqa: S608 - statements from core.inserts
+        "SELECT s.id, (SELECT id FROM p), "
+        "(SELECT json_agg(json_build_array(order_line_id, id)) FROM l), "
+        + ("(SELECT id FROM o) " if outbox is not None else "NULL ")
+        + "FROM s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        shipment_id, parcel_id, line_ids, outbox_id = cursor.fetchone()
+    line_ids = dict(line_ids)
+    for obj, pk in [(shipment, shipment_id), (parcel, parcel_id), (outbox, outbox_id)] + [
+        (line, line_ids[line.order_line_id]) for line in lines
+    ]:
+        if obj is not None:
+            obj.pk = pk
+            obj._state.adding = False
+            obj._state.db = connection.alias
+    # The instances were built before the shipment had a key.
+    for obj in [parcel, outbox, *lines]:
+        if obj is not None:
+            obj.shipment = shipment
 
 
 def _customs_held_release(*, order: Order) -> tuple[list[Shipment], list[str]]:
