@@ -71,3 +71,10 @@ def insert_select_statement(
     if returning:
         sql = f'{sql} RETURNING "{obj._meta.pk.column}"'
     return sql, kept
+
+
+def inserted(obj: models.Model, pk) -> None:
+    """Mark `obj` as saved with primary key `pk`, as `save()` would have left it."""
+    obj.pk = pk
+    obj._state.adding = False
+    obj._state.db = connection.alias

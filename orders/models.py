@@ -166,9 +166,13 @@ class Order(TimeStampedModel):
         return self.number
 
     def save(self, *args, **kwargs):
+        self.search_keys_set()
+        super().save(*args, **kwargs)
+
+    def search_keys_set(self) -> None:
+        """Fill the normalised phone and postcode columns the desk searches by."""
         self.customer_phone_key = phone_key(self.customer_phone)
         self.shipping_postcode_key = postcode_key(self.shipping_postcode)
-        super().save(*args, **kwargs)
 
 
 def phone_key(phone: str) -> str:

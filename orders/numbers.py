@@ -9,10 +9,12 @@ def format_order_number(value: int) -> str:
     return f"{PREFIX}{value:06d}"
 
 
+# Parameter: how many. Each row is a value for format_order_number.
+NEXT_NUMBERS_SQL = "SELECT nextval('orders_order_number_seq') FROM generate_series(1, %s::int)"
+
+
 def order_numbers_next(*, count: int = 1) -> list[str]:
     """Reserve `count` new order numbers. Numbers are never reused, even on rollback."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval('orders_order_number_seq') FROM generate_series(1, %s)", [count]
-        )
+        cursor.execute(NEXT_NUMBERS_SQL, [count])
         return [format_order_number(row[0]) for row in cursor.fetchall()]

@@ -200,7 +200,9 @@ def _sync(target: Order, source: Order) -> None:
     target.cancelled_at = source.cancelled_at
 
 
-def _allocate_locked(*, order: Order, inputs: _Inputs, user, actor) -> None:
+def _allocate_locked(
+    *, order: Order, inputs: _Inputs, user, actor, reserved_into: list | None = None
+) -> None:
     """Allocation body; the order row is locked and its status is allocatable."""
     needs = [line for line in inputs.lines if line.missing > 0]
     if not needs:
@@ -282,14 +284,13 @@ def _allocate_locked(*, order: Order, inputs: _Inputs, user, actor) -> None:
             actor=actor,
             into=explained,
         )
+    written = [
+        Reservation(order_line_id=line.id, product_id=line.product_id, warehouse_id=w, quantity=q)
+        for line, w, q in reservations
+    ]
     with pipelined():  # the stock write and the status write in one round trip
         stock_reserve(
-            reservations=[
-                Reservation(
-                    order_line_id=line.id, product_id=line.product_id, warehouse_id=w, quantity=q
-                )
-                for line, w, q in reservations
-            ],
+            reservations=written,
             locked=levels,
             order_id=order.pk,
             reference=f"order:{order.number}",
@@ -303,10 +304,18 @@ def _allocate_locked(*, order: Order, inputs: _Inputs, user, actor) -> None:
             actor=actor,
             with_events=explained,
         )
+    if reserved_into is not None:
+        reserved_into.extend(written)
 
 
-@transaction.atomic
-def order_allocate(*, order: Order, user=None, actor: str | None = None) -> Order:
+def order_allocate(
+    *,
+    order: Order,
+    user=None,
+    actor: str | None = None,
+    reserved_into: list | None = None,
+    savepoint: bool = True,
+) -> Order:
     """Reserve stock for every unallocated quantity of the order, per the channel policy.
 
     Promises: the order ends `allocated` (all reserved), `backordered` (some or
@@ -315,7 +324,16 @@ def order_allocate(*, order: Order, user=None, actor: str | None = None) -> Orde
     OrderEvent with its reason; stock, ledger and allocations change in this
     one transaction. Raises Conflict (order_not_allocatable) for an order past
     allocation (in fulfilment, shipped, cancelled...).
+    `reserved_into`: a list that receives the Reservations this call made (order
+    intake hands them to shipment planning, which then need not read them back).
+    `savepoint=False`: inside a caller's transaction that fails as a whole when
+    this fails (order intake), skip the savepoint a nested call would take.
     """
+    with transaction.atomic(savepoint=savepoint):
+        return _allocate(order=order, user=user, actor=actor, reserved_into=reserved_into)
+
+
+def _allocate(*, order: Order, user, actor, reserved_into: list | None) -> Order:
     locked, inputs = _lock_for_allocation(order)
     if locked.status not in ALLOCATABLE:
         raise Conflict(
@@ -341,7 +359,9 @@ def order_allocate(*, order: Order, user=None, actor: str | None = None) -> Orde
             _place_holds(order=locked, reasons=reasons, user=user, actor=actor)
             _sync(order, locked)
             return order
-    _allocate_locked(order=locked, inputs=inputs, user=user, actor=actor)
+    _allocate_locked(
+        order=locked, inputs=inputs, user=user, actor=actor, reserved_into=reserved_into
+    )
     _sync(order, locked)
     return order
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from functools import partial
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from core.inserts import insert_select_statement, insert_statement
+from core.inserts import insert_select_statement, insert_statement, inserted
 from core.models import related_objects_set
+from core.pipeline import prepared_cursor
+from core.rows import from_row, select_columns
 from inventory.models import Allocation, Warehouse
 from logistics import order_events
 from logistics.models import (
@@ -31,6 +34,9 @@ from logistics.services.customs import (
 from orders.events import events_record_many
 from orders.models import Order, OrderLine
 from orders.transitions import order_transition
+
+if TYPE_CHECKING:
+    from inventory.services.stock import Reservation
 
 logger = logging.getLogger(__name__)
 
@@ -59,13 +65,8 @@ def shipment_provider_for(
     return provider, None
 
 
-def _unplanned_quantities(
-    order: Order, *, open_shipments: bool = True
-) -> dict[int, dict[int, int]]:
-    """warehouse id -> order line id -> allocated quantity not yet on an open shipment.
-
-    `open_shipments=False`: the order has no shipments (a new order), skip that query.
-    """
+def _unplanned_quantities(order: Order) -> dict[int, dict[int, int]]:
+    """warehouse id -> order line id -> allocated quantity not yet on an open shipment."""
     allocated = (
         Allocation.objects.filter(order_line__order=order, status=Allocation.Status.ACTIVE)
         .values("warehouse_id", "order_line_id")
@@ -82,14 +83,10 @@ def _unplanned_quantities(
         .values("shipment__warehouse_id", "order_line_id")
         .annotate(quantity=Sum("quantity"))
     )
-    planned = (
-        {
-            (row["shipment__warehouse_id"], row["order_line_id"]): row["quantity"]
-            for row in on_shipments
-        }
-        if open_shipments
-        else {}
-    )
+    planned = {
+        (row["shipment__warehouse_id"], row["order_line_id"]): row["quantity"]
+        for row in on_shipments
+    }
     result: dict[int, dict[int, int]] = defaultdict(dict)
     for row in allocated:
         key = (row["warehouse_id"], row["order_line_id"])
@@ -102,7 +99,11 @@ def _unplanned_quantities(
 # No savepoint of its own when nested: an error aborts the caller's transaction anyway.
 @transaction.atomic(savepoint=False)
 def shipments_plan_for_order(
-    *, order: Order, user=None, actor: str | None = None, new_order: bool = False
+    *,
+    order: Order,
+    user=None,
+    actor: str | None = None,
+    new_order_reserved: list[Reservation] | None = None,
 ) -> list[Shipment]:
     """Create one Shipment (lines, parcel, outbox row) per warehouse with unplanned allocations.
 
@@ -113,17 +114,25 @@ def shipments_plan_for_order(
     allocated or in fulfilment (a backordered order ships once complete), or no provider can ship from the warehouse: that case is
     logged and left for staff). Raises IllegalTransition only on a status-machine bug.
 
-    `new_order=True` says the order was created in the caller's still open
-    transaction (order intake): no other transaction can see its row, so it is
-    not locked again, and it has no shipments yet (none held at customs, parked
-    or open), so none are looked for.
+    `new_order_reserved` says the order was created in the caller's still open
+    transaction (order intake) and lists what allocation reserved for it there:
+    no other transaction can see its row, so it is not locked again; it has no
+    shipments yet (none held at customs, parked or open), so none are looked
+    for; and those reservations are all of its allocations, so they are not
+    read back.
     """
-    if new_order:
+    if new_order_reserved is not None:
         created = []
         if order.status in PLANNABLE:
+            unplanned: dict[int, dict[int, int]] = defaultdict(dict)
+            for reservation in new_order_reserved:
+                per_line = unplanned[reservation.warehouse_id]
+                per_line[reservation.order_line_id] = (
+                    per_line.get(reservation.order_line_id, 0) + reservation.quantity
+                )
             created = _plan(
                 order=order,
-                unplanned=_unplanned_quantities(order, open_shipments=False),
+                unplanned=unplanned,
                 released=[],
                 held=[],
                 user=user,
@@ -174,6 +183,29 @@ def shipments_plan_for_order(
     return created
 
 
+_WAREHOUSES_SQL = (
+    f"SELECT {select_columns(Warehouse, 'w')}, {select_columns(Provider, 'p')} "  # noqa: S608
+    "FROM inventory_warehouse w LEFT JOIN logistics_provider p ON p.id = w.provider_id "
+    "WHERE w.id = ANY(%s)"
+)
+
+
+def _warehouses_with_providers(ids: list[int]) -> dict[int, Warehouse]:
+    """Warehouse id -> warehouse with its provider (the ORM's select_related, prepared:
+    planning runs in every order intake)."""
+    with prepared_cursor() as cursor:
+        cursor.execute(_WAREHOUSES_SQL, [ids], prepare=True)
+        rows = cursor.fetchall()
+    found = {}
+    for row in rows:
+        warehouse, end = from_row(Warehouse, row)
+        warehouse.provider = (
+            from_row(Provider, row, end)[0] if warehouse.provider_id is not None else None
+        )
+        found[warehouse.pk] = warehouse
+    return found
+
+
 def _plan(
     *,
     order: Order,
@@ -189,7 +221,7 @@ def _plan(
     locked = order
     if not unplanned and not released and not held:
         return []
-    warehouses = Warehouse.objects.select_related("provider").in_bulk(list(unplanned))
+    warehouses = _warehouses_with_providers(list(unplanned))
     # Order intake hands over the new order's lines with their products (see
     # core.models.related_objects_set); anyone else's order reads them.
     known = getattr(locked, "_prefetched_objects_cache", {}).get("lines")
@@ -321,9 +353,7 @@ def _shipment_insert(
         (line, line_ids[line.order_line_id]) for line in lines
     ]:
         if obj is not None:
-            obj.pk = pk
-            obj._state.adding = False
-            obj._state.db = connection.alias
+            inserted(obj, pk)
     # The instances were built before the shipment had a key.
     for obj in [parcel, outbox, *lines]:
         if obj is not None:

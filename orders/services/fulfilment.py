@@ -18,12 +18,18 @@ def order_fulfil(
     planning (logistics) then creates one shipment plus its outbox row per
     warehouse that holds active allocations, so a rollback undoes both.
     `new_order`: the order was created in the caller's (still open) transaction,
-    which lets planning skip what such an order cannot have (see
-    shipments_plan_for_order).
+    which lets planning skip what such an order cannot have and take the
+    allocations as allocation made them (see shipments_plan_for_order).
     """
     from inventory.services.allocation import order_allocate
     from logistics.services.shipments import shipments_plan_for_order
 
-    order_allocate(order=order, user=user, actor=actor)
-    shipments_plan_for_order(order=order, user=user, actor=actor, new_order=new_order)
+    if not new_order:
+        order_allocate(order=order, user=user, actor=actor)
+        shipments_plan_for_order(order=order, user=user, actor=actor)
+        return order
+    # A new order's only allocations are the ones just made: planning takes them as they are.
+    reserved: list = []
+    order_allocate(order=order, user=user, actor=actor, reserved_into=reserved, savepoint=False)
+    shipments_plan_for_order(order=order, user=user, actor=actor, new_order_reserved=reserved)
     return order

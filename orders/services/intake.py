@@ -6,21 +6,23 @@ import datetime as dt
 from decimal import Decimal
 from typing import TypedDict
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from core.errors import Conflict, ValidationFailed
+from core.inserts import insert_statement, inserted
 from core.models import related_objects_set
+from core.pipeline import pipelined, prepared_cursor
+from core.rows import from_row, select_columns
 from inventory.models import Product
-from logistics.models import ServiceLevel
+from logistics.models import Provider, ServiceLevel
 from orders import error_codes, events
 from orders.models import Channel, Order, OrderLine
-from orders.numbers import order_numbers_next
+from orders.numbers import NEXT_NUMBERS_SQL, format_order_number
 from orders.services.fulfilment import order_fulfil
 
 MAX_LINES = 500
 MAX_QUANTITY = 10_000
-EXTERNAL_REFERENCE_CONSTRAINT = "order_external_reference_per_channel"
 
 
 class CustomerInput(TypedDict, total=False):
@@ -45,35 +47,49 @@ class LineInput(TypedDict):
     unit_price: Decimal
 
 
-def service_level_resolve(*, reference: str) -> ServiceLevel:
+# The channel's duplicate external_reference is the database's decision (the
+# unique constraint order_external_reference_per_channel), so it also holds
+# for concurrent requests; DO NOTHING answers it without aborting the
+# transaction (no savepoint needed) and a concurrent inserter is waited for.
+_ON_DUPLICATE_REFERENCE = "ON CONFLICT (channel_id, external_reference) DO NOTHING"
+_PRODUCTS_SQL = (
+    f"SELECT {select_columns(Product, 'p')} FROM inventory_product p "  # noqa: S608 - columns
+    "WHERE p.sku = ANY(%s)"
+)
+_SERVICE_LEVEL_SQL = (
+    f"SELECT {select_columns(ServiceLevel, 'l')}, {select_columns(Provider, 'p')} "  # noqa: S608
+    "FROM logistics_servicelevel l JOIN logistics_provider p ON p.id = l.provider_id "
+    "WHERE l.code = %s AND l.is_active AND p.is_active AND (%s = '' OR p.code = %s) LIMIT 2"
+)
+
+
+def _invalid(errors: list[dict[str, str]]) -> ValidationFailed:
+    return ValidationFailed(
+        "The order has invalid fields.", code=error_codes.INVALID_ORDER, errors=errors
+    )
+
+
+def _service_level_from(rows, reference: str) -> ServiceLevel:
     """`standard` (unique among active levels) or `provider:standard` → the ServiceLevel.
 
-    Raises ValidationFailed when the reference is unknown, inactive or ambiguous.
+    `rows`: what _SERVICE_LEVEL_SQL found. Raises ValidationFailed when the
+    reference is unknown, inactive or ambiguous.
     """
-    provider_code, _, code = reference.rpartition(":")
-    levels = ServiceLevel.objects.filter(
-        code=code, is_active=True, provider__is_active=True
-    ).select_related("provider")
-    if provider_code:
-        levels = levels.filter(provider__code=provider_code)
-    found = list(levels[:2])
-    if len(found) == 1:
-        return found[0]
+    if len(rows) == 1:
+        level, end = from_row(ServiceLevel, rows[0])
+        level.provider = from_row(Provider, rows[0], end)[0]
+        return level
+    code = reference.rpartition(":")[2]
     message = (
         f"Unknown service level {reference!r}."
-        if not found
+        if not rows
         else f"Service level {reference!r} exists at several providers; send 'provider:{code}'."
     )
-    raise ValidationFailed(
-        "The order has invalid fields.",
-        code=error_codes.INVALID_ORDER,
-        errors=[{"field": "service_level", "message": message}],
-    )
+    raise _invalid([{"field": "service_level", "message": message}])
 
 
-def _products_for(lines: list[LineInput]) -> dict[str, Product]:
-    skus = {line["sku"] for line in lines}
-    products = {p.sku: p for p in Product.objects.filter(sku__in=skus)}
+def _products_from(rows, lines: list[LineInput]) -> dict[str, Product]:
+    products = {product.sku: product for product in (from_row(Product, row)[0] for row in rows)}
     errors = []
     for index, line in enumerate(lines):
         product = products.get(line["sku"])
@@ -89,16 +105,34 @@ def _products_for(lines: list[LineInput]) -> dict[str, Product]:
                 }
             )
     if errors:
-        raise ValidationFailed(
-            "The order has invalid fields.", code=error_codes.INVALID_ORDER, errors=errors
-        )
+        raise _invalid(errors)
     return products
 
 
-def _duplicate_of(exc: IntegrityError) -> bool:
-    cause = exc.__cause__
-    diag = getattr(cause, "diag", None)
-    return getattr(diag, "constraint_name", None) == EXTERNAL_REFERENCE_CONSTRAINT
+def _intake_reads(
+    *, lines: list[LineInput], service_level: str | None
+) -> tuple[dict[str, Product], ServiceLevel | None, str]:
+    """The lines' products, the service level and a new order number, in one round trip.
+
+    Raises ValidationFailed for unknown or inactive SKUs or an unknown service level.
+    """
+    with (
+        pipelined(),
+        prepared_cursor() as products,
+        prepared_cursor() as numbers,
+        prepared_cursor() as levels,
+    ):
+        products.execute(_PRODUCTS_SQL, [sorted({line["sku"] for line in lines})], prepare=True)
+        numbers.execute(NEXT_NUMBERS_SQL, [1], prepare=True)
+        if service_level:
+            provider_code, _, code = service_level.rpartition(":")
+            levels.execute(_SERVICE_LEVEL_SQL, [code, provider_code, provider_code], prepare=True)
+        product_rows = products.fetchall()
+        (number,) = numbers.fetchone()
+        level_rows = levels.fetchall() if service_level else None
+    found = _products_from(product_rows, lines)
+    level = _service_level_from(level_rows, service_level) if service_level else None
+    return found, level, format_order_number(number)
 
 
 # No savepoint of its own when nested: an error aborts the caller's transaction anyway.
@@ -130,15 +164,9 @@ def order_create(
     holds for concurrent requests.
     """
     if not lines:
-        raise ValidationFailed(
-            "An order needs at least one line.",
-            code=error_codes.INVALID_ORDER,
-            errors=[{"field": "lines", "message": "At least one line is required."}],
-        )
-    products = _products_for(lines)
-    level = service_level_resolve(reference=service_level) if service_level else None
+        raise _invalid([{"field": "lines", "message": "At least one line is required."}])
+    products, level, number = _intake_reads(lines=lines, service_level=service_level)
     total = sum((line["unit_price"] * line["quantity"] for line in lines), Decimal("0"))
-    (number,) = order_numbers_next(count=1)
     order = Order(
         number=number,
         channel=channel,
@@ -158,12 +186,12 @@ def order_create(
         service_level=level,
         placed_at=placed_at or timezone.now(),
     )
-    try:
-        with transaction.atomic():
-            order.save(force_insert=True)
-    except IntegrityError as exc:
-        if not _duplicate_of(exc):
-            raise
+    order.search_keys_set()
+    sql, params = insert_statement(order, returning=True, suffix=_ON_DUPLICATE_REFERENCE)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
         existing = (
             Order.objects.filter(channel=channel, external_reference=external_reference)
             .values_list("number", flat=True)
@@ -174,7 +202,8 @@ def order_create(
             f"{external_reference!r}.",
             code=error_codes.DUPLICATE_EXTERNAL_REFERENCE,
             existing_order=existing,
-        ) from None
+        )
+    inserted(order, row[0])
     order_lines = OrderLine.objects.bulk_create(
         OrderLine(
             order=order,
