@@ -8,7 +8,9 @@ Runs against BENCH_DATABASE_URL (default consign_api_bench) with the bench's
 production settings, through Django's test Client (the whole middleware and
 DRF stack, no network, no gunicorn). For each kind it prints the SQL statements
 of one request (and, with -v, the statements themselves) and the mean wall time
-over --n requests; --profile prints cProfile's top functions of --n requests of
+over --n requests with the share of it this process spent on the CPU (the
+Python side, steadier than the wall time, which includes Postgres and the
+commits' disk flushes); --profile prints cProfile's top functions of --n requests of
 that kind. A single process, one request at a time: the deterministic half of
 the figures in docs/perf.md (the other half is bench/api_intake.py under load).
 """
@@ -105,11 +107,15 @@ def main() -> None:
             queries = list(connection.queries_log)
         finally:
             connection.force_debug_cursor = False
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         for _ in range(args.n):
             call()
         mean_ms = (time.perf_counter() - started) / args.n * 1000
-        print(f"{name:8} {len(queries):3d} statements  {mean_ms:6.2f} ms/request (n={args.n})")
+        cpu_ms = (time.process_time() - cpu_started) / args.n * 1000
+        print(
+            f"{name:8} {len(queries):3d} statements  {mean_ms:6.2f} ms/request, "
+            f"{cpu_ms:6.2f} ms of it Python CPU (n={args.n})"
+        )
         if args.verbose:
             for query in queries:
                 print(f"    {query['time']}s  {query['sql'][:200]}")

@@ -1,47 +1,69 @@
-"""The INSERT statements Django would run for a model instance, as SQL to combine.
+"""The INSERT statements Django would run for model instances, as SQL to combine.
 
 On hot paths several rows that depend on each other (a shipment, its parcel,
-its outbox row) cost one round trip and one ORM save each. These helpers give
-the exact statement `obj.save(force_insert=True)` would run (same columns,
-same defaults, `auto_now` values set on `obj`), so that a caller can chain them
-in one data-modifying `WITH` statement instead of hand-writing column lists
-that drift from the models.
+its outbox row) cost one round trip and one ORM save each, and Django compiles
+every INSERT anew. These helpers give the statement `obj.save(force_insert=True)`
+or `bulk_create` would run (same columns, same values, `auto_now` fields set on
+the instances) from a column list built once per model, so that a caller can
+run it directly or chain several in one data-modifying `WITH`.
 """
 
 from __future__ import annotations
 
+from functools import cache
+
 from django.db import connection, models
-from django.db.models.sql import InsertQuery
 
 
-def _fields(obj: models.Model) -> list[models.Field]:
-    # As Model._do_insert: no auto primary key unless set, no generated columns.
-    meta = obj._meta
-    return [
+@cache
+def _plan(model: type[models.Model], with_pk: bool) -> tuple[str, tuple[models.Field, ...]]:
+    # The columns of Model._do_insert: no auto primary key unless set, no generated columns.
+    meta = model._meta
+    fields = tuple(
         field
         for field in meta.local_concrete_fields
-        if not getattr(field, "generated", False)
-        and not (field is meta.auto_field and obj.pk is None)
-    ]
+        if not getattr(field, "generated", False) and (with_pk or field is not meta.auto_field)
+    )
+    for field in fields:
+        if hasattr(field, "get_placeholder"):  # the compiler would wrap its placeholder
+            raise ValueError(f"{model.__name__}.{field.name} needs Django's INSERT compiler")
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in fields)
+    return f"INSERT INTO {quote(meta.db_table)} ({columns})", fields
+
+
+def _row(obj: models.Model, fields) -> list:
+    values = []
+    for field in fields:
+        value = field.pre_save(obj, True)
+        if hasattr(value, "resolve_expression"):
+            raise ValueError(f"{field.name}: expressions need Django's INSERT compiler")
+        values.append(field.get_db_prep_save(value, connection=connection))
+    return values
+
+
+def _returning(model: type[models.Model]) -> str:
+    return f" RETURNING {connection.ops.quote_name(model._meta.pk.column)}"
 
 
 def insert_statement(
-    obj: models.Model, *, returning: bool = False, suffix: str = ""
+    *objs: models.Model, returning: bool = False, suffix: str = ""
 ) -> tuple[str, list]:
-    """`INSERT INTO t (...) VALUES (...) [suffix] [RETURNING pk]` for `obj`, with its params.
+    """`INSERT INTO t (...) VALUES (...), ... [suffix] [RETURNING pk]` for instances of
+    one model, with its params; rows come back in the order given.
 
     `suffix` goes between VALUES and RETURNING (an `ON CONFLICT ...` clause).
     """
-    query = InsertQuery(type(obj))
-    query.insert_values(_fields(obj), [obj])
-    compiler = query.get_compiler(connection=connection)
-    [(sql, params)] = compiler.as_sql()
+    model = type(objs[0])
+    head, fields = _plan(model, objs[0].pk is not None)
+    row = f"({', '.join(['%s'] * len(fields))})"
+    params = [value for obj in objs for value in _row(obj, fields)]
+    sql = f"{head} VALUES {', '.join([row] * len(objs))}"
     if suffix:
         sql = f"{sql} {suffix}"
     if returning:
-        pk = obj._meta.pk
-        sql = f'{sql} RETURNING "{pk.column}"'
-    return sql, list(params)
+        sql += _returning(model)
+    return sql, params
 
 
 def insert_select_statement(
@@ -51,26 +73,21 @@ def insert_select_statement(
     from `source` (column name -> SQL expression, for instance the id of a row
     inserted earlier in the same `WITH`). The instance's own value of those columns
     is ignored."""
-    sql, params = insert_statement(obj)
-    head, _, values = sql.partition(" VALUES (")
-    placeholders = values.removesuffix(")").split(", ")
-    names = [field.column for field in _fields(obj)]
-    if len(placeholders) != len(names) or any(p != "%s" for p in placeholders):
-        raise ValueError(f"Unexpected INSERT shape for {type(obj).__name__}: {sql}")
-    unknown = set(columns) - set(names)
+    head, fields = _plan(type(obj), obj.pk is not None)
+    unknown = set(columns) - {field.column for field in fields}
     if unknown:
         raise ValueError(f"{type(obj).__name__} has no column(s) {sorted(unknown)}")
-    expressions, kept = [], []
-    for name, value in zip(names, params, strict=True):
-        if name in columns:
-            expressions.append(columns[name])
+    expressions, params = [], []
+    for field, value in zip(fields, _row(obj, fields), strict=True):
+        if field.column in columns:
+            expressions.append(columns[field.column])
         else:
             expressions.append("%s")
-            kept.append(value)
+            params.append(value)
     sql = f"{head} SELECT {', '.join(expressions)} FROM {source}"  # noqa: S608 - caller's SQL
     if returning:
-        sql = f'{sql} RETURNING "{obj._meta.pk.column}"'
-    return sql, kept
+        sql += _returning(type(obj))
+    return sql, params
 
 
 def inserted(obj: models.Model, pk) -> None:
@@ -78,3 +95,15 @@ def inserted(obj: models.Model, pk) -> None:
     obj.pk = pk
     obj._state.adding = False
     obj._state.db = connection.alias
+
+
+def insert_all(*objs: models.Model) -> None:
+    """Insert instances of one model in one statement and set their primary keys
+    (`bulk_create` without its per-call compilation; no signals)."""
+    if not objs:
+        return
+    sql, params = insert_statement(*objs, returning=True)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
+            inserted(obj, pk)

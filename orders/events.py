@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db.models.signals import post_save
 
+from core.inserts import insert_all
 from orders.models import Order, OrderEvent
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ def event_record(
     if into is not None:
         into.append(event)
     else:
-        event.save(force_insert=True)
+        events_record_many(events=[event])
     return event
 
 
@@ -57,7 +58,7 @@ def events_record_many(*, events: list[OrderEvent]) -> list[OrderEvent]:
     recorded one by one; post_save is sent for each, as `event_record` would.
     """
     if events:
-        OrderEvent.objects.bulk_create(events)
+        insert_all(*events)
         events_saved(events)
     return events
 

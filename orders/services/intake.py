@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.errors import Conflict, ValidationFailed
-from core.inserts import insert_statement, inserted
+from core.inserts import insert_all, insert_statement, inserted
 from core.models import related_objects_set
 from core.pipeline import pipelined, prepared_cursor
 from core.rows import from_row, select_columns
@@ -204,7 +204,7 @@ def order_create(
             existing_order=existing,
         )
     inserted(order, row[0])
-    order_lines = OrderLine.objects.bulk_create(
+    order_lines = [
         OrderLine(
             order=order,
             line_number=index,
@@ -214,7 +214,8 @@ def order_create(
             unit_price=line["unit_price"],
         )
         for index, line in enumerate(lines, start=1)
-    )
+    ]
+    insert_all(*order_lines)
     # Every line of the order: the 201 response reads them without a query.
     related_objects_set(order, "lines", order_lines)
     events.order_received_event(order=order, user=user, actor=actor, line_count=len(order_lines))
