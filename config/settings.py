@@ -213,8 +213,6 @@ API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=30)
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
 # How long Idempotency-Key records are kept (never less than 24).
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
-# An in-flight Idempotency-Key older than this belongs to a crashed request and may be retried.
-IDEMPOTENCY_LOCK_TIMEOUT_SECONDS = env.int("IDEMPOTENCY_LOCK_TIMEOUT_SECONDS", default=60)
 
 # --- Consign ----------------------------------------------------------------
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="consign-demo")

@@ -52,11 +52,10 @@ class IdempotencyRecordAdmin(admin.ModelAdmin):
         "api_key",
         "request_method",
         "request_path",
-        "state",
         "response_status",
         "created_at",
     ]
-    list_filter = ["state"]
+    list_filter = ["response_status"]
     search_fields = ["key"]
 
     def has_add_permission(self, request):

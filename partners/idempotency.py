@@ -19,7 +19,7 @@ from core.db_retry import db_retry
 from core.errors import DomainError
 from partners import error_codes
 from partners.models import IdempotencyRecord
-from partners.services import idempotency_begin, idempotency_complete, idempotency_release
+from partners.services import idempotency_claim, idempotency_store
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -77,53 +77,59 @@ def idempotent(handler):
             )
         # Read the raw body before DRF parses it: the fingerprint covers the bytes sent.
         body = request._request.body
-        outcome = idempotency_begin(
-            api_key=request.auth, key=key, method=request.method, path=request.path, body=body
-        )
-        if outcome.replay is not None:
-            return replay_response(outcome.replay)
-        record = outcome.record
+        method, path, api_key = request.method, request.path, request.auth
+        claims = []
 
         def attempt():
+            claims.clear()
             with transaction.atomic():
+                # The claim is the transaction's own: a rollback (or a dead worker's
+                # lost connection) frees the key, so an unstored failure can be retried.
+                claim = idempotency_claim(
+                    api_key=api_key, key=key, method=method, path=path, body=body
+                )
+                if claim.replay is not None:
+                    return replay_response(claim.replay)
+                claims.append(claim)
                 response = handler(view, request, *args, **kwargs)
                 if not _storable(response.status_code):
                     raise _Release(response)
                 frozen = _frozen(response)
-                idempotency_complete(
-                    record=record,
-                    status=frozen.status_code,
-                    content_type=frozen["Content-Type"],
-                    body=frozen.content,
-                )
+                _store(api_key, key, method, path, claim, frozen)
                 return frozen
 
         try:
             # A deadlock or serialization failure reruns the whole transaction.
             return db_retry(attempt)
         except _Release as release:
-            idempotency_release(record=record)
             return release.response
         except Exception as exc:
-            try:
-                response = view.handle_exception(exc)
-            except Exception:
-                idempotency_release(record=record)
+            if not claims:  # the key was in flight or reused: nothing ran, nothing to store
                 raise
+            # The handler failed and its transaction rolled back; a storable answer
+            # (a 409 conflict, say) is kept for the key like a success.
+            response = view.handle_exception(exc)
             if not _storable(response.status_code):
-                idempotency_release(record=record)
                 return response
             frozen = _frozen(response)
             with transaction.atomic():
-                idempotency_complete(
-                    record=record,
-                    status=frozen.status_code,
-                    content_type=frozen["Content-Type"],
-                    body=frozen.content,
-                )
+                _store(api_key, key, method, path, claims[-1], frozen)
             return frozen
 
     return wrapper
+
+
+def _store(api_key, key, method, path, claim, frozen: HttpResponse) -> None:
+    idempotency_store(
+        api_key=api_key,
+        key=key,
+        method=method,
+        path=path,
+        fingerprint=claim.fingerprint,
+        status=frozen.status_code,
+        content_type=frozen["Content-Type"],
+        body=frozen.content,
+    )
 
 
 def _atomic_call(handler, view, request, *args, **kwargs):

@@ -1,5 +1,4 @@
 from django.db import models
-from django.db.models import Q
 
 from core.models import TimeStampedModel
 
@@ -31,11 +30,12 @@ class ApiKey(TimeStampedModel):
 
 
 class IdempotencyRecord(models.Model):
-    """The first response to a POST carrying an Idempotency-Key, per API key (Stripe semantics)."""
+    """The first response to a POST carrying an Idempotency-Key, per API key (Stripe semantics).
 
-    class State(models.TextChoices):
-        IN_FLIGHT = "in_flight", "In flight"
-        COMPLETED = "completed", "Completed"
+    Written in the request's own transaction, so only completed requests have one;
+    a request still running holds the key with an advisory lock instead
+    (partners.services.idempotency_claim).
+    """
 
     api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="+")
     key = models.CharField(max_length=255)
@@ -43,26 +43,18 @@ class IdempotencyRecord(models.Model):
     request_path = models.CharField(max_length=500)
     # SHA-256 over method, path and the canonical JSON of the body.
     request_hash = models.CharField(max_length=64)
-    state = models.CharField(max_length=16, choices=State.choices, default=State.IN_FLIGHT)
-    # While in flight: when the owner took the lock. A lock older than the
-    # configured timeout belongs to a crashed worker and may be taken over.
-    locked_at = models.DateTimeField(null=True, blank=True)
-    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_status = models.PositiveSmallIntegerField()
     response_content_type = models.CharField(max_length=100, blank=True, default="")
     # The exact bytes sent the first time (text, not jsonb, which would reorder keys).
     response_body = models.TextField(blank=True, default="")
     created_at = models.DateTimeField()
-    completed_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField()
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["api_key", "key"], name="idempotency_key_per_api_key"),
-            models.CheckConstraint(
-                condition=Q(state="in_flight") | Q(response_status__isnull=False),
-                name="idempotency_completed_has_response",
-            ),
         ]
         indexes = [models.Index(fields=["created_at"], name="idempotency_created")]
 
     def __str__(self) -> str:
-        return f"{self.api_key_id}:{self.key} {self.state}"
+        return f"{self.api_key_id}:{self.key} {self.response_status}"

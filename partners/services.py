@@ -15,6 +15,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.errors import Conflict, DomainError
+from core.inserts import insert_statement, inserted
+from core.pipeline import pipelined, prepared_cursor
 from core.security_log import security_event
 from partners import error_codes
 from partners.models import ApiKey, IdempotencyRecord
@@ -124,68 +126,71 @@ def request_fingerprint(*, method: str, path: str, body: bytes) -> str:
     return digest.hexdigest()
 
 
-@dataclass
-class IdempotencyOutcome:
-    """Either `record` is ours to execute, or `replay` is the stored first response."""
+# The claim on a key is a transaction-level advisory lock on a 64-bit hash of
+# (API key, Idempotency-Key), taken inside the request's own transaction: it is
+# held exactly while the request runs and goes with its commit or rollback, or
+# with its connection when a worker dies, so a crashed request never leaves a
+# key blocked. A new statement after the lock sees whatever an earlier holder
+# committed (READ COMMITTED takes a new snapshot per statement).
+_CLAIM_SQL = "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))"
+_RECORD_SQL = (
+    "SELECT id, request_method, request_path, request_hash, response_status, "
+    "response_content_type, response_body, created_at, completed_at "
+    "FROM partners_idempotencyrecord WHERE api_key_id = %s AND key = %s"
+)
+_RECORD_FIELDS = [
+    "id",
+    "request_method",
+    "request_path",
+    "request_hash",
+    "response_status",
+    "response_content_type",
+    "response_body",
+    "created_at",
+    "completed_at",
+]
 
-    record: IdempotencyRecord | None = None
+
+@dataclass
+class IdempotencyClaim:
+    """What a request with an Idempotency-Key does: execute (`replay` None), or replay
+    `replay`, the response stored by the first request with this key and body."""
+
+    fingerprint: str
     replay: IdempotencyRecord | None = None
 
 
-def _lock_timeout() -> timedelta:
-    return timedelta(seconds=settings.IDEMPOTENCY_LOCK_TIMEOUT_SECONDS)
+def _record(api_key: ApiKey, key: str, row) -> IdempotencyRecord:
+    record = IdempotencyRecord.from_db(connection.alias, _RECORD_FIELDS, row)
+    record.api_key, record.key = api_key, key
+    return record
 
 
-def idempotency_begin(
+def idempotency_claim(
     *, api_key: ApiKey, key: str, method: str, path: str, body: bytes
-) -> IdempotencyOutcome:
-    """Claim `key` for this request, or find the earlier request that used it.
+) -> IdempotencyClaim:
+    """Hold `key` for this request until its transaction ends, or find the earlier
+    request that used it. Call first thing inside the request's transaction.
 
-    Call it outside any transaction (the API runs without ATOMIC_REQUESTS) so
-    that the claim commits at once and concurrent requests see it.
-    Returns the new in-flight record (the caller executes the request), or the
-    completed record to replay. Raises Conflict (409) while another request with
-    the key is in flight, and DomainError (422) when the key was used for a
-    different request.
+    Returns a claim to execute, or the completed record to replay. Raises
+    Conflict (409) while another request with the key is running, and
+    DomainError (422) when the key was used for a different request.
     """
     fingerprint = request_fingerprint(method=method, path=path, body=body)
-    now = timezone.now()
-    with connection.cursor() as cursor:
-        # ON CONFLICT DO NOTHING: of N simultaneous requests exactly one inserts.
-        cursor.execute(
-            """
-            INSERT INTO partners_idempotencyrecord
-                (api_key_id, key, request_method, request_path, request_hash, state,
-                 locked_at, response_content_type, response_body, created_at)
-            VALUES (%s, %s, %s, %s, %s, 'in_flight', %s, '', '', %s)
-            ON CONFLICT (api_key_id, key) DO NOTHING
-            RETURNING id
-            """,
-            [api_key.pk, key, method.upper(), path[:500], fingerprint, now, now],
-        )
-        row = cursor.fetchone()
-    if row is not None:
-        return IdempotencyOutcome(
-            record=IdempotencyRecord(
-                pk=row[0],
-                api_key=api_key,
-                key=key,
-                request_method=method.upper(),
-                request_path=path[:500],
-                request_hash=fingerprint,
-                state=IdempotencyRecord.State.IN_FLIGHT,
-                locked_at=now,
-                created_at=now,
-            )
-        )
-
-    existing = IdempotencyRecord.objects.filter(api_key=api_key, key=key).first()
-    if existing is None:
-        # Purged or released between our insert and this read: the caller may retry.
+    with pipelined(), prepared_cursor() as claim, prepared_cursor() as read:
+        claim.execute(_CLAIM_SQL, [f"{api_key.pk}:{key}"], prepare=True)
+        read.execute(_RECORD_SQL, [api_key.pk, key], prepare=True)
+        (held,) = claim.fetchone()
+        row = read.fetchone()
+    if not held:
         raise Conflict(
-            "A request with this Idempotency-Key was just completed or released; retry.",
+            "A request with this Idempotency-Key is still being processed. "
+            "Retry after it completes.",
             code=error_codes.IDEMPOTENCY_KEY_IN_USE,
         )
+    if row is None:
+        return IdempotencyClaim(fingerprint=fingerprint)
+    existing = _record(api_key, key, row)
     if existing.request_hash != fingerprint:
         raise _KeyReused(
             "This Idempotency-Key was already used with a different request "
@@ -193,22 +198,7 @@ def idempotency_begin(
             "Use a new key for a new request.",
             code=error_codes.IDEMPOTENCY_KEY_REUSED,
         )
-    if existing.state == IdempotencyRecord.State.COMPLETED:
-        return IdempotencyOutcome(replay=existing)
-    # In flight. A lock older than the timeout belongs to a process that died
-    # mid-request (its transaction rolled back): take it over atomically.
-    taken = IdempotencyRecord.objects.filter(
-        pk=existing.pk,
-        state=IdempotencyRecord.State.IN_FLIGHT,
-        locked_at__lt=now - _lock_timeout(),
-    ).update(locked_at=now)
-    if taken:
-        existing.locked_at = now
-        return IdempotencyOutcome(record=existing)
-    raise Conflict(
-        "A request with this Idempotency-Key is still being processed. Retry after it completes.",
-        code=error_codes.IDEMPOTENCY_KEY_IN_USE,
-    )
+    return IdempotencyClaim(fingerprint=fingerprint, replay=existing)
 
 
 class _KeyReused(DomainError):
@@ -217,38 +207,50 @@ class _KeyReused(DomainError):
     code = error_codes.IDEMPOTENCY_KEY_REUSED
 
 
-def idempotency_complete(
-    *, record: IdempotencyRecord, status: int, content_type: str, body: bytes
-) -> None:
-    """Store the response of the request that owns `record`.
+def idempotency_store(
+    *,
+    api_key: ApiKey,
+    key: str,
+    method: str,
+    path: str,
+    fingerprint: str,
+    status: int,
+    content_type: str,
+    body: bytes,
+) -> IdempotencyRecord | None:
+    """Store the response of the request that used `key`; None if a response is
+    already stored for the key (that one stands).
 
-    Call inside the transaction that made the request's changes: the changes and
-    the stored response commit together or not at all.
+    Inside the transaction that holds the claim, so that the request's changes
+    and its stored response commit together or not at all. After a failed
+    request's rollback (the claim went with it) it runs in a transaction of its
+    own: the insert then waits for, and yields to, a request with the same key
+    that ran in between (which, the failed one having changed nothing, had the
+    same starting point).
     """
-    updated = IdempotencyRecord.objects.filter(
-        pk=record.pk, state=IdempotencyRecord.State.IN_FLIGHT, locked_at=record.locked_at
-    ).update(
-        state=IdempotencyRecord.State.COMPLETED,
+    now = timezone.now()
+    record = IdempotencyRecord(
+        api_key=api_key,
+        key=key,
+        request_method=method.upper(),
+        request_path=path[:500],
+        request_hash=fingerprint,
         response_status=status,
         response_content_type=content_type,
         response_body=body.decode("utf-8"),
-        completed_at=timezone.now(),
-        locked_at=None,
+        created_at=now,
+        completed_at=now,
     )
-    if not updated:
-        # Our lock was taken over after a timeout: another request now owns the key.
-        raise Conflict(
-            "The Idempotency-Key lock expired while this request was processed.",
-            code=error_codes.IDEMPOTENCY_KEY_IN_USE,
-        )
-
-
-def idempotency_release(*, record: IdempotencyRecord) -> None:
-    """Forget the claim of a request that did not execute (invalid input, server error),
-    so that the client may retry with the same key, as Stripe does."""
-    IdempotencyRecord.objects.filter(
-        pk=record.pk, state=IdempotencyRecord.State.IN_FLIGHT, locked_at=record.locked_at
-    ).delete()
+    sql, params = insert_statement(
+        record, returning=True, suffix="ON CONFLICT (api_key_id, key) DO NOTHING"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    inserted(record, row[0])
+    return record
 
 
 def idempotency_records_purge(*, older_than: timedelta | None = None) -> int:

@@ -1,4 +1,4 @@
-"""Idempotency-Key semantics (Stripe): replay, mismatch, in flight, takeover, retention."""
+"""Idempotency-Key semantics (Stripe): replay, mismatch, in flight, a dead request, retention."""
 
 from datetime import timedelta
 
@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from orders.models import Order
 from partners.models import IdempotencyRecord
-from partners.services import idempotency_records_purge, request_fingerprint
+from partners.services import idempotency_records_purge
 from partners.tasks import idempotency_records_purge_task
 
 URL = "/api/v1/orders/"
@@ -67,41 +67,48 @@ def test_keys_are_per_api_key(api_client, other_api_client, order_payload):
     assert "Idempotent-Replayed" not in response
 
 
-def test_key_in_flight_is_409(api_client, api_key, order_payload):
-    import json
+def _request_in_flight(api_key, key):
+    """Another database session that holds `key` as a running request does: inside an
+    open transaction, with the claim idempotency_claim takes."""
+    from django.db import connection
 
-    body = json.dumps(order_payload).encode()
-    IdempotencyRecord.objects.create(
-        api_key=api_key[0],
-        key="busy",
-        request_method="POST",
-        request_path=URL,
-        request_hash=request_fingerprint(method="POST", path=URL, body=body),
-        locked_at=timezone.now(),
-        created_at=timezone.now(),
-    )
-    response = _post(api_client, order_payload, "busy")
+    other = connection.get_new_connection(connection.get_connection_params())
+    other.execute("BEGIN")
+    other.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"{api_key.pk}:{key}"])
+    return other
+
+
+def test_key_in_flight_is_409(api_client, api_key, order_payload):
+    other = _request_in_flight(api_key[0], "busy")
+    try:
+        response = _post(api_client, order_payload, "busy")
+    finally:
+        other.close()
     assert response.status_code == 409
     assert response.json()["code"] == "idempotency_key_in_use"
     assert not Order.objects.exists()
+    assert not IdempotencyRecord.objects.exists()
 
 
-def test_stale_in_flight_key_is_taken_over(api_client, api_key, order_payload, settings):
-    import json
+def test_key_of_a_request_that_died_is_free_at_once(api_client, api_key, order_payload):
+    # A worker killed mid-request: its connection closes and its transaction with it.
+    _request_in_flight(api_key[0], "crashed").close()
+    response = _post(api_client, order_payload, "crashed")
+    assert response.status_code == 201
+    record = IdempotencyRecord.objects.get(key="crashed")
+    assert record.response_status == 201
+    assert record.response_body == response.content.decode()
 
-    body = json.dumps(order_payload).encode()
-    long_ago = timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_LOCK_TIMEOUT_SECONDS + 5)
-    IdempotencyRecord.objects.create(
-        api_key=api_key[0],
-        key="crashed",
-        request_method="POST",
-        request_path=URL,
-        request_hash=request_fingerprint(method="POST", path=URL, body=body),
-        locked_at=long_ago,
-        created_at=long_ago,
-    )
-    assert _post(api_client, order_payload, "crashed").status_code == 201
-    assert IdempotencyRecord.objects.get(key="crashed").state == "completed"
+
+def test_key_in_flight_for_another_api_key_does_not_block(
+    api_client, other_api_client, api_key, order_payload
+):
+    other = _request_in_flight(api_key[0], "shared")
+    try:
+        response = _post(other_api_client, order_payload, "shared")
+    finally:
+        other.close()
+    assert response.status_code == 201
 
 
 def test_validation_failure_is_not_stored_so_the_key_can_be_retried(api_client, order_payload):
