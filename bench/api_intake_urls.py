@@ -194,9 +194,9 @@ def floor_create(request):
         body = json.dumps({"number": number, "status": "in_fulfilment"})
         cursor.execute(
             "INSERT INTO partners_idempotencyrecord (api_key_id, key, request_method, "
-            "request_path, request_hash, state, response_status, response_content_type, "
+            "request_path, request_hash, response_status, response_content_type, "
             "response_body, created_at, completed_at) "
-            "VALUES (%s, %s, 'POST', %s, '', 'completed', 201, 'application/json', %s, %s, %s)",
+            "VALUES (%s, %s, 'POST', %s, '', 201, 'application/json', %s, %s, %s)",
             [key_id, request.headers["Idempotency-Key"], request.path, body, now, now],
         )
     return JsonResponse({"number": number, "status": "in_fulfilment"}, status=201)
