@@ -95,6 +95,10 @@ def main() -> None:
             raise SystemExit(response.content[:300])
 
     kinds = {"intake": intake, "read": read, "list": list_page}
+    # As gunicorn's workers do after start-up (gunicorn.conf.py).
+    from core.gc_tuning import gc_settle_after_startup
+
+    gc_settle_after_startup()
     for name, call in kinds.items():
         for _ in range(5):
             call()
