@@ -4,9 +4,10 @@ The cursor holds the sort value and id of the last row served; the next page
 is everything strictly after it in (value, id) order, which an index on
 (channel, value, id) answers without OFFSET.
 
-The page is read as primary keys only; the view renders those rows (the
-partner API has Postgres render them as JSON text, orders/api_documents.py)
-and hands the text to `get_paginated_response`.
+The page is found and rendered in one statement: the view hands over the
+SQL that renders a page's rows (the partner API has Postgres render them as
+JSON text, orders/api_documents.py), and `page_response` runs it over the
+page's primary keys.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import binascii
 import datetime as dt
 import json
 
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet, Window
+from django.db.models.functions import RowNumber
 from django.http import HttpResponse
 from django.utils.dateparse import parse_datetime
 from rest_framework.exceptions import ValidationError
@@ -79,8 +81,13 @@ class KeysetPagination(BasePagination):
         raw = json.dumps([when.isoformat(), pk]).encode()
         return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
-    def paginate_queryset(self, queryset: QuerySet, request, view=None) -> list[int]:
-        """The primary keys of the requested page, in order."""
+    def page_response(self, queryset: QuerySet, request, *, render_sql: str) -> HttpResponse:
+        """The requested page of `queryset`, rendered by Postgres, in one statement.
+
+        `render_sql` is a SELECT of one text value (the JSON array of the page's
+        rows) over a relation `page(pk, n)`: the rows' primary keys and their
+        1-based positions. Finding the page and rendering it share one round trip.
+        """
         ordering = request.query_params.get(self.ordering_query_param, self.default_ordering)
         if ordering not in self.orderings:
             raise ValidationError(
@@ -102,32 +109,35 @@ class KeysetPagination(BasePagination):
                 queryset = queryset.filter(
                     Q(**{f"{field}__gte": when}) & (Q(**{f"{field}__gt": when}) | Q(pk__gt=pk))
                 )
-        prefix = "-" if descending else ""
-        page = queryset.order_by(f"{prefix}{field}", f"{prefix}pk").values_list("pk", field)
-        sql, params = page[: size + 1].query.sql_with_params()
+        order_by = [F(field).desc(), F("pk").desc()] if descending else [F(field), F("pk")]
+        fetched = (
+            queryset.annotate(_n=Window(RowNumber(), order_by=order_by))
+            .order_by(*order_by)
+            .values_list("pk", field, "_n")[: size + 1]
+        )
+        page_sql, params = fetched.query.sql_with_params()
+        sql = (
+            f"WITH fetched(pk, sort_value, n) AS ({page_sql}), "  # noqa: S608 - compiled SQL
+            "page AS (SELECT pk, n FROM fetched WHERE n <= %s) "
+            f"SELECT ({render_sql}), "
+            "(SELECT sort_value FROM fetched WHERE n = %s), "
+            "(SELECT pk FROM fetched WHERE n = %s), "
+            "EXISTS (SELECT 1 FROM fetched WHERE n > %s)"
+        )
         # Prepared: with a dozen indexes on the table to weigh, planning the page
         # query cost more than running it (filters give a handful of shapes).
         with prepared_cursor() as cursor:
-            cursor.execute(sql, params, prepare=True)
-            rows = cursor.fetchall()
-        self.has_next = len(rows) > size
-        rows = rows[:size]
-        self.next_cursor = self._encode(rows[-1][1], rows[-1][0]) if self.has_next else None
-        self.request = request
-        return [pk for pk, _ in rows]
-
-    def get_next_link(self) -> str | None:
-        if not self.next_cursor:
-            return None
-        return replace_query_param(
-            self.request.build_absolute_uri(), self.cursor_query_param, self.next_cursor
+            cursor.execute(sql, [*params, size, size, size, size], prepare=True)
+            results_json, last_value, last_pk, has_next = cursor.fetchone()
+        next_cursor = self._encode(last_value, last_pk) if has_next else None
+        next_link = (
+            replace_query_param(request.build_absolute_uri(), self.cursor_query_param, next_cursor)
+            if next_cursor
+            else None
         )
-
-    def get_paginated_response(self, results_json: str) -> HttpResponse:
-        """The page: `results_json` is the JSON array of the rendered rows."""
         body = (
-            f'{{"next":{json.dumps(self.get_next_link())},'
-            f'"next_cursor":{json.dumps(self.next_cursor)},"results":{results_json}}}'
+            f'{{"next":{json.dumps(next_link)},'
+            f'"next_cursor":{json.dumps(next_cursor)},"results":{results_json}}}'
         )
         return HttpResponse(body, content_type="application/json")
 

@@ -162,12 +162,18 @@ def _order_detail(where: str) -> str:
 _ORDER_DETAIL_BY_NUMBER = _order_detail("o.channel_id = %s AND o.number = %s")
 _ORDER_DETAIL_BY_ID = _order_detail("o.id = %s")
 
-_ORDER_LIST = f"""
-    SELECT COALESCE(json_agg({_order(detail=False)} ORDER BY page.position), '[]'::json)::text
-    FROM unnest(%s::bigint[]) WITH ORDINALITY AS page(id, position)
-    JOIN orders_order o ON o.id = page.id
+# The orders of a relation `page(pk, n)`, as a JSON array in `n` order: the list
+# endpoint's page (core.pagination builds `page` from the filtered query) or
+# any list of ids (below).
+ORDER_PAGE = f"""
+    SELECT COALESCE(json_agg({_order(detail=False)} ORDER BY page.n), '[]'::json)::text
+    FROM page
+    JOIN orders_order o ON o.id = page.pk
     JOIN orders_channel c ON c.id = o.channel_id
 """
+_ORDER_LIST = (
+    f"WITH page(pk, n) AS (SELECT * FROM unnest(%s::bigint[]) WITH ORDINALITY) {ORDER_PAGE}"
+)
 
 _SHIPMENT_LIST = f"SELECT {_shipments_of('%s')}::text"
 

@@ -16,11 +16,11 @@ from orders.filters import OrderFilter, QueryFilterBackend
 from orders.iso import currency_places, is_country
 from orders.models import Order
 from orders.selectors import (
+    ORDERS_PAGE_SQL,
     order_detail_json,
     order_detail_json_for_channel,
     order_lookup_for_channel,
     orders_for_channel,
-    orders_list_json,
     shipments_json_for_order,
 )
 from orders.serializers import OrderDetailSerializer, OrderSerializer, ShipmentSerializer
@@ -165,8 +165,9 @@ class OrderListCreateApi(PartnerApiView):
         responses={200: OrderSerializer(many=True), **api_schema.COMMON_READ_RESPONSES},
     )
     def get(self, request):
-        order_ids = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(orders_list_json(order_ids=order_ids))
+        return self.paginator.page_response(
+            self.filter_queryset(self.get_queryset()), request, render_sql=ORDERS_PAGE_SQL
+        )
 
     @extend_schema(
         operation_id="orders_create",

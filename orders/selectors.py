@@ -10,13 +10,12 @@ from orders.models import Channel, Order
 
 
 def orders_for_channel(*, channel: Channel) -> QuerySet[Order]:
-    """The channel's orders, to filter and page; `orders_list_json` renders a page of them."""
+    """The channel's orders, to filter and page; ORDERS_PAGE_SQL renders a page of them."""
     return Order.objects.filter(channel=channel)
 
 
-def orders_list_json(*, order_ids: list[int]) -> str:
-    """The orders as the list endpoint shows them (a JSON array, in the order given)."""
-    return api_documents.orders_list_json(order_ids=order_ids)
+# The list endpoint's rendering of a page: see core.pagination.KeysetPagination.page_response.
+ORDERS_PAGE_SQL = api_documents.ORDER_PAGE
 
 
 def order_detail_json_for_channel(*, channel: Channel, number: str) -> str:
