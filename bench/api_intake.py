@@ -6,7 +6,9 @@ Usage:
 
 It uses its own database (BENCH_DATABASE_URL, default consign_api_bench on the
 local Postgres; created and migrated if missing) and fills it up to --orders
-orders with INSERT ... SELECT generate_series (one line each) the first time.
+orders with INSERT ... SELECT generate_series (one line each) the first time,
+and runs VACUUM (ANALYZE) before every run (this machine's Postgres has autovacuum
+off; without it the tables earlier runs grew keep stale statistics).
 Then it starts gunicorn on 127.0.0.1 with production settings (DJANGO_DEBUG=false,
 access logging off) and, at --concurrency clients for --duration seconds each:
 
