@@ -133,11 +133,6 @@ def request_fingerprint(*, method: str, path: str, body: bytes) -> str:
 # key blocked. A new statement after the lock sees whatever an earlier holder
 # committed (READ COMMITTED takes a new snapshot per statement).
 _CLAIM_SQL = "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))"
-_RECORD_SQL = (
-    "SELECT id, request_method, request_path, request_hash, response_status, "
-    "response_content_type, response_body, created_at, completed_at "
-    "FROM partners_idempotencyrecord WHERE api_key_id = %s AND key = %s"
-)
 _RECORD_FIELDS = [
     "id",
     "request_method",
@@ -149,6 +144,10 @@ _RECORD_FIELDS = [
     "created_at",
     "completed_at",
 ]
+_RECORD_SQL = (
+    f"SELECT {', '.join(_RECORD_FIELDS)} FROM partners_idempotencyrecord "  # noqa: S608
+    "WHERE api_key_id = %s AND key = %s"
+)
 
 
 @dataclass
