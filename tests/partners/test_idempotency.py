@@ -1,5 +1,6 @@
 """Idempotency-Key semantics (Stripe): replay, mismatch, in flight, a dead request, retention."""
 
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -67,23 +68,27 @@ def test_keys_are_per_api_key(api_client, other_api_client, order_payload):
     assert "Idempotent-Replayed" not in response
 
 
+@contextmanager
 def _request_in_flight(api_key, key):
-    """Another database session that holds `key` as a running request does: inside an
-    open transaction, with the claim idempotency_claim takes."""
+    """Another database session holds `key` as a running request does (inside an open
+    transaction, with the claim idempotency_claim takes) until the block ends, when
+    its connection closes as a killed worker's would."""
     from django.db import connection
 
     other = connection.get_new_connection(connection.get_connection_params())
-    other.execute("BEGIN")
-    other.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"{api_key.pk}:{key}"])
-    return other
+    try:
+        other.execute("BEGIN")
+        other.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"{api_key.pk}:{key}"]
+        )
+        yield
+    finally:
+        other.close()
 
 
 def test_key_in_flight_is_409(api_client, api_key, order_payload):
-    other = _request_in_flight(api_key[0], "busy")
-    try:
+    with _request_in_flight(api_key[0], "busy"):
         response = _post(api_client, order_payload, "busy")
-    finally:
-        other.close()
     assert response.status_code == 409
     assert response.json()["code"] == "idempotency_key_in_use"
     assert not Order.objects.exists()
@@ -91,8 +96,8 @@ def test_key_in_flight_is_409(api_client, api_key, order_payload):
 
 
 def test_key_of_a_request_that_died_is_free_at_once(api_client, api_key, order_payload):
-    # A worker killed mid-request: its connection closes and its transaction with it.
-    _request_in_flight(api_key[0], "crashed").close()
+    with _request_in_flight(api_key[0], "crashed"):
+        pass
     response = _post(api_client, order_payload, "crashed")
     assert response.status_code == 201
     record = IdempotencyRecord.objects.get(key="crashed")
@@ -103,11 +108,8 @@ def test_key_of_a_request_that_died_is_free_at_once(api_client, api_key, order_p
 def test_key_in_flight_for_another_api_key_does_not_block(
     api_client, other_api_client, api_key, order_payload
 ):
-    other = _request_in_flight(api_key[0], "shared")
-    try:
+    with _request_in_flight(api_key[0], "shared"):
         response = _post(other_api_client, order_payload, "shared")
-    finally:
-        other.close()
     assert response.status_code == 201
 
 
