@@ -319,7 +319,9 @@ def shipment_poll(*, shipment_id: int) -> int:
     """
     shipment = Shipment.objects.select_related("provider").get(pk=shipment_id)
     if not shipment.provider_reference:
-        Shipment.objects.filter(pk=shipment_id).update(next_poll_at=None)
+        # Only while there is still no reference: a create recorded since the read above
+        # has scheduled the reconciliation poll of a shipment whose webhooks overtook it.
+        Shipment.objects.filter(pk=shipment_id, provider_reference="").update(next_poll_at=None)
         return 0
     try:
         updates = adapter_for(shipment.provider).fetch_tracking(shipment)

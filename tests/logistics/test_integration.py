@@ -85,13 +85,24 @@ def _wait_delivered(order_ids, timeout: float, procs: Processes, on_tick=None) -
     pytest.fail(f"not all delivered within {timeout}s: {dict(statuses)}\n{procs.logs()}")
 
 
-def _wait_polls_finished(order_ids, timeout: float = 60) -> None:
-    """Delivered shipments get one reconciliation poll; wait for those to run."""
+def _wait_polls_finished(order_ids, timeout: float = 90) -> None:
+    """Delivered shipments get one reconciliation poll; wait for those to run.
+
+    A shipment whose webhooks overtook its create (the provider's answer was lost) is
+    delivered before its create is recorded; recording it schedules the poll. So wait
+    until every create is recorded and no poll is pending, twice in a row.
+    """
+    shipments = Shipment.objects.filter(order_id__in=order_ids)
     deadline = time.monotonic() + timeout
+    quiet = 0
     while time.monotonic() < deadline:
-        if not Shipment.objects.filter(order_id__in=order_ids, next_poll_at__isnull=False).exists():
+        pending = shipments.filter(next_poll_at__isnull=False).count()
+        unrecorded = shipments.filter(provider_reference="").count()
+        quiet = quiet + 1 if pending == unrecorded == 0 else 0
+        if quiet == 2:
             return
         time.sleep(0.5)
+    pytest.fail(f"{pending} polls pending, {unrecorded} creates unrecorded after {timeout}s")
 
 
 def test_order_posted_through_the_api_reaches_delivered_within_60s(procs, live_server):
