@@ -430,6 +430,100 @@ async def open_loop_step(
     return held, note
 
 
+async def calibrate(
+    stack: Stack,
+    args: argparse.Namespace,
+    traffic: Traffic,
+    requests: dict,
+    hooks: WebhookSource,
+    mix: dict[str, float],
+    alone: dict[str, float],
+    detail: dict[str, str],
+    failures: list[str],
+    ramp: list[str],
+) -> sl.MixedCapacity:
+    """Capacity of the mix: each kind alone, the mix closed loop, then open-loop steps.
+
+    Fills `alone` and `detail` (per kind), `failures` (errors while calibrating) and
+    `ramp` (one note per open-loop step).
+    """
+    clients, timeout = args.clients, args.timeout
+    for kind in [k for k in sl.KINDS if k in mix]:
+        traffic.refresh_samples()
+        first_id = len(hooks.sent_ids)
+        # Webhooks are accepted several times faster than one worker processes
+        # them, and every one accepted must then be processed: a shorter phase
+        # measures acceptance as well and leaves a backlog that drains in minutes,
+        # not in a quarter of an hour.
+        seconds = min(args.calib_seconds, 10) if kind == "webhook" else args.calib_seconds
+        result = await sl.closed_loop(
+            {kind: requests[kind]},
+            {kind: 1},
+            clients=clients,
+            duration=seconds,
+            timeout=timeout,
+        )
+        _print_results(f"capacity alone: {kind}", result)
+        r = result[kind]
+        if r.errors:
+            failures.append(f"calibration {kind}: {len(r.errors)} errors, e.g. {r.errors[0]}")
+        alone[kind] = r.achieved_rate
+        if kind in ("intake", "webhook"):
+            waited = wait_quiet(stack, args.grace)
+            _log(f"    backlog drained in {waited:.0f} s")
+        if kind == "webhook":
+            done = webhook_figures(stack, hooks.sent_ids[first_id:])["processed_per_second"]
+            alone[kind] = sl.webhook_end_to_end(r.achieved_rate, done)
+            detail[kind] = f"accepted {r.achieved_rate:.1f}/s, processed {done or 0:.1f}/s"
+            _log(f"    webhooks processed {done or 0:.1f}/s, accepted {r.achieved_rate:.1f}/s")
+
+    traffic.refresh_samples()
+    first_id = len(hooks.sent_ids)
+    wall0 = time.time()
+    saturated = await sl.closed_loop(
+        requests, mix, clients=clients, duration=args.mixed_seconds, timeout=timeout
+    )
+    _print_results("mixed capacity (closed loop)", saturated)
+    failures += [
+        f"mixed calibration {k}: {len(r.errors)} errors, e.g. {r.errors[0]}"
+        for k, r in saturated.items()
+        if r.errors
+    ]
+    done = None
+    if "webhook" in mix:
+        w = saturated["webhook"]
+        window = (wall0 + w.window[0], wall0 + w.window[1])
+        done = processed_rate(stack, hooks.sent_ids[first_id:], window)
+        _log(f"    webhooks processed {done:.1f}/s while accepted {w.achieved_rate:.1f}/s")
+    capacity = sl.mixed_capacity(mix=mix, saturated=saturated, webhook_processed_rate=done)
+    waited = wait_quiet(stack, args.grace)
+    _log(f"    backlog drained in {waited:.0f} s")
+    web_total = sum(r.achieved_rate for r in saturated.values())
+    if args.ramp_steps >= 0:
+        # Closed loop gives an estimate; the capacity the soak is a fraction of is
+        # the highest open-loop rate of the mix that holds.
+        _log(
+            f"open-loop search from the web tier's {web_total:.1f} req/s "
+            f"({capacity.bound_by}: {capacity.total:.1f})"
+        )
+
+        async def probe(total: float) -> bool:
+            held, note = await open_loop_step(stack, requests, hooks, mix, total, args)
+            ramp.append(note)
+            return held
+
+        total, _ = await sl.search_capacity(
+            probe, start=web_total, low=capacity.total, steps=args.ramp_steps
+        )
+        capacity = sl.capacity_at(
+            mix=mix,
+            total=total,
+            bound_by=f"open-loop search (closed loop: web tier {web_total:.1f} req/s, "
+            f"{capacity.bound_by} {capacity.total:.1f} req/s)",
+        )
+    return capacity
+
+
 async def soak(stack: Stack, args: argparse.Namespace, command: str) -> sl.SoakReport:
     began = time.monotonic()
     load_before = _loadavg()
@@ -458,79 +552,13 @@ async def soak(stack: Stack, args: argparse.Namespace, command: str) -> sl.SoakR
         detail: dict[str, str] = {}
         failures: list[str] = []
         warnings: list[str] = []
-        for kind in [k for k in sl.KINDS if k in mix]:
-            traffic.refresh_samples()
-            first_id = len(hooks.sent_ids)
-            # Webhooks are accepted several times faster than one worker processes
-            # them, and every one accepted must then be processed: a shorter phase
-            # measures acceptance as well and leaves a backlog that drains in minutes,
-            # not in a quarter of an hour.
-            seconds = min(args.calib_seconds, 10) if kind == "webhook" else args.calib_seconds
-            result = await sl.closed_loop(
-                {kind: requests[kind]},
-                {kind: 1},
-                clients=clients,
-                duration=seconds,
-                timeout=timeout,
-            )
-            _print_results(f"capacity alone: {kind}", result)
-            r = result[kind]
-            if r.errors:
-                failures.append(f"calibration {kind}: {len(r.errors)} errors, e.g. {r.errors[0]}")
-            alone[kind] = r.achieved_rate
-            if kind in ("intake", "webhook"):
-                waited = wait_quiet(stack, args.grace)
-                _log(f"    backlog drained in {waited:.0f} s")
-            if kind == "webhook":
-                done = webhook_figures(stack, hooks.sent_ids[first_id:])["processed_per_second"]
-                alone[kind] = sl.webhook_end_to_end(r.achieved_rate, done)
-                detail[kind] = f"accepted {r.achieved_rate:.1f}/s, processed {done or 0:.1f}/s"
-                _log(f"    webhooks processed {done or 0:.1f}/s, accepted {r.achieved_rate:.1f}/s")
-
-        traffic.refresh_samples()
-        first_id = len(hooks.sent_ids)
-        wall0 = time.time()
-        saturated = await sl.closed_loop(
-            requests, mix, clients=clients, duration=args.mixed_seconds, timeout=timeout
-        )
-        _print_results("mixed capacity (closed loop)", saturated)
-        failures += [
-            f"mixed calibration {k}: {len(r.errors)} errors, e.g. {r.errors[0]}"
-            for k, r in saturated.items()
-            if r.errors
-        ]
-        done = None
-        if "webhook" in mix:
-            w = saturated["webhook"]
-            window = (wall0 + w.window[0], wall0 + w.window[1])
-            done = processed_rate(stack, hooks.sent_ids[first_id:], window)
-            _log(f"    webhooks processed {done:.1f}/s while accepted {w.achieved_rate:.1f}/s")
-        capacity = sl.mixed_capacity(mix=mix, saturated=saturated, webhook_processed_rate=done)
-        waited = wait_quiet(stack, args.grace)
-        _log(f"    backlog drained in {waited:.0f} s")
-        web_total = sum(r.achieved_rate for r in saturated.values())
         ramp: list[str] = []
-        if args.ramp_steps >= 0:
-            # Closed loop gives an estimate; the capacity the soak is a fraction of is
-            # the highest open-loop rate of the mix that holds.
-            _log(
-                f"open-loop search from the web tier's {web_total:.1f} req/s "
-                f"({capacity.bound_by}: {capacity.total:.1f})"
-            )
-
-            async def probe(total: float) -> bool:
-                held, note = await open_loop_step(stack, requests, hooks, mix, total, args)
-                ramp.append(note)
-                return held
-
-            total, _ = await sl.search_capacity(
-                probe, start=web_total, low=capacity.total, steps=args.ramp_steps
-            )
-            capacity = sl.capacity_at(
-                mix=mix,
-                total=total,
-                bound_by=f"open-loop search (closed loop: web tier {web_total:.1f} req/s, "
-                f"{capacity.bound_by} {capacity.total:.1f} req/s)",
+        if args.capacity:
+            # A given capacity: the same offered load for runs that compare server setups.
+            capacity = sl.capacity_at(mix=mix, total=args.capacity, bound_by="given (--capacity)")
+        else:
+            capacity = await calibrate(
+                stack, args, traffic, requests, hooks, mix, alone, detail, failures, ramp
             )
         rates = sl.offered_rates(capacity, args.fraction)
         _log(
@@ -659,6 +687,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=0,
         help="Shipments for webhooks at the start (default: enough for ~250 webhooks/s).",
     )
+    parser.add_argument(
+        "--capacity",
+        type=float,
+        help="Skip the calibration: the mixed capacity in req/s (to compare server setups).",
+    )
+    parser.add_argument(
+        "--web",
+        help="gunicorn arguments for the web tier instead of the Procfile's "
+        "(e.g. '--workers 4 --threads 1').",
+    )
     parser.add_argument("--require-targets", action="store_true", help="Fail on a missed target.")
     parser.add_argument("--report", type=Path, help="Write the Markdown result here.")
     parser.add_argument("--keep", action="store_true", help="Keep the stack's logs and data.")
@@ -670,6 +708,8 @@ def main(argv: list[str]) -> int:
     command = shlex.join(["python", "bench/soak.py", *argv])
     tmp = Path(tempfile.mkdtemp(prefix="consign-soak-"))
     stack = SoakStack(tmp=tmp)
+    if args.web:
+        stack.web_args = tuple(shlex.split(args.web))
     _log(f"own stack under {tmp}; load average {_loadavg()}")
     report = None
     try:

@@ -67,6 +67,8 @@ class Stack:
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     api_key: str = ""
+    # The Procfile's shape; bench/soak.py --web compares others at the same load.
+    web_args: tuple[str, ...] = ("--workers", "2", "--worker-class", "gthread", "--threads", "4")
 
     @property
     def pg_data(self) -> Path:
@@ -132,12 +134,7 @@ class Stack:
                 "config.wsgi:application",
                 "--bind",
                 f"127.0.0.1:{self.web_port}",
-                "--workers",
-                "2",
-                "--worker-class",
-                "gthread",
-                "--threads",
-                "4",
+                *self.web_args,
                 "--timeout",
                 "60",
             ],
