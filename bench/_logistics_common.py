@@ -30,6 +30,15 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
+# The web and worker processes a bench starts run with production settings.
+PROC_ENV = {
+    "DJANGO_DEBUG": "False",
+    "DJANGO_SECURE_SSL_REDIRECT": "False",
+    "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+    "LOG_LEVEL": "WARNING",
+}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from _logistics_common import (
+    PROC_ENV,
     bulk_shipments,
     free_port,
     purge_queues,
@@ -53,8 +54,10 @@ def main() -> int:
     worker = None
     try:
         wait_http(f"http://127.0.0.1:{port}/health")
+        # A provider per run: each sandbox numbers its shipments from 1 again, and
+        # provider references are unique per provider.
         provider, _ = Provider.objects.update_or_create(
-            code="bench-dispatch",
+            code=f"bench-dispatch-{port}",
             defaults={"name": "bench", "base_url": f"http://127.0.0.1:{port}"},
         )
         purge_queues()
@@ -83,6 +86,7 @@ def main() -> int:
                 "WARNING",
             ],
             tmp / "worker.log",
+            PROC_ENV,
         )
         time.sleep(4)  # let the worker connect before the clock starts
         started = time.monotonic()

@@ -12,13 +12,15 @@ every phase:
 
 1. warm-up: a few seconds of every kind, not counted;
 2. capacity alone: each kind closed loop (--clients clients back to back) for
-   --calib-seconds (webhooks at most 10 s); webhooks end to end (the lower of
-   accepted/s and processed/s by the worker, from their stored receipt and processing
-   times);
+   --calib-seconds (webhooks at most 10 s); webhooks and intake end to end (the lower
+   of accepted/s and processed/s, or dispatched/s, by the worker, from the stored
+   receipt, processing, creation and dispatch times);
 3. mixed capacity: the mix (--mix shares) closed loop for --mixed-seconds gives an
-   estimate (the total throughput, lowered to what the worker processed if webhook
-   processing was the bottleneck; soak_load.mixed_capacity); open-loop steps of
-   --step-seconds then find the highest rate that holds (soak_load.search_capacity);
+   estimate (the total throughput, lowered to what the worker processed or dispatched
+   if it was the bottleneck; soak_load.mixed_capacity); open-loop steps of
+   --step-seconds then find the highest rate that holds: no error, no shortfall, and
+   the worker kept up (webhook receipt → processed and order accepted → dispatched p95
+   within --max-lag; soak_load.search_capacity);
 4. soak: every kind OPEN LOOP at --fraction × its share of the mixed capacity for
    --minutes (arrivals on a fixed schedule; latency counted from the due time);
 5. settle: every accepted order dispatched, every webhook processed within --grace s.
@@ -218,6 +220,38 @@ def processed_rate(stack: Stack, ids: list[str], wall_window: tuple[float, float
     return count / (end - start)
 
 
+def dispatch_figures(
+    stack: Stack, refs: list[str], wall_window: tuple[float, float] | None = None
+) -> dict:
+    """Accepted → dispatched of the orders posted with these external references.
+
+    With a wall-clock window, also how many of them the worker dispatched per second
+    inside it (its dispatch throughput when it was the bottleneck).
+    """
+    start, end = wall_window or (0.0, 0.0)
+    rows = stack.sql(
+        """
+        SELECT extract(epoch FROM o.created_at), extract(epoch FROM min(s.dispatched_at))
+        FROM orders_order o
+        JOIN orders_channel c ON c.id = o.channel_id AND c.code = 'webshop'
+        LEFT JOIN logistics_shipment s ON s.order_id = o.id
+        WHERE o.external_reference = ANY(%s)
+        GROUP BY o.id
+        """,
+        [refs],
+    )
+    done = [(float(r[0]), float(r[1])) for r in rows if r[1] is not None]
+    span = max(d for _, d in done) - min(c for c, _ in done) if done else 0
+    in_window = sum(start <= d <= end for _, d in done)
+    return {
+        "dispatched": len(done),
+        "not_dispatched": len(rows) - len(done),
+        "latencies": [d - c for c, d in done],
+        "dispatched_per_second": len(done) / span if span > 0 else None,
+        "window_rate": in_window / (end - start) if wall_window else None,
+    }
+
+
 def backlog_now(stack: Stack) -> dict:
     rows = stack.sql(
         """
@@ -401,6 +435,7 @@ def _print_results(title: str, results: dict[str, sl.KindResult]) -> None:
 
 async def open_loop_step(
     stack: Stack,
+    traffic: Traffic,
     requests: dict[str, sl.Request],
     hooks: WebhookSource,
     mix: dict[str, float],
@@ -409,23 +444,30 @@ async def open_loop_step(
 ) -> tuple[bool, str]:
     """Offer the mix at `total` req/s open loop for --step-seconds; did it hold?"""
     rates = sl.offered_rates(sl.capacity_at(mix=mix, total=total, bound_by=""), 1.0)
-    first_id = len(hooks.sent_ids)
+    first_id, first_order = len(hooks.sent_ids), len(traffic.accepted)
     stats = await sl.open_loop(requests, rates, duration=args.step_seconds, timeout=args.timeout)
     waited = wait_quiet(stack, args.grace)
-    latencies = webhook_figures(stack, hooks.sent_ids[first_id:])["latencies"]
-    p95 = sl.percentile_ms(latencies, 0.95)
-    p95_seconds = None if p95 is None else p95 / 1000
-    held, reasons = sl.step_held(
-        stats.results,
-        worker_ok=sl.worker_kept_up(
-            processing_p95_seconds=p95_seconds, max_lag_seconds=args.max_lag
-        ),
-        max_shortfall=args.max_shortfall,
-    )
+    p95 = sl.percentile_ms(webhook_figures(stack, hooks.sent_ids[first_id:])["latencies"], 0.95)
+    dispatch = dispatch_figures(stack, traffic.accepted[first_order:])
+    dispatch_p95 = sl.percentile_ms(dispatch["latencies"], 0.95)
+    behind = [
+        what
+        for what, p95_ms in (("webhook processing", p95), ("order dispatch", dispatch_p95))
+        if not sl.worker_kept_up(
+            processing_p95_seconds=None if p95_ms is None else p95_ms / 1000,
+            max_lag_seconds=args.max_lag,
+        )
+    ]
+    if dispatch["not_dispatched"]:
+        behind.append(f"order dispatch ({dispatch['not_dispatched']} left)")
+    held, reasons = sl.step_held(stats.results, behind=behind, max_shortfall=args.max_shortfall)
     _print_results(
         f"open-loop step at {total:.1f} req/s: {'held' if held else 'failed'}", stats.results
     )
-    _log(f"    webhooks receipt → processed p95 {sl._ms(p95)} ms; quiet again after {waited:.0f} s")
+    _log(
+        f"    webhooks receipt → processed p95 {sl._ms(p95)} ms, orders accepted → dispatched "
+        f"p95 {sl._ms(dispatch_p95)} ms; quiet again after {waited:.0f} s"
+    )
     note = f"{total:.1f} req/s {'held' if held else 'failed (' + ', '.join(reasons) + ')'}"
     return held, note
 
@@ -450,7 +492,7 @@ async def calibrate(
     clients, timeout = args.clients, args.timeout
     for kind in [k for k in sl.KINDS if k in mix]:
         traffic.refresh_samples()
-        first_id = len(hooks.sent_ids)
+        first_id, first_order = len(hooks.sent_ids), len(traffic.accepted)
         # Webhooks are accepted several times faster than one worker processes
         # them, and every one accepted must then be processed: a shorter phase
         # measures acceptance as well and leaves a backlog that drains in minutes,
@@ -471,6 +513,13 @@ async def calibrate(
         if kind in ("intake", "webhook"):
             waited = wait_quiet(stack, args.grace)
             _log(f"    backlog drained in {waited:.0f} s")
+        if kind == "intake":
+            # Orders are done when dispatched: the lower of accepted/s and dispatched/s.
+            done = dispatch_figures(stack, traffic.accepted[first_order:])
+            rate = done["dispatched_per_second"]
+            alone[kind] = min(r.achieved_rate, rate or r.achieved_rate)
+            detail[kind] = f"accepted {r.achieved_rate:.1f}/s, dispatched {rate or 0:.1f}/s"
+            _log(f"    orders dispatched {rate or 0:.1f}/s, accepted {r.achieved_rate:.1f}/s")
         if kind == "webhook":
             done = webhook_figures(stack, hooks.sent_ids[first_id:])["processed_per_second"]
             alone[kind] = sl.webhook_end_to_end(r.achieved_rate, done)
@@ -478,7 +527,7 @@ async def calibrate(
             _log(f"    webhooks processed {done or 0:.1f}/s, accepted {r.achieved_rate:.1f}/s")
 
     traffic.refresh_samples()
-    first_id = len(hooks.sent_ids)
+    first_id, first_order = len(hooks.sent_ids), len(traffic.accepted)
     wall0 = time.time()
     saturated = await sl.closed_loop(
         requests, mix, clients=clients, duration=args.mixed_seconds, timeout=timeout
@@ -495,7 +544,15 @@ async def calibrate(
         window = (wall0 + w.window[0], wall0 + w.window[1])
         done = processed_rate(stack, hooks.sent_ids[first_id:], window)
         _log(f"    webhooks processed {done:.1f}/s while accepted {w.achieved_rate:.1f}/s")
-    capacity = sl.mixed_capacity(mix=mix, saturated=saturated, webhook_processed_rate=done)
+    dispatched = None
+    if "intake" in mix:
+        i = saturated["intake"]
+        window = (wall0 + i.window[0], wall0 + i.window[1])
+        dispatched = dispatch_figures(stack, traffic.accepted[first_order:], window)["window_rate"]
+        _log(f"    orders dispatched {dispatched:.1f}/s while accepted {i.achieved_rate:.1f}/s")
+    capacity = sl.mixed_capacity(
+        mix=mix, saturated=saturated, webhook_processed_rate=done, dispatched_rate=dispatched
+    )
     waited = wait_quiet(stack, args.grace)
     _log(f"    backlog drained in {waited:.0f} s")
     web_total = sum(r.achieved_rate for r in saturated.values())
@@ -508,7 +565,7 @@ async def calibrate(
         )
 
         async def probe(total: float) -> bool:
-            held, note = await open_loop_step(stack, requests, hooks, mix, total, args)
+            held, note = await open_loop_step(stack, traffic, requests, hooks, mix, total, args)
             ramp.append(note)
             return held
 
@@ -604,6 +661,7 @@ async def soak(stack: Stack, args: argparse.Namespace, command: str) -> sl.SoakR
         )
         soak_ids = hooks.sent_ids[first_id:]
         figures = webhook_figures(stack, soak_ids)
+        dispatch = dispatch_figures(stack, traffic.accepted[accepted_before:])
         background = (
             stack.sql(
                 "SELECT count(*) FROM logistics_inboundwebhook i JOIN logistics_provider p "
@@ -641,6 +699,7 @@ async def soak(stack: Stack, args: argparse.Namespace, command: str) -> sl.SoakR
             ramp=ramp + warnings,
             soak=stats,
             webhook_latencies=figures["latencies"],
+            dispatch_latencies=dispatch["latencies"],
             webhook_processed=figures["processed"],
             webhook_backlog_at_end=at_end["webhooks"],
             background_webhooks=background,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 Request = Callable[[int], Awaitable[str | None]]
@@ -270,22 +270,26 @@ def mixed_capacity(
     mix: Mapping[str, float],
     saturated: Mapping[str, KindResult],
     webhook_processed_rate: float | None,
+    dispatched_rate: float | None = None,
 ) -> MixedCapacity:
     """The mix's capacity from a closed-loop saturation phase.
 
     The web tier's capacity is the total throughput of the phase. Webhooks are only
-    done when the worker has processed them: if the worker processed fewer per second
-    than the web tier accepted, the whole mix (kept in its proportions) can only go as
-    fast as that worker rate allows, i.e. total = processed webhooks/s ÷ webhook share.
+    done when the worker has processed them, and orders when the worker has dispatched
+    them: if the worker finished fewer per second than the web tier accepted, the whole
+    mix (kept in its proportions) can only go as fast as that worker rate allows, i.e.
+    total = processed webhooks/s ÷ webhook share (dispatched orders/s ÷ intake share).
     """
     total = sum(r.achieved_rate for r in saturated.values())
     bound_by = "web tier (closed-loop throughput)"
-    share = normalise(mix).get("webhook", 0.0)
-    if share > 0 and webhook_processed_rate is not None:
-        limit = webhook_processed_rate / share
-        if limit < total:
-            total = limit
-            bound_by = "webhook processing (worker throughput)"
+    shares = normalise(mix)
+    for kind, rate, what in (
+        ("webhook", webhook_processed_rate, "webhook processing (worker throughput)"),
+        ("intake", dispatched_rate, "order dispatch (worker throughput)"),
+    ):
+        share = shares.get(kind, 0.0)
+        if share > 0 and rate is not None and rate / share < total:
+            total, bound_by = rate / share, what
     return capacity_at(mix=mix, total=total, bound_by=bound_by)
 
 
@@ -322,27 +326,30 @@ def short_of_offer(r: KindResult, max_shortfall: float) -> bool:
 
 
 def worker_kept_up(*, processing_p95_seconds: float | None, max_lag_seconds: float) -> bool:
-    """Did the worker keep up with the webhooks of a step?
+    """Did the worker keep up with the webhooks (or the dispatches) of a step?
 
-    A worker that falls behind makes receipt → processed latency grow for as long as
-    the load lasts; one that keeps up holds it at its service time plus the short
-    bursts the sandbox sends. None (no webhooks in the step) is keeping up.
+    A worker that falls behind makes receipt → processed (accepted → dispatched)
+    latency grow for as long as the load lasts; one that keeps up holds it at its
+    service time plus the short bursts the sandbox sends. None (nothing of the kind
+    in the step) is keeping up.
     """
     return processing_p95_seconds is None or processing_p95_seconds <= max_lag_seconds
 
 
 def step_held(
-    results: Mapping[str, KindResult], *, worker_ok: bool, max_shortfall: float
+    results: Mapping[str, KindResult], *, behind: Sequence[str] = (), max_shortfall: float
 ) -> tuple[bool, list[str]]:
-    """Did an open-loop step at some rate hold: no error, no shortfall, worker kept up?"""
+    """Did an open-loop step at some rate hold: no error, no shortfall, worker kept up?
+
+    `behind` names the worker's jobs that fell behind (e.g. "webhook processing").
+    """
     reasons = [f"{k}: {len(r.errors)} errors" for k, r in results.items() if r.errors]
     reasons += [
         f"{k}: {r.achieved_rate:.2f}/s of {r.offered_rate:.2f}/s"
         for k, r in results.items()
         if short_of_offer(r, max_shortfall)
     ]
-    if not worker_ok:
-        reasons.append("webhook processing fell behind")
+    reasons += [f"{what} fell behind" for what in behind]
     return not reasons, reasons
 
 
@@ -494,6 +501,7 @@ class SoakReport:
     ramp: list[str]  # open-loop steps tried to refine the mixed capacity
     soak: OpenLoopStats
     webhook_latencies: list[float]
+    dispatch_latencies: list[float]  # order accepted → its first shipment dispatched
     webhook_processed: int
     webhook_backlog_at_end: int
     background_webhooks: int
@@ -510,8 +518,9 @@ class SoakReport:
             "in all including calibration.",
             "",
             "Capacity, measured on the same stack just before the soak. Alone: closed "
-            f"loop, {self.clients} clients back to back (webhooks end to end: the lower of "
-            "accepted/s and processed/s). In the mix: see the bound below.",
+            f"loop, {self.clients} clients back to back (webhooks and intake end to end: the "
+            "lower of accepted/s and processed/s or dispatched/s). In the mix: see the bound "
+            "below.",
             "",
             "| kind | mix share | alone, req/s | in the mix, req/s | soak offered, req/s |",
             "|---|---:|---:|---:|---:|",
@@ -541,11 +550,14 @@ class SoakReport:
                 f"| {kind} | {r.offered_rate or 0:.2f} | {r.achieved_rate:.2f} | {r.sent} | "
                 f"{len(r.errors)} | {_ms(r.pct(0.5))} | {_ms(r.pct(0.95))} | {_ms(r.pct(0.99))} |"
             )
-        wl = self.webhook_latencies
+        wl, dl = self.webhook_latencies, self.dispatch_latencies
         lines += [
             f"| webhook receipt → processed | | | {self.webhook_processed} processed | "
             f"{self.webhook_backlog_at_end} backlog at end | {_ms(percentile_ms(wl, 0.5))} | "
             f"{_ms(percentile_ms(wl, 0.95))} | {_ms(percentile_ms(wl, 0.99))} |",
+            f"| order accepted → dispatched | | | {len(dl)} dispatched | | "
+            f"{_ms(percentile_ms(dl, 0.5))} | {_ms(percentile_ms(dl, 0.95))} | "
+            f"{_ms(percentile_ms(dl, 0.99))} |",
             "",
             f"Worst client start lag {self.soak.max_start_lag * 1000:.0f} ms. "
             f"The sandbox also sent {self.background_webhooks} tracking webhooks for the "

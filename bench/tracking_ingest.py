@@ -24,6 +24,7 @@ import uuid
 from pathlib import Path
 
 from _logistics_common import (
+    PROC_ENV,
     bulk_shipments,
     free_port,
     percentile,
@@ -37,12 +38,6 @@ from lean_http import HttpError, LeanClient
 from logistics import webhook_signing
 
 SECRET = "whsec_YmVuY2gtdHJhY2tpbmctc2VjcmV0"  # noqa: S105 - bench-only secret
-PROC_ENV = {
-    "DJANGO_DEBUG": "False",
-    "DJANGO_SECURE_SSL_REDIRECT": "False",
-    "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-    "LOG_LEVEL": "WARNING",
-}
 
 
 def event_body(shipment, status: str) -> bytes:

@@ -216,6 +216,23 @@ def test_shortfall_allows_one_request_of_rounding_at_low_rates():
     assert sl.short_of_offer(_result(offered=0.4, ok_in_window=9, window=(3, 30)), 0.05)
 
 
+def test_mixed_capacity_is_bound_by_order_dispatch_when_the_worker_falls_behind_on_it():
+    saturated = {
+        "intake": _result("intake", None, 300),  # 30/s
+        "webhook": _result("webhook", None, 300),
+    }
+    capacity = sl.mixed_capacity(
+        mix={"intake": 0.5, "webhook": 0.5},
+        saturated=saturated,
+        webhook_processed_rate=25,  # a bound too (50/s), but not the lowest
+        dispatched_rate=12,
+    )
+    # 12 dispatched orders/s at a 50 % intake share is 24 requests/s of the mix.
+    assert capacity.total == pytest.approx(24)
+    assert capacity.per_kind["intake"] == pytest.approx(12)
+    assert capacity.bound_by.startswith("order dispatch")
+
+
 def test_worker_kept_up_while_webhook_processing_latency_stays_bounded():
     assert sl.worker_kept_up(processing_p95_seconds=1.2, max_lag_seconds=5)
     assert not sl.worker_kept_up(processing_p95_seconds=5.5, max_lag_seconds=5)
@@ -233,12 +250,15 @@ def test_shortfall_slack_covers_the_requests_in_flight_at_the_window_end():
 
 def test_a_step_fails_on_errors_shortfall_or_a_worker_falling_behind():
     clean = {"intake": _result(offered=100, ok_in_window=1000)}
-    assert sl.step_held(clean, worker_ok=True, max_shortfall=0.05) == (True, [])
-    assert not sl.step_held(clean, worker_ok=False, max_shortfall=0.05)[0]
+    assert sl.step_held(clean, max_shortfall=0.05) == (True, [])
+    assert sl.step_held(clean, behind=["order dispatch"], max_shortfall=0.05) == (
+        False,
+        ["order dispatch fell behind"],
+    )
     short = {"intake": _result(offered=100, ok_in_window=800)}
-    assert not sl.step_held(short, worker_ok=True, max_shortfall=0.05)[0]
+    assert not sl.step_held(short, max_shortfall=0.05)[0]
     failing = {"intake": _result(offered=100, ok_in_window=1000, errors=["timeout"])}
-    assert not sl.step_held(failing, worker_ok=True, max_shortfall=0.05)[0]
+    assert not sl.step_held(failing, max_shortfall=0.05)[0]
 
 
 def _probe_holding_up_to(limit: float, tried: list[float]):
