@@ -86,7 +86,7 @@ def main() -> int:
                 "WARNING",
             ],
             tmp / "worker.log",
-            PROC_ENV,
+            {**PROC_ENV, "OUTBOUND_ALLOW_LOOPBACK": "true"},  # the sandbox is on 127.0.0.1
         )
         time.sleep(4)  # let the worker connect before the clock starts
         started = time.monotonic()
@@ -101,6 +101,15 @@ def main() -> int:
                 .exclude(status=DispatchOutbox.Status.SENT)
                 .count()
             )
+            refused = (
+                DispatchOutbox.objects.filter(shipment_id__in=ids)
+                .exclude(last_error="")
+                .values_list("last_error", flat=True)
+                .first()
+            )
+            if refused:
+                print(f"a dispatch failed: {refused}; see {tmp}")
+                return 1
             if time.monotonic() - started > 600:
                 print("timed out; see", tmp)
                 return 1

@@ -6,7 +6,7 @@ fraction of it, open loop, for a bounded time (issue 9).
     python bench/soak.py --mix intake=0.4,webhook=0.4,search=0.2
 
 The stack is the drills' (scripts/drills.py): its own embedded Postgres and Redis,
-gunicorn (2 workers × 4 threads), one Celery worker (concurrency 2), beat and the LSP
+gunicorn (2 workers × 4 threads), one Celery worker (concurrency 4), beat and the LSP
 sandbox, all with production settings. The same processes and database are used for
 every phase:
 

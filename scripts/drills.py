@@ -151,7 +151,7 @@ class Stack:
                 "-Q",
                 "dispatch,tracking,default",
                 "--concurrency",
-                "2",
+                "4",  # as in the Procfile
                 "--without-gossip",
                 "--without-mingle",
                 "--loglevel",
