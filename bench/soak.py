@@ -587,9 +587,9 @@ async def soak(stack: Stack, args: argparse.Namespace, command: str) -> sl.SoakR
     mix = sl.parse_mix(args.mix)
     load = Load(stack=stack, skus=_skus(stack))
     _log("creating the webhook pool")
-    # Enough fresh shipments for ~1,500 accepted webhooks/s in the webhook calibration,
+    # Enough fresh shipments for ~2,000 accepted webhooks/s in the webhook calibration,
     # plus the warm-up, the mixed phase and the ramp; topped up before the soak.
-    pool = args.pool or int(1500 * min(args.calib_seconds, 10) / len(TRACKING_STEPS)) + 500
+    pool = args.pool or int(2000 * min(args.calib_seconds, 10) / len(TRACKING_STEPS)) + 500
     hooks = WebhookSource(webhook_pool(stack, pool))
     traffic = Traffic(stack, load, agent_cookie(stack), hooks, args.timeout)
     requests = traffic.requests()
@@ -744,7 +744,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--pool",
         type=int,
         default=0,
-        help="Shipments for webhooks at the start (default: enough for ~1,500 webhooks/s).",
+        help="Shipments for webhooks at the start (default: enough for ~2,000 webhooks/s).",
     )
     parser.add_argument(
         "--capacity",
