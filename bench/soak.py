@@ -517,12 +517,12 @@ async def calibrate(
             # Orders are done when dispatched: the lower of accepted/s and dispatched/s.
             done = dispatch_figures(stack, traffic.accepted[first_order:])
             rate = done["dispatched_per_second"]
-            alone[kind] = min(r.achieved_rate, rate or r.achieved_rate)
+            alone[kind] = sl.end_to_end_rate(r.achieved_rate, rate)
             detail[kind] = f"accepted {r.achieved_rate:.1f}/s, dispatched {rate or 0:.1f}/s"
             _log(f"    orders dispatched {rate or 0:.1f}/s, accepted {r.achieved_rate:.1f}/s")
         if kind == "webhook":
             done = webhook_figures(stack, hooks.sent_ids[first_id:])["processed_per_second"]
-            alone[kind] = sl.webhook_end_to_end(r.achieved_rate, done)
+            alone[kind] = sl.end_to_end_rate(r.achieved_rate, done)
             detail[kind] = f"accepted {r.achieved_rate:.1f}/s, processed {done or 0:.1f}/s"
             _log(f"    webhooks processed {done or 0:.1f}/s, accepted {r.achieved_rate:.1f}/s")
 

@@ -258,11 +258,12 @@ class MixedCapacity:
     bound_by: str
 
 
-def webhook_end_to_end(accepted_rate: float, processed_rate: float | None) -> float:
-    """Webhooks/s the deployment both accepts and processes: the lower of the two."""
-    if processed_rate is None:
+def end_to_end_rate(accepted_rate: float, done_rate: float | None) -> float:
+    """Requests/s the deployment both accepts and finishes (webhooks processed, orders
+    dispatched by the worker): the lower of the two; None (not measured) counts as keeping up."""
+    if done_rate is None:
         return accepted_rate
-    return min(accepted_rate, processed_rate)
+    return min(accepted_rate, done_rate)
 
 
 def mixed_capacity(

@@ -196,8 +196,8 @@ def test_mixed_capacity_is_bound_by_webhook_processing_when_the_worker_falls_beh
 
 
 def test_webhooks_alone_count_end_to_end():
-    assert sl.webhook_end_to_end(80, 12.5) == 12.5
-    assert sl.webhook_end_to_end(20, 25) == 20
+    assert sl.end_to_end_rate(80, 12.5) == 12.5
+    assert sl.end_to_end_rate(20, 25) == 20
 
 
 def test_verdict_passes_a_clean_run_within_the_allowed_shortfall():
