@@ -218,6 +218,9 @@ IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="consign-demo")
 LSP_SANDBOX_URL = env.str("LSP_SANDBOX_URL", default="http://127.0.0.1:8700")
 LSP_SANDBOX_STEP_SECONDS = env.float("LSP_SANDBOX_STEP_SECONDS", default=10.0)
+# SQLite file the LSP sandbox keeps its shipments in (empty: var/lsp-sandbox-<port>.sqlite3;
+# ":memory:" forgets them on exit). seed_demo registers the demo's shipments in it.
+LSP_SANDBOX_STATE = env.str("LSP_SANDBOX_STATE", default="")
 CONSIGN_PUBLIC_URL = env.str("CONSIGN_PUBLIC_URL", default="http://127.0.0.1:8000")
 READYZ_TIMEOUT_SECONDS = env.float("READYZ_TIMEOUT_SECONDS", default=2.0)
 

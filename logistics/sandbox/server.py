@@ -1,9 +1,10 @@
 """The LSP sandbox service.
 
-It keeps its state in memory (like a real LSP, it is not Consign's database), speaks
-the generic HTTP/JSON contract of logistics.adapters.generic_http, advances every
-shipment through tracking steps on a clock, pushes Standard-Webhooks-signed events
-to Consign, and injects faults on request. See docs/logistics.md.
+It keeps its state in its own SQLite file (store.py; like a real LSP, it is not
+Consign's database), so a restart forgets nothing. It speaks the generic HTTP/JSON
+contract of logistics.adapters.generic_http, advances every shipment through
+tracking steps on a clock, pushes Standard-Webhooks-signed events to Consign, serves
+a tracking page for people, and injects faults on request. See docs/logistics.md.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -26,7 +27,17 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from logistics import webhook_signing
+from logistics.sandbox.pages import tracking_page, unknown_tracking_page
 from logistics.sandbox.pdf import label_pdf
+from logistics.sandbox.store import (
+    MEMORY,
+    ORIGIN_DEMO,
+    Delivery,
+    SandboxShipment,
+    SandboxStore,
+)
+
+__all__ = ["Sandbox", "SandboxConfig", "SandboxShipment", "make_server"]
 
 logger = logging.getLogger("consign.lsp_sandbox")
 
@@ -51,52 +62,28 @@ class SandboxConfig:
     webhooks: bool = True
     seed: int | None = None
     public_url: str = ""
+    # The SQLite file the state lives in; ":memory:" keeps it for this process only.
+    state: str = MEMORY
 
     @property
     def webhook_url(self) -> str:
         return f"{self.consign_url.rstrip('/')}/webhooks/lsp/{self.provider_code}/"
 
 
-@dataclass
-class SandboxShipment:
-    id: str
-    reference: str
-    tracking_number: str
-    request: dict[str, Any]
-    created_at: float
-    response: dict[str, Any] = field(default_factory=dict)
-    status: str = "INFO_RECEIVED"
-    events: list[dict[str, Any]] = field(default_factory=list)
-    plan: list[str] = field(default_factory=list)
-    cancelled: bool = False
-    create_requests: int = 1
-    kind: str = "outbound"
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "reference": self.reference,
-            "tracking_number": self.tracking_number,
-            "status": self.status,
-            "events": len(self.events),
-            "create_requests": self.create_requests,
-            "plan": self.plan,
-            "kind": self.kind,
-            "customs": self.request.get("customs"),
-        }
-
-
 class Sandbox:
-    """State and clock of the sandbox; the HTTP handler is a thin layer over this."""
+    """State and clock of the sandbox; the HTTP handler is a thin layer over this.
+
+    Every shipment lives in the store (store.py) and is read from it on each use;
+    memory holds only the clock (a heap of due steps and webhook deliveries, rebuilt
+    from the store on start) and the fault counters of this process.
+    """
 
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
         self.rng = random.Random(config.seed)  # noqa: S311 - simulation, not crypto
         self.lock = threading.RLock()
-        self.shipments: dict[str, SandboxShipment] = {}
-        self.by_reference: dict[str, str] = {}
-        self.stock: dict[str, dict[str, int]] = {}
-        self.counter = itertools.count(1)
+        self.store = SandboxStore(config.state, exclusive=True)
+        self.closed = False
         self.seq = itertools.count()
         self.heap: list[tuple[float, int, str, Any]] = []
         self.wakeup = threading.Condition(self.lock)
@@ -118,14 +105,35 @@ class Sandbox:
         self.running = True
         self.senders = ThreadPoolExecutor(max_workers=8, thread_name_prefix="sandbox-webhook")
         self.http = httpx.Client(timeout=10.0)
+        self.resumed = self._resume()
         self.clock = threading.Thread(target=self._run_clock, name="sandbox-clock", daemon=True)
         self.clock.start()
+
+    @property
+    def base_url(self) -> str:
+        return self.config.public_url or f"http://{self.config.host}:{self.config.port}"
 
     # --- clock ---------------------------------------------------------------
     def _push(self, due: float, kind: str, payload: Any) -> None:
         with self.lock:
             heapq.heappush(self.heap, (due, next(self.seq), kind, payload))
             self.wakeup.notify()
+
+    def _resume(self) -> tuple[int, int]:
+        """Put every step not yet applied and every webhook not yet delivered back on the clock.
+
+        Steps keep their planned times: one that fell due while the sandbox was down
+        happens at once, dated when it was due, as a parcel keeps moving while a
+        carrier's API is down.
+        """
+        with self.lock:
+            steps = list(self.store.pending_steps())
+            deliveries = self.store.deliveries()
+            for shipment_id, index, due in steps:
+                heapq.heappush(self.heap, (due, next(self.seq), "step", (shipment_id, index)))
+            for delivery in deliveries:
+                heapq.heappush(self.heap, (delivery.due, next(self.seq), "deliver", delivery))
+        return len(steps), len(deliveries)
 
     def _run_clock(self) -> None:
         while self.running:
@@ -138,17 +146,24 @@ class Sandbox:
                 due, _, kind, payload = heapq.heappop(self.heap)
             try:
                 if kind == "step":
-                    self._step(payload, due)
+                    self._step(payload)
                 elif kind == "deliver":
                     self.senders.submit(self._deliver, payload)
             except Exception:
                 logger.exception("sandbox clock item failed")
 
     def stop(self) -> None:
+        """Stop the clock and close the store; what is still due resumes on the next start."""
         self.running = False
         with self.lock:
             self.wakeup.notify_all()
+        if self.clock is not threading.current_thread():
+            self.clock.join(timeout=5)
         self.senders.shutdown(wait=False, cancel_futures=True)
+        with self.lock:
+            if not self.closed:
+                self.closed = True
+                self.store.close()
 
     # --- shipments -----------------------------------------------------------
     def _plan(self) -> list[str]:
@@ -164,27 +179,58 @@ class Sandbox:
         plan.append("DELIVERED")
         return plan
 
+    def _schedule(self, start: float, steps: int) -> list[float]:
+        due, schedule = start, []
+        for _ in range(steps):
+            schedule.append(due)
+            due += self.config.step_seconds * self.rng.uniform(0.75, 1.25)
+        return schedule
+
+    def _clock_steps(self, shipment: SandboxShipment) -> None:
+        for index in range(shipment.applied, len(shipment.plan)):
+            self._push(shipment.schedule[index], "step", (shipment.id, index))
+
+    def response_of(self, shipment: SandboxShipment) -> dict[str, Any]:
+        """The create answer, exactly as first given (a replay returns it unchanged)."""
+        if shipment.origin != ORIGIN_DEMO:
+            return shipment.response
+        # Demo shipments were registered by seed_demo, which does not know the address
+        # this sandbox answers on: their links are built from it here.
+        base = self.base_url
+        return {
+            "id": shipment.id,
+            "reference": shipment.reference,
+            "tracking_number": shipment.tracking_number,
+            "status": "INFO_RECEIVED",
+            "label_url": f"{base}/v1/shipments/{shipment.id}/label.pdf",
+            "tracking_url": f"{base}/track/{shipment.tracking_number}",
+            **shipment.response,
+        }
+
     def create_shipment(self, *, key: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        with self.lock:
+        with self.lock, self.store.write():
             self.stats["create_requests"] += 1
-            existing = self.by_reference.get(key)
+            existing = self.store.by_key(key)
             if existing is not None:
-                shipment = self.shipments[existing]
-                shipment.create_requests += 1
+                self.store.count_create_request(existing.id)
                 self.stats["replayed"] += 1
-                return 200, shipment.response
-            number = next(self.counter)
+                return 200, self.response_of(existing)
+            number = self.store.next_number()
             shipment_id = f"sbx_{number:08d}"
             tracking = f"SBX{number:010d}"
+            plan = self._plan()
+            now = time.time()
             shipment = SandboxShipment(
                 id=shipment_id,
+                idem_key=key,
                 reference=str(body.get("reference") or key),
                 tracking_number=tracking,
                 request=body,
-                created_at=time.time(),
-                plan=self._plan(),
+                created_at=now,
+                plan=plan,
+                schedule=self._schedule(now, len(plan)),
             )
-            base = self.config.public_url or f"http://{self.config.host}:{self.config.port}"
+            base = self.base_url
             weight = sum(int(line.get("weight_grams") or 0) for line in body.get("lines") or [])
             shipment.response = {
                 "id": shipment_id,
@@ -195,43 +241,45 @@ class Sandbox:
                 "tracking_url": f"{base}/track/{tracking}",
                 "cost": {"amount": f"{4.95 + weight / 1000:.2f}", "currency": "EUR"},
             }
-            self.shipments[shipment_id] = shipment
-            self.by_reference[key] = shipment_id
-            warehouse = (body.get("ship_from") or {}).get("warehouse", "")
-            levels = self.stock.get(warehouse)
-            if levels is not None:
-                for line in body.get("lines") or []:
-                    if line.get("sku") in levels:
-                        levels[line["sku"]] -= int(line.get("quantity") or 0)
+            self.store.insert(shipment)
+            warehouse = str((body.get("ship_from") or {}).get("warehouse", ""))
+            for line in body.get("lines") or []:
+                self.store.stock_take(
+                    warehouse=warehouse,
+                    sku=str(line.get("sku")),
+                    quantity=int(line.get("quantity") or 0),
+                )
             self.stats["created"] += 1
-        due = shipment.created_at
-        for index in range(len(shipment.plan)):
-            self._push(due, "step", (shipment_id, index))
-            due += self.config.step_seconds * self.rng.uniform(0.75, 1.25)
+        self._clock_steps(shipment)
         return 201, shipment.response
 
-    def create_return(self, *, original_id: str, key: str, body: dict[str, Any]):
+    def create_return(
+        self, *, original_id: str, key: str, body: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
         """A return label for a shipment: a new, tracked return shipment back to the sender.
 
         Idempotent on `key`; the return always reaches the warehouse (no random faults).
         """
-        with self.lock:
-            original = self.shipments.get(original_id)
+        with self.lock, self.store.write():
+            original = self.store.get(original_id)
             if original is None:
                 return 404, {"detail": "No such shipment."}
             if original.kind != "outbound" or original.cancelled:
                 return 422, {"detail": "Only a shipped outbound shipment can be returned."}
-            existing = self.by_reference.get(f"return:{key}")
+            existing = self.store.by_key(f"return:{key}")
             if existing is not None:
                 self.stats["replayed"] += 1
-                return 200, self.shipments[existing].response
-            number = next(self.counter)
+                return 200, existing.response
+            number = self.store.next_number()
             shipment_id = f"sbr_{number:08d}"
             tracking = f"RSBX{number:010d}"
             to = original.request.get("ship_from") or {}
             frm = original.request.get("ship_to") or {}
+            plan = ["INFO_RECEIVED", "IN_TRANSIT", "OUT_FOR_DELIVERY", "DELIVERED"]
+            now = time.time()
             shipment = SandboxShipment(
                 id=shipment_id,
+                idem_key=f"return:{key}",
                 reference=f"return:{key}",
                 tracking_number=tracking,
                 request={
@@ -241,11 +289,12 @@ class Sandbox:
                     "lines": body.get("items") or [],
                     "return_of": original.id,
                 },
-                created_at=time.time(),
-                plan=["INFO_RECEIVED", "IN_TRANSIT", "OUT_FOR_DELIVERY", "DELIVERED"],
+                created_at=now,
+                plan=plan,
+                schedule=self._schedule(now, len(plan)),
                 kind="return",
             )
-            base = self.config.public_url or f"http://{self.config.host}:{self.config.port}"
+            base = self.base_url
             shipment.response = {
                 "id": shipment_id,
                 "reference": shipment.reference,
@@ -255,34 +304,46 @@ class Sandbox:
                 "tracking_url": f"{base}/track/{tracking}",
                 "return_of": original.id,
             }
-            self.shipments[shipment_id] = shipment
-            self.by_reference[f"return:{key}"] = shipment_id
+            self.store.insert(shipment)
             self.stats["created"] += 1
-        due = shipment.created_at
-        for index in range(len(shipment.plan)):
-            self._push(due, "step", (shipment_id, index))
-            due += self.config.step_seconds * self.rng.uniform(0.75, 1.25)
+        self._clock_steps(shipment)
         return 201, shipment.response
 
-    def _step(self, payload: tuple[str, int], due: float) -> None:
+    def _step(self, payload: tuple[str, int]) -> None:
+        """Apply a planned step (and any earlier one still missing), once."""
         shipment_id, index = payload
+        deliveries: list[Delivery] = []
         with self.lock:
-            shipment = self.shipments.get(shipment_id)
-            if shipment is None or shipment.cancelled:
+            if self.closed:
                 return
-            status = shipment.plan[index]
-            event = {
-                "id": f"evt_{shipment_id}_{index}",
-                "status": status,
-                "occurred_at": dt.datetime.fromtimestamp(due, tz=dt.UTC).isoformat(),
-                "description": status.replace("_", " ").capitalize(),
-                "location": (shipment.request.get("ship_to") or {}).get("city", "")
-                if status in ("OUT_FOR_DELIVERY", "DELIVERED", "DELIVERY_FAILED")
-                else "Sandbox hub",
-            }
-            shipment.events.append(event)
-            shipment.status = status
-        self._emit(shipment, event)
+            with self.store.write():
+                shipment = self.store.get(shipment_id)
+                if shipment is None or shipment.cancelled or index < shipment.applied:
+                    return
+                while shipment.applied <= index:
+                    event = self._event(shipment, shipment.applied)
+                    shipment.events.append(event)
+                    shipment.status = event["status"]
+                    shipment.applied += 1
+                    deliveries += self._emit(shipment, event)
+                self.store.save(shipment)
+        for delivery in deliveries:
+            self._push(delivery.due, "deliver", delivery)
+
+    @staticmethod
+    def _event(shipment: SandboxShipment, index: int) -> dict[str, Any]:
+        status = shipment.plan[index]
+        return {
+            "id": f"evt_{shipment.id}_{index}",
+            "status": status,
+            "occurred_at": dt.datetime.fromtimestamp(
+                shipment.schedule[index], tz=dt.UTC
+            ).isoformat(),
+            "description": status.replace("_", " ").capitalize(),
+            "location": (shipment.request.get("ship_to") or {}).get("city", "")
+            if status in ("OUT_FOR_DELIVERY", "DELIVERED", "DELIVERY_FAILED")
+            else "Sandbox hub",
+        }
 
     def _message(self, shipment: SandboxShipment, event: dict[str, Any]) -> bytes:
         return json.dumps(
@@ -299,95 +360,147 @@ class Sandbox:
             separators=(",", ":"),
         ).encode()
 
-    def _emit(self, shipment: SandboxShipment, event: dict[str, Any]) -> None:
+    def _emit(self, shipment: SandboxShipment, event: dict[str, Any]) -> list[Delivery]:
+        """Queue the webhook(s) for an event, in the caller's store transaction.
+
+        Written with the event itself (a transactional outbox), so an event is never
+        stored without its webhook, and a delivery still pending at a restart goes out
+        after it. Called with the lock held.
+        """
         c = self.config
         if not c.webhooks:
-            return
-        with self.lock:
-            if self.rng.random() < c.drop_webhook_rate:
-                self.stats["webhooks_dropped"] += 1
-                return
-            delay = 0.0
-            if self.rng.random() < c.reorder_rate:
-                # Held back past the next step, so that a newer event overtakes it.
-                delay = c.step_seconds * self.rng.uniform(1.2, 2.5)
-                self.stats["webhooks_reordered"] += 1
-            duplicate = self.rng.random() < c.duplicate_rate
-            same_id = self.rng.random() < 0.5
+            return []
+        if self.rng.random() < c.drop_webhook_rate:
+            self.stats["webhooks_dropped"] += 1
+            return []
+        delay = 0.0
+        if self.rng.random() < c.reorder_rate:
+            # Held back past the next step, so that a newer event overtakes it.
+            delay = c.step_seconds * self.rng.uniform(1.2, 2.5)
+            self.stats["webhooks_reordered"] += 1
+        duplicate = self.rng.random() < c.duplicate_rate
+        same_id = self.rng.random() < 0.5
         msg_id = f"msg_{uuid.uuid4().hex}"
         body = self._message(shipment, event)
         now = time.time()
-        self._push(now + delay, "deliver", {"id": msg_id, "body": body, "attempt": 0})
+        out = [self._delivery(msg_id=msg_id, body=body, due=now + delay)]
         if duplicate:
-            with self.lock:
-                self.stats["webhooks_duplicated"] += 1
+            self.stats["webhooks_duplicated"] += 1
             # Either the same delivery again (same webhook-id), or the same event in a
             # new delivery (new webhook-id): Consign must see both as nothing new.
             again_id = msg_id if same_id else f"msg_{uuid.uuid4().hex}"
             again = body if same_id else self._message(shipment, event)
             extra = self.rng.uniform(0.05, max(c.step_seconds, 0.1))
-            self._push(
-                now + delay + extra, "deliver", {"id": again_id, "body": again, "attempt": 0}
-            )
+            out.append(self._delivery(msg_id=again_id, body=again, due=now + delay + extra))
+        return out
 
-    def _deliver(self, delivery: dict[str, Any]) -> None:
+    def _delivery(self, *, msg_id: str, body: bytes, due: float) -> Delivery:
+        row_id = self.store.delivery_add(msg_id=msg_id, body=body, due=due)
+        return Delivery(row_id=row_id, msg_id=msg_id, body=body, attempt=0, due=due)
+
+    def _deliver(self, delivery: Delivery) -> None:
         headers = webhook_signing.sign_headers(
-            secret=self.config.webhook_secret, body=delivery["body"], msg_id=delivery["id"]
+            secret=self.config.webhook_secret, body=delivery.body, msg_id=delivery.msg_id
         )
         try:
             response = self.http.post(
-                self.config.webhook_url, content=delivery["body"], headers=headers
+                self.config.webhook_url, content=delivery.body, headers=headers
             )
             ok = 200 <= response.status_code < 300
         except httpx.HTTPError:
             ok = False
         with self.lock:
+            if self.closed:
+                return  # still in the store: sent again after the restart
             self.stats["webhooks_sent" if ok else "webhooks_failed"] += 1
-        if not ok and delivery["attempt"] < 10:
-            delivery = {**delivery, "attempt": delivery["attempt"] + 1}
-            self._push(time.time() + min(0.5 * 2 ** delivery["attempt"], 30), "deliver", delivery)
+            with self.store.write():
+                if ok or delivery.attempt >= 10:
+                    self.store.delivery_done(delivery.row_id)
+                    return
+                attempt = delivery.attempt + 1
+                due = time.time() + min(0.5 * 2**attempt, 30)
+                self.store.delivery_retry(row_id=delivery.row_id, attempt=attempt, due=due)
+        self._push(due, "deliver", replace(delivery, attempt=attempt, due=due))
 
     def cancel(self, shipment_id: str) -> tuple[int, dict[str, Any]]:
-        with self.lock:
-            shipment = self.shipments.get(shipment_id)
+        deliveries: list[Delivery] = []
+        with self.lock, self.store.write():
+            shipment = self.store.get(shipment_id)
             if shipment is None:
                 return 404, {"detail": "No such shipment."}
             if shipment.status not in ("INFO_RECEIVED", "CANCELLED"):
                 return 409, {"detail": f"Too late to cancel: shipment is {shipment.status}."}
-            shipment.cancelled = True
-            shipment.status = "CANCELLED"
-            event = {
-                "id": f"evt_{shipment_id}_cancel",
-                "status": "CANCELLED",
-                "occurred_at": dt.datetime.now(tz=dt.UTC).isoformat(),
-                "description": "Cancelled by shipper",
-                "location": "",
-            }
-            shipment.events.append(event)
-        self._emit(shipment, event)
+            if not shipment.cancelled:
+                shipment.cancelled = True
+                shipment.status = "CANCELLED"
+                event = {
+                    "id": f"evt_{shipment_id}_cancel",
+                    "status": "CANCELLED",
+                    "occurred_at": dt.datetime.now(tz=dt.UTC).isoformat(),
+                    "description": "Cancelled by shipper",
+                    "location": "",
+                }
+                shipment.events.append(event)
+                self.store.save(shipment)
+                deliveries = self._emit(shipment, event)
+        for delivery in deliveries:
+            self._push(delivery.due, "deliver", delivery)
         return 200, shipment.summary()
 
     def tracking(self, shipment_id: str) -> tuple[int, dict[str, Any]]:
         with self.lock:
-            shipment = self.shipments.get(shipment_id)
-            if shipment is None:
-                return 404, {"detail": "No such shipment."}
-            return 200, {
-                "shipment_id": shipment.id,
-                "reference": shipment.reference,
-                "tracking_number": shipment.tracking_number,
-                "status": shipment.status,
-                "events": list(shipment.events),
-            }
+            shipment = self.store.get(shipment_id)
+        if shipment is None:
+            return 404, {"detail": "No such shipment."}
+        return 200, self.tracking_of(shipment)
+
+    @staticmethod
+    def tracking_of(shipment: SandboxShipment) -> dict[str, Any]:
+        return {
+            "shipment_id": shipment.id,
+            "reference": shipment.reference,
+            "tracking_number": shipment.tracking_number,
+            "status": shipment.status,
+            "events": list(shipment.events),
+        }
+
+    def shipment(self, shipment_id: str) -> SandboxShipment | None:
+        with self.lock:
+            return self.store.get(shipment_id)
+
+    def by_tracking_number(self, number: str) -> SandboxShipment | None:
+        with self.lock:
+            return self.store.by_tracking_number(number)
+
+    def listing(
+        self, *, reference: str = "", shipment_id: str = "", limit: int = 1000
+    ) -> tuple[int, list[SandboxShipment]]:
+        with self.lock:
+            return self.store.listing(reference=reference, shipment_id=shipment_id, limit=limit)
+
+    def stats_snapshot(self) -> dict[str, int]:
+        with self.lock:
+            return {**self.stats, "shipments": self.store.shipment_count()}
+
+    def stock_levels(self, warehouse: str) -> dict[str, int]:
+        with self.lock:
+            return self.store.stock(warehouse)
+
+    def stock_set(self, *, warehouse: str, levels: dict[str, int]) -> None:
+        with self.lock, self.store.write():
+            self.store.stock_replace(warehouse=warehouse, levels=levels)
 
     def reset(self) -> None:
+        """Forget every shipment, key, snapshot and pending webhook (numbers are never reused)."""
         with self.lock:
-            self.shipments.clear()
-            self.by_reference.clear()
-            self.stock.clear()
+            with self.store.write():
+                self.store.clear()
             self.heap.clear()
             for key in self.stats:
                 self.stats[key] = 0
+
+
+_HTML = "text/html; charset=utf-8"
 
 
 class SandboxHandler(BaseHTTPRequestHandler):
@@ -402,6 +515,13 @@ class SandboxHandler(BaseHTTPRequestHandler):
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        if content_type == _HTML:
+            self.send_header("Vary", "Accept")
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.send_header(
+                "Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'"
+            )
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -431,6 +551,36 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 return None
             return "before" if self.sandbox.rng.random() < 0.5 else "after"
 
+    def _wants_json(self) -> bool:
+        """JSON for API clients that ask for it; the tracking page for browsers and people."""
+        if parse_qs(urlsplit(self.path).query).get("format") == ["json"]:
+            return True
+        accept = self.headers.get("Accept") or ""
+        best: dict[str, float] = {}
+        for item in accept.split(","):
+            media, *params = (part.strip() for part in item.split(";"))
+            quality = 1.0
+            for param in params:
+                name, _, value = param.partition("=")
+                if name.strip() == "q":
+                    try:
+                        quality = float(value)
+                    except ValueError:
+                        quality = 0.0
+            best[media.lower()] = max(quality, best.get(media.lower(), 0.0))
+        json_q = best.get("application/json", 0.0)
+        return json_q > 0 and json_q >= best.get("text/html", 0.0)
+
+    def _track(self, number: str) -> None:
+        shipment = self.sandbox.by_tracking_number(number)
+        if self._wants_json():
+            if shipment is None:
+                return self._send(404, {"detail": "Unknown tracking number."})
+            return self._send(200, self.sandbox.tracking_of(shipment))
+        if shipment is None:
+            return self._send(404, unknown_tracking_page(number), _HTML)
+        return self._send(200, tracking_page(shipment), _HTML)
+
     # --- routes --------------------------------------------------------------
     def do_GET(self):
         url = urlsplit(self.path)
@@ -439,30 +589,26 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if not parts or parts == ["health"]:
             return self._send(200, {"status": "ok", "service": "consign-lsp-sandbox"})
         if parts == ["_sandbox", "shipments"]:
-            reference = parse_qs(url.query).get("reference", [""])[0]
-            with sandbox.lock:
-                items = [
-                    s.summary()
-                    for s in sandbox.shipments.values()
-                    if not reference or s.reference == reference
-                ]
-            return self._send(200, {"count": len(items), "shipments": items})
+            query = parse_qs(url.query)
+            try:
+                limit = max(0, int(query.get("limit", ["1000"])[0]))
+            except ValueError:
+                return self._send(400, {"detail": "limit must be a whole number."})
+            count, found = sandbox.listing(
+                reference=query.get("reference", [""])[0],
+                shipment_id=query.get("id", [""])[0],
+                limit=limit,
+            )
+            items = [s.summary() for s in found]
+            return self._send(200, {"count": count, "shipments": items})
         if parts == ["_sandbox", "stats"]:
-            with sandbox.lock:
-                return self._send(200, {**sandbox.stats, "shipments": len(sandbox.shipments)})
+            return self._send(200, sandbox.stats_snapshot())
         if len(parts) == 2 and parts[0] == "track":
-            with sandbox.lock:
-                found = next(
-                    (s for s in sandbox.shipments.values() if s.tracking_number == parts[1]), None
-                )
-            if found is None:
-                return self._send(404, {"detail": "Unknown tracking number."})
-            return self._send(200, sandbox.tracking(found.id)[1])
+            return self._track(parts[1])
         if parts[:1] != ["v1"]:
             return self._send(404, {"detail": "Not found."})
         if len(parts) == 4 and parts[1] == "shipments" and parts[3] == "label.pdf":
-            with sandbox.lock:
-                shipment = sandbox.shipments.get(parts[2])
+            shipment = sandbox.shipment(parts[2])
             if shipment is None:
                 return self._send(404, {"detail": "No such shipment."})
             to = shipment.request.get("ship_to") or {}
@@ -485,16 +631,13 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if len(parts) == 4 and parts[1] == "shipments" and parts[3] == "tracking":
             return self._send(*sandbox.tracking(parts[2]))
         if len(parts) == 3 and parts[1] == "shipments":
-            with sandbox.lock:
-                shipment = sandbox.shipments.get(parts[2])
-                data = {**shipment.response, **shipment.summary()} if shipment else None
-            return (
-                self._send(200, data) if data else self._send(404, {"detail": "No such shipment."})
-            )
+            shipment = sandbox.shipment(parts[2])
+            if shipment is None:
+                return self._send(404, {"detail": "No such shipment."})
+            return self._send(200, {**sandbox.response_of(shipment), **shipment.summary()})
         if parts == ["v1", "stock"]:
             warehouse = parse_qs(url.query).get("warehouse", [""])[0]
-            with sandbox.lock:
-                levels = dict(sandbox.stock.get(warehouse, {}))
+            levels = sandbox.stock_levels(warehouse)
             items = [{"sku": sku, "on_hand": qty} for sku, qty in sorted(levels.items())]
             return self._send(200, {"warehouse": warehouse, "items": items})
         return self._send(404, {"detail": "Not found."})
@@ -557,10 +700,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
         body = self._body()
         if parts != ["_sandbox", "stock"] or body is None:
             return self._send(404, {"detail": "Not found."})
-        with self.sandbox.lock:
-            self.sandbox.stock[str(body.get("warehouse", ""))] = {
-                str(item["sku"]): int(item["on_hand"]) for item in body.get("items") or []
-            }
+        self.sandbox.stock_set(
+            warehouse=str(body.get("warehouse", "")),
+            levels={str(item["sku"]): int(item["on_hand"]) for item in body.get("items") or []},
+        )
         return self._send(200, {"status": "ok"})
 
 
@@ -586,7 +729,18 @@ class _Server(ThreadingHTTPServer):
 
 
 def make_server(config: SandboxConfig) -> tuple[ThreadingHTTPServer, Sandbox]:
+    """A bound server and its sandbox; stop with server.shutdown() then sandbox.stop().
+
+    Raises StateInUse when another sandbox holds the state file.
+    """
     sandbox = Sandbox(config)
     handler = type("BoundSandboxHandler", (SandboxHandler,), {"sandbox": sandbox})
-    server = _Server((config.host, config.port), handler)
+    try:
+        server = _Server((config.host, config.port), handler)
+    except OSError:
+        sandbox.stop()
+        raise
+    if not config.port:
+        # Port 0: the links the sandbox hands out name the port it really got.
+        config.port = server.server_address[1]
     return server, sandbox

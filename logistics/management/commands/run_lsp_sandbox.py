@@ -3,11 +3,13 @@
 import logging
 import signal
 import threading
+from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from logistics.sandbox.server import SandboxConfig, make_server
+from logistics.sandbox.store import StateInUse, sandbox_state_path
 
 
 def _rate(value: str) -> float:
@@ -49,6 +51,12 @@ class Command(BaseCommand):
         parser.add_argument("--api-token", default="", help="Require this Bearer token.")
         parser.add_argument("--no-webhooks", action="store_true", help="Act as a poll-only LSP.")
         parser.add_argument("--seed", type=int, default=None)
+        parser.add_argument(
+            "--state",
+            default=None,
+            help="SQLite file the sandbox keeps its shipments in (default LSP_SANDBOX_STATE, "
+            "else var/lsp-sandbox-<port>.sqlite3); ':memory:' forgets everything on exit.",
+        )
 
     def handle(self, *args, **options):
         logging.getLogger("consign.lsp_sandbox").setLevel(logging.INFO)
@@ -72,13 +80,23 @@ class Command(BaseCommand):
             api_token=options["api_token"],
             webhooks=not options["no_webhooks"],
             seed=options["seed"],
+            state=sandbox_state_path(
+                explicit=options["state"] or settings.LSP_SANDBOX_STATE,
+                var_dir=Path(settings.BASE_DIR) / "var",
+                port=options["port"],
+            ),
         )
-        server, sandbox = make_server(config)
+        try:
+            server, sandbox = make_server(config)
+        except StateInUse as exc:
+            raise CommandError(str(exc)) from exc
         # SIGTERM (honcho, tests) stops as cleanly as Ctrl-C does.
         signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
         self.stdout.write(
             f"LSP sandbox listening on http://{config.host}:{config.port}/ "
-            f"(step {config.step_seconds}s, webhooks → {config.webhook_url})",
+            f"(step {config.step_seconds}s, webhooks → {config.webhook_url}; state "
+            f"{config.state}, resumed {sandbox.resumed[0]} steps and "
+            f"{sandbox.resumed[1]} webhooks)",
         )
         self.stdout.flush()
         try:
