@@ -19,6 +19,9 @@ app.autodiscover_tasks()
 # Postgres is reconnected).
 app.conf.update(CELERY_DB_REUSE_MAX=2**62)
 
+# /readyz names a queue that no live worker consumes (core/worker_health.py).
+app.steps["consumer"].add("core.worker_health:QueueHeartbeat")
+
 
 @task_prerun.connect
 @task_postrun.connect

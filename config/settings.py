@@ -168,6 +168,20 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 86400
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker never gives up on its broker (Celery's default stops after 100 attempts,
+# about 50 minutes): it keeps retrying until the broker is back.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# The queues a worker must consume (Procfile, docs/operations.md); /readyz names each one
+# that no live worker stamped within 3 heartbeats (core/worker_health.py).
+WORKER_QUEUES = ("dispatch", "tracking", "default")
+WORKER_HEARTBEAT_SECONDS = env.float("WORKER_HEARTBEAT_SECONDS", default=5.0)
+# kombu's Redis transport can crash the worker when the broker drops while tasks run;
+# core/broker_redis.py explains the race and holds the fix (issue 15, decision 0007).
+CELERY_BROKER_TRANSPORT = (
+    "core.broker_redis:Transport"
+    if CELERY_BROKER_URL.split("://", 1)[0] in ("redis", "rediss")
+    else None
+)
 
 # --- API --------------------------------------------------------------------
 REST_FRAMEWORK = {

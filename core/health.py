@@ -6,6 +6,8 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from core.worker_health import queue_consumers
+
 
 @never_cache
 @require_GET
@@ -38,15 +40,41 @@ def _broker_ok() -> str | None:
     return None
 
 
+def _workers() -> tuple[dict[str, int], str | None]:
+    """Live consumers per queue, and what is wrong if a queue has none."""
+    try:
+        consumers = queue_consumers()
+    except Exception as exc:
+        return {}, f"heartbeats unreadable: {type(exc).__name__}: {exc}"[:300]
+    idle = [queue for queue, hosts in consumers.items() if not hosts]
+    counts = {queue: len(hosts) for queue, hosts in consumers.items()}
+    return counts, (f"no live worker consumes {', '.join(idle)}" if idle else None)
+
+
 @never_cache
 @require_GET
 def readyz(request):
+    """Ready when the database and the broker answer.
+
+    The body also counts the live workers of each queue. A queue nobody consumes is
+    reported under `checks.workers` but makes the answer 503 only with `?workers=1`:
+    the web tier keeps taking orders into the outbox while workers restart, so a load
+    balancer must not take it out of rotation for that; a monitor asks with
+    `?workers=1` to page someone.
+    """
     checks = {"database": _database_ok(), "broker": _broker_ok()}
+    consumers, workers_error = _workers()
     down = {name: error for name, error in checks.items() if error}
+    if workers_error and request.GET.get("workers") == "1":
+        down["workers"] = workers_error
     body = {
         "status": "ok" if not down else "unavailable",
         "checks": {name: ("ok" if not error else "down") for name, error in checks.items()},
+        "queue_consumers": consumers,
     }
+    body["checks"]["workers"] = "ok" if not workers_error else "down"
+    if workers_error:
+        body["workers"] = workers_error
     if down:
         body["down"] = down
     return JsonResponse(body, status=200 if not down else 503)

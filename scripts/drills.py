@@ -205,6 +205,16 @@ class Stack:
             start_new_session=True,
         )
 
+    def dead(self) -> dict[str, str]:
+        """The drill's processes that exited, each with its exit code and last log lines."""
+        found = {}
+        for name, proc in self.procs.items():
+            code = proc.poll()
+            if code is not None:
+                tail = (self.tmp / f"{name}.log").read_text(errors="replace").splitlines()[-5:]
+                found[name] = f"exited with code {code}: " + " | ".join(tail)[-600:]
+        return found
+
     def manage(self, *args: str) -> str:
         result = subprocess.run(
             [sys.executable, "manage.py", *args],
@@ -405,7 +415,9 @@ def _settle(stack: Stack, refs: list[str], timeout: float) -> dict:
             WHERE provider_reference <> '' GROUP BY 1, 2 HAVING count(*) > 1) d
             """
         )[0][0]
+        dead = stack.dead()
         result = {
+            "dead_processes": dead,
             "accepted": len(refs),
             "missing_in_db": sum(1 for ref in refs if ref not in found),
             "not_dispatched": len(undispatched),
@@ -414,6 +426,10 @@ def _settle(stack: Stack, refs: list[str], timeout: float) -> dict:
             "webhooks": webhooks,
             "webhooks_unprocessed": pending_hooks,
         }
+        if dead:
+            # Nothing will drain without them: name the cause instead of timing out.
+            _log(f"processes died: {json.dumps(dead)}")
+            return result
         if (not undispatched and pending_hooks == 0) or time.monotonic() > deadline:
             return result
         time.sleep(3)
@@ -466,7 +482,8 @@ def drill_redis(stack: Stack, outage: float) -> tuple[bool, dict]:
         **settled,
     }
     ok = (
-        figures["bad_responses"] == 0
+        not settled["dead_processes"]
+        and figures["bad_responses"] == 0
         and accepted_during > 0
         and readyz_reported
         and settled["missing_in_db"] == 0
@@ -498,7 +515,8 @@ def drill_postgres(stack: Stack) -> tuple[bool, dict]:
         **settled,
     }
     ok = (
-        figures["bad_responses"] == 0
+        not settled["dead_processes"]
+        and figures["bad_responses"] == 0
         and figures["readyz_ok_after_recovery"]
         and settled["missing_in_db"] == 0
         and settled["not_dispatched"] == 0

@@ -1,0 +1,111 @@
+"""Which queues a live worker consumes: a heartbeat per worker and queue, kept in Redis.
+
+A Celery worker that died, or that is stuck reconnecting, consumes nothing while the
+web tier keeps accepting work into the outbox; nothing in the web process would
+notice. Each worker's consumer therefore stamps, every WORKER_HEARTBEAT_SECONDS, the
+time into one sorted set per queue it consumes (member: the worker's hostname). The
+stamp is written from the consumer's own event loop, so it stops when that loop stops
+(process dead, hung, or disconnected from the broker). /readyz reads the sets and
+names each queue that no worker stamped within three intervals.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from functools import cache
+
+from celery import bootsteps
+from django.conf import settings
+
+logger = logging.getLogger("consign.worker_health")
+
+KEY = "consign:queue-consumers:{queue}"
+
+
+@cache
+def _client(url: str):
+    import redis
+
+    return redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+
+
+def _stale_after() -> float:
+    return settings.WORKER_HEARTBEAT_SECONDS * 3
+
+
+def heartbeat_record(*, hostname: str, queues: list[str], now: float | None = None) -> None:
+    """Stamp `hostname` as a live consumer of each queue; old stamps are trimmed."""
+    now = time.time() if now is None else now
+    pipe = _client(settings.REDIS_URL).pipeline(transaction=False)
+    for queue in queues:
+        key = KEY.format(queue=queue)
+        pipe.zadd(key, {hostname: now})
+        pipe.zremrangebyscore(key, "-inf", now - _stale_after() * 10)
+        pipe.expire(key, int(_stale_after() * 10) + 1)
+    pipe.execute()
+
+
+def heartbeat_clear(*, hostname: str, queues: list[str]) -> None:
+    """Remove `hostname` at a clean shutdown, so its queues show unconsumed at once."""
+    pipe = _client(settings.REDIS_URL).pipeline(transaction=False)
+    for queue in queues:
+        pipe.zrem(KEY.format(queue=queue), hostname)
+    pipe.execute()
+
+
+def queue_consumers(*, now: float | None = None) -> dict[str, list[str]]:
+    """Live consumers of each of WORKER_QUEUES: {queue: [hostname, ...]}.
+
+    Raises if Redis is unreachable.
+    """
+    now = time.time() if now is None else now
+    queues = settings.WORKER_QUEUES
+    pipe = _client(settings.REDIS_URL).pipeline(transaction=False)
+    for queue in queues:
+        pipe.zrangebyscore(KEY.format(queue=queue), now - _stale_after(), "+inf")
+    found = pipe.execute()
+    return {
+        queue: sorted(member.decode() for member in members)
+        for queue, members in zip(queues, found, strict=True)
+    }
+
+
+class QueueHeartbeat(bootsteps.StartStopStep):
+    """Consumer bootstep: stamps the worker's queues while its consumer is connected.
+
+    Celery stops and restarts consumer steps around a broker reconnect, so the stamps
+    pause while the worker cannot consume.
+    """
+
+    requires = ("celery.worker.consumer.tasks:Tasks",)
+
+    def __init__(self, parent, **kwargs):
+        self.timer_ref = None
+        self.queues: list[str] = []
+        super().__init__(parent, **kwargs)
+
+    def start(self, parent):
+        self.queues = [queue.name for queue in parent.task_consumer.queues]
+        self.beat(parent)
+        self.timer_ref = parent.timer.call_repeatedly(
+            settings.WORKER_HEARTBEAT_SECONDS, self.beat, (parent,), priority=10
+        )
+
+    def beat(self, parent):
+        try:
+            heartbeat_record(hostname=parent.hostname, queues=self.queues)
+        except Exception as exc:  # a missed stamp must never harm the worker
+            logger.warning("worker heartbeat not recorded: %s", exc)
+
+    def stop(self, parent):
+        if self.timer_ref is not None:
+            self.timer_ref.cancel()
+            self.timer_ref = None
+
+    def shutdown(self, parent):
+        self.stop(parent)
+        try:
+            heartbeat_clear(hostname=parent.hostname, queues=self.queues)
+        except Exception as exc:
+            logger.warning("worker heartbeat not cleared: %s", exc)
