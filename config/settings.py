@@ -256,6 +256,9 @@ DISPATCH_RETRY_MAX_SECONDS = env.float("DISPATCH_RETRY_MAX_SECONDS", default=300
 LOGISTICS_ACK_TIMEOUT_SECONDS = env.float("LOGISTICS_ACK_TIMEOUT_SECONDS", default=60.0)
 # First tracking poll after dispatch: providers without webhooks / safety net for lost webhooks.
 TRACKING_POLL_SECONDS = env.int("TRACKING_POLL_SECONDS", default=300)
+# An event matched only by a provider reference or tracking number is not attached to a
+# shipment that finished more than this many days before it: the number was recycled.
+TRACKING_NUMBER_REUSE_DAYS = env.int("TRACKING_NUMBER_REUSE_DAYS", default=30)
 TRACKING_SAFETY_POLL_SECONDS = env.int("TRACKING_SAFETY_POLL_SECONDS", default=1800)
 TRACKING_POLL_MAX_SECONDS = env.int("TRACKING_POLL_MAX_SECONDS", default=6 * 3600)
 # Inbound webhooks are processed in batches of up to this many, one transaction each.

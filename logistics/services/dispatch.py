@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -323,6 +323,9 @@ def _record_success(*, row_id: int, created: CreatedShipment) -> DispatchResult:
     )
     if row.status != DispatchOutbox.Status.PENDING:
         return DispatchResult(Outcome.NOOP)
+    holder = _reference_holder(shipment=shipment, reference=created.provider_reference)
+    if holder is not None:
+        return _record_conflict(row=row, shipment=shipment, created=created, holder=holder)
     now = timezone.now()
     shipment.provider_reference = created.provider_reference
     shipment.tracking_number = created.tracking_number or shipment.tracking_number
@@ -346,7 +349,16 @@ def _record_success(*, row_id: int, created: CreatedShipment) -> DispatchResult:
     if shipment.status not in ShipmentStatusGroups.FINAL or shipment.last_event_at is not None:
         shipment.next_poll_at = now + dt.timedelta(seconds=first_poll)
         shipment.poll_interval_seconds = first_poll
-    shipment.save()
+    try:
+        with transaction.atomic():
+            shipment.save()
+    except IntegrityError:
+        # Another shipment took the same reference between the check and this save
+        # (two answers racing): the unique constraint decided; park this one.
+        holder = _reference_holder(shipment=shipment, reference=created.provider_reference)
+        if holder is None:
+            raise
+        return _record_conflict(row=row, shipment=shipment, created=created, holder=holder)
     row.status = DispatchOutbox.Status.SENT
     row.sent_at = now
     row.locked_until = None
@@ -355,6 +367,56 @@ def _record_success(*, row_id: int, created: CreatedShipment) -> DispatchResult:
     row.save()
     order_events.shipment_dispatched_event(shipment=shipment, attempts=row.attempts)
     return DispatchResult(Outcome.SENT)
+
+
+def _reference_holder(*, shipment: Shipment, reference: str) -> Shipment | None:
+    """The other shipment of this provider that already holds `reference`, if any."""
+    if not reference:
+        return None
+    return (
+        Shipment.objects.filter(provider_id=shipment.provider_id, provider_reference=reference)
+        .exclude(pk=shipment.pk)
+        .select_related("order")
+        .first()
+    )
+
+
+def _record_conflict(
+    *, row: DispatchOutbox, shipment: Shipment, created: CreatedShipment, holder: Shipment
+) -> DispatchResult:
+    """Park a shipment whose provider answered with a reference another shipment holds.
+
+    Providers recycle references, and a provider that lost its state (a restarted
+    sandbox) hands out old ones again. Retrying cannot help, and taking the reference
+    over would re-route the older shipment's tracking, so the answer is recorded on
+    the shipment and its timeline and the shipment waits in the exception queue
+    (dispatch failures) for a person. The caller holds the row's and shipment's locks.
+    """
+    message = (
+        f"{shipment.provider.code} answered with reference {created.provider_reference}"
+        f" (tracking {created.tracking_number or '-'}), which shipment {holder.pk} of order"
+        f" {holder.order.number} already holds: check at the provider which shipment it"
+        " is before retrying."
+    )
+    row.status = DispatchOutbox.Status.REJECTED
+    row.locked_until = None
+    row.last_error = message
+    row.last_status_code = None
+    row.save()
+    shipment.refresh_from_db()
+    shipment.dispatch_attempts = row.attempts
+    shipment.last_error = message
+    if shipment.status in ShipmentStatusGroups.AWAITING_PROVIDER:
+        shipment.status = Shipment.Status.DISPATCH_FAILED
+    shipment.save(update_fields=["status", "dispatch_attempts", "last_error", "updated_at"])
+    order_events.dispatch_failed_event(
+        shipment=shipment,
+        reason="provider_reference_conflict",
+        message=message,
+        attempts=row.attempts,
+    )
+    logger.warning("Dispatch of shipment %s parked: %s", shipment.pk, message)
+    return DispatchResult(Outcome.REJECTED, message=message)
 
 
 @transaction.atomic

@@ -290,7 +290,7 @@ def shipment_ids_for_updates(
             )
             for index, token in tokens.items():
                 found[index] = pks.get(token)
-        for field, pick in (("provider_reference", min), ("tracking_number", max)):
+        for field in ("provider_reference", "tracking_number"):
             wanted = {
                 index: getattr(updates[index][1], field)
                 for index in indexes
@@ -298,14 +298,44 @@ def shipment_ids_for_updates(
             }
             if not wanted:
                 continue
-            pks = {}
-            for value, pk in shipments.filter(**{f"{field}__in": set(wanted.values())}).values_list(
-                field, "pk"
+            candidates: dict[str, list[tuple]] = {}
+            for row in (
+                shipments.filter(**{f"{field}__in": set(wanted.values())})
+                .order_by("-pk")
+                .values_list(field, "pk", "created_at", "status", "last_event_at")
             ):
-                pks[value] = pick(pks.get(value, pk), pk)
+                candidates.setdefault(row[0], []).append(row[1:])
             for index, value in wanted.items():
-                found[index] = pks.get(value)
+                found[index] = _newest_plausible(
+                    candidates.get(value, []), occurred_at=updates[index][1].occurred_at
+                )
     return found
+
+
+def _newest_plausible(candidates: list[tuple], *, occurred_at: dt.datetime) -> int | None:
+    """The newest shipment an event matched only by number can be about, or None.
+
+    Providers recycle references and tracking numbers, so an event matched by number
+    alone (no client reference) may belong to a newer parcel than the one we know by
+    that number. It is never attached to a shipment created after the event, nor to
+    one that finished more than TRACKING_NUMBER_REUSE_DAYS before it; among the rest
+    the newest wins. `candidates` are (pk, created_at, status, last_event_at), newest
+    first. An event with no plausible shipment is left unmatched (the webhook row says
+    so and ops see it), never attached to the wrong parcel.
+    """
+    skew = dt.timedelta(days=1)  # provider clocks and time zones are not ours
+    reuse_gap = dt.timedelta(days=settings.TRACKING_NUMBER_REUSE_DAYS)
+    for pk, created_at, status, last_event_at in candidates:
+        if occurred_at < created_at - skew:
+            continue
+        finished_long_ago = (
+            status in ShipmentStatusGroups.FINAL
+            and last_event_at is not None
+            and occurred_at > last_event_at + reuse_gap
+        )
+        if not finished_long_ago:
+            return pk
+    return None
 
 
 # --- Polling, sweeping, lateness ------------------------------------------------
