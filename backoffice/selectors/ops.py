@@ -21,7 +21,7 @@ from inventory.models import (
     StockSnapshot,
     StockSnapshotLine,
 )
-from logistics.models import Shipment
+from logistics.models import DispatchOutbox, Shipment
 from orders.models import Hold, Order
 
 logger = logging.getLogger(__name__)
@@ -140,6 +140,15 @@ def exception_queue(
                 order="updated_at",
                 limit=limit,
             )
+            if k == "dispatch_failed":
+                # Parked dispatches whose parcel moved anyway: the provider had the
+                # shipment (e.g. it answered with a reference another shipment holds)
+                # and its tracking moved the status on. They still need a person.
+                moved_on = dispatch_parked_but_moving().filter(order_filter)
+                count += capped_count(moved_on)
+                shipments += list(
+                    moved_on.select_related("order", "provider").order_by("updated_at")[:limit]
+                )
             for shipment in shipments:
                 items.append(
                     ExceptionItem(
@@ -193,6 +202,14 @@ def exception_queue(
             "items": items,
         }
     return out
+
+
+def dispatch_parked_but_moving() -> QuerySet[Shipment]:
+    """Shipments whose dispatch was parked for a person but whose status moved on anyway."""
+    return Shipment.objects.filter(
+        outbox__status__in=[DispatchOutbox.Status.REJECTED, DispatchOutbox.Status.FAILED],
+        provider_reference="",
+    ).exclude(status=Shipment.Status.DISPATCH_FAILED)
 
 
 def late_shipments(*, now: datetime) -> QuerySet[Shipment]:
