@@ -11,6 +11,7 @@ from rest_framework import serializers, status
 from core.errors import ValidationFailed
 from core.pagination import KeysetPagination
 from core.problems import flatten_errors
+from core.serializers import StrictSerializer
 from orders import error_codes
 from orders.filters import OrderFilter, QueryFilterBackend
 from orders.iso import currency_places, is_country
@@ -63,16 +64,16 @@ def _invalid(errors) -> ValidationFailed:
 
 
 class OrderListCreateApi(PartnerApiView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictSerializer):
         class Meta:
             ref_name = "OrderCreate"
 
-        class CustomerInput(serializers.Serializer):
+        class CustomerInput(StrictSerializer):
             email = serializers.EmailField(max_length=254)
             name = serializers.CharField(max_length=200)
             phone = serializers.CharField(max_length=40, required=False, allow_blank=True)
 
-        class AddressInput(serializers.Serializer):
+        class AddressInput(StrictSerializer):
             name = serializers.CharField(max_length=200)
             line1 = serializers.CharField(max_length=200)
             line2 = serializers.CharField(max_length=200, required=False, allow_blank=True)
@@ -90,7 +91,7 @@ class OrderListCreateApi(PartnerApiView):
                     )
                 return value
 
-        class LineInput(serializers.Serializer):
+        class LineInput(StrictSerializer):
             sku = serializers.CharField(max_length=64, help_text="An active product's SKU.")
             quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
             unit_price = serializers.DecimalField(
@@ -255,7 +256,7 @@ class OrderDetailApi(PartnerApiView):
 
 
 class OrderCancelApi(PartnerApiView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictSerializer):
         class Meta:
             ref_name = "OrderCancel"
 
@@ -301,7 +302,8 @@ class OrderCancelApi(PartnerApiView):
     )
     @idempotent
     def post(self, request, number: str):
-        serializer = self.InputSerializer(data=request.data if request.data else {})
+        # An empty body is `{}`; `false`, `[]` or `""` are bodies of the wrong type.
+        serializer = self.InputSerializer(data=request.data)
         if not serializer.is_valid():
             raise _invalid(serializer.errors)
         order = order_lookup_for_channel(channel=self.channel, number=number)

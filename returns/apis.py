@@ -8,6 +8,7 @@ from rest_framework.response import Response
 
 from core.errors import ValidationFailed
 from core.problems import flatten_errors
+from core.serializers import StrictSerializer
 from orders.selectors import order_lookup_for_channel
 from partners import schema as api_schema
 from partners.idempotency import idempotent
@@ -77,7 +78,7 @@ RETURN_EXAMPLE = {
 
 
 class OrderReturnsApi(PartnerApiView):
-    class InputLineSerializer(serializers.Serializer):
+    class InputLineSerializer(StrictSerializer):
         class Meta:
             ref_name = "ReturnRequestLine"
 
@@ -86,7 +87,7 @@ class OrderReturnsApi(PartnerApiView):
         reason = serializers.ChoiceField(choices=ReturnLine.Reason.choices)
         note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictSerializer):
         class Meta:
             ref_name = "ReturnRequest"
 

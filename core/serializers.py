@@ -1,0 +1,267 @@
+"""Strict JSON types for API input serializers.
+
+DRF's fields coerce what they are given: a CharField takes `12` as "12", an
+IntegerField takes "3" and 3.0, a DecimalField takes 10.5, a BooleanField takes
+"yes" and 1. The partner API's OpenAPI schema promises JSON types, and a client
+that sends a number where the schema says string has a bug we should tell it
+about, not hide. So every API input serializer derives from StrictSerializer
+(nested ones too, though a plain nested serializer is checked by its strict
+parent): before DRF's own validation, each value's JSON type must be the one the
+schema gives the field, else the field gets "Expected a string, got a number."
+
+The JSON type of a field comes from its class, mapped the way drf-spectacular
+maps it (`AutoSchema._map_serializer_field`), so the check and the published
+schema agree; tests/core/test_strict_serializers.py holds the two equal.
+Fields whose type the schema does not fix (JSONField, relations, custom or
+`@extend_schema_field` fields) are left to DRF.
+
+The check is a dictionary lookup and an isinstance per field: no queries, no
+copies of the data.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from rest_framework import serializers
+from rest_framework.fields import empty
+from rest_framework.settings import api_settings
+from rest_framework.utils import html
+
+STRING = "string"
+INTEGER = "integer"
+NUMBER = "number"
+BOOLEAN = "boolean"
+OBJECT = "object"
+ARRAY = "array"
+
+_ARTICLE = {INTEGER: "an", OBJECT: "an", ARRAY: "an"}
+_UNCHECKED = "-"  # cached "the schema leaves the type open" (None: not computed yet)
+_CACHE_ATTRIBUTE = "_strict_json_type"
+
+
+def json_type_of_value(value: Any) -> str:
+    """The JSON type name of a value as the JSON parser produced it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):  # before int: bool is an int in Python
+        return BOOLEAN
+    if isinstance(value, int):
+        return INTEGER
+    if isinstance(value, float | Decimal):
+        return NUMBER
+    if isinstance(value, str):
+        return STRING
+    if isinstance(value, Mapping):
+        return OBJECT
+    if isinstance(value, list | tuple):
+        return ARRAY
+    return type(value).__name__
+
+
+def _matches(expected: str, value: Any) -> bool:
+    if expected == STRING:
+        return isinstance(value, str)
+    if expected == INTEGER:
+        # JSON 3.0 is a number, not an integer (JSON Schema draft 4, which OpenAPI 3.0 uses).
+        return isinstance(value, int) and not isinstance(value, bool)
+    if expected == NUMBER:
+        return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+    if expected == BOOLEAN:
+        return isinstance(value, bool)
+    if expected == OBJECT:
+        return isinstance(value, Mapping)
+    return isinstance(value, list | tuple)  # ARRAY
+
+
+def _choice_type(field: serializers.ChoiceField) -> str | None:
+    # drf_spectacular.plumbing.build_choice_field
+    choices = list(OrderedDict.fromkeys(field.choices))
+    if field.allow_blank and "" not in choices:
+        choices.append("")
+    if not choices:
+        return None
+    if all(isinstance(choice, bool) for choice in choices):
+        return BOOLEAN
+    if all(isinstance(choice, int) for choice in choices):
+        return INTEGER
+    if all(isinstance(choice, int | float | Decimal) for choice in choices):
+        return NUMBER
+    if all(isinstance(choice, str) for choice in choices):
+        return STRING
+    return None
+
+
+def _field_json_type(field: serializers.Field) -> str | None:
+    # The order of AutoSchema._map_serializer_field: subclasses before their bases.
+    if getattr(field, "_spectacular_annotation", None) is not None:
+        return None  # the schema says what the annotation says; DRF validates
+    if isinstance(
+        field,
+        serializers.ListSerializer
+        | serializers.ManyRelatedField
+        | serializers.MultipleChoiceField
+        | serializers.ListField,
+    ):
+        return ARRAY
+    if isinstance(field, serializers.BaseSerializer):
+        return OBJECT
+    if isinstance(
+        field, serializers.RelatedField | serializers.FileField | serializers.HiddenField
+    ):
+        return None
+    if isinstance(field, serializers.ChoiceField):
+        return _choice_type(field)
+    if isinstance(
+        field,
+        serializers.DateField
+        | serializers.DateTimeField
+        | serializers.TimeField
+        | serializers.DurationField
+        | serializers.UUIDField,
+    ):
+        return STRING
+    if isinstance(field, serializers.DecimalField):
+        coerce = getattr(field, "coerce_to_string", api_settings.COERCE_DECIMAL_TO_STRING)
+        return STRING if coerce else NUMBER
+    if isinstance(field, serializers.FloatField):
+        return NUMBER
+    if isinstance(field, serializers.IntegerField):
+        return INTEGER
+    if isinstance(field, serializers.BooleanField):
+        return BOOLEAN
+    if isinstance(field, serializers.JSONField):
+        return None
+    if isinstance(field, serializers.DictField):
+        return OBJECT
+    if isinstance(field, serializers.CharField):
+        return STRING
+    return None
+
+
+def field_json_type(field: serializers.Field) -> str | None:
+    """The JSON type the schema gives `field`, or None when it leaves the type open."""
+    cached = field.__dict__.get(_CACHE_ATTRIBUTE)
+    if cached is None:
+        cached = _field_json_type(field) or _UNCHECKED
+        # One field object serves every item of a list, so this pays off per request.
+        field.__dict__[_CACHE_ATTRIBUTE] = cached
+    return None if cached == _UNCHECKED else cached
+
+
+def type_error_message(field: serializers.Field, expected: str, value: Any) -> str:
+    got = json_type_of_value(value)
+    if isinstance(field, serializers.DecimalField) and expected == STRING:
+        return f'Expected a decimal string such as "10.00", got {_with_article(got)}.'
+    return f"Expected {_with_article(expected)}, got {_with_article(got)}."
+
+
+def _with_article(name: str) -> str:
+    if name == "null":
+        return name
+    return f"{_ARTICLE.get(name, 'a')} {name}"
+
+
+def json_type_errors(field: serializers.Field, value: Any) -> Any:
+    """DRF-shaped error detail when `value` is not of the field's JSON type, else None.
+
+    Containers are checked down to their items (`{index: [...]}` for a list,
+    `{key: [...]}` for a dict), except nested strict serializers, which check
+    their own fields when DRF runs them.
+    """
+    if value is empty:
+        return None
+    if value is None:
+        if field.allow_null:
+            return None
+        expected = field_json_type(field)
+        if expected is None:
+            return None
+        return [type_error_message(field, expected, value)]
+    expected = field_json_type(field)
+    if expected is None:
+        return None
+    if not _matches(expected, value):
+        return [type_error_message(field, expected, value)]
+    if expected == ARRAY:
+        child = getattr(field, "child", None)
+        if child is None:
+            child = getattr(field, "child_relation", None)
+        if child is None or isinstance(child, StrictTypesMixin):
+            return None
+        errors = {}
+        for index, item in enumerate(value):
+            error = json_type_errors(child, item)
+            if error:
+                errors[index] = error
+        return errors or None
+    if expected == OBJECT:
+        if isinstance(field, StrictTypesMixin):
+            return None
+        if isinstance(field, serializers.Serializer):
+            return _fields_type_errors(field, value) or None
+        child = getattr(field, "child", None)  # DictField
+        if child is None:
+            return None
+        errors = {}
+        for key, item in value.items():
+            error = json_type_errors(child, item)
+            if error:
+                errors[key] = error
+        return errors or None
+    return None
+
+
+def _fields_type_errors(serializer: serializers.Serializer, data: Mapping) -> dict[str, Any]:
+    errors = {}
+    for field in serializer._writable_fields:
+        error = json_type_errors(field, data.get(field.field_name, empty))
+        if error:
+            errors[field.field_name] = error
+    return errors
+
+
+# No docstrings on the two classes below: drf-spectacular would publish them as
+# the description of every input serializer built on them.
+
+
+class StrictTypesMixin:
+    # Refuses values whose JSON type is not the field's, before DRF coerces them.
+    # Every wrongly typed field is reported and the other fields are still
+    # validated, so one answer lists everything wrong, as DRF's own errors do.
+
+    def run_validation(self, data=empty):
+        # A body of `null` is a body of the wrong type, like `[]` or `"x"`.
+        if data is None and not self.allow_null:
+            raise serializers.ValidationError(
+                {api_settings.NON_FIELD_ERRORS_KEY: [type_error_message(self, OBJECT, data)]},
+                code="invalid",
+            )
+        return super().run_validation(data)
+
+    def to_internal_value(self, data):
+        if html.is_html_input(data):  # form data has no types to check
+            return super().to_internal_value(data)
+        if not isinstance(data, Mapping):
+            raise serializers.ValidationError(
+                {api_settings.NON_FIELD_ERRORS_KEY: [type_error_message(self, OBJECT, data)]},
+                code="invalid",
+            )
+        errors = _fields_type_errors(self, data)
+        if not errors:
+            return super().to_internal_value(data)
+        rest = {key: value for key, value in data.items() if key not in errors}
+        try:
+            super().to_internal_value(rest)
+        except serializers.ValidationError as exc:
+            if isinstance(exc.detail, Mapping):
+                # A wrongly typed field is missing from `rest`: its "required" error gives way.
+                errors = {**exc.detail, **errors}
+        raise serializers.ValidationError(errors, code="invalid")
+
+
+class StrictSerializer(StrictTypesMixin, serializers.Serializer):
+    pass  # the base of every API input serializer: JSON types as the schema says
