@@ -69,6 +69,8 @@ class Stack:
     api_key: str = ""
     # The Procfile's shape; bench/soak.py --web compares others at the same load.
     web_args: tuple[str, ...] = ("--workers", "2", "--worker-class", "gthread", "--threads", "4")
+    # The worker's and beat's log level (`--loglevel INFO` to see reconnects and restores).
+    loglevel: str = "WARNING"
 
     @property
     def pg_data(self) -> Path:
@@ -155,7 +157,7 @@ class Stack:
                 "--without-gossip",
                 "--without-mingle",
                 "--loglevel",
-                "WARNING",
+                self.loglevel,
             ],
         )
         self.spawn(
@@ -168,7 +170,7 @@ class Stack:
                 "config",
                 "beat",
                 "--loglevel",
-                "WARNING",
+                self.loglevel,
                 "--schedule",
                 str(self.tmp / "beat-schedule"),
             ],
@@ -527,9 +529,9 @@ def drill_postgres(stack: Stack) -> tuple[bool, dict]:
     return ok, figures
 
 
-def run(name: str, outage: float) -> tuple[bool, dict]:
+def run(name: str, outage: float, loglevel: str = "WARNING") -> tuple[bool, dict]:
     tmp = Path(tempfile.mkdtemp(prefix=f"consign-drill-{name}-"))
-    stack = Stack(tmp=tmp)
+    stack = Stack(tmp=tmp, loglevel=loglevel)
     _log(f"{name}: own services under {tmp} (pg :{stack.pg_port}, redis :{stack.redis_port})")
     ok = False
     try:
@@ -549,11 +551,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("drill", choices=["redis", "postgres", "all"])
     parser.add_argument("--outage", type=float, default=60.0, help="Redis outage in seconds.")
     parser.add_argument("--report", type=Path, help="Write a Markdown report here.")
+    parser.add_argument("--loglevel", default="WARNING", help="Worker and beat log level.")
     args = parser.parse_args(argv)
     names = ["redis", "postgres"] if args.drill == "all" else [args.drill]
     results = {}
     for name in names:
-        ok, figures = run(name, args.outage)
+        ok, figures = run(name, args.outage, args.loglevel)
         results[name] = (ok, figures)
         _log(f"{name}: {'PASS' if ok else 'FAIL'} {json.dumps(figures, default=str)}")
     if args.report:
