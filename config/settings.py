@@ -276,29 +276,6 @@ PARTNER_WEBHOOK_TIMEOUT_SECONDS = env.float("PARTNER_WEBHOOK_TIMEOUT_SECONDS", d
 # Beat periods (seconds): sweepers + due polls, and late-shipment detection.
 LOGISTICS_SWEEP_SECONDS = env.float("LOGISTICS_SWEEP_SECONDS", default=15.0)
 LOGISTICS_LATE_CHECK_SECONDS = env.float("LOGISTICS_LATE_CHECK_SECONDS", default=600.0)
-# The one place periodic tasks are declared.
-CELERY_BEAT_SCHEDULE = {
-    "logistics-dispatch-sweep": {
-        "task": "logistics.tasks.dispatch_sweep_task",
-        "schedule": LOGISTICS_SWEEP_SECONDS,
-    },
-    "logistics-tracking-sweep": {
-        "task": "logistics.tasks.tracking_sweep_task",
-        "schedule": LOGISTICS_SWEEP_SECONDS,
-    },
-    "logistics-tracking-poll": {
-        "task": "logistics.tasks.tracking_poll_due_task",
-        "schedule": LOGISTICS_SWEEP_SECONDS,
-    },
-    "logistics-partner-webhook-sweep": {
-        "task": "logistics.tasks.partner_webhook_sweep_task",
-        "schedule": LOGISTICS_SWEEP_SECONDS,
-    },
-    "logistics-late-shipments": {
-        "task": "logistics.tasks.tracking_flag_late_task",
-        "schedule": LOGISTICS_LATE_CHECK_SECONDS,
-    },
-}
 
 # --- Production hardening (active whenever DEBUG is off) --------------------
 if not DEBUG:
@@ -399,27 +376,8 @@ INVENTORY_BACKORDER_SWEEP_SECONDS = env.int("INVENTORY_BACKORDER_SWEEP_SECONDS",
 # Seconds between fetches of every LSP warehouse's stock snapshot (differences
 # wait in the admin for an operations manager to accept).
 INVENTORY_LSP_SNAPSHOT_SECONDS = env.int("INVENTORY_LSP_SNAPSHOT_SECONDS", default=3600)
-CELERY_BEAT_SCHEDULE = {
-    **globals().get("CELERY_BEAT_SCHEDULE", {}),
-    "inventory-backorders-sweep": {
-        "task": "inventory.tasks.backorders_sweep_task",
-        "schedule": INVENTORY_BACKORDER_SWEEP_SECONDS,
-    },
-    "inventory-lsp-snapshots": {
-        "task": "inventory.tasks.lsp_snapshots_fetch_task",
-        "schedule": INVENTORY_LSP_SNAPSHOT_SECONDS,
-    },
-}
 
 # --- Partner API ------------------------------------------------------------
-CELERY_BEAT_SCHEDULE = {
-    **globals().get("CELERY_BEAT_SCHEDULE", {}),
-    # Idempotency-Key records past IDEMPOTENCY_KEY_TTL_HOURS.
-    "partners-idempotency-purge": {
-        "task": "partners.tasks.idempotency_records_purge_task",
-        "schedule": 3600.0,
-    },
-}
 
 # --- Returns and customs (docs/returns-and-customs.md) --------------------------
 # The shipper's EORI and VAT numbers printed on customs declarations and invoices.
@@ -430,8 +388,42 @@ DOCUMENTS_SELLER_NAME = env.str("DOCUMENTS_SELLER_NAME", default="Consign Demo B
 DOCUMENTS_SELLER_ADDRESS = env.str(
     "DOCUMENTS_SELLER_ADDRESS", default="Keizersgracht 1, 1015 CC Amsterdam, NL"
 )
+
+# --- Periodic tasks: the one place they are declared ----------------------------
 CELERY_BEAT_SCHEDULE = {
-    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "logistics-dispatch-sweep": {
+        "task": "logistics.tasks.dispatch_sweep_task",
+        "schedule": LOGISTICS_SWEEP_SECONDS,
+    },
+    "logistics-tracking-sweep": {
+        "task": "logistics.tasks.tracking_sweep_task",
+        "schedule": LOGISTICS_SWEEP_SECONDS,
+    },
+    "logistics-tracking-poll": {
+        "task": "logistics.tasks.tracking_poll_due_task",
+        "schedule": LOGISTICS_SWEEP_SECONDS,
+    },
+    "logistics-partner-webhook-sweep": {
+        "task": "logistics.tasks.partner_webhook_sweep_task",
+        "schedule": LOGISTICS_SWEEP_SECONDS,
+    },
+    "logistics-late-shipments": {
+        "task": "logistics.tasks.tracking_flag_late_task",
+        "schedule": LOGISTICS_LATE_CHECK_SECONDS,
+    },
+    "inventory-backorders-sweep": {
+        "task": "inventory.tasks.backorders_sweep_task",
+        "schedule": INVENTORY_BACKORDER_SWEEP_SECONDS,
+    },
+    "inventory-lsp-snapshots": {
+        "task": "inventory.tasks.lsp_snapshots_fetch_task",
+        "schedule": INVENTORY_LSP_SNAPSHOT_SECONDS,
+    },
+    # Idempotency-Key records past IDEMPOTENCY_KEY_TTL_HOURS.
+    "partners-idempotency-purge": {
+        "task": "partners.tasks.idempotency_records_purge_task",
+        "schedule": 3600.0,
+    },
     # Return-label requests whose task message was lost (broker outage, killed worker).
     "returns-label-sweep": {
         "task": "returns.tasks.return_labels_sweep_task",
