@@ -22,3 +22,14 @@ def pytest_runtest_makereport(item, call):
     if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
         report.outcome = "failed"
         report.longrepr = f"Skipped under CI=true, which counts as a failure: {report.longrepr}"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_shared_sandbox_state():
+    """seed_demo in a test must not register test shipments in the developer's sandbox file.
+
+    Tests that want the registration set LSP_SANDBOX_STATE to a file of their own.
+    """
+    from django.conf import settings
+
+    settings.LSP_SANDBOX_STATE = ":memory:"

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
 
@@ -604,7 +604,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if parts == ["_sandbox", "stats"]:
             return self._send(200, sandbox.stats_snapshot())
         if len(parts) == 2 and parts[0] == "track":
-            return self._track(parts[1])
+            return self._track(unquote(parts[1]))
         if parts[:1] != ["v1"]:
             return self._send(404, {"detail": "Not found."})
         if len(parts) == 4 and parts[1] == "shipments" and parts[3] == "label.pdf":

@@ -19,6 +19,7 @@ from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from inventory.models import StockMovement
+from logistics.sandbox.store import demo_shipments_register
 from orders.demo import plans
 from orders.demo.world import DemoWorld
 from orders.models import Order
@@ -229,6 +230,10 @@ def orders_generate_chunk(
         # a parallel writer then waits for our stock update, not for our whole commit.
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         stock_apply(cursor, deltas=batch.stock_deltas, reference="seed_demo")
+        if ctx.sandbox_state and batch.sandbox_shipments:
+            # Before the commit: a chunk that fails leaves unused sandbox rows behind
+            # (harmless, their ids come from a sequence), never an unknown shipment.
+            demo_shipments_register(ctx.sandbox_state, batch.sandbox_shipments)
     return count
 
 
@@ -245,16 +250,19 @@ def orders_generate(
     seed: int | None = None,
     workers: int = 1,
     on_progress: Callable[[Progress], None] | None = None,
+    sandbox_state: str | None = None,
 ) -> int:
     """Generate `count` realistic orders in every status, in chunks of one transaction each.
 
     Each chunk is committed on its own, so an interrupted run keeps what it
     wrote and stays consistent. With workers > 1 the chunks are written by that
     many processes at once (Python generation and Postgres index work then
-    overlap). Returns the number of orders written.
+    overlap). With `sandbox_state`, dispatched shipments of sandbox-served providers
+    are registered in that LSP sandbox state file too. Returns the number of orders
+    written.
     """
     rng = Random(seed)
-    ctx = plans.context_build(world=world, now=timezone.now())
+    ctx = plans.context_build(world=world, now=timezone.now(), sandbox_state=sandbox_state)
     sizes = [min(chunk_size, count - start) for start in range(0, count, chunk_size)]
     started = time.monotonic()
     done = 0
@@ -290,10 +298,11 @@ DEMO_SEED = 424242
 DEMO_LOCK_KEY = 0x5EED_DE70
 
 
-def demo_orders_ensure(*, world: DemoWorld) -> int:
+def demo_orders_ensure(*, world: DemoWorld, sandbox_state: str | None = None) -> int:
     """The hand-sized demo book: a few orders in every status, with a complete stock history.
 
-    Written once: if demo orders exist already nothing happens. Returns how many were created.
+    Written once: if demo orders exist already nothing happens. Returns how many were
+    created. `sandbox_state` as for orders_generate.
     """
     with transaction.atomic():
         # Two seed_demo runs at once (two `make run`s) must not both write the demo book.
@@ -303,7 +312,7 @@ def demo_orders_ensure(*, world: DemoWorld) -> int:
             return 0
         statuses = list(Order.Status.values)
         count = len(statuses) * DEMO_ORDERS_PER_STATUS
-        ctx = plans.context_build(world=world, now=timezone.now())
+        ctx = plans.context_build(world=world, now=timezone.now(), sandbox_state=sandbox_state)
         return orders_generate_chunk(
             ctx=ctx,
             rng=Random(DEMO_SEED),

@@ -18,7 +18,8 @@ from random import Random
 
 from inventory.models import Allocation, StockMovement
 from logistics.models import DispatchOutbox, Shipment, TrackingStatus
-from orders.demo import pools
+from logistics.sandbox.store import DemoShipment
+from orders.demo import pools, sandbox
 from orders.models import Hold, Order, OrderEvent, phone_key, postcode_key
 from orders.numbers import format_order_number
 
@@ -103,9 +104,14 @@ class Context:
     hold_owner_id: int | None = None
     placed_by_id: int | None = None
     placed_by_label: str = "system"
+    # The LSP sandbox's state file, where shipments of the providers it serves are
+    # registered as they are generated (orders/demo/sandbox.py); None: nowhere.
+    sandbox_state: str | None = None
+    sandbox_providers: frozenset[int] = frozenset()
+    warehouse_addresses: dict[int, dict[str, str]] = field(default_factory=dict)
 
 
-def context_build(*, world, now: datetime) -> Context:
+def context_build(*, world, now: datetime, sandbox_state: str | None = None) -> Context:
     """Ids, prices and routing of the demo world in the plain shapes the generator uses."""
     prices = {family[0]: family[7] for family in pools.PRODUCT_FAMILIES}
     products = []
@@ -151,6 +157,18 @@ def context_build(*, world, now: datetime) -> Context:
         hold_owner_id=agent.id if agent else None,
         placed_by_id=agent.id if agent else None,
         placed_by_label=f"user:{agent.get_username()}" if agent else "system",
+        sandbox_state=sandbox_state,
+        sandbox_providers=frozenset(sandbox.served_provider_ids(world.providers.values())),
+        warehouse_addresses={
+            warehouse.id: {
+                "warehouse": code,
+                "line1": warehouse.line1,
+                "city": warehouse.city,
+                "postcode": warehouse.postcode,
+                "country": warehouse.country,
+            }
+            for code, warehouse in world.warehouses.items()
+        },
     )
 
 
@@ -169,6 +187,8 @@ class Batch:
     shipment_lines: list[tuple] = field(default_factory=list)
     parcels: list[tuple] = field(default_factory=list)
     tracking_events: list[tuple] = field(default_factory=list)
+    # What the LSP sandbox must know of the dispatched shipments it "carries".
+    sandbox_shipments: list[DemoShipment] = field(default_factory=list)
     stock_deltas: dict[tuple[int, int], list[int]] = field(
         default_factory=lambda: defaultdict(lambda: [0, 0])
     )
@@ -465,7 +485,8 @@ def order_rows_add(
             tracking_number = (
                 f"{prefix}{shipment_id:010d}{'NL' if provider_code == 'sandbox' else 'DE'}"
             )
-            label_url = f"{provider_url}/labels/{provider_reference}.pdf"
+            # Where the sandbox serves it (seed_demo registers the shipment there).
+            label_url = f"{provider_url}/v1/shipments/{provider_reference}/label.pdf"
         event_times = []
         if steps:
             end = step_times[path.index(S.DELIVERED)] if S.DELIVERED in path else updated_at
@@ -510,14 +531,35 @@ def order_rows_add(
                 ],
                 times=(created_at, dispatched_at, shipped_at, delivered_at),
             )
+        cost = _money(450 + rng.randrange(900)) if tracking_number else None
         batch.shipments.append(
             (shipment_id, created_at, last_event_at or dispatched_at, order_id, warehouse_id,
              provider_id, service_level_id, shipment_status, token, provider_reference,
-             tracking_number, label_url, _money(450 + rng.randrange(900)) if tracking_number else None,
+             tracking_number, label_url, cost,
              "EUR" if tracking_number else "", 1 if tracking_number else 0, "",
              dispatched_at if tracking_number else None, delivered_at, last_event_at, shipped_at, 0,
              Shipment.Direction.OUTBOUND)
         )  # fmt: skip
+        if tracking_number and ctx.sandbox_state and provider_id in ctx.sandbox_providers:
+            batch.sandbox_shipments.append(
+                sandbox.demo_shipment_record(
+                    reference=provider_reference,
+                    token=str(token),
+                    tracking_number=tracking_number,
+                    dispatched_at=dispatched_at,
+                    order_number=order_number,
+                    ship_from=ctx.warehouse_addresses[warehouse_id],
+                    ship_to={"name": shipping_name, "line1": street, "line2": line2,
+                             "city": city, "postcode": postcode, "region": region,
+                             "country": country},
+                    events=[
+                        (f"{tracking_number}-{i}", status, at, TrackingStatus(status).label,
+                         "Venlo, NL" if i == 0 else "")
+                        for i, (status, at) in enumerate(zip(steps, event_times, strict=True))
+                    ],
+                    cost=(cost, "EUR") if cost else None,
+                )
+            )  # fmt: skip
         # The transactional outbox row the dispatch worker works off: sent once the
         # provider accepted it, still pending (and due) otherwise.
         if tracking_number:

@@ -79,8 +79,21 @@ class Processes:
         self.procs[name] = proc
         return proc
 
-    def start_sandbox(self, *, consign_url: str, secret: str, flags: list[str]) -> str:
-        port = free_port()
+    def start_sandbox(
+        self,
+        *,
+        consign_url: str,
+        secret: str,
+        flags: list[str],
+        state: Path | None = None,
+        port: int | None = None,
+    ) -> str:
+        """Start the sandbox; by default with a fresh state file of this test's own.
+
+        Pass the `state` (and `port`) of an earlier start to restart the same sandbox.
+        """
+        port = port or free_port()
+        state = state or self.tmp / f"sandbox-{port}.sqlite3"
         self._spawn(
             "sandbox",
             [
@@ -95,6 +108,8 @@ class Processes:
                 secret,
                 "--provider-code",
                 "sandbox",
+                "--state",
+                str(state),
                 *flags,
             ],
         )

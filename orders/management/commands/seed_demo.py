@@ -1,9 +1,12 @@
 """`seed_demo`: the demo world and demo orders (idempotent); `--orders N`: N more orders, fast."""
 
+import sqlite3
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from orders.demo import bulk, world
+from orders.demo.sandbox import demo_sandbox_sync, sandbox_state_for_demo
 
 
 class Command(BaseCommand):
@@ -33,7 +36,10 @@ class Command(BaseCommand):
                 "DEMO_PASSWORD; never run it against a production database."
             )
         demo = world.demo_world_ensure()
-        created = bulk.demo_orders_ensure(world=demo)
+        # The LSP sandbox learns of the dispatched shipments as they are generated;
+        # the sync at the end adds any it lacks (a new or lost state file).
+        state = sandbox_state_for_demo()
+        created = bulk.demo_orders_ensure(world=demo, sandbox_state=state)
         self.stdout.write(
             f"Demo world ready: {len(demo.channels)} channels, {len(demo.products)} products, "
             f"{len(demo.warehouses)} warehouses, {len(demo.providers)} providers; "
@@ -48,12 +54,32 @@ class Command(BaseCommand):
                 seed=seed,
                 workers=workers,
                 on_progress=self._progress,
+                sandbox_state=state,
             )
+        self._sandbox_sync(state)
         self.stdout.write("")
         self.stdout.write("Demo logins (admin at /admin/):")
         for username, role, *_ in world.DEMO_USERS:
             label = role or "superuser"
             self.stdout.write(f"  {username:<10} password {settings.DEMO_PASSWORD}   ({label})")
+
+    def _sandbox_sync(self, state: str | None) -> None:
+        """Make the LSP sandbox know the demo's dispatched shipments (orders/demo/sandbox.py)."""
+        if state is None:
+            self.stdout.write(
+                "LSP sandbox state is not on this machine: demo shipments not registered."
+            )
+            return
+        try:
+            result = demo_sandbox_sync(state=state)
+        except (sqlite3.Error, RuntimeError) as exc:
+            # The demo data is in place; only the sandbox's copy is missing. Say so.
+            self.stderr.write(f"WARNING: demo shipments not registered at the LSP sandbox: {exc}")
+            return
+        self.stdout.write(
+            f"LSP sandbox: {result.demo_shipments:,} demo shipments, {result.added:,} newly "
+            f"registered in {result.state}."
+        )
 
     def _progress(self, progress: bulk.Progress) -> None:
         remaining = (progress.total - progress.done) / progress.rate if progress.rate else 0
