@@ -3,8 +3,13 @@
 Clones the current commit into a temporary folder, runs `make run` there with
 no configuration at all (embedded Postgres and Redis), waits for /healthz and
 /readyz, logs in to the admin with a demo login and checks that the order list
-shows demo orders, presses Ctrl-C, checks that every process stopped, then
-runs `make run` again and times how long it takes to be ready.
+shows demo orders, places an order through the partner API and waits for its
+dispatch, presses Ctrl-C, checks that every process stopped, then runs `make run`
+again and times how long it takes to be ready. On that second run (everything
+restarted, the LSP sandbox included) it checks what a restart must not break:
+a new order is dispatched, tracked and returnable; the order from the first run
+is still tracked at the sandbox (its tracking page opens) and returnable; and a
+demo order's tracking page opens (HTML 200).
 
     python scripts/first_run_check.py [--keep]
 
@@ -33,6 +38,8 @@ PORTS = {"web": 8000, "sandbox": 8700, "postgres": 55432, "redis": 56379}
 FIRST_RUN_BUDGET_S = 300
 SECOND_RUN_BUDGET_S = 20
 DEMO_PASSWORD = os.environ.get("DEMO_PASSWORD", "consign-demo")
+WEB = "http://127.0.0.1:8000"
+FLOW_BUDGET_S = 120
 
 
 def port_open(port: int) -> bool:
@@ -111,6 +118,118 @@ def admin_shows_demo_orders() -> int:
         return len(set(re.findall(r"CS-\d{6,}", response.text)))
 
 
+class Partner:
+    """A webshop partner on the partner API, with a key made in the clone."""
+
+    def __init__(self, clone: Path) -> None:
+        out = subprocess.run(
+            [
+                str(clone / ".venv" / "bin" / "python"),
+                "scripts/devservices.py",
+                "manage",
+                "create_api_key",
+                "webshop",
+                "--name",
+                "first-run-check",
+            ],
+            cwd=clone,
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        key = out.strip().splitlines()[-1]
+        self.client = httpx.Client(
+            base_url=WEB, headers={"Authorization": f"Bearer {key}"}, timeout=20
+        )
+
+    def get(self, path: str, **params) -> httpx.Response:
+        return self.client.get(path, params=params)
+
+    def place_order(self, tag: str) -> str:
+        """An order for a SKU in stock, shipped by the sandbox; returns its number."""
+        orders = self.get("/api/v1/orders/", status="delivered").json()["results"]
+        skus = list(dict.fromkeys(line["sku"] for order in orders for line in order["lines"]))
+        stock = self.get("/api/v1/inventory/", sku=skus[:100]).json()
+        sku = next(item["sku"] for item in stock if item["available"] > 0)
+        response = self.client.post(
+            "/api/v1/orders/",
+            json={
+                "external_reference": f"FIRST-RUN-{tag}-{int(time.time())}",
+                "currency": "EUR",
+                "customer": {"email": "first.run@example.com", "name": "First Run", "phone": ""},
+                "shipping_address": {
+                    "name": "First Run",
+                    "line1": "Stationsplein 1",
+                    "line2": "",
+                    "city": "Utrecht",
+                    "postcode": "3511 ED",
+                    "region": "",
+                    "country": "NL",
+                },
+                "lines": [{"sku": sku, "quantity": 1, "unit_price": "10.00"}],
+                "service_level": "sandbox:standard",
+            },
+        )
+        if response.status_code != 201:
+            raise SystemExit(f"order not accepted: {response.status_code} {response.text}")
+        return response.json()["number"]
+
+    def wait(self, what: str, check, budget: float = FLOW_BUDGET_S):
+        deadline = time.monotonic() + budget
+        while time.monotonic() < deadline:
+            found = check()
+            if found:
+                return found
+            time.sleep(1)
+        raise SystemExit(f"{what}: not within {budget:.0f} s")
+
+    def dispatched(self, number: str) -> dict:
+        def check():
+            shipments = self.get(f"/api/v1/orders/{number}/shipments/").json()
+            return next((s for s in shipments if s["tracking_number"]), None)
+
+        return self.wait(f"{number} dispatched", check)
+
+    def shipped(self, number: str) -> str:
+        def check():
+            status = self.get(f"/api/v1/orders/{number}/").json()["status"]
+            return status if status in ("shipped", "delivered") else None
+
+        return self.wait(f"{number} tracked to shipped", check)
+
+    def returnable(self, number: str) -> dict:
+        """A return of one unit of line 1 gets the provider's return label."""
+        response = self.client.post(
+            f"/api/v1/orders/{number}/returns/",
+            json={"lines": [{"line_number": 1, "quantity": 1, "reason": "size_fit"}]},
+        )
+        if response.status_code != 201:
+            raise SystemExit(f"return for {number} refused: {response.status_code} {response.text}")
+
+        def check():
+            returns = self.get(f"/api/v1/orders/{number}/returns/").json()
+            if returns[0]["status"] == "label_failed":
+                raise SystemExit(f"return label for {number} refused by the sandbox")
+            return returns[0]["label"]
+
+        return self.wait(f"return label for {number}", check)
+
+    def demo_tracking_url(self) -> str:
+        for order in self.get("/api/v1/orders/", status="delivered").json()["results"]:
+            if not order["external_reference"].startswith("DEMO-"):
+                continue
+            for shipment in self.get(f"/api/v1/orders/{order['number']}/shipments/").json():
+                if shipment["tracking_url"]:
+                    return shipment["tracking_url"]
+        raise SystemExit("no delivered demo order with a tracking link")
+
+
+def tracking_page_opens(url: str) -> bool:
+    page = httpx.get(url, timeout=10, headers={"Accept": "text/html"})
+    return page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+
+
 def ctrl_c(proc: subprocess.Popen, timeout: float = 60) -> float:
     start = time.monotonic()
     os.killpg(proc.pid, signal.SIGINT)
@@ -153,7 +272,12 @@ def main() -> int:
             if not orders_seen:
                 time.sleep(2)
         orders_at = time.monotonic() - started
-        stop_s = ctrl_c(proc)
+        try:
+            partner = Partner(clone)
+            first_order = partner.place_order("1")
+            first_tracking = partner.dispatched(first_order)["tracking_url"]
+        finally:
+            stop_s = ctrl_c(proc)
         print(
             f"first make run: /healthz 200 after {healthz_s:.1f} s, /readyz 200 after {readyz_s:.1f} s"
         )
@@ -162,11 +286,40 @@ def main() -> int:
 
         proc = start_make_run(clone, log)
         _healthz2, readyz2 = wait_ready(proc, SECOND_RUN_BUDGET_S * 3, log)
-        ctrl_c(proc)
+        # Everything restarted, the LSP sandbox too: nothing it knew may be forgotten.
+        try:
+            flow_start = time.monotonic()
+            second_order = partner.place_order("2")
+            dispatched = partner.dispatched(second_order)
+            status = partner.shipped(second_order)
+            label = partner.returnable(second_order)
+            first_page = tracking_page_opens(first_tracking)
+            partner.shipped(first_order)
+            first_label = partner.returnable(first_order)
+            demo_page = tracking_page_opens(partner.demo_tracking_url())
+            flow_s = time.monotonic() - flow_start
+        finally:
+            ctrl_c(proc)
         print(f"second make run: /readyz 200 after {readyz2:.1f} s")
+        print(
+            f"  new order {second_order}: dispatched ({dispatched['tracking_number']}), "
+            f"tracked to {status}, return label {label['tracking_number']}"
+        )
+        print(
+            f"  first run's order {first_order}: tracking page "
+            f"{'opens' if first_page else 'FAILED'}, return label {first_label['tracking_number']}"
+        )
+        print(f"  demo order tracking page: {'opens' if demo_page else 'FAILED'}")
+        print(f"  (checked in {flow_s:.0f} s)")
         total = time.monotonic() - started
         print(f"total {total:.0f} s")
-        ok = readyz_s < FIRST_RUN_BUDGET_S and orders_seen > 0 and readyz2 < SECOND_RUN_BUDGET_S
+        ok = (
+            readyz_s < FIRST_RUN_BUDGET_S
+            and orders_seen > 0
+            and readyz2 < SECOND_RUN_BUDGET_S
+            and first_page
+            and demo_page
+        )
         print("RESULT: " + ("ok" if ok else "FAILED"))
         return 0 if ok else 1
     finally:
