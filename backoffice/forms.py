@@ -1,5 +1,7 @@
 from django import forms
 
+from core.forms import column_integer_field
+from inventory.models import InboundReceipt, StockCount, StockMovement
 from orders.models import Hold, Order
 from orders.services.desk import NOTE_MAX_LENGTH
 
@@ -99,8 +101,12 @@ def _manual_adjustment_reasons():
     ]
 
 
+# Numbers are bounded by the column they are written to (core/forms.py): an out-of-range
+# value is a form error that keeps what was typed, never "integer out of range".
+
+
 class AdjustForm(forms.Form):
-    delta = forms.IntegerField(label="Change (e.g. -2 or 5)")
+    delta = column_integer_field(StockMovement, "on_hand_delta", label="Change (e.g. -2 or 5)")
     reason = forms.ChoiceField(choices=_manual_adjustment_reasons)
     note = forms.CharField(max_length=500, required=False)
 
@@ -112,12 +118,14 @@ class AdjustForm(forms.Form):
 
 
 class CountForm(forms.Form):
-    counted = forms.IntegerField(min_value=0, label="Counted on hand")
+    counted = column_integer_field(StockCount, "counted", min_value=0, label="Counted on hand")
 
 
 class ScanForm(forms.Form):
     barcode = forms.CharField(max_length=64, label="Barcode or SKU")
-    quantity = forms.IntegerField(min_value=1, max_value=10000, initial=1, required=False)
+    quantity = column_integer_field(
+        InboundReceipt, "quantity", min_value=1, max_value=10000, initial=1, required=False
+    )
 
     def clean_quantity(self):
         return self.cleaned_data.get("quantity") or 1

@@ -59,6 +59,10 @@ MIDDLEWARE = [
     "core.middleware.CSPMiddleware",
     # Security log line for every 401/403 and login bounce (core/security_audit.py).
     "core.security_audit.SecurityAuditMiddleware",
+    # NUL in a path is a 404, in a query string or form field a 400 (Postgres text cannot
+    # store it), before any view sends one to the database; inside the session, CSP and
+    # audit middleware, so these answers get the usual headers and log lines.
+    "core.middleware.UnstorableInputMiddleware",
     # Login throttling; django-axes wants to be last.
     "axes.middleware.AxesMiddleware",
 ]
@@ -269,6 +273,9 @@ TRACKING_DRAIN_SECONDS = env.float("TRACKING_DRAIN_SECONDS", default=30.0)
 # a slot held by a lost message frees itself after TRACKING_DRAIN_SLOT_SECONDS.
 TRACKING_DRAIN_SLOTS = env.int("TRACKING_DRAIN_SLOTS", default=2)
 TRACKING_DRAIN_SLOT_SECONDS = env.int("TRACKING_DRAIN_SLOT_SECONDS", default=10)
+# A stored webhook whose processing failed this many times is parked as `failed` (shown in the
+# ops exception queue) instead of being retried on: it is poison, not unlucky.
+TRACKING_WEBHOOK_MAX_ATTEMPTS = env.int("TRACKING_WEBHOOK_MAX_ATTEMPTS", default=10)
 PARTNER_WEBHOOK_MAX_ATTEMPTS = env.int("PARTNER_WEBHOOK_MAX_ATTEMPTS", default=10)
 PARTNER_WEBHOOK_RETRY_BASE_SECONDS = env.float("PARTNER_WEBHOOK_RETRY_BASE_SECONDS", default=5.0)
 PARTNER_WEBHOOK_RETRY_MAX_SECONDS = env.float("PARTNER_WEBHOOK_RETRY_MAX_SECONDS", default=3600.0)

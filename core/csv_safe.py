@@ -1,7 +1,16 @@
-"""Spreadsheet formula injection guard for every CSV/XLSX export (OWASP "CSV Injection")."""
+"""The one CSV writer of every export, with the spreadsheet formula injection guard.
+
+OWASP "CSV Injection": a spreadsheet runs a cell that starts with `=`, `+`, `-` or
+`@` as a formula (and may strip a leading tab, CR, LF or NUL and then see one), so a
+product name like `=HYPERLINK(...)` typed by a partner would run on the machine of
+whoever opens the export. Every export writes through `csv_writer`, which escapes
+every cell; tests/core/test_csv_exports.py fails on a `csv.writer` anywhere else.
+"""
 
 from __future__ import annotations
 
+import csv
+from collections.abc import Iterable
 from typing import Any
 
 # A spreadsheet treats a cell starting with these as a formula (or, for tab/CR/NUL,
@@ -24,5 +33,31 @@ def csv_cell(value: Any) -> Any:
     return text
 
 
-def csv_row(values) -> list:
+def csv_row(values: Iterable[Any]) -> list:
     return [csv_cell(value) for value in values]
+
+
+def csv_cell_unescape(text: str) -> str:
+    """Undo `csv_cell` on a cell read back (an export edited and imported again)."""
+    if text.startswith("'") and text[1:].startswith(_TRIGGERS):
+        return text[1:]
+    return text
+
+
+class SafeCsvWriter:
+    """csv.writer whose every cell goes through `csv_cell`."""
+
+    def __init__(self, out, **kwargs: Any) -> None:
+        self._writer = csv.writer(out, **kwargs)
+
+    def writerow(self, row: Iterable[Any]) -> Any:
+        return self._writer.writerow(csv_row(row))
+
+    def writerows(self, rows: Iterable[Iterable[Any]]) -> None:
+        for row in rows:
+            self.writerow(row)
+
+
+def csv_writer(out, **kwargs: Any) -> SafeCsvWriter:
+    """The writer for every CSV export: like csv.writer(out, ...), with every cell escaped."""
+    return SafeCsvWriter(out, **kwargs)

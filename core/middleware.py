@@ -12,9 +12,11 @@ from django.contrib.auth.middleware import (
 )
 from django.contrib.messages.middleware import MessageMiddleware as DjangoMessageMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.middleware.common import CommonMiddleware as DjangoCommonMiddleware
+from django.template.loader import render_to_string
 
+from core.json_input import text_unstorable
 from core.problems import PROBLEM_CONTENT_TYPE, problem_body
 
 API_PREFIX = "/api/"
@@ -119,6 +121,57 @@ class DatabaseUnavailableMiddleware:
         if isinstance(exception, db.OperationalError | db.InterfaceError):
             return database_unavailable(request)
         return None
+
+
+def _unstorable_field(params: QueryDict) -> str | None:
+    """The name of the first parameter whose name or value Postgres cannot store."""
+    for name, values in params.lists():
+        if text_unstorable(name) or any(text_unstorable(value) for value in values):
+            return name
+    return None
+
+
+class UnstorableInputMiddleware:
+    """NUL (or a lone surrogate) in a URL or a form never reaches a query.
+
+    Postgres text cannot hold NUL: a lookup or INSERT with one fails with DataError,
+    which every view would otherwise have to catch. So, before any view runs:
+    - in the path, nothing can be named by it: 404;
+    - in the query string or a form field (name or value): 400, problem+json under
+      /api/ and /webhooks/, a plain back-office page elsewhere.
+    Machine requests (/api/v1/, /webhooks/) carry JSON bodies, which are checked
+    where they are parsed (partners/parsers.py, logistics/views.py); form bodies
+    are read here only for browser requests. Over-long and out-of-range values are
+    the forms' job (bounds matching the columns, errors shown next to the field).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if text_unstorable(request.path_info):
+            raise Http404("No page has a NUL character in its address.")
+        query = request.META.get("QUERY_STRING", "")
+        # Cheap test first: the decoded parameters are built only when one may hold NUL.
+        if "%00" in query or "\x00" in query:
+            field = _unstorable_field(request.GET)
+            if field is not None:
+                return _bad_input(request, f"query parameter {field!r}")
+        if request.method == "POST" and not request.path_info.startswith(MACHINE_PREFIXES):
+            field = _unstorable_field(request.POST)
+            if field is not None:
+                return _bad_input(request, f"form field {field!r}")
+        return self.get_response(request)
+
+
+def _bad_input(request: HttpRequest, where: str) -> HttpResponse:
+    detail = (
+        f"The {where} contains a NUL character, which cannot be stored. Remove it and try again."
+    )
+    if request.path_info.startswith((API_PREFIX, "/webhooks/")):
+        return _problem(400, detail)
+    html = render_to_string("core/bad_input.html", {"detail": detail}, request=request)
+    return HttpResponse(html, status=400)
 
 
 def _is_json(response: HttpResponse) -> bool:

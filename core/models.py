@@ -23,3 +23,16 @@ def related_objects_set(instance: models.Model, related_name: str, objects) -> N
     if not hasattr(instance, "_prefetched_objects_cache"):
         instance._prefetched_objects_cache = {}
     instance._prefetched_objects_cache[manager.field.remote_field.cache_name] = queryset
+
+
+def column_range(model: type[models.Model], field_name: str) -> tuple[int, int]:
+    """The smallest and largest value the integer column `model.field_name` can hold.
+
+    Beyond it Postgres fails the statement ("integer out of range"): forms and
+    services check against this instead (core/forms.py).
+    """
+    from django.db import connection
+
+    field = model._meta.get_field(field_name)
+    low, high = connection.ops.integer_field_range(field.get_internal_type())
+    return int(low), int(high)

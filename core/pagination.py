@@ -25,6 +25,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import BasePagination
 from rest_framework.utils.urls import replace_query_param
 
+from core.json_input import json_loads_bounded
 from core.pipeline import prepared_cursor
 
 
@@ -63,7 +64,8 @@ class KeysetPagination(BasePagination):
 
     def _decode(self, raw: str) -> tuple[dt.datetime, int]:
         try:
-            value, pk = json.loads(base64.urlsafe_b64decode(raw.encode("ascii") + b"==="))
+            # Bounded: a cursor of a thousand `[` must be "Invalid cursor.", not a RecursionError.
+            value, pk = json_loads_bounded(base64.urlsafe_b64decode(raw.encode("ascii") + b"==="))
             when = parse_datetime(value)
             if (
                 when is None

@@ -12,6 +12,7 @@ from django.urls import path, reverse
 
 from core.admin_paginator import ReadOnlyAdminMixin, ReadOnlyInline
 from core.errors import DomainError
+from core.forms import column_integer_field
 from inventory.models import (
     ImportJob,
     InboundLine,
@@ -42,7 +43,8 @@ class InboundLineInline(ReadOnlyInline):
 
 class ReceiveForm(forms.Form):
     code = forms.CharField(label="Barcode or SKU", max_length=64)
-    quantity = forms.IntegerField(min_value=1, initial=1)
+    # Bounded by the column (core/forms.py): too large is a form error, not a DataError.
+    quantity = column_integer_field(InboundReceipt, "quantity", min_value=1, initial=1)
 
 
 @admin.register(InboundShipment)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import F, Sum
 from django.db.models.functions import Coalesce
 
+from core.csv_safe import csv_writer
 from inventory.models import StockLevel
 
 
@@ -106,11 +107,9 @@ def snapshot_differences(*, snapshot) -> list[dict]:
 
 def stock_levels_export_csv(*, out) -> int:
     """Write `sku,warehouse,on_hand,reserved,low_stock_threshold` rows; returns the row count."""
-    import csv
-
     from inventory.models import StockLevel
 
-    writer = csv.writer(out)
+    writer = csv_writer(out)
     writer.writerow(["sku", "warehouse", "on_hand", "reserved", "low_stock_threshold"])
     rows = 0
     for row in (
@@ -126,18 +125,20 @@ def stock_levels_export_csv(*, out) -> int:
 
 
 def products_export_csv(*, out) -> int:
-    """Write every product with the import's columns; returns the row count."""
-    import csv
+    """Write every product with the import's columns; returns the row count.
 
+    Cells a spreadsheet would run as formulas get a leading apostrophe (core/csv_safe.py);
+    the import takes it off again.
+    """
     from inventory.models import Product
     from inventory.services.imports import PRODUCT_COLUMNS
 
-    writer = csv.writer(out)
+    writer = csv_writer(out)
     writer.writerow(PRODUCT_COLUMNS)
     rows = 0
     for row in (
         Product.objects.order_by("sku").values_list(*PRODUCT_COLUMNS).iterator(chunk_size=5000)
     ):
-        writer.writerow(["" if value is None else value for value in row])
+        writer.writerow(row)
         rows += 1
     return rows

@@ -328,6 +328,12 @@ class InboundWebhook(models.Model):
                 condition=Q(status__in=["pending", "unmatched"]),
                 name="inboundwebhook_unprocessed",
             ),
+            # The parked (poison) ones, listed in the ops exception queue.
+            models.Index(
+                fields=["received_at"],
+                condition=Q(status="failed"),
+                name="inboundwebhook_failed",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -62,7 +62,8 @@ def tracking_process_webhook_task(self, *, inbound_id: int) -> str:
         return tracking.inbound_webhook_process(inbound_id=inbound_id)
     except Exception as exc:
         logger.exception("Processing inbound webhook %s failed", inbound_id)
-        tracking.inbound_webhook_failed(inbound_id=inbound_id, error=repr(exc))
+        if tracking.inbound_webhook_failed(inbound_id=inbound_id, error=repr(exc)):
+            return "failed"  # parked for a person (ops exception queue), not retried
         raise self.retry(countdown=min(2**self.request.retries, 60)) from exc
 
 

@@ -10,11 +10,13 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from core.json_input import json_body_problem
 from logistics.adapters.registry import adapter_for
 from logistics.models import Provider
 from logistics.services.tracking import inbound_webhook_receive
 from logistics.webhook_signing import WebhookVerificationError
 
+logger = logging.getLogger(__name__)
 security_log = logging.getLogger("consign.security")
 
 # Every webhook needs its provider; a few seconds of per-process caching saves a
@@ -72,6 +74,17 @@ def lsp_webhook(request: HttpRequest, provider_code: str) -> JsonResponse:
             request.headers.get("webhook-id", "")[:128],
         )
         return _problem(401, "Invalid webhook signature", exc.reason)
+    unprocessable = json_body_problem(body)
+    if unprocessable is not None:
+        # Authentic but poison: it would fail every processing attempt (a parser's
+        # recursion, text Postgres cannot store). Refused before anything is stored.
+        logger.warning(
+            "Refused LSP webhook for provider=%s webhook_id=%r: %s",
+            provider.code,
+            webhook_id[:128],
+            unprocessable,
+        )
+        return _problem(400, "Unprocessable webhook body", unprocessable)
     inbound_id = inbound_webhook_receive(provider=provider, webhook_id=webhook_id, body=body)
     if inbound_id is None:
         # A redelivery of a webhook we already hold: acknowledge so the sender stops.

@@ -21,7 +21,7 @@ from inventory.models import (
     StockSnapshot,
     StockSnapshotLine,
 )
-from logistics.models import DispatchOutbox, Shipment
+from logistics.models import DispatchOutbox, InboundWebhook, Shipment
 from orders.models import Hold, Order
 
 logger = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ EXCEPTION_KINDS = {
     "late": "Late shipments",
     "stock": "Stock alerts",
     "stock_discrepancy": "Stock discrepancies (LSP snapshots)",
+    "webhook_failed": "Unprocessable LSP webhooks",
 }
 TRACKING_EXCEPTION_STATUSES = [
     Shipment.Status.EXCEPTION,
@@ -178,6 +179,22 @@ def exception_queue(
                             f"LSP {line.lsp_on_hand}, ours {line.consign_on_hand} "
                             f"({line.difference:+d}); snapshot {line.snapshot_id}"
                         ),
+                    )
+                )
+        elif k == "webhook_failed":
+            # Parked after TRACKING_WEBHOOK_MAX_ATTEMPTS failed processing attempts; they
+            # belong to no channel, so the channel filter does not apply.
+            qs = InboundWebhook.objects.filter(status=InboundWebhook.Status.FAILED)
+            count = capped_count(qs)
+            for webhook in qs.select_related("provider").order_by("received_at")[:limit]:
+                items.append(
+                    ExceptionItem(
+                        kind=k,
+                        order=None,
+                        since=webhook.received_at,
+                        subject=f"Webhook {webhook.webhook_id} ({webhook.attempts} attempts)",
+                        detail=webhook.error,
+                        provider=webhook.provider.code,
                     )
                 )
         else:  # stock

@@ -58,6 +58,12 @@ def stock_detail(request, level_id: int):
     level = get_object_or_404(
         StockLevel.objects.select_related("product", "warehouse"), pk=level_id
     )
+    return _stock_detail_page(request, level)
+
+
+def _stock_detail_page(request, level: StockLevel, *, adjust_form=None, count_form=None):
+    """The stock page; with a bound form that failed validation, its errors and typed values."""
+    invalid = adjust_form is not None or count_form is not None
     return page(
         request,
         "backoffice/stock_detail.html",
@@ -65,11 +71,12 @@ def stock_detail(request, level_id: int):
             "title": f"{level.product.sku} at {level.warehouse.code}",
             "level": level,
             "movements": selectors.stock_movements_for(level=level),
-            "adjust_form": AdjustForm(),
-            "count_form": CountForm(),
+            "adjust_form": adjust_form or AdjustForm(),
+            "count_form": count_form or CountForm(),
             "can_adjust": request.user.has_perm("inventory.adjust_stock"),
             "can_count": request.user.has_perm("inventory.count_stock"),
         },
+        status=422 if invalid else 200,
     )
 
 
@@ -82,8 +89,7 @@ def stock_adjust(request, level_id: int):
     back = _redirect(reverse("backoffice:stock_detail", args=[level.pk]))
     form = AdjustForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Give a non-zero whole number and a reason.")
-        return back
+        return _stock_detail_page(request, level, adjust_form=form)
     delta = form.cleaned_data["delta"]
     try:
         stock_adjust_service(
@@ -110,8 +116,7 @@ def stock_count(request, level_id: int):
     back = _redirect(reverse("backoffice:stock_detail", args=[level.pk]))
     form = CountForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Give the counted quantity (zero or more).")
-        return back
+        return _stock_detail_page(request, level, count_form=form)
     try:
         count = stock_count_record(
             product=level.product,
@@ -177,6 +182,11 @@ def inbound_list(request):
 @staff_view(VIEW_STOCK, "inventory.receive_stock")
 def inbound_detail(request, inbound_id: int):
     inbound = get_object_or_404(InboundShipment.objects.select_related("warehouse"), pk=inbound_id)
+    return _inbound_detail_page(request, inbound)
+
+
+def _inbound_detail_page(request, inbound: InboundShipment, *, scan_form=None):
+    """The receiving page; with a scan that failed validation, its errors and typed values."""
     return page(
         request,
         "backoffice/inbound_detail.html",
@@ -184,21 +194,21 @@ def inbound_detail(request, inbound_id: int):
             "title": f"Receive {inbound.reference}",
             "inbound": inbound,
             "lines": selectors.inbound_lines_with_stock(inbound=inbound),
-            "scan_form": ScanForm(),
+            "scan_form": scan_form or ScanForm(),
             "last": request.session.pop("last_scan", None),
         },
+        status=422 if scan_form is not None else 200,
     )
 
 
 @require_POST
 @staff_view(VIEW_STOCK, "inventory.receive_stock")
 def inbound_receive(request, inbound_id: int):
-    inbound = get_object_or_404(InboundShipment, pk=inbound_id)
+    inbound = get_object_or_404(InboundShipment.objects.select_related("warehouse"), pk=inbound_id)
     back = _redirect(reverse("backoffice:inbound_detail", args=[inbound.pk]))
     form = ScanForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Scan or type a barcode or SKU.")
-        return back
+        return _inbound_detail_page(request, inbound, scan_form=form)
     try:
         receipt = inbound_receive_service(
             inbound=inbound,

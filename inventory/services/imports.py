@@ -21,6 +21,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from core.csv_safe import csv_cell_unescape
 from core.errors import ValidationFailed
 from inventory import error_codes
 from inventory.models import (
@@ -78,8 +79,13 @@ def rows_from_csv(*, text: str, required: set[str]) -> list[dict[str, str]]:
             code=error_codes.IMPORT_INVALID,
             errors=[{"field": "file", "message": f"Missing column {m}."} for m in missing],
         )
+    # csv_cell_unescape: an export (core/csv_safe.py) edited and imported again keeps its text.
     return [
-        {(k or "").strip(): (v or "").strip() for k, v in row.items() if k is not None}
+        {
+            (k or "").strip(): csv_cell_unescape((v or "").strip())
+            for k, v in row.items()
+            if k is not None
+        }
         for row in reader
     ]
 

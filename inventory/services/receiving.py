@@ -9,9 +9,12 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from core.errors import Conflict, NotFound, ValidationFailed
+from core.models import column_range
 from inventory import error_codes
 from inventory.models import InboundLine, InboundReceipt, InboundShipment, Product, Warehouse
 from inventory.services.stock import require_positive, stock_receive
+
+RECEIVED_MAX = column_range(InboundLine, "received_quantity")[1]
 
 
 def product_by_code(*, code: str) -> Product:
@@ -129,6 +132,15 @@ def inbound_receive(
             code=error_codes.INBOUND_CLOSED,
         )
     line, _ = InboundLine.objects.get_or_create(inbound=inbound, product=product)
+    # The inbound row is locked, so the line's total is current; past the column's range
+    # Postgres would fail the UPDATE ("integer out of range", a 500).
+    if line.received_quantity + quantity > RECEIVED_MAX:
+        raise ValidationFailed(
+            f"{product.sku} would be received {line.received_quantity + quantity} times on "
+            f"{inbound.reference}, more than a line can hold ({RECEIVED_MAX}).",
+            code=error_codes.INVALID_QUANTITY,
+            errors=[{"field": "quantity", "message": f"At most {RECEIVED_MAX} per line."}],
+        )
     InboundLine.objects.filter(pk=line.pk).update(
         received_quantity=F("received_quantity") + quantity
     )

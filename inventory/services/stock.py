@@ -26,6 +26,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from core.errors import ValidationFailed
+from core.models import column_range
 from core.pipeline import prepared_cursor
 from inventory import error_codes
 from inventory.errors import InsufficientStock, StockLevelLocked
@@ -43,6 +44,7 @@ from inventory.models import (
 logger = logging.getLogger(__name__)
 
 Key = tuple[int, int]  # (product_id, warehouse_id)
+STOCK_LEVEL_MAX = column_range(StockLevel, "on_hand")[1]
 # Above this many levels in one change, one UPDATE ... FROM (VALUES ...) replaces per-row UPDATEs.
 BULK_UPDATE_FROM = 8
 T = StockMovement.Type
@@ -176,6 +178,14 @@ def stock_apply(
         reserved = (level.reserved if level else 0) + d_reserved
         if level is None or on_hand < 0 or reserved < 0 or reserved > on_hand:
             _raise_insufficient(key, level, d_on_hand, d_reserved)
+        if on_hand > STOCK_LEVEL_MAX:
+            # Refused here rather than by Postgres ("integer out of range", a 500).
+            raise ValidationFailed(
+                f"On hand would be {on_hand}, more than a stock level can hold "
+                f"({STOCK_LEVEL_MAX}).",
+                code=error_codes.INVALID_QUANTITY,
+                errors=[{"field": "quantity", "message": f"At most {STOCK_LEVEL_MAX} on hand."}],
+            )
 
     now = timezone.now()
     ordered = sorted(totals, key=lambda k: levels[k].pk)

@@ -18,6 +18,7 @@ import httpx
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
+from core.json_input import json_loads_bounded
 from core.ssrf import UnsafeDestination, resolve_public
 from logistics import webhook_signing
 from logistics.adapters.base import (
@@ -60,7 +61,7 @@ def http_client() -> httpx.Client:
 
 def _provider_message(response: httpx.Response) -> str:
     try:
-        data = response.json()
+        data = json_loads_bounded(response.content)
     except ValueError:
         return response.text[:500] or response.reason_phrase
     if isinstance(data, dict):
@@ -130,7 +131,7 @@ class GenericHttpAdapter(ProviderAdapter):
         if status >= 400:
             raise ProviderRejected(_provider_message(response), status_code=status)
         try:
-            data = response.json()
+            data = json_loads_bounded(response.content)
         except ValueError as exc:
             raise ProviderUnavailable(
                 f"{self.provider.code} answered {status} without JSON", status_code=status
@@ -267,7 +268,8 @@ class GenericHttpAdapter(ProviderAdapter):
 
     def parse_webhook(self, body: bytes) -> list[TrackingUpdate]:
         try:
-            message = json.loads(body)
+            # Bounded (core/json_input.py): too deep is a ValueError, never a RecursionError.
+            message = json_loads_bounded(body)
         except ValueError:
             return []
         if not isinstance(message, dict):

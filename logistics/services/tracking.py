@@ -205,10 +205,30 @@ def inbound_webhook_process(*, inbound_id: int) -> str:
     return inbound_webhooks_process(inbound_ids=[inbound_id]).get(inbound_id, "skipped")
 
 
-def inbound_webhook_failed(*, inbound_id: int, error: str) -> None:
+def inbound_webhook_failed(*, inbound_id: int, error: str) -> bool:
+    """Record a failed processing attempt; returns True when the row is now parked.
+
+    After TRACKING_WEBHOOK_MAX_ATTEMPTS failures the row is `failed`: a webhook that
+    fails that often is poison (it fails the same way every time), so nothing retries
+    it any more (processing, the sweeper and the drain take only pending and unmatched
+    rows) and it shows in the ops exception queue with its error.
+    """
     InboundWebhook.objects.filter(pk=inbound_id).update(
         attempts=F("attempts") + 1, error=error[:2000]
     )
+    parked = InboundWebhook.objects.filter(
+        pk=inbound_id,
+        status__in=[InboundWebhook.Status.PENDING, InboundWebhook.Status.UNMATCHED],
+        attempts__gte=settings.TRACKING_WEBHOOK_MAX_ATTEMPTS,
+    ).update(status=InboundWebhook.Status.FAILED, processed_at=timezone.now())
+    if parked:
+        logger.error(
+            "Inbound webhook %s parked as failed after %s attempts: %s",
+            inbound_id,
+            settings.TRACKING_WEBHOOK_MAX_ATTEMPTS,
+            error[:200],
+        )
+    return bool(parked)
 
 
 def inbound_webhooks_drain(*, max_seconds: float | None = None) -> int:
@@ -251,7 +271,8 @@ def _process_alone(*, inbound_id: int) -> None:
         inbound_webhook_process(inbound_id=inbound_id)
     except Exception as exc:
         logger.exception("Processing inbound webhook %s failed", inbound_id)
-        inbound_webhook_failed(inbound_id=inbound_id, error=repr(exc))
+        if inbound_webhook_failed(inbound_id=inbound_id, error=repr(exc)):
+            return
         transaction.on_commit(
             partial(
                 tracking_process_webhook_task.apply_async,
