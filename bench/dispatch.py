@@ -48,6 +48,9 @@ def main() -> int:
             "--no-webhooks",
             "--step-seconds",
             "3600",
+            # A throwaway LSP: nothing of this run belongs in var/.
+            "--state",
+            ":memory:",
         ],
         tmp / "sandbox.log",
     )

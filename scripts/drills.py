@@ -189,6 +189,8 @@ class Stack:
                 WEBHOOK_SECRET,
                 "--provider-code",
                 "sandbox",
+                "--state",
+                str(self.tmp / "sandbox.sqlite3"),
                 "--seed",
                 "7",
             ],
