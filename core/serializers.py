@@ -15,8 +15,9 @@ schema agree; tests/core/test_strict_serializers.py holds the two equal.
 Fields whose type the schema does not fix (JSONField, relations, custom or
 `@extend_schema_field` fields) are left to DRF.
 
-The check is a dictionary lookup and an isinstance per field: no queries, no
-copies of the data.
+The check costs a set lookup per field on the common path (a value of the type
+the parser makes for the field's JSON type): no queries, no copies of the data,
+about a microsecond per serializer object (one per order line).
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ ARRAY = "array"
 _ARTICLE = {INTEGER: "an", OBJECT: "an", ARRAY: "an"}
 _UNCHECKED = "-"  # cached "the schema leaves the type open" (None: not computed yet)
 _CACHE_ATTRIBUTE = "_strict_json_type"
+# Field class -> JSON type, for the classes whose type their arguments do not change.
+# Fields are copied for every serializer instance, so a cache on the field object
+# alone would be rebuilt on every request.
+_BY_CLASS: dict[type, str] = {}
 
 
 def json_type_of_value(value: Any) -> str:
@@ -144,12 +149,24 @@ def _field_json_type(field: serializers.Field) -> str | None:
 
 def field_json_type(field: serializers.Field) -> str | None:
     """The JSON type the schema gives `field`, or None when it leaves the type open."""
-    cached = field.__dict__.get(_CACHE_ATTRIBUTE)
+    cached = _BY_CLASS.get(type(field)) or field.__dict__.get(_CACHE_ATTRIBUTE)
     if cached is None:
         cached = _field_json_type(field) or _UNCHECKED
-        # One field object serves every item of a list, so this pays off per request.
-        field.__dict__[_CACHE_ATTRIBUTE] = cached
+        if _decided_by_class(field):
+            _BY_CLASS[type(field)] = cached
+        else:  # one field object serves every item of a list
+            field.__dict__[_CACHE_ATTRIBUTE] = cached
     return None if cached == _UNCHECKED else cached
+
+
+def _decided_by_class(field: serializers.Field) -> bool:
+    # A ChoiceField's type comes from its choices, a DecimalField's from
+    # coerce_to_string, an annotated instance's from its annotation.
+    if "_spectacular_annotation" in field.__dict__:
+        return False
+    if isinstance(field, serializers.MultipleChoiceField):
+        return True
+    return not isinstance(field, serializers.ChoiceField | serializers.DecimalField)
 
 
 def type_error_message(field: serializers.Field, expected: str, value: Any) -> str:
@@ -217,11 +234,60 @@ def json_type_errors(field: serializers.Field, value: Any) -> Any:
 
 def _fields_type_errors(serializer: serializers.Serializer, data: Mapping) -> dict[str, Any]:
     errors = {}
-    for field in serializer._writable_fields:
-        error = json_type_errors(field, data.get(field.field_name, empty))
+    for name, field, exact_types, deep in _plan(serializer):
+        value = data.get(name, empty)
+        # The common case costs a lookup: a value of the right type, no items to check.
+        if type(value) in exact_types and not deep:
+            continue
+        error = json_type_errors(field, value)
         if error:
-            errors[field.field_name] = error
+            errors[name] = error
     return errors
+
+
+# What the JSON parser makes of each JSON type (anything else takes the slow path).
+_PARSED_TYPES = {
+    STRING: frozenset({str}),
+    INTEGER: frozenset({int}),
+    NUMBER: frozenset({int, float}),
+    BOOLEAN: frozenset({bool}),
+    OBJECT: frozenset({dict}),
+    ARRAY: frozenset({list}),
+}
+
+
+def _plan(
+    serializer: serializers.Serializer,
+) -> list[tuple[str, serializers.Field, frozenset, bool]]:
+    """Per serializer object, once: (name, field, parsed types, items to check) per typed field.
+
+    A list's child serializer is one object for all the items, so the plan is
+    made once for them all.
+    """
+    plan = serializer.__dict__.get("_strict_plan")
+    if plan is None:
+        plan = []
+        for field in serializer._writable_fields:
+            expected = field_json_type(field)
+            if expected is not None:
+                deep = expected in (ARRAY, OBJECT) and _has_unchecked_items(field)
+                plan.append((field.field_name, field, _PARSED_TYPES[expected], deep))
+        serializer.__dict__["_strict_plan"] = plan
+    return plan
+
+
+def _has_unchecked_items(field: serializers.Field) -> bool:
+    """Whether a container's items need this check (a strict serializer checks its own)."""
+    if isinstance(field, StrictTypesMixin):
+        return False
+    if isinstance(field, serializers.Serializer):
+        return True
+    child = getattr(field, "child", None)
+    if child is None:
+        child = getattr(field, "child_relation", None)
+    if child is None or isinstance(child, StrictTypesMixin):
+        return False
+    return isinstance(child, serializers.BaseSerializer) or field_json_type(child) is not None
 
 
 # No docstrings on the two classes below: drf-spectacular would publish them as

@@ -50,6 +50,7 @@ class AllFields(StrictSerializer):
     anything = serializers.JSONField(required=False)
     plain = Plain(required=False)
     items = Item(many=True, required=False)
+    plains = serializers.ListField(child=Plain(), required=False)
     nullable = serializers.CharField(allow_null=True, required=False)
 
 
