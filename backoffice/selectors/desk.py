@@ -40,7 +40,11 @@ MIN_PHONE_DIGITS = 6
 MIN_NAME_CHARS = 3
 MIN_POSTCODE_CHARS = 3
 
-_ORDER_NUMBER_RE = re.compile(rf"^(?:{re.escape(ORDER_NUMBER_PREFIX.rstrip('-'))}-?)?(\d+)$", re.I)
+# At most 18 digits: an order number is far shorter, and int() refuses 4,300 digits or more
+# (the admin's search hands over the term unbounded).
+_ORDER_NUMBER_RE = re.compile(
+    rf"^(?:{re.escape(ORDER_NUMBER_PREFIX.rstrip('-'))}-?)?(\d{{1,18}})$", re.I
+)
 _POSTCODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9 -]{1,9}$", re.I)
 
 

@@ -94,7 +94,10 @@ def bulk_hold(request):
     if request.method != "POST":
         initial = {"action": request.GET.get("action", BulkActionForm.HOLD)}
         return _bulk_page(request, BulkActionForm(initial=initial))
-    selected = [int(pk) for pk in request.POST.getlist("order_ids") if pk.isdigit()]
+    # An id has at most 18 digits (bigint); int() refuses 4,300 or more with a ValueError.
+    selected = [
+        int(pk) for pk in request.POST.getlist("order_ids") if pk.isdigit() and len(pk) <= 18
+    ]
     form = BulkActionForm(request.POST, has_selection=bool(selected))
     if not form.is_valid():
         return _bulk_page(request, form, status=422)
