@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from core.errors import DomainError
 from logistics.models import DispatchOutbox, InboundWebhook, PartnerWebhookDelivery
 from logistics.services.dispatch import shipment_dispatch_retry
+from logistics.services.tracking import inbound_webhooks_retry
 
 
 @admin.register(DispatchOutbox)
@@ -59,6 +60,15 @@ class InboundWebhookAdmin(admin.ModelAdmin):
     search_fields = ["webhook_id"]
     date_hierarchy = "received_at"
     readonly_fields = [f.name for f in InboundWebhook._meta.fields]
+    actions = ["process_again"]
+
+    @admin.action(description="Process the selected parked (failed) webhooks again")
+    def process_again(self, request, queryset):
+        if not request.user.has_perm("logistics.retry_dispatch"):
+            self.message_user(request, "You may not retry webhooks.", messages.ERROR)
+            return
+        done = inbound_webhooks_retry(inbound_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"{done} parked webhook(s) queued for processing again.")
 
     def has_add_permission(self, request) -> bool:
         return False

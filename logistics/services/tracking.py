@@ -231,6 +231,26 @@ def inbound_webhook_failed(*, inbound_id: int, error: str) -> bool:
     return bool(parked)
 
 
+def inbound_webhooks_retry(*, inbound_ids: Sequence[int]) -> int:
+    """Give parked (`failed`) webhooks a fresh start once their cause is fixed.
+
+    They become pending with no attempts, so the next drain (asked for on commit)
+    takes them like new ones. Returns how many were parked and are now pending.
+    """
+    count = InboundWebhook.objects.filter(
+        pk__in=list(inbound_ids), status=InboundWebhook.Status.FAILED
+    ).update(
+        status=InboundWebhook.Status.PENDING,
+        attempts=0,
+        error="",
+        swept_at=None,
+        processed_at=None,
+    )
+    if count:
+        transaction.on_commit(tracking_drain_request)
+    return count
+
+
 def inbound_webhooks_drain(*, max_seconds: float | None = None) -> int:
     """Process fresh pending webhooks batch after batch until none is left.
 

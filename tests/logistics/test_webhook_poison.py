@@ -150,3 +150,30 @@ def test_exception_queue_page_lists_parked_webhooks(client, manager, poison):
     page = client.get("/ops/exceptions/").content.decode()
     assert 'id="q-webhook_failed"' in page
     assert "poison-1" in page
+
+
+def test_parked_webhook_can_be_processed_again_once_fixed(
+    poison, monkeypatch, django_capture_on_commit_callbacks
+):
+    InboundWebhook.objects.filter(pk=poison.pk).update(attempts=2)
+    tracking._process_alone(inbound_id=poison.pk)
+    monkeypatch.undo()  # the cause is fixed
+    with django_capture_on_commit_callbacks() as drains:
+        assert tracking.inbound_webhooks_retry(inbound_ids=[poison.pk]) == 1
+    assert len(drains) == 1
+    poison.refresh_from_db()
+    assert (poison.status, poison.attempts, poison.error) == ("pending", 0, "")
+    assert tracking.inbound_webhooks_drain() == 1
+    assert InboundWebhook.objects.get(pk=poison.pk).status == "processed"
+
+
+def test_admin_action_requeues_parked_webhooks(client, superuser, poison):
+    InboundWebhook.objects.filter(pk=poison.pk).update(status="failed", attempts=3)
+    client.force_login(superuser)
+    response = client.post(
+        "/admin/logistics/inboundwebhook/",
+        {"action": "process_again", "_selected_action": [poison.pk]},
+        follow=True,
+    )
+    assert "1 parked webhook(s) queued" in response.content.decode()
+    assert InboundWebhook.objects.get(pk=poison.pk).status == "pending"
