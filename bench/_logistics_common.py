@@ -33,6 +33,9 @@ signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 # The web and worker processes a bench starts run with production settings.
 PROC_ENV = {
     "DJANGO_DEBUG": "False",
+    # This process's key (the development one under DJANGO_DEBUG=true): the web and worker
+    # processes read the provider secrets it stores.
+    "CONSIGN_SECRETS_KEY": ",".join(settings.CONSIGN_SECRETS_KEY),
     "DJANGO_SECURE_SSL_REDIRECT": "False",
     "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
     "LOG_LEVEL": "WARNING",

@@ -4,6 +4,8 @@ Every variable has a development default so that `make run` needs no
 configuration; the README's configuration table lists them all.
 """
 
+import base64
+import hashlib
 from pathlib import Path
 
 import environ
@@ -21,3 +23,10 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEFAULT_DATABASE_URL = f"postgres://postgres@127.0.0.1:{EMBEDDED_PG_PORT}/consign"
 DEFAULT_REDIS_URL = f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0"
+
+# The Fernet key for stored secrets when DJANGO_DEBUG is on and CONSIGN_SECRETS_KEY is
+# unset, so `make run` and the tests need no configuration. It is derived from a public
+# string, so it protects nothing: production refuses it (core/checks.py).
+DEVELOPMENT_SECRETS_KEY = base64.urlsafe_b64encode(
+    hashlib.sha256(b"consign development secrets key: public, never for production").digest()
+).decode()

@@ -4,7 +4,13 @@ from datetime import timedelta
 
 from csp.constants import NONE, SELF
 
-from config.env import BASE_DIR, DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, env
+from config.env import (
+    BASE_DIR,
+    DEFAULT_DATABASE_URL,
+    DEFAULT_REDIS_URL,
+    DEVELOPMENT_SECRETS_KEY,
+    env,
+)
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 SECRET_KEY = env.str(
@@ -340,6 +346,15 @@ OUTBOUND_ALLOW_LOOPBACK = env.bool("OUTBOUND_ALLOW_LOOPBACK", default=DEBUG)
 # in all, with full-jitter backoff from this base (core/db_retry.py).
 DB_RETRY_ATTEMPTS = env.int("DB_RETRY_ATTEMPTS", default=4)
 DB_RETRY_BASE_SECONDS = env.float("DB_RETRY_BASE_SECONDS", default=0.05)
+# Stored secrets (provider tokens, webhook secrets) are encrypted with these Fernet keys,
+# comma-separated, newest first: the first encrypts, all decrypt (core/secrets.py; rotation in
+# docs/operations.md). Development falls back to a fixed public key; production has none and
+# `manage.py check` fails until it is set.
+CONSIGN_SECRETS_KEY = [k.strip() for k in env.list("CONSIGN_SECRETS_KEY", default=[]) if k.strip()]
+if DEBUG and not CONSIGN_SECRETS_KEY:
+    CONSIGN_SECRETS_KEY = [DEVELOPMENT_SECRETS_KEY]
+# Error reports mask every POST parameter and local variable named like a secret.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "core.secrets.SecretsExceptionReporterFilter"
 # Also log to this file as JSON lines when set (the security log always goes to stderr).
 SECURITY_LOG_FILE = env.str("SECURITY_LOG_FILE", default="")
 

@@ -10,4 +10,4 @@ class CoreConfig(AppConfig):
         from core.roles import roles_sync_after_migrate
 
         post_migrate.connect(roles_sync_after_migrate, sender=self)
-        from core import security_audit  # noqa: F401  (connects the security-log receivers)
+        from core import checks, security_audit  # noqa: F401  (registers checks, log receivers)

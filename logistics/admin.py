@@ -4,6 +4,7 @@ from django import forms
 from django.contrib import admin
 
 from core.admin_paginator import BigTableAdminMixin, ReadOnlyAdminMixin, ReadOnlyInline
+from core.admin_secrets import SecretFieldsAdminMixin
 from core.ssrf import url_validate_public
 from logistics.models import (
     CustomsDeclaration,
@@ -35,7 +36,9 @@ class ProviderForm(forms.ModelForm):
 
 
 @admin.register(Provider)
-class ProviderAdmin(BigTableAdminMixin, admin.ModelAdmin):
+class ProviderAdmin(SecretFieldsAdminMixin, BigTableAdminMixin, admin.ModelAdmin):
+    """The API token and webhook secret are write-only (core/admin_secrets.py)."""
+
     form = ProviderForm
     list_display = ["code", "name", "kind", "adapter", "base_url", "supports_webhooks", "is_active"]
     list_filter = ["kind", "adapter", "is_active", "supports_webhooks"]

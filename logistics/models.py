@@ -4,7 +4,9 @@ from django.db import models
 from django.db.models import Q
 
 from core.models import TimeStampedModel
+from core.secrets import EncryptedSecretField
 from inventory.models import currency_code_validator
+from logistics import webhook_signing
 
 
 class TrackingStatus(models.TextChoices):
@@ -36,8 +38,15 @@ class Provider(TimeStampedModel):
         max_length=32, default="generic_http", help_text="Adapter registry key, e.g. generic_http."
     )
     base_url = models.URLField(blank=True, default="")
-    api_token = models.CharField(max_length=256, blank=True, default="")
-    webhook_secret = models.CharField(max_length=256, blank=True, default="")
+    # Encrypted at rest, write-only in the admin (core/secrets.py).
+    api_token = EncryptedSecretField(
+        "API token", help_text="Sent to the LSP as `Authorization: Bearer <token>`."
+    )
+    webhook_secret = EncryptedSecretField(
+        help_text="Standard Webhooks secret (whsec_…) the LSP signs its webhooks with.",
+        generate=webhook_signing.secret_generate,
+        input_validators=[webhook_signing.secret_validate],
+    )
     supports_webhooks = models.BooleanField(default=True)
     tracking_url_template = models.CharField(
         max_length=300,

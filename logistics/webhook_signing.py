@@ -11,12 +11,19 @@ import base64
 import binascii
 import hashlib
 import hmac
+import secrets
 import time
 import uuid
 from collections.abc import Mapping
 
+from django.core.exceptions import ValidationError
+
 SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
 DEFAULT_TOLERANCE_SECONDS = 300
+# The spec's recommended range for the key behind "whsec_" (192 to 512 bits).
+SECRET_MIN_BYTES = 24
+SECRET_MAX_BYTES = 64
+SECRET_NEW_BYTES = 32
 
 
 class WebhookVerificationError(Exception):
@@ -38,6 +45,29 @@ def secret_key(secret: str) -> bytes:
             # on both sides rather than refusing them.
             return encoded.encode()
     return secret.encode()
+
+
+def secret_generate() -> str:
+    """A new secret in the Standard Webhooks format: `whsec_` + base64 of 32 random bytes."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_NEW_BYTES)).decode()
+
+
+def secret_validate(value: str) -> None:
+    """Refuse a secret that is not `whsec_` + base64 of 24 to 64 bytes (what partners'
+    Standard Webhooks libraries accept). Raises django's ValidationError, never echoing it."""
+    error = ValidationError(
+        "Enter a Standard Webhooks secret: whsec_ followed by the base64 of "
+        f"{SECRET_MIN_BYTES} to {SECRET_MAX_BYTES} random bytes (or generate one).",
+        code="invalid_webhook_secret",
+    )
+    if not value.startswith(SECRET_PREFIX):
+        raise error
+    try:
+        key = base64.b64decode(value[len(SECRET_PREFIX) :], validate=True)
+    except (binascii.Error, ValueError):
+        raise error from None
+    if not SECRET_MIN_BYTES <= len(key) <= SECRET_MAX_BYTES:
+        raise error
 
 
 def signature(*, secret: str, msg_id: str, timestamp: int | str, body: bytes) -> str:

@@ -4,6 +4,7 @@ from django import forms
 from django.contrib import admin
 
 from core.admin_paginator import BigTableAdminMixin, ReadOnlyAdminMixin, ReadOnlyInline
+from core.admin_secrets import SecretFieldsAdminMixin
 from core.ssrf import url_validate_public
 from logistics.models import Shipment
 from orders.models import (
@@ -34,7 +35,9 @@ class ChannelForm(forms.ModelForm):
 
 
 @admin.register(Channel)
-class ChannelAdmin(BigTableAdminMixin, admin.ModelAdmin):
+class ChannelAdmin(SecretFieldsAdminMixin, BigTableAdminMixin, admin.ModelAdmin):
+    """The webhook secret is write-only (core/admin_secrets.py)."""
+
     form = ChannelForm
     list_display = [
         "code",

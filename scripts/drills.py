@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 import devservices  # noqa: E402  (same directory; reuses the embedded-service helpers)
 import httpx  # noqa: E402
 import psycopg  # noqa: E402
+from cryptography.fernet import Fernet  # noqa: E402
 
 WEBHOOK_SECRET = "whsec_ZHJpbGwtc2VjcmV0LWRyaWxsLXNlY3JldA=="  # noqa: S105 - drill-only secret
 
@@ -97,6 +98,7 @@ class Stack:
             "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
             "DJANGO_DEBUG": "false",
             "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+            "CONSIGN_SECRETS_KEY": Fernet.generate_key().decode(),
             "DJANGO_SECURE_SSL_REDIRECT": "false",
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
             "OUTBOUND_ALLOW_LOOPBACK": "true",
@@ -119,9 +121,10 @@ class Stack:
         self.manage("shell", "-c", "from orders.demo import world; world.demo_world_ensure()")
         out = self.manage("create_api_key", "webshop", "--name", "drill")
         self.api_key = out.strip().splitlines()[-1]
-        self.sql(
-            "UPDATE logistics_provider SET base_url = %s, webhook_secret = %s WHERE code = 'sandbox'",
-            [f"http://127.0.0.1:{self.sandbox_port}", WEBHOOK_SECRET],
+        # The world already points `sandbox` at this run's LSP_SANDBOX_URL; its secret is
+        # set through the service (stored encrypted), never by SQL.
+        self.manage(
+            "provider_secret_set", "sandbox", "webhook_secret", "--stdin", stdin=WEBHOOK_SECRET
         )
         self.spawn_all()
 
@@ -219,11 +222,12 @@ class Stack:
                 found[name] = f"exited with code {code}: " + " | ".join(tail)[-600:]
         return found
 
-    def manage(self, *args: str) -> str:
+    def manage(self, *args: str, stdin: str | None = None) -> str:
         result = subprocess.run(
             [sys.executable, "manage.py", *args],
             cwd=ROOT,
             env=self.env,
+            input=stdin,
             capture_output=True,
             text=True,
             check=False,

@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -57,8 +57,9 @@ class SandboxConfig:
     return_rate: float = 0.02
     consign_url: str = "http://127.0.0.1:8000"
     provider_code: str = "sandbox"
-    webhook_secret: str = ""
-    api_token: str = ""
+    # Out of the repr, so a logged or printed config never carries them.
+    webhook_secret: str = field(default="", repr=False)
+    api_token: str = field(default="", repr=False)
     webhooks: bool = True
     seed: int | None = None
     public_url: str = ""

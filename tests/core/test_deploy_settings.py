@@ -4,22 +4,53 @@ import subprocess
 import sys
 from pathlib import Path
 
+from cryptography.fernet import Fernet
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_deploy_check_passes_with_production_settings():
+def _check(*args: str, **env_vars: str) -> subprocess.CompletedProcess:
     env = dict(os.environ)
-    env.update(DJANGO_DEBUG="false", DJANGO_SECRET_KEY=secrets.token_urlsafe(64))
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+    env.pop("CONSIGN_SECRETS_KEY", None)
+    env.update(DJANGO_DEBUG="false", DJANGO_SECRET_KEY=secrets.token_urlsafe(64), **env_vars)
+    return subprocess.run(  # noqa: S603 - fixed argv, options from this module only
+        [sys.executable, "manage.py", "check", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def test_deploy_check_passes_with_production_settings():
+    result = _check(
+        "--deploy", "--fail-level", "WARNING", CONSIGN_SECRETS_KEY=Fernet.generate_key().decode()
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_production_refuses_to_start_without_a_secrets_key():
+    result = _check()
+    assert result.returncode != 0
+    assert "core.E101" in result.stderr
+
+
+def test_deploy_check_refuses_the_public_development_secrets_key():
+    from config.env import DEVELOPMENT_SECRETS_KEY
+
+    result = _check("--deploy", CONSIGN_SECRETS_KEY=DEVELOPMENT_SECRETS_KEY)
+    assert result.returncode != 0
+    assert "core.E103" in result.stderr
+    assert DEVELOPMENT_SECRETS_KEY not in result.stdout + result.stderr
+
+
+def test_a_malformed_secrets_key_is_refused_without_echoing_it():
+    result = _check(CONSIGN_SECRETS_KEY="not-a-fernet-key-but-maybe-a-secret")
+    assert result.returncode != 0
+    assert "core.E102" in result.stderr
+    assert "not-a-fernet-key-but-maybe-a-secret" not in result.stdout + result.stderr
 
 
 def test_celery_is_configured_for_at_least_once_delivery():
