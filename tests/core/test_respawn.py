@@ -25,7 +25,9 @@ def _wait_for(predicate, timeout: float = 15) -> None:
 def test_a_command_that_dies_is_started_again(tmp_path):
     starts = tmp_path / "starts"
     child = f"open({str(starts)!r}, 'a').write('x'); raise SystemExit(3)"
-    proc = subprocess.Popen([*RESPAWN, sys.executable, "-c", child], stderr=subprocess.PIPE)
+    proc = subprocess.Popen(  # noqa: S603 - fixed argv
+        [*RESPAWN, sys.executable, "-c", child], stderr=subprocess.PIPE
+    )
     try:
         _wait_for(lambda: starts.exists() and len(starts.read_text()) >= 3)
     finally:
@@ -46,7 +48,7 @@ def test_a_stop_signal_reaches_the_command_and_nothing_restarts(tmp_path, signum
         "signal.signal(signal.SIGTERM, stop)\n"
         "time.sleep(60)\n"
     )
-    proc = subprocess.Popen([*RESPAWN, sys.executable, "-c", child])
+    proc = subprocess.Popen([*RESPAWN, sys.executable, "-c", child])  # noqa: S603 - fixed argv
     _wait_for(starts.exists)
     proc.send_signal(signum)
     assert proc.wait(timeout=10) == 0
