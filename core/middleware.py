@@ -170,7 +170,8 @@ def _bad_input(request: HttpRequest, where: str) -> HttpResponse:
     )
     if request.path_info.startswith((API_PREFIX, "/webhooks/")):
         return _problem(400, detail)
-    html = render_to_string("core/bad_input.html", {"detail": detail}, request=request)
+    # Rendered without the request: no context processor touches the session or user.
+    html = render_to_string("core/bad_input.html", {"detail": detail})
     return HttpResponse(html, status=400)
 
 
@@ -209,7 +210,13 @@ class MachineRequestBypass:
 
 
 class SessionMiddleware(MachineRequestBypass, DjangoSessionMiddleware):
-    pass
+    def process_request(self, request: HttpRequest) -> None:
+        # A quoted cookie may carry NUL as an octal escape ("\\000"); Postgres cannot look
+        # such a key up (DataError, a 500 on every page). It names no session: none.
+        key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+        if key is not None and text_unstorable(key):
+            del request.COOKIES[settings.SESSION_COOKIE_NAME]
+        super().process_request(request)
 
 
 class AuthenticationMiddleware(MachineRequestBypass, DjangoAuthenticationMiddleware):

@@ -92,3 +92,12 @@ def test_nul_in_an_api_path_is_a_404_problem(api_client):
     response = api_client.get("/api/v1/orders/CS-%00/")
     assert response.status_code == 404
     assert response["Content-Type"] == "application/problem+json"
+
+
+def test_session_cookie_with_nul_is_no_session_not_a_500():
+    # A quoted cookie value may carry NUL as an octal escape.
+    client = Client(raise_request_exception=False, HTTP_COOKIE='sessionid="abcdefghij\\000kl"')
+    response = client.get("/desk/")
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
+    assert client.get("/desk/?q=%00").status_code == 400
