@@ -5,9 +5,10 @@ source: `request.GET.get("...")`, `request.POST.get(f"qty_{...}")` and the forms
 binds to request.GET or request.POST (their fields). Every field gets each bad value
 in turn while the others stay valid, so the bad value reaches as deep as it can:
 NUL, 10,000 digits (too long for any text field and for int()), numbers no column
-holds, text where a number belongs. The superuser tries one field at a time; each role tries all
-fields at once (what it may not do is a 403, which is fine too). The ops forms in the
-admin (receiving by barcode) and the admin's own query parameters are in it too.
+holds, text where a number belongs. The superuser tries one field at a time; each role
+tries all fields at once with a few of the values (what it may not do is a 403, which
+is fine too). The ops form the admin adds (receiving by barcode) and the admin's own
+query parameters are in it too.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ BAD_VALUES = {
     "under_range": "-99999999999",
     "not_a_number": "abc",
 }
+
+ROLE_VALUES = ("nul", "long", "under_range")
 
 GET_PARAM = re.compile(r"""request\.GET\.(?:get|getlist)\(\s*"(\w+)\"""")
 POST_PARAM = re.compile(r"""request\.POST\.(?:get|getlist)\(\s*(f?)"([^"]+)\"""")
@@ -247,8 +250,10 @@ def test_bad_query_parameters_and_form_values_are_never_a_server_error(request, 
     endpoints = _endpoints(world)
     posted = {e.name for e in endpoints if "POST" in e.methods}
     assert posted >= {"stock_adjust", "stock_count", "inbound_receive", "admin_inbound_receive"}
+    # A role reaches the same forms as the superuser (or a 403): fewer values suffice.
+    values = BAD_VALUES if one_at_a_time else {k: BAD_VALUES[k] for k in ROLE_VALUES}
     for endpoint in endpoints:
-        for label, bad in BAD_VALUES.items():
+        for label, bad in values.items():
             if "GET" in endpoint.methods:
                 params = sorted(endpoint.get_params)
                 tries = (
