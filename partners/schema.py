@@ -126,6 +126,9 @@ IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
 )
 
 
+NO_NUL = "^[^\\u0000]*$"
+
+
 def postprocess_schema(result, generator, request, public):
     """Document the headers drf-spectacular cannot express per response: replay and Retry-After."""
     components = result.setdefault("components", {})
@@ -147,6 +150,11 @@ def postprocess_schema(result, generator, request, public):
                 schema = parameter.get("schema", {})
                 if parameter.get("in") == "query" and schema.get("type") == "string":
                     schema.setdefault("minLength", 1)
+                # A NUL cannot be stored and is refused (400, core.middleware
+                # UnstorableInputMiddleware), so the schema says so.
+                for value_schema in (schema, schema.get("items") or {}):
+                    if value_schema.get("type") == "string" and "pattern" not in value_schema:
+                        value_schema["pattern"] = NO_NUL
             for status, response in operation.get("responses", {}).items():
                 if status == "429":
                     response.setdefault("headers", {})["Retry-After"] = {
