@@ -402,7 +402,7 @@ def shipment_poll(*, shipment_id: int) -> int:
         logger.info("Tracking poll of shipment %s failed: %s", shipment_id, exc.message)
         _poll_backoff(shipment, include_final=True)
         return 0
-    ordered = sorted(updates, key=lambda u: u.occurred_at)
+    ordered = sorted(_about_this_parcel(shipment, updates), key=lambda u: u.occurred_at)
     stored = tracking_updates_apply(items=[(shipment_id, update) for update in ordered])
     new = sum(event is not None for event in stored)
     # A finished shipment has had its reconciliation poll: no more polls. Only if this
@@ -415,6 +415,45 @@ def shipment_poll(*, shipment_id: int) -> int:
     if not new:
         _poll_backoff(shipment, include_final=False)
     return new
+
+
+def _about_this_parcel(shipment: Shipment, updates: list[TrackingUpdate]) -> list[TrackingUpdate]:
+    """The polled updates that are about this shipment and not a newer parcel.
+
+    A poll asks by provider reference, and a provider that recycled the reference (or
+    lost its state) answers with another parcel's events. Those are dropped: an event
+    naming another client reference, or one this shipment cannot have sent (the same
+    rule as for webhooks matched by number, `_newest_plausible`).
+    """
+    candidate = [(shipment.pk, shipment.created_at, shipment.status, shipment.last_event_at)]
+    kept = [
+        update
+        for update in updates
+        if not _names_another_shipment(shipment, update)
+        and _newest_plausible(candidate, occurred_at=update.occurred_at) == shipment.pk
+    ]
+    if len(kept) < len(updates):
+        logger.warning(
+            "Tracking poll of shipment %s: %s event(s) of another parcel under reference %s "
+            "dropped",
+            shipment.pk,
+            len(updates) - len(kept),
+            shipment.provider_reference,
+        )
+    return kept
+
+
+def _names_another_shipment(shipment: Shipment, update: TrackingUpdate) -> bool:
+    """True when the update carries one of our idempotency tokens, and not this one's.
+
+    Only a UUID is ours (what dispatch sends as the reference); a provider's own kind of
+    reference (e.g. `return:<key>` on a return label) says nothing either way.
+    """
+    try:
+        token = uuid.UUID(update.client_reference)
+    except ValueError:
+        return False
+    return token != shipment.idempotency_token
 
 
 def _poll_backoff(shipment: Shipment, *, include_final: bool) -> None:

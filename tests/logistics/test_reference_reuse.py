@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone
 
 from logistics.adapters.base import CreatedShipment, TrackingStatus, TrackingUpdate
-from logistics.models import DispatchOutbox, Shipment
+from logistics.models import DispatchOutbox, Shipment, TrackingEvent
 from logistics.services import dispatch, tracking
 from logistics.services.dispatch import Outcome
 from logistics.services.shipments import shipments_plan_for_order
@@ -154,3 +154,49 @@ def test_an_event_older_than_the_newer_parcel_stays_with_the_older_one(two_shipm
     Shipment.objects.filter(pk=new.pk).update(tracking_number="RECYCLED2")
     before_new = now - dt.timedelta(days=5)
     assert _by_number(old.provider, tracking_number="RECYCLED2", occurred_at=before_new) == old.pk
+
+
+class _RecycledPollAdapter:
+    """A provider whose answer for our reference is about another (newer) parcel."""
+
+    def __init__(self, updates):
+        self.updates = updates
+
+    def fetch_tracking(self, shipment):
+        return self.updates
+
+
+def _event(minutes: int, *, client_reference: str, occurred_at=None) -> TrackingUpdate:
+    return TrackingUpdate(
+        status=TrackingStatus.IN_TRANSIT,
+        provider_status="IN_TRANSIT",
+        occurred_at=occurred_at or timezone.now() + dt.timedelta(minutes=minutes),
+        event_id=f"e-{minutes}-{client_reference[:8]}",
+        client_reference=client_reference,
+    )
+
+
+def test_a_poll_answered_with_another_parcels_events_applies_none_of_them(
+    two_shipments, monkeypatch
+):
+    first, other = two_shipments
+    dispatch.shipment_dispatch(shipment_id=first.pk, adapter=ReusingAdapter())
+    foreign = [_event(1, client_reference=str(other.idempotency_token))]
+    own = [_event(2, client_reference=str(first.idempotency_token))]
+    monkeypatch.setattr(
+        tracking, "adapter_for", lambda provider: _RecycledPollAdapter(foreign + own)
+    )
+    assert tracking.shipment_poll(shipment_id=first.pk) == 1
+    stored = list(
+        TrackingEvent.objects.filter(shipment=first).values_list("occurred_at", flat=True)
+    )
+    assert stored == [own[0].occurred_at]
+
+
+def test_a_poll_keeps_events_with_a_providers_own_kind_of_reference(two_shipments, monkeypatch):
+    """Return labels carry `return:<key>`: not one of our tokens, so no verdict on it."""
+    first, _ = two_shipments
+    dispatch.shipment_dispatch(shipment_id=first.pk, adapter=ReusingAdapter())
+    updates = [_event(1, client_reference="return:abc"), _event(2, client_reference="")]
+    monkeypatch.setattr(tracking, "adapter_for", lambda provider: _RecycledPollAdapter(updates))
+    assert tracking.shipment_poll(shipment_id=first.pk) == 2
