@@ -16,15 +16,13 @@ import random
 import time
 
 import pytest
-from django.db import connections, transaction
 
 from core.worker_health import queue_consumers
 from logistics.models import DispatchOutbox, InboundWebhook, Shipment
-from logistics.services.shipments import shipments_plan_for_order
 from scripts import devservices
 from tests.inventory.factories import WarehouseFactory
-from tests.logistics.helpers import allocated_order, sandbox_provider
-from tests.logistics.processes import Processes, free_port, make_env
+from tests.logistics.helpers import planned_orders, sandbox_provider
+from tests.logistics.processes import Processes, free_port, make_env, processes_for_test
 from tests.orders.factories import ChannelFactory
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -57,9 +55,6 @@ def broker_for_this_process(url: str):
 
 @pytest.fixture
 def outage_stack(tmp_path, live_server, settings):
-    db_settings = connections.settings["default"]
-    old_max_age = db_settings["CONN_MAX_AGE"]
-    db_settings["CONN_MAX_AGE"] = 0
     redis_dir = tmp_path / "redis"
     port = free_port()
     devservices.redis_up(port=port, directory=redis_dir)
@@ -72,26 +67,13 @@ def outage_stack(tmp_path, live_server, settings):
             "WORKER_HEARTBEAT_SECONDS": "1",
         }
     )
-    processes = Processes(tmp=tmp_path, env=env)
     settings.REDIS_URL = url
     settings.WORKER_HEARTBEAT_SECONDS = 1
-    with broker_for_this_process(url):
-        try:
+    try:
+        with broker_for_this_process(url), processes_for_test(tmp_path, env) as processes:
             yield processes, port, redis_dir
-        finally:
-            processes.stop_all()
-            devservices.redis_down(port=port, directory=redis_dir)
-            db_settings["CONN_MAX_AGE"] = old_max_age
-
-
-def _plan(count: int, channel, warehouse) -> list[int]:
-    ids = []
-    for _ in range(count):
-        with transaction.atomic():
-            order = allocated_order(channel=channel, warehouses=[warehouse], quantities=[1])
-            shipments_plan_for_order(order=order, actor="test")
-        ids.append(order.pk)
-    return ids
+    finally:
+        devservices.redis_down(port=port, directory=redis_dir)
 
 
 def _wait_drained(order_ids: list[int], worker, processes: Processes, timeout: float) -> float:
@@ -124,15 +106,17 @@ def test_one_worker_survives_ten_broker_outages_and_drains_after_each(outage_sta
     processes.start_beat()
     channel, warehouse = ChannelFactory(), WarehouseFactory()
     rng = random.Random(15)  # noqa: S311 - outage lengths, not crypto
-    order_ids = _plan(6, channel, warehouse)
+    order_ids = planned_orders(6, channel=channel, warehouse=warehouse)
     _wait_drained(order_ids, worker, processes, timeout=60)
     for outage in range(OUTAGES):
-        order_ids += _plan(8, channel, warehouse)  # dispatch tasks in flight when it drops
+        # Dispatch tasks are in flight when the broker drops.
+        order_ids += planned_orders(8, channel=channel, warehouse=warehouse)
         time.sleep(0.3)
         devservices.redis_down(port=port, directory=redis_dir)
         seconds = rng.uniform(5, 8)  # within the 5-15 s; keeps the suite short
         down_until = time.monotonic() + seconds
-        order_ids += _plan(2, channel, warehouse)  # intake goes on while the broker is down
+        # Intake goes on while the broker is down.
+        order_ids += planned_orders(2, channel=channel, warehouse=warehouse)
         time.sleep(max(down_until - time.monotonic(), 0))
         devservices.redis_up(port=port, directory=redis_dir)
         drained = _wait_drained(order_ids, worker, processes, timeout=90)

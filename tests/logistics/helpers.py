@@ -38,6 +38,23 @@ def allocated_order(*, warehouses=None, quantities=(2,), channel=None) -> Order:
     return order
 
 
+def planned_orders(count: int, *, channel=None, warehouse=None) -> list[int]:
+    """Ids of `count` allocated one-unit orders, each planned (shipment + outbox row)."""
+    from django.db import transaction
+
+    from logistics.services.shipments import shipments_plan_for_order
+
+    channel = channel or ChannelFactory()
+    warehouse = warehouse or WarehouseFactory()
+    ids = []
+    for _ in range(count):
+        with transaction.atomic():
+            order = allocated_order(channel=channel, warehouses=[warehouse], quantities=[1])
+            shipments_plan_for_order(order=order, actor="test")
+        ids.append(order.pk)
+    return ids
+
+
 def sandbox_provider(**kwargs) -> Provider:
     defaults = {
         "code": "sandbox",

@@ -189,6 +189,28 @@ class Processes:
         return "\n".join(out)
 
 
+@contextlib.contextmanager
+def processes_for_test(tmp: Path, env: dict[str, str] | None = None):
+    """Processes for one integration test, stopped afterwards, with clean queues.
+
+    The live server's request threads keep persistent connections otherwise, and the
+    test database could not be dropped at the end of the session.
+    """
+    from django.db import connections
+
+    db_settings = connections.settings["default"]
+    old_max_age = db_settings["CONN_MAX_AGE"]
+    db_settings["CONN_MAX_AGE"] = 0
+    purge_queues()
+    processes = Processes(tmp=tmp, env=env or make_env())
+    try:
+        yield processes
+    finally:
+        processes.stop_all()
+        purge_queues()
+        db_settings["CONN_MAX_AGE"] = old_max_age
+
+
 def make_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.update(FAST_ENV)

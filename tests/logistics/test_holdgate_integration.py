@@ -9,7 +9,7 @@ import time
 
 import httpx
 import pytest
-from django.db import connections, transaction
+from django.db import transaction
 
 from inventory.models import StockLevel
 from logistics.models import Shipment
@@ -18,7 +18,7 @@ from orders.models import Order
 from orders.services.cancellation import order_cancel
 from orders.services.desk import order_hold_place, order_hold_release
 from tests.logistics.helpers import allocated_order, sandbox_provider
-from tests.logistics.processes import Processes, make_env, purge_queues
+from tests.logistics.processes import processes_for_test
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 SECRET = "whsec_aW50ZWdyYXRpb24tdGVzdC1zZWNyZXQ="
@@ -26,15 +26,8 @@ SECRET = "whsec_aW50ZWdyYXRpb24tdGVzdC1zZWNyZXQ="
 
 @pytest.fixture
 def procs(tmp_path, live_server):
-    db_settings = connections.settings["default"]
-    old_max_age = db_settings["CONN_MAX_AGE"]
-    db_settings["CONN_MAX_AGE"] = 0
-    purge_queues()
-    processes = Processes(tmp=tmp_path, env=make_env())
-    yield processes
-    processes.stop_all()
-    purge_queues()
-    db_settings["CONN_MAX_AGE"] = old_max_age
+    with processes_for_test(tmp_path) as processes:
+        yield processes
 
 
 def _sandbox(procs, shipment: Shipment) -> list[dict]:

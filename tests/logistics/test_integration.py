@@ -11,17 +11,15 @@ from collections import Counter
 
 import httpx
 import pytest
-from django.db import connections, transaction
 from django.db.models import Count
 
 from inventory.models import StockLevel
 from logistics.models import ServiceLevel, Shipment, TrackingEvent
-from logistics.services.shipments import shipments_plan_for_order
 from orders.models import ChannelWarehouse, Order, OrderEvent
 from partners.services import api_key_create
 from tests.inventory.factories import ProductFactory, StockLevelFactory, WarehouseFactory
-from tests.logistics.helpers import allocated_order, sandbox_provider
-from tests.logistics.processes import Processes, make_env, purge_queues
+from tests.logistics.helpers import planned_orders, sandbox_provider
+from tests.logistics.processes import Processes, processes_for_test
 from tests.orders.factories import ChannelFactory
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -31,17 +29,8 @@ TROUBLE = {"EXCEPTION": "exception", "DELIVERY_FAILED": "failed_attempt"}
 
 @pytest.fixture
 def procs(tmp_path, live_server):
-    # The live server's request threads keep persistent connections otherwise, and the
-    # test database could not be dropped at the end of the session.
-    db_settings = connections.settings["default"]
-    old_max_age = db_settings["CONN_MAX_AGE"]
-    db_settings["CONN_MAX_AGE"] = 0
-    purge_queues()
-    processes = Processes(tmp=tmp_path, env=make_env())
-    yield processes
-    processes.stop_all()
-    purge_queues()
-    db_settings["CONN_MAX_AGE"] = old_max_age
+    with processes_for_test(tmp_path) as processes:
+        yield processes
 
 
 def _start(procs: Processes, live_server, flags: list[str]):
@@ -50,18 +39,6 @@ def _start(procs: Processes, live_server, flags: list[str]):
     procs.start_worker()
     procs.start_beat()
     return provider
-
-
-def _plan_orders(count: int) -> list[int]:
-    channel = ChannelFactory()
-    warehouse = WarehouseFactory()
-    ids = []
-    for _ in range(count):
-        with transaction.atomic():
-            order = allocated_order(channel=channel, warehouses=[warehouse], quantities=[1])
-            shipments_plan_for_order(order=order, actor="test")
-        ids.append(order.pk)
-    return ids
 
 
 def _wait_delivered(order_ids, timeout: float, procs: Processes, on_tick=None) -> None:
@@ -184,7 +161,7 @@ def test_faults_and_killed_workers_lose_and_double_nothing(procs, live_server):
             "11",
         ],
     )
-    order_ids = _plan_orders(200)
+    order_ids = planned_orders(200)
     planned = time.monotonic()
     kills = []
 

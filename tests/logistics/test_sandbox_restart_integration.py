@@ -20,17 +20,15 @@ import signal
 import time
 
 import pytest
-from django.db import connections, transaction
 
 from backoffice.selectors.ops import exception_queue
 from logistics.models import DispatchOutbox, Shipment, TrackingEvent
-from logistics.services.shipments import shipments_plan_for_order
 from orders.models import Order, OrderEvent
 from returns.models import ReturnRequest
 from returns.services import RequestedLine, return_request_create
 from tests.inventory.factories import WarehouseFactory
-from tests.logistics.helpers import allocated_order, sandbox_provider
-from tests.logistics.processes import Processes, free_port, make_env, purge_queues
+from tests.logistics.helpers import planned_orders, sandbox_provider
+from tests.logistics.processes import Processes, free_port, processes_for_test
 from tests.orders.factories import ChannelFactory
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -40,25 +38,8 @@ FLAGS = ["--step-seconds", "0.3", "--return-rate", "0", "--exception-rate", "0",
 
 @pytest.fixture
 def procs(tmp_path, live_server):
-    db_settings = connections.settings["default"]
-    old_max_age = db_settings["CONN_MAX_AGE"]
-    db_settings["CONN_MAX_AGE"] = 0
-    purge_queues()
-    processes = Processes(tmp=tmp_path, env=make_env())
-    yield processes
-    processes.stop_all()
-    purge_queues()
-    db_settings["CONN_MAX_AGE"] = old_max_age
-
-
-def _plan(count: int, channel, warehouse) -> list[int]:
-    ids = []
-    for _ in range(count):
-        with transaction.atomic():
-            order = allocated_order(channel=channel, warehouses=[warehouse], quantities=[1])
-            shipments_plan_for_order(order=order, actor="test")
-        ids.append(order.pk)
-    return ids
+    with processes_for_test(tmp_path) as processes:
+        yield processes
 
 
 def _wait(predicate, what: str, procs: Processes, timeout: float = 120) -> None:
@@ -115,12 +96,12 @@ def test_a_restarted_lsp_keeps_every_shipment_and_returns_still_work(procs, live
     procs.start_worker()
     procs.start_beat()
     channel, warehouse = ChannelFactory(), WarehouseFactory()
-    before = _plan(6, channel, warehouse)
+    before = planned_orders(6, channel=channel, warehouse=warehouse)
     _wait(lambda: _all_delivered(before), "orders before the restart not delivered", procs)
-    in_flight = _plan(6, channel, warehouse)
+    in_flight = planned_orders(6, channel=channel, warehouse=warehouse)
     time.sleep(0.5)  # some of these are mid-dispatch or mid-journey when it dies
     _restart_sandbox(procs, live_server, port=port, state=state)
-    after = _plan(6, channel, warehouse)
+    after = planned_orders(6, channel=channel, warehouse=warehouse)
     everything = before + in_flight + after
     _wait(lambda: _all_delivered(everything), "not every order delivered", procs)
 
@@ -172,13 +153,13 @@ def test_an_lsp_that_lost_its_state_has_its_reused_references_parked(procs, live
     procs.start_worker()
     procs.start_beat()
     channel, warehouse = ChannelFactory(), WarehouseFactory()
-    before = _plan(5, channel, warehouse)
+    before = planned_orders(5, channel=channel, warehouse=warehouse)
     _wait(lambda: _all_delivered(before), "orders before the restart not delivered", procs)
     old = {s.pk: s for s in Shipment.objects.filter(order_id__in=before)}
     old_events = {pk: s.tracking_events.count() for pk, s in old.items()}
     # Back with an empty state: it numbers from 1 again and hands out known references.
     _restart_sandbox(procs, live_server, port=port, state=procs.tmp / "second-life.sqlite3")
-    after = _plan(8, channel, warehouse)
+    after = planned_orders(8, channel=channel, warehouse=warehouse)
 
     def settled() -> bool:
         pending = DispatchOutbox.objects.filter(
