@@ -7,7 +7,8 @@
 any reason (a crash, the OOM killer, a bug in a library) comes back instead of
 leaving dispatch and tracking to pile up. Restarts back off from 1 s to 30 s while
 the command keeps dying quickly, and reset once it has run for a minute. SIGTERM and
-SIGINT are passed on to the command (as SIGTERM), whose exit then ends this process too.
+SIGINT are passed on to the command (as SIGTERM), whose exit then ends this process too,
+with the command's exit status (128 + N if signal N ended it).
 """
 
 from __future__ import annotations
@@ -52,7 +53,9 @@ def main(argv: list[str]) -> int:
     while True:
         started = time.monotonic()
         child = subprocess.Popen(command)  # noqa: S603 - the operator's own command line
-        code = child.wait()
+        if stopping:  # the stop came while it was being started: pass it on now
+            child.send_signal(signal.SIGTERM)
+        code = _exit_status(child.wait())
         if stopping:
             return code
         ran = time.monotonic() - started
@@ -65,6 +68,11 @@ def main(argv: list[str]) -> int:
             time.sleep(0.1)
         if stopping:
             return code
+
+
+def _exit_status(returncode: int) -> int:
+    """The command's exit status as a shell reports it: 128 + N for death by signal N."""
+    return 128 - returncode if returncode < 0 else returncode
 
 
 if __name__ == "__main__":

@@ -34,7 +34,9 @@ def test_a_command_that_dies_is_started_again(tmp_path):
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=10)
     assert "exited with code 3" in err.decode()
-    assert proc.returncode == 3, "it stops when told, with the command's last exit code"
+    # The stop may find the command exiting by itself (3) or still running, when the
+    # SIGTERM passed on ends it: a shell's 128 + 15.
+    assert proc.returncode in (3, 128 + signal.SIGTERM), "it stops when told"
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
