@@ -13,25 +13,17 @@ the sweepers (outbox rows) remain the source of truth for durable work.
 from __future__ import annotations
 
 import logging
-from functools import cache, partial
+from functools import partial
 
 from celery import Task
 from django.conf import settings
 
 from core.db_retry import db_retry
+from core.redis_client import redis_client
 
 logger = logging.getLogger("consign.tasks")
 
 _KEY = "consign:deliveries:{task_id}:{retries}"
-
-
-@cache
-def _redis(url: str):
-    # One client (and connection pool) per process and URL: a client per call opened a
-    # new Redis connection for every task.
-    import redis
-
-    return redis.Redis.from_url(url, socket_timeout=2)
 
 
 def delivery_count(*, task_id: str, retries: int) -> int:
@@ -42,7 +34,7 @@ def delivery_count(*, task_id: str, retries: int) -> int:
     """
     key = _KEY.format(task_id=task_id, retries=retries)
     try:
-        client = _redis(settings.CELERY_BROKER_URL)
+        client = redis_client(settings.CELERY_BROKER_URL, timeout=2)
         pipe = client.pipeline()
         pipe.incr(key)
         # Outlive the visibility timeout, so the redelivery still finds the count.

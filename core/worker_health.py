@@ -13,21 +13,19 @@ from __future__ import annotations
 
 import logging
 import time
-from functools import cache
 
 from celery import bootsteps
 from django.conf import settings
+
+from core.redis_client import redis_client
 
 logger = logging.getLogger("consign.worker_health")
 
 KEY = "consign:queue-consumers:{queue}"
 
 
-@cache
-def _client(url: str):
-    import redis
-
-    return redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+def _client():
+    return redis_client(settings.REDIS_URL, timeout=1, connect_timeout=1)
 
 
 def _stale_after() -> float:
@@ -37,7 +35,7 @@ def _stale_after() -> float:
 def heartbeat_record(*, hostname: str, queues: list[str], now: float | None = None) -> None:
     """Stamp `hostname` as a live consumer of each queue; old stamps are trimmed."""
     now = time.time() if now is None else now
-    pipe = _client(settings.REDIS_URL).pipeline(transaction=False)
+    pipe = _client().pipeline(transaction=False)
     for queue in queues:
         key = KEY.format(queue=queue)
         pipe.zadd(key, {hostname: now})
@@ -48,7 +46,7 @@ def heartbeat_record(*, hostname: str, queues: list[str], now: float | None = No
 
 def heartbeat_clear(*, hostname: str, queues: list[str]) -> None:
     """Remove `hostname` at a clean shutdown, so its queues show unconsumed at once."""
-    pipe = _client(settings.REDIS_URL).pipeline(transaction=False)
+    pipe = _client().pipeline(transaction=False)
     for queue in queues:
         pipe.zrem(KEY.format(queue=queue), hostname)
     pipe.execute()
@@ -61,7 +59,7 @@ def queue_consumers(*, now: float | None = None) -> dict[str, list[str]]:
     """
     now = time.time() if now is None else now
     queues = settings.WORKER_QUEUES
-    pipe = _client(settings.REDIS_URL).pipeline(transaction=False)
+    pipe = _client().pipeline(transaction=False)
     for queue in queues:
         pipe.zrangebyscore(KEY.format(queue=queue), now - _stale_after(), "+inf")
     found = pipe.execute()

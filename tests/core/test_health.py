@@ -43,7 +43,7 @@ def test_readyz_is_503_naming_the_broker_when_it_is_down(client, settings):
 def no_heartbeats(settings):
     from core.worker_health import KEY, _client
 
-    client = _client(settings.REDIS_URL)
+    client = _client()
     keys = [KEY.format(queue=queue) for queue in settings.WORKER_QUEUES]
     client.delete(*keys)
     yield client
