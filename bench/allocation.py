@@ -44,6 +44,7 @@ def _bench_url() -> str:
 BENCH_URL = _bench_url()
 os.environ["DATABASE_URL"] = BENCH_URL
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("DJANGO_DEBUG", "true")  # a development tool: production is the default
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 

@@ -89,7 +89,7 @@ def main() -> int:
                 "WARNING",
             ],
             tmp / "worker.log",
-            {**PROC_ENV, "OUTBOUND_ALLOW_LOOPBACK": "true"},  # the sandbox is on 127.0.0.1
+            {**PROC_ENV, "OUTBOUND_ALLOW_HOSTS": f"127.0.0.1:{port}"},  # the sandbox
         )
         time.sleep(4)  # let the worker connect before the clock starts
         started = time.monotonic()

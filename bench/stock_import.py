@@ -23,6 +23,7 @@ _default = "postgres://postgres@127.0.0.1:55432/consign"  # config.env.DEFAULT_D
 _url = urlparse(os.environ.get("DATABASE_URL", _default))
 os.environ["DATABASE_URL"] = urlunparse(_url._replace(path=_url.path + "_bench"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("DJANGO_DEBUG", "true")  # a development tool: production is the default
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 

@@ -23,6 +23,8 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEFAULT_DATABASE_URL = f"postgres://postgres@127.0.0.1:{EMBEDDED_PG_PORT}/consign"
 DEFAULT_REDIS_URL = f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0"
+# Where `make run` starts the LSP sandbox (Procfile) and where the demo provider points.
+DEFAULT_SANDBOX_URL = "http://127.0.0.1:8700"
 
 # The Fernet key for stored secrets when DJANGO_DEBUG is on and CONSIGN_SECRETS_KEY is
 # unset, so `make run` and the tests need no configuration. It is derived from a public

@@ -8,11 +8,15 @@ from config.env import (
     BASE_DIR,
     DEFAULT_DATABASE_URL,
     DEFAULT_REDIS_URL,
+    DEFAULT_SANDBOX_URL,
     DEVELOPMENT_SECRETS_KEY,
     env,
 )
 
-DEBUG = env.bool("DJANGO_DEBUG", default=True)
+# Production is the default: development (debug pages, the public development secrets key)
+# is asked for explicitly, as `make run`, `make test` (config/settings_test.py) and the
+# dev tooling (scripts/devservices.py) do.
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env.str(
     "DJANGO_SECRET_KEY",
     default="django-insecure-development-only-key-change-me-in-production-0123456789",
@@ -240,7 +244,7 @@ IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 
 # --- Consign ----------------------------------------------------------------
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="consign-demo")
-LSP_SANDBOX_URL = env.str("LSP_SANDBOX_URL", default="http://127.0.0.1:8700")
+LSP_SANDBOX_URL = env.str("LSP_SANDBOX_URL", default=DEFAULT_SANDBOX_URL)
 LSP_SANDBOX_STEP_SECONDS = env.float("LSP_SANDBOX_STEP_SECONDS", default=10.0)
 # SQLite file the LSP sandbox keeps its shipments in (empty: var/lsp-sandbox-<port>.sqlite3;
 # ":memory:" forgets them on exit). seed_demo registers the demo's shipments in it.
@@ -338,10 +342,13 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("UPLOAD_MAX_BYTES", default=5 * 1024 * 102
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 DATA_UPLOAD_MAX_NUMBER_FILES = env.int("UPLOAD_MAX_FILES", default=10)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("UPLOAD_MAX_FIELDS", default=2000)
-# Outbound HTTP to user-configured URLs (partner webhooks) refuses loopback and private
-# addresses (core/ssrf.py). The LSP sandbox and tests run on 127.0.0.1: turn this on
-# for them only; it must stay off in production.
-OUTBOUND_ALLOW_LOOPBACK = env.bool("OUTBOUND_ALLOW_LOOPBACK", default=DEBUG)
+# Outbound HTTP to user-configured URLs (partner webhooks, LSP base URLs) refuses loopback
+# and private addresses (core/ssrf.py), whatever DEBUG says. Destinations listed here
+# (`host:port`, or `host` for any port) may be loopback or private: the local LSP sandbox
+# (`make run` lists 127.0.0.1:8700), an LSP inside the operator's own network.
+OUTBOUND_ALLOW_HOSTS = [
+    h.strip() for h in env.list("OUTBOUND_ALLOW_HOSTS", default=[]) if h.strip()
+]
 # Deadlock (40P01) / serialization failure (40001): rerun the transaction this many times
 # in all, with full-jitter backoff from this base (core/db_retry.py).
 DB_RETRY_ATTEMPTS = env.int("DB_RETRY_ATTEMPTS", default=4)

@@ -1,7 +1,9 @@
-"""System checks: stored secrets need a real key, and every admin of a model with secrets
-keeps them write-only."""
+"""System checks: stored secrets need a real key, every admin of a model with secrets
+keeps them write-only, and the outbound allow-list is well formed."""
 
 from __future__ import annotations
+
+import os
 
 from django.conf import settings
 from django.core import checks
@@ -73,4 +75,34 @@ def secret_admin_check(app_configs, **kwargs) -> list[checks.CheckMessage]:
                     id="core.E104",
                 )
             )
+    return errors
+
+
+@checks.register(checks.Tags.security)
+def outbound_allow_hosts_check(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    """Every OUTBOUND_ALLOW_HOSTS entry parses, and the removed loopback switch is not relied on."""
+    from core.ssrf import allow_entry
+
+    errors: list[checks.CheckMessage] = []
+    for entry in settings.OUTBOUND_ALLOW_HOSTS:
+        try:
+            allow_entry(entry)
+        except ValueError:
+            errors.append(
+                checks.Error(
+                    f"OUTBOUND_ALLOW_HOSTS entry {entry!r} is not host:port or host.",
+                    hint="List destinations such as 127.0.0.1:8700 or lsp.internal:443, "
+                    "comma-separated.",
+                    id="core.E105",
+                )
+            )
+    if "OUTBOUND_ALLOW_LOOPBACK" in os.environ:
+        errors.append(
+            checks.Warning(
+                "OUTBOUND_ALLOW_LOOPBACK is no longer read: loopback is never allowed as a whole.",
+                hint="List the destinations that may be loopback or private in "
+                "OUTBOUND_ALLOW_HOSTS (host:port).",
+                id="core.W106",
+            )
+        )
     return errors

@@ -11,8 +11,10 @@ wrap them (IPv4-mapped, 6to4, NAT64...). It is checked twice:
   SNI keep the name), so a DNS answer that changes in between (DNS rebinding)
   cannot redirect us. Redirects are never followed.
 
-OUTBOUND_ALLOW_LOOPBACK lets 127.0.0.0/8 and ::1 through, for the test suite and
-the local LSP sandbox only; it is off whenever DEBUG is off unless set explicitly.
+A destination listed in OUTBOUND_ALLOW_HOSTS (`host:port`, or a bare `host` for any
+port) may be loopback or private: the local LSP sandbox under `make run`, an LSP in the
+operator's own network. Nothing else is, whatever DEBUG says; link-local (cloud
+metadata), unspecified and multicast addresses are refused even when listed.
 """
 
 from __future__ import annotations
@@ -37,25 +39,52 @@ class UnsafeDestination(httpx.HTTPError):
         super().__init__(message)
 
 
-def _allow_loopback(allow_loopback: bool | None) -> bool:
-    if allow_loopback is None:
-        return bool(getattr(settings, "OUTBOUND_ALLOW_LOOPBACK", False))
-    return allow_loopback
+def allow_entry(entry: str) -> tuple[str, int | None]:
+    """(host, port or None for any port) of one OUTBOUND_ALLOW_HOSTS entry; ValueError if malformed.
+
+    `127.0.0.1:8700`, `lsp.internal`, `[::1]:8700` and `http://127.0.0.1:8700/` all parse.
+    """
+    text = entry.strip()
+    try:
+        parts = urlsplit(text if "://" in text else f"//{text}")
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port == -1 or not parts.hostname or parts.path not in ("", "/") or parts.username:
+        raise ValueError(f"{entry!r} is not host:port")
+    return parts.hostname.lower().rstrip("."), port
 
 
-def address_refusal(ip: IPAddress, *, allow_loopback: bool = False) -> str | None:
-    """Why `ip` is refused as an outbound destination, or None if it is public."""
+def listed_destination(host: str, port: int) -> bool:
+    """Whether OUTBOUND_ALLOW_HOSTS names this host (and port)."""
+    host = host.lower().rstrip(".")
+    for entry in getattr(settings, "OUTBOUND_ALLOW_HOSTS", ()):
+        try:
+            listed_host, listed_port = allow_entry(entry)
+        except ValueError:
+            continue  # core.checks reports it; a bad entry allows nothing
+        if listed_host == host and listed_port in (None, port):
+            return True
+    return False
+
+
+def address_refusal(ip: IPAddress, *, allow_internal: bool = False) -> str | None:
+    """Why `ip` is refused as an outbound destination, or None if it may be used.
+
+    `allow_internal` (a destination listed in OUTBOUND_ALLOW_HOSTS) lets loopback and
+    private addresses through, never link-local, unspecified or multicast ones.
+    """
     if isinstance(ip, ipaddress.IPv6Address):
         embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
         if embedded is not None:
-            reason = address_refusal(embedded, allow_loopback=allow_loopback)
+            reason = address_refusal(embedded, allow_internal=allow_internal)
             return f"{reason} (inside {ip})" if reason else None
         if ip in ipaddress.ip_network("64:ff9b::/96"):  # NAT64 of an IPv4 address
             inner = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-            reason = address_refusal(inner, allow_loopback=allow_loopback)
+            reason = address_refusal(inner, allow_internal=allow_internal)
             return f"{reason} (inside {ip})" if reason else None
     if ip.is_loopback:
-        return None if allow_loopback else f"{ip} is a loopback address"
+        return None if allow_internal else f"{ip} is a loopback address"
     if ip.is_unspecified:
         return f"{ip} is the unspecified address"
     if ip.is_link_local:
@@ -63,7 +92,7 @@ def address_refusal(ip: IPAddress, *, allow_loopback: bool = False) -> str | Non
     if isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT:
         return f"{ip} is a carrier-grade NAT (shared) address"
     if ip.is_private:
-        return f"{ip} is a private address"
+        return None if allow_internal else f"{ip} is a private address"
     if ip.is_multicast or ip.is_reserved or not ip.is_global:
         return f"{ip} is not a public address"
     return None
@@ -84,14 +113,14 @@ def _split(url: str) -> tuple[str, str, int]:
     return parts.scheme, parts.hostname, port
 
 
-def resolve_public(url: str, *, allow_loopback: bool | None = None) -> list[IPAddress]:
+def resolve_public(url: str) -> list[IPAddress]:
     """The checked addresses `url`'s host resolves to; raises UnsafeDestination if any is refused.
 
     Every address must pass, not just one: otherwise a host with one public and one
     private record could be steered to the private one.
     """
     _scheme, host, port = _split(url)
-    allow = _allow_loopback(allow_loopback)
+    allow = listed_destination(host, port)
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
@@ -99,7 +128,7 @@ def resolve_public(url: str, *, allow_loopback: bool | None = None) -> list[IPAd
     addresses: list[IPAddress] = []
     for info in infos:
         ip = ipaddress.ip_address(info[4][0].split("%", 1)[0])
-        reason = address_refusal(ip, allow_loopback=allow)
+        reason = address_refusal(ip, allow_internal=allow)
         if reason:
             raise UnsafeDestination(f"Refused destination {host!r}: {reason}.")
         if ip not in addresses:
@@ -125,7 +154,6 @@ def public_post(
     content: bytes,
     headers: dict[str, str],
     timeout: float,
-    allow_loopback: bool | None = None,
 ) -> httpx.Response:
     """POST to `url` at an address checked at connect time; redirects are not followed.
 
@@ -133,7 +161,7 @@ def public_post(
     httpx's own errors for network failures.
     """
     scheme, host, port = _split(url)
-    ip = resolve_public(url, allow_loopback=allow_loopback)[0]
+    ip = resolve_public(url)[0]
     parts = urlsplit(url)
     ip_host = f"[{ip}]" if ip.version == 6 else str(ip)
     pinned = parts._replace(netloc=f"{ip_host}:{port}").geturl()

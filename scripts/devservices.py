@@ -21,7 +21,9 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
@@ -30,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from config.env import (  # noqa: E402  (the repo root must be importable first)
     DEFAULT_DATABASE_URL,
     DEFAULT_REDIS_URL,
+    DEFAULT_SANDBOX_URL,
     EMBEDDED_PG_PORT,
     EMBEDDED_REDIS_PORT,
 )
@@ -276,9 +279,23 @@ def redis_down(*, port: int = EMBEDDED_REDIS_PORT, directory: Path = REDIS_DIR) 
 # --- orchestration ------------------------------------------------------------
 
 
+def development_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """`environ` plus what development needs that production must not have by default.
+
+    Production is the settings' default; this is the development tool, so it asks for
+    development explicitly, and lets outbound calls reach loopback only at the sandbox.
+    Whatever the caller set wins.
+    """
+    env = dict(environ)
+    env.setdefault("DJANGO_DEBUG", "true")
+    sandbox = urlsplit(env.get("LSP_SANDBOX_URL") or DEFAULT_SANDBOX_URL)
+    env.setdefault("OUTBOUND_ALLOW_HOSTS", f"{sandbox.hostname}:{sandbox.port or 80}")
+    return env
+
+
 def services_up() -> tuple[dict[str, str], list]:
     """Make sure a database and a broker exist; return the env to use and what to stop later."""
-    env = dict(os.environ)
+    env = development_env(os.environ)
     started = []
     if not env.get("DATABASE_URL"):
         if postgres_up():

@@ -101,7 +101,7 @@ class Stack:
             "CONSIGN_SECRETS_KEY": Fernet.generate_key().decode(),
             "DJANGO_SECURE_SSL_REDIRECT": "false",
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "OUTBOUND_ALLOW_LOOPBACK": "true",
+            "OUTBOUND_ALLOW_HOSTS": f"127.0.0.1:{self.sandbox_port}",
             "API_THROTTLE_RATE": "1000000/minute",
             "LSP_SANDBOX_URL": f"http://127.0.0.1:{self.sandbox_port}",
             "LSP_SANDBOX_WEBHOOK_SECRET": WEBHOOK_SECRET,

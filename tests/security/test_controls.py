@@ -140,8 +140,10 @@ def test_our_templates_have_no_inline_script_handler_or_style():
 
 def _production_settings(*names: str) -> dict:
     env = dict(os.environ)
-    env.update(DJANGO_DEBUG="false", DJANGO_SECRET_KEY=secrets.token_urlsafe(64))
-    env.pop("OUTBOUND_ALLOW_LOOPBACK", None)
+    env.update(DJANGO_SECRET_KEY=secrets.token_urlsafe(64))
+    # Production is what a deployment gets when it sets nothing: no DJANGO_DEBUG at all.
+    for name in ("DJANGO_DEBUG", "OUTBOUND_ALLOW_HOSTS", "CONSIGN_SECRETS_KEY"):
+        env.pop(name, None)
     code = (
         "import django, json; django.setup(); from django.conf import settings; "
         f"print(json.dumps({{n: getattr(settings, n) for n in {list(names)!r}}}))"
@@ -153,24 +155,26 @@ def _production_settings(*names: str) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def test_production_settings_secure_cookies_hsts_and_no_loopback():
+def test_production_is_the_default_with_secure_cookies_hsts_and_no_loopback():
     values = _production_settings(
+        "DEBUG",
         "SESSION_COOKIE_SECURE",
         "CSRF_COOKIE_SECURE",
         "SESSION_COOKIE_HTTPONLY",
         "SESSION_COOKIE_SAMESITE",
         "SECURE_HSTS_SECONDS",
         "SECURE_SSL_REDIRECT",
-        "OUTBOUND_ALLOW_LOOPBACK",
+        "OUTBOUND_ALLOW_HOSTS",
     )
     assert values == {
+        "DEBUG": False,
         "SESSION_COOKIE_SECURE": True,
         "CSRF_COOKIE_SECURE": True,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SECURE_HSTS_SECONDS": 31536000,
         "SECURE_SSL_REDIRECT": True,
-        "OUTBOUND_ALLOW_LOOPBACK": False,
+        "OUTBOUND_ALLOW_HOSTS": [],
     }
 
 

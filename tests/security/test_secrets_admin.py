@@ -56,7 +56,7 @@ def _raw_column(table: str, column: str, pk: int) -> str:
 @pytest.fixture
 def settings_allow_loopback(settings):
     # The demo sandbox provider's base URL is on 127.0.0.1.
-    settings.OUTBOUND_ALLOW_LOOPBACK = True
+    settings.OUTBOUND_ALLOW_HOSTS = ["127.0.0.1"]
     return settings
 
 

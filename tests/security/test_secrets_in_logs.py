@@ -86,7 +86,7 @@ CHANNEL_SECRET = "whsec_" + base64.b64encode(b"log-audit-channel-secret-01234567
 def test_provider_and_channel_secrets_never_reach_the_logs(
     db, log_file, client, make_user, monkeypatch, settings
 ):
-    settings.OUTBOUND_ALLOW_LOOPBACK = True
+    settings.OUTBOUND_ALLOW_HOSTS = ["127.0.0.1"]
     provider = ProviderFactory(code="audited", base_url="http://127.0.0.1:1")
     # No URL yet: the admin form resolves it (SSRF guard) and this machine may have no DNS.
     channel = ChannelFactory(code="audited")

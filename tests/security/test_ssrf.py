@@ -12,7 +12,13 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.test import override_settings
 
-from core.ssrf import UnsafeDestination, address_refusal, public_post, url_validate_public
+from core.ssrf import (
+    UnsafeDestination,
+    address_refusal,
+    allow_entry,
+    public_post,
+    url_validate_public,
+)
 
 
 class _Recorder(BaseHTTPRequestHandler):
@@ -82,12 +88,62 @@ def test_public_addresses_are_allowed(address):
     assert address_refusal(ipaddress.ip_address(address)) is None
 
 
-def test_loopback_is_allowed_only_when_the_setting_says_so():
-    assert address_refusal(ipaddress.ip_address("127.0.0.1"), allow_loopback=True) is None
-    assert address_refusal(ipaddress.ip_address("10.0.0.1"), allow_loopback=True) is not None
+def test_a_listed_destination_may_be_internal_but_never_link_local():
+    allowed = {"allow_internal": True}
+    assert address_refusal(ipaddress.ip_address("127.0.0.1"), **allowed) is None
+    assert address_refusal(ipaddress.ip_address("10.0.0.1"), **allowed) is None
+    assert address_refusal(ipaddress.ip_address("169.254.169.254"), **allowed) is not None
+    assert address_refusal(ipaddress.ip_address("0.0.0.0"), **allowed) is not None  # noqa: S104
+    assert address_refusal(ipaddress.ip_address("127.0.0.1")) is not None
 
 
-@override_settings(OUTBOUND_ALLOW_LOOPBACK=False)
+@pytest.mark.parametrize(
+    ("entry", "parsed"),
+    [
+        ("127.0.0.1:8700", ("127.0.0.1", 8700)),
+        ("LSP.internal", ("lsp.internal", None)),
+        ("[::1]:8700", ("::1", 8700)),
+        ("http://127.0.0.1:8700/", ("127.0.0.1", 8700)),
+    ],
+)
+def test_allow_list_entries_parse(entry, parsed):
+    assert allow_entry(entry) == parsed
+
+
+@pytest.mark.parametrize("entry", ["", "127.0.0.1:8700/path", "user@host:1", "host:notaport"])
+def test_malformed_allow_list_entries_are_refused(entry):
+    with pytest.raises(ValueError, match="is not host:port"):
+        allow_entry(entry)
+
+
+@override_settings(OUTBOUND_ALLOW_HOSTS=["127.0.0.1:8700"])
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("http://127.0.0.1:8700/v1/shipments", True),
+        ("http://127.0.0.1:8701/v1/shipments", False),  # another port on the same host
+        ("http://127.0.0.1:5432/", False),
+        ("http://localhost:8700/", False),  # listed by address, not by name
+        ("http://[::1]:8700/", False),
+    ],
+)
+def test_only_the_listed_host_and_port_may_be_loopback(url, allowed):
+    if allowed:
+        url_validate_public(url)
+    else:
+        with pytest.raises(ValidationError):
+            url_validate_public(url)
+
+
+def test_production_settings_allow_no_internal_destination(settings):
+    """Production (no OUTBOUND_ALLOW_HOSTS): the testers' loopback URLs are all refused."""
+    settings.OUTBOUND_ALLOW_HOSTS = []
+    for url in ("http://127.0.0.1:5432/", "http://[::1]/", "http://127.0.0.1:56379/"):
+        with pytest.raises(ValidationError):
+            url_validate_public(url)
+
+
+@override_settings(OUTBOUND_ALLOW_HOSTS=[])
 @pytest.mark.parametrize(
     "url",
     [
@@ -106,7 +162,7 @@ def test_saving_an_internal_url_is_refused(url):
         url_validate_public(url)
 
 
-@override_settings(OUTBOUND_ALLOW_LOOPBACK=False)
+@override_settings(OUTBOUND_ALLOW_HOSTS=[])
 def test_connect_time_check_refuses_loopback_and_sends_nothing(server):
     httpd = server()
     with pytest.raises(UnsafeDestination):
@@ -114,7 +170,7 @@ def test_connect_time_check_refuses_loopback_and_sends_nothing(server):
     assert httpd.hits == []
 
 
-@override_settings(OUTBOUND_ALLOW_LOOPBACK=False)
+@override_settings(OUTBOUND_ALLOW_HOSTS=[])
 def test_a_name_that_resolves_internal_at_connect_time_is_refused(server, monkeypatch):
     """DNS rebinding: the name looked public when saved, it resolves to loopback now."""
     httpd = server()
@@ -131,7 +187,7 @@ def test_a_name_that_resolves_internal_at_connect_time_is_refused(server, monkey
     assert httpd.hits == []
 
 
-@override_settings(OUTBOUND_ALLOW_LOOPBACK=True)
+@override_settings(OUTBOUND_ALLOW_HOSTS=["partner.example", "127.0.0.1"])
 def test_request_goes_to_the_checked_address_with_the_original_host(server, monkeypatch):
     httpd = server()
     real = socket.getaddrinfo
@@ -145,7 +201,7 @@ def test_request_goes_to_the_checked_address_with_the_original_host(server, monk
     assert httpd.hits == [("/hook", f"partner.example:{httpd.server_address[1]}")]
 
 
-@override_settings(OUTBOUND_ALLOW_LOOPBACK=True)
+@override_settings(OUTBOUND_ALLOW_HOSTS=["partner.example", "127.0.0.1"])
 def test_redirects_are_not_followed(server):
     target = server()
     redirector = server(redirect_to=_url(target))
@@ -154,7 +210,7 @@ def test_redirects_are_not_followed(server):
     assert target.hits == []
 
 
-@override_settings(OUTBOUND_ALLOW_LOOPBACK=False)
+@override_settings(OUTBOUND_ALLOW_HOSTS=[])
 def test_channel_admin_refuses_an_internal_webhook_url(client, superuser):
     from orders.models import Channel
 
@@ -177,7 +233,7 @@ def test_channel_admin_refuses_an_internal_webhook_url(client, superuser):
     assert not Channel.objects.filter(code="evil").exists()
 
 
-@override_settings(OUTBOUND_ALLOW_LOOPBACK=False)
+@override_settings(OUTBOUND_ALLOW_HOSTS=[])
 def test_partner_webhook_to_an_internal_address_is_never_sent(db, server):
     from logistics.models import PartnerWebhookDelivery
     from logistics.services import partner_webhooks
@@ -194,7 +250,7 @@ def test_partner_webhook_to_an_internal_address_is_never_sent(db, server):
     assert "loopback" in delivery.last_error
 
 
-@override_settings(OUTBOUND_ALLOW_LOOPBACK=False)
+@override_settings(OUTBOUND_ALLOW_HOSTS=[])
 def test_lsp_adapter_refuses_an_internal_base_url_at_call_time(db, server):
     from logistics.adapters.base import ProviderRejected
     from logistics.adapters.generic_http import GenericHttpAdapter
