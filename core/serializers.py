@@ -242,7 +242,27 @@ def _fields_type_errors(serializer: serializers.Serializer, data: Mapping) -> di
         error = json_type_errors(field, value)
         if error:
             errors[name] = error
+    # DRF counts a CharField's length after trimming whitespace; the schema's maxLength
+    # counts the string as sent, so "   " + 500 characters must be refused like 503.
+    for name, field in _trimmed_length_plan(serializer):
+        value = data.get(name)
+        if isinstance(value, str) and len(value) > field.max_length and name not in errors:
+            errors[name] = [field.error_messages["max_length"].format(max_length=field.max_length)]
     return errors
+
+
+def _trimmed_length_plan(serializer: serializers.Serializer) -> list[tuple[str, Any]]:
+    plan = serializer.__dict__.get("_strict_length_plan")
+    if plan is None:
+        plan = [
+            (field.field_name, field)
+            for field in serializer._writable_fields
+            if isinstance(field, serializers.CharField)
+            and field.trim_whitespace
+            and field.max_length is not None
+        ]
+        serializer.__dict__["_strict_length_plan"] = plan
+    return plan
 
 
 # What the JSON parser makes of each JSON type (anything else takes the slow path).

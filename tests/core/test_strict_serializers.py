@@ -200,6 +200,17 @@ def test_other_invalid_fields_are_reported_in_the_same_answer():
     }
 
 
+def test_max_length_counts_the_string_as_sent_not_trimmed():
+    # The schema's maxLength is about the JSON string; DRF alone would trim first.
+    class Cancel(StrictSerializer):
+        reason = serializers.CharField(max_length=5)
+
+    assert _errors(Cancel, {"reason": "\x1d   abcde"}) == {
+        "reason": ["Ensure this field has no more than 5 characters."]
+    }
+    assert Cancel(data={"reason": " abc "}).is_valid()
+
+
 @pytest.mark.parametrize("body", [[], "x", 1, 1.5, True, None])
 def test_a_body_that_is_not_an_object_is_refused_as_a_whole(body):
     errors = _errors(Item, body)
