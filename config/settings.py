@@ -207,7 +207,10 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Consign partner API",
-    "DESCRIPTION": "Order intake, status, shipments and stock availability for sales channels.",
+    "DESCRIPTION": (
+        "Order intake, status, shipments and stock availability for sales channels. "
+        "The webhooks Consign sends to a channel are described under `x-webhooks`."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # The machine running the docs may be offline: Swagger UI and Redoc come from the sidecar.
@@ -222,6 +225,7 @@ SPECTACULAR_SETTINGS = {
         "ShipmentStatusEnum": "logistics.models.Shipment.Status",
         "TrackingStatusEnum": "logistics.models.TrackingStatus",
         "AllocationStatusEnum": "inventory.models.Allocation.Status",
+        "ReasonEnum": "returns.models.ReturnLine.Reason",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

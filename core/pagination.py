@@ -181,6 +181,12 @@ class KeysetPagination(BasePagination):
                     "type": "string",
                     "enum": list(self.orderings),
                     "default": self.default_ordering,
+                    # Generated clients name enum members from their values and fall
+                    # back to VALUE_0 for "-created_at"; these names read as meant.
+                    "x-enum-varnames": [
+                        f"{name.lstrip('-')}_desc" if name.startswith("-") else name
+                        for name in self.orderings
+                    ],
                 },
             },
             {

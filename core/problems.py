@@ -1,5 +1,6 @@
 """RFC 9457 problem+json responses for everything under /api/."""
 
+from http import HTTPStatus
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -68,6 +69,33 @@ def _render_as_json(context: dict) -> None:
         request.accepted_media_type = "application/json"
 
 
+def _title(exc: drf_exceptions.APIException, status: int) -> str:
+    """DRF's default message, unless it is a template ('Unsupported media type
+    "{media_type}" in request.'): the title is the same for every occurrence of
+    the problem type (RFC 9457), so then it is the status phrase."""
+    default = str(exc.default_detail or "")
+    if not default or "{" in default:
+        try:
+            return HTTPStatus(status).phrase
+        except ValueError:
+            return "Error"
+    return default
+
+
+def _validation_detail(exc: drf_exceptions.ValidationError, request) -> str:
+    """Which part of the request the invalid fields are in: DRF's ValidationError
+    comes from query parameters (filters, pagination, blank values) in the partner
+    API, whose bodies are validated into 422 problems of their own; a field named
+    in the query string, or any field of a request that has no body, is one."""
+    fields = set(exc.detail) if isinstance(exc.detail, dict) else set()
+    if request is not None and (
+        request.method in ("GET", "HEAD", "OPTIONS")
+        or (fields and fields <= set(request.query_params))
+    ):
+        return "The query string has invalid parameters."
+    return "The request has invalid fields."
+
+
 def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
     _render_as_json(context)
     if isinstance(exc, DomainError):
@@ -91,7 +119,7 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
         body = problem_body(
             status=status,
             title="Validation failed",
-            detail="The request body has invalid fields.",
+            detail=_validation_detail(exc, context.get("request")),
             code="validation_failed",
             errors=_flatten_errors(exc.detail),
         )
@@ -99,7 +127,7 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         body = problem_body(
             status=status,
-            title=str(exc.default_detail) if exc.default_detail else "Error",
+            title=_title(exc, status),
             detail=str(detail),
             code=exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code,
         )

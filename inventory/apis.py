@@ -16,6 +16,9 @@ MAX_SKUS = 100
 
 class InventoryApi(PartnerApiView):
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "StockAvailability"
+
         sku = serializers.CharField()
         available = serializers.IntegerField(
             help_text="On hand minus reserved, summed over the warehouses the channel ships from."
@@ -31,6 +34,7 @@ class InventoryApi(PartnerApiView):
                     "type": "array",
                     "items": {"type": "string", "minLength": 1, "maxLength": 64},
                     "minItems": 1,
+                    "maxItems": MAX_SKUS,
                 },
                 location=OpenApiParameter.QUERY,
                 required=True,
@@ -44,9 +48,11 @@ class InventoryApi(PartnerApiView):
         responses={200: OutputSerializer(many=True), **api_schema.COMMON_READ_RESPONSES},
     )
     def get(self, request):
-        skus = list(dict.fromkeys(request.query_params.getlist("sku")))
-        if not 1 <= len(skus) <= MAX_SKUS:
+        requested = request.query_params.getlist("sku")
+        # Counted as sent (the schema's maxItems), repeats included.
+        if not 1 <= len(requested) <= MAX_SKUS:
             raise ValidationError({"sku": [f"Give 1 to {MAX_SKUS} SKUs."]})
+        skus = list(dict.fromkeys(requested))
         if any(len(sku) > 64 for sku in skus):
             raise ValidationError({"sku": ["A SKU has at most 64 characters."]})
         # A SKU with a NUL character cannot exist (and Postgres refuses it in a query).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.core.validators import RegexValidator
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -31,6 +32,7 @@ from partners import schema as api_schema
 from partners.idempotency import idempotent
 from partners.views import PartnerApiView, json_text_response
 
+COUNTRY_MESSAGE = "%(value)r is not an ISO 3166-1 alpha-2 country code."
 # Fits Order.total_amount (max_digits=14, decimal_places=4).
 MAX_TOTAL = Decimal("9999999999.9999")
 
@@ -81,14 +83,16 @@ class OrderListCreateApi(PartnerApiView):
             postcode = serializers.CharField(max_length=20, required=False, allow_blank=True)
             region = serializers.CharField(max_length=100, required=False, allow_blank=True)
             country = serializers.CharField(
-                min_length=2, max_length=2, help_text="ISO 3166-1 alpha-2, e.g. NL."
+                min_length=2,
+                max_length=2,
+                # Published as the schema's pattern; validate_country checks the list.
+                validators=[RegexValidator(r"^[A-Z]{2}$", message=COUNTRY_MESSAGE)],
+                help_text="ISO 3166-1 alpha-2 in capitals, e.g. NL.",
             )
 
             def validate_country(self, value: str) -> str:
                 if not is_country(value):
-                    raise serializers.ValidationError(
-                        f"{value!r} is not an ISO 3166-1 alpha-2 country code."
-                    )
+                    raise serializers.ValidationError(COUNTRY_MESSAGE % {"value": value})
                 return value
 
         class LineInput(StrictSerializer):
@@ -179,7 +183,7 @@ class OrderListCreateApi(PartnerApiView):
             "create a second order. A second order with the same `external_reference` in the "
             "channel is refused with 409 and names the existing order."
         ),
-        parameters=[api_schema.IDEMPOTENCY_KEY_PARAMETER],
+        parameters=[api_schema.IDEMPOTENCY_KEY_PARAMETER, api_schema.LOCATION_HEADER],
         request=InputSerializer,
         responses={
             201: OpenApiResponse(OrderDetailSerializer, description="The order as created."),

@@ -55,6 +55,8 @@ def replay_response(record: IdempotencyRecord) -> HttpResponse:
         status=record.response_status,
         content_type=record.response_content_type or "application/json",
     )
+    if record.response_location:
+        response["Location"] = record.response_location
     response[REPLAYED_HEADER] = "true"
     return response
 
@@ -129,6 +131,7 @@ def _store(api_key, key, method, path, claim, frozen: HttpResponse) -> None:
         status=frozen.status_code,
         content_type=frozen["Content-Type"],
         body=frozen.content,
+        location=frozen.get("Location", ""),
     )
 
 

@@ -47,6 +47,8 @@ class IdempotencyRecord(models.Model):
     response_content_type = models.CharField(max_length=100, blank=True, default="")
     # The exact bytes sent the first time (text, not jsonb, which would reorder keys).
     response_body = models.TextField(blank=True, default="")
+    # A replayed 201 names the created resource like the first answer did.
+    response_location = models.CharField(max_length=500, blank=True, default="")
     created_at = models.DateTimeField()
     completed_at = models.DateTimeField()
 

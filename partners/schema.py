@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
+
+from partners.webhook_schema import add_webhooks
 
 
 class FieldErrorSerializer(serializers.Serializer):
@@ -28,6 +33,25 @@ class ProblemSerializer(serializers.Serializer):
     order_status = serializers.CharField(
         required=False, help_text="For order_already_shipped: the order's status."
     )
+    window_closed_at = serializers.DateTimeField(
+        required=False, help_text="For return_window_closed: when the return window closed."
+    )
+
+
+class NonNegativeDecimalFieldExtension(OpenApiSerializerFieldExtension):
+    """drf-spectacular's pattern for a decimal string always allows a minus sign; a field
+    with `min_value >= 0` (a unit price) refuses one, so its pattern must not offer it."""
+
+    target_class = "rest_framework.fields.DecimalField"
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema, direction):
+        schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+        minimum = self.target.min_value
+        pattern = schema.get("pattern", "")
+        if minimum is not None and minimum >= 0 and pattern.startswith("^-?"):
+            schema["pattern"] = "^" + pattern.removeprefix("^-?")
+        return schema
 
 
 def _problem(description: str, *examples: OpenApiExample) -> OpenApiResponse:
@@ -112,6 +136,15 @@ COMMON_WRITE_RESPONSES = {
     415: UNSUPPORTED_MEDIA_TYPE,
 }
 
+LOCATION_HEADER = OpenApiParameter(
+    name="Location",
+    type=str,
+    location=OpenApiParameter.HEADER,
+    response=[201],
+    description="Path of the created resource, e.g. `/api/v1/orders/CS-000123/`. "
+    "A replayed response carries it too.",
+)
+
 IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
     name="Idempotency-Key",
     type={"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
@@ -128,6 +161,11 @@ IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
 
 NO_NUL = "^[^\\u0000]*$"
 
+DEFAULT_PROBLEM = {
+    "description": "Any other error (an unknown URL, 405, 500, 503, ...), as a problem.",
+    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
+
 
 def postprocess_schema(result, generator, request, public):
     """Document the headers drf-spectacular cannot express per response: replay and Retry-After."""
@@ -143,8 +181,16 @@ def postprocess_schema(result, generator, request, public):
         "schema": {"type": "integer", "minimum": 0},
     }
     _add_links(result)
+    _nullable_components(result)
+    add_webhooks(result)
+    _shared_enums(result)
+    schemas = components.get("schemas", {})
     for path_item in result.get("paths", {}).values():
         for method, operation in path_item.items():
+            _require_body_with_required_fields(operation, schemas)
+            # Whatever else happens (an unknown URL, 405, 500, 503) is a problem too, so
+            # a generated client parses every answer and never needs a raw fallback.
+            operation.setdefault("responses", {})["default"] = copy.deepcopy(DEFAULT_PROBLEM)
             for parameter in operation.get("parameters", []):
                 # Blank query values are refused (400), so the schema says so.
                 schema = parameter.get("schema", {})
@@ -206,3 +252,90 @@ def _add_links(result: dict) -> None:
                 }
                 for name, target in _ORDER_LINKS.items()
             }
+
+
+def _nullable_components(result: dict) -> None:
+    """`allOf: [$ref] + nullable` as a `$ref` to a nullable copy of the component.
+
+    In OpenAPI 3.0 `nullable` does not reach into `allOf`, so strict validators
+    (openapi-core) refuse a null there: a null return label failed validation.
+    `Nullable<Name>` is the component with `nullable: true`, which they accept.
+    """
+    schemas = result.get("components", {}).get("schemas", {})
+    replaced = set()
+    for schema in list(schemas.values()):
+        for name, prop in (schema.get("properties") or {}).items():
+            all_of = prop.get("allOf") or []
+            if not (prop.get("nullable") and len(all_of) == 1 and "$ref" in all_of[0]):
+                continue
+            target = all_of[0]["$ref"].rsplit("/", 1)[-1]
+            nullable_name = f"Nullable{target}"
+            if nullable_name not in schemas:
+                component = copy.deepcopy(schemas[target])
+                component["nullable"] = True
+                # Generated clients name the class after the title: ReturnLabel, not
+                # NullableReturnLabelType0.
+                component.setdefault("title", target)
+                if prop.get("description"):
+                    component["description"] = prop["description"]
+                schemas[nullable_name] = component
+            schema["properties"][name] = {"$ref": f"#/components/schemas/{nullable_name}"}
+            replaced.add(target)
+    still_used = _refs(result)
+    for target in replaced - still_used:
+        del schemas[target]  # only ever used as nullable: one class in clients, not two
+
+
+def _refs(node) -> set[str]:
+    """Names of the components `node` refers to anywhere."""
+    if isinstance(node, dict):
+        found = {node["$ref"].rsplit("/", 1)[-1]} if isinstance(node.get("$ref"), str) else set()
+        for value in node.values():
+            found |= _refs(value)
+        return found
+    if isinstance(node, list):
+        return set().union(*(_refs(value) for value in node)) if node else set()
+    return set()
+
+
+def _shared_enums(result: dict) -> None:
+    """Inline enums (a query parameter's, a hand-written request body's) that list the
+    values of a component enum become a `$ref` to it: one OrderStatusEnum or ReasonEnum
+    in generated clients, not one more per operation."""
+    schemas = result.get("components", {}).get("schemas", {})
+    by_values = {
+        frozenset(schema["enum"]): name
+        for name, schema in schemas.items()
+        if schema.get("type") == "string" and "enum" in schema
+    }
+
+    def visit(node):
+        children = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, value in children:
+            if not isinstance(value, dict | list):
+                continue
+            if (
+                isinstance(value, dict)
+                and value.get("type") == "string"
+                and set(value) <= {"type", "enum"}
+                and frozenset(value.get("enum", ())) in by_values
+            ):
+                node[key] = {"$ref": f"#/components/schemas/{by_values[frozenset(value['enum'])]}"}
+            else:
+                visit(value)
+
+    visit(result.get("paths", {}))
+
+
+def _require_body_with_required_fields(operation: dict, schemas: dict) -> None:
+    """A body whose schema has required fields cannot be left out: say so (drf-spectacular
+    only does for serializers, not for a hand-written body schema)."""
+    body = operation.get("requestBody")
+    if not body or body.get("required"):
+        return
+    for media in body.get("content", {}).values():
+        schema = media.get("schema") or {}
+        if "$ref" in schema:
+            schema = schemas.get(schema["$ref"].rsplit("/", 1)[-1], {})
+        if schema.get("required"):
+            body["required"] = True

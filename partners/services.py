@@ -141,6 +141,7 @@ _RECORD_FIELDS = [
     "response_status",
     "response_content_type",
     "response_body",
+    "response_location",
     "created_at",
     "completed_at",
 ]
@@ -216,6 +217,7 @@ def idempotency_store(
     status: int,
     content_type: str,
     body: bytes,
+    location: str = "",
 ) -> IdempotencyRecord | None:
     """Store the response of the request that used `key`; None if a response is
     already stored for the key (that one stands).
@@ -237,6 +239,7 @@ def idempotency_store(
         response_status=status,
         response_content_type=content_type,
         response_body=body.decode("utf-8"),
+        response_location=location,
         created_at=now,
         completed_at=now,
     )

@@ -30,6 +30,13 @@ def test_same_key_and_body_replays_first_response(api_client, order_payload):
     assert Order.objects.count() == 1
 
 
+def test_replayed_create_names_the_order_in_location(api_client, order_payload):
+    first = _post(api_client, order_payload, "key-1")
+    second = _post(api_client, order_payload, "key-1")
+    assert second["Idempotent-Replayed"] == "true"
+    assert second["Location"] == first["Location"] == f"/api/v1/orders/{first.json()['number']}/"
+
+
 def test_replay_ignores_json_formatting_of_the_same_body(api_client, order_payload):
     import json
 

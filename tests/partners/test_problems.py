@@ -44,6 +44,44 @@ def test_non_json_body_is_415(api_client, api_world):
     _problem(response, 415)
 
 
+def test_415_title_is_the_status_phrase_not_a_template(api_client, api_world):
+    response = api_client.post(URL, "a=b", content_type="application/x-www-form-urlencoded")
+    body = _problem(response, 415)
+    assert body["title"] == "Unsupported Media Type"
+    assert "{" not in body["title"] + body["detail"]
+    assert "application/x-www-form-urlencoded" in body["detail"]
+
+
+def test_405_title_is_the_status_phrase_not_a_template(api_client):
+    assert _problem(api_client.delete(URL), 405)["title"] == "Method Not Allowed"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"ordering": "sideways"},
+        {"page_size": "0"},
+        {"cursor": "not-a-cursor"},
+        {"created_after": "yesterday"},
+        {"status": ""},
+    ],
+)
+def test_bad_query_parameter_is_400_about_the_query_string(api_client, query):
+    body = _problem(api_client.get(URL, query), 400)
+    assert body["detail"] == "The query string has invalid parameters."
+    assert [error["field"] for error in body["errors"]] == list(query)
+
+
+def test_blank_query_parameter_on_a_post_is_about_the_query_string(api_client, order_payload):
+    response = api_client.post(f"{URL}?x=", order_payload, format="json")
+    assert _problem(response, 400)["detail"] == "The query string has invalid parameters."
+
+
+def test_missing_skus_are_400_about_the_query_string(api_client):
+    body = _problem(api_client.get("/api/v1/inventory/"), 400)
+    assert body["detail"] == "The query string has invalid parameters."
+
+
 def test_body_over_one_mebibyte_is_413(api_client):
     body = '{"x": "' + "a" * (1024 * 1024) + '"}'
     _problem(api_client.post(URL, body, content_type="application/json"), 413)

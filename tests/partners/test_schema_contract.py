@@ -1,0 +1,383 @@
+"""The published schema against what partners build from it (issue 16, partner API).
+
+Partners generate clients from /api/schema/ and validate our answers with strict
+OpenAPI tools. So, from the schema the server serves:
+- openapi-python-client generates a client with the configuration docs/api.md
+  gives partners, without a single warning (a warning is a part of the API the
+  client silently lacks), and that client reads a PDF and a null return label;
+- every operation's real answers, problems included, validate with openapi-core,
+  and so do the requests that produced them (a deliberately bad request must not).
+The operations come from the schema: a new one without a case here fails.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import json
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from django.conf import settings
+from django.db import transaction
+from django.test import Client
+from django.utils import timezone
+from openapi_core import Config, OpenAPI
+from openapi_core.testing import MockRequest, MockResponse
+
+from logistics.models import Shipment
+from logistics.services.shipments import shipments_plan_for_order
+from returns.models import ReturnRequest
+from returns.services import return_label_issue
+from tests.logistics.helpers import allocated_order
+from tests.returns.helpers import FakeReturnAdapter, delivered_order
+
+CLIENT_CONFIG = Path(settings.BASE_DIR) / "docs" / "clients" / "openapi-python-client.yaml"
+PACKAGE = "consign_partner_client"
+HOST = "http://testserver"
+# What docs/api.md tells partners who validate with openapi-core: it parses JSON bodies
+# by their media type and does not know RFC 9457's application/problem+json.
+OPENAPI_CORE_CONFIG = Config(
+    extra_media_type_deserializers={"application/problem+json": json.loads}
+)
+METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
+
+
+@pytest.fixture(scope="session")
+def published_schema() -> dict:
+    response = Client().get("/api/schema/", {"format": "json"})
+    assert response.status_code == 200
+    return json.loads(response.content)
+
+
+@pytest.fixture(scope="session")
+def generated(published_schema, tmp_path_factory):
+    """(package directory, generator output) of a client generated from the served schema."""
+    root = tmp_path_factory.mktemp("generated-client")
+    schema_path = root / "schema.json"
+    schema_path.write_text(json.dumps(published_schema))
+    bin_dir = str(Path(sys.executable).parent)
+    result = subprocess.run(  # noqa: S603 - our own interpreter, fixed arguments
+        [
+            sys.executable,
+            "-m",
+            "openapi_python_client",
+            "generate",
+            "--path",
+            str(schema_path),
+            "--meta",
+            "none",
+            "--output-path",
+            str(root / PACKAGE),
+            "--config",
+            str(CLIENT_CONFIG),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        # Its post-hooks format the code with ruff, from the same environment.
+        env={"PATH": bin_dir, "HOME": str(root)},
+    )
+    return root, result.returncode, result.stdout + result.stderr
+
+
+def test_client_generates_from_the_schema_without_warnings(generated):
+    _, returncode, output = generated
+    assert returncode == 0, output
+    noise = [
+        line for line in output.splitlines() if line.strip() and not line.startswith("Generating ")
+    ]
+    assert noise == [], output
+
+
+class DjangoTransport(httpx.BaseTransport):
+    """httpx requests of the generated client, answered by Django's test client in-process
+    (same database transaction as the test)."""
+
+    def __init__(self) -> None:
+        self.client = Client()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        headers = {
+            name: value
+            for name, value in request.headers.items()
+            if name.lower() not in {"host", "content-length", "content-type"}
+        }
+        response = self.client.generic(
+            request.method,
+            request.url.raw_path.decode(),
+            request.read(),
+            content_type=request.headers.get("content-type", ""),
+            headers=headers,
+        )
+        return httpx.Response(
+            response.status_code, headers=list(response.items()), content=response.content
+        )
+
+
+@pytest.fixture
+def client_package(generated):
+    root, returncode, output = generated
+    assert returncode == 0, output
+    sys.path.insert(0, str(root))
+    try:
+        yield importlib.import_module(PACKAGE)
+    finally:
+        sys.path.remove(str(root))
+        for name in [name for name in sys.modules if name.partition(".")[0] == PACKAGE]:
+            del sys.modules[name]
+
+
+@pytest.mark.django_db
+def test_generated_client_reads_a_pdf_and_a_null_return_label(client_package, api_key, api_channel):
+    types = importlib.import_module(f"{PACKAGE}.types")
+    models = importlib.import_module(f"{PACKAGE}.models")
+    order = delivered_order(channel=api_channel)
+    shipment = Shipment.objects.filter(order=order).first()
+    client = client_package.AuthenticatedClient(
+        base_url=HOST,
+        token=api_key[1],
+        raise_on_unexpected_status=True,
+        httpx_args={"transport": DjangoTransport()},
+    )
+    kind = models.OrdersShipmentDocumentKind.PACKING_SLIP
+    document = importlib.import_module(f"{PACKAGE}.api.v1.orders_shipment_document")
+    response = document.sync_detailed(order.number, shipment.pk, kind, client=client)
+    assert response.status_code == 200
+    assert isinstance(response.parsed, types.File)
+    assert response.parsed.payload.read().startswith(b"%PDF")
+
+    create = importlib.import_module(f"{PACKAGE}.api.v1.orders_returns_create")
+    body = models.OrdersReturnsCreateBody.from_dict(
+        {"lines": [{"line_number": 1, "quantity": 1, "reason": "size_fit"}]}
+    )
+    created = create.sync(order.number, client=client, body=body)
+    assert isinstance(created, models.Return)
+    assert created.label is None
+    listed = importlib.import_module(f"{PACKAGE}.api.v1.orders_returns_list")
+    (only,) = listed.sync(order.number, client=client)
+    assert only.number == created.number
+    assert only.label is None
+
+
+# --- every operation, validated with openapi-core ---------------------------------------
+
+
+@dataclass
+class Exchange:
+    operation: str
+    status: int
+    response: object
+
+
+@dataclass
+class Recorder:
+    """Sends requests through Django, validates each request and answer with openapi-core."""
+
+    openapi: OpenAPI
+    operations: dict[tuple[str, str], str]
+    key: str
+    seen: list[Exchange] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        expect: int,
+        *,
+        query: list[tuple[str, str]] | None = None,
+        body: object = None,
+        raw: bytes | None = None,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+        auth: bool = True,
+        valid_request: bool = True,
+    ):
+        headers = dict(headers or {})
+        if auth:
+            headers["Authorization"] = f"Bearer {self.key}"
+        if raw is None:
+            raw = b"" if body is None else json.dumps(body).encode()
+        url = path + (f"?{urlencode(query)}" if query else "")
+        response = Client().generic(
+            method, url, raw, content_type=content_type if raw else "", headers=headers
+        )
+        label = f"{method} {url} -> {response.status_code}"
+        if response.status_code != expect:
+            self.failures.append(f"{label}: expected {expect}: {response.content[:300]!r}")
+        request = MockRequest(
+            HOST,
+            method.lower(),
+            path,
+            args=query or [],  # pairs: a parameter may repeat (?sku=A&sku=B)
+            headers=headers,
+            data=raw or None,
+            content_type=content_type,
+        )
+        try:
+            self.openapi.validate_request(request)
+        except Exception as exc:
+            if valid_request:
+                self.failures.append(f"{label}: request refused by the schema: {exc!r}")
+        else:
+            if not valid_request:
+                self.failures.append(f"{label}: a bad request passed the schema")
+        try:
+            self.openapi.validate_response(
+                request,
+                MockResponse(
+                    response.content,
+                    status_code=response.status_code,
+                    headers=dict(response.items()),
+                    content_type=response.get("Content-Type", ""),
+                ),
+            )
+        except Exception as exc:
+            details = getattr(exc, "__cause__", None)
+            self.failures.append(f"{label}: answer refused by the schema: {exc!r} {details!r}")
+        operation = self._operation(method, path)
+        self.seen.append(Exchange(operation, response.status_code, response))
+        return response
+
+    def _operation(self, method: str, path: str) -> str:
+        for (verb, template), operation_id in self.operations.items():
+            if verb != method.lower():
+                continue
+            pattern = "[^/]+".join(re.escape(part) for part in re.split(r"\{[^}]+\}", template))
+            if re.fullmatch(pattern, path):
+                return operation_id
+        return "?"
+
+
+def _operations(schema: dict) -> dict[tuple[str, str], str]:
+    return {
+        (method, path): operation["operationId"]
+        for path, item in schema["paths"].items()
+        for method, operation in item.items()
+        if method in METHODS
+    }
+
+
+@pytest.mark.django_db
+def test_every_operation_answers_as_the_schema_says(
+    published_schema, api_key, api_channel, api_world, order_payload
+):
+    openapi = OpenAPI.from_dict(published_schema, config=OPENAPI_CORE_CONFIG)
+    call = Recorder(openapi=openapi, operations=_operations(published_schema), key=api_key[1])
+    api_channel.return_window_days = 14
+    api_channel.save(update_fields=["return_window_days"])
+    delivered = delivered_order(channel=api_channel)
+    shipment = Shipment.objects.filter(order=delivered).first()
+    late = delivered_order(channel=api_channel, delivered_at=timezone.now() - dt.timedelta(days=20))
+    open_order = allocated_order(channel=api_channel)
+    with transaction.atomic():
+        shipments_plan_for_order(order=open_order, actor="test")
+    unknown = "/api/v1/orders/CS-999999/"
+    orders = "/api/v1/orders/"
+    detail = f"{orders}{delivered.number}/"
+
+    # Stock.
+    call("GET", "/api/v1/inventory/", 200, query=[("sku", "API-MUG"), ("sku", "NOPE")])
+    call(
+        "GET",
+        "/api/v1/inventory/",
+        400,
+        query=[("sku", f"S{i}") for i in range(101)],
+        valid_request=False,
+    )
+    call("GET", "/api/v1/inventory/", 400, valid_request=False)
+    call(
+        "GET",
+        "/api/v1/inventory/",
+        401,
+        query=[("sku", "API-MUG")],
+        auth=False,
+        valid_request=False,
+    )
+    call(
+        "GET",
+        "/api/v1/inventory/",
+        406,
+        query=[("sku", "API-MUG")],
+        headers={"Accept": "text/html"},
+    )
+
+    # Orders: create, replay, refusals.
+    created = call("POST", orders, 201, body=order_payload, headers={"Idempotency-Key": "k-1"})
+    replayed = call("POST", orders, 201, body=order_payload, headers={"Idempotency-Key": "k-1"})
+    number = created.json()["number"]
+    for answer in (created, replayed):
+        assert answer["Location"] == f"/api/v1/orders/{number}/"
+    assert replayed["Idempotent-Replayed"] == "true"
+    call("POST", orders, 409, body=order_payload)
+    reused = {**order_payload, "external_reference": "SHOP-1"}
+    call("POST", orders, 422, body=reused, headers={"Idempotency-Key": "k-1"})
+    invalid = {**order_payload, "external_reference": "SHOP-2", "lines": []}
+    call("POST", orders, 422, body=invalid, valid_request=False)
+    call("POST", orders, 400, raw=b'{"lines": [', valid_request=False)
+    call(
+        "POST",
+        orders,
+        415,
+        raw=b"a=b",
+        content_type="application/x-www-form-urlencoded",
+        valid_request=False,
+    )
+    call("POST", orders, 413, raw=b'{"x": "' + b"a" * (1024 * 1024) + b'"}', valid_request=False)
+    call("POST", orders, 401, body=order_payload, auth=False, valid_request=False)
+
+    # Orders: read, list, shipments, documents, cancel.
+    call("GET", detail, 200)
+    call("GET", unknown, 404)
+    call("GET", orders, 200, query=[("status", "delivered"), ("ordering", "-updated_at")])
+    call("GET", orders, 400, query=[("ordering", "sideways")], valid_request=False)
+    call("GET", orders, 400, query=[("created_after", "2026-13-45T99:00:00Z")], valid_request=False)
+    call("GET", f"{detail}shipments/", 200)
+    call("GET", f"{unknown}shipments/", 404)
+    documents = f"{detail}shipments/{shipment.pk}/documents/"
+    call("GET", f"{documents}packing-slip.pdf", 200)
+    call("GET", f"{documents}commercial-invoice.pdf", 404)  # domestic: no customs
+    call("POST", f"{orders}{open_order.number}/cancel/", 200, body={"reason": "test"})
+    call("POST", f"{detail}cancel/", 409, body={})
+    call("POST", f"{unknown}cancel/", 404, body={})
+
+    # Returns: created with a null label, one label issued later, refusals.
+    returns = f"{detail}returns/"
+    line = {"line_number": 1, "quantity": 1, "reason": "size_fit"}
+    first = call("POST", returns, 201, body={"lines": [line]})
+    assert first.json()["label"] is None
+    call("POST", returns, 201, body={"lines": [{**line, "line_number": 2}]})
+    call("GET", returns, 200)  # both labels null
+    return_label_issue(
+        return_id=ReturnRequest.objects.filter(order=delivered).earliest("pk").pk,
+        adapter=FakeReturnAdapter(),
+    )
+    listed = call("GET", returns, 200)
+    assert sorted(r["label"] is None for r in listed.json()) == [False, True]
+    closed = call("POST", f"{orders}{late.number}/returns/", 422, body={"lines": [line]})
+    assert closed.json()["code"] == "return_window_closed"
+    assert closed.json()["window_closed_at"]
+    call("POST", returns, 422, body={"lines": [{**line, "line_number": 9}]})
+    call("POST", returns, 422, body={"lines": []}, valid_request=False)
+    call("GET", f"{unknown}returns/", 404)
+    call("POST", f"{unknown}returns/", 404, body={"lines": [line]})
+
+    assert not call.failures, "\n".join(call.failures)
+    # Every operation of the schema had an answer that worked and one that was a problem.
+    statuses: dict[str, set[int]] = {op: set() for op in call.operations.values()}
+    for exchange in call.seen:
+        statuses.setdefault(exchange.operation, set()).add(exchange.status)
+    uncovered = {
+        op: sorted(found)
+        for op, found in statuses.items()
+        if not (any(s < 300 for s in found) and any(s >= 400 for s in found))
+    }
+    assert uncovered == {}
