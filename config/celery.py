@@ -5,8 +5,9 @@ from celery.signals import task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-# Every task inherits the redelivery cap (core/tasks.py).
-app = Celery("consign", task_cls="core.tasks:GuardedTask")
+# Every task inherits the redelivery cap (core/tasks.py); the worker reconnects to the
+# broker within BROKER_RECONNECT_MAX_SECONDS of its return (core/broker_reconnect.py).
+app = Celery("consign", task_cls="core.tasks:GuardedTask", amqp="core.broker_reconnect:AMQP")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

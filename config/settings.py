@@ -185,6 +185,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A worker never gives up on its broker (Celery's default stops after 100 attempts,
 # about 50 minutes): it keeps retrying until the broker is back.
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# After a broker outage the worker tries again every this many seconds at most (kombu's
+# default back-off grows to 30 s; core/broker_reconnect.py).
+BROKER_RECONNECT_MAX_SECONDS = env.float("BROKER_RECONNECT_MAX_SECONDS", default=2.0)
 # The queues a worker must consume (Procfile, docs/operations.md); /readyz names each one
 # that no live worker stamped within 3 heartbeats (core/worker_health.py).
 WORKER_QUEUES = ("dispatch", "tracking", "default")

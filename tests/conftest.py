@@ -14,6 +14,12 @@ pytest_plugins = [
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
+def pytest_collection_modifyitems(config, items):
+    """Long tests with real processes first: under `pytest -n 2` (make test) they then run
+    beside the quick ones instead of leaving one worker alone at the end of the run."""
+    items.sort(key=lambda item: item.get_closest_marker("integration") is None)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """In CI a skipped test is a failed test: a missing service, worker or browser must not pass."""
