@@ -48,6 +48,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Cache-Control: no-store, private on every answer but static files (core/middleware.py).
+    "core.middleware.NoStoreMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Problem+json for everything under /api/, and the 1 MiB body cap there.
     "core.middleware.ApiProblemMiddleware",
