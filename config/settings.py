@@ -338,6 +338,10 @@ CONTENT_SECURITY_POLICY = {
 # Login throttling (django-axes): this many failures per username+IP locks that
 # pair out for AXES_COOLOFF_MINUTES; a success resets the count.
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+# ...and this many failures of one username from any IPs lock the username everywhere
+# (core/login_throttle.py): password spraying from many addresses.
+LOGIN_USERNAME_FAILURE_LIMIT = env.int("LOGIN_USERNAME_FAILURE_LIMIT", default=20)
+AXES_HANDLER = "core.login_throttle.LoginAttemptsHandler"
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
