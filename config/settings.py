@@ -237,6 +237,9 @@ SPECTACULAR_SETTINGS = {
 # Partner API (partners app).
 # Per-key rate, DRF syntax "<n>/<second|minute|hour|day>".
 API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="1200/minute")
+# Requests without a valid key (none, unknown, revoked, malformed) per client IP; over it
+# they get 429 instead of 401. Requests with a valid key never count here.
+API_AUTH_FAILURE_RATE = env.str("API_AUTH_FAILURE_RATE", default="30/minute")
 # `api_key.used` security-log line: at most one per key and client IP per this many
 # seconds per web process, counting the uses it stands for (0: one line per request).
 API_KEY_USE_LOG_SECONDS = env.int("API_KEY_USE_LOG_SECONDS", default=60)
