@@ -24,6 +24,7 @@ import re
 
 from gunicorn import util
 from gunicorn.glogging import Logger
+from gunicorn.http.message import DEFAULT_MAX_HEADERFIELD_SIZE
 
 REDACTED = "REDACTED"
 # A parameter name worth keeping: short and plain. Anything else (`?ada@example.com`,
@@ -95,7 +96,8 @@ PROBLEM_TYPE_BASE = "https://consign.dev/problems/"
 
 def problem_error_writer(cfg):
     """A replacement for gunicorn.util.write_error answering problem+json (see the module)."""
-    field_limit = cfg.limit_request_field_size
+    # 0 means gunicorn's own ceiling, not "unlimited" (gunicorn/http/message.py).
+    field_limit = cfg.limit_request_field_size or DEFAULT_MAX_HEADERFIELD_SIZE
     details = {
         431: f"A request header is too large: each header line may have at most "
         f"{field_limit} bytes, and at most {cfg.limit_request_fields} headers are read.",
