@@ -48,6 +48,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Cache-Control: no-store, private on every answer but static files (core/middleware.py).
+    "core.middleware.NoStoreMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Problem+json for everything under /api/, and the 1 MiB body cap there.
     "core.middleware.ApiProblemMiddleware",
@@ -238,6 +240,9 @@ SPECTACULAR_SETTINGS = {
 # Partner API (partners app).
 # Per-key rate, DRF syntax "<n>/<second|minute|hour|day>".
 API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="1200/minute")
+# Requests without a valid key (none, unknown, revoked, malformed) per client IP; over it
+# they get 429 instead of 401. Requests with a valid key never count here.
+API_AUTH_FAILURE_RATE = env.str("API_AUTH_FAILURE_RATE", default="30/minute")
 # `api_key.used` security-log line: at most one per key and client IP per this many
 # seconds per web process, counting the uses it stands for (0: one line per request).
 API_KEY_USE_LOG_SECONDS = env.int("API_KEY_USE_LOG_SECONDS", default=60)
@@ -339,6 +344,10 @@ CONTENT_SECURITY_POLICY = {
 # Login throttling (django-axes): this many failures per username+IP locks that
 # pair out for AXES_COOLOFF_MINUTES; a success resets the count.
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+# ...and this many failures of one username from any IPs lock the username everywhere
+# (core/login_throttle.py): password spraying from many addresses.
+LOGIN_USERNAME_FAILURE_LIMIT = env.int("LOGIN_USERNAME_FAILURE_LIMIT", default=20)
+AXES_HANDLER = "core.login_throttle.LoginAttemptsHandler"
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True

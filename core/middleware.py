@@ -53,6 +53,30 @@ def _problem(status: int, detail: str | None = None, **extra) -> HttpResponse:
     return HttpResponse(json.dumps(body), status=status, content_type=PROBLEM_CONTENT_TYPE)
 
 
+# Pages and API answers carry customer data (names, e-mails, addresses): no browser disk cache,
+# shared proxy or back button on a shared warehouse PC may keep a copy.
+NO_STORE = "no-store, private"
+
+
+class NoStoreMiddleware:
+    """`Cache-Control: no-store, private` on every answer that does not set its own.
+
+    Outermost, so that it also covers the answers other middleware makes (problem+json,
+    the 503 of a database outage). Static files keep WhiteNoise's caching, and a view
+    that decides its own caching keeps it.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.static_prefix = "/" + settings.STATIC_URL.lstrip("/")
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if "Cache-Control" not in response and not request.path.startswith(self.static_prefix):
+            response["Cache-Control"] = NO_STORE
+        return response
+
+
 class ApiProblemMiddleware:
     """Turns Django's own error pages under /api/ into problem+json and caps body size.
 

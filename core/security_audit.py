@@ -10,6 +10,7 @@ from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import resolve_url
 
+from core.login_throttle import SCOPE_ATTRIBUTE
 from core.security_log import security_event
 
 
@@ -41,6 +42,7 @@ def _connect_axes() -> None:
             level=logging.WARNING,
             user=str(username or "")[:150],
             cooloff_seconds=int(settings.AXES_COOLOFF_TIME.total_seconds()),
+            scope=_lockout_scope(request),
         )
 
 
@@ -82,14 +84,28 @@ def _authenticated(request: HttpRequest) -> bool:
     return bool(user is not None and user.is_authenticated)
 
 
+def _lockout_scope(request) -> str:
+    """`username` when the ceiling across IPs locked it, else `username_ip` (axes' own)."""
+    return getattr(request, SCOPE_ATTRIBUTE, None) or "username_ip"
+
+
 def lockout_response(request, original_response=None, credentials=None) -> HttpResponse:
     """429 that states the cool-off, for the admin login (and any other login form)."""
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    if _lockout_scope(request) == "username":
+        what = (
+            f"locked from every network for {minutes} minutes after "
+            f"{settings.LOGIN_USERNAME_FAILURE_LIMIT} failed attempts from several networks"
+        )
+    else:
+        what = (
+            f"locked on this network for {minutes} minutes after "
+            f"{settings.AXES_FAILURE_LIMIT} failed attempts"
+        )
     response = HttpResponse(
         "<!doctype html><title>Too many failed logins</title>"
         "<h1>Too many failed logins</h1>"
-        f"<p>This account is locked on this network for {minutes} minutes after "
-        f"{settings.AXES_FAILURE_LIMIT} failed attempts. Try again later, or ask an "
+        f"<p>This account is {what}. Try again later, or ask an "
         "administrator to unlock it (python manage.py axes_reset_username USERNAME).</p>",
         status=429,
     )

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from django.core.validators import RegexValidator
 from django.urls import reverse
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 
@@ -27,7 +28,13 @@ from orders.selectors import (
 )
 from orders.serializers import OrderDetailSerializer, OrderSerializer, ShipmentSerializer
 from orders.services.cancellation import order_cancel
-from orders.services.intake import MAX_LINES, MAX_QUANTITY, order_create
+from orders.services.intake import (
+    MAX_LINES,
+    MAX_QUANTITY,
+    PLACED_AT_EARLIEST,
+    PLACED_AT_FUTURE_SLACK,
+    order_create,
+)
 from partners import schema as api_schema
 from partners.idempotency import idempotent
 from partners.views import PartnerApiView, json_text_response
@@ -124,12 +131,23 @@ class OrderListCreateApi(PartnerApiView):
             help_text="`provider:code` (or `code` when unique), e.g. sandbox:standard.",
         )
         placed_at = serializers.DateTimeField(
-            required=False, help_text="When the customer ordered; defaults to now."
+            required=False,
+            help_text="When the customer ordered; defaults to now. From 2000-01-01T00:00:00Z "
+            "to 24 hours from now.",
         )
 
         def validate_currency(self, value: str) -> str:
             if currency_places(value) is None:
                 raise serializers.ValidationError(f"{value!r} is not an ISO 4217 currency code.")
+            return value
+
+        def validate_placed_at(self, value):
+            latest = timezone.now() + PLACED_AT_FUTURE_SLACK
+            if not PLACED_AT_EARLIEST <= value <= latest:
+                raise serializers.ValidationError(
+                    f"Must be from {PLACED_AT_EARLIEST:%Y-%m-%dT%H:%M:%SZ} to 24 hours from "
+                    "now (the time the customer ordered)."
+                )
             return value
 
         def validate(self, attrs):

@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from typing import NoReturn
 
 from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -15,6 +16,7 @@ from core.security_log import client_ip, security_event
 from partners.models import ApiKey
 from partners.selectors import api_key_for_raw_key
 from partners.services import PREFIX_LENGTH, api_key_touch
+from partners.throttling import auth_failure_throttle
 
 
 @dataclass(frozen=True)
@@ -45,36 +47,28 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request):
         header = authentication.get_authorization_header(request)
         if not header:
+            # No credentials: the view's permission check answers 401 (and counts it,
+            # PartnerApiView.handle_exception).
             return None
         parts = header.split()
         if len(parts) != 2 or parts[0].lower() != self.keyword.lower().encode():
-            raise exceptions.AuthenticationFailed(
-                "Send the API key as 'Authorization: Bearer <key>'."
-            )
+            _refuse(request, "Send the API key as 'Authorization: Bearer <key>'.")
         try:
             raw = parts[1].decode("ascii")
         except UnicodeDecodeError:
-            raise exceptions.AuthenticationFailed("Invalid API key.") from None
+            _refuse(request, "Invalid API key.")
         api_key = api_key_for_raw_key(raw_key=raw)
         if api_key is None:
-            # Only the public-length prefix of what was sent: never a (possibly valid) secret.
-            security_event(
-                "api_key.rejected",
-                request=request,
-                level=logging.WARNING,
-                key_prefix=raw[:PREFIX_LENGTH],
-            )
-            # Same answer for unknown and revoked keys: no oracle for key state.
-            raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+            # Same answer for unknown and revoked keys: no oracle for key state. Only the
+            # public-length prefix of what was sent is logged: never a (possibly valid) secret.
+            _refuse(request, "Invalid or revoked API key.", key_prefix=raw[:PREFIX_LENGTH])
         if not api_key.channel.is_active:
-            security_event(
-                "api_key.rejected",
-                request=request,
-                level=logging.WARNING,
+            _refuse(
+                request,
+                "The channel of this API key is inactive.",
                 key_prefix=api_key.prefix,
                 reason="channel_inactive",
             )
-            raise exceptions.AuthenticationFailed("The channel of this API key is inactive.")
         _log_use(request, api_key)
         api_key_touch(api_key=api_key)
         return Partner(api_key=api_key), api_key
@@ -82,6 +76,33 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
     def authenticate_header(self, request) -> str:
         # Makes DRF answer 401 (not 403) with a WWW-Authenticate challenge.
         return f'{self.keyword} realm="api"'
+
+
+def refusal_throttled(request) -> exceptions.Throttled | None:
+    """The 429 for a request without a valid key, when its IP is over API_AUTH_FAILURE_RATE."""
+    wait = auth_failure_throttle(request=request)
+    if wait is None:
+        return None
+    return exceptions.Throttled(
+        wait=wait,
+        detail="Too many requests without a valid API key from this address. "
+        f"Expected available in {wait} seconds.",
+    )
+
+
+def _refuse(request, message: str, key_prefix: str | None = None, **fields) -> NoReturn:
+    throttled = refusal_throttled(request)
+    if throttled is not None:
+        raise throttled
+    if key_prefix is not None:
+        security_event(
+            "api_key.rejected",
+            request=request,
+            level=logging.WARNING,
+            key_prefix=key_prefix,
+            **fields,
+        )
+    raise exceptions.AuthenticationFailed(message)
 
 
 # (key id, client IP) -> [monotonic time of the last api_key.used line, uses since then]

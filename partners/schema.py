@@ -93,7 +93,8 @@ NOT_FOUND = _problem(
     ),
 )
 THROTTLED = _problem(
-    "Too many requests for this key; wait the seconds in Retry-After.",
+    "Too many requests for this key, or without a valid key from this address; wait the "
+    "seconds in Retry-After.",
     problem_example(
         "Throttled",
         429,

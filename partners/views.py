@@ -1,13 +1,13 @@
 """The base of every partner API view: API-key auth, per-key throttle, JSON only."""
 
 from django.http import HttpResponse
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotAuthenticated, ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.metadata import BaseMetadata
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 
-from partners.authentication import ApiKeyAuthentication
+from partners.authentication import ApiKeyAuthentication, refusal_throttled
 from partners.parsers import StrictJSONParser
 from partners.throttling import ApiKeyRateThrottle
 
@@ -37,6 +37,13 @@ class PartnerApiView(GenericAPIView):
     metadata_class = PartnerMetadata
     filter_backends: list = []
     pagination_class = None
+
+    def handle_exception(self, exc):
+        # A request without credentials is refused by the permission check, after the
+        # authenticator: count it against its IP as the authenticator counts a bad key.
+        if isinstance(exc, NotAuthenticated):
+            exc = refusal_throttled(self.request) or exc
+        return super().handle_exception(exc)
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)

@@ -416,7 +416,8 @@ def return_receive(
     return_received OrderEvent is written and a `return.received` partner webhook is
     queued. Raises Conflict (return_not_receivable) for a return already received,
     ValidationFailed (return_receipt_invalid) when a line is missing, unknown, over
-    its requested quantity, or lacks a valid condition or disposition.
+    its requested quantity, or lacks a valid condition or disposition, or when no
+    unit at all was received (the return then stays open).
     """
     from inventory.services.stock import stock_return
 
@@ -457,6 +458,16 @@ def return_receive(
             errors.append({"field": f"{prefix}.condition", "message": "Choose a condition."})
         if received.quantity and received.disposition not in ReturnLine.Disposition.values:
             errors.append({"field": f"{prefix}.disposition", "message": "Choose a disposition."})
+    if not errors and not any(received.quantity for received in lines):
+        # Closing the return would record an empty parcel as a completed return (refund 0,
+        # return.received sent to the partner); nothing came back, so it stays open.
+        errors.append(
+            {
+                "field": "lines",
+                "message": "Nothing was received: enter how many units came back "
+                "on at least one line.",
+            }
+        )
     for line_id, line in return_lines.items():
         if line_id not in given:
             errors.append(

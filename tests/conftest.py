@@ -39,3 +39,15 @@ def _no_shared_sandbox_state():
     from django.conf import settings
 
     settings.LSP_SANDBOX_STATE = ":memory:"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_auth_failure_counter():
+    """Each test starts with no API auth failures counted for the test clients' address.
+
+    The per-IP counter (partners/throttling.py) lives in Redis across tests; without this,
+    a test could get 429 for the 401s of the tests before it.
+    """
+    from partners.throttling import auth_failures_reset
+
+    auth_failures_reset(ip="127.0.0.1")

@@ -175,8 +175,7 @@ def job_status(request, job_id: int):
             "percent": job.percent,
             "finished": job.is_finished,
             "error": job.error,
-        },
-        headers={"Cache-Control": "no-store"},
+        }
     )
 
 

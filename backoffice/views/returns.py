@@ -74,15 +74,21 @@ def return_receive_view(request, return_id: int):
     if return_request is None:
         raise Http404("No such return.")
     if request.method == "POST":
-        received = [
-            ReceivedLine(
-                return_line_id=line.pk,
-                quantity=_int(request.POST.get(f"qty_{line.pk}")),
-                condition=request.POST.get(f"condition_{line.pk}", ""),
-                disposition=request.POST.get(f"disposition_{line.pk}", ""),
+        received = []
+        for line in return_request.lines.all():
+            quantity = request.POST.get(f"qty_{line.pk}", "").strip()
+            if not quantity:
+                # A blank box is not "none came back": leaving the line out makes the
+                # service name it as missing instead of closing the return with 0 units.
+                continue
+            received.append(
+                ReceivedLine(
+                    return_line_id=line.pk,
+                    quantity=_int(quantity),
+                    condition=request.POST.get(f"condition_{line.pk}", ""),
+                    disposition=request.POST.get(f"disposition_{line.pk}", ""),
+                )
             )
-            for line in return_request.lines.all()
-        ]
         try:
             return_receive(return_request=return_request, lines=received, user=request.user)
         except DomainError as exc:

@@ -23,6 +23,11 @@ from orders.services.fulfilment import order_fulfil
 
 MAX_LINES = 500
 MAX_QUANTITY = 10_000
+# `placed_at` window (docs/api.md): e-commerce orders older than this are a typo or an epoch
+# default (year 1, 1970), and an order cannot be placed much later than now; a day's slack
+# covers clocks and a partner sending local time marked as UTC.
+PLACED_AT_EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+PLACED_AT_FUTURE_SLACK = dt.timedelta(days=1)
 
 
 class CustomerInput(TypedDict, total=False):

@@ -152,6 +152,10 @@ INVALID = [
     (("lines", 0, "unit_price"), "NaN", "lines[0].unit_price"),
     (("lines", 0, "unit_price"), _DELETE, "lines[0].unit_price"),
     (("service_level",), "carrier-pigeon", "service_level"),
+    (("placed_at",), "0001-01-01T00:00:00Z", "placed_at"),
+    (("placed_at",), "0001-01-01T00:00:00+01:00", "placed_at"),
+    (("placed_at",), "9999-12-31T23:59:59Z", "placed_at"),
+    (("placed_at",), "1999-12-31T23:59:59Z", "placed_at"),
 ]
 
 
@@ -285,3 +289,25 @@ def test_created_response_is_rendered_in_one_statement(
     assert response.status_code == 201
     assert response.json()["lines"][0]["allocations"]
     assert counts == [1]
+
+
+def test_placed_at_is_accepted_within_its_window_and_refused_just_outside(
+    api_client, order_payload
+):
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC)
+    cases = [
+        ("2000-01-01T00:00:00Z", 201),
+        ((now + timedelta(hours=23)).isoformat(), 201),
+        ((now + timedelta(hours=25)).isoformat(), 422),
+    ]
+    for index, (placed_at, expected) in enumerate(cases):
+        order_payload["external_reference"] = f"SHOP-PLACED-{index}"
+        order_payload["placed_at"] = placed_at
+        response = _post(api_client, order_payload)
+        assert response.status_code == expected, (placed_at, response.content)
+        if expected == 422:
+            assert [e["field"] for e in response.json()["errors"]] == ["placed_at"]
+    stored = Order.objects.get(external_reference="SHOP-PLACED-0").placed_at
+    assert stored == datetime(2000, 1, 1, tzinfo=UTC)

@@ -90,3 +90,34 @@ def test_warehouse_receives_a_return_line_by_line(client, warehouse_user):
     assert order.status == Order.Status.PARTIALLY_RETURNED
     page = client.get(f"/warehouse/returns/{return_request.pk}/").content.decode()
     assert "Refund due: 28.45 EUR" in page
+
+
+def test_receiving_with_an_empty_form_is_refused_and_leaves_the_return_open(client, warehouse_user):
+    order = delivered_order(quantities=(2, 1))
+    from returns.services import RequestedLine, return_request_create
+
+    return_request = return_request_create(
+        order=order,
+        lines=[
+            RequestedLine(line_number=1, quantity=1, reason="size_fit"),
+            RequestedLine(line_number=2, quantity=1, reason="damaged"),
+        ],
+        actor="test",
+    )
+    return_label_issue(return_id=return_request.pk, adapter=FakeReturnAdapter())
+    client.force_login(warehouse_user)
+    line1, line2 = return_request.lines.order_by("order_line__line_number")
+    response = client.post(
+        f"/warehouse/returns/{return_request.pk}/",
+        {f"qty_{line1.pk}": "", f"qty_{line2.pk}": " "},
+        follow=True,
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "is missing from the receipt" in page
+    assert 'name="qty_' in page  # the form is shown again
+    return_request.refresh_from_db()
+    assert return_request.status != ReturnRequest.Status.RECEIVED
+    assert return_request.received_at is None
+    order.refresh_from_db()
+    assert order.status == Order.Status.DELIVERED

@@ -221,6 +221,22 @@ def test_receipt_refuses_a_missing_line_or_a_missing_disposition():
     assert not StockMovement.objects.filter(type="return").exists()
 
 
+def test_receipt_of_nothing_at_all_is_refused_and_the_return_stays_open():
+    order = delivered_order(quantities=(2, 1))
+    return_request = _issued(order, 1, 1)
+    with pytest.raises(ValidationFailed) as nothing:
+        return_receive(
+            return_request=return_request,
+            lines=_receipt(return_request, (0, "", ""), (0, "as_new", "restock")),
+        )
+    assert nothing.value.code == "return_receipt_invalid"
+    assert [e["field"] for e in nothing.value.errors] == ["lines"]
+    assert "Nothing was received" in nothing.value.errors[0]["message"]
+    return_request.refresh_from_db()
+    assert return_request.status != ReturnRequest.Status.RECEIVED
+    assert not order.events.filter(type=OrderEvent.Type.RETURN_RECEIVED).exists()
+
+
 def test_a_received_return_cannot_be_received_twice():
     order = delivered_order()
     return_request = _issued(order, 1)

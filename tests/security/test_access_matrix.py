@@ -3,6 +3,8 @@ called by someone without the right (anonymous, another channel's key, a staff u
 the role, the wrong role), answers 401/403/404 or a redirect to the login page, never the
 data, and each denial leaves a line in the security log.
 
+The callers who may see the data get it with `Cache-Control: no-store, private`.
+
 The URL lists are read from the URLconf and the admin registry, so a new page or model
 is covered (or this test fails asking for an object to point it at).
 """
@@ -291,3 +293,42 @@ def test_admin_bulk_action_needs_change_permission(world, client, agent, caplog)
     assert response.status_code == 403
     api_key.refresh_from_db()
     assert api_key.revoked_at is None
+
+
+# --- caching ----------------------------------------------------------------------
+
+
+def _assert_no_store(response, what) -> None:
+    cache_control = {part.strip() for part in response.get("Cache-Control", "").split(",")}
+    assert {"no-store", "private"} <= cache_control, (what, response.get("Cache-Control"))
+
+
+def test_every_page_and_api_answer_with_customer_data_is_no_store(world, admin_client):
+    # The allowed callers, who get the data: nothing on the way may keep a copy.
+    for name, url in _backoffice_urls(world):
+        response = admin_client.get(url)
+        _assert_no_store(response, name)
+    for url in ("/desk/?q=victim-secret@example.com", f"/desk/orders/{world['number']}/"):
+        response = admin_client.get(url)
+        assert response.status_code == 200
+        assert SECRET_MARK.encode() in response.content
+        _assert_no_store(response, url)
+    _, raw = api_key_create(channel=world["channel"])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    for method, template in API_OBJECT_URLS + API_COLLECTION_URLS:
+        if method == "GET":
+            response = client.get(template.format(**world))
+            _assert_no_store(response, template)
+    assert SECRET_MARK in client.get(f"/api/v1/orders/{world['number']}/").content.decode()
+    # Answers made outside the views: a 404 problem, the login page.
+    _assert_no_store(client.get("/api/v1/nothing-here/"), "api 404")
+    _assert_no_store(APIClient().get("/api/v1/orders/"), "api 401")
+    _assert_no_store(admin_client.get("/admin/"), "admin")
+
+
+def test_static_files_keep_their_caching(client):
+    response = client.get("/static/backoffice/app.js")
+    assert response.status_code == 200
+    assert "public" in response["Cache-Control"]
+    assert "no-store" not in response["Cache-Control"]

@@ -64,6 +64,38 @@ def test_lockout_is_per_username_so_other_staff_can_still_log_in(throttled, clie
     assert response.status_code == 302
 
 
+def test_failures_from_many_ips_lock_the_username_on_every_ip(
+    throttled, client, agent, manager, caplog
+):
+    caplog.set_level(logging.INFO, logger="consign.security")
+    throttled.LOGIN_USERNAME_FAILURE_LIMIT = 5
+    # Two misses per address: never the per-address limit (3), five in all.
+    for address in ("10.0.0.1", "10.0.0.1", "10.0.0.2", "10.0.0.2", "10.0.0.3"):
+        client.post(LOGIN, {"username": "agent", "password": "wrong"}, REMOTE_ADDR=address)
+    fresh = {"username": "agent", "password": "pw-test-123!"}
+    response = client.post(LOGIN, fresh, REMOTE_ADDR="10.0.0.9")
+    assert response.status_code == 429
+    assert "_auth_user_id" not in client.session
+    assert b"from every network" in response.content
+    assert b"5 failed attempts" in response.content
+    assert [r.scope for r in _events(caplog, "login.locked_out")][-1] == "username"
+    # Only that username: the same addresses can still log in as someone else.
+    other = client.post(
+        LOGIN, {"username": "manager", "password": "pw-test-123!"}, REMOTE_ADDR="10.0.0.1"
+    )
+    assert other.status_code == 302
+
+
+def test_below_the_username_ceiling_a_new_ip_still_logs_in(throttled, client, agent):
+    throttled.LOGIN_USERNAME_FAILURE_LIMIT = 5
+    for address in ("10.0.0.1", "10.0.0.1", "10.0.0.2", "10.0.0.2"):
+        client.post(LOGIN, {"username": "agent", "password": "wrong"}, REMOTE_ADDR=address)
+    response = client.post(
+        LOGIN, {"username": "agent", "password": "pw-test-123!"}, REMOTE_ADDR="10.0.0.9"
+    )
+    assert response.status_code == 302
+
+
 def test_login_failure_and_lockout_are_logged_with_user_and_ip(throttled, client, agent, caplog):
     caplog.set_level(logging.INFO, logger="consign.security")
     for _ in range(3):
