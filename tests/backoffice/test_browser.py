@@ -56,6 +56,32 @@ def test_agent_finds_order_by_tracking_number_and_places_a_hold(live_server, bro
     expect(timeline).to_contain_text(local.strftime("%H:%M"))
 
 
+def test_action_outcome_messages_are_in_view_after_the_redirect(live_server, browser_page, agent):
+    """Issue 16 item 10: success and refusal messages are seen, not scrolled away."""
+    order = OrderFactory(status=Order.Status.ALLOCATED)
+    OrderLineFactory(order=order, line_number=1)
+    page = browser_page
+    page.on("dialog", lambda dialog: dialog.accept())
+    login(page, live_server.url, "agent", f"/desk/orders/{order.number}/")
+
+    page.fill("#notes textarea[name=text]", "Customer asked about delivery")
+    page.click("#notes button[type=submit]")
+    success = page.locator("#messages .success")
+    expect(success).to_contain_text("Note added")
+    expect(success).to_be_in_viewport()
+
+    # The warehouse ships the order while the agent has the page open.
+    Order.objects.filter(pk=order.pk).update(status=Order.Status.SHIPPED)
+    page.fill("#cancel-reason", "Customer changed their mind")
+    page.check("#cancel-form input[name=confirm]")
+    page.click("#cancel-form button[type=submit]")
+    refusal = page.locator("#messages .error")
+    expect(refusal).to_contain_text("can no longer be cancelled")
+    expect(refusal).to_be_in_viewport()
+    assert "#" not in page.url
+    screenshot(page, "desk-cancel-refused")
+
+
 def test_customer_service_is_refused_a_stock_adjustment(live_server, browser_page, agent):
     level = StockLevelFactory(on_hand=7)
     page = browser_page
