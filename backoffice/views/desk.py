@@ -28,6 +28,7 @@ from orders.services.cancellation import order_cancel as order_cancel_service
 from orders.transitions import CANCELLABLE
 
 VIEW_ORDER = "orders.view_order"
+CUSTOMER_CONTACT = "orders.view_customer_contact"
 
 
 def _order_or_404(number: str) -> Order:
@@ -48,7 +49,11 @@ def _back(order: Order) -> HttpResponseRedirect:
 def desk_search(request):
     form = SearchForm(request.GET)
     query = form.cleaned_data["q"] if form.is_valid() else ""
-    hits = selectors.desk_search(query=query) if query else []
+    hits = (
+        selectors.desk_search(query=query, include_contact=request.user.has_perm(CUSTOMER_CONTACT))
+        if query
+        else []
+    )
     if len(hits) == 1 and request.GET.get("go") == "1":
         return HttpResponseRedirect(reverse("backoffice:order_detail", args=[hits[0].order.number]))
     return page(
@@ -69,8 +74,14 @@ def desk_search(request):
 def order_detail(request, number: str):
     try:
         order = selectors.order_for_desk(number=number)
-    except Order.DoesNotExist as exc:
-        raise Http404("No such order.") from exc
+    except Order.DoesNotExist:
+        # Rendered here rather than raised: a styled page with the search, even with DEBUG on.
+        return page(
+            request,
+            "backoffice/not_found.html",
+            {"title": "Order not found", "what": f"There is no order {number}.", "query": number},
+            status=404,
+        )
     user = request.user
     timeline = selectors.order_timeline(order=order, shipments=list(order.shipments.all()))
     holds = list(order.holds.all())
