@@ -7,8 +7,6 @@ from backoffice.views.common import staff_view
 def home(request):
     """Send each role to the screen it starts its day on."""
     user = request.user
-    if user.is_superuser:
-        return redirect("admin:index")
     if user.has_perm("orders.view_dashboard"):
         return redirect("backoffice:dashboard")
     if user.has_perm("orders.view_order") and not user.has_perm("inventory.view_stocklevel"):

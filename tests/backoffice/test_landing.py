@@ -18,7 +18,7 @@ PASSWORD = "pw-test-123!"
         ("agent", "/desk/"),
         ("warehouse_user", "/warehouse/stock/"),
         ("manager", "/ops/dashboard/"),
-        ("superuser", "/admin/"),
+        ("superuser", "/ops/dashboard/"),
     ],
 )
 def test_login_without_next_lands_on_the_roles_start_screen(client, request, role, start):
