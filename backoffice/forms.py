@@ -54,6 +54,10 @@ class AddressForm(forms.Form):
     )
 
 
+# Room for the most numbers a bulk action takes (5,000) however they are spaced.
+BULK_NUMBERS_MAX_CHARS = 100_000
+
+
 class BulkActionForm(forms.Form):
     HOLD = "hold"
     EXPORT = "export"
@@ -63,6 +67,7 @@ class BulkActionForm(forms.Form):
     )
     numbers = forms.CharField(
         required=False,
+        max_length=BULK_NUMBERS_MAX_CHARS,
         widget=forms.Textarea(attrs={"rows": 4, "placeholder": "CS-000123, CS-000124 …"}),
         help_text="Order numbers separated by spaces, commas or new lines.",
     )
@@ -78,6 +83,15 @@ class BulkActionForm(forms.Form):
     def __init__(self, *args, has_selection: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.has_selection = has_selection
+
+    def clean_numbers(self):
+        from backoffice.selectors import bulk_entries_split
+        from backoffice.services import BULK_JOB_MAX_ORDERS
+
+        numbers = self.cleaned_data["numbers"]
+        if len(bulk_entries_split(text=numbers)) > BULK_JOB_MAX_ORDERS:
+            raise forms.ValidationError(f"At most {BULK_JOB_MAX_ORDERS} numbers at a time.")
+        return numbers
 
     def clean(self):
         data = super().clean()

@@ -52,7 +52,8 @@ class BulkJob(TimeStampedModel):
         indexes = [models.Index(fields=["created_by", "-created_at"], name="bulkjob_by_user")]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} #{self.pk} ({self.status})"
+        # No status here: a page title built from it would keep saying "running" after the end.
+        return f"{self.get_kind_display()} #{self.pk}"
 
     def get_absolute_url(self) -> str:
         return reverse("backoffice:job_detail", args=[self.pk])
@@ -62,6 +63,25 @@ class BulkJob(TimeStampedModel):
         if not self.total:
             return 100 if self.status == self.Status.DONE else 0
         return int(self.processed * 100 / self.total)
+
+    OUTCOME_LABELS = {
+        "queued": "Queued",
+        "running": "Running",
+        "done": "Done",
+        "done_with_failures": "Done, not all",
+        "failed": "Failed",
+    }
+
+    @property
+    def outcome(self) -> str:
+        """What the screens show: queued, running, done, done_with_failures or failed."""
+        if self.status == self.Status.DONE and (self.failed or self.parameters.get("unrecognised")):
+            return "done_with_failures"
+        return self.status
+
+    @property
+    def outcome_label(self) -> str:
+        return self.OUTCOME_LABELS[self.outcome]
 
     @property
     def is_finished(self) -> bool:

@@ -8,6 +8,7 @@ from functools import partial
 
 from django.db import connection, transaction
 from django.db.models import F
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from backoffice import error_codes
@@ -23,9 +24,19 @@ BULK_JOB_MAX_ORDERS = 5000
 PROGRESS_BATCH = 20
 
 
-def bulk_hold_job_create(*, user, order_ids: list[int], reason: str, note: str = "") -> BulkJob:
+def bulk_hold_job_create(
+    *,
+    user,
+    order_ids: list[int],
+    reason: str,
+    note: str = "",
+    entries: list[str] | None = None,
+    unrecognised: list[tuple[str, str]] | None = None,
+) -> BulkJob:
     """Record a bulk hold over `order_ids` and enqueue it once the transaction commits.
 
+    `entries` (every line as typed) and `unrecognised` (those naming no order, with why)
+    are kept so the result reports on every input line, not only the orders found.
     Raises ValidationFailed for an unknown reason or an empty or oversized selection.
     """
     if reason not in Hold.Reason.values:
@@ -38,18 +49,36 @@ def bulk_hold_job_create(*, user, order_ids: list[int], reason: str, note: str =
         kind=BulkJob.Kind.BULK_HOLD,
         user=user,
         order_ids=order_ids,
-        parameters={"reason": reason, "note": note},
+        parameters={"reason": reason, "note": note, **_inputs(entries, unrecognised)},
     )
 
 
-def order_export_job_create(*, user, order_ids: list[int]) -> BulkJob:
+def order_export_job_create(
+    *,
+    user,
+    order_ids: list[int],
+    entries: list[str] | None = None,
+    unrecognised: list[tuple[str, str]] | None = None,
+) -> BulkJob:
     """Record a CSV export of `order_ids` and enqueue it once the transaction commits.
 
     Raises ValidationFailed for an empty or oversized selection.
     """
     return _job_create(
-        kind=BulkJob.Kind.ORDER_EXPORT, user=user, order_ids=order_ids, parameters={}
+        kind=BulkJob.Kind.ORDER_EXPORT,
+        user=user,
+        order_ids=order_ids,
+        parameters=_inputs(entries, unrecognised),
     )
+
+
+def _inputs(entries: list[str] | None, unrecognised: list[tuple[str, str]] | None) -> dict:
+    if entries is None:
+        return {}
+    return {
+        "entries": list(entries),
+        "unrecognised": [[entry, why] for entry, why in unrecognised or []],
+    }
 
 
 @transaction.atomic
@@ -151,7 +180,19 @@ def _bulk_job_run_leased(*, job_id: int) -> BulkJob:
             status=BulkJob.Status.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
         )
         raise
-    BulkJob.objects.filter(pk=job.pk).update(status=BulkJob.Status.DONE, finished_at=timezone.now())
+    job.refresh_from_db()
+    if job.total and not job.succeeded:
+        # Nothing was done: that is a failure to see at a glance, not a calm "done".
+        BulkJob.objects.filter(pk=job.pk).update(
+            status=BulkJob.Status.FAILED,
+            error=f"None of the {job.total} order{pluralize(job.total)} could be handled; "
+            "the result says why for each.",
+            finished_at=timezone.now(),
+        )
+    else:
+        BulkJob.objects.filter(pk=job.pk).update(
+            status=BulkJob.Status.DONE, finished_at=timezone.now()
+        )
     job.refresh_from_db()
     return job
 
@@ -204,5 +245,40 @@ RESULT_HEADERS = {
 }
 
 
+NOT_FOUND = "not_found"
+DUPLICATE = "duplicate"
+PENDING = "pending"
+
+
 def bulk_job_result_rows(*, job: BulkJob) -> list[list[str]]:
-    return [RESULT_HEADERS[job.kind], *job.results]
+    """The header, then one row per order; for typed numbers one row per input line.
+
+    A typed list is reported line by line in input order: an order's own row, a line
+    naming no order as `not_found` with why, a repeat of an earlier line as `duplicate`.
+    """
+    entries = job.parameters.get("entries")
+    if entries is None:
+        return [RESULT_HEADERS[job.kind], *job.results]
+    width = len(RESULT_HEADERS[job.kind])
+    by_number = {row[0]: row for row in job.results}
+    unrecognised = dict(job.parameters.get("unrecognised", []))
+    first_line: dict[str, int] = {}
+    rows = [RESULT_HEADERS[job.kind]]
+    for line, entry in enumerate(entries, start=1):
+        number = entry.upper()
+        if entry in unrecognised:
+            rows.append(_padded([entry, NOT_FOUND, unrecognised[entry]], width))
+        elif number in first_line:
+            rows.append(
+                _padded([entry, DUPLICATE, f"same order as line {first_line[number]}"], width)
+            )
+        else:
+            first_line[number] = line
+            rows.append(by_number.get(number) or _padded([entry, PENDING, ""], width))
+    # Orders no longer existing when the job ran are reported by id ("#123").
+    rows.extend(row for row in job.results if row[0].startswith("#"))
+    return rows
+
+
+def _padded(row: list[str], width: int) -> list[str]:
+    return row + [""] * (width - len(row))

@@ -48,6 +48,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: a Content-Security-Policy on every answer, including those made or replaced
+    # outside django-csp (problem+json under /api/, /webhooks/ errors, the database-outage 503).
+    "core.middleware.CSPFallbackMiddleware",
     # Cache-Control: no-store, private on every answer but static files (core/middleware.py).
     "core.middleware.NoStoreMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -154,6 +157,10 @@ WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
 
 LOGIN_URL = "admin:login"
+# After logging in without a `next`, `/` sends each role to its own start screen
+# (backoffice.views.home); logging out shows the login form again.
+LOGIN_REDIRECT_URL = "backoffice:home"
+LOGOUT_REDIRECT_URL = "admin:login"
 
 # --- Celery -----------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)

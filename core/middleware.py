@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from csp.middleware import CSPMiddleware as DjangoCSPMiddleware
+from csp.utils import build_policy
 from django import db
 from django.conf import settings
 from django.contrib.auth.middleware import (
@@ -254,3 +255,26 @@ class MessageMiddleware(MachineRequestBypass, DjangoMessageMiddleware):
 
 class CSPMiddleware(MachineRequestBypass, DjangoCSPMiddleware):
     pass
+
+
+class CSPFallbackMiddleware:
+    """A Content-Security-Policy on every answer, error pages included.
+
+    django-csp (CSPMiddleware above) sets the policy on what passes through it, but some
+    answers are made or replaced outside it: ApiProblemMiddleware's problem+json for
+    Django's own errors under /api/, the 404/405 pages under /webhooks/ (which skip it,
+    see MachineRequestBypass), the database-outage 503 and whatever an outer layer
+    short-circuits. Outermost, this fills the gap: JSON gets the partner API's
+    "nothing may load" policy, anything else the site's own policy.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if "Content-Security-Policy" not in response:
+            response["Content-Security-Policy"] = (
+                PARTNER_API_CSP if _is_json(response) else build_policy()
+            )
+        return response

@@ -99,6 +99,9 @@ class ShipmentInline(ReadOnlyInline):
         return super().get_queryset(request).select_related("provider", "warehouse")
 
 
+CONTACT = ("customer_email", "customer_phone")
+
+
 @admin.register(Order)
 class OrderAdmin(BigTableAdminMixin, admin.ModelAdmin):
     list_display = [
@@ -147,11 +150,23 @@ class OrderAdmin(BigTableAdminMixin, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
+    def get_fieldsets(self, request, obj=None):
+        if request.user.has_perm("orders.view_customer_contact"):
+            return self.fieldsets
+        # The warehouse sees the order and where it goes, not the customer's e-mail or phone.
+        return [
+            (name, {**options, "fields": [f for f in options["fields"] if f not in CONTACT]})
+            for name, options in self.fieldsets
+        ]
+
     def get_search_results(self, request, queryset, search_term):
         """The CS desk's search (indexed lookups only, no table scans on a million orders)."""
         from backoffice.selectors import desk_search_lookups
 
-        lookups = desk_search_lookups(query=search_term)
+        lookups = desk_search_lookups(
+            query=search_term,
+            include_contact=request.user.has_perm("orders.view_customer_contact"),
+        )
         if not lookups:
             return queryset, False
         union = lookups[0].union(*lookups[1:], all=True) if len(lookups) > 1 else lookups[0]

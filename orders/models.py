@@ -121,6 +121,7 @@ class Order(TimeStampedModel):
             ("cancel_order", "Can cancel an order"),
             ("change_shipping_address", "Can change an order's shipping address"),
             ("add_order_note", "Can add a note to an order"),
+            ("view_customer_contact", "Can see the customer's e-mail address and phone"),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -91,8 +91,12 @@ def _prefix_range(field_name: str, prefix: str) -> Q:
     return Q(**{f"{field_name}__gte": prefix, f"{field_name}__lt": upper})
 
 
-def desk_search_lookups(*, query: str) -> list[QuerySet]:
-    """The indexed lookups a desk query can mean: each an (order id, kind) queryset."""
+def desk_search_lookups(*, query: str, include_contact: bool = True) -> list[QuerySet]:
+    """The indexed lookups a desk query can mean: each an (order id, kind) queryset.
+
+    Without `include_contact` (a role that may not see the customer's e-mail and phone)
+    those two are not searched either: a hit would confirm them.
+    """
     q = " ".join(query.split())
     if not q:
         return []
@@ -120,6 +124,8 @@ def desk_search_lookups(*, query: str) -> list[QuerySet]:
     )
 
     if "@" in q:
+        if not include_contact:
+            return lookups
         lookups.append(
             _ids(
                 orders.annotate(email_lower=Lower("customer_email")).filter(email_lower=q.lower()),
@@ -129,7 +135,7 @@ def desk_search_lookups(*, query: str) -> list[QuerySet]:
         return lookups
 
     digits = "".join(ch for ch in q if ch.isdigit())
-    if len(digits) >= MIN_PHONE_DIGITS and re.fullmatch(r"[\d\s()+./-]+", q):
+    if include_contact and len(digits) >= MIN_PHONE_DIGITS and re.fullmatch(r"[\d\s()+./-]+", q):
         key = phone_key(digits)[:PHONE_MATCH_DIGITS]
         lookups.append(_ids(orders.filter(customer_phone_key__startswith=key), MatchKind.PHONE))
 
@@ -165,13 +171,15 @@ def desk_search_lookups(*, query: str) -> list[QuerySet]:
     return lookups
 
 
-def desk_search(*, query: str, limit: int = SEARCH_LIMIT) -> list[SearchHit]:
+def desk_search(
+    *, query: str, limit: int = SEARCH_LIMIT, include_contact: bool = True
+) -> list[SearchHit]:
     """Orders matching whatever a customer reads out, newest first, at most `limit`.
 
     Two queries whatever the input: one UNION of the indexed lookups, one fetch
     of the matched orders.
     """
-    lookups = desk_search_lookups(query=query)
+    lookups = desk_search_lookups(query=query, include_contact=include_contact)
     if not lookups:
         return []
     union = lookups[0].union(*lookups[1:], all=True) if len(lookups) > 1 else lookups[0]

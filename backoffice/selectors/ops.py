@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -23,6 +24,7 @@ from inventory.models import (
 )
 from logistics.models import DispatchOutbox, InboundWebhook, Shipment
 from orders.models import Hold, Order
+from orders.numbers import PREFIX as ORDER_NUMBER_PREFIX
 
 logger = logging.getLogger(__name__)
 
@@ -368,3 +370,62 @@ def dashboard_figures(*, days: int = 14) -> dict:
         "exceptions": exceptions,
         "stock_alerts": stock_alerts,
     }
+
+
+# --- Bulk actions: what a typed list of order numbers means -------------------------
+
+_BULK_ENTRY_SPLIT = re.compile(r"[\s,;]+")
+_FULL_ORDER_NUMBER = re.compile(rf"^{re.escape(ORDER_NUMBER_PREFIX)}\d{{6,18}}$")
+NOT_AN_ORDER_NUMBER = f"not an order number (they look like {ORDER_NUMBER_PREFIX}000123)"
+NO_SUCH_ORDER = "no order has this number"
+
+
+@dataclass
+class BulkSelection:
+    """A typed list of order numbers, entry by entry, before anything is done to it."""
+
+    # Every entry as typed, in input order (what the result CSV reports on, line by line).
+    entries: list[str]
+    # Distinct orders found, in input order.
+    order_ids: list[int]
+    # Entries that name no order, with why, in input order.
+    unrecognised: list[tuple[str, str]]
+
+    @property
+    def duplicates(self) -> int:
+        return len(self.entries) - len(self.order_ids) - len(self.unrecognised)
+
+
+def bulk_entries_split(*, text: str) -> list[str]:
+    return [entry for entry in _BULK_ENTRY_SPLIT.split(text) if entry]
+
+
+def bulk_numbers_resolve(*, text: str) -> BulkSelection:
+    """Resolve typed order numbers (any case) in one query.
+
+    Only full numbers count: a bare "55" could be meant as CS-000055 or be a typo, and a
+    bulk hold on a guessed order is worse than asking again.
+    """
+    entries = bulk_entries_split(text=text)
+    wanted = {e.upper() for e in entries if _FULL_ORDER_NUMBER.match(e.upper())}
+    found = dict(Order.objects.filter(number__in=wanted).values_list("number", "id"))
+    order_ids: list[int] = []
+    unrecognised: list[tuple[str, str]] = []
+    seen: set[int] = set()
+    for entry in entries:
+        order_id = found.get(entry.upper())
+        if order_id is None:
+            why = NO_SUCH_ORDER if entry.upper() in wanted else NOT_AN_ORDER_NUMBER
+            unrecognised.append((entry, why))
+        elif order_id not in seen:
+            seen.add(order_id)
+            order_ids.append(order_id)
+    return BulkSelection(entries=entries, order_ids=order_ids, unrecognised=unrecognised)
+
+
+def bulk_status_resolve(*, status: str, channel_code: str = "", limit: int) -> list[int]:
+    """Ids of the orders in `status` (and channel), oldest first, at most `limit`."""
+    qs = Order.objects.filter(status=status)
+    if channel_code:
+        qs = qs.filter(channel__code=channel_code)
+    return list(qs.order_by("created_at", "id").values_list("id", flat=True)[:limit])

@@ -28,6 +28,7 @@ from orders.services.cancellation import order_cancel as order_cancel_service
 from orders.transitions import CANCELLABLE
 
 VIEW_ORDER = "orders.view_order"
+CUSTOMER_CONTACT = "orders.view_customer_contact"
 
 
 def _order_or_404(number: str) -> Order:
@@ -37,9 +38,10 @@ def _order_or_404(number: str) -> Order:
         raise Http404("No such order.") from exc
 
 
-def _back(order: Order, anchor: str = "") -> HttpResponseRedirect:
-    url = reverse("backoffice:order_detail", args=[order.number])
-    return HttpResponseRedirect(url + (f"#{anchor}" if anchor else ""), status=303)
+def _back(order: Order) -> HttpResponseRedirect:
+    # No #fragment: the page opens at its top, where the outcome message is shown (a jump
+    # to the timeline scrolled it out of sight, issue 16 item 10).
+    return HttpResponseRedirect(reverse("backoffice:order_detail", args=[order.number]), status=303)
 
 
 @require_GET
@@ -47,7 +49,11 @@ def _back(order: Order, anchor: str = "") -> HttpResponseRedirect:
 def desk_search(request):
     form = SearchForm(request.GET)
     query = form.cleaned_data["q"] if form.is_valid() else ""
-    hits = selectors.desk_search(query=query) if query else []
+    hits = (
+        selectors.desk_search(query=query, include_contact=request.user.has_perm(CUSTOMER_CONTACT))
+        if query
+        else []
+    )
     if len(hits) == 1 and request.GET.get("go") == "1":
         return HttpResponseRedirect(reverse("backoffice:order_detail", args=[hits[0].order.number]))
     return page(
@@ -68,8 +74,14 @@ def desk_search(request):
 def order_detail(request, number: str):
     try:
         order = selectors.order_for_desk(number=number)
-    except Order.DoesNotExist as exc:
-        raise Http404("No such order.") from exc
+    except Order.DoesNotExist:
+        # Rendered here rather than raised: a styled page with the search, even with DEBUG on.
+        return page(
+            request,
+            "backoffice/not_found.html",
+            {"title": "Order not found", "what": f"There is no order {number}.", "query": number},
+            status=404,
+        )
     user = request.user
     timeline = selectors.order_timeline(order=order, shipments=list(order.shipments.all()))
     holds = list(order.holds.all())
@@ -112,7 +124,7 @@ def order_hold_place(request, number: str):
     form = HoldPlaceForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose a reason for the hold.")
-        return _back(order, "actions")
+        return _back(order)
     try:
         hours = form.cleaned_data["due_in_hours"]
         desk_services.order_hold_place(
@@ -144,7 +156,7 @@ def order_hold_place(request, number: str):
             )
         else:
             messages.success(request, f"Order {order.number} is on hold.")
-    return _back(order, "timeline")
+    return _back(order)
 
 
 @require_POST
@@ -160,7 +172,7 @@ def order_hold_release(request, number: str, hold_id: int):
         report_domain_error(request, exc)
     else:
         messages.success(request, f"Hold “{hold.get_reason_display()}” released.")
-    return _back(order, "timeline")
+    return _back(order)
 
 
 @require_POST
@@ -170,14 +182,14 @@ def order_note_add(request, number: str):
     form = NoteForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Write the note first.")
-        return _back(order, "notes")
+        return _back(order)
     try:
         desk_services.order_note_add(order=order, text=form.cleaned_data["text"], user=request.user)
     except DomainError as exc:
         report_domain_error(request, exc)
     else:
         messages.success(request, "Note added.")
-    return _back(order, "timeline")
+    return _back(order)
 
 
 @staff_view(VIEW_ORDER, "orders.change_shipping_address")
@@ -199,7 +211,7 @@ def order_address_change(request, number: str):
                 return _back(order)
             else:
                 messages.success(request, "Shipping address changed.")
-                return _back(order, "timeline")
+                return _back(order)
         status = 422
     else:
         form = AddressForm(initial={name: getattr(order, name) for name in AddressForm.base_fields})
@@ -219,11 +231,11 @@ def order_cancel(request, number: str):
     form = CancelForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Give a reason and confirm that the order cannot be reopened.")
-        return _back(order, "cancel-form")
+        return _back(order)
     try:
         order_cancel_service(order=order, reason=form.cleaned_data["reason"], user=request.user)
     except DomainError as exc:
         report_domain_error(request, exc)
     else:
         messages.success(request, f"Order {order.number} is cancelled.")
-    return _back(order, "timeline")
+    return _back(order)

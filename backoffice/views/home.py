@@ -8,7 +8,7 @@ def home(request):
     """Send each role to the screen it starts its day on."""
     user = request.user
     if user.has_perm("orders.view_dashboard"):
-        return redirect("backoffice:exceptions")
+        return redirect("backoffice:dashboard")
     if user.has_perm("orders.view_order") and not user.has_perm("inventory.view_stocklevel"):
         return redirect("backoffice:desk")
     if user.has_perm("inventory.view_stocklevel"):

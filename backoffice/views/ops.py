@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
@@ -21,7 +19,7 @@ from backoffice.services import (
 from backoffice.views.common import page, report_domain_error, staff_view
 from core.csv_safe import csv_writer
 from core.errors import DomainError
-from orders.models import Channel, Order
+from orders.models import Channel
 
 DASHBOARD = "orders.view_dashboard"
 
@@ -85,12 +83,14 @@ def dashboard(request):
     )
 
 
-_NUMBER_SPLIT = re.compile(r"[\s,;]+")
-
-
 @staff_view(DASHBOARD)
 def bulk_hold(request):
-    """Bulk actions on many orders (hold, CSV export), run as a BulkJob with progress."""
+    """Bulk actions on many orders (hold, CSV export), run as a BulkJob with progress.
+
+    Typed numbers or a status are checked first: the page says how many orders were
+    recognised and lists every entry that was not, and only "Start" (confirm=1) makes
+    the job. Rows ticked in the exception queue are known orders and start at once.
+    """
     if request.method != "POST":
         initial = {"action": request.GET.get("action", BulkActionForm.HOLD)}
         return _bulk_page(request, BulkActionForm(initial=initial))
@@ -104,40 +104,65 @@ def bulk_hold(request):
     data = form.cleaned_data
     if data["action"] == BulkActionForm.HOLD and not request.user.has_perm("orders.place_hold"):
         raise PermissionDenied
-    order_ids = selected or _resolve_orders(data)
+    entries = unrecognised = None
+    if selected:
+        order_ids = selected
+    elif data["numbers"].strip():
+        selection = selectors.bulk_numbers_resolve(text=data["numbers"])
+        order_ids, entries, unrecognised = (
+            selection.order_ids,
+            selection.entries,
+            selection.unrecognised,
+        )
+    else:
+        order_ids = selectors.bulk_status_resolve(
+            status=data["status"],
+            channel_code=data.get("channel", ""),
+            limit=BULK_JOB_MAX_ORDERS + 1,
+        )
+    if not selected and request.POST.get("confirm") != "1":
+        return _bulk_page(
+            request,
+            form,
+            preview={
+                "recognised": len(order_ids),
+                "too_many": len(order_ids) > BULK_JOB_MAX_ORDERS,
+                "unrecognised": unrecognised or [],
+                "duplicates": selection.duplicates if entries is not None else 0,
+            },
+        )
     try:
         if data["action"] == BulkActionForm.EXPORT:
-            job = order_export_job_create(user=request.user, order_ids=order_ids)
+            job = order_export_job_create(
+                user=request.user, order_ids=order_ids, entries=entries, unrecognised=unrecognised
+            )
         else:
             job = bulk_hold_job_create(
-                user=request.user, order_ids=order_ids, reason=data["reason"], note=data["note"]
+                user=request.user,
+                order_ids=order_ids,
+                reason=data["reason"],
+                note=data["note"],
+                entries=entries,
+                unrecognised=unrecognised,
             )
     except DomainError as exc:
         report_domain_error(request, exc)
-        return HttpResponseRedirect(request.path, status=303)
+        return _bulk_page(request, form, status=422)
     return HttpResponseRedirect(job.get_absolute_url(), status=303)
 
 
-def _bulk_page(request, form, status: int = 200):
+def _bulk_page(request, form, status: int = 200, preview: dict | None = None):
     return page(
         request,
         "backoffice/bulk_hold.html",
-        {"title": "Bulk actions", "form": form, "jobs": _recent_jobs(request.user)},
+        {
+            "title": "Bulk actions",
+            "form": form,
+            "preview": preview,
+            "max_orders": BULK_JOB_MAX_ORDERS,
+            "jobs": _recent_jobs(request.user),
+        },
         status=status,
-    )
-
-
-def _resolve_orders(data: dict) -> list[int]:
-    numbers = [n.upper() for n in _NUMBER_SPLIT.split(data.get("numbers", "")) if n]
-    qs = Order.objects.all()
-    if numbers:
-        qs = qs.filter(number__in=numbers)
-    else:
-        qs = qs.filter(status=data["status"])
-        if data.get("channel"):
-            qs = qs.filter(channel__code=data["channel"])
-    return list(
-        qs.order_by("created_at", "id").values_list("id", flat=True)[: BULK_JOB_MAX_ORDERS + 1]
     )
 
 
@@ -156,7 +181,11 @@ def _job_for(request, job_id: int) -> BulkJob:
 @staff_view()
 def job_detail(request, job_id: int):
     job = _job_for(request, job_id)
-    return page(request, "backoffice/job_detail.html", {"title": str(job), "job": job})
+    return page(
+        request,
+        "backoffice/job_detail.html",
+        {"title": str(job), "job": job, "unrecognised": job.parameters.get("unrecognised", [])},
+    )
 
 
 @require_GET
@@ -168,6 +197,9 @@ def job_status(request, job_id: int):
             "id": job.pk,
             "kind": job.kind,
             "status": job.status,
+            "outcome": job.outcome,
+            "outcome_label": job.outcome_label,
+            "unrecognised": len(job.parameters.get("unrecognised", [])),
             "total": job.total,
             "processed": job.processed,
             "succeeded": job.succeeded,

@@ -52,9 +52,7 @@ def order_return_request(request, number: str):
         messages.success(
             request, f"Return {return_request.number} requested; the label is on its way."
         )
-    return HttpResponseRedirect(
-        reverse("backoffice:order_detail", args=[order.number]) + "#returns", status=303
-    )
+    return HttpResponseRedirect(reverse("backoffice:order_detail", args=[order.number]), status=303)
 
 
 @require_GET

@@ -24,6 +24,9 @@
     var bar = el.querySelector(".progress > div");
     var label = el.querySelector("[data-job-label]");
     var result = el.querySelector("[data-job-result]");
+    var error = el.querySelector("[data-job-error]");
+    var badge = document.querySelector("[data-job-outcome]");
+    var title = el.getAttribute("data-job-title");
     // Set from the script, not a style attribute: the CSP forbids inline styles.
     bar.style.width = (bar.parentNode.getAttribute("aria-valuenow") || "0") + "%";
     function tick() {
@@ -33,7 +36,19 @@
           bar.style.width = job.percent + "%";
           bar.parentNode.setAttribute("aria-valuenow", job.percent);
           label.textContent = job.percent + " % · " + job.processed + " / " + job.total +
-            " processed · " + job.succeeded + " done · " + job.failed + " not done · " + job.status;
+            " processed · " + job.succeeded + " done · " + job.failed + " not done";
+          // The outcome shows in the badge, the bar's colour and the tab's title, so a
+          // finished job never keeps saying "running" and a failed one never looks done.
+          el.setAttribute("data-outcome", job.outcome);
+          if (badge) {
+            badge.className = "badge badge-" + job.outcome;
+            badge.textContent = job.outcome_label;
+          }
+          if (title) { document.title = title + " · " + job.outcome_label + " | Consign back office"; }
+          if (error && job.error) {
+            error.textContent = job.error;
+            error.hidden = false;
+          }
           if (job.finished) {
             if (result) { result.hidden = false; }
             el.setAttribute("data-finished", "true");

@@ -83,6 +83,9 @@ def celery_worker(transactional_db, monkeypatch):
     queue = f"backoffice-test-{uuid.uuid4().hex[:12]}"
     # A task's own `queue` attribute takes precedence over CELERY_TASK_ROUTES.
     monkeypatch.setattr(bulk_job_run_task, "queue", queue, raising=False)
+    # Celery caches a task's routing options at its first apply_async: without this, a
+    # second test in the process would send to the first test's (gone) queue.
+    monkeypatch.setattr(bulk_job_run_task, "_exec_options", None, raising=False)
 
     db = connection.settings_dict
     env = {

@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 from backoffice.models import BulkJob
 from orders.models import Hold, Order, OrderEvent
-from tests.backoffice.browser import login, screenshot
+from tests.backoffice.browser import PASSWORD, login, screenshot
 from tests.inventory.factories import StockLevelFactory
 from tests.logistics.factories import ShipmentFactory, TrackingEventFactory
 from tests.orders.factories import ChannelFactory, OrderFactory, OrderLineFactory
@@ -54,6 +54,79 @@ def test_agent_finds_order_by_tracking_number_and_places_a_hold(live_server, bro
     # The hold's time is shown in the browser's zone (Amsterdam), not UTC.
     local = event.created_at.astimezone(__import__("zoneinfo").ZoneInfo("Europe/Amsterdam"))
     expect(timeline).to_contain_text(local.strftime("%H:%M"))
+
+
+def test_action_outcome_messages_are_in_view_after_the_redirect(live_server, browser_page, agent):
+    """Issue 16 item 10: success and refusal messages are seen, not scrolled away."""
+    order = OrderFactory(status=Order.Status.ALLOCATED)
+    OrderLineFactory(order=order, line_number=1)
+    page = browser_page
+    page.on("dialog", lambda dialog: dialog.accept())
+    login(page, live_server.url, "agent", f"/desk/orders/{order.number}/")
+
+    page.fill("#notes textarea[name=text]", "Customer asked about delivery")
+    page.click("#notes button[type=submit]")
+    success = page.locator("#messages .success")
+    expect(success).to_contain_text("Note added")
+    expect(success).to_be_in_viewport()
+
+    # The warehouse ships the order while the agent has the page open.
+    Order.objects.filter(pk=order.pk).update(status=Order.Status.SHIPPED)
+    page.fill("#cancel-reason", "Customer changed their mind")
+    page.check("#cancel-form input[name=confirm]")
+    page.click("#cancel-form button[type=submit]")
+    refusal = page.locator("#messages .error")
+    expect(refusal).to_contain_text("can no longer be cancelled")
+    expect(refusal).to_be_in_viewport()
+    assert "#" not in page.url
+    screenshot(page, "desk-cancel-refused")
+
+
+@pytest.mark.parametrize(
+    ("role", "username", "start", "heading"),
+    [
+        ("agent", "agent", "/desk/", "Customer desk"),
+        ("warehouse_user", "warehouse", "/warehouse/stock/", "Stock"),
+        ("manager", "manager", "/ops/dashboard/", "Operations dashboard"),
+        ("superuser", "admin", "/ops/dashboard/", "Operations dashboard"),
+    ],
+)
+def test_login_lands_on_the_roles_start_screen_in_the_local_time_zone(
+    live_server, browser_page, request, role, username, start, heading
+):
+    """Issue 16 item 17: own start screen, local times from the first page, logout to login."""
+    request.getfixturevalue(role)
+    page = browser_page
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{live_server.url}{start}")
+    expect(page.locator("h1")).to_contain_text(heading)
+    # The very first page after login, no reload: the browser's zone, not the server's UTC.
+    expect(page.locator("#user-tools .tz")).to_have_text("Europe/Amsterdam")
+    page.click("#logout-form button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/admin/login/")
+    expect(page.locator("#id_username")).to_be_visible()
+
+
+def test_refusal_and_unknown_order_pages_keep_the_navigation(live_server, browser_page, agent):
+    """Issue 16 item 17: the 403 page keeps the navigation; an unknown order is a styled 404."""
+    page = browser_page
+    login(page, live_server.url, "agent", "/desk/")
+    response = page.goto(f"{live_server.url}/ops/dashboard/")
+    assert response.status == 403
+    expect(page.locator("h1")).to_have_text("Not allowed")
+    page.locator("#user-tools").get_by_role("link", name="Desk").click()
+    page.wait_for_url(f"{live_server.url}/desk/")
+
+    response = page.goto(f"{live_server.url}/desk/orders/CS-999999/")
+    assert response.status == 404
+    expect(page.locator("h1")).to_have_text("Order not found")
+    expect(page.locator("#not-found")).to_contain_text("There is no order CS-999999.")
+    expect(page.locator("#user-tools")).to_contain_text("Desk")
+    expect(page.locator("#desk-q")).to_have_value("CS-999999")
+    screenshot(page, "desk-unknown-order")
 
 
 def test_customer_service_is_refused_a_stock_adjustment(live_server, browser_page, agent):
@@ -132,7 +205,9 @@ def test_manager_bulk_holds_500_orders_and_watches_progress(
     page.fill("#id_channel", "webshop")
     page.select_option("#id_reason", "fraud_review")
     page.fill("#id_note", "Card testing wave")
-    page.click("#bulk-hold-form button[type=submit]")
+    page.click("#bulk-check")
+    expect(page.locator("#bulk-recognised")).to_have_text("500 orders recognised")
+    page.click("#bulk-start")
 
     page.wait_for_url(re.compile(r".*/ops/jobs/\d+/$"))
     expect(page.locator("[data-job-label]")).to_contain_text("/ 500")
@@ -147,6 +222,47 @@ def test_manager_bulk_holds_500_orders_and_watches_progress(
     assert (job.status, job.processed, job.succeeded) == ("done", 500, 500)
     assert Hold.objects.filter(reason="fraud_review", released_at__isnull=True).count() == 500
     assert Order.objects.filter(status=Order.Status.ON_HOLD).count() == 500
+
+
+@pytest.mark.integration
+def test_manager_bulk_holds_typed_numbers_with_unknown_entries(
+    live_server, browser_page, manager, celery_worker
+):
+    """Issue 16 item 9: unknown entries are listed before starting; a job where nothing
+    could be done ends red and "Failed", and the tab title follows the job to its end."""
+    fine = OrderFactory(status=Order.Status.RECEIVED)
+    shipped = OrderFactory(status=Order.Status.SHIPPED)
+    page = browser_page
+    login(page, live_server.url, "manager", "/ops/bulk-hold/")
+    page.fill("#id_numbers", f"55\n{fine.number}\nCS-999999 hello")
+    page.select_option("#id_reason", "manual")
+    page.click("#bulk-check")
+    expect(page.locator("#bulk-recognised")).to_have_text("1 order recognised")
+    unrecognised = page.locator("#bulk-unrecognised li")
+    expect(unrecognised).to_have_count(3)
+    for entry in ("55", "CS-999999", "hello"):
+        expect(page.locator("#bulk-unrecognised")).to_contain_text(entry)
+    screenshot(page, "bulk-hold-check")
+    page.click("#bulk-start")
+    page.wait_for_url(re.compile(r".*/ops/jobs/\d+/$"))
+    expect(page.locator("#job")).to_have_attribute("data-finished", "true", timeout=60_000)
+    expect(page.locator("#job")).to_have_attribute("data-outcome", "done_with_failures")
+    expect(page.locator("#job-unrecognised")).to_contain_text("hello")
+    expect(page).to_have_title(re.compile(r"^Bulk hold #\d+ · Done, not all \|"))
+
+    # Every order refused: red and "Failed", never a calm "done".
+    page.goto(f"{live_server.url}/ops/bulk-hold/")
+    page.fill("#id_numbers", shipped.number)
+    page.select_option("#id_reason", "manual")
+    page.click("#bulk-check")
+    page.click("#bulk-start")
+    page.wait_for_url(re.compile(r".*/ops/jobs/\d+/$"))
+    expect(page.locator("#job")).to_have_attribute("data-finished", "true", timeout=60_000)
+    expect(page.locator("#job")).to_have_attribute("data-outcome", "failed")
+    expect(page.locator("[data-job-outcome]")).to_have_text("Failed")
+    expect(page.locator("[data-job-error]")).to_contain_text("None of the 1 order")
+    expect(page).to_have_title(re.compile(r"^Bulk hold #\d+ · Failed \|"))
+    screenshot(page, "bulk-hold-failed")
 
 
 def test_manager_screens_render_in_the_browser(live_server, browser_page, manager):

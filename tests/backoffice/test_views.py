@@ -185,7 +185,7 @@ def _forbidden_requests(order, level):
         "bulk_hold": (
             "post",
             "/ops/bulk-hold/",
-            {"action": "hold", "numbers": number, "reason": "manual"},
+            {"action": "hold", "numbers": number, "reason": "manual", "confirm": "1"},
         ),
     }
 

@@ -145,6 +145,37 @@ def test_pages_carry_a_strict_content_security_policy(client, agent):
     assert "unsafe-eval" not in policy
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("get", "/no-such-page/", 404),
+        ("get", "/desk/orders/CS-999999/", 404),
+        ("post", "/ops/dashboard/", 405),
+        ("post", "/healthz", 405),
+        ("get", "/api/no-such-page", 404),
+        ("get", "/api/v1/no-such-page/", 404),
+        ("get", "/webhooks/no-such-page/", 404),
+        ("get", "/webhooks/lsp/sandbox/", 405),
+    ],
+)
+def test_error_pages_carry_a_content_security_policy(client, manager, method, path, status):
+    """Issue 16 item 7: the header is on every answer, 404 and 405 pages included."""
+    client.force_login(manager)
+    response = getattr(client, method)(path)
+    assert response.status_code == status
+    policy = response.get("Content-Security-Policy", "")
+    assert "frame-ancestors 'none'" in policy
+    assert "unsafe-inline" not in policy
+
+
+def test_database_outage_page_carries_a_content_security_policy(rf):
+    from core.middleware import CSPFallbackMiddleware, database_unavailable
+
+    response = CSPFallbackMiddleware(database_unavailable)(rf.get("/desk/"))
+    assert response.status_code == 503
+    assert "default-src 'self'" in response["Content-Security-Policy"]
+
+
 def test_pages_deny_framing_and_leak_no_referrer(client, agent):
     client.force_login(agent)
     response = client.get(reverse("backoffice:desk"))
