@@ -4,8 +4,6 @@ problem+json for the requests gunicorn answers itself (core/gunicorn_support.py)
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,7 +13,7 @@ from django.conf import settings
 
 from core.gunicorn_support import redact_query, redact_url
 from partners.services import api_key_create
-from tests.fixtures.live import _database_url, _free_port
+from tests.fixtures.live import _database_url, gunicorn_running
 from tests.orders.factories import ChannelFactory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,7 +51,6 @@ def test_urls_keep_their_path_and_lose_query_values(url, expected):
 @pytest.fixture
 def served(transactional_db, tmp_path):
     """gunicorn started the way the Procfile starts it, with its access log in a file."""
-    port = _free_port()
     access_log = tmp_path / "access.log"
     env = {
         **os.environ,
@@ -63,44 +60,9 @@ def served(transactional_db, tmp_path):
         "DJANGO_SECURE_SSL_REDIRECT": "false",
         "LOG_LEVEL": "ERROR",
     }
-    process = subprocess.Popen(  # noqa: S603 - fixed argv, no user input
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "config.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            "--threads",
-            "2",
-            "--access-logfile",
-            str(access_log),
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("gunicorn did not start")
-            time.sleep(0.2)
+    args = ["config.wsgi", "--workers", "1", "--threads", "2", "--access-logfile", str(access_log)]
+    with gunicorn_running(args, env, start_timeout=60) as url:
         yield url, access_log
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _log_text(access_log: Path, *paths: str) -> str:

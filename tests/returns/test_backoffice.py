@@ -7,7 +7,7 @@ import pytest
 from inventory.models import StockMovement
 from orders.models import Order
 from returns.models import ReturnRequest
-from returns.services import return_label_issue
+from returns.services import RequestedLine, return_label_issue, return_request_create
 from tests.returns.helpers import FakeReturnAdapter, delivered_order
 
 pytestmark = pytest.mark.django_db
@@ -53,11 +53,9 @@ def test_warehouse_cannot_request_and_agent_cannot_receive(client, agent, wareho
     assert client.get("/warehouse/returns/").status_code == 403
 
 
-def test_warehouse_receives_a_return_line_by_line(client, warehouse_user):
+def _labelled_return() -> tuple[Order, ReturnRequest]:
+    """A delivered order of two lines (2 and 1 units) with a labelled return of one unit each."""
     order = delivered_order(quantities=(2, 1))
-    client.force_login(warehouse_user)
-    from returns.services import RequestedLine, return_request_create
-
     return_request = return_request_create(
         order=order,
         lines=[
@@ -67,6 +65,12 @@ def test_warehouse_receives_a_return_line_by_line(client, warehouse_user):
         actor="test",
     )
     return_label_issue(return_id=return_request.pk, adapter=FakeReturnAdapter())
+    return order, return_request
+
+
+def test_warehouse_receives_a_return_line_by_line(client, warehouse_user):
+    order, return_request = _labelled_return()
+    client.force_login(warehouse_user)
     queue = client.get("/warehouse/returns/")
     assert return_request.number in queue.content.decode()
     line1, line2 = return_request.lines.order_by("order_line__line_number")
@@ -93,18 +97,7 @@ def test_warehouse_receives_a_return_line_by_line(client, warehouse_user):
 
 
 def test_receiving_with_an_empty_form_is_refused_and_leaves_the_return_open(client, warehouse_user):
-    order = delivered_order(quantities=(2, 1))
-    from returns.services import RequestedLine, return_request_create
-
-    return_request = return_request_create(
-        order=order,
-        lines=[
-            RequestedLine(line_number=1, quantity=1, reason="size_fit"),
-            RequestedLine(line_number=2, quantity=1, reason="damaged"),
-        ],
-        actor="test",
-    )
-    return_label_issue(return_id=return_request.pk, adapter=FakeReturnAdapter())
+    order, return_request = _labelled_return()
     client.force_login(warehouse_user)
     line1, line2 = return_request.lines.order_by("order_line__line_number")
     response = client.post(
