@@ -17,7 +17,9 @@ from urllib.parse import urlsplit
 from config.env import DEFAULT_REDIS_URL
 
 os.environ.setdefault("DJANGO_DEBUG", "true")
-os.environ.setdefault("OUTBOUND_ALLOW_HOSTS", "127.0.0.1,localhost")
+# Set, not defaulted: `make test` arrives with the development list (the sandbox's port
+# only), and the suite's servers listen on ports picked at run time.
+os.environ["OUTBOUND_ALLOW_HOSTS"] = "127.0.0.1,localhost"
 
 _xdist_worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1, ...
 if _xdist_worker and not os.environ.get("CONSIGN_TEST_REDIS_SPLIT"):

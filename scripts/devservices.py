@@ -27,6 +27,10 @@ from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
+# Importing `config` (below) starts the Celery app, which sets DJANGO_SETTINGS_MODULE in
+# this process's environment: remember what the caller set, so that pytest is not told
+# to use config.settings instead of its own config.settings_test.
+CALLER_SETTINGS_MODULE = os.environ.get("DJANGO_SETTINGS_MODULE")
 sys.path.insert(0, str(ROOT))
 
 from config.env import (  # noqa: E402  (the repo root must be importable first)
@@ -287,6 +291,8 @@ def development_env(environ: Mapping[str, str]) -> dict[str, str]:
     Whatever the caller set wins.
     """
     env = dict(environ)
+    if CALLER_SETTINGS_MODULE is None:
+        env.pop("DJANGO_SETTINGS_MODULE", None)
     env.setdefault("DJANGO_DEBUG", "true")
     sandbox = urlsplit(env.get("LSP_SANDBOX_URL") or DEFAULT_SANDBOX_URL)
     env.setdefault("OUTBOUND_ALLOW_HOSTS", f"{sandbox.hostname}:{sandbox.port or 80}")

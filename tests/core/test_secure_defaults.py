@@ -64,3 +64,20 @@ def test_the_removed_loopback_switch_is_reported(settings, monkeypatch):
     settings.OUTBOUND_ALLOW_HOSTS = []
     monkeypatch.setenv("OUTBOUND_ALLOW_LOOPBACK", "true")
     assert [m.id for m in outbound_allow_hosts_check(None)] == ["core.W106"]
+
+
+def test_make_test_lets_pytest_choose_the_test_settings():
+    """Importing `config` sets DJANGO_SETTINGS_MODULE (the Celery app does); `make test`
+    must not pass that on, or pytest runs on config.settings without the test settings
+    (once it did: CI ran with the sandbox's port as the only loopback destination)."""
+    env = _bare_env()
+    env.pop("DJANGO_SETTINGS_MODULE")
+    code = (
+        "import os, scripts.devservices as d; "
+        "print(os.environ.get('DJANGO_SETTINGS_MODULE'), "
+        "d.development_env(os.environ).get('DJANGO_SETTINGS_MODULE'))"
+    )
+    result = subprocess.run(  # noqa: S603 - fixed argv
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split()[-2:] == ["config.settings", "None"]

@@ -19,3 +19,11 @@ def test_queue_backlog_counts_ready_messages_in_redis():
     finally:
         with app.connection_for_write() as connection:
             connection.default_channel.queue_purge(queue)
+
+
+@pytest.mark.integration
+def test_a_queue_redis_does_not_know_is_empty_without_a_warning(caplog):
+    """A fresh Redis has no binding for a queue nobody published to: that is 0, not an error."""
+    caplog.set_level("WARNING", logger="logistics.broker")
+    assert broker.queue_backlog("logistics-test-never-declared") == 0
+    assert caplog.records == []

@@ -95,7 +95,9 @@ def test_bad_keys_from_one_address_get_429_problem_with_retry_after(failures_lim
     response = client.get(ORDERS_URL)
     assert response["Content-Type"] == "application/problem+json"
     assert response.json()["status"] == 429
-    assert 0 < int(response["Retry-After"]) <= 3600
+    # A sliding window: the refused request fits again at most by the end of the next
+    # window, so up to two periods away depending on the minute the test runs in.
+    assert 0 < int(response["Retry-After"]) <= 2 * 3600
 
 
 def test_missing_revoked_and_malformed_keys_count_together(failures_limited, api_key):
