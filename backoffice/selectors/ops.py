@@ -42,6 +42,8 @@ class ExceptionItem:
     owner: str = ""
     due_at: datetime | None = None
     provider: str = ""
+    # Stock alerts: the level the row is about (the row links to its stock page).
+    stock_level_id: int | None = None
 
     @property
     def overdue(self) -> bool:
@@ -200,9 +202,7 @@ def exception_queue(
                     )
                 )
         else:  # stock
-            qs = StockLevel.objects.filter(
-                low_stock_threshold__gt=0, on_hand__lte=F("low_stock_threshold")
-            )
+            qs = StockLevel.objects.low()
             count = capped_count(qs)
             for level in qs.select_related("product", "warehouse").order_by("updated_at")[:limit]:
                 items.append(
@@ -211,7 +211,8 @@ def exception_queue(
                         order=None,
                         since=level.updated_at,
                         subject=f"{level.product.sku} at {level.warehouse.code}",
-                        detail=f"{level.on_hand} on hand, alert at {level.low_stock_threshold}",
+                        detail=low_stock_detail(level),
+                        stock_level_id=level.pk,
                     )
                 )
         out[k] = {
@@ -221,6 +222,14 @@ def exception_queue(
             "items": items,
         }
     return out
+
+
+def low_stock_detail(level: StockLevel) -> str:
+    """What a stock alert row says: the figures the low-stock rule compares."""
+    return (
+        f"{level.available} available ({level.on_hand} on hand, {level.reserved} reserved), "
+        f"alert at {level.low_stock_threshold}"
+    )
 
 
 def dispatch_parked_but_moving() -> QuerySet[Shipment]:
@@ -251,6 +260,7 @@ def late_shipments(*, now: datetime) -> QuerySet[Shipment]:
 
 
 DASHBOARD_CACHE_SECONDS = 60
+DASHBOARD_STOCK_ALERTS = 10
 
 
 def dashboard_figures_cached(*, days: int = 14) -> dict:
@@ -258,7 +268,7 @@ def dashboard_figures_cached(*, days: int = 14) -> dict:
     from django.core.cache import cache
     from django.utils import timezone
 
-    key = f"backoffice:dashboard:{days}:{timezone.get_current_timezone_name()}"
+    key = f"backoffice:dashboard:v2:{days}:{timezone.get_current_timezone_name()}"
     try:
         figures = cache.get(key)
     except Exception:  # a cache outage must not take the dashboard down
@@ -268,9 +278,12 @@ def dashboard_figures_cached(*, days: int = 14) -> dict:
         figures = dashboard_figures(days=days)
         figures["stock_alerts"] = [
             {
+                "id": level.pk,
                 "sku": level.product.sku,
                 "warehouse": level.warehouse.code,
+                "available": level.available,
                 "on_hand": level.on_hand,
+                "reserved": level.reserved,
                 "threshold": level.low_stock_threshold,
             }
             for level in figures["stock_alerts"]
@@ -355,10 +368,13 @@ def dashboard_figures(*, days: int = 14) -> dict:
         .order_by("-n")
     )
     exceptions = [(row["provider__code"], row["n"]) for row in exception_rows]
+    low_stock = StockLevel.objects.low()
+    stock_alerts_count = capped_count(low_stock)
+    # The ten furthest below their threshold first.
     stock_alerts = list(
-        StockLevel.objects.filter(low_stock_threshold__gt=0, on_hand__lte=F("low_stock_threshold"))
-        .select_related("product", "warehouse")
-        .order_by("on_hand")[:10]
+        low_stock.select_related("product", "warehouse").order_by(
+            F("on_hand") - F("reserved") - F("low_stock_threshold"), "pk"
+        )[:DASHBOARD_STOCK_ALERTS]
     )
     return {
         "days": [d.strftime("%d %b") for d in day_list],
@@ -369,6 +385,8 @@ def dashboard_figures(*, days: int = 14) -> dict:
         "on_time": on_time_pct,
         "exceptions": exceptions,
         "stock_alerts": stock_alerts,
+        "stock_alerts_count": stock_alerts_count,
+        "stock_alerts_count_label": count_label(stock_alerts_count),
     }
 
 
