@@ -22,7 +22,7 @@ from inventory.models import (
     StockSnapshot,
     StockSnapshotLine,
 )
-from logistics.models import DispatchOutbox, InboundWebhook, Shipment
+from logistics.models import DispatchOutbox, InboundWebhook, Shipment, ShipmentStatusGroups
 from orders.models import Hold, Order
 from orders.numbers import PREFIX as ORDER_NUMBER_PREFIX
 
@@ -62,17 +62,9 @@ EXCEPTION_KINDS = {
     "stock_discrepancy": "Stock discrepancies (LSP snapshots)",
     "webhook_failed": "Unprocessable LSP webhooks",
 }
-TRACKING_EXCEPTION_STATUSES = [
-    Shipment.Status.EXCEPTION,
-    Shipment.Status.FAILED_ATTEMPT,
-    Shipment.Status.RETURN_TO_SENDER,
-]
-IN_TRANSIT_STATUSES = [
-    Shipment.Status.DISPATCHED,
-    Shipment.Status.IN_TRANSIT,
-    Shipment.Status.OUT_FOR_DELIVERY,
-    Shipment.Status.AVAILABLE_FOR_PICKUP,
-]
+# Sorted: the queue reads one index range per status, in a stable order.
+TRACKING_EXCEPTION_STATUSES = sorted(ShipmentStatusGroups.TRACKING_EXCEPTION)
+IN_TRANSIT_STATUSES = sorted(ShipmentStatusGroups.IN_TRANSIT)
 DEFAULT_TRANSIT_HOURS = 72
 
 
