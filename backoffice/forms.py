@@ -54,6 +54,39 @@ class AddressForm(forms.Form):
     )
 
 
+class ExceptionQueueFilterForm(forms.Form):
+    """The exception queue's filters (GET). A bad value is a form error, never a guess."""
+
+    kind = forms.CharField(required=False, max_length=32)
+    channel = forms.CharField(required=False, max_length=32)
+    days = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=365,
+        label="Backorders older than (days)",
+        error_messages={
+            "min_value": "Days must be 0 or more.",
+            "max_value": "Days must be at most 365.",
+            "invalid": "Days must be a whole number.",
+        },
+    )
+    mine = forms.BooleanField(required=False)
+
+    DEFAULT_DAYS = 3
+
+    def clean_kind(self):
+        from backoffice.selectors import EXCEPTION_KINDS
+
+        kind = self.cleaned_data["kind"]
+        if kind and kind not in EXCEPTION_KINDS:
+            raise forms.ValidationError("Unknown kind of exception.")
+        return kind
+
+    def clean_days(self):
+        days = self.cleaned_data["days"]
+        return self.DEFAULT_DAYS if days is None else days
+
+
 # Room for the most numbers a bulk action takes (5,000) however they are spaced.
 BULK_NUMBERS_MAX_CHARS = 100_000
 

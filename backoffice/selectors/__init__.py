@@ -15,6 +15,7 @@ from backoffice.selectors.desk import (
     order_timeline,
 )
 from backoffice.selectors.ops import (
+    DASHBOARD_EXCEPTION_STATUSES,
     DEFAULT_TRANSIT_HOURS,
     EXCEPTION_KINDS,
     BulkSelection,
@@ -38,6 +39,7 @@ from backoffice.selectors.warehouse import (
 
 __all__ = [
     "COUNT_CAP",
+    "DASHBOARD_EXCEPTION_STATUSES",
     "DEFAULT_TRANSIT_HOURS",
     "DISPATCH_BOARD_COLUMNS",
     "EXCEPTION_KINDS",
