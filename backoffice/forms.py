@@ -91,12 +91,26 @@ class ExceptionQueueFilterForm(forms.Form):
 BULK_NUMBERS_MAX_CHARS = 100_000
 
 
+def _hold_owner_choices():
+    from backoffice.selectors import hold_owner_candidates
+
+    return hold_owner_candidates()
+
+
 class BulkActionForm(forms.Form):
     HOLD = "hold"
+    RELEASE = "release"
+    ASSIGN = "assign"
     EXPORT = "export"
 
     action = forms.ChoiceField(
-        choices=[(HOLD, "Put on hold"), (EXPORT, "Export to CSV")], initial=HOLD
+        choices=[
+            (HOLD, "Put on hold"),
+            (RELEASE, "Release holds"),
+            (ASSIGN, "Assign holds to an owner"),
+            (EXPORT, "Export to CSV"),
+        ],
+        initial=HOLD,
     )
     numbers = forms.CharField(
         required=False,
@@ -110,12 +124,25 @@ class BulkActionForm(forms.Form):
         help_text="Or: every order currently in this status (at most 5,000, oldest first).",
     )
     channel = forms.CharField(required=False, max_length=32, help_text="Channel code, optional.")
-    reason = forms.ChoiceField(choices=REASON_CHOICES, required=False, label="Hold reason")
+    reason = forms.ChoiceField(
+        choices=REASON_CHOICES,
+        required=False,
+        label="Hold reason",
+        help_text="To hold: the reason. To release or assign: only holds for this reason "
+        "(none chosen: every active hold of the order).",
+    )
     note = forms.CharField(max_length=2000, required=False, label="Hold note")
+    owner = forms.ModelChoiceField(
+        queryset=None,
+        required=False,
+        label="Owner",
+        help_text="To assign: who follows the holds up.",
+    )
 
     def __init__(self, *args, has_selection: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.has_selection = has_selection
+        self.fields["owner"].queryset = _hold_owner_choices()
 
     def clean_numbers(self):
         from backoffice.selectors import bulk_entries_split
@@ -136,6 +163,8 @@ class BulkActionForm(forms.Form):
             raise forms.ValidationError("Give order numbers or choose a status.")
         if data.get("action") == self.HOLD and not data.get("reason"):
             self.add_error("reason", "Choose a reason for the hold.")
+        if data.get("action") == self.ASSIGN and not data.get("owner"):
+            self.add_error("owner", "Choose who will own the holds.")
         return data
 
 

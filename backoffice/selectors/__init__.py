@@ -26,6 +26,7 @@ from backoffice.selectors.ops import (
     dashboard_figures,
     dashboard_figures_cached,
     exception_queue,
+    hold_owner_candidates,
     late_shipments,
 )
 from backoffice.selectors.warehouse import (
@@ -60,6 +61,7 @@ __all__ = [
     "desk_search_lookups",
     "dispatch_board",
     "exception_queue",
+    "hold_owner_candidates",
     "inbound_lines_with_stock",
     "inbounds_open",
     "late_shipments",

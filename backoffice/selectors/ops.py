@@ -389,6 +389,29 @@ def dashboard_figures(*, days: int = 14) -> dict:
     }
 
 
+def hold_owner_candidates():
+    """Active staff who may place holds (and so follow them up), by username."""
+    from django.contrib.auth import get_user_model
+
+    may_hold = (
+        Q(is_superuser=True)
+        | Q(
+            groups__permissions__codename="place_hold",
+            groups__permissions__content_type__app_label="orders",
+        )
+        | Q(
+            user_permissions__codename="place_hold",
+            user_permissions__content_type__app_label="orders",
+        )
+    )
+    return (
+        get_user_model()
+        .objects.filter(is_active=True, is_staff=True)
+        .filter(pk__in=get_user_model().objects.filter(may_hold).values("pk"))
+        .order_by("username")
+    )
+
+
 # --- Bulk actions: what a typed list of order numbers means -------------------------
 
 _BULK_ENTRY_SPLIT = re.compile(r"[\s,;]+")

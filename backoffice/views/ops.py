@@ -14,8 +14,10 @@ from backoffice.forms import BulkActionForm, ExceptionQueueFilterForm
 from backoffice.models import BulkJob
 from backoffice.services import (
     BULK_JOB_MAX_ORDERS,
+    bulk_assign_job_create,
     bulk_hold_job_create,
     bulk_job_result_rows,
+    bulk_release_job_create,
     order_export_job_create,
 )
 from backoffice.views.common import page, report_domain_error, staff_view
@@ -148,7 +150,7 @@ def dashboard(request):
 
 @staff_view(DASHBOARD)
 def bulk_hold(request):
-    """Bulk actions on many orders (hold, CSV export), run as a BulkJob with progress.
+    """Bulk actions on many orders (hold, release, assign, CSV export), run as a BulkJob.
 
     Typed numbers or a status are checked first: the page says how many orders were
     recognised and lists every entry that was not, and only "Start" (confirm=1) makes
@@ -165,7 +167,12 @@ def bulk_hold(request):
     if not form.is_valid():
         return _bulk_page(request, form, status=422)
     data = form.cleaned_data
-    if data["action"] == BulkActionForm.HOLD and not request.user.has_perm("orders.place_hold"):
+    needed = {
+        BulkActionForm.HOLD: "orders.place_hold",
+        BulkActionForm.RELEASE: "orders.release_hold",
+        BulkActionForm.ASSIGN: "orders.place_hold",
+    }.get(data["action"])
+    if needed and not request.user.has_perm(needed):
         raise PermissionDenied
     entries = unrecognised = None
     if selected:
@@ -198,6 +205,14 @@ def bulk_hold(request):
         if data["action"] == BulkActionForm.EXPORT:
             job = order_export_job_create(
                 user=request.user, order_ids=order_ids, entries=entries, unrecognised=unrecognised
+            )
+        elif data["action"] == BulkActionForm.RELEASE:
+            job = bulk_release_job_create(
+                user=request.user, order_ids=order_ids, reason=data["reason"], note=data["note"]
+            )
+        elif data["action"] == BulkActionForm.ASSIGN:
+            job = bulk_assign_job_create(
+                user=request.user, order_ids=order_ids, owner=data["owner"]
             )
         else:
             job = bulk_hold_job_create(

@@ -133,6 +133,35 @@ def order_hold_release(*, hold: Hold, note: str = "", user=None, actor: str | No
 
 
 @transaction.atomic
+def order_hold_assign(*, hold: Hold, owner, user=None, actor: str | None = None) -> Hold:
+    """Make `owner` (a staff user, or None for nobody) the person who follows the hold up.
+
+    Records a `hold_assigned` event; giving a hold to its current owner changes and
+    records nothing. Raises Conflict when the hold was already released,
+    ValidationFailed when the owner is not an active staff user.
+    """
+    if owner is not None and not (owner.is_active and owner.is_staff):
+        raise ValidationFailed(
+            f"{owner.get_username()} cannot own holds (not an active staff user).",
+            code=error_codes.HOLD_OWNER_INVALID,
+            errors=[{"field": "owner", "message": "Choose an active staff user."}],
+        )
+    order = _lock(hold.order)
+    hold = Hold.objects.select_for_update(of=("self",)).select_related("owner").get(pk=hold.pk)
+    if hold.released_at is not None:
+        raise Conflict("This hold was already released.", code=error_codes.HOLD_ALREADY_RELEASED)
+    if hold.owner_id == (owner.pk if owner is not None else None):
+        return hold
+    previous = hold.owner
+    hold.owner = owner
+    hold.save(update_fields=["owner", "updated_at"])
+    events.hold_assigned_event(
+        order=order, hold=hold, previous_owner=previous, user=user, actor=actor
+    )
+    return hold
+
+
+@transaction.atomic
 def order_note_add(*, order: Order, text: str, user=None, actor: str | None = None) -> OrderEvent:
     """Append an internal note to the order's timeline. Raises ValidationFailed when empty."""
     text = text.strip()
