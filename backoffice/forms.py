@@ -87,6 +87,33 @@ class ExceptionQueueFilterForm(forms.Form):
         return self.DEFAULT_DAYS if days is None else days
 
 
+class DashboardRangeForm(forms.Form):
+    """The dashboard's optional date range (GET): both dates or neither, at most MAX_DAYS."""
+
+    MAX_DAYS = 92
+
+    start = forms.DateField(
+        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    end = forms.DateField(
+        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("start"), data.get("end")
+        if self.errors:
+            return data
+        if (start is None) != (end is None):
+            raise forms.ValidationError("Give both dates of the range, or neither.")
+        if start and end:
+            if start > end:
+                raise forms.ValidationError("The range must start on or before its last day.")
+            if (end - start).days + 1 > self.MAX_DAYS:
+                raise forms.ValidationError(f"A range covers at most {self.MAX_DAYS} days.")
+        return data
+
+
 # Room for the most numbers a bulk action takes (5,000) however they are spaced.
 BULK_NUMBERS_MAX_CHARS = 100_000
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from django.db.models import (
     Count,
@@ -256,19 +256,22 @@ DASHBOARD_STOCK_ALERTS = 10
 DASHBOARD_EXCEPTION_STATUSES = [*TRACKING_EXCEPTION_STATUSES, Shipment.Status.DISPATCH_FAILED]
 
 
-def dashboard_figures_cached(*, days: int = 14) -> dict:
+def dashboard_figures_cached(
+    *, days: int = 14, start: date | None = None, end: date | None = None
+) -> dict:
     """dashboard_figures, shared by every manager for a minute (aggregates over all orders)."""
     from django.core.cache import cache
     from django.utils import timezone
 
-    key = f"backoffice:dashboard:v2:{days}:{timezone.get_current_timezone_name()}"
+    window = f"{start}:{end}" if start and end else str(days)
+    key = f"backoffice:dashboard:v2:{window}:{timezone.get_current_timezone_name()}"
     try:
         figures = cache.get(key)
     except Exception:  # a cache outage must not take the dashboard down
         logger.warning("dashboard cache unavailable", exc_info=True)
         figures = None
     if figures is None:
-        figures = dashboard_figures(days=days)
+        figures = dashboard_figures(days=days, start=start, end=end)
         figures["stock_alerts"] = [
             {
                 "id": level.pk,
@@ -289,24 +292,41 @@ def dashboard_figures_cached(*, days: int = 14) -> dict:
     return figures
 
 
-def dashboard_figures(*, days: int = 14) -> dict:
-    """Everything the operations dashboard draws, in a handful of aggregate queries."""
-    from datetime import timedelta
+DASHBOARD_DELIVERY_DAYS = 30
+
+
+def dashboard_figures(
+    *, days: int = 14, start: date | None = None, end: date | None = None
+) -> dict:
+    """Everything the operations dashboard draws, in a handful of aggregate queries.
+
+    With `start` and `end` (dates in the current time zone, both included) orders per
+    day and on-time delivery cover that range; without, orders cover the last `days`
+    days and on-time delivery the last DASHBOARD_DELIVERY_DAYS. Backlog, exceptions and
+    stock alerts are always as of now.
+    """
+    from datetime import time, timedelta
 
     from django.db.models.functions import TruncDate
     from django.utils import timezone
 
     now = timezone.now()
-    since = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
     tz = timezone.get_current_timezone()
+    ranged = start is not None and end is not None
+    if not ranged:
+        end = timezone.localdate(now)
+        start = end - timedelta(days=days - 1)
+    days = (end - start).days + 1
+    since = datetime.combine(start, time.min, tzinfo=tz)
+    until = datetime.combine(end + timedelta(days=1), time.min, tzinfo=tz)
     per_day = (
-        Order.objects.filter(created_at__gte=since)
+        Order.objects.filter(created_at__gte=since, created_at__lt=until)
         .annotate(day=TruncDate("created_at", tzinfo=tz))
         .values("day", "channel__code")
         .annotate(n=Count("id"))
         .order_by()
     )
-    day_list = [(since + timedelta(days=i)).date() for i in range(days)]
+    day_list = [start + timedelta(days=i) for i in range(days)]
     channels: dict[str, list[int]] = {}
     for row in per_day:
         values = channels.setdefault(row["channel__code"], [0] * days)
@@ -331,7 +351,10 @@ def dashboard_figures(*, days: int = 14) -> dict:
     }
     backlog = [(Order.Status(s).label, backlog_rows.get(s, 0)) for s in open_statuses]
 
-    delivered_since = now - timedelta(days=30)
+    if ranged:
+        delivered_since, delivered_until = since, until
+    else:
+        delivered_since, delivered_until = now - timedelta(days=DASHBOARD_DELIVERY_DAYS), now
     on_time = Q(
         delivered_at__lte=F("dispatched_at")
         + Coalesce(F("service_level__max_transit_hours"), Value(DEFAULT_TRANSIT_HOURS))
@@ -341,6 +364,7 @@ def dashboard_figures(*, days: int = 14) -> dict:
         Shipment.objects.filter(
             status=Shipment.Status.DELIVERED,
             delivered_at__gte=delivered_since,
+            delivered_at__lt=delivered_until,
             dispatched_at__isnull=False,
         )
         .values("provider__code", "provider_id")
@@ -379,7 +403,12 @@ def dashboard_figures(*, days: int = 14) -> dict:
         # (provider, on time, delivered, provider id): the sample behind each percentage.
         "on_time_samples": on_time_rows,
         "on_time_since": delivered_since,
+        "on_time_until": delivered_until,
         "orders_since": since,
+        "orders_until": until,
+        "range_start": start,
+        "range_end": end,
+        "ranged": ranged,
         "backlog_statuses": [str(s) for s in open_statuses],
         "exceptions": exceptions,
         "exception_provider_ids": exception_provider_ids,

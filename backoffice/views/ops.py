@@ -10,7 +10,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
 from backoffice import charts, selectors
-from backoffice.forms import BulkActionForm, ExceptionQueueFilterForm
+from backoffice.forms import BulkActionForm, DashboardRangeForm, ExceptionQueueFilterForm
 from backoffice.models import BulkJob
 from backoffice.services import (
     BULK_JOB_MAX_ORDERS,
@@ -78,12 +78,20 @@ def _admin_list(model: str, **filters: str) -> str:
 @require_GET
 @staff_view(DASHBOARD)
 def dashboard(request):
-    figures = selectors.dashboard_figures_cached()
+    range_form = DashboardRangeForm(request.GET)
+    valid = range_form.is_valid()
+    # A refused range is said so, above the default window's figures.
+    window = range_form.cleaned_data if valid else {}
+    figures = selectors.dashboard_figures_cached(start=window.get("start"), end=window.get("end"))
     orders_since = figures["orders_since"].isoformat()
+    orders_until = figures["orders_until"].isoformat()
     on_time_since = figures["on_time_since"].isoformat()
+    on_time_until = figures["on_time_until"].isoformat()
     exception_statuses = ",".join(selectors.DASHBOARD_EXCEPTION_STATUSES)
     links = {
-        "orders": _admin_list("orders_order", created_at__gte=orders_since),
+        "orders": _admin_list(
+            "orders_order", created_at__gte=orders_since, created_at__lt=orders_until
+        ),
         "backlog": _admin_list("orders_order", status__in=",".join(figures["backlog_statuses"])),
         "stock_alerts": f"{reverse('backoffice:stock_list')}?low=1",
     }
@@ -98,6 +106,7 @@ def dashboard(request):
                 provider__id__exact=provider_id,
                 status__exact="delivered",
                 delivered_at__gte=on_time_since,
+                delivered_at__lt=on_time_until,
             ),
         }
         for code, n, total, provider_id in figures["on_time_samples"]
@@ -107,6 +116,7 @@ def dashboard(request):
         "backoffice/dashboard.html",
         {
             "title": "Operations dashboard",
+            "range_form": range_form,
             "figures": figures,
             "links": links,
             "on_time": on_time,
@@ -145,6 +155,7 @@ def dashboard(request):
                 ],
             ),
         },
+        status=200 if valid else 400,
     )
 
 

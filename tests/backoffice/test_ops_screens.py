@@ -1,7 +1,7 @@
 """Issue 16 item 16: the exception queue's and the dashboard's screen behaviour."""
 
 import re
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from html import unescape
 
 import pytest
@@ -170,3 +170,55 @@ def test_dashboard_shows_the_sample_size_next_to_each_percentage(ops_client, das
     code = dashboard_data.code
     assert f"{code} (n=2)" in body  # the chart's label
     assert "50.0 % of 2" in body  # the table under it
+
+
+def test_dashboard_date_range_counts_orders_and_deliveries_in_it(ops_client):
+    tz = timezone.get_current_timezone()
+    start = timezone.localdate() - timedelta(days=60)
+    end = start + timedelta(days=9)
+
+    def at(day, hour=12):
+        return datetime.combine(day, time(hour), tzinfo=tz)
+
+    inside = [start, start + timedelta(days=4), end]
+    for day in [*inside, start - timedelta(days=1), end + timedelta(days=1)]:
+        order = OrderFactory()
+        Order.objects.filter(pk=order.pk).update(created_at=at(day))
+    shipped = ShipmentFactory(
+        status="delivered", dispatched_at=at(start), delivered_at=at(start, hour=20)
+    )
+    ShipmentFactory(  # delivered after the range: not in it
+        provider=shipped.provider,
+        status="delivered",
+        dispatched_at=at(end),
+        delivered_at=at(end + timedelta(days=3)),
+    )
+
+    response = ops_client.get("/ops/dashboard/", {"start": start, "end": end})
+
+    assert response.status_code == 200
+    figures = response.context["figures"]
+    assert figures["orders_total"] == len(inside)
+    assert len(figures["days"]) == 10
+    assert _result_count(ops_client, response.context["links"]["orders"]) == len(inside)
+    assert [row["delivered"] for row in response.context["on_time"]] == [1]
+    assert _result_count(ops_client, response.context["on_time"][0]["url"]) == 1
+    assert f"{start:%-d %b %Y} to {end:%-d %b %Y}" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"start": "2026-03-10", "end": "2026-03-01"}, "must start on or before its last day"),
+        ({"start": "2026-03-10"}, "Give both dates of the range, or neither."),
+        ({"start": "2026-01-01", "end": "2026-12-31"}, "at most 92 days"),
+        ({"start": "yesterday", "end": "2026-03-01"}, "Enter a valid date."),
+        ({"start": "99999-01-01", "end": "2026-03-01"}, "Enter a valid date."),
+    ],
+)
+def test_dashboard_refuses_a_range_it_cannot_use_with_a_form_error(ops_client, params, message):
+    response = ops_client.get("/ops/dashboard/", params)
+
+    assert response.status_code == 400
+    assert message in unescape(response.content.decode())
+    assert response.context["figures"]["ranged"] is False  # the default window instead
