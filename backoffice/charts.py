@@ -18,9 +18,14 @@ def _svg(width: int, height: int, body: list[str], title: str) -> SafeString:
 
 
 def horizontal_bars(
-    rows: list[tuple[str, float]], *, title: str, unit: str = "", max_value: float | None = None
+    rows: list[tuple[str, float]],
+    *,
+    title: str,
+    unit: str = "",
+    max_value: float | None = None,
+    links: list[str] | None = None,
 ) -> SafeString:
-    """One bar per (label, value), longest first as given."""
+    """One bar per (label, value), longest first as given; `links[i]` makes row i's label a link."""
     bar_h, gap, label_w, width = 18, 6, 150, 600
     height = max(1, len(rows)) * (bar_h + gap) + gap
     top = max_value if max_value is not None else max((v for _, v in rows), default=0) or 1
@@ -29,9 +34,11 @@ def horizontal_bars(
         y = gap + i * (bar_h + gap)
         w = 0 if not top else (width - label_w - 70) * value / top
         shown = f"{value:.0f}{unit}" if float(value).is_integer() else f"{value:.1f}{unit}"
+        text = f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end">{escape(label)}</text>'
+        if links and links[i]:
+            text = f'<a href="{escape(links[i])}">{text}</a>'
         body.append(
-            f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end">{escape(label)}</text>'
-            f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" rx="3" '
+            text + f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" rx="3" '
             f'fill="{PALETTE[0]}"><title>{escape(label)}: {escape(shown)}</title></rect>'
             f'<text x="{label_w + w + 6:.1f}" y="{y + 13}">{escape(shown)}</text>'
         )

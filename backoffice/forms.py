@@ -54,16 +54,90 @@ class AddressForm(forms.Form):
     )
 
 
+class ExceptionQueueFilterForm(forms.Form):
+    """The exception queue's filters (GET). A bad value is a form error, never a guess."""
+
+    kind = forms.CharField(required=False, max_length=32)
+    channel = forms.CharField(required=False, max_length=32)
+    days = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=365,
+        label="Backorders older than (days)",
+        error_messages={
+            "min_value": "Days must be 0 or more.",
+            "max_value": "Days must be at most 365.",
+            "invalid": "Days must be a whole number.",
+        },
+    )
+    mine = forms.BooleanField(required=False)
+
+    DEFAULT_DAYS = 3
+
+    def clean_kind(self):
+        from backoffice.selectors import EXCEPTION_KINDS
+
+        kind = self.cleaned_data["kind"]
+        if kind and kind not in EXCEPTION_KINDS:
+            raise forms.ValidationError("Unknown kind of exception.")
+        return kind
+
+    def clean_days(self):
+        days = self.cleaned_data["days"]
+        return self.DEFAULT_DAYS if days is None else days
+
+
+class DashboardRangeForm(forms.Form):
+    """The dashboard's optional date range (GET): both dates or neither, at most MAX_DAYS."""
+
+    MAX_DAYS = 92
+
+    start = forms.DateField(
+        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    end = forms.DateField(
+        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("start"), data.get("end")
+        if self.errors:
+            return data
+        if (start is None) != (end is None):
+            raise forms.ValidationError("Give both dates of the range, or neither.")
+        if start and end:
+            if start > end:
+                raise forms.ValidationError("The range must start on or before its last day.")
+            if (end - start).days + 1 > self.MAX_DAYS:
+                raise forms.ValidationError(f"A range covers at most {self.MAX_DAYS} days.")
+        return data
+
+
 # Room for the most numbers a bulk action takes (5,000) however they are spaced.
 BULK_NUMBERS_MAX_CHARS = 100_000
 
 
+def _hold_owner_choices():
+    from backoffice.selectors import hold_owner_candidates
+
+    return hold_owner_candidates()
+
+
 class BulkActionForm(forms.Form):
     HOLD = "hold"
+    RELEASE = "release"
+    ASSIGN = "assign"
     EXPORT = "export"
 
     action = forms.ChoiceField(
-        choices=[(HOLD, "Put on hold"), (EXPORT, "Export to CSV")], initial=HOLD
+        choices=[
+            (HOLD, "Put on hold"),
+            (RELEASE, "Release holds"),
+            (ASSIGN, "Assign holds to an owner"),
+            (EXPORT, "Export to CSV"),
+        ],
+        initial=HOLD,
     )
     numbers = forms.CharField(
         required=False,
@@ -77,12 +151,25 @@ class BulkActionForm(forms.Form):
         help_text="Or: every order currently in this status (at most 5,000, oldest first).",
     )
     channel = forms.CharField(required=False, max_length=32, help_text="Channel code, optional.")
-    reason = forms.ChoiceField(choices=REASON_CHOICES, required=False, label="Hold reason")
+    reason = forms.ChoiceField(
+        choices=REASON_CHOICES,
+        required=False,
+        label="Hold reason",
+        help_text="To hold: the reason. To release or assign: only holds for this reason "
+        "(none chosen: every active hold of the order).",
+    )
     note = forms.CharField(max_length=2000, required=False, label="Hold note")
+    owner = forms.ModelChoiceField(
+        queryset=None,
+        required=False,
+        label="Owner",
+        help_text="To assign: who follows the holds up.",
+    )
 
     def __init__(self, *args, has_selection: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.has_selection = has_selection
+        self.fields["owner"].queryset = _hold_owner_choices()
 
     def clean_numbers(self):
         from backoffice.selectors import bulk_entries_split
@@ -103,6 +190,8 @@ class BulkActionForm(forms.Form):
             raise forms.ValidationError("Give order numbers or choose a status.")
         if data.get("action") == self.HOLD and not data.get("reason"):
             self.add_error("reason", "Choose a reason for the hold.")
+        if data.get("action") == self.ASSIGN and not data.get("owner"):
+            self.add_error("owner", "Choose who will own the holds.")
         return data
 
 

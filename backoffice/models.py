@@ -12,6 +12,8 @@ class BulkJob(TimeStampedModel):
     class Kind(models.TextChoices):
         BULK_HOLD = "bulk_hold", "Bulk hold"
         ORDER_EXPORT = "order_export", "Order export"
+        BULK_RELEASE = "bulk_release", "Bulk hold release"
+        BULK_ASSIGN = "bulk_assign", "Bulk hold owner assignment"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"

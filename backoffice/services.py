@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from backoffice import error_codes
 from backoffice.models import BulkJob
-from core.errors import DomainError, ValidationFailed
+from core.errors import Conflict, DomainError, ValidationFailed
 from orders.models import Hold, Order
 
 logger = logging.getLogger(__name__)
@@ -69,6 +69,48 @@ def order_export_job_create(
         user=user,
         order_ids=order_ids,
         parameters=_inputs(entries, unrecognised),
+    )
+
+
+def bulk_release_job_create(
+    *, user, order_ids: list[int], reason: str = "", note: str = ""
+) -> BulkJob:
+    """Record releasing the active holds of `order_ids` (only those for `reason` if given).
+
+    Enqueued once the transaction commits. Raises ValidationFailed for an unknown
+    reason or an empty or oversized selection.
+    """
+    if reason and reason not in Hold.Reason.values:
+        raise ValidationFailed(
+            f"Unknown hold reason {reason!r}.",
+            code=error_codes.BULK_JOB_INVALID,
+            errors=[{"field": "reason", "message": "Choose one of the hold reasons."}],
+        )
+    return _job_create(
+        kind=BulkJob.Kind.BULK_RELEASE,
+        user=user,
+        order_ids=order_ids,
+        parameters={"reason": reason, "note": note},
+    )
+
+
+def bulk_assign_job_create(*, user, order_ids: list[int], owner) -> BulkJob:
+    """Record giving every active hold of `order_ids` to `owner`; enqueued on commit.
+
+    Raises ValidationFailed when the owner cannot own holds or the selection is empty
+    or oversized.
+    """
+    if not (owner.is_active and owner.is_staff):
+        raise ValidationFailed(
+            f"{owner.get_username()} cannot own holds.",
+            code=error_codes.BULK_JOB_INVALID,
+            errors=[{"field": "owner", "message": "Choose an active staff user."}],
+        )
+    return _job_create(
+        kind=BulkJob.Kind.BULK_ASSIGN,
+        user=user,
+        order_ids=order_ids,
+        parameters={"owner_id": owner.pk, "owner": owner.get_username()},
     )
 
 
@@ -210,6 +252,56 @@ def _bulk_hold_one(*, job: BulkJob, order: Order) -> list:
     return [order.number, "done", f"hold {hold.pk} placed"]
 
 
+def _active_holds(*, job: BulkJob, order: Order) -> list[Hold]:
+    holds = Hold.objects.filter(order=order, released_at__isnull=True).order_by("pk")
+    if job.parameters.get("reason"):
+        holds = holds.filter(reason=job.parameters["reason"])
+    return list(holds)
+
+
+def _no_active_hold(*, job: BulkJob, order: Order) -> Conflict:
+    reason = job.parameters.get("reason")
+    which = f"{Hold.Reason(reason).label.lower()} hold" if reason else "hold"
+    return Conflict(
+        f"Order {order.number} has no active {which}.", code=error_codes.BULK_NO_ACTIVE_HOLD
+    )
+
+
+def _bulk_release_one(*, job: BulkJob, order: Order) -> list:
+    from orders.services.desk import order_hold_release
+
+    actor = f"user:{job.created_by.get_username()} (bulk job {job.pk})"
+    # All of an order's holds or none: a half-released order would be neither held
+    # for the reason still active nor on its way.
+    with transaction.atomic():
+        holds = _active_holds(job=job, order=order)
+        if not holds:
+            raise _no_active_hold(job=job, order=order)
+        for hold in holds:
+            order_hold_release(
+                hold=hold, note=job.parameters.get("note", ""), user=job.created_by, actor=actor
+            )
+    released = ", ".join(str(hold.pk) for hold in holds)
+    return [order.number, "done", f"hold{pluralize(len(holds))} {released} released"]
+
+
+def _bulk_assign_one(*, job: BulkJob, order: Order) -> list:
+    from django.contrib.auth import get_user_model
+
+    from orders.services.desk import order_hold_assign
+
+    owner = get_user_model().objects.get(pk=job.parameters["owner_id"])
+    actor = f"user:{job.created_by.get_username()} (bulk job {job.pk})"
+    with transaction.atomic():
+        holds = _active_holds(job=job, order=order)
+        if not holds:
+            raise _no_active_hold(job=job, order=order)
+        for hold in holds:
+            order_hold_assign(hold=hold, owner=owner, user=job.created_by, actor=actor)
+    held = ", ".join(str(hold.pk) for hold in holds)
+    return [order.number, "done", f"hold{pluralize(len(holds))} {held} owned by {owner}"]
+
+
 def _export_one(*, job: BulkJob, order: Order) -> list:
     return [
         order.number,
@@ -226,9 +318,16 @@ def _export_one(*, job: BulkJob, order: Order) -> list:
     ]
 
 
-_HANDLERS = {BulkJob.Kind.BULK_HOLD: _bulk_hold_one, BulkJob.Kind.ORDER_EXPORT: _export_one}
+_HANDLERS = {
+    BulkJob.Kind.BULK_HOLD: _bulk_hold_one,
+    BulkJob.Kind.BULK_RELEASE: _bulk_release_one,
+    BulkJob.Kind.BULK_ASSIGN: _bulk_assign_one,
+    BulkJob.Kind.ORDER_EXPORT: _export_one,
+}
 RESULT_HEADERS = {
     BulkJob.Kind.BULK_HOLD: ["order", "outcome", "detail"],
+    BulkJob.Kind.BULK_RELEASE: ["order", "outcome", "detail"],
+    BulkJob.Kind.BULK_ASSIGN: ["order", "outcome", "detail"],
     BulkJob.Kind.ORDER_EXPORT: [
         "order",
         "status",

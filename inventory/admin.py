@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
 from core.admin_paginator import BigTableAdminMixin, ReadOnlyAdminMixin
-from inventory.models import Allocation, Product, StockLevel, StockMovement, Warehouse
+from inventory.models import LOW_STOCK, Allocation, Product, StockLevel, StockMovement, Warehouse
 
 RECENT_MOVEMENTS = 25
 
@@ -84,6 +84,23 @@ class WarehouseAdmin(BigTableAdminMixin, admin.ModelAdmin):
     autocomplete_fields = ["provider"]
 
 
+class LowStockFilter(admin.SimpleListFilter):
+    """The one low-stock rule (inventory.models.LOW_STOCK), as the dashboard and queue use it."""
+
+    title = "low stock"
+    parameter_name = "low"
+
+    def lookups(self, request, model_admin):
+        return [("1", "Low stock"), ("0", "Not low")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "1":
+            return queryset.filter(LOW_STOCK)
+        if self.value() == "0":
+            return queryset.exclude(LOW_STOCK)
+        return queryset
+
+
 @admin.register(StockLevel)
 class StockLevelAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: receipts, adjustments, counts and transfers go through the stock services."""
@@ -92,7 +109,7 @@ class StockLevelAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "product", "warehouse", "on_hand", "reserved", "available", "low_stock_threshold",
         "updated_at",
     ]  # fmt: skip
-    list_filter = ["warehouse"]
+    list_filter = [LowStockFilter, "warehouse"]
     list_select_related = ["product", "warehouse"]
     search_fields = ["product__sku", "product__barcode"]
     exact_search_fields = ("product__sku", "product__barcode")

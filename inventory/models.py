@@ -83,6 +83,21 @@ class Warehouse(TimeStampedModel):
         return self.code
 
 
+# THE definition of "low stock" (docs/architecture.md, "Where each rule lives"): a level is
+# low when it has a threshold (> 0) and what can still be promised to orders, on hand minus
+# reserved, is at or below it. Reserved units are already sold, so counting them as stock
+# would hide a shortage until the parcels leave. LOW_STOCK is the SQL form, used through
+# StockLevel.objects.low(); StockLevel.is_low is the same rule in Python (the stock service's
+# LowStockAlert rows follow it). tests/inventory/test_low_stock.py holds the two equal.
+LOW_STOCK = Q(low_stock_threshold__gt=0) & Q(on_hand__lte=F("reserved") + F("low_stock_threshold"))
+
+
+class StockLevelQuerySet(models.QuerySet["StockLevel"]):
+    def low(self) -> "StockLevelQuerySet":
+        """Levels that are low stock (LOW_STOCK)."""
+        return self.filter(LOW_STOCK)
+
+
 class StockLevel(models.Model):
     """What one warehouse holds of one product. Changed only by inventory.services.stock."""
 
@@ -92,6 +107,8 @@ class StockLevel(models.Model):
     reserved = models.IntegerField(default=0)
     low_stock_threshold = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = StockLevelQuerySet.as_manager()
 
     class Meta:
         permissions = [
@@ -118,6 +135,11 @@ class StockLevel(models.Model):
     @property
     def available(self) -> int:
         return self.on_hand - self.reserved
+
+    @property
+    def is_low(self) -> bool:
+        """LOW_STOCK for this one level."""
+        return self.low_stock_threshold > 0 and self.available <= self.low_stock_threshold
 
 
 class StockMovement(models.Model):
@@ -342,7 +364,12 @@ class InboundReceipt(models.Model):
 
 
 class LowStockAlert(models.Model):
-    """Raised when available stock falls to or below the level's low_stock_threshold."""
+    """Open while its level is low stock (LOW_STOCK); resolved when it no longer is.
+
+    Kept by inventory.services.stock on every change of a level or its threshold, and by
+    `low_stock_alerts_sync` after bulk loads that bypass it, so the open alerts are
+    exactly the levels StockLevel.objects.low() returns.
+    """
 
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
     warehouse = models.ForeignKey(Warehouse, on_delete=models.CASCADE, related_name="+")

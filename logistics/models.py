@@ -253,9 +253,33 @@ class TrackingEvent(models.Model):
 
 
 class ShipmentStatusGroups:
-    """Which shipment statuses count as moving, and which are final."""
+    """THE named groups of shipment statuses; code that asks "which statuses are ..." uses these.
 
+    docs/architecture.md ("Where each rule lives") lists them.
+    """
+
+    # Not yet accepted by the provider: the dispatch gate can still park or resend them.
     AWAITING_PROVIDER = frozenset({Shipment.Status.PENDING, Shipment.Status.DISPATCH_FAILED})
+    # Not with the provider (never handed over, or cancelled): an address change still
+    # reaches them and a hold can still stop them.
+    NOT_WITH_PROVIDER = AWAITING_PROVIDER | {Shipment.Status.CANCELLED}
+    # With the carrier and moving towards the customer (a "late" shipment is one of these).
+    IN_TRANSIT = frozenset(
+        {
+            Shipment.Status.DISPATCHED,
+            Shipment.Status.IN_TRANSIT,
+            Shipment.Status.OUT_FOR_DELIVERY,
+            Shipment.Status.AVAILABLE_FOR_PICKUP,
+        }
+    )
+    # The carrier reported a problem a person should look at.
+    TRACKING_EXCEPTION = frozenset(
+        {
+            Shipment.Status.EXCEPTION,
+            Shipment.Status.FAILED_ATTEMPT,
+            Shipment.Status.RETURN_TO_SENDER,
+        }
+    )
     FINAL = frozenset(
         {
             Shipment.Status.DELIVERED,

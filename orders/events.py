@@ -235,6 +235,21 @@ def hold_released_event(*, order: Order, hold, user=None, actor: str | None = No
     )
 
 
+def hold_assigned_event(
+    *, order: Order, hold, previous_owner, user=None, actor: str | None = None
+) -> OrderEvent:
+    return event_record(
+        order=order,
+        type=OrderEvent.Type.HOLD_ASSIGNED,
+        user=user,
+        actor=actor,
+        hold_id=hold.pk,
+        reason=hold.reason,
+        owner=hold.owner.get_username() if hold.owner else "",
+        previous_owner=previous_owner.get_username() if previous_owner else "",
+    )
+
+
 def address_changed_event(
     *, order: Order, old: dict, new: dict, user=None, actor: str | None = None
 ) -> OrderEvent:

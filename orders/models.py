@@ -247,6 +247,7 @@ class OrderEvent(models.Model):
         DEALLOCATED = "deallocated", "Stock released"
         HOLD_PLACED = "hold_placed", "Hold placed"
         HOLD_RELEASED = "hold_released", "Hold released"
+        HOLD_ASSIGNED = "hold_assigned", "Hold owner changed"
         CANCELLED = "cancelled", "Cancelled"
         ADDRESS_CHANGED = "address_changed", "Shipping address changed"
         NOTE_ADDED = "note_added", "Note added"

@@ -15,6 +15,7 @@ from backoffice.selectors.desk import (
     order_timeline,
 )
 from backoffice.selectors.ops import (
+    DASHBOARD_EXCEPTION_STATUSES,
     DEFAULT_TRANSIT_HOURS,
     EXCEPTION_KINDS,
     BulkSelection,
@@ -25,6 +26,7 @@ from backoffice.selectors.ops import (
     dashboard_figures,
     dashboard_figures_cached,
     exception_queue,
+    hold_owner_candidates,
     late_shipments,
 )
 from backoffice.selectors.warehouse import (
@@ -38,6 +40,7 @@ from backoffice.selectors.warehouse import (
 
 __all__ = [
     "COUNT_CAP",
+    "DASHBOARD_EXCEPTION_STATUSES",
     "DEFAULT_TRANSIT_HOURS",
     "DISPATCH_BOARD_COLUMNS",
     "EXCEPTION_KINDS",
@@ -58,6 +61,7 @@ __all__ = [
     "desk_search_lookups",
     "dispatch_board",
     "exception_queue",
+    "hold_owner_candidates",
     "inbound_lines_with_stock",
     "inbounds_open",
     "late_shipments",

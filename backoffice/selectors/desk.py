@@ -251,6 +251,10 @@ def _event_detail(event: OrderEvent) -> str:
     if event.type in {t.HOLD_PLACED, t.HOLD_RELEASED}:
         reason = Hold.Reason(p["reason"]).label if p.get("reason") in Hold.Reason.values else ""
         return " — ".join(part for part in [reason, p.get("note", "")] if part)
+    if event.type == t.HOLD_ASSIGNED:
+        reason = Hold.Reason(p["reason"]).label if p.get("reason") in Hold.Reason.values else ""
+        owners = f"{p.get('previous_owner') or 'nobody'} → {p.get('owner') or 'nobody'}"
+        return " — ".join(part for part in [reason, owners] if part)
     if event.type == t.NOTE_ADDED:
         return p.get("text", "")
     if event.type == t.ADDRESS_CHANGED:

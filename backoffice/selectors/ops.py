@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from django.db.models import (
     Count,
@@ -22,7 +22,7 @@ from inventory.models import (
     StockSnapshot,
     StockSnapshotLine,
 )
-from logistics.models import DispatchOutbox, InboundWebhook, Shipment
+from logistics.models import DispatchOutbox, InboundWebhook, Shipment, ShipmentStatusGroups
 from orders.models import Hold, Order
 from orders.numbers import PREFIX as ORDER_NUMBER_PREFIX
 
@@ -42,6 +42,8 @@ class ExceptionItem:
     owner: str = ""
     due_at: datetime | None = None
     provider: str = ""
+    # Stock alerts: the level the row is about (the row links to its stock page).
+    stock_level_id: int | None = None
 
     @property
     def overdue(self) -> bool:
@@ -60,17 +62,9 @@ EXCEPTION_KINDS = {
     "stock_discrepancy": "Stock discrepancies (LSP snapshots)",
     "webhook_failed": "Unprocessable LSP webhooks",
 }
-TRACKING_EXCEPTION_STATUSES = [
-    Shipment.Status.EXCEPTION,
-    Shipment.Status.FAILED_ATTEMPT,
-    Shipment.Status.RETURN_TO_SENDER,
-]
-IN_TRANSIT_STATUSES = [
-    Shipment.Status.DISPATCHED,
-    Shipment.Status.IN_TRANSIT,
-    Shipment.Status.OUT_FOR_DELIVERY,
-    Shipment.Status.AVAILABLE_FOR_PICKUP,
-]
+# Sorted: the queue reads one index range per status, in a stable order.
+TRACKING_EXCEPTION_STATUSES = sorted(ShipmentStatusGroups.TRACKING_EXCEPTION)
+IN_TRANSIT_STATUSES = sorted(ShipmentStatusGroups.IN_TRANSIT)
 DEFAULT_TRANSIT_HOURS = 72
 
 
@@ -200,9 +194,7 @@ def exception_queue(
                     )
                 )
         else:  # stock
-            qs = StockLevel.objects.filter(
-                low_stock_threshold__gt=0, on_hand__lte=F("low_stock_threshold")
-            )
+            qs = StockLevel.objects.low()
             count = capped_count(qs)
             for level in qs.select_related("product", "warehouse").order_by("updated_at")[:limit]:
                 items.append(
@@ -211,7 +203,8 @@ def exception_queue(
                         order=None,
                         since=level.updated_at,
                         subject=f"{level.product.sku} at {level.warehouse.code}",
-                        detail=f"{level.on_hand} on hand, alert at {level.low_stock_threshold}",
+                        detail=low_stock_detail(level),
+                        stock_level_id=level.pk,
                     )
                 )
         out[k] = {
@@ -221,6 +214,14 @@ def exception_queue(
             "items": items,
         }
     return out
+
+
+def low_stock_detail(level: StockLevel) -> str:
+    """What a stock alert row says: the figures the low-stock rule compares."""
+    return (
+        f"{level.available} available ({level.on_hand} on hand, {level.reserved} reserved), "
+        f"alert at {level.low_stock_threshold}"
+    )
 
 
 def dispatch_parked_but_moving() -> QuerySet[Shipment]:
@@ -251,26 +252,34 @@ def late_shipments(*, now: datetime) -> QuerySet[Shipment]:
 
 
 DASHBOARD_CACHE_SECONDS = 60
+DASHBOARD_STOCK_ALERTS = 10
+DASHBOARD_EXCEPTION_STATUSES = [*TRACKING_EXCEPTION_STATUSES, Shipment.Status.DISPATCH_FAILED]
 
 
-def dashboard_figures_cached(*, days: int = 14) -> dict:
+def dashboard_figures_cached(
+    *, days: int = 14, start: date | None = None, end: date | None = None
+) -> dict:
     """dashboard_figures, shared by every manager for a minute (aggregates over all orders)."""
     from django.core.cache import cache
     from django.utils import timezone
 
-    key = f"backoffice:dashboard:{days}:{timezone.get_current_timezone_name()}"
+    window = f"{start}:{end}" if start and end else str(days)
+    key = f"backoffice:dashboard:v2:{window}:{timezone.get_current_timezone_name()}"
     try:
         figures = cache.get(key)
     except Exception:  # a cache outage must not take the dashboard down
         logger.warning("dashboard cache unavailable", exc_info=True)
         figures = None
     if figures is None:
-        figures = dashboard_figures(days=days)
+        figures = dashboard_figures(days=days, start=start, end=end)
         figures["stock_alerts"] = [
             {
+                "id": level.pk,
                 "sku": level.product.sku,
                 "warehouse": level.warehouse.code,
+                "available": level.available,
                 "on_hand": level.on_hand,
+                "reserved": level.reserved,
                 "threshold": level.low_stock_threshold,
             }
             for level in figures["stock_alerts"]
@@ -283,24 +292,41 @@ def dashboard_figures_cached(*, days: int = 14) -> dict:
     return figures
 
 
-def dashboard_figures(*, days: int = 14) -> dict:
-    """Everything the operations dashboard draws, in a handful of aggregate queries."""
-    from datetime import timedelta
+DASHBOARD_DELIVERY_DAYS = 30
+
+
+def dashboard_figures(
+    *, days: int = 14, start: date | None = None, end: date | None = None
+) -> dict:
+    """Everything the operations dashboard draws, in a handful of aggregate queries.
+
+    With `start` and `end` (dates in the current time zone, both included) orders per
+    day and on-time delivery cover that range; without, orders cover the last `days`
+    days and on-time delivery the last DASHBOARD_DELIVERY_DAYS. Backlog, exceptions and
+    stock alerts are always as of now.
+    """
+    from datetime import time, timedelta
 
     from django.db.models.functions import TruncDate
     from django.utils import timezone
 
     now = timezone.now()
-    since = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
     tz = timezone.get_current_timezone()
+    ranged = start is not None and end is not None
+    if not ranged:
+        end = timezone.localdate(now)
+        start = end - timedelta(days=days - 1)
+    days = (end - start).days + 1
+    since = datetime.combine(start, time.min, tzinfo=tz)
+    until = datetime.combine(end + timedelta(days=1), time.min, tzinfo=tz)
     per_day = (
-        Order.objects.filter(created_at__gte=since)
+        Order.objects.filter(created_at__gte=since, created_at__lt=until)
         .annotate(day=TruncDate("created_at", tzinfo=tz))
         .values("day", "channel__code")
         .annotate(n=Count("id"))
         .order_by()
     )
-    day_list = [(since + timedelta(days=i)).date() for i in range(days)]
+    day_list = [start + timedelta(days=i) for i in range(days)]
     channels: dict[str, list[int]] = {}
     for row in per_day:
         values = channels.setdefault(row["channel__code"], [0] * days)
@@ -325,7 +351,10 @@ def dashboard_figures(*, days: int = 14) -> dict:
     }
     backlog = [(Order.Status(s).label, backlog_rows.get(s, 0)) for s in open_statuses]
 
-    delivered_since = now - timedelta(days=30)
+    if ranged:
+        delivered_since, delivered_until = since, until
+    else:
+        delivered_since, delivered_until = now - timedelta(days=DASHBOARD_DELIVERY_DAYS), now
     on_time = Q(
         delivered_at__lte=F("dispatched_at")
         + Coalesce(F("service_level__max_transit_hours"), Value(DEFAULT_TRANSIT_HOURS))
@@ -335,30 +364,34 @@ def dashboard_figures(*, days: int = 14) -> dict:
         Shipment.objects.filter(
             status=Shipment.Status.DELIVERED,
             delivered_at__gte=delivered_since,
+            delivered_at__lt=delivered_until,
             dispatched_at__isnull=False,
         )
-        .values("provider__code")
+        .values("provider__code", "provider_id")
         .annotate(total=Count("id"), on_time=Count("id", filter=on_time))
         .order_by("provider__code")
     )
-    on_time_pct = [
-        (row["provider__code"], round(100 * row["on_time"] / row["total"], 1))
+    on_time_rows = [
+        (row["provider__code"], row["on_time"], row["total"], row["provider_id"])
         for row in delivery_rows
         if row["total"]
     ]
+    on_time_pct = [(code, round(100 * n / total, 1)) for code, n, total, _ in on_time_rows]
     exception_rows = (
-        Shipment.objects.filter(
-            status__in=[*TRACKING_EXCEPTION_STATUSES, Shipment.Status.DISPATCH_FAILED]
-        )
-        .values("provider__code")
+        Shipment.objects.filter(status__in=DASHBOARD_EXCEPTION_STATUSES)
+        .values("provider__code", "provider_id")
         .annotate(n=Count("id"))
-        .order_by("-n")
+        .order_by("-n", "provider__code")
     )
     exceptions = [(row["provider__code"], row["n"]) for row in exception_rows]
+    exception_provider_ids = [row["provider_id"] for row in exception_rows]
+    low_stock = StockLevel.objects.low()
+    stock_alerts_count = capped_count(low_stock)
+    # The ten furthest below their threshold first.
     stock_alerts = list(
-        StockLevel.objects.filter(low_stock_threshold__gt=0, on_hand__lte=F("low_stock_threshold"))
-        .select_related("product", "warehouse")
-        .order_by("on_hand")[:10]
+        low_stock.select_related("product", "warehouse").order_by(
+            F("on_hand") - F("reserved") - F("low_stock_threshold"), "pk"
+        )[:DASHBOARD_STOCK_ALERTS]
     )
     return {
         "days": [d.strftime("%d %b") for d in day_list],
@@ -367,9 +400,45 @@ def dashboard_figures(*, days: int = 14) -> dict:
         "backlog": backlog,
         "backlog_total": sum(n for _, n in backlog),
         "on_time": on_time_pct,
+        # (provider, on time, delivered, provider id): the sample behind each percentage.
+        "on_time_samples": on_time_rows,
+        "on_time_since": delivered_since,
+        "on_time_until": delivered_until,
+        "orders_since": since,
+        "orders_until": until,
+        "range_start": start,
+        "range_end": end,
+        "ranged": ranged,
+        "backlog_statuses": [str(s) for s in open_statuses],
         "exceptions": exceptions,
+        "exception_provider_ids": exception_provider_ids,
         "stock_alerts": stock_alerts,
+        "stock_alerts_count": stock_alerts_count,
+        "stock_alerts_count_label": count_label(stock_alerts_count),
     }
+
+
+def hold_owner_candidates():
+    """Active staff who may place holds (and so follow them up), by username."""
+    from django.contrib.auth import get_user_model
+
+    may_hold = (
+        Q(is_superuser=True)
+        | Q(
+            groups__permissions__codename="place_hold",
+            groups__permissions__content_type__app_label="orders",
+        )
+        | Q(
+            user_permissions__codename="place_hold",
+            user_permissions__content_type__app_label="orders",
+        )
+    )
+    return (
+        get_user_model()
+        .objects.filter(is_active=True, is_staff=True)
+        .filter(pk__in=get_user_model().objects.filter(may_hold).values("pk"))
+        .order_by("username")
+    )
 
 
 # --- Bulk actions: what a typed list of order numbers means -------------------------

@@ -35,7 +35,7 @@ def stock_levels_list(
     if warehouse_code:
         qs = qs.filter(warehouse__code=warehouse_code)
     if low_only:
-        qs = qs.filter(on_hand__lte=F("low_stock_threshold"))
+        qs = qs.low()
     return qs
 
 

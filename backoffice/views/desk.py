@@ -86,9 +86,7 @@ def order_detail(request, number: str):
     timeline = selectors.order_timeline(order=order, shipments=list(order.shipments.all()))
     holds = list(order.holds.all())
     shipments = list(order.shipments.all())
-    can_change_address = order.status in desk_services.ADDRESS_CHANGEABLE_STATUSES and not any(
-        s.status not in {"pending", "dispatch_failed", "cancelled"} for s in shipments
-    )
+    can_change_address = desk_services.order_address_changeable(order=order, shipments=shipments)
     return page(
         request,
         "backoffice/order_detail.html",

@@ -5,15 +5,19 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
 from backoffice import charts, selectors
-from backoffice.forms import BulkActionForm
+from backoffice.forms import BulkActionForm, DashboardRangeForm, ExceptionQueueFilterForm
 from backoffice.models import BulkJob
 from backoffice.services import (
     BULK_JOB_MAX_ORDERS,
+    bulk_assign_job_create,
     bulk_hold_job_create,
     bulk_job_result_rows,
+    bulk_release_job_create,
     order_export_job_create,
 )
 from backoffice.views.common import page, report_domain_error, staff_view
@@ -27,65 +31,137 @@ DASHBOARD = "orders.view_dashboard"
 @require_GET
 @staff_view(DASHBOARD)
 def exception_queue(request):
-    kind = request.GET.get("kind", "")
-    channel_code = request.GET.get("channel", "")[:32]
-    try:
-        backorder_days = max(0, min(365, int(request.GET.get("days", "3"))))
-    except ValueError:
-        backorder_days = 3
-    mine = request.GET.get("mine") == "1"
-    queue = selectors.exception_queue(
-        kind=kind,
-        channel_code=channel_code,
-        backorder_days=backorder_days,
-        owner=request.user if mine else None,
-        # The overview shows the oldest few of each kind; one kind shows more.
-        limit=200 if kind in selectors.EXCEPTION_KINDS else 25,
+    form = ExceptionQueueFilterForm(request.GET)
+    valid = form.is_valid()
+    data = form.cleaned_data if valid else {}
+    kind = data.get("kind", "")
+    channel_code = data.get("channel", "")
+    backorder_days = data.get("days", ExceptionQueueFilterForm.DEFAULT_DAYS)
+    mine = data.get("mine", False)
+    # A refused filter shows what was typed and why, not a queue for other numbers.
+    queue = (
+        selectors.exception_queue(
+            kind=kind,
+            channel_code=channel_code,
+            backorder_days=backorder_days,
+            owner=request.user if mine else None,
+            # The overview shows the oldest few of each kind; one kind shows more.
+            limit=200 if kind in selectors.EXCEPTION_KINDS else 25,
+        )
+        if valid
+        else {}
     )
     return page(
         request,
         "backoffice/exceptions.html",
         {
             "title": "Exception queue",
+            "filter_form": form,
             "queue": queue,
             "kinds": selectors.EXCEPTION_KINDS,
-            "kind": kind,
-            "channel_code": channel_code,
+            "kind": kind if valid else request.GET.get("kind", "")[:32],
+            "channel_code": channel_code if valid else request.GET.get("channel", "")[:32],
             "channels": Channel.objects.order_by("code").values_list("code", flat=True),
-            "backorder_days": backorder_days,
+            "backorder_days": backorder_days if valid else request.GET.get("days", "")[:32],
             "mine": mine,
             "bulk_form": BulkActionForm(),
         },
+        status=200 if valid else 400,
     )
+
+
+def _admin_list(model: str, **filters: str) -> str:
+    """An admin changelist filtered like a dashboard figure (the list behind the number)."""
+    return f"{reverse(f'admin:{model}_changelist')}?{urlencode(filters)}"
 
 
 @require_GET
 @staff_view(DASHBOARD)
 def dashboard(request):
-    figures = selectors.dashboard_figures_cached()
+    range_form = DashboardRangeForm(request.GET)
+    valid = range_form.is_valid()
+    # A refused range is said so, above the default window's figures.
+    window = range_form.cleaned_data if valid else {}
+    figures = selectors.dashboard_figures_cached(start=window.get("start"), end=window.get("end"))
+    orders_since = figures["orders_since"].isoformat()
+    orders_until = figures["orders_until"].isoformat()
+    on_time_since = figures["on_time_since"].isoformat()
+    on_time_until = figures["on_time_until"].isoformat()
+    exception_statuses = ",".join(selectors.DASHBOARD_EXCEPTION_STATUSES)
+    links = {
+        "orders": _admin_list(
+            "orders_order", created_at__gte=orders_since, created_at__lt=orders_until
+        ),
+        "backlog": _admin_list("orders_order", status__in=",".join(figures["backlog_statuses"])),
+        "stock_alerts": f"{reverse('backoffice:stock_list')}?low=1",
+    }
+    on_time = [
+        {
+            "provider": code,
+            "on_time": n,
+            "delivered": total,
+            "percent": round(100 * n / total, 1),
+            "url": _admin_list(
+                "logistics_shipment",
+                provider__id__exact=provider_id,
+                status__exact="delivered",
+                delivered_at__gte=on_time_since,
+                delivered_at__lt=on_time_until,
+            ),
+        }
+        for code, n, total, provider_id in figures["on_time_samples"]
+    ]
     return page(
         request,
         "backoffice/dashboard.html",
         {
             "title": "Operations dashboard",
+            "range_form": range_form,
             "figures": figures,
+            "links": links,
+            "on_time": on_time,
             "orders_chart": charts.stacked_columns(
                 figures["days"], figures["orders_per_day"], title="Orders per day by channel"
             ),
-            "backlog_chart": charts.horizontal_bars(figures["backlog"], title="Backlog by status"),
+            "backlog_chart": charts.horizontal_bars(
+                figures["backlog"],
+                title="Backlog by status",
+                links=[
+                    _admin_list("orders_order", status__exact=s)
+                    for s in figures["backlog_statuses"]
+                ],
+            ),
+            # The sample size goes with every percentage: 100 % of 2 is not 100 % of 2,000.
             "on_time_chart": charts.horizontal_bars(
-                figures["on_time"], title="On-time delivery by provider", unit=" %", max_value=100
+                [
+                    (f"{row['provider']} (n={row['delivered']:,})", row["percent"])
+                    for row in on_time
+                ],
+                title="On-time delivery by provider",
+                unit=" %",
+                max_value=100,
+                links=[row["url"] for row in on_time],
             ),
             "exceptions_chart": charts.horizontal_bars(
-                figures["exceptions"], title="Open exceptions by provider"
+                figures["exceptions"],
+                title="Open exceptions by provider",
+                links=[
+                    _admin_list(
+                        "logistics_shipment",
+                        provider__id__exact=provider_id,
+                        status__in=exception_statuses,
+                    )
+                    for provider_id in figures["exception_provider_ids"]
+                ],
             ),
         },
+        status=200 if valid else 400,
     )
 
 
 @staff_view(DASHBOARD)
 def bulk_hold(request):
-    """Bulk actions on many orders (hold, CSV export), run as a BulkJob with progress.
+    """Bulk actions on many orders (hold, release, assign, CSV export), run as a BulkJob.
 
     Typed numbers or a status are checked first: the page says how many orders were
     recognised and lists every entry that was not, and only "Start" (confirm=1) makes
@@ -102,7 +178,12 @@ def bulk_hold(request):
     if not form.is_valid():
         return _bulk_page(request, form, status=422)
     data = form.cleaned_data
-    if data["action"] == BulkActionForm.HOLD and not request.user.has_perm("orders.place_hold"):
+    needed = {
+        BulkActionForm.HOLD: "orders.place_hold",
+        BulkActionForm.RELEASE: "orders.release_hold",
+        BulkActionForm.ASSIGN: "orders.place_hold",
+    }.get(data["action"])
+    if needed and not request.user.has_perm(needed):
         raise PermissionDenied
     entries = unrecognised = None
     if selected:
@@ -135,6 +216,14 @@ def bulk_hold(request):
         if data["action"] == BulkActionForm.EXPORT:
             job = order_export_job_create(
                 user=request.user, order_ids=order_ids, entries=entries, unrecognised=unrecognised
+            )
+        elif data["action"] == BulkActionForm.RELEASE:
+            job = bulk_release_job_create(
+                user=request.user, order_ids=order_ids, reason=data["reason"], note=data["note"]
+            )
+        elif data["action"] == BulkActionForm.ASSIGN:
+            job = bulk_assign_job_create(
+                user=request.user, order_ids=order_ids, owner=data["owner"]
             )
         else:
             job = bulk_hold_job_create(

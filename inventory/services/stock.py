@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from core.errors import ValidationFailed
@@ -355,12 +355,16 @@ def _raise_insufficient(key: Key, level: StockLevel | None, d_on_hand: int, d_re
     )
 
 
-def _low_stock_alerts_update(levels: list[StockLevel]) -> None:
-    watched = [lv for lv in levels if lv.low_stock_threshold > 0]
-    if not watched:
+def _low_stock_alerts_update(levels: list[StockLevel], *, thresholds_changed: bool = False) -> None:
+    # The open alerts follow StockLevel.is_low (LOW_STOCK). A level without a threshold
+    # can only have an open alert if its threshold was just cleared, so quantity changes
+    # (the allocation hot path) skip those levels without a query.
+    if not thresholds_changed:
+        levels = [lv for lv in levels if lv.low_stock_threshold > 0]
+    if not levels:
         return
-    low = [lv for lv in watched if lv.available <= lv.low_stock_threshold]
-    ok = [lv for lv in watched if lv.available > lv.low_stock_threshold]
+    low = [lv for lv in levels if lv.is_low]
+    ok = [lv for lv in levels if not lv.is_low]
     if low:
         LowStockAlert.objects.bulk_create(
             [
@@ -387,6 +391,39 @@ def _low_stock_alerts_update(levels: list[StockLevel]) -> None:
         ]
         if open_alerts:
             LowStockAlert.objects.filter(pk__in=open_alerts).update(resolved_at=timezone.now())
+
+
+@transaction.atomic
+def low_stock_alerts_sync() -> tuple[int, int]:
+    """Make the open LowStockAlerts exactly the low levels (LOW_STOCK); returns (raised, resolved).
+
+    Every change made through this module keeps the alerts itself; this is for loaders
+    that write levels in bulk without it (demo and benchmark data) and for existing
+    databases. Run it when no stock is changing: it does not lock the levels.
+    """
+    same_level = {"product_id": OuterRef("product_id"), "warehouse_id": OuterRef("warehouse_id")}
+    missing = (
+        StockLevel.objects.low()
+        .filter(~Exists(LowStockAlert.objects.filter(resolved_at__isnull=True, **same_level)))
+        .values_list("product_id", "warehouse_id", "low_stock_threshold", "on_hand", "reserved")
+        .order_by("pk")
+    )
+    raised = LowStockAlert.objects.bulk_create(
+        [
+            LowStockAlert(
+                product_id=p, warehouse_id=w, threshold=threshold, available=on_hand - reserved
+            )
+            for p, w, threshold, on_hand, reserved in missing.iterator(chunk_size=2000)
+        ],
+        ignore_conflicts=True,
+        batch_size=1000,
+    )
+    resolved = (
+        LowStockAlert.objects.filter(resolved_at__isnull=True)
+        .exclude(Exists(StockLevel.objects.low().filter(**same_level)))
+        .update(resolved_at=timezone.now())
+    )
+    return len(raised), resolved
 
 
 def _backorders_enqueue(*, product_ids: list[int]) -> None:
@@ -702,5 +739,5 @@ def stock_thresholds_set(*, thresholds: dict[Key, int]) -> int:
     for level in changed:
         level.low_stock_threshold = thresholds[(level.product_id, level.warehouse_id)]
     StockLevel.objects.bulk_update(changed, ["low_stock_threshold"], batch_size=1000)
-    _low_stock_alerts_update(changed)
+    _low_stock_alerts_update(changed, thresholds_changed=True)
     return len(changed)

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.errors import Conflict, IllegalTransition, NotFound, ValidationFailed
+from logistics.models import ShipmentStatusGroups
 from orders import error_codes, events
 from orders.models import Hold, Order, OrderEvent
 from orders.transitions import order_transition
@@ -32,12 +33,9 @@ ADDRESS_FIELDS = (
     "shipping_country",
 )
 REQUIRED_ADDRESS_FIELDS = ("shipping_name", "shipping_line1", "shipping_city", "shipping_country")
-# Shipments in these states have not been handed to the provider, so the new
-# address is what they will carry when (re-)dispatched.
-_UNDISPATCHED_SHIPMENT_STATUSES = {"pending", "dispatch_failed", "cancelled"}
-# Shipments a hold can still stop: queued (the dispatch gate parks them), parked
-# after a failed dispatch, or cancelled.
-_NOT_WITH_PROVIDER_STATUSES = {"pending", "dispatch_failed", "cancelled"}
+# Shipments not with the provider carry the new address when (re-)dispatched, and a
+# hold can still stop them (the dispatch gate parks queued ones).
+_NOT_WITH_PROVIDER_STATUSES = ShipmentStatusGroups.NOT_WITH_PROVIDER
 NOTE_MAX_LENGTH = 4000
 
 
@@ -135,6 +133,35 @@ def order_hold_release(*, hold: Hold, note: str = "", user=None, actor: str | No
 
 
 @transaction.atomic
+def order_hold_assign(*, hold: Hold, owner, user=None, actor: str | None = None) -> Hold:
+    """Make `owner` (a staff user, or None for nobody) the person who follows the hold up.
+
+    Records a `hold_assigned` event; giving a hold to its current owner changes and
+    records nothing. Raises Conflict when the hold was already released,
+    ValidationFailed when the owner is not an active staff user.
+    """
+    if owner is not None and not (owner.is_active and owner.is_staff):
+        raise ValidationFailed(
+            f"{owner.get_username()} cannot own holds (not an active staff user).",
+            code=error_codes.HOLD_OWNER_INVALID,
+            errors=[{"field": "owner", "message": "Choose an active staff user."}],
+        )
+    order = _lock(hold.order)
+    hold = Hold.objects.select_for_update(of=("self",)).select_related("owner").get(pk=hold.pk)
+    if hold.released_at is not None:
+        raise Conflict("This hold was already released.", code=error_codes.HOLD_ALREADY_RELEASED)
+    if hold.owner_id == (owner.pk if owner is not None else None):
+        return hold
+    previous = hold.owner
+    hold.owner = owner
+    hold.save(update_fields=["owner", "updated_at"])
+    events.hold_assigned_event(
+        order=order, hold=hold, previous_owner=previous, user=user, actor=actor
+    )
+    return hold
+
+
+@transaction.atomic
 def order_note_add(*, order: Order, text: str, user=None, actor: str | None = None) -> OrderEvent:
     """Append an internal note to the order's timeline. Raises ValidationFailed when empty."""
     text = text.strip()
@@ -166,7 +193,7 @@ def order_shipping_address_change(
     ValidationFailed (with per-field errors) for an invalid address.
     """
     order = _lock(order)
-    dispatched = order.shipments.exclude(status__in=_UNDISPATCHED_SHIPMENT_STATUSES).exists()
+    dispatched = order.shipments.exclude(status__in=_NOT_WITH_PROVIDER_STATUSES).exists()
     if order.status not in ADDRESS_CHANGEABLE_STATUSES or dispatched:
         raise Conflict(
             f"Order {order.number} has already been dispatched; its address cannot change.",
@@ -226,6 +253,11 @@ def order_shipping_address_change(
         order_hold_release(hold=invalid_hold, note="address corrected", user=user, actor=actor)
         order.refresh_from_db()
     return order
+
+
+def order_address_changeable(*, order: Order, shipments) -> bool:
+    """Whether `order_shipping_address_change` would accept a change (shipments already loaded)."""
+    return order.status in ADDRESS_CHANGEABLE_STATUSES and not shipments_with_provider(shipments)
 
 
 def shipments_with_provider(shipments) -> list:

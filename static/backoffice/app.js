@@ -78,6 +78,23 @@
     }
   });
 
+  // Exception queue: a header checkbox ticks every row of its section; it shows
+  // ticked when all rows are and half-ticked when some are.
+  document.addEventListener("change", function (event) {
+    var box = event.target;
+    var section = box.closest && box.closest("section");
+    if (!section) { return; }
+    var rows = section.querySelectorAll("input[name=order_ids]");
+    var all = section.querySelector("input[data-select-all]");
+    if (box.hasAttribute("data-select-all")) {
+      rows.forEach(function (row) { row.checked = box.checked; });
+    } else if (all && box.name === "order_ids") {
+      var ticked = section.querySelectorAll("input[name=order_ids]:checked").length;
+      all.checked = ticked === rows.length;
+      all.indeterminate = ticked > 0 && ticked < rows.length;
+    }
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-job-status-url]").forEach(pollJob);
     document.querySelectorAll("form.scan").forEach(scanner);

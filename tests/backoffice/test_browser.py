@@ -7,6 +7,7 @@ from playwright.sync_api import expect
 
 from backoffice.models import BulkJob
 from orders.models import Hold, Order, OrderEvent
+from orders.services.desk import order_hold_place
 from tests.backoffice.browser import PASSWORD, login, screenshot
 from tests.inventory.factories import StockLevelFactory
 from tests.logistics.factories import ShipmentFactory, TrackingEventFactory
@@ -322,4 +323,35 @@ def test_manager_screens_render_in_the_browser(live_server, browser_page, manage
         assert response.status == 200, path
         expect(page.locator(marker)).to_be_visible()
         screenshot(page, name)
+    assert errors == []
+
+
+def test_manager_ticks_every_row_of_a_queue_section_at_once(live_server, browser_page, manager):
+    """Issue 16 item 16: select-all on the exception queue (static app.js, no inline script)."""
+    orders = [OrderFactory(status=Order.Status.ALLOCATED) for _ in range(3)]
+    for order in orders:
+        order_hold_place(order=order, reason="manual", user=manager)
+    page = browser_page
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # A blocked (inline) script is a console error naming the Content Security Policy.
+    page.on("console", lambda m: errors.append(m.text) if "Security Policy" in m.text else None)
+    login(page, live_server.url, "manager", "/ops/exceptions/?kind=hold")
+
+    section = page.locator("#q-hold")
+    rows = section.locator("input[name=order_ids]")
+    select_all = section.locator("input[data-select-all]")
+    expect(rows).to_have_count(3)
+    select_all.check()
+    for i in range(3):
+        expect(rows.nth(i)).to_be_checked()
+
+    rows.nth(1).uncheck()
+    expect(select_all).not_to_be_checked()
+    assert select_all.evaluate("box => box.indeterminate") is True
+    rows.nth(1).check()
+    expect(select_all).to_be_checked()
+    select_all.uncheck()
+    for i in range(3):
+        expect(rows.nth(i)).not_to_be_checked()
     assert errors == []

@@ -49,7 +49,7 @@ def test_queue_filters_by_channel():
     assert queue["dispatch_failed"]["count"] == 1
 
 
-def test_stock_alert_when_on_hand_at_or_below_threshold():
+def test_stock_alert_when_available_at_or_below_threshold():
     low = StockLevelFactory(on_hand=2, low_stock_threshold=5)
     StockLevelFactory(on_hand=20, low_stock_threshold=5)
     queue = exception_queue(kind="stock")

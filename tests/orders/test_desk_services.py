@@ -3,12 +3,15 @@
 import pytest
 
 from core.errors import Conflict, IllegalTransition, ValidationFailed
+from logistics.models import Shipment, ShipmentStatusGroups
 from orders.models import Hold, Order, OrderEvent
 from orders.services.desk import (
+    order_address_changeable,
     order_hold_place,
     order_hold_release,
     order_note_add,
     order_shipping_address_change,
+    shipments_with_provider,
 )
 from tests.logistics.factories import ShipmentFactory
 from tests.orders.factories import OrderFactory
@@ -172,3 +175,29 @@ def test_hold_allowed_while_the_only_shipment_is_parked_after_failure(agent):
     order_hold_place(order=order, reason="customer_request", user=agent)
     order.refresh_from_db()
     assert order.status == Order.Status.ON_HOLD
+
+
+@pytest.mark.parametrize("status", [s.value for s in Shipment.Status])
+def test_address_page_and_address_service_agree_for_every_shipment_status(agent, status):
+    # The desk page offers the change from order_address_changeable; the service
+    # decides with a query. Both read ShipmentStatusGroups.NOT_WITH_PROVIDER.
+    order = OrderFactory(status=Order.Status.IN_FULFILMENT)
+    shipment = ShipmentFactory(order=order, status=status)
+    offered = order_address_changeable(order=order, shipments=[shipment])
+    assert offered == (status in {"pending", "dispatch_failed", "cancelled"})
+
+    if offered:
+        order_shipping_address_change(order=order, address=ADDRESS, user=agent)
+        assert shipments_with_provider([shipment]) == []
+    else:
+        with pytest.raises(Conflict):
+            order_shipping_address_change(order=order, address=ADDRESS, user=agent)
+        assert shipments_with_provider([shipment]) == [shipment]
+
+
+def test_shipment_status_groups_name_every_status_they_mean():
+    groups = ShipmentStatusGroups
+    assert {"pending", "dispatch_failed", "cancelled"} == groups.NOT_WITH_PROVIDER
+    assert groups.AWAITING_PROVIDER < groups.NOT_WITH_PROVIDER
+    assert not groups.IN_TRANSIT & groups.FINAL
+    assert not groups.TRACKING_EXCEPTION & groups.NOT_WITH_PROVIDER

@@ -5,6 +5,7 @@ import sqlite3
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
+from inventory.services.stock import low_stock_alerts_sync
 from orders.demo import bulk, world
 from orders.demo.sandbox import demo_sandbox_sync, sandbox_state_for_demo
 
@@ -56,6 +57,10 @@ class Command(BaseCommand):
                 on_progress=self._progress,
                 sandbox_state=state,
             )
+        # The bulk loaders write levels without the stock service, which keeps the alerts.
+        raised, resolved = low_stock_alerts_sync()
+        if raised or resolved:
+            self.stdout.write(f"Low-stock alerts: {raised} raised, {resolved} resolved.")
         self._sandbox_sync(state)
         self.stdout.write("")
         self.stdout.write("Demo logins (admin at /admin/):")
