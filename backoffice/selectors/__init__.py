@@ -5,14 +5,18 @@ Views use `from backoffice import selectors` and `selectors.<name>`.
 
 from backoffice.selectors._common import COUNT_CAP, capped_count, count_label
 from backoffice.selectors.desk import (
+    MY_HOLDS_LIMIT,
+    RECENT_LIMIT,
     SEARCH_LIMIT,
     MatchKind,
     SearchHit,
     TimelineEntry,
     desk_search,
     desk_search_lookups,
+    holds_active_placed_by,
     order_for_desk,
     order_timeline,
+    orders_recent,
 )
 from backoffice.selectors.ops import (
     DEFAULT_TRANSIT_HOURS,
@@ -41,6 +45,8 @@ __all__ = [
     "DEFAULT_TRANSIT_HOURS",
     "DISPATCH_BOARD_COLUMNS",
     "EXCEPTION_KINDS",
+    "MY_HOLDS_LIMIT",
+    "RECENT_LIMIT",
     "SEARCH_LIMIT",
     "BulkSelection",
     "ExceptionItem",
@@ -58,11 +64,13 @@ __all__ = [
     "desk_search_lookups",
     "dispatch_board",
     "exception_queue",
+    "holds_active_placed_by",
     "inbound_lines_with_stock",
     "inbounds_open",
     "late_shipments",
     "order_for_desk",
     "order_timeline",
+    "orders_recent",
     "stock_levels_list",
     "stock_movements_for",
 ]
