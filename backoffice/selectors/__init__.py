@@ -33,9 +33,12 @@ from backoffice.selectors.ops import (
 )
 from backoffice.selectors.warehouse import (
     DISPATCH_BOARD_COLUMNS,
+    STOCK_EXPORT_COLUMNS,
     dispatch_board,
     inbound_lines_with_stock,
     inbounds_open,
+    product_search_condition,
+    stock_levels_export_rows,
     stock_levels_list,
     stock_movements_for,
 )
@@ -48,6 +51,7 @@ __all__ = [
     "MY_HOLDS_LIMIT",
     "RECENT_LIMIT",
     "SEARCH_LIMIT",
+    "STOCK_EXPORT_COLUMNS",
     "BulkSelection",
     "ExceptionItem",
     "MatchKind",
@@ -70,7 +74,9 @@ __all__ = [
     "late_shipments",
     "order_for_desk",
     "order_timeline",
+    "product_search_condition",
     "orders_recent",
+    "stock_levels_export_rows",
     "stock_levels_list",
     "stock_movements_for",
 ]
