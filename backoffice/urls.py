@@ -34,6 +34,7 @@ urlpatterns = [
         name="return_receive",
     ),
     path("warehouse/stock/", warehouse.stock_list, name="stock_list"),
+    path("warehouse/stock/export.csv", warehouse.stock_export, name="stock_export"),
     path("warehouse/stock/<int:level_id>/", warehouse.stock_detail, name="stock_detail"),
     path("warehouse/stock/<int:level_id>/adjust/", warehouse.stock_adjust, name="stock_adjust"),
     path("warehouse/stock/<int:level_id>/count/", warehouse.stock_count, name="stock_count"),

@@ -2,6 +2,7 @@ import uuid
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 
 from core.models import TimeStampedModel
 from core.secrets import EncryptedSecretField
@@ -167,6 +168,9 @@ class Shipment(TimeStampedModel):
         ]
         indexes = [
             models.Index(fields=["tracking_number"], name="shipment_tracking_number"),
+            # The desk matches a tracking number read out in any case; the exact index
+            # above stays for the admin's exact search.
+            models.Index(Upper("tracking_number"), name="shipment_tracking_ci"),
             models.Index(fields=["status", "updated_at"], name="shipment_status_updated"),
             models.Index(fields=["order", "id"], name="shipment_order"),
             models.Index(
@@ -218,7 +222,10 @@ class Parcel(models.Model):
     tracking_number = models.CharField(max_length=100, blank=True, default="")
 
     class Meta:
-        indexes = [models.Index(fields=["tracking_number"], name="parcel_tracking_number")]
+        indexes = [
+            models.Index(fields=["tracking_number"], name="parcel_tracking_number"),
+            models.Index(Upper("tracking_number"), name="parcel_tracking_ci"),
+        ]
 
     def __str__(self) -> str:
         return f"parcel {self.pk} of {self.shipment_id}"

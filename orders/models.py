@@ -169,6 +169,11 @@ class Order(TimeStampedModel):
                 opclasses=["varchar_pattern_ops"],
             ),
             GinIndex(OpClass(Upper("customer_name"), name="gin_trgm_ops"), name="order_name_trgm"),
+            # A city names thousands of orders: the index also hands them over newest first,
+            # so the desk's 50 are the latest 50 without sorting the whole city.
+            models.Index(Upper("shipping_city"), "placed_at", "id", name="order_city_ci"),
+            # The empty desk's recent orders: the newest placed, read from the end of the index.
+            models.Index(fields=["placed_at", "id"], name="order_placed"),
         ]
 
     def __str__(self) -> str:
@@ -322,6 +327,13 @@ class Hold(TimeStampedModel):
         indexes = [
             models.Index(
                 fields=["created_at"], condition=Q(released_at__isnull=True), name="hold_active_age"
+            ),
+            # The desk's "my holds": an agent's released holds pile up over the years, the
+            # active ones stay few.
+            models.Index(
+                fields=["placed_by", "created_at"],
+                condition=Q(released_at__isnull=True),
+                name="hold_active_placed_by",
             ),
         ]
 

@@ -5,14 +5,18 @@ Views use `from backoffice import selectors` and `selectors.<name>`.
 
 from backoffice.selectors._common import COUNT_CAP, capped_count, count_label
 from backoffice.selectors.desk import (
+    MY_HOLDS_LIMIT,
+    RECENT_LIMIT,
     SEARCH_LIMIT,
     MatchKind,
     SearchHit,
     TimelineEntry,
     desk_search,
     desk_search_lookups,
+    holds_active_placed_by,
     order_for_desk,
     order_timeline,
+    orders_recent,
 )
 from backoffice.selectors.ops import (
     DASHBOARD_EXCEPTION_STATUSES,
@@ -31,9 +35,12 @@ from backoffice.selectors.ops import (
 )
 from backoffice.selectors.warehouse import (
     DISPATCH_BOARD_COLUMNS,
+    STOCK_EXPORT_COLUMNS,
     dispatch_board,
     inbound_lines_with_stock,
     inbounds_open,
+    product_search_condition,
+    stock_levels_export_rows,
     stock_levels_list,
     stock_movements_for,
 )
@@ -44,7 +51,10 @@ __all__ = [
     "DEFAULT_TRANSIT_HOURS",
     "DISPATCH_BOARD_COLUMNS",
     "EXCEPTION_KINDS",
+    "MY_HOLDS_LIMIT",
+    "RECENT_LIMIT",
     "SEARCH_LIMIT",
+    "STOCK_EXPORT_COLUMNS",
     "BulkSelection",
     "ExceptionItem",
     "MatchKind",
@@ -62,11 +72,15 @@ __all__ = [
     "dispatch_board",
     "exception_queue",
     "hold_owner_candidates",
+    "holds_active_placed_by",
     "inbound_lines_with_stock",
     "inbounds_open",
     "late_shipments",
     "order_for_desk",
     "order_timeline",
+    "product_search_condition",
+    "orders_recent",
+    "stock_levels_export_rows",
     "stock_levels_list",
     "stock_movements_for",
 ]

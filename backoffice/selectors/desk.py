@@ -39,6 +39,10 @@ PHONE_MATCH_DIGITS = 9
 MIN_PHONE_DIGITS = 6
 MIN_NAME_CHARS = 3
 MIN_POSTCODE_CHARS = 3
+MIN_CITY_CHARS = 2
+MIN_TRACKING_CHARS = 6
+RECENT_LIMIT = 20
+MY_HOLDS_LIMIT = 50
 
 # At most 18 digits: an order number is far shorter, and int() refuses 4,300 digits or more
 # (the admin's search hands over the term unbounded).
@@ -55,6 +59,7 @@ class MatchKind:
     NAME = "name"
     PHONE = "phone"
     POSTCODE = "postcode"
+    CITY = "city"
     TRACKING = "tracking"
 
     LABELS = {
@@ -64,6 +69,7 @@ class MatchKind:
         NAME: "Name",
         PHONE: "Phone",
         POSTCODE: "Postcode",
+        CITY: "City",
         TRACKING: "Tracking number",
     }
 
@@ -157,14 +163,34 @@ def desk_search_lookups(*, query: str, include_contact: bool = True) -> list[Que
             )
         )
 
-    if " " not in q and len(q) >= 6:
+    if (
+        len(q) >= MIN_CITY_CHARS
+        and any(ch.isalpha() for ch in q)
+        and not any(ch.isdigit() for ch in q)
+    ):
+        # Newest first inside the branch: the 50 of a large city are its latest 50
+        # (order_city_ci ends in placed_at, id, so no sort).
         lookups.append(
-            Shipment.objects.filter(tracking_number=q)
+            _ids(
+                orders.annotate(city_upper=Upper("shipping_city"))
+                .filter(city_upper=upper)
+                .order_by("-placed_at", "-id"),
+                MatchKind.CITY,
+            )
+        )
+
+    if " " not in q and len(q) >= MIN_TRACKING_CHARS:
+        # Compared upper-cased on both sides (shipment_tracking_ci, parcel_tracking_ci):
+        # the stored number stays exactly as the carrier wrote it, for links and partners.
+        lookups.append(
+            Shipment.objects.annotate(tracking_upper=Upper("tracking_number"))
+            .filter(tracking_upper=upper)
             .annotate(kind=Value(MatchKind.TRACKING, output_field=CharField()))
             .values_list("order_id", "kind")[:SEARCH_LIMIT]
         )
         lookups.append(
-            Parcel.objects.filter(tracking_number=q)
+            Parcel.objects.annotate(tracking_upper=Upper("tracking_number"))
+            .filter(tracking_upper=upper)
             .annotate(kind=Value(MatchKind.TRACKING, output_field=CharField()))
             .values_list("shipment__order_id", "kind")[:SEARCH_LIMIT]
         )
@@ -196,6 +222,28 @@ def desk_search(
         .order_by("-placed_at", "-id")[:limit]
     )
     return [SearchHit(order=order, matched_by=matched[order.id]) for order in orders]
+
+
+def orders_recent(*, limit: int = RECENT_LIMIT) -> list[Order]:
+    """The most recently placed orders, newest first: what the empty desk shows.
+
+    One query, read from the end of the order_placed index.
+    """
+    return list(Order.objects.select_related("channel").order_by("-placed_at", "-id")[:limit])
+
+
+def holds_active_placed_by(*, user, limit: int = MY_HOLDS_LIMIT) -> list[Hold]:
+    """Holds `user` placed that are still active, newest first, with their orders.
+
+    One query (index hold_active_placed_by); an anonymous user has none.
+    """
+    if not getattr(user, "is_authenticated", False):
+        return []
+    return list(
+        Hold.objects.filter(placed_by=user, released_at__isnull=True)
+        .select_related("order", "order__channel")
+        .order_by("-created_at")[:limit]
+    )
 
 
 # --- Order page ---------------------------------------------------------------

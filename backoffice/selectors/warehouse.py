@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+
 from django.db.models import (
     F,
     IntegerField,
     OuterRef,
+    Q,
     QuerySet,
+    RowRange,
     Subquery,
     Sum,
+    Window,
 )
 from django.db.models.functions import Coalesce
 
@@ -25,13 +30,15 @@ from logistics.models import Shipment
 
 
 def stock_levels_list(
-    *, sku: str = "", warehouse_code: str = "", low_only: bool = False
+    *, sku: str = "", warehouse_code: str = "", low_only: bool = False, query: str = ""
 ) -> QuerySet[StockLevel]:
     qs = StockLevel.objects.select_related("product", "warehouse").order_by(
         "product__sku", "warehouse__code"
     )
     if sku:
         qs = qs.filter(product__sku__istartswith=sku.strip())
+    if query:
+        qs = qs.filter(product_search_condition(query=query, prefix="product__"))
     if warehouse_code:
         qs = qs.filter(warehouse__code=warehouse_code)
     if low_only:
@@ -39,11 +46,73 @@ def stock_levels_list(
     return qs
 
 
+STOCK_EXPORT_COLUMNS = [
+    "sku",
+    "warehouse",
+    "on_hand",
+    "reserved",
+    "available",
+    "low_stock_threshold",
+    "name",
+    "barcode",
+]
+
+
+def stock_levels_export_rows(*, levels: QuerySet[StockLevel]) -> Iterator[Sequence[object]]:
+    """The header, then one row per level of `levels`, read in chunks (the screen's filters apply).
+
+    The first columns are the stock import's (sku, warehouse, on_hand, low_stock_threshold), so
+    an export can be edited and imported again; the rest are ignored by the import.
+    """
+    yield STOCK_EXPORT_COLUMNS
+    yield from (
+        levels.annotate(available_now=F("on_hand") - F("reserved"))
+        .values_list(
+            "product__sku",
+            "warehouse__code",
+            "on_hand",
+            "reserved",
+            "available_now",
+            "low_stock_threshold",
+            "product__name",
+            "product__barcode",
+        )
+        .iterator(chunk_size=2000)
+    )
+
+
+def product_search_condition(*, query: str, prefix: str = "") -> Q:
+    """What a warehouse person types for a product: a SKU prefix, the barcode, part of the name.
+
+    The catalogue is thousands of products, not millions: the name match may scan it.
+    """
+    q = " ".join(query.split())
+    return (
+        Q(**{f"{prefix}sku__istartswith": q})
+        | Q(**{f"{prefix}barcode": q})
+        | Q(**{f"{prefix}name__icontains": q})
+    )
+
+
 def stock_movements_for(*, level: StockLevel, limit: int = 200) -> QuerySet[StockMovement]:
+    """The level's ledger, newest first, each row with `on_hand_after`: on hand once it applied.
+
+    The running balance counts back from the level's on_hand read in the same statement, so
+    a movement written meanwhile cannot put the two out of step; the window only reads as
+    far back as the page shows.
+    """
+    newest_first = [F("created_at").desc(), F("id").desc()]
+    on_hand_now = StockLevel.objects.filter(pk=level.pk).values("on_hand")[:1]
+    this_and_newer = Window(Sum("on_hand_delta"), order_by=newest_first, frame=RowRange(end=0))
     return (
         StockMovement.objects.filter(product_id=level.product_id, warehouse_id=level.warehouse_id)
         .select_related("order", "actor")
-        .order_by("-created_at", "-id")[:limit]
+        .annotate(
+            on_hand_after=Subquery(on_hand_now, output_field=IntegerField())
+            - this_and_newer
+            + F("on_hand_delta")
+        )
+        .order_by(*newest_first)[:limit]
     )
 
 

@@ -56,6 +56,8 @@ def desk_search(request):
     )
     if len(hits) == 1 and request.GET.get("go") == "1":
         return HttpResponseRedirect(reverse("backoffice:order_detail", args=[hits[0].order.number]))
+    # The empty desk is where an agent starts: the latest orders and the holds to follow up.
+    empty = not query
     return page(
         request,
         "backoffice/desk_search.html",
@@ -65,6 +67,18 @@ def desk_search(request):
             "query": query,
             "hits": hits,
             "limit": selectors.SEARCH_LIMIT,
+            "recent": (
+                [selectors.SearchHit(order=order) for order in selectors.orders_recent()]
+                if empty
+                else []
+            ),
+            "my_holds": (
+                selectors.holds_active_placed_by(user=request.user)
+                if empty and request.user.has_perm("orders.place_hold")
+                else []
+            ),
+            "my_holds_limit": selectors.MY_HOLDS_LIMIT,
+            "now": timezone.now(),
         },
     )
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpResponseRedirect
+from django.http import HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from backoffice import selectors
 from backoffice.forms import AdjustForm, CountForm, ScanForm
 from backoffice.views.common import page, report_domain_error, staff_view
+from core.csv_safe import csv_writer
 from core.errors import DomainError
 from inventory.models import InboundReceipt, InboundShipment, StockLevel, Warehouse
 from inventory.services.counts import stock_count_record
@@ -29,13 +31,39 @@ def _redirect(url: str) -> HttpResponseRedirect:
     return HttpResponseRedirect(url, status=303)
 
 
+def _stock_filters(request) -> dict:
+    """The stock screen's filters from the query string (the list and its CSV export share them).
+
+    `sku` (SKU prefix) is still read: older links and bookmarks carry it.
+    """
+    return {
+        "query": " ".join(request.GET.get("q", "").split())[:100],
+        "sku": request.GET.get("sku", "")[:64],
+        "warehouse_code": request.GET.get("warehouse", "")[:32],
+        "low_only": request.GET.get("low") == "1",
+    }
+
+
+def _filters_query_string(filters: dict) -> str:
+    return urlencode(
+        {
+            key: value
+            for key, value in {
+                "q": filters["query"],
+                "sku": filters["sku"],
+                "warehouse": filters["warehouse_code"],
+                "low": "1" if filters["low_only"] else "",
+            }.items()
+            if value
+        }
+    )
+
+
 @require_GET
 @staff_view(VIEW_STOCK)
 def stock_list(request):
-    sku = request.GET.get("sku", "")[:64]
-    warehouse_code = request.GET.get("warehouse", "")[:32]
-    low_only = request.GET.get("low") == "1"
-    levels = selectors.stock_levels_list(sku=sku, warehouse_code=warehouse_code, low_only=low_only)
+    filters = _stock_filters(request)
+    levels = selectors.stock_levels_list(**filters)
     paginator = Paginator(levels, 50)
     page_obj = paginator.get_page(request.GET.get("page"))
     return page(
@@ -44,12 +72,37 @@ def stock_list(request):
         {
             "title": "Stock",
             "page_obj": page_obj,
-            "sku": sku,
-            "warehouse_code": warehouse_code,
-            "low_only": low_only,
+            "q": filters["query"],
+            "sku": filters["sku"],
+            "warehouse_code": filters["warehouse_code"],
+            "low_only": filters["low_only"],
+            "filter_query": _filters_query_string(filters),
             "warehouses": Warehouse.objects.filter(is_active=True).order_by("code"),
         },
     )
+
+
+class _Echo:
+    """A file that hands back what is written to it: each CSV line goes straight out."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+@require_GET
+@staff_view(VIEW_STOCK)
+def stock_export(request):
+    """The stock screen's levels (its filters, every page) as CSV, streamed."""
+    filters = _stock_filters(request)
+    rows = selectors.stock_levels_export_rows(levels=selectors.stock_levels_list(**filters))
+    # A spreadsheet must not execute a cell a partner could have written (core/csv_safe.py).
+    writer = csv_writer(_Echo())
+    response = StreamingHttpResponse(
+        (writer.writerow(row) for row in rows), content_type="text/csv; charset=utf-8"
+    )
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="stock-{stamp}.csv"'
+    return response
 
 
 @require_GET

@@ -354,4 +354,44 @@ def test_manager_ticks_every_row_of_a_queue_section_at_once(live_server, browser
     select_all.uncheck()
     for i in range(3):
         expect(rows.nth(i)).not_to_be_checked()
+
+
+def test_desk_finds_lower_case_tracking_number_and_stock_screen_searches_by_name(
+    live_server, browser_page, agent, warehouse_user
+):
+    """Issue 16 items 13 and 14, as the testers walked them in Chromium."""
+    from tests.inventory.factories import ProductFactory
+
+    order = OrderFactory(customer_name="Linnea Holm")
+    ShipmentFactory(order=order, tracking_number="SBX00077777777", status="in_transit")
+    socks = ProductFactory(sku="SOCK-42", name="Merino Wool Socks", barcode="8712345000424")
+    StockLevelFactory(product=socks, on_hand=3, reserved=3)
+    StockLevelFactory(product=ProductFactory(sku="SHIRT-42", name="Linen Shirt"), on_hand=5)
+    page = browser_page
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    login(page, live_server.url, "agent", "/desk/")
+    expect(page.locator("#recent")).to_contain_text(order.number)
+    page.fill("#desk-q", "sbx00077777777")
+    page.keyboard.press("Enter")
+    results = page.locator("#results")
+    expect(results).to_contain_text(order.number)
+    expect(results).to_contain_text("Tracking number")
+
+    page.context.clear_cookies()
+    login(page, live_server.url, "warehouse", "/warehouse/stock/")
+    page.fill("#f-q", "wool socks")
+    page.keyboard.press("Enter")
+    rows = page.locator("#stock tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("SOCK-42")
+    expect(rows.first).to_have_class(re.compile(r"\bout\b"))
+    expect(rows.first).to_contain_text("out of stock")
+    screenshot(page, "warehouse-stock-search")
+    with page.expect_download() as download:
+        page.click("#stock-export")
+    text = download.value.path().read_text(encoding="utf-8")
+    assert text.splitlines()[1].startswith("SOCK-42,")
+    assert len(text.splitlines()) == 2
     assert errors == []

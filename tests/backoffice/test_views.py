@@ -352,3 +352,72 @@ def test_hold_on_accepted_shipment_is_recorded_and_desk_says_the_provider_has_it
     assert order.holds.filter(released_at__isnull=True).count() == 1
     assert "provider already has shipment(s)" in text
     assert "Cancel the order" in text
+
+
+# --- The empty desk and the customer's other orders (issue 16 item 13) ------------
+
+
+def test_empty_desk_shows_recent_orders_and_my_active_holds(client, agent, manager):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    past = timezone.now() - timedelta(days=9)
+    recent = OrderFactory(customer_name="Recent Rita", placed_at=timezone.now())
+    held = OrderFactory(customer_name="Held Hugo", placed_at=past)
+    order_hold_place(order=held, reason=Hold.Reason.CUSTOMER_REQUEST, note="call back", user=agent)
+    released = OrderFactory(placed_at=past)
+    hold = order_hold_place(order=released, reason=Hold.Reason.MANUAL, user=agent)
+    Hold.objects.filter(pk=hold.pk).update(released_at=timezone.now())
+    others = OrderFactory(placed_at=past)
+    order_hold_place(order=others, reason=Hold.Reason.MANUAL, user=manager)
+    _login(client, agent)
+    response = client.get("/desk/")
+    assert response.status_code == 200
+    assert [h.order for h in response.context["recent"]][0] == recent
+    assert [h.order for h in response.context["my_holds"]] == [held]
+    body = response.content.decode()
+    assert 'id="recent-orders"' in body
+    assert "Recent Rita" in body
+    assert "Customer request" in body
+    assert "call back" in body
+
+
+def test_warehouse_empty_desk_shows_recent_orders_without_contact_or_holds(client, warehouse_user):
+    order = OrderFactory(customer_email="quiet@example.com")
+    _login(client, warehouse_user)
+    body = client.get("/desk/").content.decode()
+    assert order.number in body
+    assert "quiet@example.com" not in body
+    assert 'id="my-holds"' not in body
+
+
+def test_empty_desk_within_query_budget(client, agent, django_assert_max_num_queries):
+    for _ in range(30):
+        order_hold_place(order=OrderFactory(), reason=Hold.Reason.MANUAL, user=agent)
+    _login(client, agent)
+    with django_assert_max_num_queries(SEARCH_BUDGET):
+        response = client.get("/desk/")
+    assert len(response.context["recent"]) == 20
+    assert len(response.context["my_holds"]) == 30
+
+
+def test_order_page_links_to_all_orders_of_the_customer(client, agent):
+    order = OrderFactory(customer_email="Ann+shop@example.com")
+    other = OrderFactory(customer_email="ann+SHOP@example.com")
+    OrderFactory(customer_email="someone@example.com")
+    _login(client, agent)
+    body = client.get(f"/desk/orders/{order.number}/").content.decode()
+    link = '/desk/?q=Ann%2Bshop%40example.com" id="customer-orders"'
+    assert link in body
+    results = client.get("/desk/", {"q": "Ann+shop@example.com"})
+    assert {hit.order for hit in results.context["hits"]} == {order, other}
+
+
+def test_warehouse_order_page_has_no_customer_orders_link(client, warehouse_user):
+    order = OrderFactory(customer_email="hidden@example.com")
+    _login(client, warehouse_user)
+    body = client.get(f"/desk/orders/{order.number}/").content.decode()
+    assert 'id="customer-orders"' not in body
+    assert "hidden%40example.com" not in body
+    assert "hidden@example.com" not in body

@@ -80,6 +80,15 @@ def test_bulk_job_order_export_escapes_formula_cells(superuser):
     assert _unescaped_formulas(text) == []
 
 
+def test_stock_screen_export_escapes_formula_cells(hostile_world, superuser):
+    client = Client()
+    client.force_login(superuser)
+    response = client.get("/warehouse/stock/export.csv")
+    text = b"".join(response.streaming_content).decode()
+    assert len(list(csv.reader(io.StringIO(text)))) == len(HOSTILE) + 1
+    assert _unescaped_formulas(text) == []
+
+
 def test_exported_products_import_again_unchanged(capsys):
     for text in HOSTILE:
         ProductFactory(name=text, customs_description=text)
