@@ -141,6 +141,10 @@ def _valid_form_value(name: str, form_field: forms.Field, world: World) -> str:
         return overrides[name]
     if isinstance(form_field, forms.BooleanField):
         return "on"
+    if isinstance(form_field, forms.ModelChoiceField) and form_field.queryset is None:
+        # Its choices are set per request (the form's __init__); blank is the valid value
+        # of an optional one, and the fuzzed values go to it all the same.
+        return ""
     if isinstance(form_field, forms.ChoiceField):
         return next(str(value) for value, _ in form_field.choices if value != "")
     if isinstance(form_field, forms.IntegerField):
