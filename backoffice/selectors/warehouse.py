@@ -20,6 +20,7 @@ from django.db.models.functions import Coalesce
 from backoffice.selectors._common import _ordered_by_status, capped_count, count_label
 from inventory.models import (
     InboundLine,
+    InboundReceipt,
     InboundShipment,
     StockLevel,
     StockMovement,
@@ -140,6 +141,50 @@ def inbound_lines_with_stock(*, inbound: InboundShipment) -> list[InboundLine]:
         .annotate(on_hand=Coalesce(Subquery(on_hand, output_field=IntegerField()), 0))
         .order_by("id")
     )
+
+
+def inbound_scan_outcome(*, receipt: InboundReceipt) -> dict:
+    """What the receiving screen says after a scan: the product, its line's totals, warnings.
+
+    Warnings are "not_on_asn" (the product was not announced: its line expects 0)
+    and "over_receipt" (more received than announced). The scan is recorded either way.
+    """
+    line = InboundLine.objects.select_related("product", "inbound").get(pk=receipt.line_id)
+    on_hand = (
+        StockLevel.objects.filter(product=line.product, warehouse_id=line.inbound.warehouse_id)
+        .values_list("on_hand", flat=True)
+        .first()
+    ) or 0
+    product = line.product
+    warnings = []
+    if line.expected_quantity == 0:
+        warnings.append(
+            {
+                "code": "not_on_asn",
+                "message": f"{product.sku} is not on {line.inbound.reference}: "
+                "received as a discrepancy.",
+            }
+        )
+    elif line.received_quantity > line.expected_quantity:
+        warnings.append(
+            {
+                "code": "over_receipt",
+                "message": f"Over-receipt: {line.received_quantity} of {product.sku} received, "
+                f"{line.expected_quantity} expected.",
+            }
+        )
+    return {
+        "line_id": line.pk,
+        "sku": product.sku,
+        "name": product.name,
+        "barcode": product.barcode or "",
+        "quantity": receipt.quantity,
+        "expected": line.expected_quantity,
+        "received": line.received_quantity,
+        "difference": line.discrepancy,
+        "on_hand": on_hand,
+        "warnings": warnings,
+    }
 
 
 DISPATCH_BOARD_COLUMNS = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpResponseRedirect, StreamingHttpResponse
+from django.http import HttpResponseRedirect, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
@@ -254,30 +254,59 @@ def _inbound_detail_page(request, inbound: InboundShipment, *, scan_form=None):
     )
 
 
+def _wants_json(request) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
 @require_POST
 @staff_view(VIEW_STOCK, "inventory.receive_stock")
 def inbound_receive(request, inbound_id: int):
+    """Record one scan. The receiving page's script asks for JSON (no reload, so a scan typed
+    while the page reloads is never appended to the last one or lost); without script the
+    form posts and the page redirects back."""
     inbound = get_object_or_404(InboundShipment.objects.select_related("warehouse"), pk=inbound_id)
+    as_json = _wants_json(request)
     back = _redirect(reverse("backoffice:inbound_detail", args=[inbound.pk]))
     form = ScanForm(request.POST)
     if not form.is_valid():
+        if as_json:
+            errors = [
+                {"field": field, "message": str(message)}
+                for field, messages_ in form.errors.items()
+                for message in messages_
+            ]
+            return JsonResponse(
+                {"error": " ".join(e["message"] for e in errors), "errors": errors}, status=422
+            )
         return _inbound_detail_page(request, inbound, scan_form=form)
+    code = form.cleaned_data["barcode"]
     try:
         receipt = inbound_receive_service(
             inbound=inbound,
-            code=form.cleaned_data["barcode"],
+            code=code,
             quantity=form.cleaned_data["quantity"],
             source=InboundReceipt.Source.SCAN,
             user=request.user,
         )
     except DomainError as exc:
+        if as_json:
+            return JsonResponse(
+                {"error": exc.detail, "code": exc.code, "errors": getattr(exc, "errors", [])},
+                status=exc.status,
+            )
         report_domain_error(request, exc)
-    else:
-        request.session["last_scan"] = {
-            "code": form.cleaned_data["barcode"],
-            "quantity": receipt.quantity,
-            "line_id": receipt.line_id,
-        }
+        return back
+    outcome = selectors.inbound_scan_outcome(receipt=receipt)
+    if as_json:
+        return JsonResponse({"code": code, **outcome})
+    for warning in outcome["warnings"]:
+        messages.warning(request, warning["message"])
+    request.session["last_scan"] = {
+        "code": code,
+        "name": outcome["name"],
+        "quantity": receipt.quantity,
+        "line_id": receipt.line_id,
+    }
     return back
 
 

@@ -18,16 +18,22 @@ RECEIVED_MAX = column_range(InboundLine, "received_quantity")[1]
 
 
 def product_by_code(*, code: str) -> Product:
-    """The product whose barcode or SKU is `code` (what a scanner or a person typed).
+    """The product whose barcode or SKU is `code` (what a scanner or a person typed), in any case.
 
+    An exact match wins over one in another case (SKUs are unique only as typed).
     Raises NotFound (unknown_sku).
     """
     code = (code or "").strip()
-    product = (
-        Product.objects.filter(Q(barcode=code) | Q(sku=code)).order_by("-barcode").first()
-        if code
-        else None
-    )
+    product = None
+    if code:
+        # Exact first: it uses the unique indexes; the case-insensitive fallback only runs
+        # for a code typed in another case (a handheld's keyboard, a lower-case label).
+        product = (
+            Product.objects.filter(Q(barcode=code) | Q(sku=code)).order_by("-barcode").first()
+            or Product.objects.filter(Q(barcode__iexact=code) | Q(sku__iexact=code))
+            .order_by("-barcode", "pk")
+            .first()
+        )
     if product is None:
         raise NotFound(
             f"No product has the barcode or SKU {code!r}.",

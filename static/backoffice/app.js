@@ -61,10 +61,137 @@
     tick();
   }
 
-  // A barcode scanner types the code and presses Enter: submit each scan, keep focus.
+  // A barcode scanner types the code and presses Enter, and the next scan may follow at
+  // once. Each scan is taken out of the field as Enter is pressed, queued and posted in
+  // order with fetch (no reload), so scans are never run together or lost, and the
+  // field keeps the focus. The form itself still posts when the script is not running.
   function scanner(form) {
     var input = form.querySelector("input[name=barcode]");
-    if (input) { input.focus(); }
+    var qty = form.querySelector("input[name=quantity]");
+    var token = form.querySelector("input[name=csrfmiddlewaretoken]");
+    var last = document.getElementById("last-scan");
+    var log = document.getElementById("scan-log");
+    var table = document.querySelector("#inbound-lines tbody");
+    var queue = [];
+    var busy = false;
+    if (!input) { return; }
+    // The server checks the quantity: the browser's own check would move the focus to
+    // the quantity field, where the next scan's digits would land.
+    form.noValidate = true;
+    input.focus();
+
+    function note(kind, text) {
+      var item = document.createElement("li");
+      item.className = "scan-" + kind;
+      item.textContent = text;
+      log.insertBefore(item, log.firstChild);
+      while (log.children.length > 20) { log.removeChild(log.lastChild); }
+    }
+
+    function cell(className, text) {
+      var td = document.createElement("td");
+      td.className = className;
+      td.textContent = text;
+      return td;
+    }
+
+    function rowFor(scan) {
+      var row = table.querySelector("tr[data-line-id='" + scan.line_id + "']");
+      if (row) { return row; }
+      // A product not on the ASN gets a new line on the server: show it too.
+      row = document.createElement("tr");
+      row.id = "line-" + scan.sku;
+      row.setAttribute("data-line-id", scan.line_id);
+      var product = document.createElement("td");
+      var name = document.createElement("span");
+      name.className = "product-name";
+      name.textContent = scan.name;
+      var codes = document.createElement("div");
+      codes.className = "muted small";
+      codes.textContent = scan.sku + " · " + (scan.barcode || "no barcode");
+      product.appendChild(name);
+      product.appendChild(codes);
+      row.appendChild(product);
+      row.appendChild(cell("num expected", scan.expected));
+      row.appendChild(cell("num received", ""));
+      row.appendChild(cell("num difference", ""));
+      row.appendChild(cell("num on-hand", ""));
+      table.appendChild(row);
+      return row;
+    }
+
+    function show(scan) {
+      var row = rowFor(scan);
+      row.querySelector(".received").textContent = scan.received;
+      row.querySelector(".on-hand").textContent = scan.on_hand;
+      var diff = row.querySelector(".difference");
+      diff.textContent = "";
+      if (scan.difference) {
+        var badge = document.createElement("span");
+        badge.className = "badge badge-" + (scan.difference < 0 ? "on_hold" : "failed");
+        badge.textContent = (scan.difference > 0 ? "+" : "") + scan.difference;
+        diff.appendChild(badge);
+      } else {
+        diff.textContent = "✓";
+      }
+      table.querySelectorAll("tr.selected").forEach(function (r) { r.classList.remove("selected"); });
+      row.classList.add("selected");
+      if (scan.warnings.length) { row.classList.add("warned"); }
+      row.scrollIntoView({block: "nearest"});
+      last.textContent = "Last scan: " + scan.code + " × " + scan.quantity + " · " + scan.name +
+        " (" + scan.received + " of " + scan.expected + " received)";
+      var said = scan.warnings.map(function (w) { return w.message; });
+      note(said.length ? "warning" : "ok",
+        [scan.name + " × " + scan.quantity].concat(said).join(" · "));
+    }
+
+    function next() {
+      if (busy || !queue.length) { return; }
+      busy = true;
+      var item = queue.shift();
+      var body = new URLSearchParams();
+      body.append("csrfmiddlewaretoken", token ? token.value : "");
+      body.append("barcode", item.code);
+      body.append("quantity", item.quantity);
+      fetch(form.action, {
+        method: "POST", body: body, credentials: "same-origin",
+        headers: {"Accept": "application/json", "X-CSRFToken": token ? token.value : ""}
+      })
+        .then(function (r) {
+          return r.json().then(function (data) { return {ok: r.ok, data: data}; });
+        })
+        .then(function (res) {
+          if (res.ok) {
+            show(res.data);
+          } else {
+            note("error", item.code + (item.quantity ? " × " + item.quantity : "") +
+              " not received: " + (res.data.error || "refused"));
+          }
+        })
+        .catch(function () {
+          // The answer was lost (network, or a signed-out session answered with a page):
+          // the scan may or may not be recorded, so it is not sent again on its own.
+          note("error", item.code + ": no answer from the server; check its row or reload the page.");
+        })
+        .then(function () {
+          busy = false;
+          next();
+          form.setAttribute("data-pending", queue.length + (busy ? 1 : 0));
+        });
+    }
+
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var code = input.value.trim();
+      var quantity = qty ? qty.value.trim() : "";
+      input.value = "";
+      if (qty) { qty.value = ""; }
+      input.focus();
+      if (!code) { return; }
+      queue.push({code: code, quantity: quantity});
+      form.setAttribute("data-pending", queue.length + (busy ? 1 : 0));
+      next();
+    });
   }
 
   // "/" jumps to the desk search box, as in most search-centred tools.

@@ -50,6 +50,23 @@ def browser_page(chromium):
     context.close()
 
 
+@pytest.fixture
+def handheld_page(chromium):
+    """A phone-sized warehouse handheld (issue 16 item 11: 390 x 844, touch)."""
+    context = chromium.new_context(
+        timezone_id="Europe/Amsterdam",
+        locale="en-GB",
+        viewport={"width": 390, "height": 844},
+        device_scale_factor=3,
+        is_mobile=True,
+        has_touch=True,
+    )
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
 def screenshot(page, name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"

@@ -1,1 +1,6 @@
-from tests.backoffice.browser import browser_page, celery_worker, chromium  # noqa: F401
+from tests.backoffice.browser import (  # noqa: F401
+    browser_page,
+    celery_worker,
+    chromium,
+    handheld_page,
+)

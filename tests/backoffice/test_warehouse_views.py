@@ -100,6 +100,98 @@ def test_unknown_barcode_is_reported_not_a_crash(client, warehouse_user, inbound
     assert not StockMovement.objects.filter(type="receipt").exists()
 
 
+def _scan(client, inbound, barcode, quantity=""):
+    """A scan as the receiving page's script sends it (fetch, JSON answer)."""
+    return client.post(
+        f"/warehouse/inbound/{inbound.pk}/receive/",
+        {"barcode": barcode, "quantity": quantity},
+        headers={"accept": "application/json"},
+    )
+
+
+def test_scan_as_json_answers_the_product_and_its_line(client, warehouse_user, inbound):
+    client.force_login(warehouse_user)
+    response = _scan(client, inbound, "5012345678900")
+    assert response.status_code == 200
+    shirt = inbound.lines.get(product__sku="SHIRT-M")
+    body = response.json()
+    assert body["sku"] == "SHIRT-M"
+    assert body["name"] == shirt.product.name
+    assert body["line_id"] == shirt.pk
+    assert (body["received"], body["expected"], body["difference"]) == (1, 2, -1)
+    assert body["on_hand"] == StockLevel.objects.get(product=shirt.product).on_hand == 4
+    assert body["warnings"] == []
+
+
+def test_scan_past_the_expected_quantity_is_recorded_with_an_over_receipt_warning(
+    client, warehouse_user, inbound
+):
+    client.force_login(warehouse_user)
+    _scan(client, inbound, "SHIRT-M", 2)
+    body = _scan(client, inbound, "SHIRT-M").json()
+    assert [w["code"] for w in body["warnings"]] == ["over_receipt"]
+    assert "3 of SHIRT-M received, 2 expected" in body["warnings"][0]["message"]
+    assert inbound.lines.get(product__sku="SHIRT-M").received_quantity == 3
+
+
+def test_scan_of_a_product_not_on_the_asn_warns(client, warehouse_user, inbound):
+    ProductFactory(sku="CAP-OS", barcode="5012345678924")
+    client.force_login(warehouse_user)
+    body = _scan(client, inbound, "5012345678924").json()
+    assert [w["code"] for w in body["warnings"]] == ["not_on_asn"]
+    assert (body["expected"], body["received"]) == (0, 1)
+    assert inbound.lines.get(product__sku="CAP-OS").received_quantity == 1
+
+
+def test_scan_of_an_unknown_code_answers_404_in_json(client, warehouse_user, inbound):
+    client.force_login(warehouse_user)
+    response = _scan(client, inbound, "0000000")
+    assert response.status_code == 404
+    assert "0000000" in response.json()["error"]
+    assert not StockMovement.objects.filter(type="receipt").exists()
+
+
+def test_scan_with_a_refused_quantity_answers_422_and_records_nothing(
+    client, warehouse_user, inbound
+):
+    client.force_login(warehouse_user)
+    response = _scan(client, inbound, "SHIRT-M", 0)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "quantity"
+    assert not StockMovement.objects.filter(type="receipt").exists()
+
+
+@pytest.mark.parametrize("typed", ["shirt-m", "Shirt-M", "abc-5012-x"])
+def test_a_lower_case_sku_or_barcode_matches(client, warehouse_user, inbound, typed):
+    shirt = inbound.lines.get(product__sku="SHIRT-M").product
+    shirt.barcode = "ABC-5012-X"
+    shirt.save(update_fields=["barcode"])
+    client.force_login(warehouse_user)
+    body = _scan(client, inbound, typed).json()
+    assert body["sku"] == "SHIRT-M"
+    assert inbound.lines.get(product=shirt).received_quantity == 1
+
+
+def test_an_exact_sku_wins_over_one_in_another_case(client, warehouse_user, inbound):
+    ProductFactory(sku="shirt-m", barcode=None)
+    client.force_login(warehouse_user)
+    assert _scan(client, inbound, "shirt-m").json()["sku"] == "shirt-m"
+    assert _scan(client, inbound, "SHIRT-M").json()["sku"] == "SHIRT-M"
+
+
+def test_without_script_an_over_receipt_warning_follows_the_redirect(
+    client, warehouse_user, inbound
+):
+    client.force_login(warehouse_user)
+    client.post(f"/warehouse/inbound/{inbound.pk}/receive/", {"barcode": "SOCKS-L"})
+    response = client.post(
+        f"/warehouse/inbound/{inbound.pk}/receive/", {"barcode": "SOCKS-L"}, follow=True
+    )
+    body = response.content.decode()
+    assert "Over-receipt: 2 of SOCKS-L received, 1 expected." in body
+    assert re.search(r'id="last-scan"[^>]*>Last scan: SOCKS-L', body)
+
+
 def test_closing_reports_discrepancies(client, warehouse_user, inbound):
     client.force_login(warehouse_user)
     client.post(f"/warehouse/inbound/{inbound.pk}/receive/", {"barcode": "SHIRT-M"})
