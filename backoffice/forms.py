@@ -2,6 +2,7 @@ from django import forms
 
 from core.forms import column_integer_field
 from inventory.models import InboundReceipt, StockCount, StockMovement
+from logistics.models import Provider
 from orders.models import Hold, Order
 from orders.services.desk import NOTE_MAX_LENGTH
 
@@ -39,6 +40,14 @@ class CancelForm(forms.Form):
     reason = forms.CharField(max_length=200)
     confirm = forms.BooleanField(
         required=True, label="I understand that a cancelled order cannot be reopened."
+    )
+
+
+class RerouteForm(forms.Form):
+    provider = forms.ModelChoiceField(
+        queryset=Provider.objects.filter(is_active=True).order_by("code"),
+        to_field_name="code",
+        label="Send with",
     )
 
 

@@ -44,6 +44,16 @@ urlpatterns = [
         warehouse.shipment_retry,
         name="shipment_retry",
     ),
+    path(
+        "warehouse/shipments/<int:shipment_id>/reroute/",
+        warehouse.shipment_reroute,
+        name="shipment_reroute",
+    ),
+    path(
+        "warehouse/shipments/<int:shipment_id>/cancel-order/",
+        warehouse.shipment_order_cancel,
+        name="shipment_order_cancel",
+    ),
     path("warehouse/inbound/", warehouse.inbound_list, name="inbound_list"),
     path("warehouse/inbound/<int:inbound_id>/", warehouse.inbound_detail, name="inbound_detail"),
     path(

@@ -89,6 +89,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
                 "inventory.accept_reconciliation",
                 "logistics.change_provider",
                 "logistics.change_servicelevel",
+                # Choosing another provider changes cost and contract: not a shift task.
+                "logistics.reroute_dispatch",
             ]
         )
     ),

@@ -155,7 +155,10 @@ class Shipment(TimeStampedModel):
     )
 
     class Meta:
-        permissions = [("retry_dispatch", "Can retry a failed dispatch")]
+        permissions = [
+            ("retry_dispatch", "Can retry a failed dispatch"),
+            ("reroute_dispatch", "Can send a refused dispatch to another provider"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(cost__isnull=True) | Q(cost__gte=0), name="shipment_cost_non_negative"
@@ -279,6 +282,13 @@ class ShipmentStatusGroups:
             Shipment.Status.AVAILABLE_FOR_PICKUP,
         }
     )
+    # Handed to dispatch but not yet with the carrier: queued or being sent to the
+    # provider (pending), or accepted by it and waiting for the carrier's first scan
+    # (dispatched, `shipped_at` still empty). Issue 16 item 15: not "in transit".
+    DISPATCH_IN_PROGRESS = frozenset({Shipment.Status.PENDING, Shipment.Status.DISPATCHED})
+    # The carrier has the parcel (it scanned it at least once), including a failed
+    # delivery attempt, which the carrier retries.
+    WITH_CARRIER = (IN_TRANSIT - {Shipment.Status.DISPATCHED}) | {Shipment.Status.FAILED_ATTEMPT}
     # The carrier reported a problem a person should look at.
     TRACKING_EXCEPTION = frozenset(
         {

@@ -183,3 +183,19 @@ def provider_cancel_refused_event(*, shipment: Shipment, message: str):
         actor=f"lsp:{shipment.provider.code}",
         message=message[:500],
     )
+
+
+def dispatch_rerouted_event(
+    *, shipment: Shipment, previous_provider: str, user=None, actor: str | None = None
+):
+    return _note(
+        shipment=shipment,
+        kind="dispatch_rerouted",
+        text=(
+            f"Shipment {shipment.pk} re-routed from {previous_provider} (which refused it) "
+            f"to {shipment.provider.code}."
+        ),
+        user=user,
+        actor=actor,
+        previous_provider=previous_provider,
+    )

@@ -25,7 +25,9 @@ from inventory.models import (
     StockLevel,
     StockMovement,
 )
-from logistics.models import Shipment
+from logistics.models import DispatchOutbox, Provider, Shipment, ShipmentStatusGroups
+from logistics.services.reroute import shipment_reroute_refusal
+from orders.transitions import CANCELLABLE
 
 # --- Warehouse ------------------------------------------------------------------
 
@@ -188,31 +190,38 @@ def inbound_scan_outcome(*, receipt: InboundReceipt) -> dict:
 
 
 DISPATCH_BOARD_COLUMNS = {
-    "waiting": [Shipment.Status.PENDING],
-    "in_flight": [
-        Shipment.Status.DISPATCHED,
-        Shipment.Status.IN_TRANSIT,
-        Shipment.Status.OUT_FOR_DELIVERY,
-        Shipment.Status.AVAILABLE_FOR_PICKUP,
-        Shipment.Status.FAILED_ATTEMPT,
-    ],
+    "in_progress": sorted(ShipmentStatusGroups.DISPATCH_IN_PROGRESS),
+    "in_transit": sorted(ShipmentStatusGroups.WITH_CARRIER),
     "failed": [Shipment.Status.DISPATCH_FAILED, Shipment.Status.EXCEPTION],
 }
 
 
 def dispatch_board(*, limit: int = 50) -> dict[str, dict]:
-    """Shipments waiting, in flight and failed: the most recently changed `limit` of each."""
-    board = {}
+    """Shipments whose dispatch is in progress, in transit with the carrier, and failed.
+
+    The most recently changed `limit` of each column. Each failed shipment carries what
+    may be done about it: `reroute_refusal` ("" when it may go to another provider) and
+    `order_cancellable`. The board's `providers` are the active ones (re-route targets).
+    """
+    board: dict[str, dict] = {}
     for column, statuses in DISPATCH_BOARD_COLUMNS.items():
         count = capped_count(Shipment.objects.filter(status__in=statuses))
+        shipments = Shipment.objects.select_related("order", "provider", "warehouse")
+        if column == "failed":
+            shipments = shipments.select_related("outbox")
         board[column] = {
             "count": count,
             "count_label": count_label(count),
             "shipments": _ordered_by_status(
-                Shipment.objects.select_related("order", "provider", "warehouse"),
-                statuses=statuses,
-                order="-updated_at",
-                limit=limit,
+                shipments, statuses=statuses, order="-updated_at", limit=limit
             ),
         }
+    for shipment in board["failed"]["shipments"]:
+        try:
+            row = shipment.outbox
+        except DispatchOutbox.DoesNotExist:
+            row = None
+        shipment.reroute_refusal = shipment_reroute_refusal(shipment=shipment, row=row)
+        shipment.order_cancellable = shipment.order.status in CANCELLABLE
+    board["providers"] = list(Provider.objects.filter(is_active=True).order_by("code"))
     return board

@@ -12,7 +12,7 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from backoffice import selectors
-from backoffice.forms import AdjustForm, CountForm, ScanForm
+from backoffice.forms import AdjustForm, CancelForm, CountForm, RerouteForm, ScanForm
 from backoffice.views.common import page, report_domain_error, staff_view
 from core.csv_safe import csv_writer
 from core.errors import DomainError
@@ -23,6 +23,8 @@ from inventory.services.receiving import inbound_receive as inbound_receive_serv
 from inventory.services.stock import stock_adjust as stock_adjust_service
 from logistics.models import Shipment
 from logistics.services.dispatch import shipment_dispatch_retry
+from logistics.services.reroute import shipment_dispatch_reroute
+from orders.services.cancellation import order_cancel as order_cancel_service
 
 VIEW_STOCK = "inventory.view_stocklevel"
 
@@ -196,8 +198,19 @@ def dispatch_board(request):
             "title": "Dispatch board",
             "board": selectors.dispatch_board(),
             "can_retry": request.user.has_perm("logistics.retry_dispatch"),
+            "can_reroute": request.user.has_perm("logistics.reroute_dispatch"),
+            "can_cancel": request.user.has_perm("orders.cancel_order"),
         },
     )
+
+
+def _back_to_board(request) -> HttpResponseRedirect:
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target = reverse("backoffice:dispatch_board")
+    return _redirect(target)
 
 
 @require_POST
@@ -210,12 +223,44 @@ def shipment_retry(request, shipment_id: int):
         report_domain_error(request, exc)
     else:
         messages.success(request, f"SHP-{shipment.pk} is queued for dispatch again.")
-    target = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        target = reverse("backoffice:dispatch_board")
-    return _redirect(target)
+    return _back_to_board(request)
+
+
+@require_POST
+@staff_view("logistics.view_shipment", "logistics.reroute_dispatch")
+def shipment_reroute(request, shipment_id: int):
+    shipment = get_object_or_404(Shipment.objects.select_related("order"), pk=shipment_id)
+    form = RerouteForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose an active provider to send the shipment with.")
+        return _back_to_board(request)
+    provider = form.cleaned_data["provider"]
+    try:
+        shipment_dispatch_reroute(shipment=shipment, provider=provider, user=request.user)
+    except DomainError as exc:
+        report_domain_error(request, exc)
+    else:
+        messages.success(request, f"SHP-{shipment.pk} is queued for dispatch with {provider.code}.")
+    return _back_to_board(request)
+
+
+@require_POST
+@staff_view("logistics.view_shipment", "orders.view_order", "orders.cancel_order")
+def shipment_order_cancel(request, shipment_id: int):
+    """Cancel the order of a failed shipment (its whole order: stock is allocated per order)."""
+    shipment = get_object_or_404(Shipment.objects.select_related("order"), pk=shipment_id)
+    form = CancelForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give a reason and confirm that the order cannot be reopened.")
+        return _back_to_board(request)
+    order = shipment.order
+    try:
+        order_cancel_service(order=order, reason=form.cleaned_data["reason"], user=request.user)
+    except DomainError as exc:
+        report_domain_error(request, exc)
+    else:
+        messages.success(request, f"Order {order.number} is cancelled.")
+    return _back_to_board(request)
 
 
 # --- Receiving ----------------------------------------------------------------------

@@ -14,7 +14,7 @@ from inventory.services.stock import stock_adjust, stock_receive, stock_return
 from logistics.models import DispatchOutbox, Shipment
 from orders.models import Order, OrderEvent
 from tests.inventory.factories import ProductFactory, StockLevelFactory, WarehouseFactory
-from tests.logistics.factories import ShipmentFactory
+from tests.logistics.factories import ProviderFactory, ShipmentFactory
 from tests.orders.factories import OrderFactory
 
 pytestmark = pytest.mark.django_db
@@ -479,3 +479,202 @@ def test_stock_export_edited_imports_again(client, warehouse_user, catalogue):
     )
     catalogue["shirt"].refresh_from_db()
     assert catalogue["shirt"].on_hand == 12
+
+
+# --- Dispatch board: columns and actions on failed items (issue 16 item 15) ---------
+
+
+def _refused_shipment(*, outbox_status=DispatchOutbox.Status.REJECTED, status_code=422):
+    shipment = ShipmentFactory(
+        order=OrderFactory(status=Order.Status.IN_FULFILMENT),
+        status=Shipment.Status.DISPATCH_FAILED,
+        last_error="HTTP 422: postcode unknown",
+    )
+    DispatchOutbox.objects.create(
+        shipment=shipment,
+        status=outbox_status,
+        attempts=1,
+        last_status_code=status_code,
+        next_attempt_at=timezone.now(),
+    )
+    return shipment
+
+
+def _messages(response) -> list[tuple[str, str]]:
+    return [(m.level_tag, str(m)) for m in response.context["messages"]]
+
+
+def test_board_separates_dispatch_in_progress_from_in_transit(client, warehouse_user):
+    by_status = {
+        status: ShipmentFactory(status=status)
+        for status in ["pending", "dispatched", "in_transit", "out_for_delivery"]
+    }
+    client.force_login(warehouse_user)
+    board = client.get("/warehouse/dispatch/").context["board"]
+    in_progress = {s.pk for s in board["in_progress"]["shipments"]}
+    in_transit = {s.pk for s in board["in_transit"]["shipments"]}
+    assert in_progress == {by_status["pending"].pk, by_status["dispatched"].pk}
+    assert in_transit == {by_status["in_transit"].pk, by_status["out_for_delivery"].pk}
+    assert (board["in_progress"]["count"], board["in_transit"]["count"]) == (2, 2)
+
+
+def test_board_headings_name_dispatch_in_progress_and_in_transit(client, warehouse_user):
+    client.force_login(warehouse_user)
+    body = client.get("/warehouse/dispatch/").content.decode()
+    assert 'id="col-in_progress"' in body
+    assert "Dispatch in progress" in body
+    assert 'id="col-in_transit"' in body
+
+
+def test_board_offers_retry_reroute_and_cancel_on_a_refused_dispatch(client, manager):
+    shipment = _refused_shipment()
+    client.force_login(manager)
+    body = client.get("/warehouse/dispatch/").content.decode()
+    assert f"/warehouse/shipments/{shipment.pk}/retry/" in body
+    assert f"/warehouse/shipments/{shipment.pk}/reroute/" in body
+    assert f"/warehouse/shipments/{shipment.pk}/cancel-order/" in body
+
+
+def test_board_says_why_a_dispatch_given_up_after_retries_cannot_be_rerouted(client, manager):
+    shipment = _refused_shipment(outbox_status=DispatchOutbox.Status.FAILED, status_code=503)
+    client.force_login(manager)
+    body = client.get("/warehouse/dispatch/").content.decode()
+    assert f"/warehouse/shipments/{shipment.pk}/reroute/" not in body
+    assert "Re-route: not possible" in body
+    assert f"/warehouse/shipments/{shipment.pk}/retry/" in body
+
+
+def test_warehouse_user_sees_retry_but_not_reroute_or_cancel(client, warehouse_user):
+    shipment = _refused_shipment()
+    client.force_login(warehouse_user)
+    body = client.get("/warehouse/dispatch/").content.decode()
+    assert f"/warehouse/shipments/{shipment.pk}/retry/" in body
+    assert f"/warehouse/shipments/{shipment.pk}/reroute/" not in body
+    assert f"/warehouse/shipments/{shipment.pk}/cancel-order/" not in body
+
+
+def test_manager_reroutes_a_refused_dispatch_from_the_board(
+    client, manager, django_capture_on_commit_callbacks
+):
+    shipment = _refused_shipment()
+    other = ProviderFactory(code="other-lsp")
+    client.force_login(manager)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post(
+            f"/warehouse/shipments/{shipment.pk}/reroute/",
+            {"provider": "other-lsp", "next": "/warehouse/dispatch/"},
+        )
+    assert response.status_code == 303
+    assert response["Location"] == "/warehouse/dispatch/"
+    shipment.refresh_from_db()
+    assert (shipment.provider_id, shipment.status) == (other.pk, Shipment.Status.PENDING)
+    assert DispatchOutbox.objects.get(shipment=shipment).status == "pending"
+    assert len(callbacks) == 1
+    followed = client.get("/warehouse/dispatch/")
+    assert ("success", f"SHP-{shipment.pk} is queued for dispatch with other-lsp.") in (
+        _messages(followed)
+    )
+
+
+def test_reroute_of_a_shipment_the_provider_may_hold_is_refused_with_a_message(client, manager):
+    shipment = _refused_shipment(outbox_status=DispatchOutbox.Status.FAILED, status_code=503)
+    ProviderFactory(code="other-lsp")
+    client.force_login(manager)
+    response = client.post(
+        f"/warehouse/shipments/{shipment.pk}/reroute/", {"provider": "other-lsp"}, follow=True
+    )
+    assert response.status_code == 200
+    assert any(
+        level == "error" and "cannot be re-routed" in text for level, text in _messages(response)
+    )
+    shipment.refresh_from_db()
+    assert shipment.status == Shipment.Status.DISPATCH_FAILED
+
+
+@pytest.mark.parametrize("provider", ["", "no-such-lsp", "9" * 10_000])
+def test_reroute_to_an_unknown_provider_is_a_message(client, manager, provider):
+    shipment = _refused_shipment()
+    client.force_login(manager)
+    response = client.post(
+        f"/warehouse/shipments/{shipment.pk}/reroute/", {"provider": provider}, follow=True
+    )
+    assert response.status_code == 200
+    assert [level for level, _ in _messages(response)] == ["error"]
+    assert DispatchOutbox.objects.get(shipment=shipment).status == "rejected"
+
+
+def test_warehouse_user_may_not_reroute(client, warehouse_user):
+    shipment = _refused_shipment()
+    ProviderFactory(code="other-lsp")
+    client.force_login(warehouse_user)
+    response = client.post(
+        f"/warehouse/shipments/{shipment.pk}/reroute/", {"provider": "other-lsp"}
+    )
+    assert response.status_code == 403
+    shipment.refresh_from_db()
+    assert shipment.status == Shipment.Status.DISPATCH_FAILED
+
+
+@pytest.mark.parametrize("action", ["reroute", "cancel-order"])
+def test_board_actions_are_post_only(client, manager, action):
+    shipment = _refused_shipment()
+    client.force_login(manager)
+    assert client.get(f"/warehouse/shipments/{shipment.pk}/{action}/").status_code == 405
+
+
+def test_manager_cancels_the_order_of_a_failed_shipment_from_the_board(client, manager):
+    shipment = _refused_shipment()
+    client.force_login(manager)
+    response = client.post(
+        f"/warehouse/shipments/{shipment.pk}/cancel-order/",
+        {"reason": "customer gave up", "confirm": "on", "next": "/warehouse/dispatch/"},
+    )
+    assert response.status_code == 303
+    assert response["Location"] == "/warehouse/dispatch/"
+    shipment.refresh_from_db()
+    assert shipment.status == Shipment.Status.CANCELLED
+    assert shipment.order.status == Order.Status.CANCELLED
+    assert not DispatchOutbox.objects.filter(shipment=shipment).exists()
+    followed = client.get("/warehouse/dispatch/")
+    assert ("success", f"Order {shipment.order.number} is cancelled.") in _messages(followed)
+
+
+def test_cancel_from_the_board_without_confirmation_changes_nothing(client, manager):
+    shipment = _refused_shipment()
+    client.force_login(manager)
+    response = client.post(
+        f"/warehouse/shipments/{shipment.pk}/cancel-order/", {"reason": "x"}, follow=True
+    )
+    assert [level for level, _ in _messages(response)] == ["error"]
+    shipment.order.refresh_from_db()
+    assert shipment.order.status == Order.Status.IN_FULFILMENT
+
+
+def test_warehouse_user_may_not_cancel_orders_from_the_board(client, warehouse_user):
+    shipment = _refused_shipment()
+    client.force_login(warehouse_user)
+    response = client.post(
+        f"/warehouse/shipments/{shipment.pk}/cancel-order/", {"reason": "x", "confirm": "on"}
+    )
+    assert response.status_code == 403
+    shipment.order.refresh_from_db()
+    assert shipment.order.status == Order.Status.IN_FULFILMENT
+
+
+# Session, user, permissions, then per column a capped count and one index scan per
+# status, and the active providers: a fixed number, whatever the number of rows.
+DISPATCH_BOARD_BUDGET = 16
+
+
+def test_dispatch_board_query_count_does_not_grow_with_shipments(
+    client, manager, django_assert_max_num_queries
+):
+    for _ in range(10):
+        for status in ["pending", "dispatched", "in_transit", "exception"]:
+            ShipmentFactory(status=status)
+        _refused_shipment()
+        _refused_shipment(outbox_status=DispatchOutbox.Status.FAILED, status_code=503)
+    client.force_login(manager)
+    with django_assert_max_num_queries(DISPATCH_BOARD_BUDGET):
+        response = client.get("/warehouse/dispatch/")
+    assert len(response.context["board"]["failed"]["shipments"]) == 30

@@ -45,3 +45,10 @@ def test_operations_manager_holds_both_sides_and_dashboards(manager):
         "inventory.accept_reconciliation",
     ):
         assert manager.has_perm(perm), perm
+
+
+@pytest.mark.django_db
+def test_only_the_operations_manager_reroutes_a_dispatch(manager, warehouse_user, agent):
+    assert manager.has_perm("logistics.reroute_dispatch")
+    assert not warehouse_user.has_perm("logistics.reroute_dispatch")
+    assert not agent.has_perm("logistics.reroute_dispatch")

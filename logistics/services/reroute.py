@@ -1,0 +1,117 @@
+"""Sending a shipment whose dispatch a provider refused to another provider."""
+
+from __future__ import annotations
+
+import uuid
+from functools import partial
+
+from django.db import transaction
+from django.utils import timezone
+
+from core.errors import Conflict
+from logistics import error_codes, order_events
+from logistics.models import DispatchOutbox, Provider, ServiceLevel, Shipment
+from orders.models import Order
+
+
+def shipment_reroute_refusal(*, shipment: Shipment, row: DispatchOutbox | None) -> str:
+    """Why the shipment cannot be re-routed, or "" when it can.
+
+    Re-routing must never leave two live shipments at providers for one parcel, so
+    only a shipment that no provider can hold qualifies: its provider answered its
+    create request with a refusal (HTTP 4xx, outbox `rejected`). A provider that
+    honours idempotency tokens (the dispatch contract) never refuses a token it
+    accepted. Not qualifying: retries given up after timeouts or 5xx (`failed`: a
+    lost answer may hide a shipment the provider created), a reference conflict (the
+    provider answered with a shipment) and refusals with no HTTP status (a 2xx body
+    that could not be read, or a call that never left: retry those instead).
+    """
+    if shipment.status != Shipment.Status.DISPATCH_FAILED:
+        return "its dispatch has not failed"
+    if shipment.provider_reference:
+        return "the provider holds a shipment for it"
+    if (
+        row is None
+        or row.status != DispatchOutbox.Status.REJECTED
+        or row.last_status_code is None
+        or not 400 <= row.last_status_code < 500
+    ):
+        return "the provider did not clearly refuse it (it may hold a shipment): retry instead"
+    if shipment.warehouse.provider_id is not None:
+        return "its warehouse is operated by its provider"
+    return ""
+
+
+@transaction.atomic
+def shipment_dispatch_reroute(
+    *, shipment: Shipment, provider: Provider, user=None, actor: str | None = None
+) -> Shipment:
+    """Hand a shipment its provider refused to `provider` and queue its dispatch.
+
+    Locks the order (like the dispatch gate, so a cancel or hold waits), the shipment
+    and its outbox row. The shipment keeps its lines and warehouse; it takes the new
+    provider's active service level of the same code, if it has one. Records a
+    `dispatch_rerouted` event and enqueues the dispatch on commit. Raises Conflict
+    (shipment_not_reroutable) when `shipment_reroute_refusal` names a reason, the
+    order is cancelled, or `provider` is inactive or the shipment's own.
+    """
+    from logistics.tasks import dispatch_shipment_task
+
+    order_id = Shipment.objects.values_list("order_id", flat=True).get(pk=shipment.pk)
+    order = Order.objects.select_for_update(no_key=True).get(pk=order_id)
+    locked = (
+        Shipment.objects.select_for_update(of=("self",))
+        .select_related("provider", "warehouse", "service_level")
+        .get(pk=shipment.pk)
+    )
+    locked.order = order
+    row = DispatchOutbox.objects.select_for_update().filter(shipment_id=locked.pk).first()
+    refusal = shipment_reroute_refusal(shipment=locked, row=row)
+    if not refusal and order.status == Order.Status.CANCELLED:
+        refusal = "its order is cancelled"
+    if not refusal and (not provider.is_active or provider.pk == locked.provider_id):
+        refusal = f"{provider.code} is not another active provider"
+    if refusal or row is None:
+        raise Conflict(
+            f"Shipment {locked.pk} cannot be re-routed: {refusal}.",
+            code=error_codes.SHIPMENT_NOT_REROUTABLE,
+        )
+    previous = locked.provider
+    level_code = locked.service_level.code if locked.service_level_id else ""
+    locked.provider = provider
+    locked.service_level = (
+        ServiceLevel.objects.filter(provider=provider, code=level_code, is_active=True).first()
+        if level_code
+        else None
+    )
+    # The token names one create request at one provider; a fresh one keeps a later
+    # route back to the first provider from replaying its cached refusal.
+    locked.idempotency_token = uuid.uuid4()
+    locked.status = Shipment.Status.PENDING
+    locked.dispatch_attempts = 0
+    locked.last_error = ""
+    locked.save(
+        update_fields=[
+            "provider",
+            "service_level",
+            "idempotency_token",
+            "status",
+            "dispatch_attempts",
+            "last_error",
+            "updated_at",
+        ]
+    )
+    row.status = DispatchOutbox.Status.PENDING
+    row.attempts = 0
+    row.next_attempt_at = timezone.now()
+    row.locked_until = None
+    row.last_error = ""
+    row.last_status_code = None
+    row.save()
+    order_events.dispatch_rerouted_event(
+        shipment=locked, previous_provider=previous.code, user=user, actor=actor
+    )
+    transaction.on_commit(partial(dispatch_shipment_task.delay, shipment_id=locked.pk))
+    shipment.status = locked.status
+    shipment.provider = provider
+    return locked

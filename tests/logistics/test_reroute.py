@@ -1,0 +1,107 @@
+"""Re-routing a shipment its provider refused to another provider (issue 16 item 15)."""
+
+import pytest
+from django.utils import timezone
+
+from core.errors import Conflict
+from logistics import error_codes
+from logistics.models import DispatchOutbox, Shipment
+from logistics.services.reroute import shipment_dispatch_reroute
+from orders.models import Order, OrderEvent
+from tests.inventory.factories import WarehouseFactory
+from tests.logistics.factories import ProviderFactory, ServiceLevelFactory, ShipmentFactory
+from tests.orders.factories import OrderFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _parked(*, outbox_status=DispatchOutbox.Status.REJECTED, status_code=422, **shipment_fields):
+    shipment = ShipmentFactory(
+        order=OrderFactory(status=Order.Status.IN_FULFILMENT),
+        status=Shipment.Status.DISPATCH_FAILED,
+        last_error="refused",
+        dispatch_attempts=1,
+        **shipment_fields,
+    )
+    DispatchOutbox.objects.create(
+        shipment=shipment,
+        status=outbox_status,
+        attempts=1,
+        last_status_code=status_code,
+        last_error="refused",
+        next_attempt_at=timezone.now(),
+    )
+    return shipment
+
+
+def test_reroute_moves_a_refused_shipment_to_the_new_provider_and_queues_it(
+    django_capture_on_commit_callbacks,
+):
+    old_level = ServiceLevelFactory(code="express")
+    shipment = _parked(provider=old_level.provider, service_level=old_level)
+    new_level = ServiceLevelFactory(code="express")
+    token = shipment.idempotency_token
+    with django_capture_on_commit_callbacks() as callbacks:
+        shipment_dispatch_reroute(shipment=shipment, provider=new_level.provider, actor="test")
+    shipment.refresh_from_db()
+    row = DispatchOutbox.objects.get(shipment=shipment)
+    assert (shipment.provider_id, shipment.service_level_id, shipment.status) == (
+        new_level.provider_id,
+        new_level.pk,
+        Shipment.Status.PENDING,
+    )
+    assert shipment.idempotency_token != token
+    assert (row.status, row.attempts, row.last_status_code) == ("pending", 0, None)
+    assert len(callbacks) == 1
+    event = OrderEvent.objects.get(order=shipment.order, parameters__kind="dispatch_rerouted")
+    assert event.parameters["previous_provider"] == old_level.provider.code
+
+
+@pytest.mark.parametrize(
+    ("outbox_status", "status_code"),
+    [
+        # Retries given up after timeouts: a lost answer may hide a shipment it created.
+        (DispatchOutbox.Status.FAILED, 503),
+        # Reference conflict: the provider answered with a shipment.
+        (DispatchOutbox.Status.REJECTED, None),
+    ],
+)
+def test_reroute_refuses_a_shipment_the_provider_may_hold(outbox_status, status_code):
+    shipment = _parked(outbox_status=outbox_status, status_code=status_code)
+    old_provider = shipment.provider_id
+    with pytest.raises(Conflict) as caught:
+        shipment_dispatch_reroute(shipment=shipment, provider=ProviderFactory())
+    assert caught.value.code == error_codes.SHIPMENT_NOT_REROUTABLE
+    shipment.refresh_from_db()
+    assert (shipment.provider_id, shipment.status) == (old_provider, "dispatch_failed")
+    assert DispatchOutbox.objects.get(shipment=shipment).status == outbox_status
+
+
+def test_reroute_refuses_a_shipment_with_a_provider_reference():
+    shipment = _parked(provider_reference="SBX-1")
+    with pytest.raises(Conflict):
+        shipment_dispatch_reroute(shipment=shipment, provider=ProviderFactory())
+
+
+def test_reroute_refuses_a_warehouse_operated_by_its_provider():
+    provider = ProviderFactory()
+    warehouse = WarehouseFactory(kind="lsp", provider=provider)
+    shipment = _parked(provider=provider, warehouse=warehouse)
+    with pytest.raises(Conflict):
+        shipment_dispatch_reroute(shipment=shipment, provider=ProviderFactory())
+
+
+@pytest.mark.parametrize("target", ["same", "inactive"])
+def test_reroute_refuses_the_same_or_an_inactive_provider(target):
+    shipment = _parked()
+    provider = shipment.provider if target == "same" else ProviderFactory(is_active=False)
+    with pytest.raises(Conflict):
+        shipment_dispatch_reroute(shipment=shipment, provider=provider)
+    assert DispatchOutbox.objects.get(shipment=shipment).status == "rejected"
+
+
+def test_reroute_refuses_a_cancelled_order():
+    shipment = _parked()
+    Order.objects.filter(pk=shipment.order_id).update(status=Order.Status.CANCELLED)
+    with pytest.raises(Conflict):
+        shipment_dispatch_reroute(shipment=shipment, provider=ProviderFactory())
