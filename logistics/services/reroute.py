@@ -36,7 +36,7 @@ def shipment_reroute_refusal(*, shipment: Shipment, row: DispatchOutbox | None) 
         or row.last_status_code is None
         or not 400 <= row.last_status_code < 500
     ):
-        return "the provider did not clearly refuse it (it may hold a shipment): retry instead"
+        return "the provider did not clearly refuse it and may hold a shipment; retry instead"
     if shipment.warehouse.provider_id is not None:
         return "its warehouse is operated by its provider"
     return ""
@@ -48,8 +48,8 @@ def shipment_dispatch_reroute(
 ) -> Shipment:
     """Hand a shipment its provider refused to `provider` and queue its dispatch.
 
-    Locks the order (like the dispatch gate, so a cancel or hold waits), the shipment
-    and its outbox row. The shipment keeps its lines and warehouse; it takes the new
+    Locks the order (like the dispatch gate, so a cancel or hold waits), the outbox
+    row and the shipment. The shipment keeps its lines and warehouse; it takes the new
     provider's active service level of the same code, if it has one. Records a
     `dispatch_rerouted` event and enqueues the dispatch on commit. Raises Conflict
     (shipment_not_reroutable) when `shipment_reroute_refusal` names a reason, the
@@ -59,13 +59,15 @@ def shipment_dispatch_reroute(
 
     order_id = Shipment.objects.values_list("order_id", flat=True).get(pk=shipment.pk)
     order = Order.objects.select_for_update(no_key=True).get(pk=order_id)
+    # Outbox row before shipment, as the retry and the failure recorder take them, so a
+    # retry clicked at the same moment waits instead of deadlocking.
+    row = DispatchOutbox.objects.select_for_update().filter(shipment_id=shipment.pk).first()
     locked = (
         Shipment.objects.select_for_update(of=("self",))
         .select_related("provider", "warehouse", "service_level")
         .get(pk=shipment.pk)
     )
     locked.order = order
-    row = DispatchOutbox.objects.select_for_update().filter(shipment_id=locked.pk).first()
     refusal = shipment_reroute_refusal(shipment=locked, row=row)
     if not refusal and order.status == Order.Status.CANCELLED:
         refusal = "its order is cancelled"

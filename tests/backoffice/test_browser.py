@@ -395,3 +395,50 @@ def test_desk_finds_lower_case_tracking_number_and_stock_screen_searches_by_name
     assert text.splitlines()[1].startswith("SOCK-42,")
     assert len(text.splitlines()) == 2
     assert errors == []
+
+
+def test_manager_reroutes_a_refused_dispatch_on_the_board(live_server, browser_page, manager):
+    """Issue 16 item 15: a failed row has its actions; in progress is apart from in transit."""
+    from django.utils import timezone
+
+    from logistics.models import DispatchOutbox, Shipment
+    from tests.logistics.factories import ProviderFactory
+
+    refused = ShipmentFactory(
+        order=OrderFactory(status=Order.Status.IN_FULFILMENT),
+        status="dispatch_failed",
+        last_error="HTTP 422: postcode unknown",
+    )
+    DispatchOutbox.objects.create(
+        shipment=refused,
+        status=DispatchOutbox.Status.REJECTED,
+        attempts=1,
+        last_status_code=422,
+        next_attempt_at=timezone.now(),
+    )
+    ProviderFactory(code="other-lsp")
+    accepted = ShipmentFactory(status="dispatched")
+    moving = ShipmentFactory(status="in_transit")
+    page = browser_page
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("dialog", lambda dialog: dialog.accept())
+    login(page, live_server.url, "manager", "/warehouse/dispatch/")
+
+    expect(page.locator("#col-in_progress")).to_contain_text(f"SHP-{accepted.pk}")
+    expect(page.locator("#col-in_transit")).to_contain_text(f"SHP-{moving.pk}")
+    expect(page.locator("#col-in_transit")).not_to_contain_text(f"SHP-{accepted.pk}")
+    row = page.locator("#col-failed tr.dispatch-actions-row")
+    expect(row.get_by_role("button", name="Retry")).to_be_visible()
+    expect(row.get_by_text("Cancel order…")).to_be_visible()
+    screenshot(page, "warehouse-dispatch-actions")
+    row.locator("select[name=provider]").select_option("other-lsp")
+    row.get_by_role("button", name="Re-route").click()
+
+    expect(
+        page.get_by_text(f"SHP-{refused.pk} is queued for dispatch with other-lsp.")
+    ).to_be_visible()
+    refused.refresh_from_db()
+    assert (refused.provider.code, refused.status) == ("other-lsp", Shipment.Status.PENDING)
+    expect(page.locator("#col-in_progress")).to_contain_text(f"SHP-{refused.pk}")
+    assert errors == []
