@@ -1,15 +1,22 @@
 """Re-routing a shipment its provider refused to another provider (issue 16 item 15)."""
 
+import threading
+
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from core.errors import Conflict
 from logistics import error_codes
 from logistics.models import DispatchOutbox, Shipment
+from logistics.services import dispatch
+from logistics.services.dispatch import Outcome, shipment_dispatch_retry
 from logistics.services.reroute import shipment_dispatch_reroute
+from logistics.services.shipments import shipments_plan_for_order
 from orders.models import Order, OrderEvent
 from tests.inventory.factories import WarehouseFactory
 from tests.logistics.factories import ProviderFactory, ServiceLevelFactory, ShipmentFactory
+from tests.logistics.helpers import FakeAdapter, allocated_order, sandbox_provider
 from tests.orders.factories import OrderFactory
 
 pytestmark = pytest.mark.django_db
@@ -105,3 +112,82 @@ def test_reroute_refuses_a_cancelled_order():
     Order.objects.filter(pk=shipment.order_id).update(status=Order.Status.CANCELLED)
     with pytest.raises(Conflict):
         shipment_dispatch_reroute(shipment=shipment, provider=ProviderFactory())
+
+
+# --- Through the real dispatch path ---------------------------------------------------
+
+
+@pytest.fixture
+def planned():
+    sandbox_provider()
+    (shipment,) = shipments_plan_for_order(order=allocated_order())
+    return shipment
+
+
+def test_a_shipment_refused_by_its_provider_is_sent_with_the_new_one(planned):
+    refused = dispatch.shipment_dispatch(shipment_id=planned.pk, adapter=FakeAdapter(["422"]))
+    assert refused.outcome == Outcome.REJECTED
+    other = ProviderFactory(code="other-lsp")
+    shipment_dispatch_reroute(shipment=planned, provider=other, actor="test")
+    adapter = FakeAdapter(["ok"])
+    sent = dispatch.shipment_dispatch(shipment_id=planned.pk, adapter=adapter)
+    planned.refresh_from_db()
+    assert sent.outcome == Outcome.SENT
+    assert adapter.calls == 1
+    assert (planned.provider.code, planned.status) == ("other-lsp", Shipment.Status.DISPATCHED)
+
+
+def test_a_shipment_given_up_after_timeouts_cannot_be_rerouted(planned, settings):
+    settings.DISPATCH_MAX_ATTEMPTS = 1
+    given_up = dispatch.shipment_dispatch(shipment_id=planned.pk, adapter=FakeAdapter(["timeout"]))
+    assert given_up.outcome == Outcome.FAILED
+    with pytest.raises(Conflict):
+        shipment_dispatch_reroute(shipment=planned, provider=ProviderFactory(code="other-lsp"))
+
+
+def _in_thread(target, start: threading.Barrier):
+    box: dict = {}
+
+    def run():
+        try:
+            start.wait(10)
+            box["result"] = target()
+        except Exception as exc:  # surfaced by the test
+            box["error"] = exc
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, box
+
+
+@pytest.mark.django_db(transaction=True)
+def test_retry_and_reroute_clicked_together_leave_one_dispatch(monkeypatch):
+    """Two staff act on the same refused shipment at once: one wins, the other is told."""
+    queued: list[int] = []
+    monkeypatch.setattr(
+        "logistics.tasks.dispatch_shipment_task.delay",
+        lambda *, shipment_id: queued.append(shipment_id),
+    )
+    for _ in range(5):
+        shipment = _parked()
+        other = ProviderFactory()
+        start = threading.Barrier(2)
+        retrier, retried = _in_thread(
+            lambda shipment=shipment: shipment_dispatch_retry(shipment=shipment, actor="a"), start
+        )
+        rerouter, rerouted = _in_thread(
+            lambda shipment=shipment, other=other: shipment_dispatch_reroute(
+                shipment=shipment, provider=other, actor="b"
+            ),
+            start,
+        )
+        retrier.join(15)
+        rerouter.join(15)
+        outcomes = [retried, rerouted]
+        assert sum("result" in box for box in outcomes) == 1, outcomes
+        (error,) = [box["error"] for box in outcomes if "error" in box]
+        assert isinstance(error, Conflict)  # told, never a deadlock or a 500
+        assert DispatchOutbox.objects.get(shipment=shipment).status == "pending"
+    assert len(queued) == 5
