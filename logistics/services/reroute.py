@@ -38,7 +38,8 @@ def shipment_reroute_refusal(*, shipment: Shipment, row: DispatchOutbox | None) 
     ):
         return "the provider did not clearly refuse it and may hold a shipment; retry instead"
     if shipment.warehouse.provider_id is not None:
-        return "its warehouse is operated by its provider"
+        # The goods are in that LSP's site: only it can hand them to a carrier.
+        return "its warehouse is operated by an LSP"
     return ""
 
 

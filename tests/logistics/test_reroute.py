@@ -90,7 +90,7 @@ def test_reroute_refuses_a_shipment_with_a_provider_reference():
         shipment_dispatch_reroute(shipment=shipment, provider=ProviderFactory())
 
 
-def test_reroute_refuses_a_warehouse_operated_by_its_provider():
+def test_reroute_refuses_a_shipment_from_an_lsp_operated_warehouse():
     provider = ProviderFactory()
     warehouse = WarehouseFactory(kind="lsp", provider=provider)
     shipment = _parked(provider=provider, warehouse=warehouse)
