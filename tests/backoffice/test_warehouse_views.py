@@ -678,3 +678,14 @@ def test_dispatch_board_query_count_does_not_grow_with_shipments(
     with django_assert_max_num_queries(DISPATCH_BOARD_BUDGET):
         response = client.get("/warehouse/dispatch/")
     assert len(response.context["board"]["failed"]["shipments"]) == 30
+
+
+def test_carrier_exception_row_links_to_its_order_without_dispatch_actions(client, manager):
+    shipment = ShipmentFactory(
+        order=OrderFactory(status=Order.Status.IN_FULFILMENT), status=Shipment.Status.EXCEPTION
+    )
+    client.force_login(manager)
+    body = client.get("/warehouse/dispatch/").content.decode()
+    assert f"/desk/orders/{shipment.order.number}/" in body
+    for action in ["retry", "reroute", "cancel-order"]:
+        assert f"/warehouse/shipments/{shipment.pk}/{action}/" not in body
