@@ -39,18 +39,22 @@ def bulk_hold_job_create(
     are kept so the result reports on every input line, not only the orders found.
     Raises ValidationFailed for an unknown reason or an empty or oversized selection.
     """
-    if reason not in Hold.Reason.values:
-        raise ValidationFailed(
-            f"Unknown hold reason {reason!r}.",
-            code=error_codes.BULK_JOB_INVALID,
-            errors=[{"field": "reason", "message": "Choose one of the hold reasons."}],
-        )
+    _hold_reason_check(reason)
     return _job_create(
         kind=BulkJob.Kind.BULK_HOLD,
         user=user,
         order_ids=order_ids,
         parameters={"reason": reason, "note": note, **_inputs(entries, unrecognised)},
     )
+
+
+def _hold_reason_check(reason: str) -> None:
+    if reason not in Hold.Reason.values:
+        raise ValidationFailed(
+            f"Unknown hold reason {reason!r}.",
+            code=error_codes.BULK_JOB_INVALID,
+            errors=[{"field": "reason", "message": "Choose one of the hold reasons."}],
+        )
 
 
 def order_export_job_create(
@@ -80,12 +84,8 @@ def bulk_release_job_create(
     Enqueued once the transaction commits. Raises ValidationFailed for an unknown
     reason or an empty or oversized selection.
     """
-    if reason and reason not in Hold.Reason.values:
-        raise ValidationFailed(
-            f"Unknown hold reason {reason!r}.",
-            code=error_codes.BULK_JOB_INVALID,
-            errors=[{"field": "reason", "message": "Choose one of the hold reasons."}],
-        )
+    if reason:
+        _hold_reason_check(reason)
     return _job_create(
         kind=BulkJob.Kind.BULK_RELEASE,
         user=user,
