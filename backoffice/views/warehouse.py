@@ -213,8 +213,10 @@ def _back_to_board(request) -> HttpResponseRedirect:
     return _redirect(target)
 
 
+# Each board action also needs the board itself: the customer-service desk cancels orders
+# from the order page, not from a warehouse screen.
 @require_POST
-@staff_view("logistics.view_shipment", "logistics.retry_dispatch")
+@staff_view(VIEW_STOCK, "logistics.view_shipment", "logistics.retry_dispatch")
 def shipment_retry(request, shipment_id: int):
     shipment = get_object_or_404(Shipment.objects.select_related("order"), pk=shipment_id)
     try:
@@ -227,7 +229,7 @@ def shipment_retry(request, shipment_id: int):
 
 
 @require_POST
-@staff_view("logistics.view_shipment", "logistics.reroute_dispatch")
+@staff_view(VIEW_STOCK, "logistics.view_shipment", "logistics.reroute_dispatch")
 def shipment_reroute(request, shipment_id: int):
     shipment = get_object_or_404(Shipment.objects.select_related("order"), pk=shipment_id)
     form = RerouteForm(request.POST)
@@ -245,7 +247,7 @@ def shipment_reroute(request, shipment_id: int):
 
 
 @require_POST
-@staff_view("logistics.view_shipment", "orders.view_order", "orders.cancel_order")
+@staff_view(VIEW_STOCK, "logistics.view_shipment", "orders.view_order", "orders.cancel_order")
 def shipment_order_cancel(request, shipment_id: int):
     """Cancel the order of a failed shipment (its whole order: stock is allocated per order)."""
     shipment = get_object_or_404(Shipment.objects.select_related("order"), pk=shipment_id)
