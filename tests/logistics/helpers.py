@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 from dataclasses import dataclass
 
+from django.db import connection
 from django.utils import timezone
 
 from inventory.models import Allocation
@@ -116,3 +118,23 @@ class FakeAdapter:
         if outcome == "timeout":
             raise ProviderUnavailable("Timeout calling LSP")
         raise ProviderRejected("ship_to.postcode is invalid", status_code=422)
+
+
+def in_thread(target, *, start: threading.Barrier | None = None):
+    """Run `target` in a thread with its own database connection: (thread, box), where
+    box gets "result" or "error". With `start`, every such thread begins at once."""
+    box: dict = {}
+
+    def run():
+        try:
+            if start is not None:
+                start.wait(10)
+            box["result"] = target()
+        except Exception as exc:  # surfaced by the test
+            box["error"] = exc
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, box

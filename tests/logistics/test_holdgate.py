@@ -7,7 +7,6 @@ import time
 from dataclasses import dataclass, field
 
 import pytest
-from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
@@ -20,7 +19,7 @@ from logistics.services.shipments import shipments_plan_for_order
 from orders.models import Order, OrderEvent
 from orders.services.cancellation import order_cancel
 from orders.services.desk import order_hold_place, order_hold_release, shipments_with_provider
-from tests.logistics.helpers import FakeAdapter, allocated_order, sandbox_provider
+from tests.logistics.helpers import FakeAdapter, allocated_order, in_thread, sandbox_provider
 
 
 @dataclass
@@ -225,31 +224,15 @@ class BlockingAdapter(FakeAdapter):
         return super().create_shipment(shipment)
 
 
-def _in_thread(target):
-    box: dict = {}
-
-    def run():
-        try:
-            box["result"] = target()
-        except Exception as exc:  # surfaced by the test
-            box["error"] = exc
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread, box
-
-
 @pytest.mark.django_db(transaction=True)
 def test_hold_during_inflight_dispatch_waits_and_then_sees_the_provider_has_it(agent):
     order, shipment = _planned()
     adapter = BlockingAdapter()
-    dispatcher, dispatched = _in_thread(
+    dispatcher, dispatched = in_thread(
         lambda: dispatch.shipment_dispatch(shipment_id=shipment.pk, adapter=adapter)
     )
     assert adapter.entered.wait(10)
-    holder, held = _in_thread(
+    holder, held = in_thread(
         lambda: order_hold_place(order=order, reason="customer_request", user=agent)
     )
     time.sleep(0.5)
@@ -269,12 +252,12 @@ def test_hold_committed_before_dispatch_task_means_no_call(agent):
     order, shipment = _planned()
     adapter = BlockingAdapter()
     adapter.proceed.set()
-    holder, _ = _in_thread(
+    holder, _ = in_thread(
         lambda: order_hold_place(order=order, reason="customer_request", user=agent)
     )
     holder.join(10)
     DispatchOutbox.objects.filter(shipment=shipment).update(next_attempt_at="2000-01-01T00:00Z")
-    dispatcher, dispatched = _in_thread(
+    dispatcher, dispatched = in_thread(
         lambda: dispatch.shipment_dispatch(shipment_id=shipment.pk, adapter=adapter)
     )
     dispatcher.join(10)
@@ -291,11 +274,11 @@ def test_cancel_during_inflight_dispatch_waits_then_asks_the_provider_to_cancel(
         lambda *, shipment_id: requested.append(shipment_id),
     )
     adapter = BlockingAdapter()
-    dispatcher, dispatched = _in_thread(
+    dispatcher, dispatched = in_thread(
         lambda: dispatch.shipment_dispatch(shipment_id=shipment.pk, adapter=adapter)
     )
     assert adapter.entered.wait(10)
-    canceller, cancelled = _in_thread(lambda: order_cancel(order=order, user=agent))
+    canceller, cancelled = in_thread(lambda: order_cancel(order=order, user=agent))
     time.sleep(0.5)
     assert canceller.is_alive()  # waits for the provider's answer
     adapter.proceed.set()

@@ -3,7 +3,6 @@
 import threading
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from core.errors import Conflict
@@ -16,7 +15,7 @@ from logistics.services.shipments import shipments_plan_for_order
 from orders.models import Order, OrderEvent
 from tests.inventory.factories import WarehouseFactory
 from tests.logistics.factories import ProviderFactory, ServiceLevelFactory, ShipmentFactory
-from tests.logistics.helpers import FakeAdapter, allocated_order, sandbox_provider
+from tests.logistics.helpers import FakeAdapter, allocated_order, in_thread, sandbox_provider
 from tests.orders.factories import OrderFactory
 
 pytestmark = pytest.mark.django_db
@@ -145,23 +144,6 @@ def test_a_shipment_given_up_after_timeouts_cannot_be_rerouted(planned, settings
         shipment_dispatch_reroute(shipment=planned, provider=ProviderFactory(code="other-lsp"))
 
 
-def _in_thread(target, start: threading.Barrier):
-    box: dict = {}
-
-    def run():
-        try:
-            start.wait(10)
-            box["result"] = target()
-        except Exception as exc:  # surfaced by the test
-            box["error"] = exc
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread, box
-
-
 @pytest.mark.django_db(transaction=True)
 def test_retry_and_reroute_clicked_together_leave_one_dispatch(monkeypatch):
     """Two staff act on the same refused shipment at once: one wins, the other is told."""
@@ -174,14 +156,15 @@ def test_retry_and_reroute_clicked_together_leave_one_dispatch(monkeypatch):
         shipment = _parked()
         other = ProviderFactory()
         start = threading.Barrier(2)
-        retrier, retried = _in_thread(
-            lambda shipment=shipment: shipment_dispatch_retry(shipment=shipment, actor="a"), start
+        retrier, retried = in_thread(
+            lambda shipment=shipment: shipment_dispatch_retry(shipment=shipment, actor="a"),
+            start=start,
         )
-        rerouter, rerouted = _in_thread(
+        rerouter, rerouted = in_thread(
             lambda shipment=shipment, other=other: shipment_dispatch_reroute(
                 shipment=shipment, provider=other, actor="b"
             ),
-            start,
+            start=start,
         )
         retrier.join(15)
         rerouter.join(15)
