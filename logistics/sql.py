@@ -1,0 +1,6 @@
+"""Hand-written SQL for the logistics app's own tables (STYLE.md rule 18).
+
+Every statement here names only logistics_* tables and has a test comparing its result with the
+ORM equivalent. Other apps compose the fragments they need from here; they never spell
+these table names themselves.
+"""
