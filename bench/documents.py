@@ -29,7 +29,7 @@ from decimal import Decimal  # noqa: E402
 from django.db import transaction  # noqa: E402
 
 from inventory.models import Product, Warehouse  # noqa: E402
-from logistics.apis import shipment_document_pdf  # noqa: E402
+from logistics.documents import shipment_document_pdf  # noqa: E402
 from logistics.models import Provider, Shipment, ShipmentLine  # noqa: E402
 from logistics.services.customs import customs_declaration_build  # noqa: E402
 from orders.models import Channel, Order, OrderLine  # noqa: E402

@@ -47,3 +47,9 @@ def server_error(request) -> HttpResponse:
     if isinstance(exc, db.OperationalError | db.InterfaceError):
         return database_unavailable(request)
     return defaults.server_error(request)
+
+
+def pdf_response(content: bytes, filename: str) -> HttpResponse:
+    response = HttpResponse(content, content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="{filename}"'
+    return response

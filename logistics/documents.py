@@ -12,6 +12,8 @@ from django.conf import settings
 from django.utils import timezone
 from fpdf import FPDF
 
+from core.errors import NotFound
+from logistics import error_codes
 from logistics.models import CustomsDeclaration, Shipment
 
 
@@ -198,3 +200,26 @@ def packing_slip_pdf(*, shipment: Shipment) -> bytes:
         ),
     )
     return bytes(pdf.output())
+
+
+def shipment_document_pdf(*, shipment: Shipment, kind: str) -> tuple[bytes, str]:
+    """(PDF bytes, file name) of one shipping document; NotFound when it does not exist."""
+    if kind == "packing-slip":
+        return packing_slip_pdf(
+            shipment=shipment
+        ), f"packing-slip-{shipment.order.number}-{shipment.pk}.pdf"
+    if kind == "commercial-invoice":
+        declaration = (
+            CustomsDeclaration.objects.prefetch_related("lines").filter(shipment=shipment).first()
+        )
+        if declaration is None:
+            raise NotFound(
+                f"Shipment {shipment.pk} does not cross a customs border; it has no commercial "
+                "invoice.",
+                code=error_codes.DOCUMENT_NOT_FOUND,
+            )
+        return (
+            commercial_invoice_pdf(shipment=shipment, declaration=declaration),
+            f"{declaration.invoice_number}.pdf",
+        )
+    raise NotFound(f"No document {kind!r}.", code=error_codes.DOCUMENT_NOT_FOUND)

@@ -161,7 +161,7 @@ class OrderAdmin(BigTableAdminMixin, admin.ModelAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         """The CS desk's search (indexed lookups only, no table scans on a million orders)."""
-        from backoffice.selectors import desk_search_lookups
+        from orders.selectors import desk_search_lookups
 
         lookups = desk_search_lookups(
             query=search_term,

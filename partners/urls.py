@@ -9,10 +9,15 @@ from drf_spectacular.views import (
     SpectacularSwaggerSplitView,
 )
 
-from inventory.apis import InventoryApi
-from logistics.apis import ShipmentDocumentApi
-from orders.apis import OrderCancelApi, OrderDetailApi, OrderListCreateApi, OrderShipmentsApi
-from returns.apis import OrderReturnsApi
+from partners.api.inventory import InventoryApi
+from partners.api.orders import (
+    OrderCancelApi,
+    OrderDetailApi,
+    OrderListCreateApi,
+    OrderShipmentsApi,
+)
+from partners.api.returns import OrderReturnsApi
+from partners.api.shipments import ShipmentDocumentApi
 
 
 class OrderNumberConverter:

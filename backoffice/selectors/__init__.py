@@ -7,12 +7,7 @@ from backoffice.selectors._common import COUNT_CAP, capped_count, count_label
 from backoffice.selectors.desk import (
     MY_HOLDS_LIMIT,
     RECENT_LIMIT,
-    SEARCH_LIMIT,
-    MatchKind,
-    SearchHit,
     TimelineEntry,
-    desk_search,
-    desk_search_lookups,
     holds_active_placed_by,
     order_for_desk,
     order_timeline,
@@ -44,6 +39,15 @@ from backoffice.selectors.warehouse import (
     stock_levels_export_rows,
     stock_levels_list,
     stock_movements_for,
+)
+
+# The search itself is an orders read (the admin's order search uses it too).
+from orders.selectors import (
+    SEARCH_LIMIT,
+    MatchKind,
+    SearchHit,
+    desk_search,
+    desk_search_lookups,
 )
 
 __all__ = [

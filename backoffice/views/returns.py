@@ -10,7 +10,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from backoffice.views.common import page, report_domain_error, staff_view
 from core.errors import DomainError
-from logistics.apis import pdf_response, shipment_document_pdf
+from core.views import pdf_response
+from logistics.documents import shipment_document_pdf
 from logistics.models import Shipment
 from orders.models import Order
 from returns.models import ReturnLine, ReturnRequest

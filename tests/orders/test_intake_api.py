@@ -272,11 +272,11 @@ def test_created_response_is_rendered_in_one_statement(
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    import orders.apis
+    import partners.api.orders
 
     stocked("GB")
     counts = []
-    original = orders.apis.order_detail_json
+    original = partners.api.orders.order_detail_json
 
     def spy(*, order):
         with CaptureQueriesContext(connection) as queries:
@@ -284,7 +284,7 @@ def test_created_response_is_rendered_in_one_statement(
         counts.append(len(queries.captured_queries))
         return text
 
-    monkeypatch.setattr(orders.apis, "order_detail_json", spy)
+    monkeypatch.setattr(partners.api.orders, "order_detail_json", spy)
     response = _post(api_client, order_payload)
     assert response.status_code == 201
     assert response.json()["lines"][0]["allocations"]

@@ -117,7 +117,7 @@ def test_unhandled_error_is_500_problem_not_html(api_client, monkeypatch):
     def boom(**kwargs):
         raise RuntimeError("bug")
 
-    monkeypatch.setattr("orders.apis.order_detail_json_for_channel", boom)
+    monkeypatch.setattr("partners.api.orders.order_detail_json_for_channel", boom)
     api_client.raise_request_exception = False
     _problem(api_client.get(f"{URL}CS-000001/"), 500)
 

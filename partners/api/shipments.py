@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.negotiation import BaseContentNegotiation
 
 from core.errors import NotFound
+from core.views import pdf_response
 from logistics import error_codes
-from logistics.documents import commercial_invoice_pdf, packing_slip_pdf
-from logistics.models import CustomsDeclaration, Shipment
+from logistics.documents import shipment_document_pdf
+from logistics.models import Shipment
 from orders.selectors import order_lookup_for_channel
 from partners import schema as api_schema
 from partners.views import PartnerApiView
@@ -30,35 +30,6 @@ class JsonErrorsNegotiation(BaseContentNegotiation):
 
     def select_renderer(self, request, renderers, format_suffix=None):
         return renderers[0], renderers[0].media_type
-
-
-def shipment_document_pdf(*, shipment: Shipment, kind: str) -> tuple[bytes, str]:
-    """(PDF bytes, file name) of one shipping document; NotFound when it does not exist."""
-    if kind == "packing-slip":
-        return packing_slip_pdf(
-            shipment=shipment
-        ), f"packing-slip-{shipment.order.number}-{shipment.pk}.pdf"
-    if kind == "commercial-invoice":
-        declaration = (
-            CustomsDeclaration.objects.prefetch_related("lines").filter(shipment=shipment).first()
-        )
-        if declaration is None:
-            raise NotFound(
-                f"Shipment {shipment.pk} does not cross a customs border; it has no commercial "
-                "invoice.",
-                code=error_codes.DOCUMENT_NOT_FOUND,
-            )
-        return (
-            commercial_invoice_pdf(shipment=shipment, declaration=declaration),
-            f"{declaration.invoice_number}.pdf",
-        )
-    raise NotFound(f"No document {kind!r}.", code=error_codes.DOCUMENT_NOT_FOUND)
-
-
-def pdf_response(content: bytes, filename: str) -> HttpResponse:
-    response = HttpResponse(content, content_type="application/pdf")
-    response["Content-Disposition"] = f'inline; filename="{filename}"'
-    return response
 
 
 class ShipmentDocumentApi(PartnerApiView):
