@@ -25,6 +25,7 @@ test: install lint
 lint:
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen lint-imports --no-cache
 	$(PY) scripts/devservices.py manage makemigrations --check --dry-run
 
 format:
