@@ -6,7 +6,7 @@ is everything strictly after it in (value, id) order, which an index on
 
 The page is found and rendered in one statement: the view hands over the
 SQL that renders a page's rows (the partner API has Postgres render them as
-JSON text, orders/api_documents.py), and `page_response` runs it over the
+JSON text, orders/sql.py), and `page_response` runs it over the
 page's primary keys.
 """
 

@@ -2,15 +2,13 @@
 
 from django.db import connection
 
+from orders.sql import NEXT_NUMBERS_SQL
+
 PREFIX = "CS-"
 
 
 def format_order_number(value: int) -> str:
     return f"{PREFIX}{value:06d}"
-
-
-# Parameter: how many. Each row is a value for format_order_number.
-NEXT_NUMBERS_SQL = "SELECT nextval('orders_order_number_seq') FROM generate_series(1, %s::int)"
 
 
 def order_numbers_next(*, count: int = 1) -> list[str]:

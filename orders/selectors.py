@@ -10,7 +10,8 @@ from django.db.models.functions import Lower, Upper
 
 from core.errors import NotFound
 from logistics.models import Parcel, Shipment
-from orders import api_documents, error_codes
+from orders import error_codes
+from orders import sql as orders_sql
 from orders.models import Channel, Order, phone_key, postcode_key
 from orders.numbers import PREFIX as ORDER_NUMBER_PREFIX
 from orders.numbers import format_order_number
@@ -22,7 +23,7 @@ def orders_for_channel(*, channel: Channel) -> QuerySet[Order]:
 
 
 # The list endpoint's rendering of a page: see core.pagination.KeysetPagination.page_response.
-ORDERS_PAGE_SQL = api_documents.ORDER_PAGE
+ORDERS_PAGE_SQL = orders_sql.ORDER_PAGE_SQL
 
 
 def order_detail_json_for_channel(*, channel: Channel, number: str) -> str:
@@ -31,7 +32,7 @@ def order_detail_json_for_channel(*, channel: Channel, number: str) -> str:
     Raises NotFound for an unknown number and for another channel's order alike,
     so a partner learns nothing about orders that are not theirs.
     """
-    text = api_documents.order_detail_json(channel_id=channel.pk, number=number)
+    text = orders_sql.order_detail_json(channel_id=channel.pk, number=number)
     if text is None:
         raise _not_found(number)
     return text
@@ -39,12 +40,12 @@ def order_detail_json_for_channel(*, channel: Channel, number: str) -> str:
 
 def order_detail_json(*, order: Order) -> str:
     """An order the caller holds (just written, say) as the detail endpoint shows it."""
-    return api_documents.order_detail_json_by_id(order_id=order.pk)
+    return orders_sql.order_detail_json_by_id(order_id=order.pk)
 
 
 def shipments_json_for_order(*, order: Order) -> str:
     """The order's shipments with lines, parcels and tracking, as a JSON array."""
-    return api_documents.shipments_json(order_id=order.pk)
+    return orders_sql.shipments_json(order_id=order.pk)
 
 
 def order_lookup_for_channel(*, channel: Channel, number: str) -> Order:

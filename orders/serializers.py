@@ -1,7 +1,7 @@
 """Output serializers of the partner API's order resources (input ones live next to their view).
 
 They document the responses (drf-spectacular builds the schema from them) and
-are the reference for orders/api_documents.py, which renders the same JSON in
+are the reference for orders/sql.py, which renders the same JSON in
 Postgres; tests/orders/test_api_documents.py holds the two equal.
 """
 

@@ -4,3 +4,142 @@ Every statement here names only orders_* tables and has a test comparing its res
 ORM equivalent. Other apps compose the fragments they need from here; they never spell
 these table names themselves.
 """
+
+from __future__ import annotations
+
+from core.pipeline import prepared_cursor
+from core.sql_json import json_array, utc_iso
+from inventory import sql as inventory_sql
+from logistics import sql as logistics_sql
+
+# --- Order numbers -----------------------------------------------------------------------
+# `count` fresh values of the order number sequence (orders.numbers formats them).
+NEXT_NUMBERS_SQL = "SELECT nextval('orders_order_number_seq') FROM generate_series(1, %s::int)"
+
+
+# --- A status change and its events in one statement (orders.transitions) --------------
+def status_with_events_sql(*, event_count: int, cancelled: bool) -> str:
+    """UPDATE the order's status (and cancelled_at) and INSERT its events, RETURNING the
+    events' ids. Parameters: status, updated_at[, cancelled_at], order id, then six per
+    event: order id, type, parameters, user id, actor, created_at."""
+    cancelled_at = ", cancelled_at = %s" if cancelled else ""
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * event_count)
+    return (
+        f"WITH o AS (UPDATE orders_order SET status = %s, updated_at = %s{cancelled_at} "
+        "WHERE id = %s) "
+        "INSERT INTO orders_orderevent (order_id, type, parameters, user_id, actor, created_at) "
+        f"VALUES {values} RETURNING id"
+    )
+
+
+# --- The partner API's order documents, rendered by Postgres in one statement ----------
+# The serializers in orders/serializers.py document these responses (the OpenAPI
+# schema is generated from them) and are the reference; the statements below produce
+# the same JSON without loading model instances, compiling ORM queries or running
+# DRF's per-field machinery, which were most of a read's cost (see
+# docs/decisions/0005-api-json-from-postgres.md). tests/orders/test_api_documents.py
+# compares both on fully populated orders, so a field added to one and not the other
+# fails there. Formatting matches the serializers: money as a string with four decimal
+# places, times in UTC as ISO 8601 with a `Z` and microseconds only when there are any
+# (Python's `isoformat()`), null for a missing service level. The shipments and the
+# allocations come from the logistics and inventory apps' own fragments.
+
+
+def _lines(*, with_allocations: bool) -> str:
+    allocations = (
+        f", 'allocations', {inventory_sql.allocations_json_of_line('l.id')}"
+        if with_allocations
+        else ""
+    )
+    return json_array(
+        f"""
+        SELECT json_agg(json_build_object(
+            'line_number', l.line_number, 'sku', l.sku, 'quantity', l.quantity,
+            'unit_price', l.unit_price::text, 'quantity_shipped', l.quantity_shipped,
+            'quantity_delivered', l.quantity_delivered,
+            'quantity_returned', l.quantity_returned{allocations}) ORDER BY l.line_number)
+        FROM orders_orderline l WHERE l.order_id = o.id
+        """
+    )
+
+
+def _shipments_of(order_id: str) -> str:
+    """A JSON array of the order's shipments by id; `order_id` is SQL for the order's id."""
+    return logistics_sql.shipments_json_of_order(
+        order_id,
+        line_join="JOIN orders_orderline ol ON ol.id = sl.order_line_id",
+        line_fields="'line_number', ol.line_number, 'sku', ol.sku",
+    )
+
+
+def _order(*, detail: bool) -> str:
+    """One order as OrderDetailSerializer (detail) or OrderSerializer renders it; `o` is the row."""
+    shipments = f", 'shipments', {_shipments_of('o.id')}" if detail else ""
+    return f"""
+    json_build_object(
+        'number', o.number, 'external_reference', o.external_reference,
+        'channel', c.code, 'status', o.status, 'currency', o.currency,
+        'total_amount', o.total_amount::text,
+        'customer', json_build_object(
+            'email', o.customer_email, 'name', o.customer_name, 'phone', o.customer_phone),
+        'shipping_address', json_build_object(
+            'name', o.shipping_name, 'line1', o.shipping_line1, 'line2', o.shipping_line2,
+            'city', o.shipping_city, 'postcode', o.shipping_postcode,
+            'region', o.shipping_region, 'country', o.shipping_country),
+        'service_level', {logistics_sql.service_level_label("o.service_level_id")},
+        'placed_at', {utc_iso("o.placed_at")},
+        'created_at', {utc_iso("o.created_at")},
+        'updated_at', {utc_iso("o.updated_at")},
+        'cancelled_at', {utc_iso("o.cancelled_at")},
+        'lines', {_lines(with_allocations=detail)}{shipments}
+    )
+    """
+
+
+def _order_detail(where: str) -> str:
+    """The statement rendering the one order that `where` (over `o`) selects."""
+    return f"""
+    SELECT {_order(detail=True)}::text
+    FROM orders_order o JOIN orders_channel c ON c.id = o.channel_id
+    WHERE {where}
+    """
+
+
+_ORDER_DETAIL_BY_NUMBER = _order_detail("o.channel_id = %s AND o.number = %s")
+_ORDER_DETAIL_BY_ID = _order_detail("o.id = %s")
+
+# The orders of a relation `page(pk, n)`, as a JSON array in `n` order: the list
+# endpoint's page (core.pagination builds `page` from the filtered query).
+ORDER_PAGE_SQL = f"""
+    SELECT COALESCE(json_agg({_order(detail=False)} ORDER BY page.n), '[]'::json)::text
+    FROM page
+    JOIN orders_order o ON o.id = page.pk
+    JOIN orders_channel c ON c.id = o.channel_id
+"""
+
+_SHIPMENT_LIST = f"SELECT {_shipments_of('%s')}::text"
+
+
+def _one(sql: str, params: list[object]) -> str | None:
+    with prepared_cursor() as cursor:
+        cursor.execute(sql, params, prepare=True)
+        row = cursor.fetchone()
+    return None if row is None else row[0]
+
+
+def order_detail_json(*, channel_id: int, number: str) -> str | None:
+    """The channel's order `number` as OrderDetailSerializer renders it, or None."""
+    return _one(_ORDER_DETAIL_BY_NUMBER, [channel_id, number])
+
+
+def order_detail_json_by_id(*, order_id: int) -> str:
+    """The order as OrderDetailSerializer renders it (the caller knows it exists)."""
+    text = _one(_ORDER_DETAIL_BY_ID, [order_id])
+    if text is None:
+        raise LookupError(f"order {order_id} does not exist")
+    return text
+
+
+def shipments_json(*, order_id: int) -> str:
+    """The order's shipments, by id, as a JSON array of what ShipmentSerializer renders."""
+    return _one(_SHIPMENT_LIST, [order_id]) or "[]"

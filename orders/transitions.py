@@ -8,6 +8,7 @@ from django.utils import timezone
 from core.errors import IllegalTransition
 from core.pipeline import prepared_cursor
 from orders import error_codes, events
+from orders import sql as orders_sql
 from orders.models import Order, OrderEvent
 
 S = Order.Status
@@ -118,10 +119,9 @@ def _status_write(*, order: Order, events_: list[OrderEvent]) -> None:
     # and tracking update passes here, and two ORM round trips (an UPDATE, then an
     # INSERT) cost more than the SQL itself. Same columns as order.save(update_fields).
     parameters = OrderEvent._meta.get_field("parameters")
-    values, params = [], []
+    params: list[object] = []
     for event in events_:
         event.created_at = order.updated_at
-        values.append("(%s, %s, %s, %s, %s, %s)")
         params += [
             order.pk,
             event.type,
@@ -130,13 +130,8 @@ def _status_write(*, order: Order, events_: list[OrderEvent]) -> None:
             event.actor,
             event.created_at,
         ]
-    cancelled = ", cancelled_at = %s" if order.status == S.CANCELLED else ""
-    sql = (
-        f"WITH o AS (UPDATE orders_order SET status = %s, updated_at = %s{cancelled} "  # noqa: S608 - placeholders only
-        "WHERE id = %s) "
-        "INSERT INTO orders_orderevent (order_id, type, parameters, user_id, actor, created_at) "
-        f"VALUES {', '.join(values)} RETURNING id"
-    )
+    cancelled = order.status == S.CANCELLED
+    sql = orders_sql.status_with_events_sql(event_count=len(events_), cancelled=cancelled)
     head = [order.status, order.updated_at]
     if cancelled:
         head.append(order.cancelled_at)

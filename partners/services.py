@@ -19,6 +19,7 @@ from core.inserts import insert_statement, inserted
 from core.pipeline import pipelined, prepared_cursor
 from core.security_log import security_event
 from partners import error_codes
+from partners import sql as partners_sql
 from partners.models import ApiKey, IdempotencyRecord
 
 KEY_PREFIX = "csk_"
@@ -132,25 +133,6 @@ def request_fingerprint(*, method: str, path: str, body: bytes) -> str:
 # with its connection when a worker dies, so a crashed request never leaves a
 # key blocked. A new statement after the lock sees whatever an earlier holder
 # committed (READ COMMITTED takes a new snapshot per statement).
-_CLAIM_SQL = "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))"
-_RECORD_FIELDS = [
-    "id",
-    "request_method",
-    "request_path",
-    "request_hash",
-    "response_status",
-    "response_content_type",
-    "response_body",
-    "response_location",
-    "created_at",
-    "completed_at",
-]
-_RECORD_SQL = (
-    f"SELECT {', '.join(_RECORD_FIELDS)} FROM partners_idempotencyrecord "  # noqa: S608
-    "WHERE api_key_id = %s AND key = %s"
-)
-
-
 @dataclass
 class IdempotencyClaim:
     """What a request with an Idempotency-Key does: execute (`replay` None), or replay
@@ -161,7 +143,9 @@ class IdempotencyClaim:
 
 
 def _record(api_key: ApiKey, key: str, row) -> IdempotencyRecord:
-    record = IdempotencyRecord.from_db(connection.alias, _RECORD_FIELDS, row)
+    record = IdempotencyRecord.from_db(
+        connection.alias, partners_sql.IDEMPOTENCY_RECORD_FIELDS, row
+    )
     record.api_key, record.key = api_key, key
     return record
 
@@ -178,8 +162,8 @@ def idempotency_claim(
     """
     fingerprint = request_fingerprint(method=method, path=path, body=body)
     with pipelined(), prepared_cursor() as claim, prepared_cursor() as read:
-        claim.execute(_CLAIM_SQL, [f"{api_key.pk}:{key}"], prepare=True)
-        read.execute(_RECORD_SQL, [api_key.pk, key], prepare=True)
+        claim.execute(partners_sql.IDEMPOTENCY_CLAIM_SQL, [f"{api_key.pk}:{key}"], prepare=True)
+        read.execute(partners_sql.IDEMPOTENCY_RECORD_SQL, [api_key.pk, key], prepare=True)
         (held,) = claim.fetchone()
         row = read.fetchone()
     if not held:

@@ -13,7 +13,7 @@ from partners.throttling import ApiKeyRateThrottle
 
 
 def json_text_response(text: str, *, status: int = 200, headers=None) -> HttpResponse:
-    """A response whose body is JSON already rendered (by Postgres: orders/api_documents.py)."""
+    """A response whose body is JSON already rendered (by Postgres: orders/sql.py)."""
     return HttpResponse(text, status=status, headers=headers, content_type="application/json")
 
 

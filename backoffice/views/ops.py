@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from django.contrib.admin.templatetags.admin_urls import admin_urlname
 from django.core.exceptions import PermissionDenied
+from django.db.models import Model
 from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -23,7 +25,8 @@ from backoffice.services import (
 from backoffice.views.common import page, report_domain_error, staff_view
 from core.csv_safe import csv_writer
 from core.errors import DomainError
-from orders.models import Channel
+from logistics.models import Shipment
+from orders.models import Channel, Order
 
 DASHBOARD = "orders.view_dashboard"
 
@@ -70,9 +73,9 @@ def exception_queue(request):
     )
 
 
-def _admin_list(model: str, **filters: str) -> str:
+def _admin_list(model: type[Model], **filters: str) -> str:
     """An admin changelist filtered like a dashboard figure (the list behind the number)."""
-    return f"{reverse(f'admin:{model}_changelist')}?{urlencode(filters)}"
+    return f"{reverse(admin_urlname(model._meta, 'changelist'))}?{urlencode(filters)}"
 
 
 @require_GET
@@ -89,10 +92,8 @@ def dashboard(request):
     on_time_until = figures["on_time_until"].isoformat()
     exception_statuses = ",".join(selectors.DASHBOARD_EXCEPTION_STATUSES)
     links = {
-        "orders": _admin_list(
-            "orders_order", created_at__gte=orders_since, created_at__lt=orders_until
-        ),
-        "backlog": _admin_list("orders_order", status__in=",".join(figures["backlog_statuses"])),
+        "orders": _admin_list(Order, created_at__gte=orders_since, created_at__lt=orders_until),
+        "backlog": _admin_list(Order, status__in=",".join(figures["backlog_statuses"])),
         "stock_alerts": f"{reverse('backoffice:stock_list')}?low=1",
     }
     on_time = [
@@ -102,7 +103,7 @@ def dashboard(request):
             "delivered": total,
             "percent": round(100 * n / total, 1),
             "url": _admin_list(
-                "logistics_shipment",
+                Shipment,
                 provider__id__exact=provider_id,
                 status__exact="delivered",
                 delivered_at__gte=on_time_since,
@@ -126,10 +127,7 @@ def dashboard(request):
             "backlog_chart": charts.horizontal_bars(
                 figures["backlog"],
                 title="Backlog by status",
-                links=[
-                    _admin_list("orders_order", status__exact=s)
-                    for s in figures["backlog_statuses"]
-                ],
+                links=[_admin_list(Order, status__exact=s) for s in figures["backlog_statuses"]],
             ),
             # The sample size goes with every percentage: 100 % of 2 is not 100 % of 2,000.
             "on_time_chart": charts.horizontal_bars(
@@ -147,7 +145,7 @@ def dashboard(request):
                 title="Open exceptions by provider",
                 links=[
                     _admin_list(
-                        "logistics_shipment",
+                        Shipment,
                         provider__id__exact=provider_id,
                         status__in=exception_statuses,
                     )

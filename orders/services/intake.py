@@ -13,13 +13,16 @@ from core.errors import Conflict, ValidationFailed
 from core.inserts import insert_all, insert_statement, inserted
 from core.models import related_objects_set
 from core.pipeline import pipelined, prepared_cursor
-from core.rows import from_row, select_columns
+from core.rows import from_row
+from inventory import sql as inventory_sql
 from inventory.models import Product
+from logistics import sql as logistics_sql
 from logistics.models import Provider, ServiceLevel
 from orders import error_codes, events
 from orders.models import Channel, Order, OrderLine
-from orders.numbers import NEXT_NUMBERS_SQL, format_order_number
+from orders.numbers import format_order_number
 from orders.services.fulfilment import order_fulfil
+from orders.sql import NEXT_NUMBERS_SQL
 
 MAX_LINES = 500
 MAX_QUANTITY = 10_000
@@ -57,15 +60,6 @@ class LineInput(TypedDict):
 # for concurrent requests; DO NOTHING answers it without aborting the
 # transaction (no savepoint needed) and a concurrent inserter is waited for.
 _ON_DUPLICATE_REFERENCE = "ON CONFLICT (channel_id, external_reference) DO NOTHING"
-_PRODUCTS_SQL = (
-    f"SELECT {select_columns(Product, 'p')} FROM inventory_product p "  # noqa: S608 - columns
-    "WHERE p.sku = ANY(%s)"
-)
-_SERVICE_LEVEL_SQL = (
-    f"SELECT {select_columns(ServiceLevel, 'l')}, {select_columns(Provider, 'p')} "  # noqa: S608
-    "FROM logistics_servicelevel l JOIN logistics_provider p ON p.id = l.provider_id "
-    "WHERE l.code = %s AND l.is_active AND p.is_active AND (%s = '' OR p.code = %s) LIMIT 2"
-)
 
 
 def _invalid(errors: list[dict[str, str]]) -> ValidationFailed:
@@ -77,7 +71,7 @@ def _invalid(errors: list[dict[str, str]]) -> ValidationFailed:
 def _service_level_from(rows, reference: str) -> ServiceLevel:
     """`standard` (unique among active levels) or `provider:standard` → the ServiceLevel.
 
-    `rows`: what _SERVICE_LEVEL_SQL found. Raises ValidationFailed when the
+    `rows`: what logistics_sql.SERVICE_LEVEL_BY_CODE_SQL found. Raises ValidationFailed when the
     reference is unknown, inactive or ambiguous.
     """
     if len(rows) == 1:
@@ -127,11 +121,19 @@ def _intake_reads(
         prepared_cursor() as numbers,
         prepared_cursor() as levels,
     ):
-        products.execute(_PRODUCTS_SQL, [sorted({line["sku"] for line in lines})], prepare=True)
+        products.execute(
+            inventory_sql.PRODUCTS_BY_SKU_SQL,
+            [sorted({line["sku"] for line in lines})],
+            prepare=True,
+        )
         numbers.execute(NEXT_NUMBERS_SQL, [1], prepare=True)
         if service_level:
             provider_code, _, code = service_level.rpartition(":")
-            levels.execute(_SERVICE_LEVEL_SQL, [code, provider_code, provider_code], prepare=True)
+            levels.execute(
+                logistics_sql.SERVICE_LEVEL_BY_CODE_SQL,
+                [code, provider_code, provider_code],
+                prepare=True,
+            )
         product_rows = products.fetchall()
         (number,) = numbers.fetchone()
         level_rows = levels.fetchall() if service_level else None
