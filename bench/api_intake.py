@@ -331,6 +331,12 @@ def start_gunicorn(
 def main() -> None:
     args = parse_args()
     url = database_url()
+    # Production settings refuse to start without a secrets key (DJANGO_DEBUG is off here);
+    # the bench's own database holds only made-up provider secrets, so the development
+    # key serves, and stays the same from one run to the next.
+    from config.env import DEVELOPMENT_SECRETS_KEY
+
+    os.environ.setdefault("CONSIGN_SECRETS_KEY", DEVELOPMENT_SECRETS_KEY)
     ensure_database(url)
     os.environ["DATABASE_URL"] = url
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench.api_intake_settings"
