@@ -337,6 +337,8 @@ def main() -> None:
     from config.env import DEVELOPMENT_SECRETS_KEY
 
     os.environ.setdefault("CONSIGN_SECRETS_KEY", DEVELOPMENT_SECRETS_KEY)
+    # Filling a million orders takes minutes per statement, past production's 30 s cap.
+    os.environ.setdefault("DATABASE_STATEMENT_TIMEOUT_MS", "0")
     ensure_database(url)
     os.environ["DATABASE_URL"] = url
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench.api_intake_settings"
