@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+from celery import current_app
 from kombu.exceptions import ChannelError
 
 logger = logging.getLogger(__name__)
@@ -18,8 +19,8 @@ logger = logging.getLogger(__name__)
 
 def queue_backlog(queue: str) -> int:
     """Messages ready in `queue`; 0 when the broker cannot say (then sweeping proceeds)."""
-    from config.celery import app
-
+    # The app this process runs (config.celery's): logistics does not import config.
+    app = current_app
     if app.conf.task_always_eager:
         return 0
     try:

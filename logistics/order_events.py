@@ -8,7 +8,7 @@ from orders.events import event_record
 from orders.models import OrderEvent
 
 if TYPE_CHECKING:
-    from logistics.models import Shipment, TrackingEvent
+    from logistics.models import Shipment
 
 
 def shipment_created_event(
@@ -65,46 +65,6 @@ def dispatch_retry_requested_event(*, shipment: Shipment, user=None, actor: str 
         text=f"Dispatch of shipment {shipment.pk} retried by staff.",
         shipment_id=shipment.pk,
         kind="dispatch_retry",
-    )
-
-
-def shipment_shipped_event(*, shipment: Shipment, tracking_event: TrackingEvent, into=None):
-    return event_record(
-        order=shipment.order,
-        into=into,
-        type=OrderEvent.Type.SHIPPED,
-        actor=f"lsp:{shipment.provider.code}",
-        shipment_id=shipment.pk,
-        tracking_number=shipment.tracking_number,
-        occurred_at=tracking_event.occurred_at.isoformat(),
-    )
-
-
-def shipment_delivered_event(*, shipment: Shipment, tracking_event: TrackingEvent, into=None):
-    return event_record(
-        order=shipment.order,
-        into=into,
-        type=OrderEvent.Type.DELIVERED,
-        actor=f"lsp:{shipment.provider.code}",
-        shipment_id=shipment.pk,
-        tracking_number=shipment.tracking_number,
-        occurred_at=tracking_event.occurred_at.isoformat(),
-    )
-
-
-def tracking_exception_event(
-    *, shipment: Shipment, status: str, description: str = "", occurred_at=None, into=None
-):
-    return event_record(
-        order=shipment.order,
-        into=into,
-        type=OrderEvent.Type.TRACKING_EXCEPTION,
-        actor=f"lsp:{shipment.provider.code}",
-        shipment_id=shipment.pk,
-        tracking_number=shipment.tracking_number,
-        status=status,
-        description=description,
-        occurred_at=occurred_at.isoformat() if occurred_at else None,
     )
 
 

@@ -7,10 +7,16 @@ these table names themselves.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection
+
 from core.rows import select_columns
 from core.sql_json import json_array, utc_iso
 from inventory import sql as inventory_sql
-from logistics.models import Provider, ServiceLevel
+from logistics.models import InboundWebhook, Provider, ServiceLevel, Shipment, TrackingEvent
 
 # --- Partner API documents (composed by orders/sql.py) -------------------------------
 
@@ -92,3 +98,103 @@ SERVICE_LEVEL_BY_CODE_SQL = (
     "FROM logistics_servicelevel l JOIN logistics_provider p ON p.id = l.provider_id "
     "WHERE l.code = %s AND l.is_active AND p.is_active AND (%s = '' OR p.code = %s) LIMIT 2"
 )
+
+
+# --- Tracking ingestion (logistics.services.tracking, tracking_rollup) ---------------
+def inbound_webhook_insert(*, provider_id: int, webhook_id: str, body: str) -> int | None:
+    """Store a raw webhook body as `pending`; None when this provider already sent this id.
+
+    One statement, committed on its own outside a caller's transaction (no BEGIN /
+    COMMIT round trips); ON CONFLICT makes concurrent redeliveries safe.
+    """
+    table = InboundWebhook._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (provider_id, webhook_id, body, status, received_at, "  # noqa: S608
+            "attempts, error) VALUES (%s, %s, %s, 'pending', now(), 0, '') "
+            "ON CONFLICT (provider_id, webhook_id) DO NOTHING RETURNING id",
+            [provider_id, webhook_id, body],
+        )
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
+
+
+TRACKING_EVENTS_CHUNK = 500
+
+
+def tracking_events_insert(*, events: Sequence[TrackingEvent]) -> dict[tuple[int, str], int]:
+    """Insert unsaved tracking events, skipping (shipment, dedup key) pairs already stored.
+
+    One statement per TRACKING_EVENTS_CHUNK events. Returns {(shipment id, dedup key):
+    new id} for the rows inserted; a pair missing from it was a duplicate.
+    """
+    ids: dict[tuple[int, str], int] = {}
+    table = TrackingEvent._meta.db_table
+    with connection.cursor() as cursor:
+        for start in range(0, len(events), TRACKING_EVENTS_CHUNK):
+            chunk = events[start : start + TRACKING_EVENTS_CHUNK]
+            values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)"] * len(chunk))
+            cursor.execute(
+                f"INSERT INTO {table} (shipment_id, status, provider_status, "  # noqa: S608
+                "description, location, occurred_at, received_at, dedup_key, raw) "
+                f"VALUES {values} "
+                "ON CONFLICT (shipment_id, dedup_key) DO NOTHING "
+                "RETURNING id, shipment_id, dedup_key",
+                [
+                    value
+                    for e in chunk
+                    for value in (
+                        e.shipment_id,
+                        e.status,
+                        e.provider_status,
+                        e.description,
+                        e.location,
+                        e.occurred_at,
+                        e.received_at,
+                        e.dedup_key,
+                        json.dumps(e.raw, cls=DjangoJSONEncoder),
+                    )
+                ],
+            )
+            ids.update({(shipment_id, key): pk for pk, shipment_id, key in cursor.fetchall()})
+    return ids
+
+
+# The shipment fields tracking decides, with their SQL types for the VALUES list.
+SHIPMENT_TRACKING_COLUMNS = (
+    ("status", "text"),
+    ("last_event_at", "timestamptz"),
+    ("shipped_at", "timestamptz"),
+    ("delivered_at", "timestamptz"),
+    ("tracking_number", "text"),
+    ("next_poll_at", "timestamptz"),
+    ("poll_interval_seconds", "integer"),
+    ("late_flagged_at", "timestamptz"),
+    ("updated_at", "timestamptz"),
+)
+
+
+def shipments_tracking_update(*, shipments: Sequence[Shipment]) -> None:
+    """Write SHIPMENT_TRACKING_COLUMNS of every given shipment in one UPDATE ... FROM (VALUES).
+
+    Rows are written in primary-key order (the lock order).
+    """
+    if not shipments:
+        return
+    columns = ", ".join(name for name, _ in SHIPMENT_TRACKING_COLUMNS)
+    assignments = ", ".join(
+        f"{name} = v.{name}::{kind}" for name, kind in SHIPMENT_TRACKING_COLUMNS
+    )
+    row = "(" + ", ".join(["%s"] * (len(SHIPMENT_TRACKING_COLUMNS) + 1)) + ")"
+    ordered = sorted(shipments, key=lambda s: s.pk)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Shipment._meta.db_table} AS s SET {assignments} "  # noqa: S608
+            f"FROM (VALUES {', '.join([row] * len(ordered))}) AS v(id, {columns}) "
+            "WHERE s.id = v.id::bigint",
+            [
+                value
+                for s in ordered
+                for value in (s.pk, *(getattr(s, name) for name, _ in SHIPMENT_TRACKING_COLUMNS))
+            ],
+        )

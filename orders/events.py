@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from django.db.models.signals import post_save
-
 from core.inserts import insert_all
 from orders.models import Order, OrderEvent
 
 if TYPE_CHECKING:
+    import datetime as dt
+
     from django.contrib.auth.models import AbstractBaseUser
+
+    from logistics.models import Shipment
 
 SYSTEM = "system"
 
@@ -55,30 +57,12 @@ def events_record_many(*, events: list[OrderEvent]) -> list[OrderEvent]:
     """Write events built with `event_record(into=...)` in one INSERT, in list order.
 
     Ids ascend in list order, so a timeline reads as if the events had been
-    recorded one by one; post_save is sent for each, as `event_record` would.
+    recorded one by one. No model signal is sent: whatever an event should cause
+    (a partner notification) is called by the service that records it.
     """
     if events:
         insert_all(*events)
-        events_saved(events)
     return events
-
-
-def events_saved(events: list[OrderEvent]) -> None:
-    """Send post_save for events written in bulk, as a one-by-one save would.
-
-    Other apps react to timeline entries (logistics tells the partner about a
-    cancellation from its status_changed event), so a batched write must not
-    silence them.
-    """
-    for event in events:
-        post_save.send(
-            sender=OrderEvent,
-            instance=event,
-            created=True,
-            update_fields=None,
-            raw=False,
-            using=event._state.db or "default",
-        )
 
 
 def order_received_event(
@@ -120,6 +104,58 @@ def status_changed_event(
 def note_added_event(*, order: Order, text: str, user=None, actor: str | None = None) -> OrderEvent:
     return event_record(
         order=order, type=OrderEvent.Type.NOTE_ADDED, user=user, actor=actor, text=text
+    )
+
+
+# --- Shipment progress (written by orders.services.progress) ----------------------
+
+
+def shipment_shipped_event(
+    *, shipment: Shipment, occurred_at: dt.datetime, into: list[OrderEvent] | None = None
+) -> OrderEvent:
+    return event_record(
+        order=shipment.order,
+        into=into,
+        type=OrderEvent.Type.SHIPPED,
+        actor=f"lsp:{shipment.provider.code}",
+        shipment_id=shipment.pk,
+        tracking_number=shipment.tracking_number,
+        occurred_at=occurred_at.isoformat(),
+    )
+
+
+def shipment_delivered_event(
+    *, shipment: Shipment, occurred_at: dt.datetime, into: list[OrderEvent] | None = None
+) -> OrderEvent:
+    return event_record(
+        order=shipment.order,
+        into=into,
+        type=OrderEvent.Type.DELIVERED,
+        actor=f"lsp:{shipment.provider.code}",
+        shipment_id=shipment.pk,
+        tracking_number=shipment.tracking_number,
+        occurred_at=occurred_at.isoformat(),
+    )
+
+
+def tracking_exception_event(
+    *,
+    shipment: Shipment,
+    status: str,
+    description: str = "",
+    occurred_at: dt.datetime | None = None,
+    into: list[OrderEvent] | None = None,
+) -> OrderEvent:
+    return event_record(
+        order=shipment.order,
+        into=into,
+        type=OrderEvent.Type.TRACKING_EXCEPTION,
+        actor=f"lsp:{shipment.provider.code}",
+        shipment_id=shipment.pk,
+        tracking_number=shipment.tracking_number,
+        status=status,
+        description=description,
+        occurred_at=occurred_at.isoformat() if occurred_at else None,
     )
 
 

@@ -7,10 +7,15 @@ these table names themselves.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from django.db import connection
+
 from core.pipeline import prepared_cursor
 from core.sql_json import json_array, utc_iso
 from inventory import sql as inventory_sql
 from logistics import sql as logistics_sql
+from orders.models import OrderLine
 
 # --- Order numbers -----------------------------------------------------------------------
 # `count` fresh values of the order number sequence (orders.numbers formats them).
@@ -143,3 +148,23 @@ def order_detail_json_by_id(*, order_id: int) -> str:
 def shipments_json(*, order_id: int) -> str:
     """The order's shipments, by id, as a JSON array of what ShipmentSerializer renders."""
     return _one(_SHIPMENT_LIST, [order_id]) or "[]"
+
+
+# --- Shipment progress (orders.services.progress) ------------------------------------
+def order_lines_progress_add(*, deltas: Mapping[int, tuple[int, int]]) -> None:
+    """Add {order line id: (shipped, delivered)} to the lines' counters in one UPDATE.
+
+    Rows are written in primary-key order (the lock order).
+    """
+    rows = [(pk, shipped, delivered) for pk, (shipped, delivered) in sorted(deltas.items())]
+    if not rows:
+        return
+    values = ", ".join(["(%s, %s, %s)"] * len(rows))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {OrderLine._meta.db_table} AS l "  # noqa: S608 - placeholders only
+            "SET quantity_shipped = l.quantity_shipped + v.shipped::integer, "
+            "quantity_delivered = l.quantity_delivered + v.delivered::integer "
+            f"FROM (VALUES {values}) AS v(id, shipped, delivered) WHERE l.id = v.id::bigint",
+            [value for row in rows for value in row],
+        )

@@ -141,4 +141,3 @@ def _status_write(*, order: Order, events_: list[OrderEvent]) -> None:
             event.pk = pk
             event._state.adding = False
             event._state.db = connection.alias
-    events.events_saved(events_)

@@ -7,9 +7,9 @@ class ReturnsConfig(AppConfig):
     verbose_name = "Returns (RMA)"
 
     def ready(self) -> None:
-        from logistics.signals import return_shipment_tracked
-        from returns.services import return_shipment_tracked_receiver
+        from logistics import hooks
+        from returns.services import return_tracking
 
-        return_shipment_tracked.connect(
-            return_shipment_tracked_receiver, dispatch_uid="returns.return_shipment_tracked"
-        )
+        # Tracking ingestion (logistics) reports return parcels through this port; see
+        # logistics.hooks.ReturnTracking for when it is called.
+        hooks.return_tracking.register(return_tracking)

@@ -10,16 +10,16 @@ from functools import partial
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Max, Q, Sum
+from django.db.models import Max, Sum
 from django.utils import timezone
 
 from core.errors import Conflict, ValidationFailed
 from logistics.adapters.base import AdapterError, ProviderAdapter
 from logistics.adapters.registry import adapter_for
 from logistics.models import Shipment, TrackingStatus
-from logistics.services import partner_webhooks
 from orders.models import Order, OrderLine
-from orders.transitions import can_transition, order_transition
+from orders.services.partner_notifications import Event, order_notify
+from orders.services.progress import order_returns_apply
 from returns import error_codes, order_events
 from returns.models import ReturnLine, ReturnRequest
 
@@ -367,12 +367,24 @@ def _label_success(*, return_id: int, label) -> LabelResult:
 
 
 # --- Tracking of the return shipment ------------------------------------------------
-def return_shipment_tracked_receiver(
-    sender, *, shipment: Shipment, status: str, occurred_at: dt.datetime, **kwargs
-) -> None:
-    """logistics.signals.return_shipment_tracked: follow the return as its parcel moves.
+class ReturnTrackingService:
+    """What tracking ingestion calls for return parcels (logistics.hooks.ReturnTracking)."""
 
-    Runs inside the tracking transaction (order and shipment locked).
+    def return_shipment_tracked(
+        self, *, shipment: Shipment, status: str, occurred_at: dt.datetime
+    ) -> None:
+        return_shipment_follow(shipment=shipment, status=status, occurred_at=occurred_at)
+
+
+# The one instance returns.apps registers in logistics.hooks.return_tracking.
+return_tracking = ReturnTrackingService()
+
+
+def return_shipment_follow(*, shipment: Shipment, status: str, occurred_at: dt.datetime) -> None:
+    """Follow the return as its parcel moves (in transit, delivered to the warehouse).
+
+    Called by tracking ingestion inside its transaction (order and shipment locked)
+    when the return shipment gets a new latest status.
     """
     return_request = (
         ReturnRequest.objects.select_for_update()
@@ -484,6 +496,7 @@ def return_receive(
             errors=errors,
         )
     total = Decimal(0)
+    returned: list[tuple[int, int]] = []
     for line_id in sorted(return_lines):
         line = return_lines[line_id]
         received = given[line_id]
@@ -495,9 +508,7 @@ def return_receive(
         line.save(update_fields=["quantity_received", "condition", "disposition", "refund_amount"])
         if not received.quantity:
             continue
-        OrderLine.objects.filter(pk=line.order_line_id).update(
-            quantity_returned=F("quantity_returned") + received.quantity
-        )
+        returned.append((line.order_line_id, received.quantity))
         if line.disposition == ReturnLine.Disposition.RESTOCK:
             stock_return(
                 product=line.order_line.product,
@@ -517,32 +528,15 @@ def return_receive(
     )
     locked.order = order
     order_events.return_received_event(return_request=locked, user=user, actor=actor)
-    _order_return_rollup(order=order, user=user, actor=actor)
-    partner_webhooks.partner_webhook_enqueue(
+    order_returns_apply(order=order, returned=returned, user=user, actor=actor)
+    order_notify(
         order=order,
-        event=partner_webhooks.Event.RETURN_RECEIVED,
+        event=Event.RETURN_RECEIVED,
         extra={"return": return_payload(return_request=locked)},
     )
     return_request.status = locked.status
     return_request.refund_amount_due = locked.refund_amount_due
     return locked
-
-
-def _order_return_rollup(*, order: Order, user, actor) -> None:
-    totals = order.lines.aggregate(
-        ordered=Sum("quantity"),
-        returned=Sum("quantity_returned", filter=Q(quantity_returned__gt=0)),
-    )
-    returned = totals["returned"] or 0
-    if not returned:
-        return
-    target = (
-        Order.Status.RETURNED if returned >= totals["ordered"] else Order.Status.PARTIALLY_RETURNED
-    )
-    if not can_transition(order.status, target):
-        logger.warning("Order %s cannot go %s → %s.", order.number, order.status, target)
-        return
-    order_transition(order=order, to=target, reason="return received", user=user, actor=actor)
 
 
 def return_payload(*, return_request: ReturnRequest) -> dict:

@@ -1,4 +1,9 @@
-"""Outbound, signed order notifications to each channel's webhook endpoint."""
+"""Outbound, signed notifications to each channel's webhook endpoint: queue and delivery.
+
+What is sent, and when, is decided by the services that cause it (orders.services.
+partner_notifications builds the payloads); this module stores the deliveries (the
+PartnerWebhookDelivery table), signs and sends them, and retries with backoff.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ import datetime as dt
 import json
 import logging
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -18,94 +25,56 @@ from core.ssrf import public_post
 from logistics import broker, webhook_signing
 from logistics.models import PartnerWebhookDelivery
 from logistics.services.dispatch import backoff_seconds
-from orders.models import Order
 
 logger = logging.getLogger(__name__)
 
 Event = PartnerWebhookDelivery.Event
 
 
-def order_payload(
-    *,
-    order: Order,
-    event: str,
-    extra: dict[str, Any] | None = None,
-    shipments: list | None = None,
-) -> dict:
-    """The notification body; `shipments` (the order's, in pk order) saves the query."""
-    if shipments is None:
-        shipments = list(order.shipments.select_related("provider").order_by("pk"))
-    shipments = [
-        {
-            "id": s.pk,
-            "status": s.status,
-            "direction": s.direction,
-            "tracking_number": s.tracking_number,
-            "tracking_url": s.tracking_url,
-        }
-        for s in shipments
-    ]
-    return {
-        "type": event,
-        "timestamp": timezone.now().isoformat(),
-        "data": {
-            "number": order.number,
-            "external_reference": order.external_reference,
-            "status": order.status,
-            "shipments": shipments,
-            **(extra or {}),
-        },
-    }
+@dataclass(frozen=True)
+class PartnerWebhookMessage:
+    """One notification to send, as plain data (built by orders' partner notifications)."""
+
+    channel_id: int
+    order_id: int
+    event: str
+    url: str
+    payload: dict[str, Any]
 
 
-def partner_webhook_enqueue(
-    *, order: Order, event: str, extra: dict[str, Any] | None = None
-) -> PartnerWebhookDelivery | None:
-    """Queue one signed notification to the order's channel; sent after commit.
+def _delivery(message: PartnerWebhookMessage) -> PartnerWebhookDelivery:
+    return PartnerWebhookDelivery(
+        channel_id=message.channel_id,
+        order_id=message.order_id,
+        event=message.event,
+        webhook_id=f"msg_{uuid.uuid4().hex}",
+        url=message.url,
+        payload=message.payload,
+        next_attempt_at=timezone.now(),
+    )
 
-    Returns None when the channel has no webhook endpoint configured.
-    """
+
+def partner_webhook_enqueue(*, message: PartnerWebhookMessage) -> PartnerWebhookDelivery:
+    """Queue one signed notification to the message's channel; sent after commit."""
     from logistics.tasks import partner_webhook_send_task
 
-    delivery = partner_webhook_build(order=order, event=event, extra=extra)
-    if delivery is None:
-        return None
+    delivery = _delivery(message)
     delivery.save(force_insert=True)
     transaction.on_commit(partial(partner_webhook_send_task.delay, delivery_id=delivery.pk))
     return delivery
 
 
-def partner_wants_webhooks(*, order: Order) -> bool:
-    return bool(order.channel.webhook_url and order.channel.webhook_secret)
+def partner_webhooks_enqueue_many(*, messages: Sequence[PartnerWebhookMessage]) -> None:
+    """Queue many notifications in one INSERT, in list order; each is sent after commit.
 
-
-def partner_webhook_build(
-    *, order: Order, event: str, extra: dict[str, Any] | None = None, shipments: list | None = None
-) -> PartnerWebhookDelivery | None:
-    """The unsaved delivery `partner_webhook_enqueue` would queue (None: no endpoint).
-
-    Batch writers build deliveries as things happen (the payload is a snapshot of that
-    moment) and queue them together with `partner_webhooks_enqueue_many`.
+    Batch writers build the messages as things happen (the payload is a snapshot of
+    that moment) and queue them together.
     """
-    if not partner_wants_webhooks(order=order):
-        return None
-    channel = order.channel
-    return PartnerWebhookDelivery(
-        channel=channel,
-        order=order,
-        event=event,
-        webhook_id=f"msg_{uuid.uuid4().hex}",
-        url=channel.webhook_url,
-        payload=order_payload(order=order, event=event, extra=extra, shipments=shipments),
-        next_attempt_at=timezone.now(),
-    )
-
-
-def partner_webhooks_enqueue_many(*, deliveries: list[PartnerWebhookDelivery]) -> None:
-    """Save built deliveries in one INSERT and send each after commit."""
-    if not deliveries:
+    if not messages:
         return
-    PartnerWebhookDelivery.objects.bulk_create(deliveries)
+    deliveries = PartnerWebhookDelivery.objects.bulk_create(
+        [_delivery(message) for message in messages]
+    )
     transaction.on_commit(
         partial(_send_after_commit, delivery_ids=[delivery.pk for delivery in deliveries])
     )

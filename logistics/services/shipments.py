@@ -162,7 +162,7 @@ def shipments_plan_for_order(
         # Back from a hold: the shipments planned before it still count, and the
         # parcels the provider had already accepted may have moved meanwhile (the
         # tracking roll-up does not move an on-hold order).
-        from logistics.services.tracking import order_rollup
+        from orders.services.progress import order_rollup
 
         order_transition(
             order=locked,

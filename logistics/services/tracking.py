@@ -1,6 +1,6 @@
 """Tracking ingestion: raw webhook log, batched processing, polling, lateness.
 
-Applying updates (dedup, shipment and order roll-up) lives in tracking_rollup.
+Applying updates (dedup, shipment roll-up, the hand-off to orders) lives in tracking_rollup.
 """
 
 from __future__ import annotations
@@ -13,25 +13,22 @@ import uuid
 from collections.abc import Sequence
 from functools import partial
 
+from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from logistics import broker, order_events
+from logistics import broker, hooks, sql
 from logistics.adapters.base import AdapterError, TrackingUpdate
 from logistics.adapters.registry import adapter_for
 from logistics.models import InboundWebhook, Provider, Shipment, ShipmentStatusGroups
-from logistics.services import partner_webhooks
 from logistics.services.tracking_rollup import (  # noqa: F401 - the module's public API
-    LSP_ACTOR,
     MOVING,
-    PROGRESS_RANK,
     SHIPMENT_STATUS_FOR,
     TROUBLE,
     dedup_key_for,
-    order_rollup,
     tracking_update_apply,
     tracking_updates_apply,
 )
@@ -48,22 +45,16 @@ def inbound_webhook_receive(*, provider: Provider, webhook_id: str, body: bytes)
     Returns the new row id, or None when this provider already sent this webhook id
     (a redelivery: nothing is stored or processed again).
     """
-    table = InboundWebhook._meta.db_table
-    # One statement, committed on its own outside a caller's transaction (no BEGIN /
-    # COMMIT round trips); ON CONFLICT makes concurrent redeliveries safe.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (provider_id, webhook_id, body, status, received_at, "  # noqa: S608
-            "attempts, error) VALUES (%s, %s, %s, 'pending', now(), 0, '') "
-            "ON CONFLICT (provider_id, webhook_id) DO NOTHING RETURNING id",
-            [provider.pk, webhook_id[:128], body.decode("utf-8", errors="replace")],
-        )
-        row = cursor.fetchone()
-    if row is None:
+    inbound_id = sql.inbound_webhook_insert(
+        provider_id=provider.pk,
+        webhook_id=webhook_id[:128],
+        body=body.decode("utf-8", errors="replace"),
+    )
+    if inbound_id is None:
         return None
     # Runs at once when there is no transaction (the webhook view), else after commit.
     transaction.on_commit(tracking_drain_request)
-    return row[0]
+    return inbound_id
 
 
 # Takes the first free drain slot (SET NX with an expiry) in one round trip; returns
@@ -108,10 +99,9 @@ def tracking_drain_request() -> None:
     A broker outage does not fail the (committed) receipt (GuardedTask logs it); the
     sweeper enqueues the webhook later.
     """
-    from config.celery import app
     from logistics.tasks import tracking_drain_task
 
-    if app.conf.task_always_eager:  # no queue to coalesce into (unit tests)
+    if current_app.conf.task_always_eager:  # no queue to coalesce into (unit tests)
         tracking_drain_task.delay()
         return
     try:
@@ -556,8 +546,9 @@ def inbound_webhooks_sweep() -> int:
 def shipments_flag_late(*, now: dt.datetime | None = None) -> int:
     """Flag moving shipments with no event for longer than their service level allows.
 
-    Records a tracking_exception OrderEvent (reason late) once per lateness spell and
-    notifies the channel. Returns the number of shipments flagged.
+    Once per lateness spell, orders records a tracking_exception OrderEvent (status
+    late) and notifies the channel (logistics.hooks.shipment_progress). Returns the
+    number of shipments flagged.
     """
     now = now or timezone.now()
     default_hours = 72
@@ -580,13 +571,8 @@ def shipments_flag_late(*, now: dt.datetime | None = None) -> int:
             continue
         shipment.late_flagged_at = now
         shipment.save(update_fields=["late_flagged_at", "updated_at"])
-        order_events.tracking_exception_event(
+        hooks.shipment_progress.impl.shipment_trouble_record(
             shipment=shipment, status="late", description=f"No tracking event for {hours} h."
-        )
-        partner_webhooks.partner_webhook_enqueue(
-            order=shipment.order,
-            event=partner_webhooks.Event.ORDER_EXCEPTION,
-            extra={"shipment_id": shipment.pk, "tracking_status": "late"},
         )
         flagged += 1
     return flagged

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.db import transaction
 
 from core.errors import Conflict
 from orders import error_codes, events
 from orders.models import Order
+from orders.services.partner_notifications import Event, order_notify
 from orders.transitions import CANCELLABLE, order_transition
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
 
 
 @transaction.atomic
-def order_cancel(*, order: Order, user=None, actor: str | None = None, reason: str = "") -> Order:
+def order_cancel(
+    *,
+    order: Order,
+    user: AbstractBaseUser | None = None,
+    actor: str | None = None,
+    reason: str = "",
+) -> Order:
     """Cancel the order and release its stock, recording why.
 
     Locks the order row first, so a cancel racing with a shipment sees the final
@@ -19,7 +31,8 @@ def order_cancel(*, order: Order, user=None, actor: str | None = None, reason: s
     Shipments not accepted by the provider are cancelled and their outbox rows
     closed in this transaction; shipments already accepted (dispatched, not moving)
     get a provider cancellation task enqueued on commit (see
-    logistics.services.dispatch.shipment_provider_cancel). Cancelling an
+    logistics.services.dispatch.shipment_provider_cancel). The channel is sent an
+    `order.cancelled` webhook after commit. Cancelling an
     already-cancelled order changes nothing and returns it. Raises Conflict (409, code order_already_shipped, with `order_status`) once any
     part of the order has shipped.
     """
@@ -44,4 +57,5 @@ def order_cancel(*, order: Order, user=None, actor: str | None = None, reason: s
     events.order_cancelled_event(
         order=locked, reason=reason, previous_status=previous, user=user, actor=actor
     )
+    order_notify(order=locked, event=Event.ORDER_CANCELLED)
     return locked

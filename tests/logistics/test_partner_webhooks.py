@@ -8,7 +8,8 @@ import pytest
 from logistics import webhook_signing
 from logistics.models import PartnerWebhookDelivery
 from logistics.services import partner_webhooks
-from orders.transitions import order_transition
+from orders.services import partner_notifications
+from orders.services.cancellation import order_cancel
 from tests.orders.factories import ChannelFactory, OrderFactory
 
 pytestmark = pytest.mark.django_db
@@ -30,7 +31,7 @@ def _client(status, seen):
 
 
 def test_delivery_is_signed_with_the_channel_secret(order):
-    delivery = partner_webhooks.partner_webhook_enqueue(order=order, event="order.shipped")
+    delivery = partner_notifications.order_notify(order=order, event="order.shipped")
     seen = []
     assert (
         partner_webhooks.partner_webhook_send(delivery_id=delivery.pk, client=_client(200, seen))
@@ -45,7 +46,7 @@ def test_delivery_is_signed_with_the_channel_secret(order):
 
 
 def test_failed_delivery_is_retried_with_the_same_id(order):
-    delivery = partner_webhooks.partner_webhook_enqueue(order=order, event="order.shipped")
+    delivery = partner_notifications.order_notify(order=order, event="order.shipped")
     seen = []
     retry_in = partner_webhooks.partner_webhook_send(
         delivery_id=delivery.pk, client=_client(500, seen)
@@ -60,7 +61,7 @@ def test_failed_delivery_is_retried_with_the_same_id(order):
 
 def test_gives_up_after_max_attempts(order, settings):
     settings.PARTNER_WEBHOOK_MAX_ATTEMPTS = 2
-    delivery = partner_webhooks.partner_webhook_enqueue(order=order, event="order.shipped")
+    delivery = partner_notifications.order_notify(order=order, event="order.shipped")
     for _ in range(2):
         partner_webhooks.partner_webhook_send(delivery_id=delivery.pk, client=_client(503, []))
     delivery.refresh_from_db()
@@ -70,11 +71,11 @@ def test_gives_up_after_max_attempts(order, settings):
 
 def test_channel_without_endpoint_gets_nothing():
     order = OrderFactory()
-    assert partner_webhooks.partner_webhook_enqueue(order=order, event="order.shipped") is None
+    assert partner_notifications.order_notify(order=order, event="order.shipped") is None
 
 
 def test_cancelling_an_order_notifies_the_channel():
     channel = ChannelFactory(webhook_url="https://partner.test/hook", webhook_secret=SECRET)
     order = OrderFactory(channel=channel, status="allocated")
-    order_transition(order=order, to="cancelled", reason="customer asked")
+    order_cancel(order=order, reason="customer asked")
     assert PartnerWebhookDelivery.objects.get(order=order).event == "order.cancelled"

@@ -13,6 +13,7 @@ from logistics import webhook_signing
 from logistics.models import PartnerWebhookDelivery, Shipment
 from logistics.services import partner_webhooks
 from orders.models import Order
+from orders.services import partner_notifications
 from returns.services import RequestedLine, return_payload, return_request_create
 from tests.returns.helpers import delivered_order
 
@@ -83,7 +84,7 @@ def test_real_deliveries_match_the_documented_payload_and_headers(schema, api_ch
     }
     assert set(extras) == set(PartnerWebhookDelivery.Event.values)
     for event, extra in extras.items():
-        delivery = partner_webhooks.partner_webhook_enqueue(
+        delivery = partner_notifications.order_notify(
             order=Order.objects.get(pk=order.pk), event=event, extra=extra
         )
         request = _sent(delivery)

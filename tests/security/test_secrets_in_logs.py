@@ -18,6 +18,7 @@ from logistics.adapters.base import ProviderUnavailable
 from logistics.adapters.registry import adapter_for
 from logistics.services import partner_webhooks
 from orders.models import Channel
+from orders.services import partner_notifications
 from partners.models import ApiKey
 from partners.services import api_key_revoke
 from tests.fixtures.admin_forms import admin_change
@@ -128,7 +129,7 @@ def test_provider_and_channel_secrets_never_reach_the_logs(
     # A partner webhook signed with the channel secret; the partner fails.
     Channel.objects.filter(pk=channel.pk).update(webhook_url="https://partner.test/hook")
     order = OrderFactory(channel=Channel.objects.get(pk=channel.pk), status="shipped")
-    delivery = partner_webhooks.partner_webhook_enqueue(order=order, event="order.shipped")
+    delivery = partner_notifications.order_notify(order=order, event="order.shipped")
     partner = httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(500)))
     partner_webhooks.partner_webhook_send(delivery_id=delivery.pk, client=partner)
 

@@ -237,12 +237,13 @@ def test_channel_admin_refuses_an_internal_webhook_url(client, superuser):
 def test_partner_webhook_to_an_internal_address_is_never_sent(db, server):
     from logistics.models import PartnerWebhookDelivery
     from logistics.services import partner_webhooks
+    from orders.services import partner_notifications
     from tests.orders.factories import ChannelFactory, OrderFactory
 
     httpd = server()
     channel = ChannelFactory(webhook_url=_url(httpd), webhook_secret="whsec_c2VjcmV0")
     order = OrderFactory(channel=channel)
-    delivery = partner_webhooks.partner_webhook_enqueue(order=order, event="order.shipped")
+    delivery = partner_notifications.order_notify(order=order, event="order.shipped")
     partner_webhooks.partner_webhook_send(delivery_id=delivery.pk)
     delivery.refresh_from_db()
     assert httpd.hits == []
