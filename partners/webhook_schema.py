@@ -3,8 +3,8 @@
 The schema stays OpenAPI 3.0 (its `webhooks` object is 3.1 only), so the
 notifications are described under `x-webhooks`, which Redoc renders; their
 payloads are ordinary components, so generated clients get models to parse
-them with. What is written here is what logistics/services/partner_webhooks.py
-sends (tests/partners/test_webhook_schema.py validates real deliveries).
+them with. What is written here is what orders/services/partner_notifications.py
+builds and logistics/services/partner_webhooks.py sends (tests/partners/test_webhook_schema.py validates real deliveries).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
@@ -22,6 +23,9 @@ from orders.services.partner_notifications import Event, order_notify
 from orders.services.progress import order_returns_apply
 from returns import error_codes, order_events
 from returns.models import ReturnLine, ReturnRequest
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
 
 logger = logging.getLogger(__name__)
 
@@ -104,13 +108,84 @@ def _original_shipment(*, order: Order, line: OrderLine) -> Shipment | None:
     )
 
 
+def _requested_lines_check(
+    *, order: Order, lines: list[RequestedLine], by_number: dict[int, OrderLine]
+) -> None:
+    """Each requested line names a line of the order once, with a known reason and a
+    positive quantity; raises ValidationFailed for the first that does not."""
+    seen: set[int] = set()
+    for index, requested in enumerate(lines):
+        if requested.line_number not in by_number:
+            raise ValidationFailed(
+                f"Order {order.number} has no line {requested.line_number}.",
+                code=error_codes.RETURN_LINE_UNKNOWN,
+                errors=[_field_error(index, "line_number", "No such line on this order.")],
+            )
+        if requested.line_number in seen:
+            raise ValidationFailed(
+                f"Line {requested.line_number} is given twice.",
+                code=error_codes.RETURN_LINE_DUPLICATE,
+                errors=[_field_error(index, "line_number", "Each line may appear once.")],
+            )
+        seen.add(requested.line_number)
+        if requested.reason not in ReturnLine.Reason.values:
+            raise ValidationFailed(
+                f"Unknown return reason {requested.reason!r}.",
+                code=error_codes.RETURN_REASON_UNKNOWN,
+                errors=[
+                    _field_error(
+                        index, "reason", "One of: " + ", ".join(ReturnLine.Reason.values) + "."
+                    )
+                ],
+            )
+        if requested.quantity <= 0:
+            raise ValidationFailed(
+                "A returned quantity must be a positive whole number.",
+                code=error_codes.RETURN_QUANTITY_INVALID,
+                errors=[_field_error(index, "quantity", "Must be at least 1.")],
+            )
+
+
+def _requested_quantities_check(
+    *,
+    lines: list[RequestedLine],
+    by_number: dict[int, OrderLine],
+    open_quantities: dict[int, int],
+) -> None:
+    """No line asks for more than has shipped, minus what is returned or on open returns."""
+    for index, requested in enumerate(lines):
+        line = by_number[requested.line_number]
+        if requested.quantity > line.quantity_shipped:
+            raise ValidationFailed(
+                f"Line {line.line_number} ({line.sku}): {requested.quantity} requested but only "
+                f"{line.quantity_shipped} of {line.quantity} shipped; unshipped units cannot be "
+                "returned.",
+                code=error_codes.RETURN_QUANTITY_UNSHIPPED,
+                errors=[
+                    _field_error(
+                        index, "quantity", f"At most {line.quantity_shipped} shipped unit(s)."
+                    )
+                ],
+            )
+        taken = line.quantity_returned + open_quantities.get(line.pk, 0)
+        left = line.quantity_shipped - taken
+        if requested.quantity > left:
+            raise ValidationFailed(
+                f"Line {line.line_number} ({line.sku}): {requested.quantity} requested but "
+                f"{taken} of {line.quantity_shipped} shipped unit(s) are already returned or on "
+                f"an open return; {left} can still be returned.",
+                code=error_codes.RETURN_QUANTITY_ALREADY_RETURNED,
+                errors=[_field_error(index, "quantity", f"At most {left} unit(s) left.")],
+            )
+
+
 @transaction.atomic
 def return_request_create(
     *,
     order: Order,
     lines: list[RequestedLine],
     note: str = "",
-    user=None,
+    user: AbstractBaseUser | None = None,
     actor: str | None = None,
     now: dt.datetime | None = None,
 ) -> ReturnRequest:
@@ -139,62 +214,10 @@ def return_request_create(
         line.line_number: line
         for line in OrderLine.objects.select_for_update().filter(order=locked)
     }
-    seen: set[int] = set()
-    for index, requested in enumerate(lines):
-        if requested.line_number not in by_number:
-            raise ValidationFailed(
-                f"Order {locked.number} has no line {requested.line_number}.",
-                code=error_codes.RETURN_LINE_UNKNOWN,
-                errors=[_field_error(index, "line_number", "No such line on this order.")],
-            )
-        if requested.line_number in seen:
-            raise ValidationFailed(
-                f"Line {requested.line_number} is given twice.",
-                code=error_codes.RETURN_LINE_DUPLICATE,
-                errors=[_field_error(index, "line_number", "Each line may appear once.")],
-            )
-        seen.add(requested.line_number)
-        if requested.reason not in ReturnLine.Reason.values:
-            raise ValidationFailed(
-                f"Unknown return reason {requested.reason!r}.",
-                code=error_codes.RETURN_REASON_UNKNOWN,
-                errors=[
-                    _field_error(
-                        index, "reason", "One of: " + ", ".join(ReturnLine.Reason.values) + "."
-                    )
-                ],
-            )
-        if requested.quantity <= 0:
-            raise ValidationFailed(
-                "A returned quantity must be a positive whole number.",
-                code=error_codes.RETURN_QUANTITY_INVALID,
-                errors=[_field_error(index, "quantity", "Must be at least 1.")],
-            )
-    open_quantities = _open_quantities(locked)
-    for index, requested in enumerate(lines):
-        line = by_number[requested.line_number]
-        if requested.quantity > line.quantity_shipped:
-            raise ValidationFailed(
-                f"Line {line.line_number} ({line.sku}): {requested.quantity} requested but only "
-                f"{line.quantity_shipped} of {line.quantity} shipped; unshipped units cannot be "
-                "returned.",
-                code=error_codes.RETURN_QUANTITY_UNSHIPPED,
-                errors=[
-                    _field_error(
-                        index, "quantity", f"At most {line.quantity_shipped} shipped unit(s)."
-                    )
-                ],
-            )
-        taken = line.quantity_returned + open_quantities.get(line.pk, 0)
-        left = line.quantity_shipped - taken
-        if requested.quantity > left:
-            raise ValidationFailed(
-                f"Line {line.line_number} ({line.sku}): {requested.quantity} requested but "
-                f"{taken} of {line.quantity_shipped} shipped unit(s) are already returned or on "
-                f"an open return; {left} can still be returned.",
-                code=error_codes.RETURN_QUANTITY_ALREADY_RETURNED,
-                errors=[_field_error(index, "quantity", f"At most {left} unit(s) left.")],
-            )
+    _requested_lines_check(order=locked, lines=lines, by_number=by_number)
+    _requested_quantities_check(
+        lines=lines, by_number=by_number, open_quantities=_open_quantities(locked)
+    )
     order_lines = [by_number[r.line_number] for r in lines]
     start = return_window_start(order=locked, lines=order_lines)
     original = _original_shipment(order=locked, line=order_lines[0])
@@ -409,12 +432,54 @@ def return_shipment_follow(*, shipment: Shipment, status: str, occurred_at: dt.d
 
 
 # --- Receipt --------------------------------------------------------------------------
+def _receipt_errors(
+    *, lines: list[ReceivedLine], return_lines: dict[int, ReturnLine]
+) -> list[dict[str, str]]:
+    """What is wrong with a receipt, one `errors` entry each (empty: it can be recorded)."""
+    given = {line.return_line_id for line in lines}
+    errors: list[dict[str, str]] = []
+    for index, received in enumerate(lines):
+        line = return_lines.get(received.return_line_id)
+        prefix = f"lines[{index}]"
+        if line is None:
+            errors.append({"field": f"{prefix}.return_line_id", "message": "Not on this return."})
+            continue
+        if not 0 <= received.quantity <= line.quantity:
+            errors.append(
+                {"field": f"{prefix}.quantity", "message": f"Between 0 and {line.quantity}."}
+            )
+        if received.quantity and received.condition not in ReturnLine.Condition.values:
+            errors.append({"field": f"{prefix}.condition", "message": "Choose a condition."})
+        if received.quantity and received.disposition not in ReturnLine.Disposition.values:
+            errors.append({"field": f"{prefix}.disposition", "message": "Choose a disposition."})
+    if not errors and not any(received.quantity for received in lines):
+        # Closing the return would record an empty parcel as a completed return (refund 0,
+        # return.received sent to the partner); nothing came back, so it stays open.
+        errors.append(
+            {
+                "field": "lines",
+                "message": "Nothing was received: enter how many units came back "
+                "on at least one line.",
+            }
+        )
+    for line_id, line in return_lines.items():
+        if line_id not in given:
+            errors.append(
+                {
+                    "field": "lines",
+                    "message": f"Line {line.order_line.line_number} ({line.order_line.sku}) "
+                    "is missing from the receipt.",
+                }
+            )
+    return errors
+
+
 @transaction.atomic
 def return_receive(
     *,
     return_request: ReturnRequest,
     lines: list[ReceivedLine],
-    user=None,
+    user: AbstractBaseUser | None = None,
     actor: str | None = None,
 ) -> ReturnRequest:
     """Record what came back, line by line, with its condition and disposition.
@@ -455,40 +520,7 @@ def return_receive(
         .filter(return_request=locked)
     }
     given = {line.return_line_id: line for line in lines}
-    errors = []
-    for index, received in enumerate(lines):
-        line = return_lines.get(received.return_line_id)
-        prefix = f"lines[{index}]"
-        if line is None:
-            errors.append({"field": f"{prefix}.return_line_id", "message": "Not on this return."})
-            continue
-        if not 0 <= received.quantity <= line.quantity:
-            errors.append(
-                {"field": f"{prefix}.quantity", "message": f"Between 0 and {line.quantity}."}
-            )
-        if received.quantity and received.condition not in ReturnLine.Condition.values:
-            errors.append({"field": f"{prefix}.condition", "message": "Choose a condition."})
-        if received.quantity and received.disposition not in ReturnLine.Disposition.values:
-            errors.append({"field": f"{prefix}.disposition", "message": "Choose a disposition."})
-    if not errors and not any(received.quantity for received in lines):
-        # Closing the return would record an empty parcel as a completed return (refund 0,
-        # return.received sent to the partner); nothing came back, so it stays open.
-        errors.append(
-            {
-                "field": "lines",
-                "message": "Nothing was received: enter how many units came back "
-                "on at least one line.",
-            }
-        )
-    for line_id, line in return_lines.items():
-        if line_id not in given:
-            errors.append(
-                {
-                    "field": "lines",
-                    "message": f"Line {line.order_line.line_number} ({line.order_line.sku}) "
-                    "is missing from the receipt.",
-                }
-            )
+    errors = _receipt_errors(lines=lines, return_lines=return_lines)
     if errors:
         raise ValidationFailed(
             f"The receipt of return {locked.number} is incomplete or invalid.",

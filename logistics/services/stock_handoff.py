@@ -33,7 +33,7 @@ def shipments_stock_leave(*, items: Sequence[tuple[Shipment, Sequence[ShipmentLi
     if not lines_of:
         return
     allocations: dict[tuple[int, int], Allocation] = {}
-    for allocation in (
+    for locked in (
         Allocation.objects.select_for_update()
         .filter(
             order_line_id__in={line.order_line_id for _, line in lines_of},
@@ -42,9 +42,9 @@ def shipments_stock_leave(*, items: Sequence[tuple[Shipment, Sequence[ShipmentLi
         )
         .order_by("pk")
     ):
-        allocations.setdefault((allocation.order_line_id, allocation.warehouse_id), allocation)
+        allocations.setdefault((locked.order_line_id, locked.warehouse_id), locked)
     remaining = {a.pk: a.quantity for a in allocations.values()}
-    ship = []
+    ship: list[tuple[Allocation, int | None, str]] = []
     for shipment, line in lines_of:
         allocation = allocations.get((line.order_line_id, shipment.warehouse_id))
         if allocation is None or remaining[allocation.pk] <= 0:

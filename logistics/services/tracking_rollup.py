@@ -38,7 +38,7 @@ from logistics.services.stock_handoff import shipments_stock_leave
 T = TrackingStatus
 S = Shipment.Status
 
-SHIPMENT_STATUS_FOR = {
+SHIPMENT_STATUS_FOR: dict[str, str] = {
     T.PRE_TRANSIT: S.DISPATCHED,
     T.IN_TRANSIT: S.IN_TRANSIT,
     T.OUT_FOR_DELIVERY: S.OUT_FOR_DELIVERY,

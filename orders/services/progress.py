@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 
 O = Order.Status  # noqa: E741
 
-PROGRESS_RANK = {
+PROGRESS_RANK: dict[str, int] = {
     O.IN_FULFILMENT: 0,
     O.PARTIALLY_SHIPPED: 1,
     O.SHIPPED: 2,
