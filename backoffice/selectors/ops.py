@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from typing import Any
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import (
     Count,
     F,
@@ -15,6 +18,7 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from backoffice.selectors._common import _ordered_by_status, capped_count, count_label
 from inventory.models import (
@@ -68,145 +72,199 @@ IN_TRANSIT_STATUSES = sorted(ShipmentStatusGroups.IN_TRANSIT)
 DEFAULT_TRANSIT_HOURS = 72
 
 
+@dataclass(frozen=True)
+class _QueueFilter:
+    """What every kind of the exception queue is asked for."""
+
+    now: datetime
+    channel_code: str
+    order_filter: Q
+    backorder_days: int
+    owner: AbstractBaseUser | None
+    limit: int
+
+
+_KindRows = tuple[int, list[ExceptionItem]]
+
+
+def _hold_rows(kind: str, f: _QueueFilter) -> _KindRows:
+    qs = Hold.objects.filter(released_at__isnull=True).filter(f.order_filter)
+    if f.owner is not None:
+        qs = qs.filter(owner=f.owner)
+    items = [
+        ExceptionItem(
+            kind=kind,
+            order=hold.order,
+            since=hold.created_at,
+            subject=hold.get_reason_display(),
+            detail=hold.note,
+            owner=hold.owner.get_username() if hold.owner else "",
+            due_at=hold.due_at,
+        )
+        for hold in qs.select_related("order", "owner").order_by("created_at")[: f.limit]
+    ]
+    return capped_count(qs), items
+
+
+def _backorder_rows(kind: str, f: _QueueFilter) -> _KindRows:
+    qs = Order.objects.filter(
+        status=Order.Status.BACKORDERED,
+        created_at__lt=f.now - timedelta(days=f.backorder_days),
+    )
+    if f.channel_code:
+        qs = qs.filter(channel__code=f.channel_code)
+    items = [
+        ExceptionItem(kind=kind, order=order, since=order.created_at, subject="Backordered")
+        for order in qs.order_by("created_at")[: f.limit]
+    ]
+    return capped_count(qs), items
+
+
+def _shipment_items(kind: str, shipments: list[Shipment]) -> list[ExceptionItem]:
+    return [
+        ExceptionItem(
+            kind=kind,
+            order=shipment.order,
+            since=shipment.dispatched_at
+            if kind == "late" and shipment.dispatched_at is not None
+            else shipment.updated_at,
+            subject=f"SHP-{shipment.pk} {shipment.get_status_display()}",
+            detail=shipment.last_error,
+            provider=shipment.provider.code,
+        )
+        for shipment in shipments
+    ]
+
+
+def _shipments_by_status(
+    qs: QuerySet[Shipment], statuses: list[str], f: _QueueFilter
+) -> tuple[int, list[Shipment]]:
+    qs = qs.filter(f.order_filter)
+    count = capped_count(qs.filter(status__in=statuses))
+    shipments = _ordered_by_status(
+        qs.select_related("order", "provider"),
+        statuses=statuses,
+        order="updated_at",
+        limit=f.limit,
+    )
+    return count, shipments
+
+
+def _dispatch_failed_rows(kind: str, f: _QueueFilter) -> _KindRows:
+    count, shipments = _shipments_by_status(
+        Shipment.objects.all(), [Shipment.Status.DISPATCH_FAILED], f
+    )
+    # Parked dispatches whose parcel moved anyway: the provider had the shipment (e.g.
+    # it answered with a reference another shipment holds) and its tracking moved the
+    # status on. They still need a person.
+    moved_on = dispatch_parked_but_moving().filter(f.order_filter)
+    count += capped_count(moved_on)
+    shipments += list(
+        moved_on.select_related("order", "provider").order_by("updated_at")[: f.limit]
+    )
+    return count, _shipment_items(kind, shipments)
+
+
+def _tracking_exception_rows(kind: str, f: _QueueFilter) -> _KindRows:
+    count, shipments = _shipments_by_status(Shipment.objects.all(), TRACKING_EXCEPTION_STATUSES, f)
+    return count, _shipment_items(kind, shipments)
+
+
+def _late_rows(kind: str, f: _QueueFilter) -> _KindRows:
+    count, shipments = _shipments_by_status(late_shipments(now=f.now), IN_TRANSIT_STATUSES, f)
+    return count, _shipment_items(kind, shipments)
+
+
+def _stock_discrepancy_rows(kind: str, f: _QueueFilter) -> _KindRows:
+    qs = StockSnapshotLine.objects.filter(snapshot__status=StockSnapshot.Status.OPEN).exclude(
+        lsp_on_hand=F("consign_on_hand")
+    )
+    items = [
+        ExceptionItem(
+            kind=kind,
+            order=None,
+            since=line.snapshot.taken_at,
+            subject=f"{line.product.sku} at {line.snapshot.warehouse.code}",
+            detail=(
+                f"LSP {line.lsp_on_hand}, ours {line.consign_on_hand} "
+                f"({line.difference:+d}); snapshot {line.snapshot_id}"
+            ),
+        )
+        for line in qs.select_related("product", "snapshot__warehouse").order_by(
+            "snapshot__taken_at", "id"
+        )[: f.limit]
+    ]
+    return capped_count(qs), items
+
+
+def _webhook_failed_rows(kind: str, f: _QueueFilter) -> _KindRows:
+    # Parked after TRACKING_WEBHOOK_MAX_ATTEMPTS failed processing attempts; they belong
+    # to no channel, so the channel filter does not apply.
+    qs = InboundWebhook.objects.filter(status=InboundWebhook.Status.FAILED)
+    items = [
+        ExceptionItem(
+            kind=kind,
+            order=None,
+            since=webhook.received_at,
+            subject=f"Webhook {webhook.webhook_id} ({webhook.attempts} attempts)",
+            detail=webhook.error,
+            provider=webhook.provider.code,
+        )
+        for webhook in qs.select_related("provider").order_by("received_at")[: f.limit]
+    ]
+    return capped_count(qs), items
+
+
+def _stock_rows(kind: str, f: _QueueFilter) -> _KindRows:
+    qs = StockLevel.objects.low()
+    items = [
+        ExceptionItem(
+            kind=kind,
+            order=None,
+            since=level.updated_at,
+            subject=f"{level.product.sku} at {level.warehouse.code}",
+            detail=low_stock_detail(level),
+            stock_level_id=level.pk,
+        )
+        for level in qs.select_related("product", "warehouse").order_by("updated_at")[: f.limit]
+    ]
+    return capped_count(qs), items
+
+
+# One query builder per kind of EXCEPTION_KINDS: its total count and its oldest items.
+_KIND_ROWS: dict[str, Callable[[str, _QueueFilter], _KindRows]] = {
+    "hold": _hold_rows,
+    "backorder": _backorder_rows,
+    "dispatch_failed": _dispatch_failed_rows,
+    "tracking_exception": _tracking_exception_rows,
+    "late": _late_rows,
+    "stock": _stock_rows,
+    "stock_discrepancy": _stock_discrepancy_rows,
+    "webhook_failed": _webhook_failed_rows,
+}
+
+
 def exception_queue(
     *,
     kind: str = "",
     channel_code: str = "",
     backorder_days: int = 3,
-    owner=None,
+    owner: AbstractBaseUser | None = None,
     limit: int = 200,
-) -> dict[str, dict]:
+) -> dict[str, dict[str, Any]]:
     """The operations exception queue, per kind: the oldest `limit` items and the total count."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    now = timezone.now()
+    queue_filter = _QueueFilter(
+        now=timezone.now(),
+        channel_code=channel_code,
+        order_filter=Q(order__channel__code=channel_code) if channel_code else Q(),
+        backorder_days=backorder_days,
+        owner=owner,
+        limit=limit,
+    )
     kinds = [kind] if kind in EXCEPTION_KINDS else list(EXCEPTION_KINDS)
-    out: dict[str, dict] = {}
-    order_filter = Q(order__channel__code=channel_code) if channel_code else Q()
-
+    out: dict[str, dict[str, Any]] = {}
     for k in kinds:
-        items: list[ExceptionItem] = []
-        if k == "hold":
-            qs = Hold.objects.filter(released_at__isnull=True).filter(order_filter)
-            if owner is not None:
-                qs = qs.filter(owner=owner)
-            count = capped_count(qs)
-            for hold in qs.select_related("order", "owner").order_by("created_at")[:limit]:
-                items.append(
-                    ExceptionItem(
-                        kind=k,
-                        order=hold.order,
-                        since=hold.created_at,
-                        subject=hold.get_reason_display(),
-                        detail=hold.note,
-                        owner=hold.owner.get_username() if hold.owner else "",
-                        due_at=hold.due_at,
-                    )
-                )
-        elif k == "backorder":
-            qs = Order.objects.filter(
-                status=Order.Status.BACKORDERED,
-                created_at__lt=now - timedelta(days=backorder_days),
-            )
-            if channel_code:
-                qs = qs.filter(channel__code=channel_code)
-            count = capped_count(qs)
-            for order in qs.order_by("created_at")[:limit]:
-                items.append(
-                    ExceptionItem(
-                        kind=k, order=order, since=order.created_at, subject="Backordered"
-                    )
-                )
-        elif k in {"dispatch_failed", "tracking_exception", "late"}:
-            if k == "dispatch_failed":
-                statuses = [Shipment.Status.DISPATCH_FAILED]
-                qs = Shipment.objects.all()
-            elif k == "tracking_exception":
-                statuses = TRACKING_EXCEPTION_STATUSES
-                qs = Shipment.objects.all()
-            else:
-                statuses = IN_TRANSIT_STATUSES
-                qs = late_shipments(now=now)
-            qs = qs.filter(order_filter)
-            count = capped_count(qs.filter(status__in=statuses))
-            shipments = _ordered_by_status(
-                qs.select_related("order", "provider"),
-                statuses=statuses,
-                order="updated_at",
-                limit=limit,
-            )
-            if k == "dispatch_failed":
-                # Parked dispatches whose parcel moved anyway: the provider had the
-                # shipment (e.g. it answered with a reference another shipment holds)
-                # and its tracking moved the status on. They still need a person.
-                moved_on = dispatch_parked_but_moving().filter(order_filter)
-                count += capped_count(moved_on)
-                shipments += list(
-                    moved_on.select_related("order", "provider").order_by("updated_at")[:limit]
-                )
-            for shipment in shipments:
-                items.append(
-                    ExceptionItem(
-                        kind=k,
-                        order=shipment.order,
-                        since=shipment.dispatched_at if k == "late" else shipment.updated_at,
-                        subject=f"SHP-{shipment.pk} {shipment.get_status_display()}",
-                        detail=shipment.last_error,
-                        provider=shipment.provider.code,
-                    )
-                )
-        elif k == "stock_discrepancy":
-            qs = StockSnapshotLine.objects.filter(
-                snapshot__status=StockSnapshot.Status.OPEN
-            ).exclude(lsp_on_hand=F("consign_on_hand"))
-            count = capped_count(qs)
-            for line in qs.select_related("product", "snapshot__warehouse").order_by(
-                "snapshot__taken_at", "id"
-            )[:limit]:
-                items.append(
-                    ExceptionItem(
-                        kind=k,
-                        order=None,
-                        since=line.snapshot.taken_at,
-                        subject=f"{line.product.sku} at {line.snapshot.warehouse.code}",
-                        detail=(
-                            f"LSP {line.lsp_on_hand}, ours {line.consign_on_hand} "
-                            f"({line.difference:+d}); snapshot {line.snapshot_id}"
-                        ),
-                    )
-                )
-        elif k == "webhook_failed":
-            # Parked after TRACKING_WEBHOOK_MAX_ATTEMPTS failed processing attempts; they
-            # belong to no channel, so the channel filter does not apply.
-            qs = InboundWebhook.objects.filter(status=InboundWebhook.Status.FAILED)
-            count = capped_count(qs)
-            for webhook in qs.select_related("provider").order_by("received_at")[:limit]:
-                items.append(
-                    ExceptionItem(
-                        kind=k,
-                        order=None,
-                        since=webhook.received_at,
-                        subject=f"Webhook {webhook.webhook_id} ({webhook.attempts} attempts)",
-                        detail=webhook.error,
-                        provider=webhook.provider.code,
-                    )
-                )
-        else:  # stock
-            qs = StockLevel.objects.low()
-            count = capped_count(qs)
-            for level in qs.select_related("product", "warehouse").order_by("updated_at")[:limit]:
-                items.append(
-                    ExceptionItem(
-                        kind=k,
-                        order=None,
-                        since=level.updated_at,
-                        subject=f"{level.product.sku} at {level.warehouse.code}",
-                        detail=low_stock_detail(level),
-                        stock_level_id=level.pk,
-                    )
-                )
+        count, items = _KIND_ROWS[k](k, queue_filter)
         out[k] = {
             "label": EXCEPTION_KINDS[k],
             "count": count,
