@@ -128,6 +128,79 @@ def _prefix_range(field_name: str, prefix: str) -> Q:
     return Q(**{f"{field_name}__gte": prefix, f"{field_name}__lt": upper})
 
 
+def _number_lookup(q: str, upper: str, orders: QuerySet[Order]) -> QuerySet | None:
+    number = _ORDER_NUMBER_RE.match(q.replace(" ", ""))
+    if not number:
+        return None
+    digits = number.group(1)
+    condition = Q(number=format_order_number(int(digits)))
+    if upper.startswith(ORDER_NUMBER_PREFIX.rstrip("-")):
+        # "CS-0001" is a prefix of the number; "CS-123" is the short form of CS-000123.
+        condition = _prefix_range("number", ORDER_NUMBER_PREFIX + digits) | condition
+    return _ids(orders.filter(condition), MatchKind.NUMBER)
+
+
+def _phone_and_postcode_lookups(
+    q: str, orders: QuerySet[Order], *, include_contact: bool
+) -> list[QuerySet]:
+    lookups: list[QuerySet] = []
+    digits = "".join(ch for ch in q if ch.isdigit())
+    if include_contact and len(digits) >= MIN_PHONE_DIGITS and re.fullmatch(r"[\d\s()+./-]+", q):
+        key = phone_key(digits)[:PHONE_MATCH_DIGITS]
+        lookups.append(_ids(orders.filter(customer_phone_key__startswith=key), MatchKind.PHONE))
+    if len(q) >= MIN_POSTCODE_CHARS and _POSTCODE_RE.match(q) and digits:
+        lookups.append(
+            _ids(
+                orders.filter(shipping_postcode_key__startswith=postcode_key(q)),
+                MatchKind.POSTCODE,
+            )
+        )
+    return lookups
+
+
+def _name_and_city_lookups(q: str, upper: str, orders: QuerySet[Order]) -> list[QuerySet]:
+    lookups: list[QuerySet] = []
+    has_letters = any(ch.isalpha() for ch in q)
+    if len(q) >= MIN_NAME_CHARS and has_letters:
+        lookups.append(
+            _ids(
+                orders.annotate(name_upper=Upper("customer_name")).filter(
+                    name_upper__contains=upper
+                ),
+                MatchKind.NAME,
+            )
+        )
+    if len(q) >= MIN_CITY_CHARS and has_letters and not any(ch.isdigit() for ch in q):
+        # Newest first inside the branch: the 50 of a large city are its latest 50
+        # (order_city_ci ends in placed_at, id, so no sort).
+        lookups.append(
+            _ids(
+                orders.annotate(city_upper=Upper("shipping_city"))
+                .filter(city_upper=upper)
+                .order_by("-placed_at", "-id"),
+                MatchKind.CITY,
+            )
+        )
+    return lookups
+
+
+def _tracking_lookups(q: str, upper: str) -> list[QuerySet]:
+    if " " in q or len(q) < MIN_TRACKING_CHARS:
+        return []
+    # Compared upper-cased on both sides (shipment_tracking_ci, parcel_tracking_ci):
+    # the stored number stays exactly as the carrier wrote it, for links and partners.
+    return [
+        Shipment.objects.annotate(tracking_upper=Upper("tracking_number"))
+        .filter(tracking_upper=upper)
+        .annotate(kind=Value(MatchKind.TRACKING, output_field=CharField()))
+        .values_list("order_id", "kind")[:SEARCH_LIMIT],
+        Parcel.objects.annotate(tracking_upper=Upper("tracking_number"))
+        .filter(tracking_upper=upper)
+        .annotate(kind=Value(MatchKind.TRACKING, output_field=CharField()))
+        .values_list("shipment__order_id", "kind")[:SEARCH_LIMIT],
+    ]
+
+
 def desk_search_lookups(*, query: str, include_contact: bool = True) -> list[QuerySet]:
     """The indexed lookups a desk query can mean: each an (order id, kind) queryset.
 
@@ -141,17 +214,9 @@ def desk_search_lookups(*, query: str, include_contact: bool = True) -> list[Que
     orders = Order.objects.all()
     upper = q.upper()
 
-    number = _ORDER_NUMBER_RE.match(q.replace(" ", ""))
-    if number:
-        digits = number.group(1)
-        if upper.startswith(ORDER_NUMBER_PREFIX.rstrip("-")):
-            # "CS-0001" is a prefix of the number; "CS-123" is the short form of CS-000123.
-            condition = _prefix_range("number", ORDER_NUMBER_PREFIX + digits) | Q(
-                number=format_order_number(int(digits))
-            )
-        else:
-            condition = Q(number=format_order_number(int(digits)))
-        lookups.append(_ids(orders.filter(condition), MatchKind.NUMBER))
+    number = _number_lookup(q, upper, orders)
+    if number is not None:
+        lookups.append(number)
 
     lookups.append(
         _ids(
@@ -161,70 +226,20 @@ def desk_search_lookups(*, query: str, include_contact: bool = True) -> list[Que
     )
 
     if "@" in q:
-        if not include_contact:
-            return lookups
-        lookups.append(
-            _ids(
-                orders.annotate(email_lower=Lower("customer_email")).filter(email_lower=q.lower()),
-                MatchKind.EMAIL,
+        if include_contact:
+            lookups.append(
+                _ids(
+                    orders.annotate(email_lower=Lower("customer_email")).filter(
+                        email_lower=q.lower()
+                    ),
+                    MatchKind.EMAIL,
+                )
             )
-        )
         return lookups
 
-    digits = "".join(ch for ch in q if ch.isdigit())
-    if include_contact and len(digits) >= MIN_PHONE_DIGITS and re.fullmatch(r"[\d\s()+./-]+", q):
-        key = phone_key(digits)[:PHONE_MATCH_DIGITS]
-        lookups.append(_ids(orders.filter(customer_phone_key__startswith=key), MatchKind.PHONE))
-
-    if len(q) >= MIN_POSTCODE_CHARS and _POSTCODE_RE.match(q) and any(c.isdigit() for c in q):
-        lookups.append(
-            _ids(
-                orders.filter(shipping_postcode_key__startswith=postcode_key(q)),
-                MatchKind.POSTCODE,
-            )
-        )
-
-    if len(q) >= MIN_NAME_CHARS and any(ch.isalpha() for ch in q):
-        lookups.append(
-            _ids(
-                orders.annotate(name_upper=Upper("customer_name")).filter(
-                    name_upper__contains=upper
-                ),
-                MatchKind.NAME,
-            )
-        )
-
-    if (
-        len(q) >= MIN_CITY_CHARS
-        and any(ch.isalpha() for ch in q)
-        and not any(ch.isdigit() for ch in q)
-    ):
-        # Newest first inside the branch: the 50 of a large city are its latest 50
-        # (order_city_ci ends in placed_at, id, so no sort).
-        lookups.append(
-            _ids(
-                orders.annotate(city_upper=Upper("shipping_city"))
-                .filter(city_upper=upper)
-                .order_by("-placed_at", "-id"),
-                MatchKind.CITY,
-            )
-        )
-
-    if " " not in q and len(q) >= MIN_TRACKING_CHARS:
-        # Compared upper-cased on both sides (shipment_tracking_ci, parcel_tracking_ci):
-        # the stored number stays exactly as the carrier wrote it, for links and partners.
-        lookups.append(
-            Shipment.objects.annotate(tracking_upper=Upper("tracking_number"))
-            .filter(tracking_upper=upper)
-            .annotate(kind=Value(MatchKind.TRACKING, output_field=CharField()))
-            .values_list("order_id", "kind")[:SEARCH_LIMIT]
-        )
-        lookups.append(
-            Parcel.objects.annotate(tracking_upper=Upper("tracking_number"))
-            .filter(tracking_upper=upper)
-            .annotate(kind=Value(MatchKind.TRACKING, output_field=CharField()))
-            .values_list("shipment__order_id", "kind")[:SEARCH_LIMIT]
-        )
+    lookups += _phone_and_postcode_lookups(q, orders, include_contact=include_contact)
+    lookups += _name_and_city_lookups(q, upper, orders)
+    lookups += _tracking_lookups(q, upper)
     return lookups
 
 

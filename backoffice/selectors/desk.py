@@ -7,8 +7,10 @@ EXPLAIN of each); the search runs the applicable lookups as one UNION query.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db.models import (
     IntegerField,
@@ -95,31 +97,55 @@ def order_for_desk(*, number: str) -> Order:
     )
 
 
-def _event_detail(event: OrderEvent) -> str:
-    p = event.parameters or {}
-    t = OrderEvent.Type
-    if event.type == t.STATUS_CHANGED:
-        text = f"{p.get('old_status', '?')} → {p.get('new_status', '?')}"
-        return f"{text} ({p['reason']})" if p.get("reason") else text
-    if event.type in {t.HOLD_PLACED, t.HOLD_RELEASED}:
-        reason = Hold.Reason(p["reason"]).label if p.get("reason") in Hold.Reason.values else ""
-        return " — ".join(part for part in [reason, p.get("note", "")] if part)
-    if event.type == t.HOLD_ASSIGNED:
-        reason = Hold.Reason(p["reason"]).label if p.get("reason") in Hold.Reason.values else ""
-        owners = f"{p.get('previous_owner') or 'nobody'} → {p.get('owner') or 'nobody'}"
-        return " — ".join(part for part in [reason, owners] if part)
-    if event.type == t.NOTE_ADDED:
-        return p.get("text", "")
-    if event.type == t.ADDRESS_CHANGED:
-        new = p.get("new", {})
-        return ", ".join(
-            str(new[key])
-            for key in ("shipping_name", "shipping_line1", "shipping_city", "shipping_postcode")
-            if new.get(key)
-        )
-    if event.type == t.CANCELLED:
-        return p.get("reason", "")
+def _hold_reason_label(p: dict[str, Any]) -> str:
+    return Hold.Reason(p["reason"]).label if p.get("reason") in Hold.Reason.values else ""
+
+
+def _joined(parts: list[str], separator: str = " — ") -> str:
+    return separator.join(part for part in parts if part)
+
+
+def _status_changed_detail(p: dict[str, Any]) -> str:
+    text = f"{p.get('old_status', '?')} → {p.get('new_status', '?')}"
+    return f"{text} ({p['reason']})" if p.get("reason") else text
+
+
+def _hold_detail(p: dict[str, Any]) -> str:
+    return _joined([_hold_reason_label(p), p.get("note", "")])
+
+
+def _hold_assigned_detail(p: dict[str, Any]) -> str:
+    owners = f"{p.get('previous_owner') or 'nobody'} → {p.get('owner') or 'nobody'}"
+    return _joined([_hold_reason_label(p), owners])
+
+
+def _address_changed_detail(p: dict[str, Any]) -> str:
+    new = p.get("new", {})
+    return ", ".join(
+        str(new[key])
+        for key in ("shipping_name", "shipping_line1", "shipping_city", "shipping_postcode")
+        if new.get(key)
+    )
+
+
+def _parameters_detail(p: dict[str, Any]) -> str:
     return ", ".join(f"{key}: {value}" for key, value in p.items() if value not in ("", None, []))
+
+
+# How the timeline words each event type's parameters; any other type lists them all.
+_EVENT_DETAILS: dict[str, Callable[[dict[str, Any]], str]] = {
+    OrderEvent.Type.STATUS_CHANGED: _status_changed_detail,
+    OrderEvent.Type.HOLD_PLACED: _hold_detail,
+    OrderEvent.Type.HOLD_RELEASED: _hold_detail,
+    OrderEvent.Type.HOLD_ASSIGNED: _hold_assigned_detail,
+    OrderEvent.Type.NOTE_ADDED: lambda p: p.get("text", ""),
+    OrderEvent.Type.ADDRESS_CHANGED: _address_changed_detail,
+    OrderEvent.Type.CANCELLED: lambda p: p.get("reason", ""),
+}
+
+
+def _event_detail(event: OrderEvent) -> str:
+    return _EVENT_DETAILS.get(event.type, _parameters_detail)(event.parameters or {})
 
 
 def order_timeline(*, order: Order, shipments: list[Shipment] | None = None) -> list[TimelineEntry]:
