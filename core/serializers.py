@@ -23,7 +23,7 @@ about a microsecond per serializer object (one per order line).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -189,47 +189,47 @@ def json_type_errors(field: serializers.Field, value: Any) -> Any:
     `{key: [...]}` for a dict), except nested strict serializers, which check
     their own fields when DRF runs them.
     """
-    if value is empty:
+    if value is empty or (value is None and field.allow_null):
         return None
-    if value is None:
-        if field.allow_null:
-            return None
-        expected = field_json_type(field)
-        if expected is None:
-            return None
-        return [type_error_message(field, expected, value)]
     expected = field_json_type(field)
     if expected is None:
         return None
-    if not _matches(expected, value):
+    if value is None or not _matches(expected, value):
         return [type_error_message(field, expected, value)]
     if expected == ARRAY:
-        child = getattr(field, "child", None)
-        if child is None:
-            child = getattr(field, "child_relation", None)
-        if child is None or isinstance(child, StrictTypesMixin):
-            return None
-        errors = {}
-        for index, item in enumerate(value):
-            error = json_type_errors(child, item)
-            if error:
-                errors[index] = error
-        return errors or None
+        return _array_items_errors(field, value)
     if expected == OBJECT:
-        if isinstance(field, StrictTypesMixin):
-            return None
-        if isinstance(field, serializers.Serializer):
-            return _fields_type_errors(field, value) or None
-        child = getattr(field, "child", None)  # DictField
-        if child is None:
-            return None
-        errors = {}
-        for key, item in value.items():
-            error = json_type_errors(child, item)
-            if error:
-                errors[key] = error
-        return errors or None
+        return _object_errors(field, value)
     return None
+
+
+def _items_errors(child: serializers.Field, items: Iterable[tuple[Any, Any]]) -> Any:
+    errors = {}
+    for key, item in items:
+        error = json_type_errors(child, item)
+        if error:
+            errors[key] = error
+    return errors or None
+
+
+def _array_items_errors(field: serializers.Field, value: list[Any] | tuple[Any, ...]) -> Any:
+    child = getattr(field, "child", None)
+    if child is None:
+        child = getattr(field, "child_relation", None)
+    if child is None or isinstance(child, StrictTypesMixin):
+        return None
+    return _items_errors(child, enumerate(value))
+
+
+def _object_errors(field: serializers.Field, value: Mapping[str, Any]) -> Any:
+    if isinstance(field, StrictTypesMixin):
+        return None
+    if isinstance(field, serializers.Serializer):
+        return _fields_type_errors(field, value) or None
+    child = getattr(field, "child", None)  # DictField
+    if child is None:
+        return None
+    return _items_errors(child, value.items())
 
 
 def _fields_type_errors(serializer: serializers.Serializer, data: Mapping) -> dict[str, Any]:
