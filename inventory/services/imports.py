@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import partial
+from typing import NamedTuple, TypeVar
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -53,6 +55,7 @@ STOCK_COLUMNS = ["sku", "warehouse", "on_hand", "low_stock_threshold"]
 STOCK_REQUIRED = {"sku", "warehouse", "on_hand"}
 
 Progress = Callable[[int], None]
+T = TypeVar("T")
 
 
 @dataclass
@@ -111,7 +114,124 @@ def _refuse_or_keep(errors: list[dict], *, skip_bad_rows: bool) -> None:
         )
 
 
+def _in_chunks(
+    items: Sequence[T], apply: Callable[[Sequence[T]], None], progress: Progress | None
+) -> None:
+    """Apply the rows CHUNK at a time, reporting the rows done after each chunk."""
+    done = 0
+    for start in range(0, len(items), CHUNK):
+        chunk = items[start : start + CHUNK]
+        apply(chunk)
+        done += len(chunk)
+        if progress:
+            progress(done)
+
+
 # --- stock levels -------------------------------------------------------------
+
+
+class _StockRow(NamedTuple):
+    number: int
+    product_id: int
+    warehouse_id: int
+    on_hand: int
+    threshold: int | None
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.product_id, self.warehouse_id)
+
+
+def _stock_row_parse(
+    number: int,
+    row: dict[str, str],
+    *,
+    products: dict[str, int],
+    warehouses: dict[str, int],
+    errors: list[dict],
+) -> _StockRow | None:
+    """The row's ids and figures, or None after adding every error it has to `errors`."""
+    sku, code = row.get("sku", ""), row.get("warehouse", "")
+    on_hand = _int(row.get("on_hand", ""))
+    raw_threshold = row.get("low_stock_threshold", "")
+    threshold = _int(raw_threshold) if raw_threshold else None
+    found: list[dict] = []
+    if sku not in products:
+        found.append(_error(number, "sku", f"Unknown SKU {sku!r}."))
+    if code not in warehouses:
+        found.append(_error(number, "warehouse", f"Unknown warehouse {code!r}."))
+    if on_hand is None:
+        found.append(_error(number, "on_hand", f"Not a whole number >= 0: {row.get('on_hand')!r}."))
+    if raw_threshold and threshold is None:
+        found.append(
+            _error(number, "low_stock_threshold", f"Not a whole number >= 0: {raw_threshold!r}.")
+        )
+    errors.extend(found)
+    if found or on_hand is None:
+        return None
+    return _StockRow(number, products[sku], warehouses[code], on_hand, threshold)
+
+
+def _stock_rows_check(
+    rows: list[dict[str, str]], *, products: dict[str, int], warehouses: dict[str, int]
+) -> tuple[list[_StockRow], list[dict]]:
+    """The well-formed rows (each (SKU, warehouse) once) and the errors of the others."""
+    errors: list[dict] = []
+    good: list[_StockRow] = []
+    seen: set[tuple[int, int]] = set()
+    for number, row in enumerate(rows, start=1):
+        parsed = _stock_row_parse(
+            number, row, products=products, warehouses=warehouses, errors=errors
+        )
+        if parsed is None:
+            continue
+        if parsed.key in seen:
+            sku, code = row.get("sku", ""), row.get("warehouse", "")
+            errors.append(_error(number, "sku", f"{sku} at {code} appears more than once."))
+            continue
+        seen.add(parsed.key)
+        good.append(parsed)
+    return good, errors
+
+
+def _stock_levels_current(good: list[_StockRow]) -> dict[tuple[int, int], tuple[int, int]]:
+    """(on_hand, reserved) of the levels the rows name, by (product id, warehouse id)."""
+    current: dict[tuple[int, int], tuple[int, int]] = {}
+    for start in range(0, len(good), 5000):
+        chunk = good[start : start + 5000]
+        for level in StockLevel.objects.filter(
+            product_id__in={row.product_id for row in chunk},
+            warehouse_id__in={row.warehouse_id for row in chunk},
+        ).only("product_id", "warehouse_id", "on_hand", "reserved"):
+            current[(level.product_id, level.warehouse_id)] = (level.on_hand, level.reserved)
+    return current
+
+
+def _stock_levels_chunk_apply(
+    chunk: Sequence[_StockRow], *, reference: str, user: AbstractBaseUser | None
+) -> None:
+    stock_levels_ensure(keys=[row.key for row in chunk if row.on_hand > 0])
+    levels = stock_levels_lock(keys=[row.key for row in chunk])
+    changes = []
+    for row in chunk:
+        level = levels.get(row.key)
+        delta = row.on_hand - (level.on_hand if level else 0)
+        if delta:
+            changes.append(
+                StockChange(
+                    product_id=row.product_id,
+                    warehouse_id=row.warehouse_id,
+                    on_hand_delta=delta,
+                    type=StockMovement.Type.ADJUSTMENT,
+                    reason=AdjustmentReason.IMPORT,
+                    reference=reference,
+                    note=f"row {row.number}",
+                )
+            )
+    stock_apply(changes=changes, user=user, locked=levels, respect_count_locks=True)
+    thresholds = {row.key: row.threshold for row in chunk if row.threshold is not None}
+    if thresholds:
+        stock_thresholds_set(thresholds=thresholds)
 
 
 def stock_levels_import(
@@ -120,7 +240,7 @@ def stock_levels_import(
     dry_run: bool = True,
     skip_bad_rows: bool = False,
     reference: str = "import",
-    user=None,
+    user: AbstractBaseUser | None = None,
     progress: Progress | None = None,
 ) -> ImportResult:
     """Set on_hand (and optionally low_stock_threshold) per (SKU, warehouse code) row.
@@ -134,120 +254,124 @@ def stock_levels_import(
         Product.objects.filter(sku__in={r.get("sku", "") for r in rows}).values_list("sku", "pk")
     )
     warehouses = dict(Warehouse.objects.values_list("code", "pk"))
-    errors: list[dict] = []
-    good: list[tuple[int, int, int, int, int | None]] = []  # row, p, w, on_hand, threshold
-    seen: set[tuple[int, int]] = set()
-    for number, row in enumerate(rows, start=1):
-        sku, code = row.get("sku", ""), row.get("warehouse", "")
-        on_hand = _int(row.get("on_hand", ""))
-        raw_threshold = row.get("low_stock_threshold", "")
-        threshold = _int(raw_threshold) if raw_threshold else None
-        bad = False
-        if sku not in products:
-            errors.append(_error(number, "sku", f"Unknown SKU {sku!r}."))
-            bad = True
-        if code not in warehouses:
-            errors.append(_error(number, "warehouse", f"Unknown warehouse {code!r}."))
-            bad = True
-        if on_hand is None:
-            errors.append(
-                _error(number, "on_hand", f"Not a whole number >= 0: {row.get('on_hand')!r}.")
-            )
-            bad = True
-        if raw_threshold and threshold is None:
-            errors.append(
-                _error(
-                    number, "low_stock_threshold", f"Not a whole number >= 0: {raw_threshold!r}."
-                )
-            )
-            bad = True
-        if bad:
-            continue
-        key = (products[sku], warehouses[code])
-        if key in seen:
-            errors.append(_error(number, "sku", f"{sku} at {code} appears more than once."))
-            continue
-        seen.add(key)
-        good.append((number, *key, on_hand, threshold))
-
-    current = {}
-    for start in range(0, len(good), 5000):
-        chunk = good[start : start + 5000]
-        for level in StockLevel.objects.filter(
-            product_id__in={g[1] for g in chunk}, warehouse_id__in={g[2] for g in chunk}
-        ).only("product_id", "warehouse_id", "on_hand", "reserved"):
-            current[(level.product_id, level.warehouse_id)] = (level.on_hand, level.reserved)
+    good, errors = _stock_rows_check(rows, products=products, warehouses=warehouses)
+    current = _stock_levels_current(good)
     sku_of = {pk: sku for sku, pk in products.items()}
     code_of = {pk: code for code, pk in warehouses.items()}
-    valid = []
-    for item in good:
-        number, p, w, on_hand, _ = item
-        reserved = current.get((p, w), (0, 0))[1]
-        if on_hand < reserved:
+    valid: list[_StockRow] = []
+    for row in good:
+        reserved = current.get(row.key, (0, 0))[1]
+        if row.on_hand < reserved:
             errors.append(
                 _error(
-                    number,
+                    row.number,
                     "on_hand",
-                    f"{sku_of[p]} at {code_of[w]}: {on_hand} is below the {reserved} reserved "
-                    "for orders.",
+                    f"{sku_of[row.product_id]} at {code_of[row.warehouse_id]}: {row.on_hand} "
+                    f"is below the {reserved} reserved for orders.",
                 )
             )
         else:
-            valid.append(item)
+            valid.append(row)
     errors.sort(key=lambda e: e["row"])
     result = ImportResult(
         total_rows=len(rows), errors=errors[:MAX_REPORTED_ERRORS], dry_run=dry_run
     )
     result.preview = [
         {
-            "row": number,
-            "sku": sku_of[p],
-            "warehouse": code_of[w],
-            "on_hand_from": current.get((p, w), (0, 0))[0],
-            "on_hand_to": on_hand,
-            "low_stock_threshold": threshold,
+            "row": row.number,
+            "sku": sku_of[row.product_id],
+            "warehouse": code_of[row.warehouse_id],
+            "on_hand_from": current.get(row.key, (0, 0))[0],
+            "on_hand_to": row.on_hand,
+            "low_stock_threshold": row.threshold,
         }
-        for number, p, w, on_hand, threshold in valid[:PREVIEW_ROWS]
+        for row in valid[:PREVIEW_ROWS]
     ]
     if dry_run:
         return result
     _refuse_or_keep(errors, skip_bad_rows=skip_bad_rows)
 
     with transaction.atomic():
-        done = 0
-        for start in range(0, len(valid), CHUNK):
-            chunk = valid[start : start + CHUNK]
-            keys = [(p, w) for _, p, w, _, _ in chunk]
-            stock_levels_ensure(keys=[(p, w) for _, p, w, on_hand, _ in chunk if on_hand > 0])
-            levels = stock_levels_lock(keys=keys)
-            changes = []
-            for number, p, w, on_hand, _ in chunk:
-                level = levels.get((p, w))
-                delta = on_hand - (level.on_hand if level else 0)
-                if delta:
-                    changes.append(
-                        StockChange(
-                            product_id=p,
-                            warehouse_id=w,
-                            on_hand_delta=delta,
-                            type=StockMovement.Type.ADJUSTMENT,
-                            reason=AdjustmentReason.IMPORT,
-                            reference=reference,
-                            note=f"row {number}",
-                        )
-                    )
-            stock_apply(changes=changes, user=user, locked=levels, respect_count_locks=True)
-            thresholds = {(p, w): t for _, p, w, _, t in chunk if t is not None}
-            if thresholds:
-                stock_thresholds_set(thresholds=thresholds)
-            done += len(chunk)
-            if progress:
-                progress(done)
+        _in_chunks(
+            valid, partial(_stock_levels_chunk_apply, reference=reference, user=user), progress
+        )
     result.applied_rows = len(valid)
     return result
 
 
 # --- products -----------------------------------------------------------------
+
+PRODUCT_WHOLE_NUMBER_COLUMNS = {"weight_grams", "length_mm", "width_mm", "height_mm"}
+
+
+def _product_value(column: str, raw: str) -> tuple[object, str | None]:
+    """The model value of one cell of `column`, or the error message when it has none."""
+    if column in PRODUCT_WHOLE_NUMBER_COLUMNS:
+        number = _int(raw) if raw else 0
+        if number is None:
+            return None, f"Not a whole number >= 0: {raw!r}."
+        return number, None
+    if column == "customs_value":
+        try:
+            return (Decimal(raw) if raw else None), None
+        except InvalidOperation:
+            return None, f"Not a number: {raw!r}."
+    if column == "barcode":
+        return raw or None, None
+    return raw, None
+
+
+def _product_fields_set(number: int, row: dict[str, str], product: Product) -> list[dict]:
+    """Copy the row's columns onto `product` (unsaved); the errors of the row's own values."""
+    errors: list[dict] = []
+    for column in PRODUCT_COLUMNS[1:]:
+        if column not in row:
+            continue
+        value, message = _product_value(column, row[column])
+        if message is not None:
+            errors.append(_error(number, column, message))
+            continue
+        setattr(product, column, value)
+    try:
+        product.full_clean(validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        for column, messages in exc.message_dict.items():
+            errors.extend(_error(number, column, message) for message in messages)
+    return errors
+
+
+@dataclass
+class _ProductUniqueness:
+    """SKUs and barcodes once each, across the file and against the products stored."""
+
+    barcode_owner: dict[str, str]
+    seen_sku: set[str] = field(default_factory=set)
+    seen_barcode: dict[str, str] = field(default_factory=dict)
+
+    def errors(self, number: int, sku: str, barcode: str | None) -> list[dict]:
+        errors: list[dict] = []
+        if sku in self.seen_sku:
+            errors.append(_error(number, "sku", f"{sku} appears more than once."))
+        if barcode and (
+            self.barcode_owner.get(barcode, sku) != sku
+            or self.seen_barcode.get(barcode, sku) != sku
+        ):
+            errors.append(_error(number, "barcode", f"Barcode {barcode} belongs to another SKU."))
+        return errors
+
+    def keep(self, sku: str, barcode: str | None) -> None:
+        self.seen_sku.add(sku)
+        if barcode:
+            self.seen_barcode[barcode] = sku
+
+
+def _products_chunk_apply(chunk: Sequence[tuple[int, Product, bool]]) -> None:
+    Product.objects.bulk_create(
+        [product for _, product, _ in chunk],
+        update_conflicts=True,
+        unique_fields=["sku"],
+        update_fields=list(PRODUCT_COLUMNS[1:]) + ["updated_at"],
+    )
 
 
 def products_import(
@@ -255,66 +379,29 @@ def products_import(
     rows: list[dict[str, str]],
     dry_run: bool = True,
     skip_bad_rows: bool = False,
-    user=None,
+    user: AbstractBaseUser | None = None,
     progress: Progress | None = None,
 ) -> ImportResult:
     """Create or update products by SKU. Same error and all-or-nothing rules as stock levels."""
     existing = {p.sku: p for p in Product.objects.filter(sku__in={r.get("sku", "") for r in rows})}
-    barcode_owner = dict(
-        Product.objects.filter(
-            barcode__in={r["barcode"] for r in rows if r.get("barcode")}
-        ).values_list("barcode", "sku")
+    uniqueness = _ProductUniqueness(
+        barcode_owner=dict(
+            Product.objects.filter(
+                barcode__in={r["barcode"] for r in rows if r.get("barcode")}
+            ).values_list("barcode", "sku")
+        )
     )
     errors: list[dict] = []
     valid: list[tuple[int, Product, bool]] = []
-    seen_sku: set[str] = set()
-    seen_barcode: dict[str, str] = {}
     for number, row in enumerate(rows, start=1):
         sku = row.get("sku", "")
         product = existing.get(sku) or Product(sku=sku)
-        bad = False
-        for column in PRODUCT_COLUMNS[1:]:
-            if column not in row:
-                continue
-            value: object = row[column]
-            if column in {"weight_grams", "length_mm", "width_mm", "height_mm"}:
-                value = _int(row[column]) if row[column] else 0
-                if value is None:
-                    errors.append(
-                        _error(number, column, f"Not a whole number >= 0: {row[column]!r}.")
-                    )
-                    bad = True
-                    continue
-            elif column == "customs_value":
-                try:
-                    value = Decimal(row[column]) if row[column] else None
-                except InvalidOperation:
-                    errors.append(_error(number, column, f"Not a number: {row[column]!r}."))
-                    bad = True
-                    continue
-            elif column == "barcode":
-                value = row[column] or None
-            setattr(product, column, value)
-        try:
-            product.full_clean(validate_unique=False, validate_constraints=False)
-        except ValidationError as exc:
-            for column, messages in exc.message_dict.items():
-                errors.extend(_error(number, column, message) for message in messages)
-            bad = True
-        if sku in seen_sku:
-            errors.append(_error(number, "sku", f"{sku} appears more than once."))
-            bad = True
-        barcode = product.barcode
-        if barcode and (
-            barcode_owner.get(barcode, sku) != sku or seen_barcode.get(barcode, sku) != sku
-        ):
-            errors.append(_error(number, "barcode", f"Barcode {barcode} belongs to another SKU."))
-            bad = True
-        if bad:
+        row_errors = _product_fields_set(number, row, product)
+        row_errors += uniqueness.errors(number, sku, product.barcode)
+        if row_errors:
+            errors.extend(row_errors)
             continue
-        seen_sku.add(sku)
-        if barcode:
-            seen_barcode[barcode] = sku
+        uniqueness.keep(sku, product.barcode)
         valid.append((number, product, sku in existing))
     result = ImportResult(
         total_rows=len(rows), errors=errors[:MAX_REPORTED_ERRORS], dry_run=dry_run
@@ -327,18 +414,7 @@ def products_import(
         return result
     _refuse_or_keep(errors, skip_bad_rows=skip_bad_rows)
     with transaction.atomic():
-        done = 0
-        for start in range(0, len(valid), CHUNK):
-            chunk = [p for _, p, _ in valid[start : start + CHUNK]]
-            Product.objects.bulk_create(
-                chunk,
-                update_conflicts=True,
-                unique_fields=["sku"],
-                update_fields=list(PRODUCT_COLUMNS[1:]) + ["updated_at"],
-            )
-            done += len(chunk)
-            if progress:
-                progress(done)
+        _in_chunks(valid, _products_chunk_apply, progress)
     result.applied_rows = len(valid)
     return result
 
