@@ -61,24 +61,6 @@ def stock_ledger_drift() -> list[dict]:
     return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
-def stock_level_movements(*, product, warehouse, limit: int = 100):
-    """Newest ledger rows for one level (the back office's movement history)."""
-    from inventory.models import StockMovement
-
-    return StockMovement.objects.filter(product=product, warehouse=warehouse).order_by(
-        "-created_at", "-id"
-    )[:limit]
-
-
-def low_stock_alerts_open():
-    """Open low-stock alerts for the back office, newest first."""
-    from inventory.models import LowStockAlert
-
-    return LowStockAlert.objects.filter(resolved_at__isnull=True).select_related(
-        "product", "warehouse"
-    )
-
-
 def snapshot_differences(*, snapshot) -> list[dict]:
     """Lines of an LSP snapshot whose on-hand differs from ours now (what accepting would apply)."""
     from inventory.models import StockLevel

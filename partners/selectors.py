@@ -6,7 +6,6 @@ import hmac
 import time
 
 from django.conf import settings
-from django.db.models import QuerySet
 
 from partners.models import ApiKey
 from partners.services import api_key_hash, api_keys_generation
@@ -57,7 +56,3 @@ def _api_key_read(digest: str) -> ApiKey | None:
     if api_key is None or not hmac.compare_digest(api_key.key_hash, digest):
         return None
     return api_key
-
-
-def api_keys_for_channel(*, channel) -> QuerySet[ApiKey]:
-    return ApiKey.objects.filter(channel=channel).order_by("-created_at")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -11,7 +9,7 @@ from django.utils import timezone
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.models import column_range
 from inventory import error_codes
-from inventory.models import InboundLine, InboundReceipt, InboundShipment, Product, Warehouse
+from inventory.models import InboundLine, InboundReceipt, InboundShipment, Product
 from inventory.services.stock import require_positive, stock_receive
 
 RECEIVED_MAX = column_range(InboundLine, "received_quantity")[1]
@@ -45,65 +43,6 @@ def product_by_code(*, code: str) -> Product:
 
 def _user(user):
     return user if user is not None and user.is_authenticated else None
-
-
-@transaction.atomic
-def inbound_create(
-    *,
-    warehouse: Warehouse,
-    reference: str,
-    lines: list[tuple[str, int]],
-    supplier: str = "",
-    expected_at: datetime | None = None,
-    user=None,
-) -> InboundShipment:
-    """Announce stock expected at `warehouse` (an ASN) with (SKU or barcode, quantity) lines.
-
-    Raises ValidationFailed listing every bad line (unknown SKU, quantity not
-    positive); nothing is created then.
-    """
-    errors: list[dict[str, str]] = []
-    expected: dict[int, int] = {}
-    if not reference.strip():
-        errors.append({"field": "reference", "message": "A reference is required."})
-    if not warehouse.is_active:
-        errors.append({"field": "warehouse", "message": f"{warehouse.code} is inactive."})
-    for index, (code, quantity) in enumerate(lines):
-        try:
-            product = product_by_code(code=code)
-            require_positive(quantity)
-        except NotFound:
-            errors.append({"field": f"lines[{index}].sku", "message": f"Unknown SKU {code!r}."})
-            continue
-        except ValidationFailed:
-            errors.append(
-                {
-                    "field": f"lines[{index}].quantity",
-                    "message": f"Quantity must be greater than zero (got {quantity!r}).",
-                }
-            )
-            continue
-        expected[product.pk] = expected.get(product.pk, 0) + quantity
-    if not lines:
-        errors.append({"field": "lines", "message": "An inbound shipment needs at least one line."})
-    if InboundShipment.objects.filter(warehouse=warehouse, reference=reference).exists():
-        errors.append({"field": "reference", "message": f"{reference} already exists here."})
-    if errors:
-        raise ValidationFailed(
-            "The inbound shipment has invalid lines.",
-            code=error_codes.INVALID_QUANTITY,
-            errors=errors,
-        )
-    inbound = InboundShipment.objects.create(
-        warehouse=warehouse, reference=reference, supplier=supplier, expected_at=expected_at
-    )
-    InboundLine.objects.bulk_create(
-        [
-            InboundLine(inbound=inbound, product_id=p, expected_quantity=q)
-            for p, q in expected.items()
-        ]
-    )
-    return inbound
 
 
 @transaction.atomic
@@ -195,30 +134,3 @@ def inbound_discrepancies(*, inbound: InboundShipment) -> list[dict]:
         for line in inbound.lines.select_related("product")
         if line.discrepancy
     ]
-
-
-@transaction.atomic
-def inbound_receive_from_lsp(
-    *, warehouse: Warehouse, reference: str, lines: list[dict], event_id: str
-) -> InboundShipment:
-    """An LSP reports goods received at its site (API/webhook) instead of a person scanning.
-
-    Receives onto the ASN `reference` (created when the LSP reports one we did
-    not announce). Idempotent per `event_id`: a redelivered event changes nothing.
-    """
-    if warehouse.kind != Warehouse.Kind.LSP:
-        raise ValidationFailed(
-            f"{warehouse.code} is not LSP-operated.", code=error_codes.SNAPSHOT_WAREHOUSE_NOT_LSP
-        )
-    inbound, _ = InboundShipment.objects.get_or_create(
-        warehouse=warehouse, reference=reference, defaults={"supplier": "reported by LSP"}
-    )
-    for index, row in enumerate(lines):
-        inbound_receive(
-            inbound=inbound,
-            code=str(row.get("sku", "")),
-            quantity=row.get("quantity"),
-            source=InboundReceipt.Source.LSP,
-            external_id=f"{event_id}:{index}",
-        )
-    return inbound

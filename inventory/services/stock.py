@@ -521,52 +521,6 @@ def stock_adjust(
 
 
 @transaction.atomic
-def stock_transfer(
-    *,
-    product: Product,
-    source: Warehouse,
-    destination: Warehouse,
-    quantity: int,
-    note: str = "",
-    reference: str = "",
-    user=None,
-) -> tuple[StockLevel, StockLevel]:
-    """Move unreserved on-hand stock from `source` to `destination` in one transaction.
-
-    Raises ValidationFailed (bad quantity, same warehouse), StockLevelLocked
-    (a count is open on either level) or InsufficientStock.
-    """
-    require_positive(quantity)
-    if source.pk == destination.pk:
-        raise ValidationFailed(
-            "Source and destination warehouse are the same.",
-            code=error_codes.SAME_WAREHOUSE,
-            errors=[{"field": "destination", "message": "Choose a different warehouse."}],
-        )
-    reference = reference or f"transfer:{source.code}->{destination.code}"
-    out = StockChange(
-        product_id=product.pk,
-        warehouse_id=source.pk,
-        on_hand_delta=-quantity,
-        type=T.TRANSFER,
-        reference=reference,
-        note=note,
-    )
-    into = StockChange(
-        product_id=product.pk,
-        warehouse_id=destination.pk,
-        on_hand_delta=quantity,
-        type=T.TRANSFER,
-        reference=reference,
-        note=note,
-    )
-    levels = stock_apply(
-        changes=[out, into], user=user, create_missing=True, respect_count_locks=True
-    )
-    return levels[out.key], levels[into.key]
-
-
-@transaction.atomic
 def stock_set_on_hand(
     *,
     product: Product,

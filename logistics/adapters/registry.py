@@ -21,11 +21,6 @@ def register(key: str):
     return decorate
 
 
-def adapter_keys() -> list[str]:
-    _load_builtin()
-    return sorted(_REGISTRY)
-
-
 def adapter_for(provider: Provider) -> ProviderAdapter:
     """The adapter instance for a provider; KeyError names an unknown key."""
     _load_builtin()

@@ -161,16 +161,14 @@ def test_warehouse_user_receives_inbound_shipment_by_typing_barcodes(
     live_server, browser_page, warehouse_user
 ):
     from inventory.models import StockLevel
-    from inventory.services.receiving import inbound_create
     from tests.inventory.factories import ProductFactory, WarehouseFactory
+    from tests.inventory.helpers import asn
 
     warehouse = WarehouseFactory(code="tilburg")
     shirt = ProductFactory(sku="SHIRT-M", name="Oxford shirt M", barcode="5012345678900")
     ProductFactory(sku="SOCKS-L", name="Wool socks L", barcode="5012345678917")
     StockLevelFactory(product=shirt, warehouse=warehouse, on_hand=3)
-    inbound = inbound_create(
-        warehouse=warehouse, reference="ASN-7001", lines=[("SHIRT-M", 2), ("SOCKS-L", 1)]
-    )
+    inbound = asn(warehouse=warehouse, reference="ASN-7001", lines=[("SHIRT-M", 2), ("SOCKS-L", 1)])
     page = browser_page
 
     login(page, live_server.url, "warehouse", "/warehouse/inbound/")

@@ -3,9 +3,9 @@
 import pytest
 from playwright.sync_api import expect
 
-from inventory.services.receiving import inbound_create
 from tests.backoffice.browser import login, screenshot
 from tests.inventory.factories import ProductFactory, StockLevelFactory, WarehouseFactory
+from tests.inventory.helpers import asn
 from tests.logistics.factories import ShipmentFactory
 from tests.orders.factories import OrderFactory
 
@@ -21,9 +21,7 @@ def inbound():
     shirt = ProductFactory(sku="SHIRT-M", name="Oxford shirt M", barcode=SHIRT)
     ProductFactory(sku="SOCKS-L", name="Wool socks L", barcode=SOCKS)
     StockLevelFactory(product=shirt, warehouse=warehouse, on_hand=3)
-    return inbound_create(
-        warehouse=warehouse, reference="ASN-7001", lines=[("SHIRT-M", 2), ("SOCKS-L", 1)]
-    )
+    return asn(warehouse=warehouse, reference="ASN-7001", lines=[("SHIRT-M", 2), ("SOCKS-L", 1)])
 
 
 def _open_receiving(page, live_server, inbound):

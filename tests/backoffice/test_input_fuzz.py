@@ -26,12 +26,12 @@ from django.urls import URLPattern
 from backoffice import urls as backoffice_urls
 from backoffice.models import BulkJob
 from inventory.admin_ops import ReceiveForm
-from inventory.services.receiving import inbound_create
 from logistics.models import Shipment
 from orders.models import Hold, Order
 from orders.services.desk import order_hold_place
 from returns.services import RequestedLine, return_label_issue, return_request_create
 from tests.inventory.factories import ProductFactory, StockLevelFactory, WarehouseFactory
+from tests.inventory.helpers import asn
 from tests.logistics.factories import ShipmentFactory
 from tests.orders.factories import OrderFactory, OrderLineFactory
 from tests.returns.helpers import FakeReturnAdapter, delivered_order
@@ -119,7 +119,7 @@ def world(superuser) -> World:
     warehouse = WarehouseFactory()
     product = ProductFactory(sku="FUZZ-1", barcode="5012345678900")
     level = StockLevelFactory(product=product, warehouse=warehouse, on_hand=10)
-    inbound = inbound_create(warehouse=warehouse, reference="ASN-FUZZ", lines=[("FUZZ-1", 2)])
+    inbound = asn(warehouse=warehouse, reference="ASN-FUZZ", lines=[("FUZZ-1", 2)])
     job = BulkJob.objects.create(kind=BulkJob.Kind.ORDER_EXPORT, created_by=superuser)
     return World(
         order=order,

@@ -12,9 +12,10 @@ from core.errors import ValidationFailed
 from core.models import column_range
 from inventory import admin_ops
 from inventory.models import InboundLine, StockLevel, StockMovement
-from inventory.services.receiving import inbound_create, inbound_receive
+from inventory.services.receiving import inbound_receive
 from inventory.services.stock import stock_adjust
 from tests.inventory.factories import ProductFactory, StockLevelFactory, WarehouseFactory
+from tests.inventory.helpers import asn
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +33,7 @@ def client(superuser):
 def inbound():
     warehouse = WarehouseFactory()
     ProductFactory(sku="SHIRT-M", barcode="5012345678900")
-    return inbound_create(warehouse=warehouse, reference="ASN-9", lines=[("SHIRT-M", 2)])
+    return asn(warehouse=warehouse, reference="ASN-9", lines=[("SHIRT-M", 2)])
 
 
 @pytest.mark.parametrize("delta", ["99999999999", "-99999999999", str(INT_MAX + 1)])

@@ -9,11 +9,11 @@ from django.utils import timezone
 
 from backoffice.templatetags.stock_tags import reason_words
 from inventory.models import StockLevel, StockMovement
-from inventory.services.receiving import inbound_create
 from inventory.services.stock import stock_adjust, stock_receive, stock_return
 from logistics.models import DispatchOutbox, Shipment
 from orders.models import Order, OrderEvent
 from tests.inventory.factories import ProductFactory, StockLevelFactory, WarehouseFactory
+from tests.inventory.helpers import asn
 from tests.logistics.factories import ProviderFactory, ShipmentFactory
 from tests.orders.factories import OrderFactory
 
@@ -26,9 +26,7 @@ def inbound():
     shirt = ProductFactory(sku="SHIRT-M", barcode="5012345678900")
     ProductFactory(sku="SOCKS-L", barcode="5012345678917")
     StockLevelFactory(product=shirt, warehouse=warehouse, on_hand=3)
-    return inbound_create(
-        warehouse=warehouse, reference="ASN-1001", lines=[("SHIRT-M", 2), ("SOCKS-L", 1)]
-    )
+    return asn(warehouse=warehouse, reference="ASN-1001", lines=[("SHIRT-M", 2), ("SOCKS-L", 1)])
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from inventory.models import Product, Warehouse
+from inventory.models import InboundLine, InboundShipment, Product, Warehouse
 from inventory.services.stock import stock_receive
 from orders.models import Channel, ChannelWarehouse, Order
 from tests.inventory.factories import ProductFactory, WarehouseFactory
@@ -43,3 +43,15 @@ def warehouses(*codes: str) -> list[Warehouse]:
 
 def product(sku: str) -> Product:
     return ProductFactory(sku=sku)
+
+
+def asn(*, warehouse: Warehouse, reference: str, lines: list[tuple[str, int]]) -> InboundShipment:
+    """An announced inbound shipment with (SKU, expected quantity) lines, ready to receive."""
+    inbound = InboundShipment.objects.create(warehouse=warehouse, reference=reference)
+    InboundLine.objects.bulk_create(
+        InboundLine(
+            inbound=inbound, product=Product.objects.get(sku=sku), expected_quantity=quantity
+        )
+        for sku, quantity in lines
+    )
+    return inbound

@@ -3,10 +3,9 @@
 import pytest
 
 from inventory.models import StockLevel, StockSnapshot, Warehouse
-from inventory.services.receiving import inbound_create
 from inventory.services.reconciliation import snapshot_record
 from tests.inventory.factories import WarehouseFactory
-from tests.inventory.helpers import product, stock, warehouses
+from tests.inventory.helpers import asn, product, stock, warehouses
 from tests.logistics.factories import ProviderFactory
 
 pytestmark = pytest.mark.django_db
@@ -15,7 +14,7 @@ pytestmark = pytest.mark.django_db
 def test_warehouse_user_receives_by_scanning_in_admin(client, warehouse_user):
     (wh,) = warehouses("wh-a")
     shirt = product("SHIRT")
-    inbound = inbound_create(warehouse=wh, reference="ASN-9", lines=[("SHIRT", 2)])
+    inbound = asn(warehouse=wh, reference="ASN-9", lines=[("SHIRT", 2)])
     client.force_login(warehouse_user)
 
     response = client.post(
@@ -30,7 +29,7 @@ def test_warehouse_user_receives_by_scanning_in_admin(client, warehouse_user):
 def test_receive_page_shows_unknown_barcode_message(client, warehouse_user):
     (wh,) = warehouses("wh-a")
     product("SHIRT")
-    inbound = inbound_create(warehouse=wh, reference="ASN-9", lines=[("SHIRT", 2)])
+    inbound = asn(warehouse=wh, reference="ASN-9", lines=[("SHIRT", 2)])
     client.force_login(warehouse_user)
 
     response = client.post(
@@ -45,7 +44,7 @@ def test_receive_page_shows_unknown_barcode_message(client, warehouse_user):
 def test_customer_service_cannot_receive(client, agent):
     (wh,) = warehouses("wh-a")
     product("SHIRT")
-    inbound = inbound_create(warehouse=wh, reference="ASN-9", lines=[("SHIRT", 2)])
+    inbound = asn(warehouse=wh, reference="ASN-9", lines=[("SHIRT", 2)])
     client.force_login(agent)
 
     response = client.post(

@@ -8,7 +8,7 @@ from core.errors import ValidationFailed
 from inventory import error_codes
 from inventory.errors import InsufficientStock
 from inventory.models import LowStockAlert, StockLevel, StockMovement
-from inventory.services.stock import stock_adjust, stock_receive, stock_return, stock_transfer
+from inventory.services.stock import stock_adjust, stock_receive, stock_return
 from tests.inventory.helpers import product, stock, warehouses
 
 pytestmark = pytest.mark.django_db
@@ -91,39 +91,6 @@ def test_adjust_refuses_going_below_reserved(shirt, wh):
 def test_adjust_on_a_product_never_stocked_there_is_refused(shirt, wh):
     with pytest.raises(InsufficientStock):
         stock_adjust(product=shirt, warehouse=wh, delta=-1, reason="lost")
-
-
-def test_transfer_moves_stock_with_two_ledger_rows(shirt):
-    a, b = warehouses("wh-a", "wh-b")
-    stock(shirt, a, 5)
-
-    source, destination = stock_transfer(product=shirt, source=a, destination=b, quantity=3)
-
-    assert (source.on_hand, destination.on_hand) == (2, 3)
-    deltas = sorted(
-        StockMovement.objects.filter(type="transfer").values_list("on_hand_delta", flat=True)
-    )
-    assert deltas == [-3, 3]
-    call_command("verify_stock_ledger")
-
-
-def test_transfer_to_same_warehouse_is_refused(shirt, wh):
-    stock(shirt, wh, 5)
-
-    with pytest.raises(ValidationFailed, match="same"):
-        stock_transfer(product=shirt, source=wh, destination=wh, quantity=1)
-
-
-def test_transfer_of_more_than_available_changes_nothing(shirt):
-    a, b = warehouses("wh-a", "wh-b")
-    stock(shirt, a, 2)
-
-    with pytest.raises(InsufficientStock):
-        stock_transfer(product=shirt, source=a, destination=b, quantity=3)
-
-    assert StockLevel.objects.get(warehouse=a).on_hand == 2
-    assert not StockLevel.objects.filter(warehouse=b, on_hand__gt=0).exists()
-    assert not StockMovement.objects.filter(type="transfer").exists()
 
 
 def test_database_check_refuses_reserved_above_on_hand(shirt, wh):

@@ -1,7 +1,7 @@
 """Hypothesis state machine over the stock services: invariants hold after every step.
 
 Random receipts, orders (allocated on arrival), cancels, edits (reallocation),
-adjustments, transfers, counts, shipments and backorder runs. After every step:
+adjustments, counts, shipments and backorder runs. After every step:
 levels never negative, 0 <= reserved <= on_hand, ledger sum == levels, reserved
 == active allocations, no order line allocated more than it asked.
 """
@@ -27,7 +27,6 @@ from inventory.services.stock import (
     stock_adjust,
     stock_receive,
     stock_ship_allocation,
-    stock_transfer,
 )
 from orders.models import Order, OrderLine
 from orders.transitions import order_transition
@@ -134,16 +133,6 @@ class StockMachine(RuleBasedStateMachine):
             warehouse=self.warehouses[w],
             delta=delta,
             reason="correction",
-        )
-
-    @rule(p=idx, src=idx, dst=idx, qty=st.integers(min_value=1, max_value=6))
-    def transfer(self, p, src, dst, qty):
-        self._try(
-            stock_transfer,
-            product=self.products[p],
-            source=self.warehouses[src],
-            destination=self.warehouses[dst],
-            quantity=qty,
         )
 
     @rule(p=idx, w=idx, counted=st.integers(min_value=0, max_value=12))
