@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from contextlib import contextmanager
 from functools import partial
 
@@ -239,6 +240,10 @@ def _bulk_job_run_leased(*, job_id: int) -> BulkJob:
     return job
 
 
+def _bulk_actor(job: BulkJob) -> str:
+    return f"user:{job.created_by.get_username()} (bulk job {job.pk})"
+
+
 def _bulk_hold_one(*, job: BulkJob, order: Order) -> list:
     from orders.services.desk import order_hold_place
 
@@ -247,7 +252,7 @@ def _bulk_hold_one(*, job: BulkJob, order: Order) -> list:
         reason=job.parameters["reason"],
         note=job.parameters.get("note", ""),
         user=job.created_by,
-        actor=f"user:{job.created_by.get_username()} (bulk job {job.pk})",
+        actor=_bulk_actor(job),
     )
     return [order.number, "done", f"hold {hold.pk} placed"]
 
@@ -267,22 +272,33 @@ def _no_active_hold(*, job: BulkJob, order: Order) -> Conflict:
     )
 
 
-def _bulk_release_one(*, job: BulkJob, order: Order) -> list:
-    from orders.services.desk import order_hold_release
+def _each_active_hold(*, job: BulkJob, order: Order, apply: Callable[[Hold], object]) -> str:
+    """Apply to every active hold the job selects, all or none; the hold ids, for the report.
 
-    actor = f"user:{job.created_by.get_username()} (bulk job {job.pk})"
-    # All of an order's holds or none: a half-released order would be neither held
-    # for the reason still active nor on its way.
+    All of an order's holds or none: a half-released order would be neither held for the
+    reason still active nor on its way.
+    """
     with transaction.atomic():
         holds = _active_holds(job=job, order=order)
         if not holds:
             raise _no_active_hold(job=job, order=order)
         for hold in holds:
-            order_hold_release(
-                hold=hold, note=job.parameters.get("note", ""), user=job.created_by, actor=actor
-            )
-    released = ", ".join(str(hold.pk) for hold in holds)
-    return [order.number, "done", f"hold{pluralize(len(holds))} {released} released"]
+            apply(hold)
+    return f"hold{pluralize(len(holds))} {', '.join(str(hold.pk) for hold in holds)}"
+
+
+def _bulk_release_one(*, job: BulkJob, order: Order) -> list:
+    from orders.services.desk import order_hold_release
+
+    note = job.parameters.get("note", "")
+    released = _each_active_hold(
+        job=job,
+        order=order,
+        apply=lambda hold: order_hold_release(
+            hold=hold, note=note, user=job.created_by, actor=_bulk_actor(job)
+        ),
+    )
+    return [order.number, "done", f"{released} released"]
 
 
 def _bulk_assign_one(*, job: BulkJob, order: Order) -> list:
@@ -291,15 +307,14 @@ def _bulk_assign_one(*, job: BulkJob, order: Order) -> list:
     from orders.services.desk import order_hold_assign
 
     owner = get_user_model().objects.get(pk=job.parameters["owner_id"])
-    actor = f"user:{job.created_by.get_username()} (bulk job {job.pk})"
-    with transaction.atomic():
-        holds = _active_holds(job=job, order=order)
-        if not holds:
-            raise _no_active_hold(job=job, order=order)
-        for hold in holds:
-            order_hold_assign(hold=hold, owner=owner, user=job.created_by, actor=actor)
-    held = ", ".join(str(hold.pk) for hold in holds)
-    return [order.number, "done", f"hold{pluralize(len(holds))} {held} owned by {owner}"]
+    assigned = _each_active_hold(
+        job=job,
+        order=order,
+        apply=lambda hold: order_hold_assign(
+            hold=hold, owner=owner, user=job.created_by, actor=_bulk_actor(job)
+        ),
+    )
+    return [order.number, "done", f"{assigned} owned by {owner}"]
 
 
 def _export_one(*, job: BulkJob, order: Order) -> list:

@@ -51,7 +51,6 @@ PRODUCT_COLUMNS = [
     "country_of_origin", "customs_description", "customs_value", "customs_currency",
 ]  # fmt: skip
 PRODUCT_REQUIRED = {"sku", "name"}
-STOCK_COLUMNS = ["sku", "warehouse", "on_hand", "low_stock_threshold"]
 STOCK_REQUIRED = {"sku", "warehouse", "on_hand"}
 
 Progress = Callable[[int], None]
@@ -473,26 +472,19 @@ def import_job_run(*, job: ImportJob) -> ImportJob:
         with job.file.open("rb") as handle:
             text = handle.read().decode("utf-8-sig")
         if job.kind == ImportJob.Kind.PRODUCTS:
-            rows = rows_from_csv(text=text, required=PRODUCT_REQUIRED)
-            ImportJob.objects.filter(pk=job.pk).update(total_rows=len(rows))
-            result = products_import(
-                rows=rows,
-                dry_run=job.dry_run,
-                skip_bad_rows=job.skip_bad_rows,
-                user=job.created_by,
-                progress=progress,
-            )
+            required, run = PRODUCT_REQUIRED, products_import
         else:
-            rows = rows_from_csv(text=text, required=STOCK_REQUIRED)
-            ImportJob.objects.filter(pk=job.pk).update(total_rows=len(rows))
-            result = stock_levels_import(
-                rows=rows,
-                dry_run=job.dry_run,
-                skip_bad_rows=job.skip_bad_rows,
-                reference=f"import:{job.pk}",
-                user=job.created_by,
-                progress=progress,
-            )
+            required = STOCK_REQUIRED
+            run = partial(stock_levels_import, reference=f"import:{job.pk}")
+        rows = rows_from_csv(text=text, required=required)
+        ImportJob.objects.filter(pk=job.pk).update(total_rows=len(rows))
+        result = run(
+            rows=rows,
+            dry_run=job.dry_run,
+            skip_bad_rows=job.skip_bad_rows,
+            user=job.created_by,
+            progress=progress,
+        )
     except ValidationFailed as exc:
         job.status = ImportJob.Status.FAILED
         job.message = exc.detail
