@@ -9,10 +9,14 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
 from django.shortcuts import render
 from django.utils import timezone
 
+from backoffice.forms import CancelForm
 from core.errors import DomainError, ValidationFailed
+from orders.models import Order
+from orders.services.cancellation import order_cancel
 
 
 def staff_view(*perms: str) -> Callable:
@@ -44,6 +48,20 @@ def page(request, template: str, context: dict | None = None, status: int = 200)
     }
     base.update(context or {})
     return render(request, template, base, status=status)
+
+
+def order_cancel_from_form(request: HttpRequest, *, order: Order) -> None:
+    """Cancel `order` with the reason of the posted CancelForm; the outcome is a message."""
+    form = CancelForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give a reason and confirm that the order cannot be reopened.")
+        return
+    try:
+        order_cancel(order=order, reason=form.cleaned_data["reason"], user=request.user)
+    except DomainError as exc:
+        report_domain_error(request, exc)
+    else:
+        messages.success(request, f"Order {order.number} is cancelled.")
 
 
 def report_domain_error(request, exc: DomainError) -> None:

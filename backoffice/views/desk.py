@@ -14,17 +14,20 @@ from django.views.decorators.http import require_GET, require_POST
 from backoffice import selectors
 from backoffice.forms import (
     AddressForm,
-    CancelForm,
     HoldPlaceForm,
     HoldReleaseForm,
     NoteForm,
     SearchForm,
 )
-from backoffice.views.common import page, report_domain_error, staff_view
+from backoffice.views.common import (
+    order_cancel_from_form,
+    page,
+    report_domain_error,
+    staff_view,
+)
 from core.errors import DomainError, ValidationFailed
 from orders.models import Hold, Order
 from orders.services import desk as desk_services
-from orders.services.cancellation import order_cancel as order_cancel_service
 from orders.transitions import CANCELLABLE
 
 VIEW_ORDER = "orders.view_order"
@@ -240,14 +243,5 @@ def order_address_change(request, number: str):
 @staff_view(VIEW_ORDER, "orders.cancel_order")
 def order_cancel(request, number: str):
     order = _order_or_404(number)
-    form = CancelForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "Give a reason and confirm that the order cannot be reopened.")
-        return _back(order)
-    try:
-        order_cancel_service(order=order, reason=form.cleaned_data["reason"], user=request.user)
-    except DomainError as exc:
-        report_domain_error(request, exc)
-    else:
-        messages.success(request, f"Order {order.number} is cancelled.")
+    order_cancel_from_form(request, order=order)
     return _back(order)

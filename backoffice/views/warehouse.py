@@ -12,8 +12,13 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from backoffice import selectors
-from backoffice.forms import AdjustForm, CancelForm, CountForm, RerouteForm, ScanForm
-from backoffice.views.common import page, report_domain_error, staff_view
+from backoffice.forms import AdjustForm, CountForm, RerouteForm, ScanForm
+from backoffice.views.common import (
+    order_cancel_from_form,
+    page,
+    report_domain_error,
+    staff_view,
+)
 from core.csv_safe import csv_writer
 from core.errors import DomainError
 from inventory.models import InboundReceipt, InboundShipment, StockLevel, Warehouse
@@ -24,7 +29,6 @@ from inventory.services.stock import stock_adjust as stock_adjust_service
 from logistics.models import Shipment
 from logistics.services.dispatch import shipment_dispatch_retry
 from logistics.services.reroute import shipment_dispatch_reroute
-from orders.services.cancellation import order_cancel as order_cancel_service
 
 VIEW_STOCK = "inventory.view_stocklevel"
 
@@ -251,17 +255,7 @@ def shipment_reroute(request, shipment_id: int):
 def shipment_order_cancel(request, shipment_id: int):
     """Cancel the order of a failed shipment (its whole order: stock is allocated per order)."""
     shipment = get_object_or_404(Shipment.objects.select_related("order"), pk=shipment_id)
-    form = CancelForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "Give a reason and confirm that the order cannot be reopened.")
-        return _back_to_board(request)
-    order = shipment.order
-    try:
-        order_cancel_service(order=order, reason=form.cleaned_data["reason"], user=request.user)
-    except DomainError as exc:
-        report_domain_error(request, exc)
-    else:
-        messages.success(request, f"Order {order.number} is cancelled.")
+    order_cancel_from_form(request, order=shipment.order)
     return _back_to_board(request)
 
 
