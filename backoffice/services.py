@@ -244,7 +244,7 @@ def _bulk_actor(job: BulkJob) -> str:
     return f"user:{job.created_by.get_username()} (bulk job {job.pk})"
 
 
-def _bulk_hold_one(*, job: BulkJob, order: Order) -> list:
+def _bulk_hold_one(*, job: BulkJob, order: Order) -> list[str]:
     from orders.services.desk import order_hold_place
 
     hold = order_hold_place(
@@ -287,7 +287,7 @@ def _each_active_hold(*, job: BulkJob, order: Order, apply: Callable[[Hold], obj
     return f"hold{pluralize(len(holds))} {', '.join(str(hold.pk) for hold in holds)}"
 
 
-def _bulk_release_one(*, job: BulkJob, order: Order) -> list:
+def _bulk_release_one(*, job: BulkJob, order: Order) -> list[str]:
     from orders.services.desk import order_hold_release
 
     note = job.parameters.get("note", "")
@@ -301,7 +301,7 @@ def _bulk_release_one(*, job: BulkJob, order: Order) -> list:
     return [order.number, "done", f"{released} released"]
 
 
-def _bulk_assign_one(*, job: BulkJob, order: Order) -> list:
+def _bulk_assign_one(*, job: BulkJob, order: Order) -> list[str]:
     from django.contrib.auth import get_user_model
 
     from orders.services.desk import order_hold_assign

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db.models import CharField, Q, QuerySet, Value
 from django.db.models.functions import Lower, Upper
@@ -115,7 +116,11 @@ class SearchHit:
         return [MatchKind.LABELS[kind] for kind in self.matched_by]
 
 
-def _ids(queryset: QuerySet, kind: str) -> QuerySet:
+# One desk lookup: (order id, what matched) rows.
+Lookup = QuerySet[Any, tuple[int, str]]
+
+
+def _ids(queryset: QuerySet[Order], kind: str) -> Lookup:
     return queryset.annotate(kind=Value(kind, output_field=CharField())).values_list("id", "kind")[
         :SEARCH_LIMIT
     ]
@@ -128,7 +133,7 @@ def _prefix_range(field_name: str, prefix: str) -> Q:
     return Q(**{f"{field_name}__gte": prefix, f"{field_name}__lt": upper})
 
 
-def _number_lookup(q: str, upper: str, orders: QuerySet[Order]) -> QuerySet | None:
+def _number_lookup(q: str, upper: str, orders: QuerySet[Order]) -> Lookup | None:
     number = _ORDER_NUMBER_RE.match(q.replace(" ", ""))
     if not number:
         return None
@@ -142,8 +147,8 @@ def _number_lookup(q: str, upper: str, orders: QuerySet[Order]) -> QuerySet | No
 
 def _phone_and_postcode_lookups(
     q: str, orders: QuerySet[Order], *, include_contact: bool
-) -> list[QuerySet]:
-    lookups: list[QuerySet] = []
+) -> list[Lookup]:
+    lookups: list[Lookup] = []
     digits = "".join(ch for ch in q if ch.isdigit())
     if include_contact and len(digits) >= MIN_PHONE_DIGITS and re.fullmatch(r"[\d\s()+./-]+", q):
         key = phone_key(digits)[:PHONE_MATCH_DIGITS]
@@ -158,8 +163,8 @@ def _phone_and_postcode_lookups(
     return lookups
 
 
-def _name_and_city_lookups(q: str, upper: str, orders: QuerySet[Order]) -> list[QuerySet]:
-    lookups: list[QuerySet] = []
+def _name_and_city_lookups(q: str, upper: str, orders: QuerySet[Order]) -> list[Lookup]:
+    lookups: list[Lookup] = []
     has_letters = any(ch.isalpha() for ch in q)
     if len(q) >= MIN_NAME_CHARS and has_letters:
         lookups.append(
@@ -184,7 +189,7 @@ def _name_and_city_lookups(q: str, upper: str, orders: QuerySet[Order]) -> list[
     return lookups
 
 
-def _tracking_lookups(q: str, upper: str) -> list[QuerySet]:
+def _tracking_lookups(q: str, upper: str) -> list[Lookup]:
     if " " in q or len(q) < MIN_TRACKING_CHARS:
         return []
     # Compared upper-cased on both sides (shipment_tracking_ci, parcel_tracking_ci):
@@ -201,7 +206,7 @@ def _tracking_lookups(q: str, upper: str) -> list[QuerySet]:
     ]
 
 
-def desk_search_lookups(*, query: str, include_contact: bool = True) -> list[QuerySet]:
+def desk_search_lookups(*, query: str, include_contact: bool = True) -> list[Lookup]:
     """The indexed lookups a desk query can mean: each an (order id, kind) queryset.
 
     Without `include_contact` (a role that may not see the customer's e-mail and phone)
@@ -210,7 +215,7 @@ def desk_search_lookups(*, query: str, include_contact: bool = True) -> list[Que
     q = " ".join(query.split())
     if not q:
         return []
-    lookups: list[QuerySet] = []
+    lookups: list[Lookup] = []
     orders = Order.objects.all()
     upper = q.upper()
 

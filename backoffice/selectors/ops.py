@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import (
     Count,
     F,
@@ -80,7 +80,7 @@ class _QueueFilter:
     channel_code: str
     order_filter: Q
     backorder_days: int
-    owner: AbstractBaseUser | None
+    owner: User | None
     limit: int
 
 
@@ -137,13 +137,13 @@ def _shipment_items(kind: str, shipments: list[Shipment]) -> list[ExceptionItem]
 
 
 def _shipments_by_status(
-    qs: QuerySet[Shipment], statuses: list[str], f: _QueueFilter
+    qs: QuerySet[Shipment], statuses: Sequence[str], f: _QueueFilter
 ) -> tuple[int, list[Shipment]]:
     qs = qs.filter(f.order_filter)
     count = capped_count(qs.filter(status__in=statuses))
     shipments = _ordered_by_status(
         qs.select_related("order", "provider"),
-        statuses=statuses,
+        statuses=list(statuses),
         order="updated_at",
         limit=f.limit,
     )
@@ -249,7 +249,7 @@ def exception_queue(
     kind: str = "",
     channel_code: str = "",
     backorder_days: int = 3,
-    owner: AbstractBaseUser | None = None,
+    owner: User | None = None,
     limit: int = 200,
 ) -> dict[str, dict[str, Any]]:
     """The operations exception queue, per kind: the oldest `limit` items and the total count."""

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import partial
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.cache import cache
@@ -54,6 +54,8 @@ PRODUCT_REQUIRED = {"sku", "name"}
 STOCK_REQUIRED = {"sku", "warehouse", "on_hand"}
 
 Progress = Callable[[int], None]
+# {"row": data row number from 1, "field": column, "message": what is wrong}
+RowError = dict[str, Any]
 T = TypeVar("T")
 
 
@@ -61,12 +63,12 @@ T = TypeVar("T")
 class ImportResult:
     total_rows: int
     applied_rows: int = 0
-    errors: list[dict] = field(default_factory=list)
-    preview: list[dict] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    preview: list[RowError] = field(default_factory=list)
     dry_run: bool = False
 
 
-def _error(row: int, column: str, message: str) -> dict:
+def _error(row: int, column: str, message: str) -> RowError:
     return {"row": row, "field": column, "message": message}
 
 
@@ -100,7 +102,7 @@ def _int(value: str, *, minimum: int = 0) -> int | None:
     return number if number >= minimum else None
 
 
-def _refuse_or_keep(errors: list[dict], *, skip_bad_rows: bool) -> None:
+def _refuse_or_keep(errors: list[RowError], *, skip_bad_rows: bool) -> None:
     if errors and not skip_bad_rows:
         raise ValidationFailed(
             f"{len({e['row'] for e in errors})} row(s) are invalid; nothing was imported. "
@@ -147,14 +149,14 @@ def _stock_row_parse(
     *,
     products: dict[str, int],
     warehouses: dict[str, int],
-    errors: list[dict],
+    errors: list[RowError],
 ) -> _StockRow | None:
     """The row's ids and figures, or None after adding every error it has to `errors`."""
     sku, code = row.get("sku", ""), row.get("warehouse", "")
     on_hand = _int(row.get("on_hand", ""))
     raw_threshold = row.get("low_stock_threshold", "")
     threshold = _int(raw_threshold) if raw_threshold else None
-    found: list[dict] = []
+    found: list[RowError] = []
     if sku not in products:
         found.append(_error(number, "sku", f"Unknown SKU {sku!r}."))
     if code not in warehouses:
@@ -173,9 +175,9 @@ def _stock_row_parse(
 
 def _stock_rows_check(
     rows: list[dict[str, str]], *, products: dict[str, int], warehouses: dict[str, int]
-) -> tuple[list[_StockRow], list[dict]]:
+) -> tuple[list[_StockRow], list[RowError]]:
     """The well-formed rows (each (SKU, warehouse) once) and the errors of the others."""
-    errors: list[dict] = []
+    errors: list[RowError] = []
     good: list[_StockRow] = []
     seen: set[tuple[int, int]] = set()
     for number, row in enumerate(rows, start=1):
@@ -320,9 +322,9 @@ def _product_value(column: str, raw: str) -> tuple[object, str | None]:
     return raw, None
 
 
-def _product_fields_set(number: int, row: dict[str, str], product: Product) -> list[dict]:
+def _product_fields_set(number: int, row: dict[str, str], product: Product) -> list[RowError]:
     """Copy the row's columns onto `product` (unsaved); the errors of the row's own values."""
-    errors: list[dict] = []
+    errors: list[RowError] = []
     for column in PRODUCT_COLUMNS[1:]:
         if column not in row:
             continue
@@ -347,8 +349,8 @@ class _ProductUniqueness:
     seen_sku: set[str] = field(default_factory=set)
     seen_barcode: dict[str, str] = field(default_factory=dict)
 
-    def errors(self, number: int, sku: str, barcode: str | None) -> list[dict]:
-        errors: list[dict] = []
+    def errors(self, number: int, sku: str, barcode: str | None) -> list[RowError]:
+        errors: list[RowError] = []
         if sku in self.seen_sku:
             errors.append(_error(number, "sku", f"{sku} appears more than once."))
         if barcode and (
@@ -384,13 +386,15 @@ def products_import(
     """Create or update products by SKU. Same error and all-or-nothing rules as stock levels."""
     existing = {p.sku: p for p in Product.objects.filter(sku__in={r.get("sku", "") for r in rows})}
     uniqueness = _ProductUniqueness(
-        barcode_owner=dict(
-            Product.objects.filter(
+        barcode_owner={
+            barcode: sku
+            for barcode, sku in Product.objects.filter(
                 barcode__in={r["barcode"] for r in rows if r.get("barcode")}
             ).values_list("barcode", "sku")
-        )
+            if barcode is not None
+        }
     )
-    errors: list[dict] = []
+    errors: list[RowError] = []
     valid: list[tuple[int, Product, bool]] = []
     for number, row in enumerate(rows, start=1):
         sku = row.get("sku", "")
