@@ -195,9 +195,17 @@ def floor_create(request):
         cursor.execute(
             "INSERT INTO partners_idempotencyrecord (api_key_id, key, request_method, "
             "request_path, request_hash, response_status, response_content_type, "
-            "response_body, created_at, completed_at) "
-            "VALUES (%s, %s, 'POST', %s, '', 201, 'application/json', %s, %s, %s)",
-            [key_id, request.headers["Idempotency-Key"], request.path, body, now, now],
+            "response_body, response_location, created_at, completed_at) "
+            "VALUES (%s, %s, 'POST', %s, '', 201, 'application/json', %s, %s, %s, %s)",
+            [
+                key_id,
+                request.headers["Idempotency-Key"],
+                request.path,
+                body,
+                f"/api/v1/orders/{number}/",
+                now,
+                now,
+            ],
         )
     return JsonResponse({"number": number, "status": "in_fulfilment"}, status=201)
 
