@@ -245,7 +245,7 @@ def _bulk_actor(job: BulkJob) -> str:
 
 
 def _bulk_hold_one(*, job: BulkJob, order: Order) -> list[str]:
-    from orders.services.desk import order_hold_place
+    from orders.services.holds import order_hold_place
 
     hold = order_hold_place(
         order=order,
@@ -288,7 +288,7 @@ def _each_active_hold(*, job: BulkJob, order: Order, apply: Callable[[Hold], obj
 
 
 def _bulk_release_one(*, job: BulkJob, order: Order) -> list[str]:
-    from orders.services.desk import order_hold_release
+    from orders.services.holds import order_hold_release
 
     note = job.parameters.get("note", "")
     released = _each_active_hold(
@@ -304,7 +304,7 @@ def _bulk_release_one(*, job: BulkJob, order: Order) -> list[str]:
 def _bulk_assign_one(*, job: BulkJob, order: Order) -> list[str]:
     from django.contrib.auth import get_user_model
 
-    from orders.services.desk import order_hold_assign
+    from orders.services.holds import order_hold_assign
 
     owner = get_user_model().objects.get(pk=job.parameters["owner_id"])
     assigned = _each_active_hold(

@@ -28,6 +28,7 @@ from backoffice.views.common import (
 from core.errors import DomainError, ValidationFailed
 from orders.models import Hold, Order
 from orders.services import desk as desk_services
+from orders.services import holds as hold_services
 from orders.transitions import CANCELLABLE
 
 VIEW_ORDER = "orders.view_order"
@@ -121,7 +122,7 @@ def order_detail(request, number: str):
             "note_form": NoteForm(),
             "can": {
                 "hold": user.has_perm("orders.place_hold")
-                and order.status in desk_services.HOLDABLE_STATUSES,
+                and order.status in hold_services.HOLDABLE_STATUSES,
                 "release": user.has_perm("orders.release_hold"),
                 "note": user.has_perm("orders.add_order_note"),
                 "address": user.has_perm("orders.change_shipping_address") and can_change_address,
@@ -142,7 +143,7 @@ def order_hold_place(request, number: str):
         return _back(order)
     try:
         hours = form.cleaned_data["due_in_hours"]
-        desk_services.order_hold_place(
+        hold_services.order_hold_place(
             order=order,
             reason=form.cleaned_data["reason"],
             note=form.cleaned_data["note"],
@@ -182,7 +183,7 @@ def order_hold_release(request, number: str, hold_id: int):
     form = HoldReleaseForm(request.POST)
     note = form.cleaned_data["note"] if form.is_valid() else ""
     try:
-        desk_services.order_hold_release(hold=hold, note=note, user=request.user)
+        hold_services.order_hold_release(hold=hold, note=note, user=request.user)
     except DomainError as exc:
         report_domain_error(request, exc)
     else:

@@ -35,7 +35,8 @@ from inventory.services.stock import (
     stock_reserve,
 )
 from orders import events
-from orders.models import Channel, Hold, Order
+from orders.models import Channel, Order
+from orders.services.holds import order_holds_place_automatic
 from orders.transitions import order_transition
 
 logger = logging.getLogger(__name__)
@@ -66,18 +67,10 @@ class _Inputs(NamedTuple):
 
 
 def _place_holds(*, order: Order, reasons: list[tuple[str, str]], user, actor) -> None:
-    for reason, detail in reasons:
-        # Holds are the orders domain's model; the desk's hold services own manual holds.
-        Hold.objects.get_or_create(
-            order=order, reason=reason, released_at__isnull=True, defaults={"note": detail}
-        )
-        events.allocation_hold_placed_event(
-            order=order, hold_reason=reason, detail=detail, user=user, actor=actor
-        )
-    order_transition(
+    order_holds_place_automatic(
         order=order,
-        to=S.ON_HOLD,
-        reason="; ".join(detail for _, detail in reasons),
+        reasons=reasons,
+        status_reason="; ".join(detail for _, detail in reasons),
         user=user,
         actor=actor,
     )

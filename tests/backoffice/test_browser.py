@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 from backoffice.models import BulkJob
 from orders.models import Hold, Order, OrderEvent
-from orders.services.desk import order_hold_place
+from orders.services.holds import order_hold_place
 from tests.backoffice.browser import PASSWORD, login, screenshot
 from tests.inventory.factories import StockLevelFactory
 from tests.logistics.factories import ShipmentFactory, TrackingEventFactory
@@ -270,7 +270,7 @@ def test_manager_screens_render_in_the_browser(live_server, browser_page, manage
 
     from django.utils import timezone
 
-    from orders.services.desk import order_hold_place
+    from orders.services.holds import order_hold_place
     from tests.logistics.factories import ServiceLevelFactory
 
     level = ServiceLevelFactory(max_transit_hours=24)

@@ -6,7 +6,7 @@ from backoffice.models import BulkJob
 from backoffice.services import bulk_assign_job_create, bulk_job_run, bulk_release_job_create
 from core.errors import Conflict, ValidationFailed
 from orders.models import Hold, Order, OrderEvent
-from orders.services.desk import order_hold_assign, order_hold_place
+from orders.services.holds import order_hold_assign, order_hold_place
 from tests.orders.factories import OrderFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]

@@ -64,7 +64,7 @@ def test_interrupted_job_resumes_where_it_stopped(manager):
     job = bulk_hold_job_create(user=manager, order_ids=[o.pk for o in orders], reason="manual")
     # As if a worker died after the first two orders were saved.
     for order in orders[:2]:
-        from orders.services.desk import order_hold_place
+        from orders.services.holds import order_hold_place
 
         order_hold_place(order=order, reason="manual", user=manager)
     BulkJob.objects.filter(pk=job.pk).update(

@@ -9,7 +9,7 @@ from backoffice.models import BulkJob
 from backoffice.services import bulk_hold_job_create, bulk_job_run
 from core.errors import Conflict
 from orders.models import Hold, Order
-from orders.services.desk import order_hold_place
+from orders.services.holds import order_hold_place
 from tests.orders.factories import OrderFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True)]

@@ -13,7 +13,7 @@ from backoffice.selectors import (
     orders_recent,
 )
 from orders.models import Hold
-from orders.services.desk import order_hold_place
+from orders.services.holds import order_hold_place
 from tests.logistics.factories import ShipmentFactory
 from tests.orders.factories import OrderFactory
 

@@ -28,7 +28,7 @@ from backoffice.models import BulkJob
 from inventory.admin_ops import ReceiveForm
 from logistics.models import Shipment
 from orders.models import Hold, Order
-from orders.services.desk import order_hold_place
+from orders.services.holds import order_hold_place
 from returns.services import RequestedLine, return_label_issue, return_request_create
 from tests.inventory.factories import ProductFactory, StockLevelFactory, WarehouseFactory
 from tests.inventory.helpers import asn

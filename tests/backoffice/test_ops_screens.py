@@ -9,7 +9,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from orders.models import Order
-from orders.services.desk import order_hold_place
+from orders.services.holds import order_hold_place
 from tests.inventory.factories import StockLevelFactory
 from tests.logistics.factories import ShipmentFactory
 from tests.orders.factories import OrderFactory

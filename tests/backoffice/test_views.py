@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from backoffice.models import BulkJob
 from orders.models import Hold, Order, OrderEvent
-from orders.services.desk import order_hold_place
+from orders.services.holds import order_hold_place
 from tests.inventory.factories import StockLevelFactory
 from tests.logistics.factories import ShipmentFactory, TrackingEventFactory
 from tests.orders.factories import OrderFactory, OrderLineFactory

@@ -12,7 +12,7 @@ from logistics.models import CustomsDeclaration, CustomsUnionMember, DispatchOut
 from logistics.services.customs import customs_border_crossed
 from logistics.services.shipments import shipments_plan_for_order
 from orders.models import Hold, Order
-from orders.services.desk import order_hold_release
+from orders.services.holds import order_hold_release
 from tests.logistics.customs_data import customs_union_eu
 from tests.logistics.helpers import allocated_order, sandbox_provider
 

@@ -7,12 +7,11 @@ from logistics.models import Shipment, ShipmentStatusGroups
 from orders.models import Hold, Order, OrderEvent
 from orders.services.desk import (
     order_address_changeable,
-    order_hold_place,
-    order_hold_release,
     order_note_add,
     order_shipping_address_change,
     shipments_with_provider,
 )
+from orders.services.holds import order_hold_place, order_hold_release
 from tests.logistics.factories import ShipmentFactory
 from tests.orders.factories import OrderFactory
 
