@@ -6,7 +6,7 @@ Uses its own database: DATABASE_URL's name + "_bench" (created and migrated if
 missing; its inventory/order tables are emptied on every run). Two scenarios:
 (a) orders spread over 10,000 SKUs, (b) every order on one hot SKU. For each,
 CLIENTS processes (own connections) allocate pre-created one-line orders with
-`inventory.services.allocation.order_allocate`, then pgbench runs the
+`orders.services.allocation.order_allocate`, then pgbench runs the
 equivalent transaction in raw SQL with the same number of clients, interleaved
 in --rounds slices so that load drift hits both alike (the floor:
 lock order, lock level, guarded F-style update, ledger row, allocation row,
@@ -164,8 +164,8 @@ def _client(order_ids: list[int], start, results) -> None:
     _setup_django()
     from django.db import connection
 
-    from inventory.services.allocation import order_allocate
     from orders.models import Order
+    from orders.services.allocation import order_allocate
 
     connection.ensure_connection()
     errors = 0

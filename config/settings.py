@@ -463,8 +463,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "logistics.tasks.tracking_flag_late_task",
         "schedule": LOGISTICS_LATE_CHECK_SECONDS,
     },
-    "inventory-backorders-sweep": {
-        "task": "inventory.tasks.backorders_sweep_task",
+    "orders-backorders-sweep": {
+        "task": "orders.tasks.backorders_sweep_task",
         "schedule": INVENTORY_BACKORDER_SWEEP_SECONDS,
     },
     "inventory-lsp-snapshots": {

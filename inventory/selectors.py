@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from django.db.models import F, Sum
+from django.db.models import F, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
 from core.csv_safe import csv_writer
-from inventory.models import StockLevel
+from inventory.models import Allocation, StockLevel
+from inventory.sql import LEDGER_DRIFT_SQL
 
 
 def stock_available_for_channel(*, channel, skus: list[str]) -> dict[str, int]:
@@ -26,25 +27,20 @@ def stock_available_for_channel(*, channel, skus: list[str]) -> dict[str, int]:
     return {row["product__sku"]: row["available"] for row in rows}
 
 
-_DRIFT_SQL = """
-WITH ledger AS (
-    SELECT product_id, warehouse_id,
-           SUM(on_hand_delta) AS on_hand, SUM(reserved_delta) AS reserved
-    FROM inventory_stockmovement
-    GROUP BY product_id, warehouse_id
-)
-SELECT p.sku, w.code,
-       COALESCE(l.on_hand, 0), COALESCE(l.reserved, 0),
-       COALESCE(g.on_hand, 0), COALESCE(g.reserved, 0)
-FROM inventory_stocklevel l
-FULL OUTER JOIN ledger g
-  ON g.product_id = l.product_id AND g.warehouse_id = l.warehouse_id
-JOIN inventory_product p ON p.id = COALESCE(l.product_id, g.product_id)
-JOIN inventory_warehouse w ON w.id = COALESCE(l.warehouse_id, g.warehouse_id)
-WHERE COALESCE(l.on_hand, 0) <> COALESCE(g.on_hand, 0)
-   OR COALESCE(l.reserved, 0) <> COALESCE(g.reserved, 0)
-ORDER BY p.sku, w.code
-"""
+def stock_levels_with_available(*, product_ids: list[int] | None = None) -> QuerySet[StockLevel]:
+    """Levels with stock to give (on hand above reserved), of `product_ids` or of every product.
+
+    Lazy: backorder allocation embeds it as a subquery and re-checks `.exists()` as it goes.
+    """
+    levels = StockLevel.objects.filter(on_hand__gt=F("reserved"))
+    if product_ids:
+        levels = levels.filter(product_id__in=product_ids)
+    return levels
+
+
+def allocations_count_for_order(*, order_id: int) -> int:
+    """How many Allocation rows (any status) the order's lines have."""
+    return Allocation.objects.filter(order_line__order_id=order_id).count()
 
 
 def stock_ledger_drift() -> list[dict]:
@@ -55,7 +51,7 @@ def stock_ledger_drift() -> list[dict]:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute(_DRIFT_SQL)
+        cursor.execute(LEDGER_DRIFT_SQL)
         rows = cursor.fetchall()
     keys = ("sku", "warehouse", "on_hand", "reserved", "ledger_on_hand", "ledger_reserved")
     return [dict(zip(keys, row, strict=True)) for row in rows]

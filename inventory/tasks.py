@@ -6,22 +6,6 @@ from celery import shared_task
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def backorders_allocate_task(*, product_ids: list[int] | None = None) -> int:
-    """Allocate waiting (backordered) orders that need these products; returns orders touched."""
-    from inventory.services.allocation import backorders_allocate
-
-    return backorders_allocate(product_ids=product_ids)
-
-
-@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def backorders_sweep_task() -> int:
-    """Periodic safety net: retry every backordered order (an enqueue may have been lost)."""
-    from inventory.services.allocation import backorders_allocate
-
-    return backorders_allocate(product_ids=None)
-
-
-@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def import_job_run_task(*, job_id: int) -> str:
     """Run one CSV import job (a job already started or finished is left alone)."""
     from inventory.models import ImportJob

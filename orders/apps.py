@@ -5,9 +5,15 @@ class OrdersConfig(AppConfig):
     name = "orders"
 
     def ready(self) -> None:
+        from inventory import hooks as inventory_hooks
         from logistics import hooks
+        from orders.services.allocation import restock_hook, shortfall_hook
         from orders.services.progress import shipment_progress
 
         # Tracking ingestion (logistics) hands shipment progress to orders through this
         # port; see logistics.hooks.ShipmentProgress for when it is called.
         hooks.shipment_progress.register(shipment_progress)
+
+        # The stock engine's two questions for the order workflow (inventory/hooks.py).
+        inventory_hooks.restock.register(restock_hook)
+        inventory_hooks.shortfall.register(shortfall_hook)

@@ -6,7 +6,9 @@ ORDER_NOT_FOUND = "order_not_found"
 ORDER_ALREADY_SHIPPED = "order_already_shipped"
 ORDER_ALREADY_CANCELLED = "order_already_cancelled"
 INVALID_ORDER = "invalid_order"
-# Back-office desk actions (orders/services/desk.py).
+# Allocation (orders/services/allocation.py).
+ORDER_NOT_ALLOCATABLE = "order_not_allocatable"
+# Holds and desk actions (orders/services/holds.py, desk.py).
 ORDER_NOT_HOLDABLE = "order_not_holdable"
 HOLD_ALREADY_ACTIVE = "hold_already_active"
 HOLD_ALREADY_RELEASED = "hold_already_released"

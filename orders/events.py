@@ -159,7 +159,7 @@ def tracking_exception_event(
     )
 
 
-# --- Allocation (written by inventory.services.allocation) -------------------
+# --- Allocation (written by orders.services.allocation) -------------------
 
 
 def stock_allocated_event(

@@ -15,7 +15,7 @@ from core.pipeline import prepared_cursor
 from core.sql_json import json_array, utc_iso
 from inventory import sql as inventory_sql
 from logistics import sql as logistics_sql
-from orders.models import OrderLine
+from orders.models import Channel, Order, OrderLine
 
 # --- Order numbers -----------------------------------------------------------------------
 # `count` fresh values of the order number sequence (orders.numbers formats them).
@@ -168,3 +168,59 @@ def order_lines_progress_add(*, deltas: Mapping[int, tuple[int, int]]) -> None:
             f"FROM (VALUES {values}) AS v(id, shipped, delivered) WHERE l.id = v.id::bigint",
             [value for row in rows for value in row],
         )
+
+
+# --- Allocation (issue 17, L1) ------------------------------------------------------------
+# Tests: tests/orders/test_sql_allocation.py. Why raw SQL: docs/decisions/0002.
+
+# Lock one order row (parameter: the order id), every concrete column in
+# `Order._meta.concrete_fields` order. Nothing else is read in this statement on
+# purpose: a SELECT ... FOR UPDATE that waited for the lock would evaluate joined or
+# sub-selected rows in its old snapshot.
+ORDER_LOCK_SQL = (
+    "SELECT "  # noqa: S608 - column names from the model
+    + ", ".join(f.column for f in Order._meta.concrete_fields)
+    + " FROM orders_order WHERE id = %s FOR UPDATE"
+)
+
+# Read AFTER the order lock, as a new statement (so a new snapshot in READ
+# COMMITTED: every allocation change of this order committed before we got the
+# lock is seen): the channel's columns, whether a hold is active, each line with what
+# is already reserved for it, the channel's eligible warehouses in priority order,
+# and the stock levels of the missing products at those warehouses, locked in
+# primary-key order (the global lock order: order row, then levels by pk). One round
+# trip instead of four ORM queries. The inventory parts come from inventory.sql.
+# Parameters (named): `order` and ALLOCATION_INPUTS_PARAMS.
+_ALLOCATION_INPUTS_TEMPLATE = """
+WITH lines AS (
+  SELECT l.id, l.line_number, l.product_id, l.sku, l.quantity,
+    {taken} AS taken
+  FROM orders_orderline l WHERE l.order_id = %(order)s
+), rules AS (
+  SELECT cw.warehouse_id, w.code, cw.priority
+  FROM orders_channelwarehouse cw {warehouse_join}
+  WHERE cw.channel_id = (SELECT channel_id FROM orders_order WHERE id = %(order)s)
+), levels AS (
+  {levels}
+)
+SELECT {channel_columns},
+  EXISTS (SELECT 1 FROM orders_hold h WHERE h.order_id = %(order)s AND h.released_at IS NULL)
+    AS has_active_hold,
+  (SELECT coalesce(json_agg(json_build_array(id, line_number, product_id, sku, quantity, taken)
+     ORDER BY line_number), '[]') FROM lines) AS lines_json,
+  (SELECT coalesce(json_agg(json_build_array(warehouse_id, code) ORDER BY priority, warehouse_id),
+     '[]') FROM rules) AS rules_json,
+  (SELECT coalesce(json_agg(json_build_array(id, product_id, warehouse_id, on_hand, reserved,
+     low_stock_threshold)), '[]') FROM levels) AS levels_json
+FROM orders_channel c WHERE c.id = (SELECT channel_id FROM orders_order WHERE id = %(order)s)
+"""
+ALLOCATION_INPUTS_SQL = _ALLOCATION_INPUTS_TEMPLATE.format(
+    taken=inventory_sql.allocation_taken_sql(line_id="l.id"),
+    warehouse_join=inventory_sql.active_warehouse_join("w", on="cw.warehouse_id"),
+    levels=inventory_sql.stock_levels_lock_sql(
+        product_ids="SELECT product_id FROM lines WHERE quantity > taken",
+        warehouse_ids="SELECT warehouse_id FROM rules",
+    ),
+    channel_columns=", ".join(f"c.{f.column}" for f in Channel._meta.concrete_fields),
+)
+ALLOCATION_INPUTS_PARAMS: dict[str, str] = dict(inventory_sql.ALLOCATION_TAKEN_PARAMS)

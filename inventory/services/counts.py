@@ -8,6 +8,7 @@ from django.utils import timezone
 from core.errors import Conflict, ValidationFailed
 from inventory import error_codes
 from inventory.errors import StockLevelLocked
+from inventory.hooks import shortfall as shortfall_hook
 from inventory.models import Product, StockCount, StockLevel, StockMovement, Warehouse
 from inventory.services.stock import stock_set_on_hand
 
@@ -80,10 +81,9 @@ def stock_count_complete(
     level = StockLevel.objects.filter(product=count.product, warehouse=count.warehouse).first()
     shortfall = (level.reserved if level else 0) - counted
     if shortfall > 0 and release_shortfall:
-        # The units are not there: the least important orders lose them and wait again.
-        from inventory.services.allocation import allocations_release_for_shortfall
-
-        allocations_release_for_shortfall(
+        # The units are not there: the least important orders lose them and wait again
+        # (the order workflow decides which: inventory.hooks.shortfall, filled by orders).
+        shortfall_hook.impl.reservations_release_for_shortfall(
             product_id=count.product_id,
             warehouse_id=count.warehouse_id,
             quantity=shortfall,

@@ -30,6 +30,7 @@ from core.models import column_range
 from core.pipeline import prepared_cursor
 from inventory import error_codes
 from inventory.errors import InsufficientStock, StockLevelLocked
+from inventory.hooks import restock
 from inventory.models import (
     AdjustmentReason,
     Allocation,
@@ -40,6 +41,7 @@ from inventory.models import (
     StockMovement,
     Warehouse,
 )
+from inventory.sql import stock_levels_add_sql, stock_reserve_sql
 
 logger = logging.getLogger(__name__)
 
@@ -266,30 +268,13 @@ def stock_reserve(
 
     now = timezone.now()
     actor_id = user.pk if user is not None and user.is_authenticated else None
-    values = ", ".join(
-        ["(%s::bigint, %s::bigint, %s::bigint, %s::bigint, %s::integer)"] * len(reservations)
-    )
     params: list = []
     for r in reservations:
         level = locked[(r.product_id, r.warehouse_id)]
         params += [level.pk, r.order_line_id, r.product_id, r.warehouse_id, r.quantity]
     with prepared_cursor() as cursor:
         cursor.execute(
-            # Three data-modifying CTEs: Postgres runs them all, in one snapshot.
-            f"WITH v(level_id, line_id, product_id, warehouse_id, q) AS (VALUES {values}), "  # noqa: S608 - placeholders only
-            "lv AS (UPDATE inventory_stocklevel l SET reserved = l.reserved + t.q, updated_at = %s "
-            "  FROM (SELECT level_id, sum(q) AS q FROM v GROUP BY level_id) t "
-            "  WHERE l.id = t.level_id RETURNING l.id), "
-            "mv AS (INSERT INTO inventory_stockmovement (product_id, warehouse_id, type, "
-            "  on_hand_delta, reserved_delta, reason, reference, order_id, actor_id, note, "
-            "  created_at) SELECT product_id, warehouse_id, %s, 0, q, '', %s, %s, %s, '', %s "
-            "  FROM v RETURNING id) "
-            "INSERT INTO inventory_allocation (created_at, updated_at, order_line_id, "
-            "  warehouse_id, quantity, status) SELECT %s, %s, line_id, warehouse_id, q, %s FROM v "
-            # A literal, not a parameter: Postgres matches it to the partial unique index.
-            "ON CONFLICT (order_line_id, warehouse_id) WHERE status = 'active' DO UPDATE SET "
-            "  quantity = inventory_allocation.quantity + EXCLUDED.quantity, "
-            "  updated_at = EXCLUDED.updated_at",
+            stock_reserve_sql(rows=len(reservations)),
             [
                 *params,
                 now,
@@ -317,13 +302,8 @@ def _levels_add_bulk(rows: list[tuple[int, int, int]], *, now) -> None:
     with connection.cursor() as cursor:
         for start in range(0, len(rows), 1000):
             chunk = rows[start : start + 1000]
-            values = ", ".join(["(%s, %s, %s)"] * len(chunk))
             cursor.execute(
-                "UPDATE inventory_stocklevel AS l "  # noqa: S608 - placeholders only
-                "SET on_hand = l.on_hand + v.d_on_hand, reserved = l.reserved + v.d_reserved, "
-                "updated_at = %s "
-                f"FROM (VALUES {values}) AS v(id, d_on_hand, d_reserved) "
-                "WHERE l.id = v.id::bigint",
+                stock_levels_add_sql(rows=len(chunk)),
                 [now, *[x for row in chunk for x in row]],
             )
 
@@ -437,10 +417,9 @@ def backorders_enqueue_now(*, product_ids: list[int]) -> None:
     A broker outage must not fail a receipt that has already committed: the
     error is logged and the periodic backorder sweep picks the orders up.
     """
-    from inventory.tasks import backorders_allocate_task
-
     try:
-        backorders_allocate_task.apply_async(kwargs={"product_ids": product_ids}, retry=False)
+        # The order workflow allocates backorders (inventory.hooks.restock, filled by orders).
+        restock.impl.backorders_enqueue(product_ids=product_ids)
     except Exception:
         logger.exception("Could not enqueue backorder allocation for products %s", product_ids)
 

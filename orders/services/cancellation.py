@@ -36,7 +36,7 @@ def order_cancel(
     already-cancelled order changes nothing and returns it. Raises Conflict (409, code order_already_shipped, with `order_status`) once any
     part of the order has shipped.
     """
-    from inventory.services.allocation import order_deallocate
+    from orders.services.allocation import order_deallocate
 
     locked = Order.objects.select_for_update().get(pk=order.pk)
     if locked.status == Order.Status.CANCELLED:

@@ -78,7 +78,7 @@ def order_shipping_address_change(
         if not cleaned[name]
     ]
     # The same rule allocation applies, so a corrected address is not held again.
-    from inventory.services.allocation import NO_POSTCODE_COUNTRIES
+    from orders.services.allocation_policy import NO_POSTCODE_COUNTRIES
 
     if (
         cleaned["shipping_country"]

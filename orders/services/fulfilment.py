@@ -21,8 +21,8 @@ def order_fulfil(
     which lets planning skip what such an order cannot have and take the
     allocations as allocation made them (see shipments_plan_for_order).
     """
-    from inventory.services.allocation import order_allocate
     from logistics.services.shipments import shipments_plan_for_order
+    from orders.services.allocation import order_allocate
 
     if not new_order:
         order_allocate(order=order, user=user, actor=actor)

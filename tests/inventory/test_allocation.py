@@ -7,8 +7,8 @@ from django.core.management import call_command
 
 from core.errors import Conflict
 from inventory.models import Allocation, StockLevel, StockMovement
-from inventory.services.allocation import order_allocate, order_deallocate, order_reallocate
 from orders.models import Hold, Order, OrderEvent
+from orders.services.allocation import order_allocate, order_deallocate
 from orders.transitions import order_transition
 from tests.inventory.helpers import (
     channel_with_warehouses,
@@ -177,21 +177,6 @@ def test_deallocate_releases_reservations_and_records_event(world):
     event = order.events.get(type=OrderEvent.Type.DEALLOCATED)
     assert event.parameters["reason"] == "Customer cancelled"
     assert StockMovement.objects.filter(type="release", order=order).count() == 1
-
-
-def test_reallocate_after_edit_follows_the_new_quantities(world):
-    channel, a, *_ = world
-    shirt = product("SHIRT")
-    stock(shirt, a, 3)
-    order = order_with_lines(channel, [(shirt, 2)])
-    order_allocate(order=order)
-    order.lines.update(quantity=5)
-
-    order_reallocate(order=order)
-
-    assert order.status == S.BACKORDERED
-    assert _allocated(order) == {("SHIRT", "wh-a"): 3}
-    assert StockLevel.objects.get(product=shirt, warehouse=a).reserved == 3
 
 
 def test_allocating_a_cancelled_order_is_refused(world):

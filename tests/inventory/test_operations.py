@@ -232,8 +232,8 @@ def test_count_below_reserved_backorders_the_newest_order(shirt, wh):
 
     from django.utils import timezone
 
-    from inventory.services.allocation import order_allocate
     from orders.models import Order
+    from orders.services.allocation import order_allocate
     from tests.inventory.helpers import channel_with_warehouses, order_with_lines
 
     channel = channel_with_warehouses("webshop", [wh])

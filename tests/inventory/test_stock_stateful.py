@@ -16,12 +16,6 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from core.errors import DomainError
 from inventory.models import Allocation, StockLevel
 from inventory.selectors import stock_ledger_drift
-from inventory.services.allocation import (
-    backorders_allocate,
-    order_allocate,
-    order_deallocate,
-    order_reallocate,
-)
 from inventory.services.counts import stock_count_record
 from inventory.services.stock import (
     stock_adjust,
@@ -29,6 +23,11 @@ from inventory.services.stock import (
     stock_ship_allocation,
 )
 from orders.models import Order, OrderLine
+from orders.services.allocation import (
+    backorders_allocate,
+    order_allocate,
+    order_deallocate,
+)
 from orders.transitions import order_transition
 from tests.inventory.factories import ProductFactory, WarehouseFactory
 from tests.inventory.helpers import channel_with_warehouses, order_with_lines
@@ -97,18 +96,6 @@ class StockMachine(RuleBasedStateMachine):
         with transaction.atomic():
             order_deallocate(order=order)
             order_transition(order=order, to=S.CANCELLED)
-
-    @precondition(lambda self: self.orders)
-    @rule(data=st.data(), qty=st.integers(min_value=1, max_value=6))
-    def edit_quantity(self, data, qty):
-        order = Order.objects.get(pk=data.draw(st.sampled_from(self.orders)))
-        if order.status not in {S.ALLOCATED, S.BACKORDERED} or Allocation.objects.filter(
-            order_line__order=order, status=Allocation.Status.FULFILLED
-        ):
-            return  # edits are only allowed before anything shipped
-        with transaction.atomic():
-            OrderLine.objects.filter(order=order, line_number=1).update(quantity=qty)
-            order_reallocate(order=order)
 
     @precondition(lambda self: self.orders)
     @rule(data=st.data())

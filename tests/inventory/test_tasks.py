@@ -12,9 +12,9 @@ from django.db import connection
 from django.utils import timezone
 
 from inventory.services import stock as stock_service
-from inventory.services.allocation import order_allocate
-from inventory.tasks import backorders_allocate_task, backorders_sweep_task
 from orders.models import Order, OrderEvent
+from orders.services.allocation import order_allocate
+from orders.tasks import backorders_allocate_task, backorders_sweep_task
 from tests.inventory.factories import WarehouseFactory
 from tests.inventory.helpers import channel_with_warehouses, order_with_lines, product, stock
 

@@ -39,7 +39,7 @@ def test_cancel_without_body_is_accepted(api_client, api_channel):
 def test_cancel_releases_stock(api_client, api_channel, monkeypatch):
     released = []
     monkeypatch.setattr(
-        "inventory.services.allocation.order_deallocate",
+        "orders.services.allocation.order_deallocate",
         lambda *, order, user=None, actor=None: released.append(order.number),
     )
     order = OrderFactory(channel=api_channel)

@@ -1,6 +1,6 @@
 """The pure allocation planner (no database): which warehouses, and why."""
 
-from inventory.services.allocation_policy import MAX_EXACT_WAREHOUSES, plan_allocation
+from orders.services.allocation_policy import MAX_EXACT_WAREHOUSES, plan_allocation
 
 CODES = {i: f"w{i}" for i in range(1, 13)}
 

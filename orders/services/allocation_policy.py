@@ -1,12 +1,13 @@
 """The allocation policy as pure functions: where to reserve, and when to hold instead.
 
 No database access here, so the rules can be read and tested on their own;
-inventory.services.allocation applies the decisions under locks.
+orders.services.allocation applies the decisions under locks.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from orders.models import Hold, Order
@@ -33,7 +34,8 @@ class Plan:
 
 
 def address_problems(order: Order) -> list[str]:
-    problems = []
+    """What is wrong with the order's shipping address, for a person to read."""
+    problems: list[str] = []
     if not order.shipping_name.strip():
         problems.append("recipient name is empty")
     if not order.shipping_line1.strip():
@@ -50,7 +52,8 @@ def address_problems(order: Order) -> list[str]:
 
 
 def hold_reasons(order: Order) -> list[tuple[str, str]]:
-    reasons = []
+    """The automatic holds a received order needs: (reason, detail), empty when none."""
+    reasons: list[tuple[str, str]] = []
     limit = order.channel.order_value_limit
     if limit is not None and order.total_amount > limit:
         reasons.append(
@@ -72,7 +75,11 @@ def hold_reasons(order: Order) -> list[tuple[str, str]]:
 
 
 def plan_allocation(
-    *, needs: dict[int, int], warehouses: list[int], available: dict[tuple[int, int], int], codes
+    *,
+    needs: dict[int, int],
+    warehouses: list[int],
+    available: dict[tuple[int, int], int],
+    codes: dict[int, str],
 ) -> Plan:
     """Decide where each product's need is reserved. Pure: no database access."""
 
@@ -90,15 +97,16 @@ def plan_allocation(
             )
             return Plan("single", reason, {p: [(w, q)] for p, q in needs.items()})
 
-    def cover(combo) -> dict[int, list[tuple[int, int]]] | None:
-        picks = {}
+    def cover(combo: Sequence[int]) -> dict[int, list[tuple[int, int]]] | None:
+        picks: dict[int, list[tuple[int, int]]] = {}
         for p, q in needs.items():
             # Prefer keeping a product whole in one warehouse of the combination.
             whole = next((w for w in combo if avail(p, w) >= q), None)
             if whole is not None:
                 picks[p] = [(whole, q)]
                 continue
-            left, chosen = q, []
+            left = q
+            chosen: list[tuple[int, int]] = []
             for w in combo:
                 take = min(avail(p, w), left)
                 if take:
@@ -135,7 +143,8 @@ def plan_allocation(
 
     picks = {}
     for p, q in needs.items():
-        left, chosen = q, []
+        left = q
+        chosen = []
         for w in warehouses:
             take = min(avail(p, w), left)
             if take:
