@@ -468,7 +468,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": INVENTORY_BACKORDER_SWEEP_SECONDS,
     },
     "inventory-lsp-snapshots": {
-        "task": "inventory.tasks.lsp_snapshots_fetch_task",
+        "task": "logistics.tasks.lsp_snapshots_fetch_task",
         "schedule": INVENTORY_LSP_SNAPSHOT_SECONDS,
     },
     # Idempotency-Key records past IDEMPOTENCY_KEY_TTL_HOURS.

@@ -15,11 +15,3 @@ def import_job_run_task(*, job_id: int) -> str:
     if job is None:
         return "missing"
     return import_job_run(job=job).status
-
-
-@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def lsp_snapshots_fetch_task() -> int:
-    """Periodic: fetch every LSP warehouse's stock snapshot; returns snapshots with differences."""
-    from inventory.services.reconciliation import snapshots_fetch_from_lsps
-
-    return len(snapshots_fetch_from_lsps())

@@ -103,3 +103,11 @@ def partner_webhook_sweep_task() -> int:
     for delivery_id in ids:
         partner_webhook_send_task.delay(delivery_id=delivery_id)
     return len(ids)
+
+
+@shared_task(**TASK_OPTIONS)
+def lsp_snapshots_fetch_task() -> int:
+    """Periodic: fetch every LSP warehouse's stock snapshot; returns snapshots with differences."""
+    from logistics.services.stock_reconciliation import snapshots_fetch_from_lsps
+
+    return len(snapshots_fetch_from_lsps())

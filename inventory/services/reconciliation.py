@@ -6,6 +6,7 @@ import csv
 import io
 import logging
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -151,37 +152,25 @@ def snapshot_accept(*, snapshot: StockSnapshot, user=None) -> list[dict]:
     return applied
 
 
-def snapshots_fetch_from_lsps(*, warehouses=None) -> list[StockSnapshot]:
-    """Ask each active LSP-operated warehouse's provider for its on-hand and record a snapshot.
+def snapshot_record_for_review(
+    *,
+    warehouse: Warehouse,
+    rows: list[dict[str, Any]],
+    source: str = StockSnapshot.Source.API,
+) -> StockSnapshot | None:
+    """Record what the LSP says it holds, but keep it only if there is work to do.
 
-    A snapshot is stored only when it differs from our levels or has bad rows,
-    so the list in the back office is the work to do. One provider failing
-    (network, bad payload) is logged and does not stop the others. Nothing is
-    adjusted: an operations manager accepts the differences.
+    The snapshot is kept (and returned) when it differs from our levels or has bad
+    rows, so the list in the back office is the work to do; otherwise nothing is
+    stored and None is returned. Nothing is adjusted: an operations manager accepts
+    the differences. Raises what `snapshot_record` raises. Asking the LSP is
+    logistics' job (`logistics.services.stock_reconciliation`).
     """
-    from logistics.adapters.registry import adapter_for
-
-    if warehouses is None:
-        warehouses = Warehouse.objects.filter(
-            kind=Warehouse.Kind.LSP, is_active=True, provider__is_active=True
-        ).select_related("provider")
-    recorded = []
-    for warehouse in warehouses:
-        try:
-            lines = adapter_for(warehouse.provider).fetch_stock_snapshot(warehouse)
-            snapshot = snapshot_record(
-                warehouse=warehouse,
-                rows=[{"sku": line.sku, "on_hand": line.on_hand} for line in lines],
-                source=StockSnapshot.Source.API,
-            )
-        except Exception:
-            logger.exception("Stock snapshot from %s failed", warehouse.code)
-            continue
-        if snapshot.errors or snapshot_has_differences(snapshot=snapshot):
-            recorded.append(snapshot)
-        else:
-            snapshot.delete()
-    return recorded
+    snapshot = snapshot_record(warehouse=warehouse, rows=rows, source=source)
+    if snapshot.errors or snapshot_has_differences(snapshot=snapshot):
+        return snapshot
+    snapshot.delete()
+    return None
 
 
 def snapshot_has_differences(*, snapshot: StockSnapshot) -> bool:

@@ -20,6 +20,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
+from typing import TYPE_CHECKING
 
 from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
@@ -42,6 +43,9 @@ from inventory.models import (
     Warehouse,
 )
 from inventory.sql import stock_levels_add_sql, stock_reserve_sql
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
 
 logger = logging.getLogger(__name__)
 
@@ -169,11 +173,28 @@ def stock_apply(
     levels = dict(locked or {})
     if not keys <= levels.keys():
         levels.update(stock_levels_lock(keys=keys - levels.keys()))
+    totals = _totals(changes)
+    _check_totals(totals=totals, levels=levels)
+    _levels_write(totals=totals, levels=levels)
+    _movements_write(changes=changes, user=user)
+    _low_stock_alerts_update([levels[k] for k in totals])
+    freed = sorted({k[0] for k, (d_oh, d_res) in totals.items() if d_oh - d_res > 0})
+    if freed:
+        _backorders_enqueue(product_ids=freed)
+    return {k: levels[k] for k in totals}
 
+
+def _totals(changes: list[StockChange]) -> dict[Key, list[int]]:
+    # Per level: [on_hand delta, reserved delta], summed over the changes.
     totals: dict[Key, list[int]] = defaultdict(lambda: [0, 0])
     for change in changes:
         totals[change.key][0] += change.on_hand_delta
         totals[change.key][1] += change.reserved_delta
+    return totals
+
+
+def _check_totals(*, totals: dict[Key, list[int]], levels: dict[Key, StockLevel]) -> None:
+    # Refuse before writing anything: 0 <= reserved <= on_hand <= STOCK_LEVEL_MAX.
     for key, (d_on_hand, d_reserved) in totals.items():
         level = levels.get(key)
         on_hand = (level.on_hand if level else 0) + d_on_hand
@@ -189,6 +210,9 @@ def stock_apply(
                 errors=[{"field": "quantity", "message": f"At most {STOCK_LEVEL_MAX} on hand."}],
             )
 
+
+def _levels_write(*, totals: dict[Key, list[int]], levels: dict[Key, StockLevel]) -> None:
+    # F() updates in primary-key order; the locked instances follow.
     now = timezone.now()
     ordered = sorted(totals, key=lambda k: levels[k].pk)
     if len(ordered) <= BULK_UPDATE_FROM:
@@ -206,6 +230,10 @@ def stock_apply(
         level.on_hand += totals[key][0]
         level.reserved += totals[key][1]
         level.updated_at = now
+
+
+def _movements_write(*, changes: list[StockChange], user: AbstractBaseUser | None) -> None:
+    # One ledger row per change, in the same transaction as the levels.
     StockMovement.objects.bulk_create(
         [
             StockMovement(
@@ -223,11 +251,6 @@ def stock_apply(
             for c in changes
         ]
     )
-    _low_stock_alerts_update([levels[k] for k in totals])
-    freed = sorted({k[0] for k, (d_oh, d_res) in totals.items() if d_oh - d_res > 0})
-    if freed:
-        _backorders_enqueue(product_ids=freed)
-    return {k: levels[k] for k in totals}
 
 
 @dataclass(frozen=True)

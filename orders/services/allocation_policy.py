@@ -74,79 +74,109 @@ def hold_reasons(order: Order) -> list[tuple[str, str]]:
     return reasons
 
 
+Available = dict[tuple[int, int], int]
+
+
 def plan_allocation(
     *,
     needs: dict[int, int],
     warehouses: list[int],
-    available: dict[tuple[int, int], int],
+    available: Available,
     codes: dict[int, str],
 ) -> Plan:
     """Decide where each product's need is reserved. Pure: no database access."""
-
-    def avail(p: int, w: int) -> int:
-        return max(available.get((p, w), 0), 0)
-
     if not warehouses:
         return Plan("none", "The channel has no active eligible warehouse.")
+    return (
+        _single_warehouse_plan(needs=needs, warehouses=warehouses, available=available, codes=codes)
+        or _split_plan(needs=needs, warehouses=warehouses, available=available, codes=codes)
+        or _partial_plan(needs=needs, warehouses=warehouses, available=available, codes=codes)
+    )
 
+
+def _avail(available: Available, p: int, w: int) -> int:
+    return max(available.get((p, w), 0), 0)
+
+
+def _single_warehouse_plan(
+    *, needs: dict[int, int], warehouses: list[int], available: Available, codes: dict[int, str]
+) -> Plan | None:
+    """The highest-priority warehouse that holds every line, if any."""
     for rank, w in enumerate(warehouses):
-        if all(avail(p, w) >= q for p, q in needs.items()):
+        if all(_avail(available, p, w) >= q for p, q in needs.items()):
             skipped = ", ".join(codes[x] for x in warehouses[:rank])
             reason = f"{codes[w]} can ship the whole order" + (
                 f" (higher-priority {skipped} cannot)" if skipped else " (first priority)"
             )
             return Plan("single", reason, {p: [(w, q)] for p, q in needs.items()})
+    return None
 
-    def cover(combo: Sequence[int]) -> dict[int, list[tuple[int, int]]] | None:
-        picks: dict[int, list[tuple[int, int]]] = {}
-        for p, q in needs.items():
-            # Prefer keeping a product whole in one warehouse of the combination.
-            whole = next((w for w in combo if avail(p, w) >= q), None)
-            if whole is not None:
-                picks[p] = [(whole, q)]
-                continue
-            left = q
-            chosen: list[tuple[int, int]] = []
-            for w in combo:
-                take = min(avail(p, w), left)
-                if take:
-                    chosen.append((w, take))
-                    left -= take
-            if left:
-                return None
-            picks[p] = chosen
-        return picks
 
-    if len(warehouses) <= MAX_EXACT_WAREHOUSES:
-        for size in range(2, len(warehouses) + 1):
-            for combo in itertools.combinations(warehouses, size):
-                picks = cover(combo)
-                if picks is not None:
-                    names = ", ".join(codes[w] for w in combo)
-                    return Plan(
-                        "split",
-                        f"No single warehouse holds every line; split across {names}, "
-                        f"the fewest warehouses ({size}) that can ship it complete.",
-                        picks,
-                    )
-    else:
-        picks = cover(warehouses)
-        if picks is not None:
-            used = sorted({w for chosen in picks.values() for w, _ in chosen}, key=warehouses.index)
-            return Plan(
-                "split",
-                "No single warehouse holds every line; split across "
-                + ", ".join(codes[w] for w in used)
-                + " in priority order.",
-                picks,
-            )
+def _cover(
+    *, needs: dict[int, int], combo: Sequence[int], available: Available
+) -> dict[int, list[tuple[int, int]]] | None:
+    """Picks that ship every line from the warehouses of `combo`, or None if they cannot."""
+    picks: dict[int, list[tuple[int, int]]] = {}
+    for p, q in needs.items():
+        # Prefer keeping a product whole in one warehouse of the combination.
+        whole = next((w for w in combo if _avail(available, p, w) >= q), None)
+        if whole is not None:
+            picks[p] = [(whole, q)]
+            continue
+        left = q
+        chosen: list[tuple[int, int]] = []
+        for w in combo:
+            take = min(_avail(available, p, w), left)
+            if take:
+                chosen.append((w, take))
+                left -= take
+        if left:
+            return None
+        picks[p] = chosen
+    return picks
 
-    picks = {}
+
+def _split_plan(
+    *, needs: dict[int, int], warehouses: list[int], available: Available, codes: dict[int, str]
+) -> Plan | None:
+    """The fewest warehouses that ship complete (exhaustive up to MAX_EXACT_WAREHOUSES,
+    greedy in priority order beyond), if any combination can."""
+    if len(warehouses) > MAX_EXACT_WAREHOUSES:
+        picks = _cover(needs=needs, combo=warehouses, available=available)
+        if picks is None:
+            return None
+        used = sorted({w for chosen in picks.values() for w, _ in chosen}, key=warehouses.index)
+        return Plan(
+            "split",
+            "No single warehouse holds every line; split across "
+            + ", ".join(codes[w] for w in used)
+            + " in priority order.",
+            picks,
+        )
+    for size in range(2, len(warehouses) + 1):
+        for combo in itertools.combinations(warehouses, size):
+            picks = _cover(needs=needs, combo=combo, available=available)
+            if picks is not None:
+                names = ", ".join(codes[w] for w in combo)
+                return Plan(
+                    "split",
+                    f"No single warehouse holds every line; split across {names}, "
+                    f"the fewest warehouses ({size}) that can ship it complete.",
+                    picks,
+                )
+    return None
+
+
+def _partial_plan(
+    *, needs: dict[int, int], warehouses: list[int], available: Available, codes: dict[int, str]
+) -> Plan:
+    """What exists, in priority order; the rest is backordered."""
+    picks: dict[int, list[tuple[int, int]]] = {}
     for p, q in needs.items():
         left = q
-        chosen = []
+        chosen: list[tuple[int, int]] = []
         for w in warehouses:
-            take = min(avail(p, w), left)
+            take = min(_avail(available, p, w), left)
             if take:
                 chosen.append((w, take))
                 left -= take
