@@ -179,7 +179,7 @@ def order_lines_progress_add(*, deltas: Mapping[int, tuple[int, int]]) -> None:
 # sub-selected rows in its old snapshot.
 ORDER_LOCK_SQL = (
     "SELECT "  # noqa: S608 - column names from the model
-    + ", ".join(f.column for f in Order._meta.concrete_fields)
+    + ", ".join(str(f.column) for f in Order._meta.concrete_fields)
     + " FROM orders_order WHERE id = %s FOR UPDATE"
 )
 

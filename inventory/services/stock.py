@@ -19,8 +19,9 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn, cast
 
 from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
@@ -45,7 +46,7 @@ from inventory.models import (
 from inventory.sql import stock_levels_add_sql, stock_reserve_sql
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import AbstractBaseUser, User
 
 logger = logging.getLogger(__name__)
 
@@ -150,7 +151,7 @@ def _refuse_if_counting(keys: Iterable[Key]) -> None:
 def stock_apply(
     *,
     changes: list[StockChange],
-    user=None,
+    user: AbstractBaseUser | None = None,
     locked: dict[Key, StockLevel] | None = None,
     create_missing: bool = False,
     respect_count_locks: bool = False,
@@ -182,6 +183,13 @@ def stock_apply(
     if freed:
         _backorders_enqueue(product_ids=freed)
     return {k: levels[k] for k in totals}
+
+
+def _person(user: AbstractBaseUser | None) -> User | None:
+    # The person to record on a ledger row: none for a system actor or an anonymous user.
+    if user is not None and user.is_authenticated:
+        return cast("User", user)
+    return None
 
 
 def _totals(changes: list[StockChange]) -> dict[Key, list[int]]:
@@ -224,7 +232,7 @@ def _levels_write(*, totals: dict[Key, list[int]], levels: dict[Key, StockLevel]
                 updated_at=now,
             )
     else:
-        _levels_add_bulk([(levels[k].pk, *totals[k]) for k in ordered], now=now)
+        _levels_add_bulk([(levels[k].pk, totals[k][0], totals[k][1]) for k in ordered], now=now)
     for key in ordered:
         level = levels[key]
         level.on_hand += totals[key][0]
@@ -245,7 +253,7 @@ def _movements_write(*, changes: list[StockChange], user: AbstractBaseUser | Non
                 reason=c.reason,
                 reference=c.reference,
                 order_id=c.order_id,
-                actor=user if user is not None and user.is_authenticated else None,
+                actor=_person(user),
                 note=c.note,
             )
             for c in changes
@@ -267,7 +275,7 @@ def stock_reserve(
     locked: dict[Key, StockLevel],
     order_id: int,
     reference: str,
-    user=None,
+    user: AbstractBaseUser | None = None,
 ) -> None:
     """Reserve stock for order lines: levels, ledger rows and active allocations at once.
 
@@ -291,7 +299,7 @@ def stock_reserve(
 
     now = timezone.now()
     actor_id = user.pk if user is not None and user.is_authenticated else None
-    params: list = []
+    params: list[int] = []
     for r in reservations:
         level = locked[(r.product_id, r.warehouse_id)]
         params += [level.pk, r.order_line_id, r.product_id, r.warehouse_id, r.quantity]
@@ -319,7 +327,7 @@ def stock_reserve(
     _low_stock_alerts_update([locked[k] for k in totals])
 
 
-def _levels_add_bulk(rows: list[tuple[int, int, int]], *, now) -> None:
+def _levels_add_bulk(rows: list[tuple[int, int, int]], *, now: datetime) -> None:
     # The F() update of many rows in one statement (imports, reconciliation):
     # relative increments, so the result is the same as one UPDATE per row.
     with connection.cursor() as cursor:
@@ -331,7 +339,9 @@ def _levels_add_bulk(rows: list[tuple[int, int, int]], *, now) -> None:
             )
 
 
-def _raise_insufficient(key: Key, level: StockLevel | None, d_on_hand: int, d_reserved: int):
+def _raise_insufficient(
+    key: Key, level: StockLevel | None, d_on_hand: int, d_reserved: int
+) -> NoReturn:
     product = Product.objects.get(pk=key[0])
     warehouse = Warehouse.objects.get(pk=key[1])
     on_hand = level.on_hand if level else 0

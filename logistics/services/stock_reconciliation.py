@@ -35,6 +35,8 @@ def snapshots_fetch_from_lsps(
     recorded = []
     for warehouse in warehouses:
         try:
+            if warehouse.provider is None:
+                raise ValueError(f"Warehouse {warehouse.code} has no provider to ask.")
             lines = adapter_for(warehouse.provider).fetch_stock_snapshot(warehouse)
             snapshot = snapshot_record_for_review(
                 warehouse=warehouse,

@@ -112,7 +112,9 @@ def _lock_for_allocation(order: Order) -> tuple[Order, _Inputs]:
         return locked, _inputs_from_row(locked, read.fetchone())
 
 
-def _inputs_from_row(order: Order, row: Sequence[Any]) -> _Inputs:
+def _inputs_from_row(order: Order, row: Sequence[Any] | None) -> _Inputs:
+    if row is None:  # the order's channel row is gone: as if the order were
+        raise Order.DoesNotExist(f"Order {order.pk} has no channel.")
     count = len(_CHANNEL_FIELDS)
     channel = Channel.from_db(connection.alias, _CHANNEL_FIELDS, row[:count])
     has_active_hold, lines, rules, levels_json = row[count:]

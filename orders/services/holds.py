@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from django.db import transaction
 from django.utils import timezone
@@ -25,7 +25,7 @@ from orders.models import Hold, Order
 from orders.transitions import order_transition
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser, AbstractUser
+    from django.contrib.auth.models import AbstractBaseUser, User
 
 S = Order.Status
 
@@ -52,7 +52,7 @@ def order_hold_place(
     note: str = "",
     user: AbstractBaseUser | None = None,
     actor: str | None = None,
-    owner: AbstractBaseUser | None = None,
+    owner: User | None = None,
     due_at: datetime | None = None,
 ) -> Hold:
     """Put the order on hold for `reason` and record who did it.
@@ -91,9 +91,9 @@ def order_hold_place(
         order=order,
         reason=reason,
         note=note.strip(),
-        owner=owner if owner is not None else (user if _is_user(user) else None),
+        owner=owner if owner is not None else _person(user),
         due_at=due_at,
-        placed_by=user if _is_user(user) else None,
+        placed_by=_person(user),
     )
     events.hold_placed_event(order=order, hold=hold, user=user, actor=actor)
     if order.status != S.ON_HOLD:
@@ -155,7 +155,7 @@ def order_hold_release(
     if hold.released_at is not None:
         raise Conflict("This hold was already released.", code=error_codes.HOLD_ALREADY_RELEASED)
     hold.released_at = timezone.now()
-    hold.released_by = user if _is_user(user) else None
+    hold.released_by = _person(user)
     hold.release_note = note.strip()
     hold.save(update_fields=["released_at", "released_by", "release_note", "updated_at"])
     events.hold_released_event(order=order, hold=hold, user=user, actor=actor)
@@ -174,7 +174,7 @@ def order_hold_release(
 def order_hold_assign(
     *,
     hold: Hold,
-    owner: AbstractUser | None,
+    owner: User | None,
     user: AbstractBaseUser | None = None,
     actor: str | None = None,
 ) -> Hold:
@@ -205,5 +205,8 @@ def order_hold_assign(
     return hold
 
 
-def _is_user(user: AbstractBaseUser | None) -> bool:
-    return user is not None and getattr(user, "is_authenticated", False)
+def _person(user: AbstractBaseUser | None) -> User | None:
+    # The person to record on the hold: none for a system actor or an anonymous user.
+    if user is not None and getattr(user, "is_authenticated", False):
+        return cast("User", user)
+    return None
