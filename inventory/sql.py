@@ -59,9 +59,9 @@ def allocation_taken_sql(*, line_id: str) -> str:
     )
 
 
-def active_warehouse_join(*, alias: str, warehouse_id: str) -> str:
-    """`JOIN` of the active warehouse whose id is `warehouse_id` (columns id, code, ...)."""
-    return f"JOIN inventory_warehouse {alias} ON {alias}.id = {warehouse_id} AND {alias}.is_active"
+def active_warehouse_join(alias: str, *, on: str) -> str:
+    """`JOIN` the warehouse whose id is the SQL `on`, as `alias`, only if it is active."""
+    return f"{warehouse_join(alias, on=on)} AND {alias}.is_active"
 
 
 def stock_levels_lock_sql(*, product_ids: str, warehouse_ids: str) -> str:
