@@ -3,6 +3,7 @@ from django import forms
 from core.forms import column_integer_field
 from inventory.models import InboundReceipt, StockCount, StockMovement
 from logistics.models import Provider
+from orders.iso import country_choices, postcode_normalise, postcode_problem
 from orders.models import Hold, Order
 from orders.services.desk import NOTE_MAX_LENGTH
 
@@ -51,16 +52,32 @@ class RerouteForm(forms.Form):
     )
 
 
+def _country_choices():
+    return [("", "Choose a country…"), *country_choices()]
+
+
 class AddressForm(forms.Form):
+    """The desk's shipping address form. The service checks the same rules again."""
+
     shipping_name = forms.CharField(max_length=200, label="Name")
     shipping_line1 = forms.CharField(max_length=200, label="Address line 1")
     shipping_line2 = forms.CharField(max_length=200, required=False, label="Address line 2")
     shipping_city = forms.CharField(max_length=100, label="City")
     shipping_postcode = forms.CharField(max_length=20, required=False, label="Postcode")
     shipping_region = forms.CharField(max_length=100, required=False, label="Region")
-    shipping_country = forms.CharField(
-        max_length=2, min_length=2, label="Country (ISO code, e.g. NL)"
-    )
+    shipping_country = forms.ChoiceField(choices=_country_choices, label="Country")
+
+    def clean_shipping_postcode(self):
+        return postcode_normalise(self.cleaned_data["shipping_postcode"])
+
+    def clean(self):
+        data = super().clean()
+        country = data.get("shipping_country")
+        if country and "shipping_postcode" in data:
+            problem = postcode_problem(country=country, postcode=data["shipping_postcode"])
+            if problem:
+                self.add_error("shipping_postcode", problem)
+        return data
 
 
 class ExceptionQueueFilterForm(forms.Form):

@@ -7,10 +7,7 @@ from backoffice.selectors._common import COUNT_CAP, capped_count, count_label
 from backoffice.selectors.desk import (
     MY_HOLDS_LIMIT,
     RECENT_LIMIT,
-    TimelineEntry,
     holds_active_placed_by,
-    order_for_desk,
-    order_timeline,
     orders_recent,
 )
 from backoffice.selectors.ops import (
@@ -27,6 +24,15 @@ from backoffice.selectors.ops import (
     exception_queue,
     hold_owner_candidates,
     late_shipments,
+)
+from backoffice.selectors.order_page import (
+    TIMELINE_KINDS,
+    CustomerSummary,
+    TimelineEntry,
+    order_customer_summary,
+    order_for_desk,
+    order_timeline,
+    timeline_filter,
 )
 from backoffice.selectors.warehouse import (
     DISPATCH_BOARD_COLUMNS,
@@ -60,7 +66,9 @@ __all__ = [
     "RECENT_LIMIT",
     "SEARCH_LIMIT",
     "STOCK_EXPORT_COLUMNS",
+    "TIMELINE_KINDS",
     "BulkSelection",
+    "CustomerSummary",
     "ExceptionItem",
     "MatchKind",
     "SearchHit",
@@ -82,6 +90,7 @@ __all__ = [
     "inbound_scan_outcome",
     "inbounds_open",
     "late_shipments",
+    "order_customer_summary",
     "order_for_desk",
     "order_timeline",
     "product_search_condition",
@@ -89,4 +98,5 @@ __all__ = [
     "stock_levels_export_rows",
     "stock_levels_list",
     "stock_movements_for",
+    "timeline_filter",
 ]

@@ -7,8 +7,11 @@ from returns.models import ReturnLine
 
 register = template.Library()
 
+# What shipped can come back, also while the rest of the order is still on its way
+# (returns.services.return_request_create checks the quantities line by line).
 RETURNABLE = frozenset(
     {
+        Order.Status.PARTIALLY_SHIPPED,
         Order.Status.SHIPPED,
         Order.Status.PARTIALLY_DELIVERED,
         Order.Status.DELIVERED,

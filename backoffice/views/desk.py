@@ -26,6 +26,7 @@ from backoffice.views.common import (
     staff_view,
 )
 from core.errors import DomainError, ValidationFailed
+from orders.iso import country_name
 from orders.models import Hold, Order
 from orders.services import desk as desk_services
 from orders.services import holds as hold_services
@@ -101,23 +102,35 @@ def order_detail(request, number: str):
             status=404,
         )
     user = request.user
-    timeline = selectors.order_timeline(order=order, shipments=list(order.shipments.all()))
-    holds = list(order.holds.all())
     shipments = list(order.shipments.all())
+    lines = list(order.lines.all())
+    timeline = selectors.order_timeline(order=order, shipments=shipments)
+    kind = request.GET.get("timeline", "all")
+    if kind not in selectors.TIMELINE_KINDS:
+        kind = "all"
+    holds = list(order.holds.all())
     can_change_address = desk_services.order_address_changeable(order=order, shipments=shipments)
+    summary = selectors.order_customer_summary(
+        order=order, lines=lines, shipments=shipments, timeline=timeline
+    )
     return page(
         request,
         "backoffice/order_detail.html",
         {
             "title": f"Order {order.number}",
             "order": order,
-            "lines": list(order.lines.all()),
+            "lines": lines,
             "shipments": shipments,
             "shipments_with_provider": desk_services.shipments_with_provider(shipments),
             "active_holds": [h for h in holds if h.released_at is None],
             "past_holds": [h for h in holds if h.released_at is not None],
-            "timeline": timeline,
-            "notes": [entry for entry in reversed(timeline) if entry.css == "ev-note_added"],
+            "summary": summary,
+            "country_name": country_name(order.shipping_country),
+            # Newest first (issue 16 item 12), filtered by ?timeline=<kind>.
+            "timeline": selectors.timeline_filter(entries=timeline, kind=kind),
+            "timeline_kind": kind,
+            "timeline_kinds": selectors.TIMELINE_KINDS,
+            "notes": selectors.timeline_filter(entries=timeline, kind="notes"),
             "hold_form": HoldPlaceForm(),
             "note_form": NoteForm(),
             "can": {

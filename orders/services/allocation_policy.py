@@ -10,19 +10,11 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from orders.iso import NO_POSTCODE_COUNTRIES
 from orders.models import Hold, Order
 
 # Exhaustive "fewest warehouses" search up to this many eligible warehouses; greedy beyond.
 MAX_EXACT_WAREHOUSES = 8
-
-# Countries whose addresses have no postcode (so a missing one is not a validation failure).
-NO_POSTCODE_COUNTRIES = frozenset({
-    "AE", "AG", "AO", "AW", "BF", "BI", "BJ", "BS", "BW", "BZ", "CD", "CF", "CG", "CI",
-    "CK", "CM", "DJ", "DM", "ER", "FJ", "GA", "GD", "GH", "GM", "GN", "GQ", "GY", "HK",
-    "IE", "JM", "KI", "KM", "KN", "LC", "ML", "MO", "MR", "MS", "MW", "NR", "NU", "QA",
-    "RW", "SB", "SC", "SL", "SO", "SR", "ST", "SY", "TG", "TK", "TL", "TO", "TT", "TV",
-    "UG", "VU", "YE", "ZW",
-})  # fmt: skip
 
 
 @dataclass

@@ -12,10 +12,13 @@ from django.db import transaction
 from core.errors import Conflict, ValidationFailed
 from logistics.models import ShipmentStatusGroups
 from orders import error_codes, events
+from orders.iso import postcode_normalise, postcode_problem
 from orders.models import Hold, Order, OrderEvent
-from orders.services.holds import HOLDABLE_STATUSES, order_hold_release, order_lock
+from orders.services.holds import BEFORE_SHIPPING_STATUSES, order_hold_release, order_lock
 
-ADDRESS_CHANGEABLE_STATUSES = HOLDABLE_STATUSES
+# A hold may also stop the unshipped rest of a partially shipped order; its address
+# cannot change any more (part of it is on its way to the old one).
+ADDRESS_CHANGEABLE_STATUSES = BEFORE_SHIPPING_STATUSES
 ADDRESS_FIELDS = (
     "shipping_name",
     "shipping_line1",
@@ -77,20 +80,15 @@ def order_shipping_address_change(
         for name in REQUIRED_ADDRESS_FIELDS
         if not cleaned[name]
     ]
-    # The same rule allocation applies, so a corrected address is not held again.
-    from orders.services.allocation_policy import NO_POSTCODE_COUNTRIES
-
-    if (
-        cleaned["shipping_country"]
-        and not cleaned["shipping_postcode"]
-        and cleaned["shipping_country"] not in NO_POSTCODE_COUNTRIES
-    ):
-        errors.append(
-            {
-                "field": "shipping_postcode",
-                "message": f"A postcode is required for {cleaned['shipping_country']}.",
-            }
-        )
+    cleaned["shipping_postcode"] = postcode_normalise(cleaned["shipping_postcode"])
+    # Required where allocation requires it (the same NO_POSTCODE_COUNTRIES, so a
+    # corrected address is not held again), and shaped like the country's postcodes
+    # ("ABCDEFG" is no French postcode).
+    problem = postcode_problem(
+        country=cleaned["shipping_country"], postcode=cleaned["shipping_postcode"]
+    )
+    if problem:
+        errors.append({"field": "shipping_postcode", "message": problem})
     old = {name: getattr(order, name) for name in ADDRESS_FIELDS}
     for name, value in cleaned.items():
         setattr(order, name, value)

@@ -30,7 +30,14 @@ if TYPE_CHECKING:
 S = Order.Status
 
 # A hold stops work that has not left the building yet.
-HOLDABLE_STATUSES = frozenset({S.RECEIVED, S.ON_HOLD, S.BACKORDERED, S.ALLOCATED, S.IN_FULFILMENT})
+BEFORE_SHIPPING_STATUSES = frozenset(
+    {S.RECEIVED, S.ON_HOLD, S.BACKORDERED, S.ALLOCATED, S.IN_FULFILMENT}
+)
+# A partially shipped order can be held too (issue 16 item 12): the hold parks what has
+# not left yet (the dispatch gate parks any shipment of an order with an active hold),
+# while the order keeps its status, since part of it is already on its way.
+HELD_IN_PLACE_STATUSES = frozenset({S.PARTIALLY_SHIPPED})
+HOLDABLE_STATUSES = BEFORE_SHIPPING_STATUSES | HELD_IN_PLACE_STATUSES
 
 
 def order_lock(*, order: Order) -> Order:
@@ -58,8 +65,9 @@ def order_hold_place(
     """Put the order on hold for `reason` and record who did it.
 
     The order moves to on_hold (if it is not already) and stays there until its
-    last active hold is released. Raises ValidationFailed for an unknown reason,
-    IllegalTransition when the order is shipped or cancelled, Conflict when a
+    last active hold is released; a partially shipped order keeps its status and
+    only its unshipped rest waits. Raises ValidationFailed for an unknown reason,
+    IllegalTransition when the order is fully shipped or cancelled, Conflict when a
     hold with the same reason is already active.
 
     Shipments not yet accepted by the provider are parked (their outbox rows wait
@@ -96,7 +104,7 @@ def order_hold_place(
         placed_by=_person(user),
     )
     events.hold_placed_event(order=order, hold=hold, user=user, actor=actor)
-    if order.status != S.ON_HOLD:
+    if order.status not in HELD_IN_PLACE_STATUSES and order.status != S.ON_HOLD:
         order_transition(order=order, to=S.ON_HOLD, reason=f"hold:{reason}", user=user, actor=actor)
     from logistics.services.dispatch import dispatch_park_for_order
 
@@ -146,7 +154,8 @@ def order_hold_release(
     user: AbstractBaseUser | None = None,
     actor: str | None = None,
 ) -> Hold:
-    """Release one active hold; when it was the last, the order is allocated again.
+    """Release one active hold; when it was the last, the order is allocated again
+    (a partially shipped order: its parked dispatches are resumed).
 
     Raises Conflict when the hold was already released.
     """
@@ -167,6 +176,12 @@ def order_hold_release(
         # allocation re-checks a received order's value and address and would put
         # back the very hold a person just released after reviewing it.
         order_fulfil(order=order, user=user, actor=actor)
+    elif order.status in HELD_IN_PLACE_STATUSES and not still_held:
+        from logistics.services.dispatch import dispatch_resume_for_order
+
+        # The rest of a partially shipped order was allocated and planned already:
+        # only its parked dispatches wait for the hold.
+        dispatch_resume_for_order(order=order, user=user, actor=actor)
     return hold
 
 
