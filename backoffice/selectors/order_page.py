@@ -4,9 +4,9 @@ timeline_words.py) with the filter, and what to tell the customer."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from django.db.models import IntegerField, OuterRef, Prefetch, Subquery, Sum
 from django.db.models.functions import Coalesce
@@ -173,6 +173,144 @@ def _day(value: dt.date) -> str:
     return f"{value:%A} {value.day} {value:%B %Y}"
 
 
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'s' if count != 1 else ''}"
+
+
+@dataclass
+class _Facts:
+    """What the customer line is made of, read from what the page already loaded."""
+
+    order: Order
+    outbound: list[Shipment]
+    ordered: int
+    shipped: int
+    returned: int
+    refused_cancel: bool
+
+    @property
+    def with_tracking(self) -> str:
+        tracking = ", ".join(s.tracking_number for s in self.outbound if s.tracking_number)
+        return f" (tracking {tracking})" if tracking else ""
+
+    @property
+    def carriers(self) -> str:
+        names = sorted({s.provider.name for s in self.outbound if s.shipped_at})
+        return ", ".join(names) or "the carrier"
+
+    def any_status(self, statuses: frozenset[str] | set[str]) -> bool:
+        return any(s.status in statuses for s in self.outbound)
+
+
+def _expected(facts: _Facts) -> tuple[dt.date | None, str]:
+    order = facts.order
+    delivered_at = [s.delivered_at for s in facts.outbound if s.delivered_at]
+    if order.status in (S.DELIVERED, S.PARTIALLY_RETURNED, S.RETURNED) and delivered_at:
+        day = timezone.localdate(max(delivered_at))
+        return day, f"Delivered on {_day(day)}"
+    moving = [
+        s for s in facts.outbound if s.status not in ShipmentStatusGroups.FINAL and s.dispatched_at
+    ]
+    estimates = [d for d in (_expected_from(s, order) for s in moving) if d]
+    if estimates:
+        return max(estimates), _day(max(estimates))
+    if order.status == S.CANCELLED:
+        return None, "Not applicable: the order is cancelled"
+    text = "Not yet known: nothing has left the warehouse yet"
+    service = order.service_level
+    if service is not None and service.max_transit_hours:
+        days = round(service.max_transit_hours / 24)
+        text += f" (then about {_plural(days, 'day')} with {service.name})"
+    return None, text
+
+
+def _cancelled(facts: _Facts) -> tuple[str, str]:
+    with_provider = [
+        s for s in facts.outbound if s.status not in ShipmentStatusGroups.NOT_WITH_PROVIDER
+    ]
+    # `dispatched` without a carrier scan: the provider may still stop it (a cancel is asked).
+    left = [s for s in with_provider if s.status != Shipment.Status.DISPATCHED or s.shipped_at]
+    if facts.refused_cancel or left:
+        return (
+            "cancelled_with_carrier",
+            "Cancelled, but the parcel had already left: it will arrive; offer a return.",
+        )
+    if with_provider:
+        return (
+            "cancelled_pending_carrier",
+            "Cancelled. The carrier already had the parcel; we have asked them to stop it "
+            "and will confirm.",
+        )
+    return "cancelled", "Your order was cancelled and nothing was sent."
+
+
+def _shipped(facts: _Facts) -> tuple[str, str]:
+    if facts.any_status({Shipment.Status.OUT_FOR_DELIVERY}):
+        return "out_for_delivery", f"Your parcel is out for delivery today{facts.with_tracking}."
+    if facts.any_status(ShipmentStatusGroups.WITH_CARRIER):
+        return (
+            "in_transit",
+            f"Your parcel is on its way with {facts.carriers}{facts.with_tracking}.",
+        )
+    return "dispatched", f"Your order has left our warehouse{facts.with_tracking}."
+
+
+# The customer line per order status (what comes before a carrier's problem report).
+_BEFORE_EXCEPTION: dict[str, Callable[[_Facts], tuple[str, str]]] = {
+    S.CANCELLED: _cancelled,
+    S.RETURNED: lambda f: (
+        "returned",
+        "We have received your return of everything you sent back.",
+    ),
+    S.PARTIALLY_RETURNED: lambda f: (
+        "partially_returned",
+        f"We have received {_plural(f.returned, 'returned item')}; "
+        "the rest of your order is yours to keep.",
+    ),
+    S.DELIVERED: lambda f: ("delivered", "Your order has been delivered."),
+}
+_AFTER_EXCEPTION: dict[str, Callable[[_Facts], tuple[str, str]]] = {
+    S.PARTIALLY_DELIVERED: lambda f: (
+        "partially_delivered",
+        "Part of your order has been delivered; the rest is on its way.",
+    ),
+    S.PARTIALLY_SHIPPED: lambda f: (
+        "partially_shipped",
+        f"{f.shipped} of your {f.ordered} items are on their way{f.with_tracking}; "
+        "the rest will follow in a separate parcel.",
+    ),
+    S.SHIPPED: _shipped,
+    S.ON_HOLD: lambda f: (
+        "on_hold",
+        "We are checking a detail of your order before we send it; "
+        "we will contact you if we need anything.",
+    ),
+    S.BACKORDERED: lambda f: (
+        "backordered",
+        "Part of your order is waiting for stock; we will send it as soon as it arrives.",
+    ),
+    S.ALLOCATED: lambda f: (
+        "allocated",
+        "Your order is being prepared and will leave our warehouse soon.",
+    ),
+    S.RECEIVED: lambda f: ("received", "We have your order and are preparing it."),
+}
+_AFTER_EXCEPTION[S.IN_FULFILMENT] = _AFTER_EXCEPTION[S.ALLOCATED]
+
+
+def _state_sentence(facts: _Facts) -> tuple[str, str]:
+    status = facts.order.status
+    if status in _BEFORE_EXCEPTION:
+        return _BEFORE_EXCEPTION[status](facts)
+    if facts.any_status(ShipmentStatusGroups.TRACKING_EXCEPTION):
+        return (
+            "exception",
+            f"The carrier reported a problem with your parcel{facts.with_tracking}; "
+            "we are looking into it and will get back to you.",
+        )
+    return _AFTER_EXCEPTION.get(status, _AFTER_EXCEPTION[S.RECEIVED])(facts)
+
+
 def order_customer_summary(
     *,
     order: Order,
@@ -185,122 +323,27 @@ def order_customer_summary(
     Uses only what the page already loaded (no query). The expected date is the
     shipment's promised date when it has one, else its departure plus the service
     level's transit time (DEFAULT_TRANSIT_HOURS without one); "not yet known" before
-    anything has left.
+    anything has left. A cancelled order whose parcel left anyway (the provider
+    refused the cancel, or the carrier scanned it) is `cancelled_with_carrier`.
     """
-    outbound = [
-        s
-        for s in shipments
-        if s.direction == Shipment.Direction.OUTBOUND and s.status != Shipment.Status.CANCELLED
-    ]
-    ordered = sum(line.quantity for line in lines)
-    shipped = sum(line.quantity_shipped for line in lines)
-    returned = sum(line.quantity_returned for line in lines)
-    carriers = ", ".join(sorted({s.provider.name for s in outbound if s.shipped_at}))
-    tracking = ", ".join(s.tracking_number for s in outbound if s.tracking_number)
-    with_tracking = f" (tracking {tracking})" if tracking else ""
-
-    delivered_at = [s.delivered_at for s in outbound if s.delivered_at]
-    moving = [s for s in outbound if s.status not in ShipmentStatusGroups.FINAL and s.dispatched_at]
-    estimates = [d for d in (_expected_from(s, order) for s in moving) if d]
-    expected = max(estimates) if estimates else None
-    if order.status in (S.DELIVERED, S.PARTIALLY_RETURNED, S.RETURNED) and delivered_at:
-        delivered_day = timezone.localdate(max(delivered_at))
-        expected_text = f"Delivered on {_day(delivered_day)}"
-        expected = delivered_day
-    elif expected is not None:
-        expected_text = _day(expected)
-    elif order.status == S.CANCELLED:
-        expected_text = "Not applicable: the order is cancelled"
-    else:
-        service = order.service_level
-        hours = service.max_transit_hours if service is not None else None
-        expected_text = "Not yet known: nothing has left the warehouse yet" + (
-            f" (then about {round(hours / 24)} day{'s' if round(hours / 24) != 1 else ''}"
-            f" with {service.name})"
-            if hours
-            else ""
-        )
-    refused = any(e.code == "provider_cancel_refused" for e in timeline)
-    with_provider = [s for s in outbound if s.status not in ShipmentStatusGroups.NOT_WITH_PROVIDER]
-
-    def summary(state: str, sentence: str, **extra: Any) -> CustomerSummary:
-        return CustomerSummary(
-            state=state,
-            sentence=sentence,
-            expected_delivery=expected,
-            expected_text=expected_text,
-            **extra,
-        )
-
-    status = order.status
-    if status == S.CANCELLED:
-        left = [s for s in with_provider if s.status != Shipment.Status.DISPATCHED or s.shipped_at]
-        if refused or left:
-            return summary(
-                "cancelled_with_carrier",
-                "Cancelled, but the parcel had already left: it will arrive; offer a return.",
-                with_carrier_after_cancel=True,
-            )
-        if with_provider:
-            return summary(
-                "cancelled_pending_carrier",
-                "Cancelled. The carrier already had the parcel; we have asked them to stop it "
-                "and will confirm.",
-            )
-        return summary("cancelled", "Your order was cancelled and nothing was sent.")
-    if status == S.RETURNED:
-        return summary("returned", "We have received your return of everything you sent back.")
-    if status == S.PARTIALLY_RETURNED:
-        return summary(
-            "partially_returned",
-            f"We have received {returned} returned item{'s' if returned != 1 else ''}; "
-            "the rest of your order is yours to keep.",
-        )
-    if status == S.DELIVERED:
-        return summary("delivered", "Your order has been delivered.")
-    if any(s.status in ShipmentStatusGroups.TRACKING_EXCEPTION for s in outbound):
-        return summary(
-            "exception",
-            f"The carrier reported a problem with your parcel{with_tracking}; "
-            "we are looking into it and will get back to you.",
-        )
-    if status == S.PARTIALLY_DELIVERED:
-        return summary(
-            "partially_delivered", "Part of your order has been delivered; the rest is on its way."
-        )
-    if status == S.PARTIALLY_SHIPPED:
-        return summary(
-            "partially_shipped",
-            f"{shipped} of your {ordered} items are on their way{with_tracking}; "
-            "the rest will follow in a separate parcel.",
-        )
-    if status == S.SHIPPED:
-        if any(s.status == Shipment.Status.OUT_FOR_DELIVERY for s in outbound):
-            return summary(
-                "out_for_delivery", f"Your parcel is out for delivery today{with_tracking}."
-            )
-        if any(s.status in ShipmentStatusGroups.WITH_CARRIER for s in outbound):
-            return summary(
-                "in_transit",
-                f"Your parcel is on its way with {carriers or 'the carrier'}{with_tracking}.",
-            )
-        return summary(
-            "dispatched",
-            f"Your order has left our warehouse{with_tracking}.",
-        )
-    if status == S.ON_HOLD:
-        return summary(
-            "on_hold",
-            "We are checking a detail of your order before we send it; "
-            "we will contact you if we need anything.",
-        )
-    if status == S.BACKORDERED:
-        return summary(
-            "backordered",
-            "Part of your order is waiting for stock; we will send it as soon as it arrives.",
-        )
-    if status in (S.ALLOCATED, S.IN_FULFILMENT):
-        return summary(
-            "allocated", "Your order is being prepared and will leave our warehouse soon."
-        )
-    return summary("received", "We have your order and are preparing it.")
+    facts = _Facts(
+        order=order,
+        outbound=[
+            s
+            for s in shipments
+            if s.direction == Shipment.Direction.OUTBOUND and s.status != Shipment.Status.CANCELLED
+        ],
+        ordered=sum(line.quantity for line in lines),
+        shipped=sum(line.quantity_shipped for line in lines),
+        returned=sum(line.quantity_returned for line in lines),
+        refused_cancel=any(e.code == "provider_cancel_refused" for e in timeline),
+    )
+    expected, expected_text = _expected(facts)
+    state, sentence = _state_sentence(facts)
+    return CustomerSummary(
+        state=state,
+        sentence=sentence,
+        expected_delivery=expected,
+        expected_text=expected_text,
+        with_carrier_after_cancel=state == "cancelled_with_carrier",
+    )
