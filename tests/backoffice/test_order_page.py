@@ -21,11 +21,8 @@ from logistics.services.shipments import shipments_plan_for_order
 from orders import events
 from orders.models import Hold, Order, OrderEvent
 from orders.services.cancellation import order_cancel
-from orders.services.desk import (
-    order_hold_place,
-    order_hold_release,
-    order_shipping_address_change,
-)
+from orders.services.desk import order_shipping_address_change
+from orders.services.holds import order_hold_place, order_hold_release
 from returns.models import ReturnRequest
 from returns.services import RequestedLine, return_request_create
 from tests.inventory.factories import WarehouseFactory

@@ -3,7 +3,6 @@
 import pytest
 
 from orders.iso import (
-    NO_POSTCODE_COUNTRIES,
     POSTCODE_PATTERNS,
     country_choices,
     postcode_problem,
@@ -49,11 +48,14 @@ def test_a_country_without_a_known_shape_takes_any_postcode():
     assert postcode_problem(country="JP", postcode="100-0001") is None
 
 
-def test_no_postcode_countries_are_the_ones_allocation_uses():
-    # inventory cannot import orders, so it keeps its own copy of the list.
-    from inventory.services.allocation_policy import NO_POSTCODE_COUNTRIES as ALLOCATION
+def test_allocation_holds_for_a_missing_postcode_exactly_where_the_desk_requires_one():
+    from orders.services.allocation_policy import address_problems
+    from tests.orders.factories import OrderFactory
 
-    assert NO_POSTCODE_COUNTRIES == ALLOCATION
+    for country in ("FR", "IE", "AE", "NL"):
+        order = OrderFactory.build(shipping_country=country, shipping_postcode="")
+        held = any("postcode" in problem for problem in address_problems(order))
+        assert held == (postcode_problem(country=country, postcode="") is not None), country
 
 
 def test_country_choices_have_names_and_codes():
