@@ -43,6 +43,9 @@ INSTALLED_APPS = [
     "partners",
     "backoffice",
     "returns",
+    # Outside the domain apps: demo data (seed_demo) and the LSP sandbox (run_lsp_sandbox).
+    "demo",
+    "sandbox",
     # Last, so that its post_migrate handler runs after every app's permissions exist.
     "core",
 ]

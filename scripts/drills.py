@@ -118,7 +118,7 @@ class Stack:
         }
         self.manage("migrate", "-v0")
         # The demo world only (channels, products, stock, providers): no demo orders.
-        self.manage("shell", "-c", "from orders.demo import world; world.demo_world_ensure()")
+        self.manage("shell", "-c", "from demo import world; world.demo_world_ensure()")
         out = self.manage("create_api_key", "webshop", "--name", "drill")
         self.api_key = out.strip().splitlines()[-1]
         # The world already points `sandbox` at this run's LSP_SANDBOX_URL; its secret is

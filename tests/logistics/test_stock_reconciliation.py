@@ -7,8 +7,8 @@ import pytest
 
 from inventory.models import StockSnapshot, Warehouse
 from inventory.selectors import snapshot_differences
-from logistics.sandbox.server import SandboxConfig, make_server
 from logistics.services.stock_reconciliation import snapshots_fetch_from_lsps
+from sandbox.server import SandboxConfig, make_server
 from tests.inventory.factories import WarehouseFactory
 from tests.inventory.helpers import product, stock
 from tests.logistics.factories import ProviderFactory

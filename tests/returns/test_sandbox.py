@@ -11,9 +11,9 @@ from django.db import transaction
 from logistics.adapters.base import ProviderRejected
 from logistics.adapters.generic_http import GenericHttpAdapter
 from logistics.models import Shipment
-from logistics.sandbox.server import SandboxConfig, make_server
 from logistics.services.dispatch import shipment_dispatch
 from logistics.services.shipments import shipments_plan_for_order
+from sandbox.server import SandboxConfig, make_server
 from tests.logistics.helpers import allocated_order, sandbox_provider
 
 pytestmark = pytest.mark.django_db

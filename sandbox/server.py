@@ -27,9 +27,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import httpx
 
 from logistics import webhook_signing
-from logistics.sandbox.pages import tracking_page, unknown_tracking_page
-from logistics.sandbox.pdf import label_pdf
-from logistics.sandbox.store import (
+from sandbox.pages import tracking_page, unknown_tracking_page
+from sandbox.pdf import label_pdf
+from sandbox.store import (
     MEMORY,
     ORIGIN_DEMO,
     Delivery,

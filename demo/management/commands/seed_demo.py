@@ -5,9 +5,9 @@ import sqlite3
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
+from demo import bulk, world
+from demo.sandbox import demo_sandbox_sync, sandbox_state_for_demo
 from inventory.services.stock import low_stock_alerts_sync
-from orders.demo import bulk, world
-from orders.demo.sandbox import demo_sandbox_sync, sandbox_state_for_demo
 
 
 class Command(BaseCommand):
@@ -69,7 +69,7 @@ class Command(BaseCommand):
             self.stdout.write(f"  {username:<10} password {settings.DEMO_PASSWORD}   ({label})")
 
     def _sandbox_sync(self, state: str | None) -> None:
-        """Make the LSP sandbox know the demo's dispatched shipments (orders/demo/sandbox.py)."""
+        """Make the LSP sandbox know the demo's dispatched shipments (demo/sandbox.py)."""
         if state is None:
             self.stdout.write(
                 "LSP sandbox state is not on this machine: demo shipments not registered."

@@ -4,7 +4,7 @@ Demo orders are written straight into Consign's tables (bulk.py); the sandbox ne
 saw them being created. So that their tracking pages, tracking polls, cancellations
 and return labels work like those of any other shipment, each dispatched shipment of
 a sandbox-served provider is also written into the sandbox's state file
-(logistics.sandbox.store), with the events Consign holds (same event ids, so a poll
+(sandbox.store), with the events Consign holds (same event ids, so a poll
 finds nothing new):
 
 - as it is generated: plans.py builds `demo_shipment_record`s and bulk.py registers
@@ -36,8 +36,8 @@ from django.db.models.functions import Cast, Substr
 
 from inventory.models import Warehouse
 from logistics.models import Provider, Shipment, TrackingEvent
-from logistics.sandbox import store as sandbox_store
 from orders.models import Order
+from sandbox import store as sandbox_store
 
 BATCH = 5000
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -224,7 +224,7 @@ def _records_sql() -> str:
 
     Python only hands the rows on, so a million-order demo book registers in about a
     minute. The shapes are those of GenericHttpAdapter.shipment_payload and of the
-    sandbox's events; tests/orders/test_seed_demo_sandbox.py compares them with the
+    sandbox's events; tests/demo/test_seed_demo_sandbox.py compares them with the
     same data read through the ORM.
     """
     shipment, event = Shipment._meta.db_table, TrackingEvent._meta.db_table

@@ -19,9 +19,9 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 
 from core import roles
+from demo import pools
 from inventory.models import Product, StockLevel, StockMovement, Warehouse
 from logistics.models import Provider, ServiceLevel
-from orders.demo import pools
 from orders.models import Channel, ChannelWarehouse
 
 # The seed of every random choice in the demo world: the same catalogue every time.

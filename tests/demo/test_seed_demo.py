@@ -322,7 +322,7 @@ def test_bulk_writer_fills_every_required_column():
     """A NOT NULL column without a database default that COPY leaves out breaks seeding."""
     from django.db import connection
 
-    from orders.demo.bulk import COLUMNS
+    from demo.bulk import COLUMNS
 
     with connection.cursor() as cursor:
         for table, columns in COLUMNS.items():
@@ -333,4 +333,4 @@ def test_bulk_writer_fills_every_required_column():
                 [table],
             )
             missing = {row[0] for row in cursor.fetchall()} - set(columns)
-            assert not missing, f"orders/demo/bulk.py COLUMNS[{table!r}] lacks {sorted(missing)}"
+            assert not missing, f"demo/bulk.py COLUMNS[{table!r}] lacks {sorted(missing)}"

@@ -15,13 +15,13 @@ import httpx
 import pytest
 from django.core.management import call_command
 
+from demo import sandbox as demo_sandbox
 from logistics.adapters.generic_http import GenericHttpAdapter
 from logistics.models import Provider, Shipment, TrackingEvent
-from logistics.sandbox import store as sandbox_store
-from orders.demo import sandbox as demo_sandbox
 from orders.models import Order
+from sandbox import store as sandbox_store
 from tests.logistics.factories import ShipmentFactory
-from tests.logistics.test_sandbox_persistence import create, sandbox_running
+from tests.sandbox.test_sandbox_persistence import create, sandbox_running
 
 pytestmark = pytest.mark.django_db
 

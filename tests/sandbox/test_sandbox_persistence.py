@@ -21,8 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from logistics.sandbox.server import Sandbox, SandboxConfig, make_server
-from logistics.sandbox.store import StateInUse
+from sandbox.server import Sandbox, SandboxConfig, make_server
+from sandbox.store import StateInUse
 from tests.logistics.processes import Processes, free_port, make_env
 
 SECRET = "whsec_" + base64.b64encode(b"sandbox-persistence-test-secret").decode()

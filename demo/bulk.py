@@ -18,11 +18,11 @@ from random import Random
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
+from demo import plans
+from demo.world import DemoWorld
 from inventory.models import StockMovement
-from logistics.sandbox.store import demo_shipments_register
-from orders.demo import plans
-from orders.demo.world import DemoWorld
 from orders.models import Order
+from sandbox.store import demo_shipments_register
 
 # Column order of the tuples plans.py builds, per table.
 COLUMNS: dict[str, tuple[str, ...]] = {

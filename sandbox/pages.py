@@ -11,7 +11,7 @@ import datetime as dt
 from html import escape
 from typing import Any
 
-from logistics.sandbox.store import SandboxShipment
+from sandbox.store import SandboxShipment
 
 # Status → (headline, what it means for the recipient).
 STATUS_TEXT: dict[str, tuple[str, str]] = {

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from random import Random
 
+from demo import pools, sandbox
 from inventory.models import Allocation, StockMovement
 from logistics.models import DispatchOutbox, Shipment, TrackingStatus
-from logistics.sandbox.store import DemoShipment
-from orders.demo import pools, sandbox
 from orders.models import Hold, Order, OrderEvent, phone_key, postcode_key
 from orders.numbers import format_order_number
+from sandbox.store import DemoShipment
 
 S = Order.Status
 E = OrderEvent.Type
@@ -105,7 +105,7 @@ class Context:
     placed_by_id: int | None = None
     placed_by_label: str = "system"
     # The LSP sandbox's state file, where shipments of the providers it serves are
-    # registered as they are generated (orders/demo/sandbox.py); None: nowhere.
+    # registered as they are generated (demo/sandbox.py); None: nowhere.
     sandbox_state: str | None = None
     sandbox_providers: frozenset[int] = frozenset()
     warehouse_addresses: dict[int, dict[str, str]] = field(default_factory=dict)

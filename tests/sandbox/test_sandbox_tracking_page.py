@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from tests.logistics.test_sandbox_persistence import STRAIGHT, create, sandbox_running
+from tests.sandbox.test_sandbox_persistence import STRAIGHT, create, sandbox_running
 
 
 @pytest.fixture

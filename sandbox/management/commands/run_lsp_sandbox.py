@@ -1,4 +1,4 @@
-"""Run the LSP sandbox HTTP service (see logistics/sandbox/server.py and docs/logistics.md)."""
+"""Run the LSP sandbox HTTP service (see sandbox/server.py and docs/logistics.md)."""
 
 import logging
 import signal
@@ -8,8 +8,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from logistics.sandbox.server import SandboxConfig, make_server
-from logistics.sandbox.store import StateInUse, sandbox_state_path
+from sandbox.server import SandboxConfig, make_server
+from sandbox.store import StateInUse, sandbox_state_path
 
 
 def _rate(value: str) -> float:
