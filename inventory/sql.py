@@ -7,9 +7,18 @@ these table names themselves.
 
 from __future__ import annotations
 
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from django.db.backends.utils import CursorWrapper
+from django.utils import timezone
+
+from core.bulk import copy_rows
 from core.rows import select_columns
 from core.sql_json import json_array
-from inventory.models import Allocation, Product
+from inventory.models import Allocation, Product, StockMovement
 
 # --- Partner API documents (composed by orders/sql.py) -------------------------------
 
@@ -146,3 +155,128 @@ WHERE COALESCE(l.on_hand, 0) <> COALESCE(g.on_hand, 0)
    OR COALESCE(l.reserved, 0) <> COALESCE(g.reserved, 0)
 ORDER BY p.sku, w.code
 """
+
+
+# --- bulk loading (demo seeder) ---------------------------------------------------------
+# One row type per table, its fields named as the table's columns (COPY's column list);
+# demo/bulk.py builds them. Stock levels are never written from outside: the seeder hands
+# its ledger rows to stock_movements_bulk_apply, which writes them and moves the levels.
+
+
+class AllocationRow(NamedTuple):
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    order_line_id: int
+    warehouse_id: int
+    quantity: int
+    status: str
+
+
+class StockMovementRow(NamedTuple):
+    product_id: int
+    warehouse_id: int
+    type: str
+    on_hand_delta: int
+    reserved_delta: int
+    reason: str
+    reference: str
+    order_id: int | None
+    actor_id: int | None
+    note: str
+    created_at: dt.datetime
+
+
+def allocations_bulk_copy(cursor: CursorWrapper, *, allocations: Sequence[AllocationRow]) -> None:
+    """COPY the rows into inventory_allocation (no save(), no signals)."""
+    if allocations:
+        copy_rows(cursor, model=Allocation, columns=AllocationRow._fields, rows=allocations)
+
+
+_LEVELS_ENSURE = (
+    "INSERT INTO inventory_stocklevel (product_id, warehouse_id, on_hand, reserved,"
+    " low_stock_threshold, updated_at)"
+    " SELECT p, w, 0, 0, 0, now() FROM unnest(%s::bigint[], %s::bigint[]) AS k(p, w)"
+    " ON CONFLICT (product_id, warehouse_id) DO NOTHING"
+)
+# Primary-key order, like every other stock writer (inventory/services/stock.py).
+_LEVELS_LOCK = (
+    "SELECT id, product_id, warehouse_id, on_hand, reserved FROM inventory_stocklevel"
+    " WHERE (product_id, warehouse_id) IN"
+    " (SELECT * FROM unnest(%s::bigint[], %s::bigint[])) ORDER BY id FOR UPDATE"
+)
+_LEVELS_MOVE = (
+    "UPDATE inventory_stocklevel s SET on_hand = s.on_hand + v.d_on_hand,"
+    " reserved = s.reserved + v.d_reserved, updated_at = now()"
+    " FROM unnest(%s::bigint[], %s::int[], %s::int[]) AS v(id, d_on_hand, d_reserved)"
+    " WHERE s.id = v.id"
+)
+
+
+def _movement_sums(movements: Sequence[StockMovementRow]) -> dict[tuple[int, int], list[int]]:
+    sums: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])
+    for movement in movements:
+        total = sums[(movement.product_id, movement.warehouse_id)]
+        total[0] += movement.on_hand_delta
+        total[1] += movement.reserved_delta
+    return {key: total for key, total in sums.items() if total[0] or total[1]}
+
+
+def stock_movements_bulk_apply(
+    cursor: CursorWrapper,
+    *,
+    movements: Sequence[StockMovementRow],
+    reference: str,
+    replenish_extra: int,
+) -> int:
+    """Write the ledger rows and move the levels by their sums, receiving stock where short.
+
+    The bulk counterpart of inventory/services/stock.py for loaders (the demo seeder),
+    in the caller's transaction: missing levels are created, the levels are locked in
+    primary-key order, and a level that would end with reserved > on_hand (or
+    on_hand < 0) first gets a receipt movement of what it lacks plus
+    `replenish_extra`, so the database CHECK holds and the ledger still sums to the
+    level. Low-stock alerts are not kept here: the loader runs
+    `stock.low_stock_alerts_sync()` when it is done. Returns the number of receipts.
+    """
+    if movements:
+        copy_rows(cursor, model=StockMovement, columns=StockMovementRow._fields, rows=movements)
+    sums = _movement_sums(movements)
+    if not sums:
+        return 0
+    keys = sorted(sums)
+    products, warehouses = [key[0] for key in keys], [key[1] for key in keys]
+    cursor.execute(_LEVELS_ENSURE, [products, warehouses])
+    cursor.execute(_LEVELS_LOCK, [products, warehouses])
+    receipts: list[StockMovementRow] = []
+    ids: list[int] = []
+    on_hand_deltas: list[int] = []
+    reserved_deltas: list[int] = []
+    now = timezone.now()
+    for level_id, product_id, warehouse_id, on_hand, reserved in cursor.fetchall():
+        on_hand_delta, reserved_delta = sums[(product_id, warehouse_id)]
+        short = max(reserved + reserved_delta - (on_hand + on_hand_delta), 0)
+        if short:
+            received = short + replenish_extra
+            receipts.append(
+                StockMovementRow(
+                    product_id=product_id,
+                    warehouse_id=warehouse_id,
+                    type=StockMovement.Type.RECEIPT,
+                    on_hand_delta=received,
+                    reserved_delta=0,
+                    reason="replenishment",
+                    reference=reference,
+                    order_id=None,
+                    actor_id=None,
+                    note="",
+                    created_at=now,
+                )
+            )
+            on_hand_delta += received
+        ids.append(level_id)
+        on_hand_deltas.append(on_hand_delta)
+        reserved_deltas.append(reserved_delta)
+    if receipts:
+        copy_rows(cursor, model=StockMovement, columns=StockMovementRow._fields, rows=receipts)
+    cursor.execute(_LEVELS_MOVE, [ids, on_hand_deltas, reserved_deltas])
+    return len(receipts)

@@ -7,16 +7,30 @@ these table names themselves.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import uuid
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
+from django.db.backends.utils import CursorWrapper
 
+from core.bulk import copy_rows, sequence_values
 from core.rows import select_columns
 from core.sql_json import json_array, utc_iso
 from inventory import sql as inventory_sql
-from logistics.models import InboundWebhook, Provider, ServiceLevel, Shipment, TrackingEvent
+from logistics.models import (
+    DispatchOutbox,
+    InboundWebhook,
+    Parcel,
+    Provider,
+    ServiceLevel,
+    Shipment,
+    ShipmentLine,
+    TrackingEvent,
+)
 
 # --- Partner API documents (composed by orders/sql.py) -------------------------------
 
@@ -198,3 +212,101 @@ def shipments_tracking_update(*, shipments: Sequence[Shipment]) -> None:
                 for value in (s.pk, *(getattr(s, name) for name, _ in SHIPMENT_TRACKING_COLUMNS))
             ],
         )
+
+
+# --- bulk loading (demo seeder) ---------------------------------------------------------
+# One row type per table, its fields named as the table's columns (COPY's column list);
+# demo/bulk.py builds them and hands a chunk's worth to shipments_bulk_copy.
+
+
+class ShipmentRow(NamedTuple):
+    id: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    order_id: int
+    warehouse_id: int
+    provider_id: int
+    service_level_id: int
+    status: str
+    idempotency_token: uuid.UUID
+    provider_reference: str
+    tracking_number: str
+    label_url: str
+    cost: str | None
+    cost_currency: str
+    dispatch_attempts: int
+    last_error: str
+    dispatched_at: dt.datetime | None
+    delivered_at: dt.datetime | None
+    last_event_at: dt.datetime | None
+    shipped_at: dt.datetime | None
+    poll_interval_seconds: int
+    direction: str
+
+
+class DispatchOutboxRow(NamedTuple):
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    shipment_id: int
+    status: str
+    attempts: int
+    next_attempt_at: dt.datetime
+    last_error: str
+    sent_at: dt.datetime | None
+
+
+class ShipmentLineRow(NamedTuple):
+    shipment_id: int
+    order_line_id: int
+    quantity: int
+
+
+class ParcelRow(NamedTuple):
+    shipment_id: int
+    weight_grams: int
+    length_mm: int
+    width_mm: int
+    height_mm: int
+    tracking_number: str
+
+
+class TrackingEventRow(NamedTuple):
+    shipment_id: int
+    status: str
+    provider_status: str
+    description: str
+    location: str
+    occurred_at: dt.datetime
+    received_at: dt.datetime
+    dedup_key: str
+    raw: str  # JSON text
+
+
+def shipment_ids_draw(cursor: CursorWrapper, *, count: int) -> list[int]:
+    """`count` fresh shipment ids."""
+    return sequence_values(cursor, model=Shipment, count=count)
+
+
+def shipments_bulk_copy(
+    cursor: CursorWrapper,
+    *,
+    shipments: Sequence[ShipmentRow],
+    outbox: Sequence[DispatchOutboxRow],
+    lines: Sequence[ShipmentLineRow],
+    parcels: Sequence[ParcelRow],
+    tracking_events: Sequence[TrackingEventRow],
+) -> None:
+    """COPY the rows into logistics_shipment and the tables hanging off it, parents first.
+
+    Raw rows: no model `save()`, no signals; the caller keeps them consistent
+    (demo/plans.py).
+    """
+    for model, columns, rows in (
+        (Shipment, ShipmentRow._fields, shipments),
+        (DispatchOutbox, DispatchOutboxRow._fields, outbox),
+        (ShipmentLine, ShipmentLineRow._fields, lines),
+        (Parcel, ParcelRow._fields, parcels),
+        (TrackingEvent, TrackingEventRow._fields, tracking_events),
+    ):
+        if rows:
+            copy_rows(cursor, model=model, columns=columns, rows=rows)

@@ -7,15 +7,19 @@ these table names themselves.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 from django.db import connection
+from django.db.backends.utils import CursorWrapper
 
+from core.bulk import copy_rows, sequence_values
 from core.pipeline import prepared_cursor
 from core.sql_json import json_array, utc_iso
 from inventory import sql as inventory_sql
 from logistics import sql as logistics_sql
-from orders.models import Channel, Order, OrderLine
+from orders.models import Channel, Hold, Order, OrderEvent, OrderLine
 
 # --- Order numbers -----------------------------------------------------------------------
 # `count` fresh values of the order number sequence (orders.numbers formats them).
@@ -224,3 +228,115 @@ ALLOCATION_INPUTS_SQL = _ALLOCATION_INPUTS_TEMPLATE.format(
     channel_columns=", ".join(f"c.{f.column}" for f in Channel._meta.concrete_fields),
 )
 ALLOCATION_INPUTS_PARAMS: dict[str, str] = dict(inventory_sql.ALLOCATION_TAKEN_PARAMS)
+
+
+# --- bulk loading (demo seeder) ---------------------------------------------------------
+# One row type per table, its fields named as the table's columns (COPY's column list);
+# demo/bulk.py builds them and hands a chunk's worth to orders_bulk_copy.
+
+
+class OrderRow(NamedTuple):
+    id: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    number: str
+    channel_id: int
+    external_reference: str
+    status: str
+    currency: str
+    total_amount: str
+    priority: int
+    customer_email: str
+    customer_name: str
+    customer_phone: str
+    customer_phone_key: str
+    shipping_name: str
+    shipping_line1: str
+    shipping_line2: str
+    shipping_city: str
+    shipping_postcode: str
+    shipping_postcode_key: str
+    shipping_region: str
+    shipping_country: str
+    service_level_id: int
+    placed_at: dt.datetime
+    cancelled_at: dt.datetime | None
+
+
+class OrderLineRow(NamedTuple):
+    id: int
+    order_id: int
+    line_number: int
+    product_id: int
+    sku: str
+    quantity: int
+    unit_price: str
+    quantity_shipped: int
+    quantity_delivered: int
+    quantity_returned: int
+
+
+class OrderEventRow(NamedTuple):
+    order_id: int
+    type: str
+    parameters: str  # JSON text
+    user_id: int | None
+    actor: str
+    created_at: dt.datetime
+
+
+class HoldRow(NamedTuple):
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    order_id: int
+    reason: str
+    note: str
+    owner_id: int | None
+    due_at: dt.datetime
+    placed_by_id: int | None
+    released_at: dt.datetime | None
+    released_by_id: int | None
+    release_note: str
+
+
+def order_ids_and_numbers_draw(cursor: CursorWrapper, *, count: int) -> list[tuple[int, int]]:
+    """`count` (order id, order number) pairs, each drawn from its sequence.
+
+    Numbers come from the sequence order intake uses (orders.numbers), so bulk-loaded
+    and real orders never collide.
+    """
+    cursor.execute("SELECT pg_get_serial_sequence('orders_order', 'id')")
+    (sequence,) = cursor.fetchone()
+    cursor.execute(
+        "SELECT nextval(%s), nextval('orders_order_number_seq') FROM generate_series(1, %s)",
+        [sequence, count],
+    )
+    return [(order_id, number) for order_id, number in cursor.fetchall()]
+
+
+def order_line_ids_draw(cursor: CursorWrapper, *, count: int) -> list[int]:
+    """`count` fresh order line ids."""
+    return sequence_values(cursor, model=OrderLine, count=count)
+
+
+def orders_bulk_copy(
+    cursor: CursorWrapper,
+    *,
+    orders: Sequence[OrderRow],
+    lines: Sequence[OrderLineRow],
+    events: Sequence[OrderEventRow],
+    holds: Sequence[HoldRow],
+) -> None:
+    """COPY the rows into orders_order, orders_orderline, orders_orderevent, orders_hold.
+
+    Parents first. Raw rows: no model `save()`, no signals, no full_clean; the caller
+    keeps them consistent (demo/plans.py).
+    """
+    for model, columns, rows in (
+        (Order, OrderRow._fields, orders),
+        (OrderLine, OrderLineRow._fields, lines),
+        (OrderEvent, OrderEventRow._fields, events),
+        (Hold, HoldRow._fields, holds),
+    ):
+        if rows:
+            copy_rows(cursor, model=model, columns=columns, rows=rows)

@@ -322,10 +322,11 @@ def test_bulk_writer_fills_every_required_column():
     """A NOT NULL column without a database default that COPY leaves out breaks seeding."""
     from django.db import connection
 
-    from demo.bulk import COLUMNS
+    from demo.bulk import ROW_TYPES
 
     with connection.cursor() as cursor:
-        for table, columns in COLUMNS.items():
+        for model, row_type in ROW_TYPES.items():
+            table, columns = model._meta.db_table, row_type._fields
             cursor.execute(
                 "SELECT column_name FROM information_schema.columns WHERE table_name = %s"
                 " AND is_nullable = 'NO' AND column_default IS NULL"
@@ -333,4 +334,4 @@ def test_bulk_writer_fills_every_required_column():
                 [table],
             )
             missing = {row[0] for row in cursor.fetchall()} - set(columns)
-            assert not missing, f"demo/bulk.py COLUMNS[{table!r}] lacks {sorted(missing)}"
+            assert not missing, f"{row_type.__name__} (for {table}) lacks {sorted(missing)}"
