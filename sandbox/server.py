@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 import httpx
 
@@ -508,7 +508,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
     sandbox: Sandbox  # set on the subclass built by make_server
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format, *args):  # noqa: A002 - BaseHTTPRequestHandler's signature
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's signature
         logger.debug("%s %s", self.address_string(), format % args)
 
     # --- plumbing ------------------------------------------------------------
@@ -583,68 +583,101 @@ class SandboxHandler(BaseHTTPRequestHandler):
         return self._send(200, tracking_page(shipment), _HTML)
 
     # --- routes --------------------------------------------------------------
-    def do_GET(self):
+    # Each route is a path pattern ("*" matches one segment, handed to the handler)
+    # and the handler's name. GET routes before the API gate answer anyone; the API
+    # routes after it need the token and may meet an injected fault.
+    _GET_OPEN: tuple[tuple[tuple[str, ...], str], ...] = (
+        ((), "_get_health"),
+        (("health",), "_get_health"),
+        (("_sandbox", "shipments"), "_get_listing"),
+        (("_sandbox", "stats"), "_get_stats"),
+        (("track", "*"), "_get_track"),
+        (("v1", "shipments", "*", "label.pdf"), "_get_label"),
+    )
+    _GET_API: tuple[tuple[tuple[str, ...], str], ...] = (
+        (("v1", "shipments", "*", "tracking"), "_get_tracking"),
+        (("v1", "shipments", "*"), "_get_shipment"),
+        (("v1", "stock"), "_get_stock"),
+    )
+    _POST_API: tuple[tuple[tuple[str, ...], str], ...] = (
+        (("v1", "shipments"), "_post_shipment"),
+        (("v1", "shipments", "*", "cancel"), "_post_cancel"),
+        (("v1", "shipments", "*", "return-label"), "_post_return_label"),
+    )
+
+    def do_GET(self) -> None:
         url = urlsplit(self.path)
-        parts = [p for p in url.path.split("/") if p]
-        sandbox = self.sandbox
-        if not parts or parts == ["health"]:
-            return self._send(200, {"status": "ok", "service": "consign-lsp-sandbox"})
-        if parts == ["_sandbox", "shipments"]:
-            query = parse_qs(url.query)
-            try:
-                limit = max(0, int(query.get("limit", ["1000"])[0]))
-            except ValueError:
-                return self._send(400, {"detail": "limit must be a whole number."})
-            count, found = sandbox.listing(
-                reference=query.get("reference", [""])[0],
-                shipment_id=query.get("id", [""])[0],
-                limit=limit,
-            )
-            items = [s.summary() for s in found]
-            return self._send(200, {"count": count, "shipments": items})
-        if parts == ["_sandbox", "stats"]:
-            return self._send(200, sandbox.stats_snapshot())
-        if len(parts) == 2 and parts[0] == "track":
-            return self._track(unquote(parts[1]))
+        parts = _segments(url.path)
+        found = _route(self._GET_OPEN, parts)
+        if found is not None:
+            return getattr(self, found[0])(url, *found[1])
         if parts[:1] != ["v1"]:
             return self._send(404, {"detail": "Not found."})
-        if len(parts) == 4 and parts[1] == "shipments" and parts[3] == "label.pdf":
-            shipment = sandbox.shipment(parts[2])
-            if shipment is None:
-                return self._send(404, {"detail": "No such shipment."})
-            to = shipment.request.get("ship_to") or {}
-            pdf = label_pdf(
-                [
-                    shipment.tracking_number,
-                    f"Order {shipment.request.get('order_number', '')}",
-                    to.get("name", ""),
-                    to.get("line1", ""),
-                    f"{to.get('postcode', '')} {to.get('city', '')}",
-                    to.get("country", ""),
-                ]
-            )
-            return self._send(200, pdf, "application/pdf")
         if not self._authorised():
             return self._send(401, {"detail": "Missing or wrong API token."})
-        fault = self._api_fault()
-        if fault:
+        if self._api_fault():
             return self._send(503, {"detail": "Injected fault: service unavailable."})
-        if len(parts) == 4 and parts[1] == "shipments" and parts[3] == "tracking":
-            return self._send(*sandbox.tracking(parts[2]))
-        if len(parts) == 3 and parts[1] == "shipments":
-            shipment = sandbox.shipment(parts[2])
-            if shipment is None:
-                return self._send(404, {"detail": "No such shipment."})
-            return self._send(200, {**sandbox.response_of(shipment), **shipment.summary()})
-        if parts == ["v1", "stock"]:
-            warehouse = parse_qs(url.query).get("warehouse", [""])[0]
-            levels = sandbox.stock_levels(warehouse)
-            items = [{"sku": sku, "on_hand": qty} for sku, qty in sorted(levels.items())]
-            return self._send(200, {"warehouse": warehouse, "items": items})
-        return self._send(404, {"detail": "Not found."})
+        found = _route(self._GET_API, parts)
+        if found is None:
+            return self._send(404, {"detail": "Not found."})
+        return getattr(self, found[0])(url, *found[1])
 
-    def do_POST(self):
-        parts = [p for p in urlsplit(self.path).path.split("/") if p]
+    def _get_health(self, url: SplitResult) -> None:
+        self._send(200, {"status": "ok", "service": "consign-lsp-sandbox"})
+
+    def _get_listing(self, url: SplitResult) -> None:
+        query = parse_qs(url.query)
+        try:
+            limit = max(0, int(query.get("limit", ["1000"])[0]))
+        except ValueError:
+            return self._send(400, {"detail": "limit must be a whole number."})
+        count, found = self.sandbox.listing(
+            reference=query.get("reference", [""])[0],
+            shipment_id=query.get("id", [""])[0],
+            limit=limit,
+        )
+        return self._send(200, {"count": count, "shipments": [s.summary() for s in found]})
+
+    def _get_stats(self, url: SplitResult) -> None:
+        self._send(200, self.sandbox.stats_snapshot())
+
+    def _get_track(self, url: SplitResult, number: str) -> None:
+        self._track(unquote(number))
+
+    def _get_label(self, url: SplitResult, shipment_id: str) -> None:
+        shipment = self.sandbox.shipment(shipment_id)
+        if shipment is None:
+            return self._send(404, {"detail": "No such shipment."})
+        to = shipment.request.get("ship_to") or {}
+        pdf = label_pdf(
+            [
+                shipment.tracking_number,
+                f"Order {shipment.request.get('order_number', '')}",
+                to.get("name", ""),
+                to.get("line1", ""),
+                f"{to.get('postcode', '')} {to.get('city', '')}",
+                to.get("country", ""),
+            ]
+        )
+        return self._send(200, pdf, "application/pdf")
+
+    def _get_tracking(self, url: SplitResult, shipment_id: str) -> None:
+        self._send(*self.sandbox.tracking(shipment_id))
+
+    def _get_shipment(self, url: SplitResult, shipment_id: str) -> None:
+        shipment = self.sandbox.shipment(shipment_id)
+        if shipment is None:
+            return self._send(404, {"detail": "No such shipment."})
+        return self._send(200, {**self.sandbox.response_of(shipment), **shipment.summary()})
+
+    def _get_stock(self, url: SplitResult) -> None:
+        warehouse = parse_qs(url.query).get("warehouse", [""])[0]
+        levels = self.sandbox.stock_levels(warehouse)
+        items = [{"sku": sku, "on_hand": qty} for sku, qty in sorted(levels.items())]
+        self._send(200, {"warehouse": warehouse, "items": items})
+
+    def do_POST(self) -> None:
+        parts = _segments(urlsplit(self.path).path)
         sandbox = self.sandbox
         body = self._body()
         if body is None:
@@ -661,33 +694,13 @@ class SandboxHandler(BaseHTTPRequestHandler):
             with sandbox.lock:
                 sandbox.stats["faults_before"] += 1
             return self._send(503, {"detail": "Injected fault: service unavailable."})
-        if parts == ["v1", "shipments"]:
-            key = self.headers.get("Idempotency-Key") or str(body.get("reference") or "")
-            if not key:
-                return self._send(422, {"detail": "An Idempotency-Key header is required."})
-            missing = [
-                name
-                for name in ("country", "line1", "city")
-                if not (body.get("ship_to") or {}).get(name)
-            ]
-            if missing or not body.get("lines"):
-                detail = f"ship_to is missing {', '.join(missing)}" if missing else "no lines"
-                return self._send(422, {"detail": f"Invalid shipment: {detail}."})
-            customs_problem = _customs_problem(body)
-            if customs_problem:
-                return self._send(
-                    422, {"detail": f"Invalid customs declaration: {customs_problem}."}
-                )
-            status, data = sandbox.create_shipment(key=key, body=body)
-        elif len(parts) == 4 and parts[1] == "shipments" and parts[3] == "cancel":
-            status, data = sandbox.cancel(parts[2])
-        elif len(parts) == 4 and parts[1] == "shipments" and parts[3] == "return-label":
-            key = self.headers.get("Idempotency-Key") or str(body.get("reference") or "")
-            if not key:
-                return self._send(422, {"detail": "An Idempotency-Key header is required."})
-            status, data = sandbox.create_return(original_id=parts[2], key=key, body=body)
-        else:
-            return self._send(404, {"detail": "Not found."})
+        found = _route(self._POST_API, parts)
+        try:
+            if found is None:
+                raise _Refused(404, "Not found.")
+            status, data = getattr(self, found[0])(body, *found[1])
+        except _Refused as refused:
+            return self._send(refused.status, {"detail": refused.detail})
         if fault == "after":
             # The work is done but the answer is lost: the client must retry with the
             # same idempotency key and get the same shipment back.
@@ -696,8 +709,38 @@ class SandboxHandler(BaseHTTPRequestHandler):
             return self._send(500, {"detail": "Injected fault: internal error."})
         return self._send(status, data)
 
-    def do_PUT(self):
-        parts = [p for p in urlsplit(self.path).path.split("/") if p]
+    def _idempotency_key(self, body: dict[str, Any]) -> str:
+        key = self.headers.get("Idempotency-Key") or str(body.get("reference") or "")
+        if not key:
+            raise _Refused(422, "An Idempotency-Key header is required.")
+        return key
+
+    def _post_shipment(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        key = self._idempotency_key(body)
+        missing = [
+            name
+            for name in ("country", "line1", "city")
+            if not (body.get("ship_to") or {}).get(name)
+        ]
+        if missing or not body.get("lines"):
+            detail = f"ship_to is missing {', '.join(missing)}" if missing else "no lines"
+            raise _Refused(422, f"Invalid shipment: {detail}.")
+        customs_problem = _customs_problem(body)
+        if customs_problem:
+            raise _Refused(422, f"Invalid customs declaration: {customs_problem}.")
+        return self.sandbox.create_shipment(key=key, body=body)
+
+    def _post_cancel(self, body: dict[str, Any], shipment_id: str) -> tuple[int, dict[str, Any]]:
+        return self.sandbox.cancel(shipment_id)
+
+    def _post_return_label(
+        self, body: dict[str, Any], shipment_id: str
+    ) -> tuple[int, dict[str, Any]]:
+        key = self._idempotency_key(body)
+        return self.sandbox.create_return(original_id=shipment_id, key=key, body=body)
+
+    def do_PUT(self) -> None:
+        parts = _segments(urlsplit(self.path).path)
         body = self._body()
         if parts != ["_sandbox", "stock"] or body is None:
             return self._send(404, {"detail": "Not found."})
@@ -706,6 +749,31 @@ class SandboxHandler(BaseHTTPRequestHandler):
             levels={str(item["sku"]): int(item["on_hand"]) for item in body.get("items") or []},
         )
         return self._send(200, {"status": "ok"})
+
+
+class _Refused(Exception):  # noqa: N818 - a refusal, not an error of the sandbox
+    """An API request refused before any work was done (no injected "after" fault)."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+def _segments(path: str) -> list[str]:
+    return [part for part in path.split("/") if part]
+
+
+def _route(
+    routes: tuple[tuple[tuple[str, ...], str], ...], parts: list[str]
+) -> tuple[str, list[str]] | None:
+    """The handler name of the first route matching `parts`, and the "*" segments."""
+    for pattern, handler in routes:
+        if len(pattern) == len(parts) and all(
+            want in ("*", part) for want, part in zip(pattern, parts, strict=True)
+        ):
+            return handler, [part for want, part in zip(pattern, parts, strict=True) if want == "*"]
+    return None
 
 
 def _customs_problem(body: dict[str, Any]) -> str:
