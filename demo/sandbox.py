@@ -34,9 +34,10 @@ from django.db import connection, transaction
 from django.db.models import BigIntegerField, Max
 from django.db.models.functions import Cast, Substr
 
-from inventory.models import Warehouse
-from logistics.models import Provider, Shipment, TrackingEvent
-from orders.models import Order
+from inventory.sql import WAREHOUSE_SHIP_FROM
+from logistics.models import Provider, Shipment
+from logistics.sql import SHIPMENT_SANDBOX_RECORDS
+from orders.sql import ORDER_SHIP_TO
 from sandbox import store as sandbox_store
 
 BATCH = 5000
@@ -223,63 +224,26 @@ def _records_sql() -> str:
     """One row per shipment of a batch, in DemoShipment's field order, JSON built by Postgres.
 
     Python only hands the rows on, so a million-order demo book registers in about a
-    minute. The shapes are those of GenericHttpAdapter.shipment_payload and of the
-    sandbox's events; tests/demo/test_seed_demo_sandbox.py compares them with the
-    same data read through the ORM.
+    minute. Composed of the owning apps' fragments (logistics: the shipment and its
+    events, orders: where it goes, inventory: where it comes from); the shapes are those
+    of GenericHttpAdapter.shipment_payload and of the sandbox's events.
+    tests/demo/test_seed_demo_sandbox.py compares them with the same data read through
+    the ORM.
     """
-    shipment, event = Shipment._meta.db_table, TrackingEvent._meta.db_table
-    order, warehouse = Order._meta.db_table, Warehouse._meta.db_table
     return f"""
-        WITH batch AS (SELECT unnest(%(ids)s::bigint[]) AS id),
-        status_map (consign, sandbox) AS (
-            SELECT * FROM unnest(%(consign)s::text[], %(sandbox)s::text[])
-        ),
-        events AS (
-            SELECT t.shipment_id,
-                json_agg(json_build_object(
-                    'id', t.dedup_key,
-                    'status', t.sandbox,
-                    'occurred_at', to_char(t.occurred_at AT TIME ZONE 'UTC',
-                        'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'),
-                    'description', t.description,
-                    'location', t.location
-                ) ORDER BY t.occurred_at, t.id) AS events,
-                json_agg(t.sandbox ORDER BY t.occurred_at, t.id) AS plan,
-                count(*) AS steps,
-                (array_agg(t.sandbox ORDER BY t.occurred_at DESC, t.id DESC))[1] AS last_status
-            FROM (
-                SELECT ev.*, coalesce(m.sandbox, upper(ev.status)) AS sandbox
-                FROM {event} ev
-                JOIN batch b ON b.id = ev.shipment_id
-                LEFT JOIN status_map m ON m.consign = ev.status
-                WHERE ev.shipment_id BETWEEN %(low)s AND %(high)s
-            ) t
-            GROUP BY t.shipment_id
-        )
-        SELECT s.provider_reference, s.idempotency_token::text, s.tracking_number,
-            extract(epoch FROM coalesce(s.dispatched_at, s.created_at))::float8,
+        WITH s AS ({SHIPMENT_SANDBOX_RECORDS}),
+        o AS ({ORDER_SHIP_TO}),
+        w AS ({WAREHOUSE_SHIP_FROM})
+        SELECT s.provider_reference, s.token, s.tracking_number, s.created_at,
             json_build_object(
-                'reference', s.idempotency_token::text,
+                'reference', s.token,
                 'order_number', o.number,
-                'ship_from', json_build_object('warehouse', w.code, 'line1', w.line1,
-                    'city', w.city, 'postcode', w.postcode, 'country', w.country),
-                'ship_to', json_build_object('name', o.shipping_name,
-                    'line1', o.shipping_line1, 'line2', o.shipping_line2,
-                    'city', o.shipping_city, 'postcode', o.shipping_postcode,
-                    'region', o.shipping_region, 'country', o.shipping_country)
+                'ship_from', w.ship_from,
+                'ship_to', o.ship_to
             )::text,
-            coalesce(e.events, '[]'::json)::text,
-            coalesce(e.plan, '[]'::json)::text,
-            coalesce(e.steps, 0),
-            coalesce(e.last_status, 'INFO_RECEIVED'),
-            CASE WHEN s.cost IS NULL THEN NULL ELSE json_build_object(
-                'amount', to_char(s.cost, 'FM999999999990.00'), 'currency', s.cost_currency
-            )::text END
-        FROM {shipment} s
-        JOIN batch b ON b.id = s.id
-        JOIN {order} o ON o.id = s.order_id
-        JOIN {warehouse} w ON w.id = s.warehouse_id
-        LEFT JOIN events e ON e.shipment_id = s.id
-        WHERE s.id BETWEEN %(low)s AND %(high)s
+            s.events::text, s.plan::text, s.steps, s.last_status, s.cost
+        FROM s
+        JOIN o ON o.id = s.order_id
+        JOIN w ON w.id = s.warehouse_id
         ORDER BY s.id
-    """  # noqa: S608 (table names from the models)
+    """  # noqa: S608 (fragments from the owning apps' sql.py; values are bound parameters)

@@ -280,3 +280,14 @@ def stock_movements_bulk_apply(
         copy_rows(cursor, model=StockMovement, columns=StockMovementRow._fields, rows=receipts)
     cursor.execute(_LEVELS_MOVE, [ids, on_hand_deltas, reserved_deltas])
     return len(receipts)
+
+
+# Where a warehouse ships from, as the LSP sandbox keeps it in a shipment request (the
+# shape of GenericHttpAdapter.shipment_payload's ship_from): one row per warehouse, columns
+# id, ship_from (json). A fragment for a caller's WITH; the caller joins it by id.
+WAREHOUSE_SHIP_FROM = """
+    SELECT w.id,
+        json_build_object('warehouse', w.code, 'line1', w.line1,
+            'city', w.city, 'postcode', w.postcode, 'country', w.country) AS ship_from
+    FROM inventory_warehouse w
+"""

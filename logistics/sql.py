@@ -310,3 +310,55 @@ def shipments_bulk_copy(
     ):
         if rows:
             copy_rows(cursor, model=model, columns=columns, rows=rows)
+
+
+# --- shipments as the LSP sandbox keeps them (demo seeder) ------------------------------
+# One row per shipment of a batch, its tracking events as JSON in the sandbox's words:
+# columns id, order_id, warehouse_id, provider_reference, token, tracking_number,
+# created_at (epoch seconds), events, plan (json), steps, last_status, cost (json text or
+# NULL). A fragment for a caller's WITH, with the named parameters ids (bigint[], sorted),
+# low and high (the first and last id: an index range scan per table, whatever the
+# statistics of freshly bulk-loaded tables say), and consign/sandbox (text[]: how each
+# canonical tracking status is called at the sandbox; others are upper-cased).
+SHIPMENT_SANDBOX_RECORDS = """
+    WITH batch AS (SELECT unnest(%(ids)s::bigint[]) AS id),
+    status_map (consign, sandbox) AS (
+        SELECT * FROM unnest(%(consign)s::text[], %(sandbox)s::text[])
+    ),
+    events AS (
+        SELECT t.shipment_id,
+            json_agg(json_build_object(
+                'id', t.dedup_key,
+                'status', t.sandbox,
+                'occurred_at', to_char(t.occurred_at AT TIME ZONE 'UTC',
+                    'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'),
+                'description', t.description,
+                'location', t.location
+            ) ORDER BY t.occurred_at, t.id) AS events,
+            json_agg(t.sandbox ORDER BY t.occurred_at, t.id) AS plan,
+            count(*) AS steps,
+            (array_agg(t.sandbox ORDER BY t.occurred_at DESC, t.id DESC))[1] AS last_status
+        FROM (
+            SELECT ev.*, coalesce(m.sandbox, upper(ev.status)) AS sandbox
+            FROM logistics_trackingevent ev
+            JOIN batch b ON b.id = ev.shipment_id
+            LEFT JOIN status_map m ON m.consign = ev.status
+            WHERE ev.shipment_id BETWEEN %(low)s AND %(high)s
+        ) t
+        GROUP BY t.shipment_id
+    )
+    SELECT s.id, s.order_id, s.warehouse_id, s.provider_reference,
+        s.idempotency_token::text AS token, s.tracking_number,
+        extract(epoch FROM coalesce(s.dispatched_at, s.created_at))::float8 AS created_at,
+        coalesce(e.events, '[]'::json) AS events,
+        coalesce(e.plan, '[]'::json) AS plan,
+        coalesce(e.steps, 0) AS steps,
+        coalesce(e.last_status, 'INFO_RECEIVED') AS last_status,
+        CASE WHEN s.cost IS NULL THEN NULL ELSE json_build_object(
+            'amount', to_char(s.cost, 'FM999999999990.00'), 'currency', s.cost_currency
+        )::text END AS cost
+    FROM logistics_shipment s
+    JOIN batch b ON b.id = s.id
+    LEFT JOIN events e ON e.shipment_id = s.id
+    WHERE s.id BETWEEN %(low)s AND %(high)s
+"""

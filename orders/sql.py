@@ -340,3 +340,16 @@ def orders_bulk_copy(
     ):
         if rows:
             copy_rows(cursor, model=model, columns=columns, rows=rows)
+
+
+# Where an order ships to, as the LSP sandbox keeps it in a shipment request (the shape of
+# GenericHttpAdapter.shipment_payload's ship_to): one row per order, columns id, number,
+# ship_to (json). A fragment for a caller's WITH; the caller joins it by id.
+ORDER_SHIP_TO = """
+    SELECT o.id, o.number,
+        json_build_object('name', o.shipping_name,
+            'line1', o.shipping_line1, 'line2', o.shipping_line2,
+            'city', o.shipping_city, 'postcode', o.shipping_postcode,
+            'region', o.shipping_region, 'country', o.shipping_country) AS ship_to
+    FROM orders_order o
+"""

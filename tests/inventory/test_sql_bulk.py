@@ -118,3 +118,22 @@ def test_stock_movements_bulk_apply_without_movements_changes_nothing():
         assert (
             stock_movements_bulk_apply(cursor, movements=[], reference="t", replenish_extra=1) == 0
         )
+
+
+def test_warehouse_ship_from_fragment_is_the_warehouse_address():
+    import json
+
+    from inventory.sql import WAREHOUSE_SHIP_FROM
+
+    warehouse = WarehouseFactory(line1="Logistiekweg 1", postcode="5048 AB")
+    with connection.cursor() as cursor:
+        statement = f"SELECT ship_from FROM ({WAREHOUSE_SHIP_FROM}) w WHERE w.id = %s"  # noqa: S608
+        cursor.execute(statement, [warehouse.pk])
+        (ship_from,) = cursor.fetchone()
+    assert (json.loads(ship_from) if isinstance(ship_from, str) else ship_from) == {
+        "warehouse": warehouse.code,
+        "line1": warehouse.line1,
+        "city": warehouse.city,
+        "postcode": warehouse.postcode,
+        "country": warehouse.country,
+    }

@@ -98,3 +98,24 @@ def test_drawn_order_ids_and_numbers_are_never_handed_out_again():
     assert len(set(ids)) == len(set(numbers)) == 3
     assert again[0][0] > max(ids)
     assert again[0][1] > max(numbers)
+
+
+def test_order_ship_to_fragment_is_the_orders_shipping_address():
+    from orders.sql import ORDER_SHIP_TO
+    from tests.orders.factories import OrderFactory
+
+    order = OrderFactory(shipping_line2="Apt 2", shipping_region="Utrecht")
+    with connection.cursor() as cursor:
+        statement = f"SELECT number, ship_to FROM ({ORDER_SHIP_TO}) o WHERE o.id = %s"  # noqa: S608
+        cursor.execute(statement, [order.pk])
+        number, ship_to = cursor.fetchone()
+    assert number == order.number
+    assert (json.loads(ship_to) if isinstance(ship_to, str) else ship_to) == {
+        "name": order.shipping_name,
+        "line1": order.shipping_line1,
+        "line2": order.shipping_line2,
+        "city": order.shipping_city,
+        "postcode": order.shipping_postcode,
+        "region": order.shipping_region,
+        "country": order.shipping_country,
+    }
