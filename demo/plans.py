@@ -651,7 +651,7 @@ def _timeline_rows_add(
             actor=f"channel:{channel_code}",
         )
     )
-    old = S.RECEIVED
+    old: str = S.RECEIVED
     for step, at in zip(plan.timeline.path, plan.timeline.step_times, strict=True):
         if step == S.ON_HOLD:
             _hold_add(batch, ctx, rng, plan, at)
@@ -1051,13 +1051,13 @@ def _shipment_events_add(
 
 def _shipment_status(order_status: str, index: int, rng: Random) -> tuple[str, list[str]]:
     """The shipment's status and the tracking statuses it has been through."""
-    pre, transit, out, done = (
-        TrackingStatus.PRE_TRANSIT, TrackingStatus.IN_TRANSIT,
-        TrackingStatus.OUT_FOR_DELIVERY, TrackingStatus.DELIVERED,
-    )  # fmt: skip
-    delivered = (Shipment.Status.DELIVERED, [pre, transit, out, done])
-    in_transit = (Shipment.Status.IN_TRANSIT, [pre, transit])
-    dispatched = (Shipment.Status.DISPATCHED, [pre])
+    pre: str = TrackingStatus.PRE_TRANSIT
+    transit: str = TrackingStatus.IN_TRANSIT
+    out: str = TrackingStatus.OUT_FOR_DELIVERY
+    done: str = TrackingStatus.DELIVERED
+    delivered: tuple[str, list[str]] = (Shipment.Status.DELIVERED, [pre, transit, out, done])
+    in_transit: tuple[str, list[str]] = (Shipment.Status.IN_TRANSIT, [pre, transit])
+    dispatched: tuple[str, list[str]] = (Shipment.Status.DISPATCHED, [pre])
     if order_status == S.IN_FULFILMENT:
         return dispatched if rng.random() < 0.7 else (Shipment.Status.PENDING, [])
     if order_status == S.PARTIALLY_SHIPPED:

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import AbstractUser, Group
 from django.db import transaction
 
 from core import roles
@@ -50,7 +50,7 @@ class DemoWorld:
     providers: dict[str, Provider]
     service_levels: dict[str, list[ServiceLevel]]
     products: list[Product]
-    users: dict[str, object]
+    users: dict[str, AbstractUser]
     channel_warehouses: dict[str, list[str]]
     warehouse_provider: dict[str, str]
 
@@ -189,11 +189,11 @@ def demo_products_ensure() -> list[Product]:
     return list(Product.objects.filter(sku__in=[p.sku for p in wanted]).order_by("id"))
 
 
-def demo_users_ensure() -> dict[str, object]:
+def demo_users_ensure() -> dict[str, AbstractUser]:
     """One staff user per role plus a superuser, all with settings.DEMO_PASSWORD."""
     roles.roles_sync()
     user_model = get_user_model()
-    users = {}
+    users: dict[str, AbstractUser] = {}
     for username, role, first_name, last_name in DEMO_USERS:
         user = user_model.objects.filter(username=username).first()
         if user is None:
@@ -276,7 +276,7 @@ def demo_world_ensure() -> DemoWorld:
         users=users,
         channel_warehouses=channel_warehouses,
         warehouse_provider={
-            code: (w.provider.code if w.provider_id else "sandbox")
+            code: (w.provider.code if w.provider is not None else "sandbox")
             for code, w in warehouses.items()
         },
     )

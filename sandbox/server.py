@@ -610,7 +610,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
         parts = _segments(url.path)
         found = _route(self._GET_OPEN, parts)
         if found is not None:
-            return getattr(self, found[0])(url, *found[1])
+            getattr(self, found[0])(url, *found[1])
+            return None
         if parts[:1] != ["v1"]:
             return self._send(404, {"detail": "Not found."})
         if not self._authorised():
@@ -620,7 +621,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
         found = _route(self._GET_API, parts)
         if found is None:
             return self._send(404, {"detail": "Not found."})
-        return getattr(self, found[0])(url, *found[1])
+        getattr(self, found[0])(url, *found[1])
+        return None
 
     def _get_health(self, url: SplitResult) -> None:
         self._send(200, {"status": "ok", "service": "consign-lsp-sandbox"})

@@ -119,7 +119,7 @@ class SandboxShipment:
             "customs": self.request.get("customs"),
         }
 
-    def row(self) -> tuple:
+    def row(self) -> tuple[Any, ...]:
         return (
             self.id,
             self.idem_key,
@@ -141,7 +141,7 @@ class SandboxShipment:
         )
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row | tuple) -> SandboxShipment:
+    def from_row(cls, row: sqlite3.Row | tuple[Any, ...]) -> SandboxShipment:
         (id_, idem_key, reference, tracking, kind, origin, status, cancelled, create_requests,
          created_at, request, response, events, plan, schedule, applied, _pending) = row  # fmt: skip
         return cls(
@@ -477,7 +477,7 @@ def demo_shipments_register(
     store = SandboxStore(path)
     try:
         added = 0
-        batch: list[tuple] = []
+        batch: list[tuple[Any, ...]] = []
         for demo in shipments:
             batch.append(_demo_row(demo))
             if len(batch) >= batch_size:
@@ -497,7 +497,7 @@ def demo_shipments_register(
         store.close()
 
 
-def _insert_ignoring(store: SandboxStore, rows: list[tuple]) -> int:
+def _insert_ignoring(store: SandboxStore, rows: list[tuple[Any, ...]]) -> int:
     placeholders = ", ".join("?" * len(_COLUMNS.split(",")))
     with store.write() as conn:
         before = conn.total_changes
@@ -508,7 +508,7 @@ def _insert_ignoring(store: SandboxStore, rows: list[tuple]) -> int:
         return conn.total_changes - before
 
 
-def _demo_row(demo: DemoShipment) -> tuple:
+def _demo_row(demo: DemoShipment) -> tuple[Any, ...]:
     # Column order of _COLUMNS. All steps happened: a demo shipment only changes if
     # cancelled. Its links are built on read from the sandbox's own address
     # (server.Sandbox.response_of); the response column keeps only the cost.

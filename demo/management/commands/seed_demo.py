@@ -1,6 +1,7 @@
 """`seed_demo`: the demo world and demo orders (idempotent); `--orders N`: N more orders, fast."""
 
 import sqlite3
+from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
@@ -29,7 +30,13 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=None, help="Random seed for --orders.")
 
     def handle(
-        self, *args, orders: int, chunk_size: int, workers: int, seed: int | None, **options
+        self,
+        *args: Any,
+        orders: int,
+        chunk_size: int,
+        workers: int,
+        seed: int | None,
+        **options: Any,
     ) -> None:
         if not settings.DEBUG:
             self.stderr.write(

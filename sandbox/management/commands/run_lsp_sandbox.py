@@ -4,9 +4,10 @@ import logging
 import signal
 import threading
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from sandbox.server import SandboxConfig, make_server
 from sandbox.store import StateInUse, sandbox_state_path
@@ -22,7 +23,7 @@ def _rate(value: str) -> float:
 class Command(BaseCommand):
     help = "Run the LSP sandbox: a fake 3PL/carrier that Consign dispatches to and hears from."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8700)
         parser.add_argument(
@@ -58,7 +59,7 @@ class Command(BaseCommand):
             "else var/lsp-sandbox-<port>.sqlite3); ':memory:' forgets everything on exit.",
         )
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         logging.getLogger("consign.lsp_sandbox").setLevel(logging.INFO)
         config = SandboxConfig(
             host=options["host"],
