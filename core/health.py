@@ -1,5 +1,6 @@
 """Liveness and readiness probes, answered as JSON without touching sessions or auth."""
 
+from celery import current_app
 from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
@@ -26,10 +27,10 @@ def _database_ok() -> str | None:
 
 
 def _broker_ok() -> str | None:
-    from config.celery import app
-
+    # The project's Celery app (config.celery, the current app once Django loaded config):
+    # core may not import config.
     try:
-        with app.connection_for_write() as conn:
+        with current_app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=settings.READYZ_TIMEOUT_SECONDS)
             # Connecting to Redis is lazy; a real round trip proves the broker answers.
             client = getattr(conn.default_channel, "client", None)
