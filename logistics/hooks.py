@@ -10,12 +10,15 @@ transaction.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from core.hooks import Port
 
 if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
+
     from logistics.models import Shipment, ShipmentLine, TrackingEvent
 
 
@@ -97,3 +100,93 @@ class ReturnTracking(Protocol):
 
 
 return_tracking: Port[ReturnTracking] = Port("logistics.return_tracking")
+
+
+# --- Dispatch gate and re-route (filled by orders: orders.services.dispatch_gate) ---
+
+
+class OrderDispatchState(enum.StrEnum):
+    """What the order's status means for sending its shipments."""
+
+    OPEN = "open"
+    ON_HOLD = "on_hold"
+    CANCELLED = "cancelled"
+
+
+class OrderGate(Protocol):
+    """What dispatch and re-route ask the order workflow before a provider is called.
+
+    Called by logistics.services.dispatch.shipment_dispatch (the dispatch gate) and
+    logistics.services.reroute.shipment_dispatch_reroute, inside their transaction.
+    """
+
+    def order_lock_for_dispatch(self, *, order_id: int) -> OrderDispatchState:
+        """Lock the order's row FOR NO KEY UPDATE until the caller's transaction ends and
+        say what its status allows. A hold or a cancel (both lock the order FOR UPDATE)
+        therefore waits until the provider's answer is recorded, and the status read
+        here cannot change while the caller works."""
+        ...
+
+    def order_has_open_hold(self, *, order_id: int) -> bool:
+        """True when the order has an unreleased hold (its status may not say so yet)."""
+        ...
+
+
+order_gate: Port[OrderGate] = Port("logistics.order_gate")
+
+
+# --- Order timeline of dispatch and re-route (filled by orders: orders.shipment_events)
+
+
+class OrderTimeline(Protocol):
+    """Timeline entries logistics records on a shipment's order.
+
+    Called by logistics.services.dispatch and logistics.services.reroute in the
+    transaction that made the change, with the shipment's order loaded (each caller
+    selects or sets `shipment.order`), so recording reads nothing more.
+    """
+
+    def shipment_dispatched_event(self, *, shipment: Shipment, attempts: int) -> object: ...
+
+    def dispatch_failed_event(
+        self, *, shipment: Shipment, reason: str, message: str, attempts: int
+    ) -> object: ...
+
+    def dispatch_retry_requested_event(
+        self, *, shipment: Shipment, user: AbstractBaseUser | None = ..., actor: str | None = ...
+    ) -> object: ...
+
+    def dispatch_parked_event(
+        self, *, shipment: Shipment, user: AbstractBaseUser | None = ..., actor: str | None = ...
+    ) -> object: ...
+
+    def dispatch_resumed_event(
+        self, *, shipment: Shipment, user: AbstractBaseUser | None = ..., actor: str | None = ...
+    ) -> object: ...
+
+    def shipment_cancelled_event(
+        self,
+        *,
+        shipment: Shipment,
+        at_provider: bool,
+        user: AbstractBaseUser | None = ...,
+        actor: str | None = ...,
+    ) -> object: ...
+
+    def provider_cancel_requested_event(
+        self, *, shipment: Shipment, user: AbstractBaseUser | None = ..., actor: str | None = ...
+    ) -> object: ...
+
+    def provider_cancel_refused_event(self, *, shipment: Shipment, message: str) -> object: ...
+
+    def dispatch_rerouted_event(
+        self,
+        *,
+        shipment: Shipment,
+        previous_provider: str,
+        user: AbstractBaseUser | None = ...,
+        actor: str | None = ...,
+    ) -> object: ...
+
+
+order_timeline: Port[OrderTimeline] = Port("logistics.order_timeline")

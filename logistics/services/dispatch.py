@@ -8,6 +8,7 @@ import logging
 import random
 from dataclasses import dataclass
 from functools import partial
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -15,11 +16,14 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.errors import Conflict
-from logistics import broker, error_codes, order_events
+from logistics import broker, error_codes
 from logistics.adapters.base import AdapterError, CreatedShipment, ProviderAdapter
 from logistics.adapters.registry import adapter_for
+from logistics.hooks import OrderDispatchState, order_gate, order_timeline
 from logistics.models import DispatchOutbox, Shipment, ShipmentStatusGroups
-from orders.models import Order
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
 
 logger = logging.getLogger(__name__)
 
@@ -92,8 +96,9 @@ def shipment_dispatch(
     a repeat after a lost answer returns the same provider shipment.
 
     Dispatch gate: the provider is called inside a transaction that holds the order's
-    row lock (FOR NO KEY UPDATE) and the shipment's, after checking that the order is
-    neither on hold nor cancelled and the shipment not cancelled. A hold or a cancel
+    row lock (FOR NO KEY UPDATE, taken through the logistics.hooks.order_gate port) and
+    the shipment's, after checking that the order is neither on hold nor cancelled and
+    the shipment not cancelled. A hold or a cancel
     (both take the order's FOR UPDATE lock) therefore either lands before the check
     (no call ever: PARKED or CANCELLED) or waits until the provider has answered and
     the result is recorded (it then sees the shipment as accepted). The lock is held
@@ -107,17 +112,18 @@ def shipment_dispatch(
         return DispatchResult(Outcome.NOOP)
     with transaction.atomic():
         order_id = Shipment.objects.values_list("order_id", flat=True).get(pk=shipment_id)
-        order = Order.objects.select_for_update(no_key=True).get(pk=order_id)
+        order_state = order_gate.impl.order_lock_for_dispatch(order_id=order_id)
+        # The order row is read with the shipment (it is locked above, so it cannot change):
+        # the adapter sends its address, the timeline entries name it.
         shipment = (
             Shipment.objects.select_for_update(of=("self",))
-            .select_related("warehouse", "provider", "service_level")
+            .select_related("order", "warehouse", "provider", "service_level")
             .get(pk=shipment_id)
         )
-        shipment.order = order
         row = DispatchOutbox.objects.select_for_update().get(pk=row.pk)
         if row.status != DispatchOutbox.Status.PENDING:
             return DispatchResult(Outcome.NOOP)
-        gated = _gate(row=row, shipment=shipment, order=order)
+        gated = _gate(row=row, shipment=shipment, order_state=order_state)
         if gated is not None:
             return gated
         adapter = adapter or adapter_for(shipment.provider)
@@ -132,21 +138,22 @@ def shipment_dispatch(
         return _record_success(row_id=row.pk, created=created)
 
 
-def _gate(*, row: DispatchOutbox, shipment: Shipment, order: Order) -> DispatchResult | None:
+def _gate(
+    *, row: DispatchOutbox, shipment: Shipment, order_state: OrderDispatchState
+) -> DispatchResult | None:
     """Park or close the row instead of calling the provider; None when dispatch may go on.
 
     The caller holds the order's, the shipment's and the row's locks.
     """
-    if order.status == Order.Status.CANCELLED or shipment.status == Shipment.Status.CANCELLED:
+    if order_state == OrderDispatchState.CANCELLED or shipment.status == Shipment.Status.CANCELLED:
         _shipment_close(shipment=shipment, row=row, actor="system:dispatch")
         return DispatchResult(Outcome.CANCELLED, message="order cancelled")
-    if (
-        order.status == Order.Status.ON_HOLD
-        or order.holds.filter(released_at__isnull=True).exists()
+    if order_state == OrderDispatchState.ON_HOLD or order_gate.impl.order_has_open_hold(
+        order_id=shipment.order_id
     ):
         row.attempts = max(row.attempts - 1, 0)  # the lease taken by _claim was not used
         _row_park(row=row)
-        order_events.dispatch_parked_event(shipment=shipment, actor="system:dispatch")
+        order_timeline.impl.dispatch_parked_event(shipment=shipment, actor="system:dispatch")
         return DispatchResult(Outcome.PARKED, message="order on hold")
     return None
 
@@ -161,7 +168,11 @@ def _row_park(*, row: DispatchOutbox) -> None:
 
 
 def _shipment_close(
-    *, shipment: Shipment, row: DispatchOutbox | None, user=None, actor=None
+    *,
+    shipment: Shipment,
+    row: DispatchOutbox | None,
+    user: AbstractBaseUser | None = None,
+    actor: str | None = None,
 ) -> None:
     """Cancel a shipment the provider never accepted and close (delete) its outbox row."""
     if row is not None:
@@ -170,49 +181,58 @@ def _shipment_close(
         shipment.status = Shipment.Status.CANCELLED
         shipment.next_poll_at = None
         shipment.save(update_fields=["status", "next_poll_at", "updated_at"])
-    order_events.shipment_cancelled_event(
+    order_timeline.impl.shipment_cancelled_event(
         shipment=shipment, at_provider=False, user=user, actor=actor
     )
 
 
+# What parking and resuming lock: the outbox rows, their shipments and providers, not the
+# order row read along with them (the caller holds its lock already).
+_PARK_LOCKS = ("self", "shipment", "shipment__provider")
+
+
 @transaction.atomic
-def dispatch_park_for_order(*, order: Order, user=None, actor: str | None = None) -> int:
+def dispatch_park_for_order(
+    *, order_id: int, user: AbstractBaseUser | None = None, actor: str | None = None
+) -> int:
     """Park the pending outbox rows of the order's shipments (the order was just held).
 
-    The caller holds the order's row lock. Parked rows are neither retried nor swept
-    until `dispatch_resume_for_order`. Returns how many rows were parked.
+    The caller (the order workflow) holds the order's row lock. Parked rows are neither
+    retried nor swept until `dispatch_resume_for_order`. Returns how many rows were parked.
     """
     rows = list(
-        DispatchOutbox.objects.select_for_update()
-        .filter(shipment__order=order, status=DispatchOutbox.Status.PENDING)
+        DispatchOutbox.objects.select_for_update(of=_PARK_LOCKS)
+        .filter(shipment__order_id=order_id, status=DispatchOutbox.Status.PENDING)
         .exclude(next_attempt_at=PARKED_UNTIL)
-        .select_related("shipment__provider")
+        .select_related("shipment__provider", "shipment__order")
         .order_by("pk")
     )
     for row in rows:
         _row_park(row=row)
-        row.shipment.order = order
-        order_events.dispatch_parked_event(shipment=row.shipment, user=user, actor=actor)
+        order_timeline.impl.dispatch_parked_event(shipment=row.shipment, user=user, actor=actor)
     return len(rows)
 
 
 @transaction.atomic
-def dispatch_resume_for_order(*, order: Order, user=None, actor: str | None = None) -> int:
+def dispatch_resume_for_order(
+    *, order_id: int, user: AbstractBaseUser | None = None, actor: str | None = None
+) -> int:
     """Make the order's parked outbox rows due now and enqueue their dispatch on commit.
 
-    The caller holds the order's row lock and has moved the order out of on_hold.
+    The caller (the order workflow) holds the order's row lock and has moved the order
+    out of on_hold.
     Returns how many rows were resumed.
     """
     from logistics.tasks import dispatch_shipment_task
 
     rows = list(
-        DispatchOutbox.objects.select_for_update()
+        DispatchOutbox.objects.select_for_update(of=_PARK_LOCKS)
         .filter(
-            shipment__order=order,
+            shipment__order_id=order_id,
             status=DispatchOutbox.Status.PENDING,
             next_attempt_at=PARKED_UNTIL,
         )
-        .select_related("shipment__provider")
+        .select_related("shipment__provider", "shipment__order")
         .order_by("pk")
     )
     now = timezone.now()
@@ -220,15 +240,17 @@ def dispatch_resume_for_order(*, order: Order, user=None, actor: str | None = No
         row.next_attempt_at = now
         row.last_error = ""
         row.save(update_fields=["next_attempt_at", "last_error", "updated_at"])
-        row.shipment.order = order
-        order_events.dispatch_resumed_event(shipment=row.shipment, user=user, actor=actor)
+        order_timeline.impl.dispatch_resumed_event(shipment=row.shipment, user=user, actor=actor)
         transaction.on_commit(partial(dispatch_shipment_task.delay, shipment_id=row.shipment_id))
     return len(rows)
 
 
 @transaction.atomic
-def shipments_cancel_for_order(*, order: Order, user=None, actor: str | None = None) -> list[int]:
-    """Stop every shipment of an order being cancelled; the caller holds the order's lock.
+def shipments_cancel_for_order(
+    *, order_id: int, user: AbstractBaseUser | None = None, actor: str | None = None
+) -> list[int]:
+    """Stop every shipment of an order being cancelled; the caller (the order workflow)
+    holds the order's lock.
 
     Shipments the provider never accepted become `cancelled` and their outbox rows are
     closed, in the caller's transaction. Shipments the provider accepted but that are
@@ -239,19 +261,20 @@ def shipments_cancel_for_order(*, order: Order, user=None, actor: str | None = N
 
     shipments = list(
         Shipment.objects.select_for_update(of=("self",))
-        .select_related("provider")
-        .filter(order=order, shipped_at__isnull=True)
+        .select_related("provider", "order")
+        .filter(order_id=order_id, shipped_at__isnull=True)
         .exclude(status=Shipment.Status.CANCELLED)
         .order_by("pk")
     )
     at_provider: list[int] = []
     for shipment in shipments:
-        shipment.order = order
         if shipment.status in ShipmentStatusGroups.AWAITING_PROVIDER:
             row = DispatchOutbox.objects.select_for_update().filter(shipment=shipment).first()
             _shipment_close(shipment=shipment, row=row, user=user, actor=actor)
         elif shipment.status == Shipment.Status.DISPATCHED:
-            order_events.provider_cancel_requested_event(shipment=shipment, user=user, actor=actor)
+            order_timeline.impl.provider_cancel_requested_event(
+                shipment=shipment, user=user, actor=actor
+            )
             transaction.on_commit(
                 partial(shipment_cancel_at_provider_task.delay, shipment_id=shipment.pk)
             )
@@ -300,7 +323,7 @@ def _record_cancel(*, shipment_id: int, refused: str | None) -> DispatchResult:
             shipment.status = Shipment.Status.CANCELLED
             shipment.next_poll_at = None
             shipment.save(update_fields=["status", "next_poll_at", "updated_at"])
-        order_events.shipment_cancelled_event(
+        order_timeline.impl.shipment_cancelled_event(
             shipment=shipment, at_provider=True, actor=f"lsp:{shipment.provider.code}"
         )
         return DispatchResult(Outcome.CANCELLED)
@@ -308,7 +331,7 @@ def _record_cancel(*, shipment_id: int, refused: str | None) -> DispatchResult:
     if shipment.status not in ShipmentStatusGroups.FINAL:
         shipment.status = Shipment.Status.EXCEPTION
     shipment.save(update_fields=["status", "last_error", "updated_at"])
-    order_events.provider_cancel_refused_event(shipment=shipment, message=refused)
+    order_timeline.impl.provider_cancel_refused_event(shipment=shipment, message=refused)
     logger.warning("Provider refused to cancel shipment %s: %s", shipment.pk, refused)
     return DispatchResult(Outcome.REJECTED, message=refused)
 
@@ -365,7 +388,7 @@ def _record_success(*, row_id: int, created: CreatedShipment) -> DispatchResult:
     row.last_error = ""
     row.last_status_code = None
     row.save()
-    order_events.shipment_dispatched_event(shipment=shipment, attempts=row.attempts)
+    order_timeline.impl.shipment_dispatched_event(shipment=shipment, attempts=row.attempts)
     return DispatchResult(Outcome.SENT)
 
 
@@ -409,7 +432,7 @@ def _record_conflict(
     if shipment.status in ShipmentStatusGroups.AWAITING_PROVIDER:
         shipment.status = Shipment.Status.DISPATCH_FAILED
     shipment.save(update_fields=["status", "dispatch_attempts", "last_error", "updated_at"])
-    order_events.dispatch_failed_event(
+    order_timeline.impl.dispatch_failed_event(
         shipment=shipment,
         reason="provider_reference_conflict",
         message=message,
@@ -461,7 +484,7 @@ def _record_failure(
     if shipment.status in ShipmentStatusGroups.AWAITING_PROVIDER:
         shipment.status = Shipment.Status.DISPATCH_FAILED
     shipment.save(update_fields=["status", "dispatch_attempts", "last_error", "updated_at"])
-    order_events.dispatch_failed_event(
+    order_timeline.impl.dispatch_failed_event(
         shipment=shipment,
         reason="retries_exhausted" if retryable else "rejected_by_provider",
         message=error.message,
@@ -472,7 +495,9 @@ def _record_failure(
 
 
 @transaction.atomic
-def shipment_dispatch_retry(*, shipment: Shipment, user=None, actor: str | None = None) -> Shipment:
+def shipment_dispatch_retry(
+    *, shipment: Shipment, user: AbstractBaseUser | None = None, actor: str | None = None
+) -> Shipment:
     """Put a parked shipment (rejected or retries exhausted) back in the dispatch queue.
 
     Resets the attempt counter and enqueues the dispatch task on commit. Raises
@@ -500,7 +525,7 @@ def shipment_dispatch_retry(*, shipment: Shipment, user=None, actor: str | None 
     if locked.status == Shipment.Status.DISPATCH_FAILED:
         locked.status = Shipment.Status.PENDING
         locked.save(update_fields=["status", "updated_at"])
-    order_events.dispatch_retry_requested_event(shipment=locked, user=user, actor=actor)
+    order_timeline.impl.dispatch_retry_requested_event(shipment=locked, user=user, actor=actor)
     transaction.on_commit(partial(dispatch_shipment_task.delay, shipment_id=locked.pk))
     shipment.status = locked.status
     return locked

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import uuid
 from functools import partial
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.utils import timezone
 
 from core.errors import Conflict
-from logistics import error_codes, order_events
+from logistics import error_codes
+from logistics.hooks import OrderDispatchState, order_gate, order_timeline
 from logistics.models import DispatchOutbox, Provider, ServiceLevel, Shipment
-from orders.models import Order
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
 
 
 def shipment_reroute_refusal(*, shipment: Shipment, row: DispatchOutbox | None) -> str:
@@ -45,13 +49,18 @@ def shipment_reroute_refusal(*, shipment: Shipment, row: DispatchOutbox | None) 
 
 @transaction.atomic
 def shipment_dispatch_reroute(
-    *, shipment: Shipment, provider: Provider, user=None, actor: str | None = None
+    *,
+    shipment: Shipment,
+    provider: Provider,
+    user: AbstractBaseUser | None = None,
+    actor: str | None = None,
 ) -> Shipment:
     """Hand a shipment its provider refused to `provider` and queue its dispatch.
 
-    Locks the order (like the dispatch gate, so a cancel or hold waits), the outbox
-    row and the shipment. The shipment keeps its lines and warehouse; it takes the new
-    provider's active service level of the same code, if it has one. Records a
+    Locks the order (like the dispatch gate, through logistics.hooks.order_gate, so a
+    cancel or hold waits), the outbox row and the shipment. The shipment keeps its
+    lines and warehouse; it takes the new provider's active service level of the same
+    code, if it has one. Records a
     `dispatch_rerouted` event and enqueues the dispatch on commit. Raises Conflict
     (shipment_not_reroutable) when `shipment_reroute_refusal` names a reason, the
     order is cancelled, or `provider` is inactive or the shipment's own.
@@ -59,18 +68,17 @@ def shipment_dispatch_reroute(
     from logistics.tasks import dispatch_shipment_task
 
     order_id = Shipment.objects.values_list("order_id", flat=True).get(pk=shipment.pk)
-    order = Order.objects.select_for_update(no_key=True).get(pk=order_id)
+    order_state = order_gate.impl.order_lock_for_dispatch(order_id=order_id)
     # Outbox row before shipment, as the retry and the failure recorder take them, so a
     # retry clicked at the same moment waits instead of deadlocking.
     row = DispatchOutbox.objects.select_for_update().filter(shipment_id=shipment.pk).first()
     locked = (
         Shipment.objects.select_for_update(of=("self",))
-        .select_related("provider", "warehouse", "service_level")
+        .select_related("order", "provider", "warehouse", "service_level")
         .get(pk=shipment.pk)
     )
-    locked.order = order
     refusal = shipment_reroute_refusal(shipment=locked, row=row)
-    if not refusal and order.status == Order.Status.CANCELLED:
+    if not refusal and order_state == OrderDispatchState.CANCELLED:
         refusal = "its order is cancelled"
     if not refusal and (not provider.is_active or provider.pk == locked.provider_id):
         refusal = f"{provider.code} is not another active provider"
@@ -111,7 +119,7 @@ def shipment_dispatch_reroute(
     row.last_error = ""
     row.last_status_code = None
     row.save()
-    order_events.dispatch_rerouted_event(
+    order_timeline.impl.dispatch_rerouted_event(
         shipment=locked, previous_provider=previous.code, user=user, actor=actor
     )
     transaction.on_commit(partial(dispatch_shipment_task.delay, shipment_id=locked.pk))

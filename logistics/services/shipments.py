@@ -17,7 +17,6 @@ from core.models import related_objects_set
 from core.pipeline import prepared_cursor
 from core.rows import from_row, select_columns
 from inventory.models import Allocation, Warehouse
-from logistics import order_events
 from logistics.models import (
     DispatchOutbox,
     Parcel,
@@ -31,6 +30,7 @@ from logistics.services.customs import (
     customs_declaration_build,
     customs_hold_note,
 )
+from orders import shipment_events
 from orders.events import events_record_many
 from orders.models import Order, OrderLine
 from orders.transitions import order_transition
@@ -154,7 +154,7 @@ def shipments_plan_for_order(
     # Shipments parked while the order was on hold go out again now.
     from logistics.services.dispatch import dispatch_resume_for_order
 
-    resumed = dispatch_resume_for_order(order=locked, user=user, actor=actor)
+    resumed = dispatch_resume_for_order(order_id=locked.pk, user=user, actor=actor)
     has_shipments = (
         Shipment.objects.filter(order=locked).exclude(status=Shipment.Status.CANCELLED).exists()
     )
@@ -272,7 +272,7 @@ def _plan(
         related_objects_set(shipment, "lines", ship_lines)
         related_objects_set(shipment, "parcels", [parcel])
         related_objects_set(shipment, "tracking_events", [])
-        order_events.shipment_created_event(
+        shipment_events.shipment_created_event(
             shipment=shipment, user=user, actor=actor, lines=ship_lines, into=explained
         )
         if crossed:

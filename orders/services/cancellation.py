@@ -51,7 +51,7 @@ def order_cancel(
     previous = locked.status
     from logistics.services.dispatch import shipments_cancel_for_order
 
-    shipments_cancel_for_order(order=locked, user=user, actor=actor)
+    shipments_cancel_for_order(order_id=locked.pk, user=user, actor=actor)
     order_deallocate(order=locked, user=user, actor=actor)
     order_transition(order=locked, to=Order.Status.CANCELLED, reason=reason, user=user, actor=actor)
     events.order_cancelled_event(

@@ -108,7 +108,7 @@ def order_hold_place(
         order_transition(order=order, to=S.ON_HOLD, reason=f"hold:{reason}", user=user, actor=actor)
     from logistics.services.dispatch import dispatch_park_for_order
 
-    dispatch_park_for_order(order=order, user=user, actor=actor)
+    dispatch_park_for_order(order_id=order.pk, user=user, actor=actor)
     return hold
 
 

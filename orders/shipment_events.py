@@ -1,19 +1,36 @@
-"""Order timeline entries written by logistics, all through orders.events.event_record."""
+"""Order timeline entries about shipments: planning, dispatch, cancellation, re-routing.
+
+Orders records `shipment_created_event` itself when it plans shipments
+(orders.services.shipment_planning). The others happen inside logistics services
+(dispatch, re-route, provider cancellation), which may not import orders: they call
+them through the `logistics.hooks.order_timeline` port, which this module fills
+(orders/apps.py). Each writes through orders.events.event_record, in the caller's
+transaction. The shipment passed in has its order loaded (the dispatch services lock
+the order and set it on the shipment), so no builder reads the order again.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from orders.events import event_record
 from orders.models import OrderEvent
 
 if TYPE_CHECKING:
-    from logistics.models import Shipment
+    from django.contrib.auth.base_user import AbstractBaseUser
+
+    from logistics.models import Shipment, ShipmentLine
 
 
 def shipment_created_event(
-    *, shipment: Shipment, user=None, actor: str | None = None, lines=None, into=None
-):
+    *,
+    shipment: Shipment,
+    user: AbstractBaseUser | None = None,
+    actor: str | None = None,
+    lines: Iterable[ShipmentLine] | None = None,
+    into: list[OrderEvent] | None = None,
+) -> OrderEvent:
     """`lines`: the shipment's lines with their order lines, when the caller has them."""
     if lines is None:
         lines = shipment.lines.select_related("order_line")
@@ -30,7 +47,7 @@ def shipment_created_event(
     )
 
 
-def shipment_dispatched_event(*, shipment: Shipment, attempts: int):
+def shipment_dispatched_event(*, shipment: Shipment, attempts: int) -> OrderEvent:
     return event_record(
         order=shipment.order,
         type=OrderEvent.Type.SHIPMENT_DISPATCHED,
@@ -43,7 +60,9 @@ def shipment_dispatched_event(*, shipment: Shipment, attempts: int):
     )
 
 
-def dispatch_failed_event(*, shipment: Shipment, reason: str, message: str, attempts: int):
+def dispatch_failed_event(
+    *, shipment: Shipment, reason: str, message: str, attempts: int
+) -> OrderEvent:
     return event_record(
         order=shipment.order,
         type=OrderEvent.Type.DISPATCH_FAILED,
@@ -56,7 +75,9 @@ def dispatch_failed_event(*, shipment: Shipment, reason: str, message: str, atte
     )
 
 
-def dispatch_retry_requested_event(*, shipment: Shipment, user=None, actor: str | None = None):
+def dispatch_retry_requested_event(
+    *, shipment: Shipment, user: AbstractBaseUser | None = None, actor: str | None = None
+) -> OrderEvent:
     return event_record(
         order=shipment.order,
         type=OrderEvent.Type.NOTE_ADDED,
@@ -69,8 +90,14 @@ def dispatch_retry_requested_event(*, shipment: Shipment, user=None, actor: str 
 
 
 def _note(
-    *, shipment: Shipment, kind: str, text: str, user=None, actor: str | None = None, **extra
-):
+    *,
+    shipment: Shipment,
+    kind: str,
+    text: str,
+    user: AbstractBaseUser | None = None,
+    actor: str | None = None,
+    **extra: Any,
+) -> OrderEvent:
     return event_record(
         order=shipment.order,
         type=OrderEvent.Type.NOTE_ADDED,
@@ -84,7 +111,9 @@ def _note(
     )
 
 
-def dispatch_parked_event(*, shipment: Shipment, user=None, actor: str | None = None):
+def dispatch_parked_event(
+    *, shipment: Shipment, user: AbstractBaseUser | None = None, actor: str | None = None
+) -> OrderEvent:
     return _note(
         shipment=shipment,
         kind="dispatch_parked",
@@ -94,7 +123,9 @@ def dispatch_parked_event(*, shipment: Shipment, user=None, actor: str | None = 
     )
 
 
-def dispatch_resumed_event(*, shipment: Shipment, user=None, actor: str | None = None):
+def dispatch_resumed_event(
+    *, shipment: Shipment, user: AbstractBaseUser | None = None, actor: str | None = None
+) -> OrderEvent:
     return _note(
         shipment=shipment,
         kind="dispatch_resumed",
@@ -105,8 +136,12 @@ def dispatch_resumed_event(*, shipment: Shipment, user=None, actor: str | None =
 
 
 def shipment_cancelled_event(
-    *, shipment: Shipment, at_provider: bool, user=None, actor: str | None = None
-):
+    *,
+    shipment: Shipment,
+    at_provider: bool,
+    user: AbstractBaseUser | None = None,
+    actor: str | None = None,
+) -> OrderEvent:
     where = "cancelled by the provider" if at_provider else "cancelled before dispatch"
     return _note(
         shipment=shipment,
@@ -118,7 +153,9 @@ def shipment_cancelled_event(
     )
 
 
-def provider_cancel_requested_event(*, shipment: Shipment, user=None, actor: str | None = None):
+def provider_cancel_requested_event(
+    *, shipment: Shipment, user: AbstractBaseUser | None = None, actor: str | None = None
+) -> OrderEvent:
     return _note(
         shipment=shipment,
         kind="provider_cancel_requested",
@@ -132,7 +169,7 @@ def provider_cancel_requested_event(*, shipment: Shipment, user=None, actor: str
     )
 
 
-def provider_cancel_refused_event(*, shipment: Shipment, message: str):
+def provider_cancel_refused_event(*, shipment: Shipment, message: str) -> OrderEvent:
     return _note(
         shipment=shipment,
         kind="provider_cancel_refused",
@@ -146,8 +183,12 @@ def provider_cancel_refused_event(*, shipment: Shipment, message: str):
 
 
 def dispatch_rerouted_event(
-    *, shipment: Shipment, previous_provider: str, user=None, actor: str | None = None
-):
+    *,
+    shipment: Shipment,
+    previous_provider: str,
+    user: AbstractBaseUser | None = None,
+    actor: str | None = None,
+) -> OrderEvent:
     return _note(
         shipment=shipment,
         kind="dispatch_rerouted",
