@@ -11,14 +11,24 @@ from __future__ import annotations
 from django.db import connection, models
 
 
+def _row_fields(model: type[models.Model]) -> list[models.Field]:
+    """The concrete fields read by hand: all but those whose value the ORM converts after
+    reading (an encrypted secret, decrypted by `from_db_value`). A raw row would hold
+    them unconverted, so they are left deferred: the ORM loads them if anyone asks."""
+    return [
+        field for field in model._meta.concrete_fields if not field.get_db_converters(connection)
+    ]
+
+
 def select_columns(model: type[models.Model], alias: str) -> str:
-    """`alias.col1, alias.col2, ...`: every concrete column of `model`, in field order."""
-    return ", ".join(f"{alias}.{field.column}" for field in model._meta.concrete_fields)
+    """`alias.col1, alias.col2, ...`: the concrete columns of `model` a row is read with, in
+    field order (see `_row_fields`)."""
+    return ", ".join(f"{alias}.{field.column}" for field in _row_fields(model))
 
 
 def from_row(model: type[models.Model], row, start: int = 0) -> tuple[models.Model, int]:
     """The instance in `row` from `start` (columns as `select_columns`), and where it ends."""
-    fields = model._meta.concrete_fields
+    fields = _row_fields(model)
     end = start + len(fields)
     names = [field.attname for field in fields]
     return model.from_db(connection.alias, names, row[start:end]), end

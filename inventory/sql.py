@@ -41,6 +41,12 @@ def warehouse_join(alias: str, *, on: str) -> str:
     return f"JOIN inventory_warehouse {alias} ON {alias}.id = {on}"
 
 
+def warehouse_from(alias: str) -> str:
+    """The warehouse table as `alias`, for a statement that starts from warehouses
+    (logistics.sql reads warehouses with their providers for shipment planning)."""
+    return f"inventory_warehouse {alias}"
+
+
 # --- Order intake (run by orders.services.intake in its pipelined batch) -----------------
 # The products of a list of SKUs, as Product rows (core.rows.instance_from reads them).
 PRODUCTS_BY_SKU_SQL = (

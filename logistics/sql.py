@@ -11,16 +11,19 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 from django.db.backends.utils import CursorWrapper
 
 from core.bulk import copy_rows, sequence_values
-from core.rows import select_columns
+from core.inserts import insert_select_statement, insert_statement, inserted
+from core.pipeline import prepared_cursor
+from core.rows import from_row, select_columns
 from core.sql_json import json_array, utc_iso
 from inventory import sql as inventory_sql
+from inventory.models import Warehouse
 from logistics.models import (
     DispatchOutbox,
     InboundWebhook,
@@ -362,3 +365,93 @@ SHIPMENT_SANDBOX_RECORDS = """
     LEFT JOIN events e ON e.shipment_id = s.id
     WHERE s.id BETWEEN %(low)s AND %(high)s
 """
+
+
+# --- Shipment planning (logistics.selectors, logistics.services.shipments) -----------
+
+# Warehouses (inventory's table, from inventory's fragment) with their operating provider.
+_WAREHOUSES_WITH_PROVIDERS_SQL = (
+    f"SELECT {select_columns(Warehouse, 'w')}, {select_columns(Provider, 'p')} "  # noqa: S608
+    f"FROM {inventory_sql.warehouse_from('w')} "
+    "LEFT JOIN logistics_provider p ON p.id = w.provider_id "
+    "WHERE w.id = ANY(%s)"
+)
+
+
+def warehouses_with_providers(*, ids: Sequence[int]) -> dict[int, Warehouse]:
+    """Warehouse id -> warehouse with its provider loaded (the ORM's
+    `Warehouse.objects.select_related("provider").in_bulk(ids)`), as one prepared
+    statement: planning runs in every order intake."""
+    with prepared_cursor() as cursor:
+        cursor.execute(_WAREHOUSES_WITH_PROVIDERS_SQL, [list(ids)], prepare=True)
+        rows = cursor.fetchall()
+    found: dict[int, Warehouse] = {}
+    for row in rows:
+        model, end = from_row(Warehouse, row)
+        warehouse = cast(Warehouse, model)
+        warehouse.provider = (
+            from_row(Provider, row, end)[0] if warehouse.provider_id is not None else None
+        )
+        found[warehouse.pk] = warehouse
+    return found
+
+
+def shipment_insert(
+    *,
+    shipment: Shipment,
+    lines: Sequence[ShipmentLine],
+    parcel: Parcel,
+    outbox: DispatchOutbox | None,
+) -> None:
+    """Write a new shipment with its lines, parcel and (optional) outbox row in one statement.
+
+    The ORM equivalent is one save() per row; planning runs inside order intake, where
+    each was a round trip, and chained in one `WITH` they cost one. Sets the instances'
+    primary keys and points the lines, parcel and outbox row at the shipment.
+    """
+    s_sql, params = insert_statement(shipment, returning=True)
+    p_sql, p_params = insert_select_statement(
+        parcel, source="s", columns={"shipment_id": "s.id"}, returning=True
+    )
+    l_sql, l_params = insert_select_statement(
+        lines[0],
+        source="s, unnest(%s::bigint[], %s::int[]) AS x(order_line_id, quantity)",
+        columns={
+            "shipment_id": "s.id",
+            "order_line_id": "x.order_line_id",
+            "quantity": "x.quantity",
+        },
+    )
+    parts = [f"s AS ({s_sql})", f"p AS ({p_sql})", f"l AS ({l_sql} RETURNING id, order_line_id)"]
+    params += p_params + l_params
+    params += [[line.order_line_id for line in lines], [line.quantity for line in lines]]
+    if outbox is not None:
+        o_sql, o_params = insert_select_statement(
+            outbox, source="s", columns={"shipment_id": "s.id"}, returning=True
+        )
+        parts.append(f"o AS ({o_sql})")
+        params += o_params
+    sql = (
+        f"WITH {', '.join(parts)} "  # noqa: S608 - statements from core.inserts
+        "SELECT s.id, (SELECT id FROM p), "
+        "(SELECT json_agg(json_build_array(order_line_id, id)) FROM l), "
+        + ("(SELECT id FROM o) " if outbox is not None else "NULL ")
+        + "FROM s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        shipment_id, parcel_id, line_ids, outbox_id = cursor.fetchone()
+    line_id_of = dict(line_ids)
+    pairs: list[tuple[DispatchOutbox | Parcel | Shipment | ShipmentLine | None, int | None]] = [
+        (shipment, shipment_id),
+        (parcel, parcel_id),
+        (outbox, outbox_id),
+    ]
+    pairs += [(line, line_id_of[line.order_line_id]) for line in lines]
+    for obj, pk in pairs:
+        if obj is not None:
+            inserted(obj, pk)
+    # The instances were built before the shipment had a key.
+    for related in [parcel, outbox, *lines]:
+        if related is not None:
+            related.shipment = shipment

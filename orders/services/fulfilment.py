@@ -2,26 +2,38 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.db import transaction
 
 from orders.models import Order
+from orders.services.shipment_planning import shipments_plan_for_order
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
+
+    from inventory.services.stock import Reservation
 
 
 # No savepoint of its own when nested: an error aborts the caller's transaction anyway.
 @transaction.atomic(savepoint=False)
 def order_fulfil(
-    *, order: Order, user=None, actor: str | None = None, new_order: bool = False
+    *,
+    order: Order,
+    user: AbstractBaseUser | None = None,
+    actor: str | None = None,
+    new_order: bool = False,
 ) -> Order:
     """Allocate the order's stock and plan its shipments, inside the caller's transaction.
 
-    Allocation (inventory) decides allocated / backordered / on_hold; shipment
-    planning (logistics) then creates one shipment plus its outbox row per
-    warehouse that holds active allocations, so a rollback undoes both.
+    Allocation decides allocated / backordered / on_hold; shipment planning
+    (orders.services.shipment_planning, writing through logistics) then creates one
+    shipment plus its outbox row per warehouse that holds active allocations, so a
+    rollback undoes both.
     `new_order`: the order was created in the caller's (still open) transaction,
     which lets planning skip what such an order cannot have and take the
     allocations as allocation made them (see shipments_plan_for_order).
     """
-    from logistics.services.shipments import shipments_plan_for_order
     from orders.services.allocation import order_allocate
 
     if not new_order:
@@ -29,7 +41,7 @@ def order_fulfil(
         shipments_plan_for_order(order=order, user=user, actor=actor)
         return order
     # A new order's only allocations are the ones just made: planning takes them as they are.
-    reserved: list = []
+    reserved: list[Reservation] = []
     order_allocate(order=order, user=user, actor=actor, reserved_into=reserved, savepoint=False)
     shipments_plan_for_order(order=order, user=user, actor=actor, new_order_reserved=reserved)
     return order

@@ -44,7 +44,7 @@ def planned_orders(count: int, *, channel=None, warehouse=None) -> list[int]:
     """Ids of `count` allocated one-unit orders, each planned (shipment + outbox row)."""
     from django.db import transaction
 
-    from logistics.services.shipments import shipments_plan_for_order
+    from orders.services.shipment_planning import shipments_plan_for_order
 
     channel = channel or ChannelFactory()
     warehouse = warehouse or WarehouseFactory()

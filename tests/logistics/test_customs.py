@@ -10,9 +10,9 @@ from django.db import transaction
 from logistics.adapters.generic_http import GenericHttpAdapter
 from logistics.models import CustomsDeclaration, CustomsUnionMember, DispatchOutbox, Shipment
 from logistics.services.customs import customs_border_crossed
-from logistics.services.shipments import shipments_plan_for_order
 from orders.models import Hold, Order
 from orders.services.holds import order_hold_release
+from orders.services.shipment_planning import shipments_plan_for_order
 from tests.logistics.customs_data import customs_union_eu
 from tests.logistics.helpers import allocated_order, sandbox_provider
 

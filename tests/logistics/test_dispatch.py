@@ -9,8 +9,8 @@ from core.errors import Conflict
 from logistics.models import DispatchOutbox, Shipment
 from logistics.services import dispatch
 from logistics.services.dispatch import Outcome, backoff_seconds
-from logistics.services.shipments import shipments_plan_for_order
 from orders.models import OrderEvent
+from orders.services.shipment_planning import shipments_plan_for_order
 from tests.logistics.helpers import FakeAdapter, allocated_order, sandbox_provider
 
 pytestmark = pytest.mark.django_db

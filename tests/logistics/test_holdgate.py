@@ -15,11 +15,11 @@ from logistics.adapters.base import ProviderRejected, ProviderUnavailable
 from logistics.models import DispatchOutbox, Shipment
 from logistics.services import dispatch
 from logistics.services.dispatch import PARKED_UNTIL, Outcome
-from logistics.services.shipments import shipments_plan_for_order
 from orders.models import Order, OrderEvent
 from orders.services.cancellation import order_cancel
 from orders.services.desk import shipments_with_provider
 from orders.services.holds import order_hold_place, order_hold_release
+from orders.services.shipment_planning import shipments_plan_for_order
 from tests.logistics.helpers import FakeAdapter, allocated_order, in_thread, sandbox_provider
 
 

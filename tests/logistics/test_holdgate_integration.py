@@ -13,10 +13,10 @@ from django.db import transaction
 
 from inventory.models import StockLevel
 from logistics.models import Shipment
-from logistics.services.shipments import shipments_plan_for_order
 from orders.models import Order
 from orders.services.cancellation import order_cancel
 from orders.services.holds import order_hold_place, order_hold_release
+from orders.services.shipment_planning import shipments_plan_for_order
 from tests.logistics.helpers import allocated_order, sandbox_provider
 from tests.logistics.processes import processes_for_test
 

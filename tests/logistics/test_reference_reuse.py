@@ -16,8 +16,8 @@ from logistics.adapters.base import CreatedShipment, TrackingStatus, TrackingUpd
 from logistics.models import DispatchOutbox, Shipment, TrackingEvent
 from logistics.services import dispatch, tracking
 from logistics.services.dispatch import Outcome
-from logistics.services.shipments import shipments_plan_for_order
 from orders.models import OrderEvent
+from orders.services.shipment_planning import shipments_plan_for_order
 from tests.logistics.helpers import allocated_order, sandbox_provider
 
 pytestmark = pytest.mark.django_db

@@ -11,8 +11,8 @@ from logistics.models import DispatchOutbox, Shipment
 from logistics.services import dispatch
 from logistics.services.dispatch import Outcome, shipment_dispatch_retry
 from logistics.services.reroute import shipment_dispatch_reroute
-from logistics.services.shipments import shipments_plan_for_order
 from orders.models import Order, OrderEvent
+from orders.services.shipment_planning import shipments_plan_for_order
 from tests.inventory.factories import WarehouseFactory
 from tests.logistics.factories import ProviderFactory, ServiceLevelFactory, ShipmentFactory
 from tests.logistics.helpers import FakeAdapter, allocated_order, in_thread, sandbox_provider

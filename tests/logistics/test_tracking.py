@@ -10,8 +10,8 @@ from logistics.adapters.base import TrackingUpdate
 from logistics.models import PartnerWebhookDelivery, Shipment, TrackingEvent, TrackingStatus
 from logistics.services import tracking
 from logistics.services.dispatch import shipment_dispatch
-from logistics.services.shipments import shipments_plan_for_order
 from orders.models import Order, OrderEvent
+from orders.services.shipment_planning import shipments_plan_for_order
 from tests.inventory.factories import WarehouseFactory
 from tests.logistics.helpers import FakeAdapter, allocated_order, sandbox_provider
 from tests.orders.factories import ChannelFactory

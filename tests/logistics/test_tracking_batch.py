@@ -11,8 +11,8 @@ from inventory.models import Allocation, StockLevel
 from logistics.models import InboundWebhook, PartnerWebhookDelivery, Shipment, TrackingEvent
 from logistics.services import tracking
 from logistics.services.dispatch import shipment_dispatch
-from logistics.services.shipments import shipments_plan_for_order
 from orders.models import Order, OrderEvent
+from orders.services.shipment_planning import shipments_plan_for_order
 from tests.inventory.factories import WarehouseFactory
 from tests.logistics.helpers import FakeAdapter, allocated_order, sandbox_provider, tracking_payload
 from tests.orders.factories import ChannelFactory

@@ -32,7 +32,7 @@ from openapi_core import Config, OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 
 from logistics.models import Shipment
-from logistics.services.shipments import shipments_plan_for_order
+from orders.services.shipment_planning import shipments_plan_for_order
 from returns.models import ReturnRequest
 from returns.services import return_label_issue
 from tests.logistics.helpers import allocated_order

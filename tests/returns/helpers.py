@@ -11,9 +11,9 @@ from django.utils import timezone
 from logistics.adapters.base import ReturnLabel, TrackingStatus, TrackingUpdate
 from logistics.models import Shipment
 from logistics.services.dispatch import shipment_dispatch
-from logistics.services.shipments import shipments_plan_for_order
 from logistics.services.tracking import tracking_update_apply
 from orders.models import Order
+from orders.services.shipment_planning import shipments_plan_for_order
 from tests.logistics.helpers import FakeAdapter, allocated_order, sandbox_provider
 
 

@@ -9,7 +9,7 @@ from django.db import transaction
 from pypdf import PdfReader
 
 from logistics.models import Shipment
-from logistics.services.shipments import shipments_plan_for_order
+from orders.services.shipment_planning import shipments_plan_for_order
 from tests.logistics.helpers import allocated_order, sandbox_provider
 
 pytestmark = pytest.mark.django_db

@@ -12,7 +12,7 @@ from logistics.adapters.base import ProviderRejected
 from logistics.adapters.generic_http import GenericHttpAdapter
 from logistics.models import Shipment
 from logistics.services.dispatch import shipment_dispatch
-from logistics.services.shipments import shipments_plan_for_order
+from orders.services.shipment_planning import shipments_plan_for_order
 from sandbox.server import SandboxConfig, make_server
 from tests.logistics.helpers import allocated_order, sandbox_provider
 

@@ -3,8 +3,8 @@
 import pytest
 
 from logistics.models import DispatchOutbox, Shipment
-from logistics.services.shipments import shipments_plan_for_order
 from orders.models import Order, OrderEvent
+from orders.services.shipment_planning import shipments_plan_for_order
 from tests.inventory.factories import WarehouseFactory
 from tests.logistics.helpers import allocated_order, sandbox_provider
 
