@@ -8,10 +8,13 @@ instances the ORM would have made.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from django.db import connection, models
 
 
-def _row_fields(model: type[models.Model]) -> list[models.Field]:
+def _row_fields(model: type[models.Model]) -> list[models.Field[Any, Any]]:
     """The concrete fields read by hand: all but those whose value the ORM converts after
     reading (an encrypted secret, decrypted by `from_db_value`). A raw row would hold
     them unconverted, so they are left deferred: the ORM loads them if anyone asks."""
@@ -26,7 +29,9 @@ def select_columns(model: type[models.Model], alias: str) -> str:
     return ", ".join(f"{alias}.{field.column}" for field in _row_fields(model))
 
 
-def from_row(model: type[models.Model], row, start: int = 0) -> tuple[models.Model, int]:
+def from_row(
+    model: type[models.Model], row: Sequence[Any], start: int = 0
+) -> tuple[models.Model, int]:
     """The instance in `row` from `start` (columns as `select_columns`), and where it ends."""
     fields = _row_fields(model)
     end = start + len(fields)

@@ -390,7 +390,9 @@ def warehouses_with_providers(*, ids: Sequence[int]) -> dict[int, Warehouse]:
         model, end = from_row(Warehouse, row)
         warehouse = cast(Warehouse, model)
         warehouse.provider = (
-            from_row(Provider, row, end)[0] if warehouse.provider_id is not None else None
+            cast(Provider, from_row(Provider, row, end)[0])
+            if warehouse.provider_id is not None
+            else None
         )
         found[warehouse.pk] = warehouse
     return found

@@ -88,7 +88,7 @@ def shipment_dispatch_reroute(
             code=error_codes.SHIPMENT_NOT_REROUTABLE,
         )
     previous = locked.provider
-    level_code = locked.service_level.code if locked.service_level_id else ""
+    level_code = locked.service_level.code if locked.service_level is not None else ""
     locked.provider = provider
     locked.service_level = (
         ServiceLevel.objects.filter(provider=provider, code=level_code, is_active=True).first()

@@ -50,11 +50,11 @@ def shipment_provider_for(
     `warehouse` has its provider loaded (logistics.selectors.warehouses_with_providers);
     `service_level` is the order's, with its provider."""
     level = service_level
-    if warehouse.provider_id is not None:
-        provider = warehouse.provider
-        if level is not None and level.provider_id != provider.pk:
+    operator = warehouse.provider
+    if operator is not None:
+        if level is not None and level.provider_id != operator.pk:
             level = None
-        return (provider if provider.is_active else None), level
+        return (operator if operator.is_active else None), level
     if level is not None and level.provider.is_active:
         return level.provider, level
     provider = Provider.objects.filter(
