@@ -1,6 +1,6 @@
 """Order events in words for the desk's timeline: one method per OrderEvent type.
 
-The events keep machine-readable parameters (orders/events.py, logistics/order_events.py,
+The events keep machine-readable parameters (orders/events.py, orders/shipment_events.py,
 returns/order_events.py); this turns each type and its parameters into a title and a
 sentence for a person, so no raw `lines: [{'sku': …}]` or `api:csk_…` reaches the page.
 Old events that lack a parameter still read (e.g. an address change without `old`).
@@ -40,7 +40,7 @@ KIND_OF_TYPE = {
     T.RETURN_RECEIVED: "returns",
 }
 
-# Notes the system writes about a shipment (logistics/order_events.py): their titles.
+# Notes the system writes about a shipment (orders/shipment_events.py): their titles.
 _SHIPMENT_NOTE_TITLES = {
     "dispatch_parked": "Dispatch paused",
     "dispatch_resumed": "Dispatch resumed",

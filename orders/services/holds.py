@@ -181,7 +181,7 @@ def order_hold_release(
 
         # The rest of a partially shipped order was allocated and planned already:
         # only its parked dispatches wait for the hold.
-        dispatch_resume_for_order(order=order, user=user, actor=actor)
+        dispatch_resume_for_order(order_id=order.pk, user=user, actor=actor)
     return hold
 
 

@@ -9,8 +9,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from logistics import order_events as logistics_events
-from orders import events
+from orders import events, shipment_events
 from orders.models import Order
 from tests.backoffice.browser import login, screenshot
 from tests.logistics.factories import (
@@ -61,8 +60,8 @@ def _order_on_its_way(agent) -> Order:
         allocations=[{"line": 1, "sku": "MUG-BLUE", "warehouse": "AMS-1", "quantity": 2}],
         actor="system",
     )
-    logistics_events.shipment_created_event(shipment=shipment, actor="system:dispatch")
-    logistics_events.shipment_dispatched_event(shipment=shipment, attempts=1)
+    shipment_events.shipment_created_event(shipment=shipment, actor="system:dispatch")
+    shipment_events.shipment_dispatched_event(shipment=shipment, attempts=1)
     TrackingEventFactory(
         shipment=shipment,
         status="in_transit",

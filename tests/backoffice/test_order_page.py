@@ -13,16 +13,15 @@ from django.utils import timezone
 
 from backoffice.selectors import TIMELINE_KINDS, order_timeline
 from core.errors import Conflict, ValidationFailed
-from logistics import order_events as logistics_events
 from logistics.adapters.base import TrackingStatus
 from logistics.models import DispatchOutbox, Shipment
 from logistics.services.dispatch import PARKED_UNTIL, shipment_dispatch
-from logistics.services.shipments import shipments_plan_for_order
-from orders import events
+from orders import events, shipment_events
 from orders.models import Hold, Order, OrderEvent
 from orders.services.cancellation import order_cancel
 from orders.services.desk import order_shipping_address_change
 from orders.services.holds import order_hold_place, order_hold_release
+from orders.services.shipment_planning import shipments_plan_for_order
 from returns.models import ReturnRequest
 from returns.services import RequestedLine, return_request_create
 from tests.inventory.factories import WarehouseFactory
@@ -63,7 +62,7 @@ def busy_order(agent):
         reason="All lines from one warehouse.",
         allocations=[{"line": 1, "sku": "SHIRT-M", "warehouse": "AMS", "quantity": 2}],
     )
-    logistics_events.shipment_created_event(shipment=shipment, actor="system:dispatch")
+    shipment_events.shipment_created_event(shipment=shipment, actor="system:dispatch")
     order_hold_place(order=order, reason=Hold.Reason.CUSTOMER_REQUEST, note="wait", user=agent)
     events.note_added_event(order=order, text="Customer rang about the colour", user=agent)
     return order
@@ -250,7 +249,7 @@ def test_cancelled_order_whose_parcel_left_is_not_shown_as_plain_cancelled(clien
         provider_reference="SBX-9",
         dispatched_at=timezone.now(),
     )
-    logistics_events.provider_cancel_refused_event(shipment=shipment, message="already moving")
+    shipment_events.provider_cancel_refused_event(shipment=shipment, message="already moving")
     client.force_login(agent)
     summary = _summary(client, order)
     assert summary.state == "cancelled_with_carrier"
