@@ -272,7 +272,7 @@ def _sandbox_record(
 def _shipment_events_add(
     *, events: list[OrderEventRow], ctx: Context, plan: OrderPlan, shipment: ShipmentPlan
 ) -> None:
-    """The timeline entries logistics writes for a shipment (logistics.order_events shapes)."""
+    """The timeline entries logistics writes for a shipment (orders.shipment_events shapes)."""
     provider_code = plan.route.provider.code
     lines = [
         {"sku": plan.lines[i].sku, "quantity": _shipped_quantity(plan.lines[i])}
