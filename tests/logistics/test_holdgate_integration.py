@@ -71,14 +71,14 @@ def test_holds_and_cancels_with_real_worker_and_sandbox(procs, live_server, agen
     # Cancel after LSP acceptance: the sandbox shipment is cancelled at the LSP.
     _wait(
         lambda: Shipment.objects.get(pk=late.pk).status == Shipment.Status.DISPATCHED,
-        timeout=20,
+        timeout=60,
         procs=procs,
         what="dispatch of the third order",
     )
     order_cancel(order=late_order, user=agent, reason="too late for the customer")
     _wait(
         lambda: Shipment.objects.get(pk=late.pk).status == Shipment.Status.CANCELLED,
-        timeout=20,
+        timeout=60,
         procs=procs,
         what="provider cancellation",
     )
@@ -99,7 +99,7 @@ def test_holds_and_cancels_with_real_worker_and_sandbox(procs, live_server, agen
     order_hold_release(hold=hold, user=agent)
     _wait(
         lambda: Shipment.objects.get(pk=held.pk).status == Shipment.Status.DISPATCHED,
-        timeout=20,
+        timeout=60,
         procs=procs,
         what="dispatch after hold release",
     )
