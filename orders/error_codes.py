@@ -17,3 +17,7 @@ HOLD_REASON_UNKNOWN = "hold_reason_unknown"
 ORDER_ALREADY_DISPATCHED = "order_already_dispatched"
 NOTE_EMPTY = "note_empty"
 ADDRESS_INVALID = "address_invalid"
+# Cancelling the unshipped rest of a partially shipped order (orders/services/cancellation.py).
+NOTHING_LEFT_TO_CANCEL = "nothing_left_to_cancel"
+REST_WITH_CARRIER = "rest_with_carrier"
+ORDER_NOT_PARTIALLY_SHIPPED = "order_not_partially_shipped"

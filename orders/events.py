@@ -247,6 +247,27 @@ def order_cancelled_event(
     )
 
 
+def rest_cancelled_event(
+    *,
+    order: Order,
+    lines: list[dict[str, Any]],
+    reason: str = "",
+    previous_status: str,
+    user: AbstractBaseUser | None = None,
+    actor: str | None = None,
+) -> OrderEvent:
+    """`lines`: [{"line", "sku", "quantity"}] for each line whose unshipped units were cancelled."""
+    return event_record(
+        order=order,
+        type=OrderEvent.Type.REST_CANCELLED,
+        user=user,
+        actor=actor,
+        reason=reason,
+        previous_status=previous_status,
+        lines=lines,
+    )
+
+
 def hold_placed_event(*, order: Order, hold, user=None, actor: str | None = None) -> OrderEvent:
     return event_record(
         order=order,

@@ -211,6 +211,10 @@ class OrderLine(models.Model):
     quantity_shipped = models.PositiveIntegerField(default=0)
     quantity_delivered = models.PositiveIntegerField(default=0)
     quantity_returned = models.PositiveIntegerField(default=0)
+    # Units that will never ship: the unshipped rest of a partially shipped order,
+    # cancelled by `order_cancel_rest`. db_default too: bulk loaders that name their
+    # columns still get zero.
+    quantity_cancelled = models.PositiveIntegerField(default=0, db_default=0)
 
     class Meta:
         ordering = ["order", "line_number"]
@@ -234,6 +238,10 @@ class OrderLine(models.Model):
                 condition=Q(quantity_returned__lte=F("quantity_shipped")),
                 name="orderline_returned_within_shipped",
             ),
+            models.CheckConstraint(
+                condition=Q(quantity_cancelled__lte=F("quantity") - F("quantity_shipped")),
+                name="orderline_cancelled_within_unshipped",
+            ),
         ]
         indexes = [models.Index(fields=["product"], name="orderline_product")]
 
@@ -254,6 +262,7 @@ class OrderEvent(models.Model):
         HOLD_RELEASED = "hold_released", "Hold released"
         HOLD_ASSIGNED = "hold_assigned", "Hold owner changed"
         CANCELLED = "cancelled", "Cancelled"
+        REST_CANCELLED = "rest_cancelled", "Unshipped rest cancelled"
         ADDRESS_CHANGED = "address_changed", "Shipping address changed"
         NOTE_ADDED = "note_added", "Note added"
         SHIPMENT_CREATED = "shipment_created", "Shipment created"

@@ -55,6 +55,10 @@ PROGRESS_RANK: dict[str, int] = {
 }
 LSP_ACTOR = "system:tracking"
 SHIPPED, DELIVERED = 0, 1  # indexes into the per-line [shipped, delivered] deltas
+# The units of a line that are expected to ship: cancelled units (the unshipped rest of
+# a partially shipped order, orders.services.cancellation.order_cancel_rest) never
+# will, so "fully shipped" is shipped + cancelled == quantity, and so on.
+EXPECTED = F("quantity") - F("quantity_cancelled")
 
 
 class ProgressBatch:
@@ -63,7 +67,7 @@ class ProgressBatch:
     def __init__(self, *, orders: dict[int, Order]) -> None:
         # The locked orders of the batch's shipments.
         self.orders = orders
-        # Lines of the orders that may move: {order_id: {line_id: [ordered, shipped, delivered]}}.
+        # Lines of the orders that may move: {order_id: {line_id: [expected, shipped, delivered]}}.
         self.totals: dict[int, dict[int, list[int]]] = {}
         # The orders' shipments for partner payloads (None: partner_notification_build queries).
         self.order_shipments: dict[int, list[Shipment]] | None = None
@@ -79,9 +83,11 @@ class ProgressBatch:
         for shipment in shipments.values():
             shipment.order = self.orders[shipment.order_id]
         if moving_order_ids:
-            for pk, order_id, q, s, d in OrderLine.objects.filter(
-                order_id__in=moving_order_ids
-            ).values_list("pk", "order_id", "quantity", "quantity_shipped", "quantity_delivered"):
+            for pk, order_id, q, s, d in (
+                OrderLine.objects.filter(order_id__in=moving_order_ids)
+                .annotate(expected=EXPECTED)
+                .values_list("pk", "order_id", "expected", "quantity_shipped", "quantity_delivered")
+            ):
                 self.totals.setdefault(order_id, {})[pk] = [q, s, d]
             for order_id in moving_order_ids:
                 self.totals.setdefault(order_id, {})
@@ -248,6 +254,9 @@ shipment_progress = ShipmentProgressService()
 def order_rollup(*, order: Order) -> Order:
     """Move the (locked) order forward to what its lines' shipped/delivered counts say.
 
+    Cancelled units are not expected: a line is fully shipped when shipped + cancelled
+    reaches its quantity.
+
     Never moves backwards; steps through the status machine so that every move is an
     OrderEvent (e.g. in_fulfilment → shipped → delivered), and notifies the partner of
     shipped and delivered. A move the machine does not allow (an order on hold or
@@ -256,8 +265,8 @@ def order_rollup(*, order: Order) -> Order:
     batch = ProgressBatch(orders={order.pk: order})
     batch.totals[order.pk] = {
         pk: [q, s, d]
-        for pk, q, s, d in order.lines.values_list(
-            "pk", "quantity", "quantity_shipped", "quantity_delivered"
+        for pk, q, s, d in order.lines.annotate(expected=EXPECTED).values_list(
+            "pk", "expected", "quantity_shipped", "quantity_delivered"
         )
     }
     batch.rollup(order=order)
@@ -276,6 +285,8 @@ def order_returns_apply(
     partially_returned or returned.
 
     `returned`: (order line id, quantity received) pairs, written in the given order.
+    Cancelled units never shipped, so the order is `returned` once every unit that
+    was not cancelled came back.
     The status moves only as far as the machine allows (a move it refuses is logged),
     with a status_changed event (reason "return received").
     """
@@ -284,7 +295,7 @@ def order_returns_apply(
             quantity_returned=F("quantity_returned") + quantity
         )
     totals = order.lines.aggregate(
-        ordered=Sum("quantity"),
+        ordered=Sum(EXPECTED),
         returned=Sum("quantity_returned", filter=Q(quantity_returned__gt=0)),
     )
     returned_total = totals["returned"] or 0
