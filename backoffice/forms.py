@@ -44,6 +44,13 @@ class CancelForm(forms.Form):
     )
 
 
+class CancelRestForm(forms.Form):
+    reason = forms.CharField(max_length=200)
+    confirm = forms.BooleanField(
+        required=True, label="I understand that the cancelled units cannot be sent later."
+    )
+
+
 class RerouteForm(forms.Form):
     provider = forms.ModelChoiceField(
         queryset=Provider.objects.filter(is_active=True).order_by("code"),

@@ -17,6 +17,7 @@ urlpatterns = [
     path("desk/orders/<str:number>/notes/", desk.order_note_add, name="order_note_add"),
     path("desk/orders/<str:number>/address/", desk.order_address_change, name="order_address"),
     path("desk/orders/<str:number>/cancel/", desk.order_cancel, name="order_cancel"),
+    path("desk/orders/<str:number>/cancel-rest/", desk.order_cancel_rest, name="order_cancel_rest"),
     path(
         "desk/orders/<str:number>/returns/",
         returns.order_return_request,

@@ -187,6 +187,7 @@ class _Facts:
     shipped: int
     returned: int
     refused_cancel: bool
+    cancelled: int = 0  # units of a partially shipped order cancelled before they shipped
 
     @property
     def with_tracking(self) -> str:
@@ -299,6 +300,17 @@ _AFTER_EXCEPTION[S.IN_FULFILMENT] = _AFTER_EXCEPTION[S.ALLOCATED]
 
 
 def _state_sentence(facts: _Facts) -> tuple[str, str]:
+    state, sentence = _status_sentence(facts)
+    if facts.cancelled and facts.order.status != S.CANCELLED:
+        # The unshipped rest was cancelled (order_cancel_rest): say so whatever the parcels do.
+        sentence += (
+            f" {_plural(facts.cancelled, 'item')} of your order "
+            f"{'was' if facts.cancelled == 1 else 'were'} cancelled and will not be sent."
+        )
+    return state, sentence
+
+
+def _status_sentence(facts: _Facts) -> tuple[str, str]:
     status = facts.order.status
     if status in _BEFORE_EXCEPTION:
         return _BEFORE_EXCEPTION[status](facts)
@@ -336,6 +348,7 @@ def order_customer_summary(
         ordered=sum(line.quantity for line in lines),
         shipped=sum(line.quantity_shipped for line in lines),
         returned=sum(line.quantity_returned for line in lines),
+        cancelled=sum(line.quantity_cancelled for line in lines),
         refused_cancel=any(e.code == "provider_cancel_refused" for e in timeline),
     )
     expected, expected_text = _expected(facts)

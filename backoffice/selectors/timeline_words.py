@@ -25,6 +25,7 @@ KIND_OF_TYPE = {
     T.BACKORDERED: "status",
     T.DEALLOCATED: "status",
     T.CANCELLED: "status",
+    T.REST_CANCELLED: "status",
     T.ADDRESS_CHANGED: "status",
     T.HOLD_PLACED: "holds",
     T.HOLD_RELEASED: "holds",
@@ -188,6 +189,12 @@ class EventDescriber:
         previous = p.get("previous_status")
         was = f"it was {_status_label(previous).lower()}" if previous else ""
         return "Cancelled", _sentence(str(p.get("reason") or ""), was)
+
+    def _rest_cancelled(self, p: dict) -> tuple[str, str]:
+        what = _quantities(p.get("lines"))
+        return "Unshipped rest cancelled", _sentence(
+            f"{what} will not be sent" if what else "", str(p.get("reason") or "")
+        )
 
     def _address_changed(self, p: dict) -> tuple[str, str]:
         old, new = _address_line(p.get("old")), _address_line(p.get("new"))

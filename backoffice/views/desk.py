@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from backoffice import selectors
 from backoffice.forms import (
     AddressForm,
+    CancelRestForm,
     HoldPlaceForm,
     HoldReleaseForm,
     NoteForm,
@@ -30,6 +31,8 @@ from orders.iso import country_name
 from orders.models import Hold, Order
 from orders.services import desk as desk_services
 from orders.services import holds as hold_services
+from orders.services.cancellation import REST_CANCELLABLE
+from orders.services.cancellation import order_cancel_rest as cancel_rest_service
 from orders.transitions import CANCELLABLE
 
 VIEW_ORDER = "orders.view_order"
@@ -113,6 +116,9 @@ def order_detail(request, number: str):
     summary = selectors.order_customer_summary(
         order=order, lines=lines, shipments=shipments, timeline=timeline
     )
+    rest_left = sum(
+        line.quantity - line.quantity_shipped - line.quantity_cancelled for line in lines
+    )
     return page(
         request,
         "backoffice/order_detail.html",
@@ -125,6 +131,7 @@ def order_detail(request, number: str):
             "active_holds": [h for h in holds if h.released_at is None],
             "past_holds": [h for h in holds if h.released_at is not None],
             "summary": summary,
+            "rest_left": rest_left,
             "country_name": country_name(order.shipping_country),
             # Newest first (issue 16 item 12), filtered by ?timeline=<kind>.
             "timeline": selectors.timeline_filter(entries=timeline, kind=kind),
@@ -140,6 +147,10 @@ def order_detail(request, number: str):
                 "note": user.has_perm("orders.add_order_note"),
                 "address": user.has_perm("orders.change_shipping_address") and can_change_address,
                 "cancel": user.has_perm("orders.cancel_order") and order.status in CANCELLABLE,
+                # The unshipped rest of a partially shipped order (issue 16 item 12).
+                "cancel_rest": user.has_perm("orders.cancel_order")
+                and order.status in REST_CANCELLABLE
+                and rest_left > 0,
                 "retry": user.has_perm("logistics.retry_dispatch"),
             },
         },
@@ -258,4 +269,21 @@ def order_address_change(request, number: str):
 def order_cancel(request, number: str):
     order = _order_or_404(number)
     order_cancel_from_form(request, order=order)
+    return _back(order)
+
+
+@require_POST
+@staff_view(VIEW_ORDER, "orders.cancel_order")
+def order_cancel_rest(request, number: str):
+    order = _order_or_404(number)
+    form = CancelRestForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give a reason and confirm that the cancelled units will not ship.")
+        return _back(order)
+    try:
+        cancel_rest_service(order=order, reason=form.cleaned_data["reason"], user=request.user)
+    except DomainError as exc:
+        report_domain_error(request, exc)
+    else:
+        messages.success(request, f"The unshipped rest of order {order.number} is cancelled.")
     return _back(order)

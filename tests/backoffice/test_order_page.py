@@ -315,6 +315,7 @@ def test_partially_shipped_order_offers_no_cancel_and_the_service_refuses_it(cli
     client.force_login(agent)
     html = _page(client, order)
     assert 'id="cancel-form"' not in html
+    assert 'id="cancel-rest-form"' in html
     assert 'id="partial-actions"' in html
     with pytest.raises(Conflict):
         order_cancel(order=order, reason="customer changed mind", user=agent)
@@ -346,6 +347,65 @@ def test_partially_shipped_customer_line(client, agent):
     assert summary.state == "partially_shipped"
     assert "1 of your 3 items are on their way" in summary.sentence
     assert summary.expected_delivery is not None
+
+
+def test_cancel_the_rest_from_the_page(client, agent):
+    order, first, rest = _partially_shipped_order()
+    client.force_login(agent)
+    response = client.post(
+        f"/desk/orders/{order.number}/cancel-rest/",
+        {"reason": "customer does not want to wait", "confirm": "on"},
+    )
+    assert response.status_code == 303
+    order.refresh_from_db()
+    rest.refresh_from_db()
+    assert order.status == Order.Status.SHIPPED
+    assert rest.status == Shipment.Status.CANCELLED
+    assert [line.quantity_cancelled for line in order.lines.order_by("line_number")] == [0, 2]
+    html = _page(client, order)
+    text = _text(html)
+    assert "The unshipped rest of order" in text
+    assert 'id="cancel-rest-form"' not in html
+    assert "Unshipped rest cancelled" in text
+    line = order.lines.get(line_number=2)
+    assert f"2 × {line.sku} will not be sent — customer does not want to wait" in text
+    assert "Partially shipped → Shipped (unshipped rest cancelled)" in text
+    summary = _summary(client, order)
+    assert "2 items of your order were cancelled and will not be sent." in summary.sentence
+
+
+def test_cancel_the_rest_needs_a_reason_and_the_confirmation(client, agent):
+    order, _, _ = _partially_shipped_order()
+    client.force_login(agent)
+    response = client.post(f"/desk/orders/{order.number}/cancel-rest/", {"reason": "x"})
+    assert response.status_code == 303
+    order.refresh_from_db()
+    assert order.status == Order.Status.PARTIALLY_SHIPPED
+    assert "confirm that the cancelled units will not ship" in _page(client, order)
+
+
+def test_cancel_the_rest_refused_by_the_service_is_shown(client, agent):
+    order, _, rest = _partially_shipped_order()
+    shipment_dispatch(shipment_id=rest.pk, adapter=FakeAdapter(outcomes=["ok"]))
+    client.force_login(agent)
+    response = client.post(
+        f"/desk/orders/{order.number}/cancel-rest/", {"reason": "late", "confirm": "on"}
+    )
+    assert response.status_code == 303
+    order.refresh_from_db()
+    assert order.status == Order.Status.PARTIALLY_SHIPPED
+    assert "are with the provider already and may still ship" in _page(client, order)
+
+
+def test_cancel_the_rest_is_not_offered_without_the_permission(client, warehouse_user):
+    order, _, _ = _partially_shipped_order()
+    client.force_login(warehouse_user)
+    response = client.post(
+        f"/desk/orders/{order.number}/cancel-rest/", {"reason": "x", "confirm": "on"}
+    )
+    assert response.status_code == 403
+    order.refresh_from_db()
+    assert order.status == Order.Status.PARTIALLY_SHIPPED
 
 
 # --- The address form ------------------------------------------------------------------

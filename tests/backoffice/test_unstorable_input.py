@@ -31,6 +31,7 @@ def client(superuser):
         ("post", "/desk/orders/%00/address/"),
         ("post", "/desk/orders/%00/notes/"),
         ("post", "/desk/orders/%00/cancel/"),
+        ("post", "/desk/orders/%00/cancel-rest/"),
         ("post", "/desk/orders/%00/returns/"),
         ("post", "/desk/orders/CS-%00/hold/"),
         ("get", "/admin/orders/order/%00/change/"),
