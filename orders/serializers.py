@@ -54,6 +54,10 @@ class OrderLineSerializer(serializers.Serializer):
     quantity_shipped = serializers.IntegerField()
     quantity_delivered = serializers.IntegerField()
     quantity_returned = serializers.IntegerField()
+    quantity_cancelled = serializers.IntegerField(
+        help_text="Units that will never ship: the unshipped rest of a partially shipped "
+        "order, cancelled by us (the order.cancelled notification with scope `rest`)."
+    )
 
 
 class OrderLineDetailSerializer(OrderLineSerializer):

@@ -66,7 +66,8 @@ def _lines(*, with_allocations: bool) -> str:
             'line_number', l.line_number, 'sku', l.sku, 'quantity', l.quantity,
             'unit_price', l.unit_price::text, 'quantity_shipped', l.quantity_shipped,
             'quantity_delivered', l.quantity_delivered,
-            'quantity_returned', l.quantity_returned{allocations}) ORDER BY l.line_number)
+            'quantity_returned', l.quantity_returned,
+            'quantity_cancelled', l.quantity_cancelled{allocations}) ORDER BY l.line_number)
         FROM orders_orderline l WHERE l.order_id = o.id
         """
     )

@@ -69,7 +69,9 @@ def full_order(api_channel):
         customer_name='Zoë "Quote" O\'Brien \\ ünïcødé 名前',
         shipping_line2="Tab\there\nnewline",
     )
-    first = OrderLineFactory(order=order, quantity=3, unit_price="0.1")
+    first = OrderLineFactory(
+        order=order, quantity=3, unit_price="0.1", quantity_shipped=2, quantity_cancelled=1
+    )
     second = OrderLineFactory(order=order, quantity=1, unit_price="1000000")
     warehouse = WarehouseFactory(code="fast-wh")
     other = WarehouseFactory(code="other-wh")
