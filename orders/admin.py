@@ -64,7 +64,7 @@ class OrderLineInline(ReadOnlyInline):
     model = OrderLine
     fields = [
         "line_number", "sku", "product", "quantity", "unit_price",
-        "quantity_shipped", "quantity_delivered", "quantity_returned",
+        "quantity_shipped", "quantity_delivered", "quantity_returned", "quantity_cancelled",
     ]  # fmt: skip
 
     def get_queryset(self, request):
@@ -177,7 +177,7 @@ class OrderAdmin(BigTableAdminMixin, admin.ModelAdmin):
 class OrderLineAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "order", "line_number", "sku", "quantity", "unit_price",
-        "quantity_shipped", "quantity_delivered", "quantity_returned",
+        "quantity_shipped", "quantity_delivered", "quantity_returned", "quantity_cancelled",
     ]  # fmt: skip
     list_select_related = ["order"]
     search_fields = ["product__sku", "order__number"]

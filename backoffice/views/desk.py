@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.contrib import messages
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
@@ -274,7 +274,7 @@ def order_cancel(request, number: str):
 
 @require_POST
 @staff_view(VIEW_ORDER, "orders.cancel_order")
-def order_cancel_rest(request, number: str):
+def order_cancel_rest(request: HttpRequest, number: str) -> HttpResponseRedirect:
     order = _order_or_404(number)
     form = CancelRestForm(request.POST)
     if not form.is_valid():
