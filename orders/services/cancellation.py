@@ -140,7 +140,7 @@ def order_cancel_rest(
             shipment_ids=with_carrier,
         )
     previous = locked.status
-    shipments_cancel_for_order(order=locked, user=user, actor=actor)
+    shipments_cancel_for_order(order_id=locked.pk, user=user, actor=actor)
     order_deallocate(order=locked, user=user, actor=actor, reason="Unshipped rest cancelled")
     cancelled: list[dict[str, Any]] = []
     for line in lines:

@@ -13,10 +13,10 @@ from inventory.models import Allocation, StockLevel
 from logistics.adapters.base import TrackingStatus
 from logistics.models import DispatchOutbox, PartnerWebhookDelivery, Shipment
 from logistics.services.dispatch import shipment_dispatch
-from logistics.services.shipments import shipments_plan_for_order
 from orders.models import Order, OrderEvent, OrderLine
 from orders.services.cancellation import order_cancel_rest
 from orders.services.progress import order_returns_apply
+from orders.services.shipment_planning import shipments_plan_for_order
 from tests.inventory.factories import WarehouseFactory
 from tests.logistics.helpers import FakeAdapter, allocated_order, sandbox_provider
 from tests.orders.factories import ChannelFactory
