@@ -30,6 +30,16 @@ def copy_rows(
             copy.write_row(row)
 
 
+def copy_tables(
+    cursor: CursorWrapper,
+    tables: Iterable[tuple[type[models.Model], Sequence[str], Sequence[Sequence[object]]]],
+) -> None:
+    """`copy_rows` for each (model, columns, rows) in order (parents first), skipping empties."""
+    for model, columns, rows in tables:
+        if rows:
+            copy_rows(cursor, model=model, columns=columns, rows=rows)
+
+
 def sequence_values(cursor: CursorWrapper, *, model: type[models.Model], count: int) -> list[int]:
     """`count` fresh primary keys from the sequence behind `model`'s id column, in one query."""
     if not count:

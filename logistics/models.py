@@ -398,6 +398,7 @@ class PartnerWebhookDelivery(TimeStampedModel):
         ORDER_DELIVERED = "order.delivered", "Order delivered"
         ORDER_EXCEPTION = "order.exception", "Order exception"
         ORDER_CANCELLED = "order.cancelled", "Order cancelled"
+        ORDER_REST_CANCELLED = "order.rest_cancelled", "Unshipped rest of the order cancelled"
         RETURN_RECEIVED = "return.received", "Return received"
 
     class Status(models.TextChoices):

@@ -17,7 +17,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 from django.db.backends.utils import CursorWrapper
 
-from core.bulk import copy_rows, sequence_values
+from core.bulk import copy_tables, sequence_values
 from core.inserts import insert_select_statement, insert_statement, inserted
 from core.pipeline import prepared_cursor
 from core.rows import from_row, select_columns
@@ -304,15 +304,16 @@ def shipments_bulk_copy(
     Raw rows: no model `save()`, no signals; the caller keeps them consistent
     (demo/plans.py).
     """
-    for model, columns, rows in (
-        (Shipment, ShipmentRow._fields, shipments),
-        (DispatchOutbox, DispatchOutboxRow._fields, outbox),
-        (ShipmentLine, ShipmentLineRow._fields, lines),
-        (Parcel, ParcelRow._fields, parcels),
-        (TrackingEvent, TrackingEventRow._fields, tracking_events),
-    ):
-        if rows:
-            copy_rows(cursor, model=model, columns=columns, rows=rows)
+    copy_tables(
+        cursor,
+        [
+            (Shipment, ShipmentRow._fields, shipments),
+            (DispatchOutbox, DispatchOutboxRow._fields, outbox),
+            (ShipmentLine, ShipmentLineRow._fields, lines),
+            (Parcel, ParcelRow._fields, parcels),
+            (TrackingEvent, TrackingEventRow._fields, tracking_events),
+        ],
+    )
 
 
 # --- shipments as the LSP sandbox keeps them (demo seeder) ------------------------------

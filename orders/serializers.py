@@ -56,7 +56,7 @@ class OrderLineSerializer(serializers.Serializer):
     quantity_returned = serializers.IntegerField()
     quantity_cancelled = serializers.IntegerField(
         help_text="Units that will never ship: the unshipped rest of a partially shipped "
-        "order, cancelled by us (the order.cancelled notification with scope `rest`)."
+        "order, cancelled by us (the order.rest_cancelled notification)."
     )
 
 

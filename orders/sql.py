@@ -14,7 +14,7 @@ from typing import NamedTuple
 from django.db import connection
 from django.db.backends.utils import CursorWrapper
 
-from core.bulk import copy_rows, sequence_values
+from core.bulk import copy_tables, sequence_values
 from core.pipeline import prepared_cursor
 from core.sql_json import json_array, utc_iso
 from inventory import sql as inventory_sql
@@ -333,14 +333,15 @@ def orders_bulk_copy(
     Parents first. Raw rows: no model `save()`, no signals, no full_clean; the caller
     keeps them consistent (demo/plans.py).
     """
-    for model, columns, rows in (
-        (Order, OrderRow._fields, orders),
-        (OrderLine, OrderLineRow._fields, lines),
-        (OrderEvent, OrderEventRow._fields, events),
-        (Hold, HoldRow._fields, holds),
-    ):
-        if rows:
-            copy_rows(cursor, model=model, columns=columns, rows=rows)
+    copy_tables(
+        cursor,
+        [
+            (Order, OrderRow._fields, orders),
+            (OrderLine, OrderLineRow._fields, lines),
+            (OrderEvent, OrderEventRow._fields, events),
+            (Hold, HoldRow._fields, holds),
+        ],
+    )
 
 
 # Where an order ships to, as the LSP sandbox keeps it in a shipment request (the shape of

@@ -22,6 +22,10 @@ EVENTS = {
         "`tracking_status` `late`). `shipment_id` names it."
     ),
     PartnerWebhookDelivery.Event.ORDER_CANCELLED: "The order was cancelled (by you or by us).",
+    PartnerWebhookDelivery.Event.ORDER_REST_CANCELLED: (
+        "Only the unshipped rest of a partially shipped order was cancelled (by us): what "
+        "shipped stays shipped; `cancelled_lines` says what will not be sent."
+    ),
     PartnerWebhookDelivery.Event.RETURN_RECEIVED: (
         "The warehouse has received and inspected a return; `return` is the return as "
         "`GET .../returns/` shows it, with quantities received and `refund_amount_due`."
@@ -106,6 +110,19 @@ def components() -> dict:
                     "type": "string",
                     "enum": [*TrackingStatus.values, "late"],
                     "description": "order.exception: what is wrong with it.",
+                },
+                "cancelled_lines": {
+                    "type": "array",
+                    "description": "order.rest_cancelled: the units that will not be sent.",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "line_number": {"type": "integer"},
+                            "sku": {"type": "string"},
+                            "quantity_cancelled": {"type": "integer", "minimum": 1},
+                        },
+                        "required": ["line_number", "sku", "quantity_cancelled"],
+                    },
                 },
                 # return.received: the return, received (a $ref takes no description).
                 "return": _ref("Return"),

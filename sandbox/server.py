@@ -231,17 +231,10 @@ class Sandbox:
                 plan=plan,
                 schedule=self._schedule(now, len(plan)),
             )
-            base = self.base_url
             weight = sum(int(line.get("weight_grams") or 0) for line in body.get("lines") or [])
-            shipment.response = {
-                "id": shipment_id,
-                "reference": shipment.reference,
-                "tracking_number": tracking,
-                "status": "INFO_RECEIVED",
-                "label_url": f"{base}/v1/shipments/{shipment_id}/label.pdf",
-                "tracking_url": f"{base}/track/{tracking}",
-                "cost": {"amount": f"{4.95 + weight / 1000:.2f}", "currency": "EUR"},
-            }
+            shipment.response = self._created_response(
+                shipment, cost={"amount": f"{4.95 + weight / 1000:.2f}", "currency": "EUR"}
+            )
             self.store.insert(shipment)
             warehouse = str((body.get("ship_from") or {}).get("warehouse", ""))
             for line in body.get("lines") or []:
@@ -295,20 +288,24 @@ class Sandbox:
                 schedule=self._schedule(now, len(plan)),
                 kind="return",
             )
-            base = self.base_url
-            shipment.response = {
-                "id": shipment_id,
-                "reference": shipment.reference,
-                "tracking_number": tracking,
-                "status": "INFO_RECEIVED",
-                "label_url": f"{base}/v1/shipments/{shipment_id}/label.pdf",
-                "tracking_url": f"{base}/track/{tracking}",
-                "return_of": original.id,
-            }
+            shipment.response = self._created_response(shipment, return_of=original.id)
             self.store.insert(shipment)
             self.stats["created"] += 1
         self._clock_steps(shipment)
         return 201, shipment.response
+
+    def _created_response(self, shipment: SandboxShipment, **extra: object) -> dict[str, Any]:
+        """What a create answers (and a replay repeats): the shipment as the LSP made it."""
+        base = self.base_url
+        return {
+            "id": shipment.id,
+            "reference": shipment.reference,
+            "tracking_number": shipment.tracking_number,
+            "status": "INFO_RECEIVED",
+            "label_url": f"{base}/v1/shipments/{shipment.id}/label.pdf",
+            "tracking_url": f"{base}/track/{shipment.tracking_number}",
+            **extra,
+        }
 
     def _step(self, payload: tuple[str, int]) -> None:
         """Apply a planned step (and any earlier one still missing), once."""

@@ -88,7 +88,7 @@ def order_cancel_rest(
     shipped units say now that nothing else is expected: `shipped` (or `delivered`
     when every shipped unit is delivered; a partially delivered order whose parcels
     are still travelling stays partially delivered). The channel is sent an
-    `order.cancelled` webhook with `scope: "rest"` and the cancelled lines, and
+    `order.rest_cancelled` webhook with the cancelled lines (`cancelled_lines`), and
     `order.shipped` / `order.delivered` when the order moves there, after commit.
 
     Raises Conflict with code
@@ -163,10 +163,9 @@ def order_cancel_rest(
         )
     order_notify(
         order=locked,
-        event=Event.ORDER_CANCELLED,
+        event=Event.ORDER_REST_CANCELLED,
         extra={
-            "scope": "rest",
-            "lines": [
+            "cancelled_lines": [
                 {"line_number": c["line"], "sku": c["sku"], "quantity_cancelled": c["quantity"]}
                 for c in cancelled
             ],

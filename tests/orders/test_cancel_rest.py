@@ -105,12 +105,11 @@ def test_cancel_rest_tells_the_partner_what_was_cancelled(agent):
     queued = list(
         PartnerWebhookDelivery.objects.filter(order=order).exclude(pk__in=before).order_by("pk")
     )
-    assert [d.event for d in queued] == ["order.cancelled", "order.shipped"]
+    assert [d.event for d in queued] == ["order.rest_cancelled", "order.shipped"]
     data = queued[0].payload["data"]
     line = order.lines.get(line_number=2)
-    assert data["scope"] == "rest"
     assert data["status"] == "shipped"
-    assert data["lines"] == [{"line_number": 2, "sku": line.sku, "quantity_cancelled": 2}]
+    assert data["cancelled_lines"] == [{"line_number": 2, "sku": line.sku, "quantity_cancelled": 2}]
 
 
 def test_cancel_rest_refuses_when_nothing_is_left(agent):

@@ -79,6 +79,9 @@ def test_real_deliveries_match_the_documented_payload_and_headers(schema, api_ch
         "order.shipped": None,
         "order.delivered": None,
         "order.cancelled": None,
+        "order.rest_cancelled": {
+            "cancelled_lines": [{"line_number": 1, "sku": line.sku, "quantity_cancelled": 1}]
+        },
         "order.exception": {"shipment_id": shipment.pk, "tracking_status": "late"},
         "return.received": {"return": return_payload(return_request=return_request)},
     }
