@@ -227,10 +227,6 @@ class OrderLine(models.Model):
                 condition=Q(unit_price__gte=0), name="orderline_price_non_negative"
             ),
             models.CheckConstraint(
-                condition=Q(quantity_shipped__lte=F("quantity")),
-                name="orderline_shipped_within_ordered",
-            ),
-            models.CheckConstraint(
                 condition=Q(quantity_delivered__lte=F("quantity_shipped")),
                 name="orderline_delivered_within_shipped",
             ),
@@ -238,6 +234,8 @@ class OrderLine(models.Model):
                 condition=Q(quantity_returned__lte=F("quantity_shipped")),
                 name="orderline_returned_within_shipped",
             ),
+            # Shipped + cancelled never exceed what was ordered; with cancelled >= 0 this
+            # is also "never ship more than ordered" (one constraint, not two that overlap).
             models.CheckConstraint(
                 condition=Q(quantity_cancelled__lte=F("quantity") - F("quantity_shipped")),
                 name="orderline_cancelled_within_unshipped",

@@ -75,7 +75,17 @@ def test_order_line_price_cannot_be_negative():
 
 
 def test_order_line_cannot_ship_more_than_ordered():
-    _violates(lambda: OrderLineFactory(quantity=2, quantity_shipped=3), "orderline_shipped_within")
+    _violates(
+        lambda: OrderLineFactory(quantity=2, quantity_shipped=3),
+        "orderline_cancelled_within_unshipped",
+    )
+
+
+def test_order_line_cannot_cancel_more_than_is_unshipped():
+    _violates(
+        lambda: OrderLineFactory(quantity=3, quantity_shipped=2, quantity_cancelled=2),
+        "orderline_cancelled_within_unshipped",
+    )
 
 
 def test_order_line_cannot_return_more_than_shipped():
