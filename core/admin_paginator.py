@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connections
+from django.db.models import QuerySet
 from django.utils.functional import cached_property
 
 # A filtered list counts up to this many rows; beyond it the pager shows this many.
@@ -36,7 +37,7 @@ class EstimatedCountPaginator(Paginator):
     @cached_property
     def count(self) -> int:
         queryset = self.object_list
-        if hasattr(queryset, "query"):
+        if isinstance(queryset, QuerySet):
             unfiltered = not queryset.query.where and not queryset.query.distinct
             if unfiltered:
                 estimate = table_row_estimate(model=queryset.model, using=queryset.db)

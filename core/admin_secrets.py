@@ -9,6 +9,8 @@ and change messages only ever name the field.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from django.contrib import admin, messages
 from django.db import models
 from django.http import HttpRequest
@@ -26,7 +28,13 @@ def _state_display(field_name: str, label: str):
     return state
 
 
-class SecretFieldsAdminMixin:
+if TYPE_CHECKING:
+    _AdminBase = admin.ModelAdmin[Any]  # the mixin always sits in front of a ModelAdmin
+else:
+    _AdminBase = object
+
+
+class SecretFieldsAdminMixin(_AdminBase):
     """Mix into a ModelAdmin whose model has EncryptedSecretFields (core/checks.py insists)."""
 
     def __init__(self, model, admin_site) -> None:
@@ -37,7 +45,7 @@ class SecretFieldsAdminMixin:
             setattr(
                 self,
                 f"{field.name}_state",
-                _state_display(field.attname, capfirst(field.verbose_name)),
+                _state_display(field.attname, str(capfirst(field.verbose_name))),
             )
 
     def _can_edit(self, request: HttpRequest, obj) -> bool:

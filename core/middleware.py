@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from csp.middleware import CSPMiddleware as DjangoCSPMiddleware
 from csp.utils import build_policy
@@ -218,7 +219,16 @@ class CommonMiddleware(DjangoCommonMiddleware):
         return super().should_redirect_with_slash(request)
 
 
-class MachineRequestBypass:
+if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
+    from django.http.response import HttpResponseBase
+    from django.utils.deprecation import MiddlewareMixin as _BypassBase
+else:
+    _BypassBase = object
+
+
+class MachineRequestBypass(_BypassBase):
     """Mixin: the middleware does nothing for machine requests (MACHINE_PREFIXES).
 
     Sessions, session users, messages and the HTML Content-Security-Policy serve
@@ -228,7 +238,7 @@ class MachineRequestBypass:
     so Django's system checks still recognise them.
     """
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
         if request.path_info.startswith(MACHINE_PREFIXES):
             return self.get_response(request)
         return super().__call__(request)

@@ -314,7 +314,7 @@ class SecretWidget(forms.MultiWidget):
     template_name = "core/widgets/secret.html"
 
     def __init__(self, *, can_generate: bool, attrs=None) -> None:
-        widgets: dict[str, forms.Widget] = {
+        widgets: dict[str, forms.Widget | type[forms.Widget]] = {
             "": forms.PasswordInput(
                 render_value=False, attrs={"autocomplete": "new-password", "size": 60}
             ),
