@@ -29,7 +29,7 @@ from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from core.json_input import json_loads_bounded
-from core.pipeline import prepared_cursor
+from core.pipeline import one_row, prepared_cursor
 
 
 class KeysetPagination(BasePagination):
@@ -135,10 +135,7 @@ class KeysetPagination(BasePagination):
         # query cost more than running it (filters give a handful of shapes).
         with prepared_cursor() as cursor:
             cursor.execute(sql, [*params, size, size, size, size], prepare=True)
-            row = cursor.fetchone()
-        if row is None:  # a SELECT without FROM always has its one row
-            raise RuntimeError("The page statement returned no row.")
-        results_json, last_value, last_pk, has_next = row
+            results_json, last_value, last_pk, has_next = one_row(cursor)
         next_cursor = self._encode(last_value, last_pk) if has_next else None
         next_link = (
             replace_query_param(request.build_absolute_uri(), self.cursor_query_param, next_cursor)

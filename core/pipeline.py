@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Self
+from typing import Self, TypeVar
 
 import psycopg
 from django.db import connection
 from psycopg.abc import Params, QueryNoTemplate
+
+Row = TypeVar("Row")
 
 
 @contextmanager
@@ -69,3 +71,12 @@ class _RecordedCursor(psycopg.Cursor):
                     "time": f"{time.monotonic() - started:.3f}",
                 }
             )
+
+
+def one_row(cursor: psycopg.Cursor[Row]) -> Row:
+    """The row of a statement that always returns exactly one (an aggregate, a function
+    call, a SELECT without FROM); fetched, so that a pipeline is synchronised here."""
+    row = cursor.fetchone()
+    if row is None:
+        raise RuntimeError("The statement returned no row.")
+    return row
