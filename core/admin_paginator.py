@@ -8,6 +8,8 @@ counts at most COUNT_CAP rows, and the full count is switched off.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connections
@@ -51,7 +53,7 @@ class EstimatedCountPaginator(Paginator):
 class BigTableAdminMixin:
     """For ModelAdmins of tables that can hold millions of rows."""
 
-    paginator = EstimatedCountPaginator
+    paginator: ClassVar[type] = EstimatedCountPaginator
     show_full_result_count = False
     list_per_page = 50
     # Fields matched exactly by the admin search box; each must be an indexed lookup.

@@ -8,6 +8,7 @@ from orders.events import event_record
 from orders.models import OrderEvent
 
 if TYPE_CHECKING:
+    from logistics.models import Shipment
     from returns.models import ReturnRequest
 
 
@@ -32,8 +33,15 @@ def return_requested_event(*, return_request: ReturnRequest, user=None, actor: s
     )
 
 
-def return_label_issued_event(*, return_request: ReturnRequest):
+def _return_shipment(return_request: ReturnRequest) -> Shipment:
     shipment = return_request.return_shipment
+    if shipment is None:
+        raise ValueError(f"Return {return_request.number} has no return shipment.")
+    return shipment
+
+
+def return_label_issued_event(*, return_request: ReturnRequest):
+    shipment = _return_shipment(return_request)
     return event_record(
         order=return_request.order,
         type=OrderEvent.Type.SHIPMENT_CREATED,
@@ -60,7 +68,7 @@ def return_label_failed_event(*, return_request: ReturnRequest, message: str):
 
 
 def return_delivered_event(*, return_request: ReturnRequest, occurred_at):
-    shipment = return_request.return_shipment
+    shipment = _return_shipment(return_request)
     return event_record(
         order=return_request.order,
         type=OrderEvent.Type.DELIVERED,
