@@ -75,7 +75,7 @@ def order_cancel_rest(
     *,
     order: Order,
     reason: str = "",
-    user: AbstractBaseUser | None = None,
+    user: ActingUser | None = None,
     actor: str | None = None,
 ) -> Order:
     """Cancel the units of a partially shipped order that have not shipped; keep the rest.
