@@ -64,7 +64,7 @@ def stacked_columns(
     ]
     for i, category in enumerate(categories):
         x = left + i * col_w + 2
-        y = top_pad + plot_h
+        y: float = top_pad + plot_h
         for s_index, (name, values) in enumerate(series.items()):
             h = plot_h * values[i] / peak
             y -= h

@@ -1,4 +1,9 @@
+from __future__ import annotations
+
+from typing import cast
+
 from django import forms
+from django.contrib.auth.models import User
 
 from core.forms import column_integer_field
 from inventory.models import InboundReceipt, StockCount, StockMovement
@@ -192,7 +197,7 @@ class BulkActionForm(forms.Form):
         "(none chosen: every active hold of the order).",
     )
     note = forms.CharField(max_length=2000, required=False, label="Hold note")
-    owner = forms.ModelChoiceField(
+    owner: forms.ModelChoiceField[User] = forms.ModelChoiceField(
         queryset=None,
         required=False,
         label="Owner",
@@ -202,7 +207,8 @@ class BulkActionForm(forms.Form):
     def __init__(self, *args, has_selection: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.has_selection = has_selection
-        self.fields["owner"].queryset = _hold_owner_choices()
+        owner = cast("forms.ModelChoiceField[User]", self.fields["owner"])  # declared above
+        owner.queryset = _hold_owner_choices()
 
     def clean_numbers(self):
         from backoffice.selectors import bulk_entries_split

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from contextlib import contextmanager
 from functools import partial
+from typing import Any, Protocol
 
 from django.db import connection, transaction
 from django.db.models import F
@@ -333,13 +334,18 @@ def _export_one(*, job: BulkJob, order: Order) -> list:
     ]
 
 
-_HANDLERS = {
+class _RowHandler(Protocol):
+    def __call__(self, *, job: BulkJob, order: Order) -> list[Any]: ...
+
+
+# Keyed by BulkJob.kind, which the model field gives as a plain str.
+_HANDLERS: dict[str, _RowHandler] = {
     BulkJob.Kind.BULK_HOLD: _bulk_hold_one,
     BulkJob.Kind.BULK_RELEASE: _bulk_release_one,
     BulkJob.Kind.BULK_ASSIGN: _bulk_assign_one,
     BulkJob.Kind.ORDER_EXPORT: _export_one,
 }
-RESULT_HEADERS = {
+RESULT_HEADERS: dict[str, list[str]] = {
     BulkJob.Kind.BULK_HOLD: ["order", "outcome", "detail"],
     BulkJob.Kind.BULK_RELEASE: ["order", "outcome", "detail"],
     BulkJob.Kind.BULK_ASSIGN: ["order", "outcome", "detail"],

@@ -1,6 +1,7 @@
 """Consign settings. Configuration comes only from environment variables (config/env.py)."""
 
 from datetime import timedelta
+from typing import Any
 
 from csp.constants import NONE, SELF
 
@@ -391,7 +392,7 @@ DEFAULT_EXCEPTION_REPORTER_FILTER = "core.secrets.SecretsExceptionReporterFilter
 # Also log to this file as JSON lines when set (the security log always goes to stderr).
 SECURITY_LOG_FILE = env.str("SECURITY_LOG_FILE", default="")
 
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {

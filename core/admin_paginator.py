@@ -8,9 +8,13 @@ counts at most COUNT_CAP rows, and the full count is switched off.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, ClassVar
+
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connections
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
 from django.utils.functional import cached_property
 
 # A filtered list counts up to this many rows; beyond it the pager shows this many.
@@ -19,7 +23,7 @@ COUNT_CAP = 10_000
 SEARCH_LIMIT = 500
 
 
-def table_row_estimate(*, model, using: str = "default") -> int:
+def table_row_estimate(*, model: type[Model], using: str = "default") -> int:
     """The planner's row estimate of the model's table (-1 when never analysed)."""
     with connections[using].cursor() as cursor:
         cursor.execute(
@@ -30,13 +34,27 @@ def table_row_estimate(*, model, using: str = "default") -> int:
     return int(row[0]) if row and row[0] is not None else -1
 
 
-class EstimatedCountPaginator(Paginator):
+if TYPE_CHECKING:
+    from django.contrib.admin.options import BaseModelAdmin
+
+    _PaginatorBase = Paginator[Any]
+    _AdminBase = admin.ModelAdmin[Any]  # the mixins always sit in front of a ModelAdmin
+    _AnyAdminBase = BaseModelAdmin[Any]  # ... or of an inline
+    _InlineBase = admin.TabularInline[Any, Any]
+else:
+    _PaginatorBase = Paginator
+    _AdminBase = object
+    _AnyAdminBase = object
+    _InlineBase = admin.TabularInline
+
+
+class EstimatedCountPaginator(_PaginatorBase):
     """Estimated count for an unfiltered big table, capped exact count otherwise."""
 
     @cached_property
     def count(self) -> int:
         queryset = self.object_list
-        if hasattr(queryset, "query"):
+        if isinstance(queryset, QuerySet):
             unfiltered = not queryset.query.where and not queryset.query.distinct
             if unfiltered:
                 estimate = table_row_estimate(model=queryset.model, using=queryset.db)
@@ -47,16 +65,18 @@ class EstimatedCountPaginator(Paginator):
         return super().count
 
 
-class BigTableAdminMixin:
+class BigTableAdminMixin(_AdminBase):
     """For ModelAdmins of tables that can hold millions of rows."""
 
-    paginator = EstimatedCountPaginator
+    paginator: ClassVar[type] = EstimatedCountPaginator
     show_full_result_count = False
     list_per_page = 50
     # Fields matched exactly by the admin search box; each must be an indexed lookup.
     exact_search_fields: tuple[str, ...] = ()
 
-    def get_search_results(self, request, queryset, search_term):
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
         """Exact matches on indexed columns instead of Django's `icontains` table scans.
 
         One query per field, joined by primary key afterwards: an OR across joined
@@ -66,7 +86,7 @@ class BigTableAdminMixin:
         if not term or not self.exact_search_fields:
             return super().get_search_results(request, queryset, search_term)
         spellings = sorted({term, term.upper()})
-        pks: set = set()
+        pks: set[Any] = set()
         for field in self.exact_search_fields:
             pks.update(
                 self.model._default_manager.filter(**{f"{field}__in": spellings})
@@ -76,20 +96,20 @@ class BigTableAdminMixin:
         return queryset.filter(pk__in=pks), False
 
 
-class ReadOnlyAdminMixin:
+class ReadOnlyAdminMixin(_AnyAdminBase):
     """Ledger, timeline and service-owned rows: visible in the admin, never edited there."""
 
-    def has_add_permission(self, request, obj=None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
 
-class ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
+class ReadOnlyInline(ReadOnlyAdminMixin, _InlineBase):
     """A read-only timeline inline (events, tracking, lines)."""
 
     extra = 0
@@ -97,5 +117,8 @@ class ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
     can_delete = False
     show_change_link = False
 
-    def get_readonly_fields(self, request, obj=None):
-        return self.fields or [f.name for f in self.model._meta.fields]
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
+        # The inlines list plain field names (no groups): every one of them is read-only.
+        if self.fields:
+            return [str(name) for name in self.fields]
+        return [f.name for f in self.model._meta.fields]

@@ -15,13 +15,15 @@ policy; only the consumer's reconnect loop takes these defaults.
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery.app.amqp import AMQP as CeleryAMQP
 from django.conf import settings
 from kombu import Connection
 
 
 class BrokerConnection(Connection):
-    def ensure_connection(self, *args, **kwargs):
+    def ensure_connection(self, *args: Any, **kwargs: Any) -> Any:  # kombu: untyped
         ceiling = float(getattr(settings, "BROKER_RECONNECT_MAX_SECONDS", 2.0))
         kwargs.setdefault("interval_start", min(0.5, ceiling))
         kwargs.setdefault("interval_step", 0.5)

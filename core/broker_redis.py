@@ -40,6 +40,8 @@ Used for `redis://` and `rediss://` broker URLs via `CELERY_BROKER_TRANSPORT`
 
 from __future__ import annotations
 
+from typing import Any
+
 from kombu.transport import redis as kombu_redis
 from kombu.transport.virtual import Empty
 from redis import exceptions as redis_exceptions
@@ -62,10 +64,11 @@ class Channel(kombu_redis.Channel):
                 pass
         super().close()
 
-    def _connparams(self, asynchronous: bool = False) -> dict:
+    def _connparams(self, asynchronous: bool = False) -> dict[str, Any]:
         if self.connection is None or self.connection.client is None:
             raise BrokerDetached("the broker connection of this channel was closed")
-        return super()._connparams(asynchronous=asynchronous)
+        params: dict[str, Any] = super()._connparams(asynchronous=asynchronous)
+        return params
 
 
 class Transport(kombu_redis.Transport):

@@ -11,10 +11,16 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 
+if TYPE_CHECKING:
+    from redis import Redis
+
 logger = logging.getLogger(__name__)
+_Method = TypeVar("_Method", bound=Callable[..., Any])
 _last_warning = [0.0]
 
 
@@ -25,10 +31,10 @@ def _warn(name: str, exc: Exception) -> None:
         logger.warning("cache unavailable (%s: %s); degrading to a miss", name, exc)
 
 
-def _tolerant(default):
-    def decorate(method):
+def _tolerant(default: object) -> Callable[[_Method], _Method]:
+    def decorate(method: _Method) -> _Method:
         @functools.wraps(method)
-        def wrapper(self, *args, **kwargs):
+        def wrapper(self: RedisCache, *args: Any, **kwargs: Any) -> Any:
             try:
                 return method(self, *args, **kwargs)
             except Exception as exc:  # redis.ConnectionError, TimeoutError, ...
@@ -37,7 +43,7 @@ def _tolerant(default):
                 _warn(method.__name__, exc)
                 return default(*args, **kwargs) if callable(default) else default
 
-        return wrapper
+        return cast(_Method, wrapper)  # same signature, as functools.wraps says
 
     return decorate
 
@@ -57,21 +63,25 @@ class _ReusedClientRedisCacheClient(RedisCacheClient):
     redis.Redis is thread-safe (it takes a connection from the pool per command).
     """
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._clients: dict[int, object] = {}
+        self._clients: dict[int, Redis] = {}
 
-    def get_client(self, key=None, *, write=False):
-        index = self._get_connection_pool_index(write)
+    # The stubs leave out RedisCacheClient's private helpers used here (Django 5.2 has them).
+    def get_client(self, key: Any = None, *, write: bool = False) -> Redis:
+        index = self._get_connection_pool_index(write)  # type: ignore[attr-defined]
         client = self._clients.get(index)
         if client is None:
-            pool = self._get_connection_pool(write)
-            client = self._clients.setdefault(index, self._client(connection_pool=pool))
+            pool = self._get_connection_pool(write)  # type: ignore[attr-defined]
+            client = self._clients.setdefault(
+                index,
+                self._client(connection_pool=pool),  # type: ignore[attr-defined]
+            )
         return client
 
 
 class ResilientRedisCache(RedisCache):
-    def __init__(self, server, params) -> None:
+    def __init__(self, server: str, params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = _ReusedClientRedisCacheClient
 

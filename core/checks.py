@@ -4,7 +4,10 @@ keeps them write-only, and the outbound allow-list is well formed."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from typing import Any
 
+from django.apps import AppConfig
 from django.conf import settings
 from django.core import checks
 
@@ -12,7 +15,9 @@ from config.env import DEVELOPMENT_SECRETS_KEY
 
 
 @checks.register(checks.Tags.security)
-def secrets_key_check(app_configs, **kwargs) -> list[checks.CheckMessage]:
+def secrets_key_check(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[checks.CheckMessage]:
     """Production (DEBUG off) cannot start without CONSIGN_SECRETS_KEY; a bad key never."""
     from core.secrets import secrets_keys_invalid
 
@@ -41,7 +46,9 @@ def secrets_key_check(app_configs, **kwargs) -> list[checks.CheckMessage]:
 
 
 @checks.register(checks.Tags.security, deploy=True)
-def secrets_key_deploy_check(app_configs, **kwargs) -> list[checks.CheckMessage]:
+def secrets_key_deploy_check(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[checks.CheckMessage]:
     """The development key is public: a deployment must bring its own."""
     if not settings.CONSIGN_SECRETS_KEY or DEVELOPMENT_SECRETS_KEY in settings.CONSIGN_SECRETS_KEY:
         return [
@@ -56,7 +63,9 @@ def secrets_key_deploy_check(app_configs, **kwargs) -> list[checks.CheckMessage]
 
 
 @checks.register(checks.Tags.admin)
-def secret_admin_check(app_configs, **kwargs) -> list[checks.CheckMessage]:
+def secret_admin_check(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[checks.CheckMessage]:
     """A model with an EncryptedSecretField is only registered with SecretFieldsAdminMixin."""
     from django.contrib import admin
 
@@ -79,7 +88,9 @@ def secret_admin_check(app_configs, **kwargs) -> list[checks.CheckMessage]:
 
 
 @checks.register(checks.Tags.security)
-def outbound_allow_hosts_check(app_configs, **kwargs) -> list[checks.CheckMessage]:
+def outbound_allow_hosts_check(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[checks.CheckMessage]:
     """Every OUTBOUND_ALLOW_HOSTS entry parses, and the removed loopback switch is not relied on."""
     from core.ssrf import allow_entry
 

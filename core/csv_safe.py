@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 # A spreadsheet treats a cell starting with these as a formula (or, for tab/CR/NUL,
 # may strip the first character and then see one).
 _TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n", "\0")
 
 
-def csv_cell(value: Any) -> Any:
+def csv_cell(value: Any) -> str | int | float:
     """The value, with a leading apostrophe when a spreadsheet would run it as a formula.
 
     Numbers stay numbers (a negative quantity is data, not a formula); only text is escaped.
@@ -33,7 +36,7 @@ def csv_cell(value: Any) -> Any:
     return text
 
 
-def csv_row(values: Iterable[Any]) -> list:
+def csv_row(values: Iterable[Any]) -> list[str | int | float]:
     return [csv_cell(value) for value in values]
 
 
@@ -47,7 +50,7 @@ def csv_cell_unescape(text: str) -> str:
 class SafeCsvWriter:
     """csv.writer whose every cell goes through `csv_cell`."""
 
-    def __init__(self, out, **kwargs: Any) -> None:
+    def __init__(self, out: SupportsWrite[str], **kwargs: Any) -> None:
         self._writer = csv.writer(out, **kwargs)
 
     def writerow(self, row: Iterable[Any]) -> Any:
@@ -58,6 +61,6 @@ class SafeCsvWriter:
             self.writerow(row)
 
 
-def csv_writer(out, **kwargs: Any) -> SafeCsvWriter:
+def csv_writer(out: SupportsWrite[str], **kwargs: Any) -> SafeCsvWriter:
     """The writer for every CSV export: like csv.writer(out, ...), with every cell escaped."""
     return SafeCsvWriter(out, **kwargs)

@@ -34,7 +34,7 @@ def sqlstate_of(exc: BaseException) -> str | None:
         seen.add(id(current))
         state = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
         if state:
-            return state
+            return str(state)
         current = current.__cause__ or current.__context__
     return None
 

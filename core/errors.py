@@ -42,6 +42,13 @@ class ValidationFailed(DomainError):
     title = "Validation failed"
     code = "validation_failed"
 
-    def __init__(self, detail: str, *, errors: list[dict[str, str]] | None = None, **extra):
-        super().__init__(detail, **extra)
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: list[dict[str, str]] | None = None,
+        code: str | None = None,
+        **extra: object,
+    ) -> None:
+        super().__init__(detail, code=code, **extra)
         self.errors = errors or []

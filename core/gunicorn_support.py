@@ -21,6 +21,10 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
 
 from gunicorn import util
 from gunicorn.glogging import Logger
@@ -66,8 +70,11 @@ class RedactingLogger(Logger):
     _QUERY_ATOMS = ("q", "{query_string}e")
     _SECRET_ATOMS = ("{authorization}i", "{cookie}i", "{http_authorization}e", "{http_cookie}e")
 
-    def atoms(self, resp, req, environ, request_time):
-        atoms = super().atoms(resp, req, environ, request_time)
+    # gunicorn ships no types: its response, request and config objects are Any here.
+    def atoms(
+        self, resp: Any, req: Any, environ: dict[str, Any], request_time: timedelta
+    ) -> dict[str, Any]:
+        atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
         raw_uri = environ.get("RAW_URI")
         if raw_uri is not None:
             atoms["r"] = (
@@ -85,7 +92,7 @@ class RedactingLogger(Logger):
                 atoms[name] = REDACTED
         return atoms
 
-    def exception(self, msg, *args, **kwargs):
+    def exception(self, msg: str, *args: Any, **kwargs: Any) -> None:
         # "Error handling request %s" with the URI: the same query values as the access log.
         args = tuple(redact_url(a) if isinstance(a, str) else a for a in args)
         super().exception(msg, *args, **kwargs)
@@ -94,7 +101,7 @@ class RedactingLogger(Logger):
 PROBLEM_TYPE_BASE = "https://consign.dev/problems/"
 
 
-def problem_error_writer(cfg):
+def problem_error_writer(cfg: Any) -> Callable[[socket.socket, int, str, str], None]:
     """A replacement for gunicorn.util.write_error answering problem+json (see the module)."""
     # 0 means gunicorn's own ceiling, not "unlimited" (gunicorn/http/message.py).
     field_limit = cfg.limit_request_field_size or DEFAULT_MAX_HEADERFIELD_SIZE
@@ -105,7 +112,7 @@ def problem_error_writer(cfg):
         500: "Something went wrong on our side.",
     }
 
-    def write_error(sock, status_int, reason, mesg):
+    def write_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
         code = re.sub(r"[^a-z0-9]+", "_", reason.lower()).strip("_") or "error"
         body = json.dumps(
             {
@@ -129,7 +136,7 @@ def problem_error_writer(cfg):
     return write_error
 
 
-def install_problem_errors(worker) -> None:
+def install_problem_errors(worker: Any) -> None:
     """Make this worker answer its own parse errors with problem+json.
 
     gunicorn's workers call `gunicorn.util.write_error` through the module for every

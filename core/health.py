@@ -1,9 +1,11 @@
 """Liveness and readiness probes, answered as JSON without touching sessions or auth."""
 
+from typing import Any
+
 from celery import current_app
 from django.conf import settings
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -12,7 +14,7 @@ from core.worker_health import queue_consumers
 
 @never_cache
 @require_GET
-def healthz(request):
+def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
@@ -54,7 +56,7 @@ def _workers() -> tuple[dict[str, int], str | None]:
 
 @never_cache
 @require_GET
-def readyz(request):
+def readyz(request: HttpRequest) -> JsonResponse:
     """Ready when the database and the broker answer.
 
     The body also counts the live workers of each queue. A queue nobody consumes is
@@ -68,12 +70,13 @@ def readyz(request):
     down = {name: error for name, error in checks.items() if error}
     if workers_error and request.GET.get("workers") == "1":
         down["workers"] = workers_error
-    body = {
+    check_states = {name: ("ok" if not error else "down") for name, error in checks.items()}
+    check_states["workers"] = "ok" if not workers_error else "down"
+    body: dict[str, Any] = {
         "status": "ok" if not down else "unavailable",
-        "checks": {name: ("ok" if not error else "down") for name, error in checks.items()},
+        "checks": check_states,
         "queue_consumers": consumers,
     }
-    body["checks"]["workers"] = "ok" if not workers_error else "down"
     if workers_error:
         body["workers"] = workers_error
     if down:

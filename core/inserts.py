@@ -11,12 +11,22 @@ run it directly or chain several in one data-modifying `WITH`.
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 from django.db import connection, models
 
 
+def _column(field: models.Field[Any, Any]) -> str:
+    # Every concrete field has a column; the stubs type it optional for the others.
+    if field.column is None:
+        raise ValueError(f"{field.name} has no column")
+    return field.column
+
+
 @cache
-def _plan(model: type[models.Model], with_pk: bool) -> tuple[str, tuple[models.Field, ...]]:
+def _plan(
+    model: type[models.Model], with_pk: bool
+) -> tuple[str, tuple[models.Field[Any, Any], ...]]:
     # The columns of Model._do_insert: no auto primary key unless set, no generated columns.
     meta = model._meta
     fields = tuple(
@@ -28,12 +38,12 @@ def _plan(model: type[models.Model], with_pk: bool) -> tuple[str, tuple[models.F
         if hasattr(field, "get_placeholder"):  # the compiler would wrap its placeholder
             raise ValueError(f"{model.__name__}.{field.name} needs Django's INSERT compiler")
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(field.column) for field in fields)
+    columns = ", ".join(quote(_column(field)) for field in fields)
     return f"INSERT INTO {quote(meta.db_table)} ({columns})", fields
 
 
-def _row(obj: models.Model, fields) -> list:
-    values = []
+def _row(obj: models.Model, fields: tuple[models.Field[Any, Any], ...]) -> list[Any]:
+    values: list[Any] = []
     for field in fields:
         value = field.pre_save(obj, True)
         if hasattr(value, "resolve_expression"):
@@ -43,12 +53,12 @@ def _row(obj: models.Model, fields) -> list:
 
 
 def _returning(model: type[models.Model]) -> str:
-    return f" RETURNING {connection.ops.quote_name(model._meta.pk.column)}"
+    return f" RETURNING {connection.ops.quote_name(_column(model._meta.pk))}"
 
 
 def insert_statement(
     *objs: models.Model, returning: bool = False, suffix: str = ""
-) -> tuple[str, list]:
+) -> tuple[str, list[Any]]:
     """`INSERT INTO t (...) VALUES (...), ... [suffix] [RETURNING pk]` for instances of
     one model, with its params; rows come back in the order given.
 
@@ -68,7 +78,7 @@ def insert_statement(
 
 def insert_select_statement(
     obj: models.Model, *, source: str, columns: dict[str, str], returning: bool = False
-) -> tuple[str, list]:
+) -> tuple[str, list[Any]]:
     """`INSERT INTO t (...) SELECT ... FROM source`: `obj`'s row, with `columns` taken
     from `source` (column name -> SQL expression, for instance the id of a row
     inserted earlier in the same `WITH`). The instance's own value of those columns
@@ -77,7 +87,8 @@ def insert_select_statement(
     unknown = set(columns) - {field.column for field in fields}
     if unknown:
         raise ValueError(f"{type(obj).__name__} has no column(s) {sorted(unknown)}")
-    expressions, params = [], []
+    expressions: list[str] = []
+    params: list[Any] = []
     for field, value in zip(fields, _row(obj, fields), strict=True):
         if field.column in columns:
             expressions.append(columns[field.column])
@@ -90,7 +101,7 @@ def insert_select_statement(
     return sql, params
 
 
-def inserted(obj: models.Model, pk) -> None:
+def inserted(obj: models.Model, pk: Any) -> None:
     """Mark `obj` as saved with primary key `pk`, as `save()` would have left it."""
     obj.pk = pk
     obj._state.adding = False

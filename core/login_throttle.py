@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from axes.attempts import get_cool_off_threshold
 from axes.handlers.database import AxesDatabaseHandler
 from axes.helpers import get_client_username, get_failure_limit
 from axes.models import AccessAttempt
 from django.conf import settings
 from django.db.models import Sum
+from django.http import HttpRequest
 
 # request attribute naming what locked the login: "username" (the ceiling across IPs);
 # absent for axes' own per-username+IP lockout.
@@ -25,9 +28,9 @@ class LoginAttemptsHandler(AxesDatabaseHandler):
     cool-off, or with `manage.py axes_reset_username NAME`.
     """
 
-    def get_failures(self, request, credentials: dict | None = None) -> int:
-        failures = super().get_failures(request, credentials)
-        limit = get_failure_limit(request, credentials)
+    def get_failures(self, request: HttpRequest, credentials: dict[str, Any] | None = None) -> int:
+        failures = int(super().get_failures(request, credentials))
+        limit = int(get_failure_limit(request, credentials))
         username = get_client_username(request, credentials)
         if failures >= limit or not username:
             return failures

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from csp.middleware import CSPMiddleware as DjangoCSPMiddleware
 from csp.utils import build_policy
@@ -19,6 +21,9 @@ from django.template.loader import render_to_string
 
 from core.json_input import text_unstorable
 from core.problems import PROBLEM_CONTENT_TYPE, problem_body
+
+# What a middleware wraps: the rest of the stack (sync; Django adapts async views).
+GetResponse: TypeAlias = Callable[[HttpRequest], HttpResponse]
 
 API_PREFIX = "/api/"
 # The partner API proper (not its schema and docs pages): JSON only, API-key auth.
@@ -47,7 +52,7 @@ _TITLES = {
 }
 
 
-def _problem(status: int, detail: str | None = None, **extra) -> HttpResponse:
+def _problem(status: int, detail: str | None = None, **extra: Any) -> HttpResponse:
     title, code, default_detail = _TITLES.get(status, ("Error", "error", "The request failed."))
     body = problem_body(status=status, title=title, detail=detail or default_detail, code=code)
     body.update(extra)
@@ -67,7 +72,7 @@ class NoStoreMiddleware:
     that decides its own caching keeps it.
     """
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
         self.static_prefix = "/" + settings.STATIC_URL.lstrip("/")
 
@@ -85,7 +90,7 @@ class ApiProblemMiddleware:
     happens outside them: unknown URLs, oversized bodies, unhandled exceptions.
     """
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
@@ -133,7 +138,7 @@ class DatabaseUnavailableMiddleware:
     CONN_HEALTH_CHECKS the next request reconnects by itself.
     """
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
@@ -142,7 +147,7 @@ class DatabaseUnavailableMiddleware:
         except (db.OperationalError, db.InterfaceError):
             return database_unavailable(request)
 
-    def process_exception(self, request: HttpRequest, exception: Exception):
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if isinstance(exception, db.OperationalError | db.InterfaceError):
             return database_unavailable(request)
         return None
@@ -170,7 +175,7 @@ class UnstorableInputMiddleware:
     the forms' job (bounds matching the columns, errors shown next to the field).
     """
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
@@ -218,7 +223,16 @@ class CommonMiddleware(DjangoCommonMiddleware):
         return super().should_redirect_with_slash(request)
 
 
-class MachineRequestBypass:
+if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
+    from django.http.response import HttpResponseBase
+    from django.utils.deprecation import MiddlewareMixin as _BypassBase
+else:
+    _BypassBase = object
+
+
+class MachineRequestBypass(_BypassBase):
     """Mixin: the middleware does nothing for machine requests (MACHINE_PREFIXES).
 
     Sessions, session users, messages and the HTML Content-Security-Policy serve
@@ -228,7 +242,7 @@ class MachineRequestBypass:
     so Django's system checks still recognise them.
     """
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
         if request.path_info.startswith(MACHINE_PREFIXES):
             return self.get_response(request)
         return super().__call__(request)
@@ -268,7 +282,7 @@ class CSPFallbackMiddleware:
     "nothing may load" policy, anything else the site's own policy.
     """
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:

@@ -1,3 +1,5 @@
+from collections.abc import Iterable
+
 from django.db import models
 
 
@@ -9,7 +11,9 @@ class TimeStampedModel(models.Model):
         abstract = True
 
 
-def related_objects_set(instance: models.Model, related_name: str, objects) -> None:
+def related_objects_set(
+    instance: models.Model, related_name: str, objects: Iterable[models.Model]
+) -> None:
     """Make `instance.<related_name>.all()` return `objects` without a query.
 
     For a service that has just written the related rows and holds them: the same
@@ -20,9 +24,9 @@ def related_objects_set(instance: models.Model, related_name: str, objects) -> N
     queryset = manager.all()  # lazy: no query
     queryset._result_cache = list(objects)
     queryset._prefetch_done = True
-    if not hasattr(instance, "_prefetched_objects_cache"):
-        instance._prefetched_objects_cache = {}
-    instance._prefetched_objects_cache[manager.field.remote_field.cache_name] = queryset
+    # The instance's own dict: the stubs do not declare Django's private prefetch cache.
+    cache = vars(instance).setdefault("_prefetched_objects_cache", {})
+    cache[manager.field.remote_field.cache_name] = queryset
 
 
 def column_range(model: type[models.Model], field_name: str) -> tuple[int, int]:

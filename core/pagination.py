@@ -16,6 +16,7 @@ import base64
 import binascii
 import datetime as dt
 import json
+from typing import Any
 
 from django.db.models import F, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
@@ -23,10 +24,12 @@ from django.http import HttpResponse
 from django.utils.dateparse import parse_datetime
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import BasePagination
+from rest_framework.request import Request
 from rest_framework.utils.urls import replace_query_param
+from rest_framework.views import APIView
 
 from core.json_input import json_loads_bounded
-from core.pipeline import prepared_cursor
+from core.pipeline import one_row, prepared_cursor
 
 
 class KeysetPagination(BasePagination):
@@ -44,7 +47,7 @@ class KeysetPagination(BasePagination):
     }
     default_ordering = "-created_at"
 
-    def _page_size(self, request) -> int:
+    def _page_size(self, request: Request) -> int:
         raw = request.query_params.get(self.page_size_query_param)
         if raw is None:
             return self.page_size
@@ -83,7 +86,9 @@ class KeysetPagination(BasePagination):
         raw = json.dumps([when.isoformat(), pk]).encode()
         return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
-    def page_response(self, queryset: QuerySet, request, *, render_sql: str) -> HttpResponse:
+    def page_response(
+        self, queryset: QuerySet[Any], request: Request, *, render_sql: str
+    ) -> HttpResponse:
         """The requested page of `queryset`, rendered by Postgres, in one statement.
 
         `render_sql` is a SELECT of one text value (the JSON array of the page's
@@ -130,7 +135,7 @@ class KeysetPagination(BasePagination):
         # query cost more than running it (filters give a handful of shapes).
         with prepared_cursor() as cursor:
             cursor.execute(sql, [*params, size, size, size, size], prepare=True)
-            results_json, last_value, last_pk, has_next = cursor.fetchone()
+            results_json, last_value, last_pk, has_next = one_row(cursor)
         next_cursor = self._encode(last_value, last_pk) if has_next else None
         next_link = (
             replace_query_param(request.build_absolute_uri(), self.cursor_query_param, next_cursor)
@@ -143,7 +148,7 @@ class KeysetPagination(BasePagination):
         )
         return HttpResponse(body, content_type="application/json")
 
-    def get_paginated_response_schema(self, schema: dict) -> dict:
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
         return {
             "type": "object",
             "required": ["next", "next_cursor", "results"],
@@ -163,7 +168,7 @@ class KeysetPagination(BasePagination):
             },
         }
 
-    def get_schema_operation_parameters(self, view) -> list[dict]:
+    def get_schema_operation_parameters(self, view: APIView) -> list[dict[str, Any]]:
         return [
             {
                 "name": self.cursor_query_param,

@@ -5,9 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Self, TypeVar
 
 import psycopg
 from django.db import connection
+from psycopg.abc import Params, QueryNoTemplate
+
+Row = TypeVar("Row")
 
 
 @contextmanager
@@ -45,16 +49,34 @@ def prepared_cursor() -> Iterator[psycopg.Cursor]:
 
 
 class _RecordedCursor(psycopg.Cursor):
-    def execute(self, query, params=None, **kwargs):
+    # Only psycopg's first overload: Django's statements are plain strings, never t-string
+    # templates (the second overload, which takes no params).
+    def execute(  # type: ignore[override]
+        self,
+        query: QueryNoTemplate,
+        params: Params | None = None,
+        *,
+        prepare: bool | None = None,
+        binary: bool | None = None,
+    ) -> Self:
         if not connection.queries_logged:
-            return super().execute(query, params, **kwargs)
+            return super().execute(query, params, prepare=prepare, binary=binary)
         started = time.monotonic()
         try:
-            return super().execute(query, params, **kwargs)
+            return super().execute(query, params, prepare=prepare, binary=binary)
         finally:
             connection.queries_log.append(
                 {
-                    "sql": f"{query} -- prepared, params {params!r}",
+                    "sql": f"{query!s} -- prepared, params {params!r}",
                     "time": f"{time.monotonic() - started:.3f}",
                 }
             )
+
+
+def one_row(cursor: psycopg.Cursor[Row]) -> Row:
+    """The row of a statement that always returns exactly one (an aggregate, a function
+    call, a SELECT without FROM); fetched, so that a pipeline is synchronised here."""
+    row = cursor.fetchone()
+    if row is None:
+        raise RuntimeError("The statement returned no row.")
+    return row

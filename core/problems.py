@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_default_handler
 
@@ -16,12 +17,16 @@ PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://consign.dev/problems/"
 
 
-def problem_body(*, status: int, title: str, detail: str, code: str, **extra: Any) -> dict:
+def problem_body(
+    *, status: int, title: str, detail: str, code: str, **extra: Any
+) -> dict[str, Any]:
     return _problem_body(status, title, detail, code, extra)
 
 
-def _problem_body(status: int, title: str, detail: str, code: str, extra: dict) -> dict:
-    body = {
+def _problem_body(
+    status: int, title: str, detail: str, code: str, extra: dict[str, Any]
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
         "type": PROBLEM_TYPE_BASE + code.replace("_", "-"),
         "title": title,
         "status": status,
@@ -58,7 +63,7 @@ def _flatten_errors(data: Any, prefix: str = "") -> list[dict[str, str]]:
     return out
 
 
-def _render_as_json(context: dict) -> None:
+def _render_as_json(context: dict[str, Any]) -> None:
     """Problems are JSON whatever the view renders on success (a PDF, say):
     DRF renders an error response with the renderer negotiated for the request."""
     request = context.get("request")
@@ -82,7 +87,7 @@ def _title(exc: drf_exceptions.APIException, status: int) -> str:
     return default
 
 
-def _validation_detail(exc: drf_exceptions.ValidationError, request) -> str:
+def _validation_detail(exc: drf_exceptions.ValidationError, request: Request | None) -> str:
     """Which part of the request the invalid fields are in: DRF's ValidationError
     comes from query parameters (filters, pagination, blank values) in the partner
     API, whose bodies are validated into 422 problems of their own; a field named
@@ -96,7 +101,7 @@ def _validation_detail(exc: drf_exceptions.ValidationError, request) -> str:
     return "The request has invalid fields."
 
 
-def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
+def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     _render_as_json(context)
     if isinstance(exc, DomainError):
         extra = dict(exc.extra)
@@ -112,8 +117,8 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = drf_exceptions.PermissionDenied()
 
     response = drf_default_handler(exc, context)
-    if response is None:
-        return None
+    if response is None or not isinstance(exc, drf_exceptions.APIException):
+        return response  # None: not an API exception, Django's own handling
     status = response.status_code
     if isinstance(exc, drf_exceptions.ValidationError):
         body = problem_body(
@@ -129,7 +134,7 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
             status=status,
             title=_title(exc, status),
             detail=str(detail),
-            code=exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code,
+            code=codes if isinstance(codes := exc.get_codes(), str) else str(exc.default_code),
         )
     response.data = body
     response.content_type = PROBLEM_CONTENT_TYPE

@@ -7,10 +7,14 @@ redelivery counter); a cached client keeps one connection pool per process.
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import redis
 
 
 @cache
-def redis_client(url: str, *, timeout: float, connect_timeout: float | None = None):
+def redis_client(url: str, *, timeout: float, connect_timeout: float | None = None) -> redis.Redis:
     import redis
 
     return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=connect_timeout)

@@ -98,7 +98,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
 
 
 def _permission_ids(names: list[str]) -> list[int]:
-    wanted = {tuple(name.split(".", 1)) for name in names}
+    wanted: set[tuple[str, str]] = set()
+    for name in names:
+        app_label, codename = name.split(".", 1)
+        wanted.add((app_label, codename))
     found = {
         (app_label, codename): pk
         for pk, app_label, codename in Permission.objects.filter(
@@ -122,7 +125,7 @@ def roles_sync() -> dict[str, Group]:
     return groups
 
 
-def roles_sync_after_migrate(sender, **kwargs) -> None:
+def roles_sync_after_migrate(sender: object, **kwargs: object) -> None:
     # A partial migrate (to an early migration) may not have every model yet;
     # that must not break migrate. tests/core/test_roles.py proves the full set exists.
     try:

@@ -9,9 +9,11 @@ instances the ORM would have made.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import connection, models
+
+M = TypeVar("M", bound=models.Model)
 
 
 def _row_fields(model: type[models.Model]) -> list[models.Field[Any, Any]]:
@@ -29,9 +31,7 @@ def select_columns(model: type[models.Model], alias: str) -> str:
     return ", ".join(f"{alias}.{field.column}" for field in _row_fields(model))
 
 
-def from_row(
-    model: type[models.Model], row: Sequence[Any], start: int = 0
-) -> tuple[models.Model, int]:
+def from_row(model: type[M], row: Sequence[Any], start: int = 0) -> tuple[M, int]:
     """The instance in `row` from `start` (columns as `select_columns`), and where it ends."""
     fields = _row_fields(model)
     end = start + len(fields)

@@ -22,15 +22,18 @@ only `field=""` (not set) is meaningful.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, ItemsView, Iterable, Sequence
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import models
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models.query_utils import DeferredAttribute
+from django.http import HttpRequest
 from django.utils.text import capfirst
 from django.views.debug import SafeExceptionReporterFilter
 
@@ -156,7 +159,7 @@ class _SecretAttribute(DeferredAttribute):
     in the instance's __dict__ would otherwise be returned without ever calling __get__.
     """
 
-    def __get__(self, instance, cls=None):
+    def __get__(self, instance: models.Model | None, cls: type[models.Model] | None = None) -> Any:
         if instance is None:
             return self
         value = super().__get__(instance, cls)
@@ -165,14 +168,20 @@ class _SecretAttribute(DeferredAttribute):
             instance.__dict__[self.field.attname] = value
         return value
 
-    def __set__(self, instance, value) -> None:
+    def __set__(self, instance: models.Model, value: Any) -> None:
         instance.__dict__[self.field.attname] = value
 
-    def __delete__(self, instance) -> None:
+    def __delete__(self, instance: models.Model) -> None:
         instance.__dict__.pop(self.field.attname, None)
 
 
-class EncryptedSecretField(models.Field):
+if TYPE_CHECKING:
+    _SecretFieldBase = models.Field[str, str]  # set and read as text (the plaintext)
+else:
+    _SecretFieldBase = models.Field
+
+
+class EncryptedSecretField(_SecretFieldBase):
     """A secret stored as a Fernet token in a text column; see the module docstring.
 
     `generate` (a callable returning a new secret) adds a "generate" box to forms;
@@ -199,7 +208,7 @@ class EncryptedSecretField(models.Field):
         kwargs.setdefault("default", "")
         super().__init__(*args, **kwargs)
 
-    def deconstruct(self):
+    def deconstruct(self) -> tuple[str, str, Sequence[Any], dict[str, Any]]:
         name, path, args, kwargs = super().deconstruct()
         kwargs.pop("blank", None)
         if kwargs.get("default") == "":
@@ -209,44 +218,48 @@ class EncryptedSecretField(models.Field):
     def get_internal_type(self) -> str:
         return "TextField"
 
-    def from_db_value(self, value, expression, connection):
+    def from_db_value(
+        self, value: str | None, expression: object, connection: BaseDatabaseWrapper
+    ) -> str | None:
         return Ciphertext(value) if value else value
 
-    def to_python(self, value):
+    def to_python(self, value: Any) -> str | None:
         if value is None or isinstance(value, str):
             return value
         return str(value)
 
-    def get_prep_value(self, value):
+    def get_prep_value(self, value: Any) -> str | None:
         if value is None or isinstance(value, Ciphertext):
             return None if value is None else str(value)
         value = str(value)
         # "" is "no secret": kept as it is so that `.filter(secret="")` still works.
         return secret_encrypt(value) if value else ""
 
-    def pre_save(self, model_instance, add):
+    def pre_save(self, model_instance: models.Model, add: bool) -> Any:
         # The stored form as loaded (a token saved back untouched) or a new plaintext:
         # never the attribute, which would decrypt for nothing.
         return model_instance.__dict__.get(self.attname, self.get_default())
 
-    def value_from_object(self, obj):
+    def value_from_object(self, obj: models.Model) -> str:
         """Ciphertext: what model forms' initial data and serializers (dumpdata) get."""
         if self.attname not in obj.__dict__:
             getattr(obj, self.attname)  # deferred: load it
         value = obj.__dict__[self.attname]
         if not value or isinstance(value, Ciphertext):
-            return value if value is None else str(value)
+            # "" for None too: the secret columns are NOT NULL (default ""), as a form or
+            # dumpdata reads them.
+            return "" if value is None else str(value)
         return secret_encrypt(value)
 
-    def value_to_string(self, obj):
+    def value_to_string(self, obj: models.Model) -> str:
         return self.value_from_object(obj)
 
-    def save_form_data(self, instance, data):
+    def save_form_data(self, instance: models.Model, data: Any) -> None:
         if data is KEEP:
             return
         setattr(instance, self.name, str(data))
 
-    def formfield(self, **kwargs):
+    def formfield(self, **kwargs: Any) -> SecretFormField:
         # The admin passes a Textarea for text columns (formfield_overrides): a secret
         # is always the write-only widget.
         kwargs.pop("widget", None)
@@ -313,8 +326,8 @@ class SecretWidget(forms.MultiWidget):
 
     template_name = "core/widgets/secret.html"
 
-    def __init__(self, *, can_generate: bool, attrs=None) -> None:
-        widgets: dict[str, forms.Widget] = {
+    def __init__(self, *, can_generate: bool, attrs: dict[str, Any] | None = None) -> None:
+        widgets: dict[str, forms.Widget | type[forms.Widget]] = {
             "": forms.PasswordInput(
                 render_value=False, attrs={"autocomplete": "new-password", "size": 60}
             ),
@@ -326,11 +339,11 @@ class SecretWidget(forms.MultiWidget):
             self.labels.append("Generate a new secret (shown once, after saving)")
         super().__init__(widgets, attrs)
 
-    def decompress(self, value):
+    def decompress(self, value: Any) -> list[None]:
         # Whatever is stored, the form starts blank: the value is never sent to a browser.
         return [None] * len(self.widgets)
 
-    def get_context(self, name, value, attrs):
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
         context = super().get_context(name, [None] * len(self.widgets), attrs)
         context["widget"]["parts"] = list(
             zip(context["widget"]["subwidgets"], self.labels, strict=True)
@@ -375,7 +388,7 @@ class SecretFormField(forms.MultiValueField):
             **kwargs,
         )
 
-    def compress(self, data_list):
+    def compress(self, data_list: list[Any]) -> str | object:
         text = data_list[0] if data_list else ""
         clear = bool(data_list[1]) if len(data_list) > 1 else False
         generate = bool(data_list[2]) if len(data_list) > 2 else False
@@ -389,7 +402,7 @@ class SecretFormField(forms.MultiValueField):
             return text
         return KEEP
 
-    def has_changed(self, initial, data):
+    def has_changed(self, initial: Any, data: Any) -> bool:
         if self.disabled or not data:
             return False
         return any(bool(part) for part in data)
@@ -407,7 +420,7 @@ class SecretsExceptionReporterFilter(SafeExceptionReporterFilter):
     form fields of a provider's webhook secret.
     """
 
-    def get_post_parameters(self, request):
+    def get_post_parameters(self, request: HttpRequest | None) -> dict[str, Any]:
         params = super().get_post_parameters(request)
         if request is None or not self.is_active(request):
             return params
@@ -418,11 +431,13 @@ class SecretsExceptionReporterFilter(SafeExceptionReporterFilter):
                     params[name] = self.cleansed_substitute
         return params
 
-    def get_traceback_frame_variables(self, request, tb_frame):
+    def get_traceback_frame_variables(
+        self, request: HttpRequest | None, tb_frame: FrameType
+    ) -> ItemsView[str, Any]:
         variables = super().get_traceback_frame_variables(request, tb_frame)
         if not self.is_active(request):
             return variables
-        return [
-            (name, self.cleansed_substitute if self.hidden_settings.search(name) else value)
+        return {
+            name: self.cleansed_substitute if self.hidden_settings.search(name) else value
             for name, value in variables
-        ]
+        }.items()

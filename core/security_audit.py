@@ -3,29 +3,39 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import signals as auth_signals
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import resolve_url
 
 from core.login_throttle import SCOPE_ATTRIBUTE
+from core.middleware import GetResponse
 from core.security_log import security_event
 
 
 @receiver(auth_signals.user_logged_in)
-def _logged_in(sender, request, user, **kwargs):
+def _logged_in(sender: object, request: HttpRequest, user: AbstractBaseUser, **kwargs: Any) -> None:
     security_event("login.succeeded", request=request, user=user.get_username())
 
 
 @receiver(auth_signals.user_logged_out)
-def _logged_out(sender, request, user, **kwargs):
+def _logged_out(
+    sender: object, request: HttpRequest, user: AbstractBaseUser | None, **kwargs: Any
+) -> None:
     security_event("logout", request=request, user=user.get_username() if user else "")
 
 
 @receiver(auth_signals.user_login_failed)
-def _login_failed(sender, credentials, request=None, **kwargs):
+def _login_failed(
+    sender: object,
+    credentials: dict[str, Any],
+    request: HttpRequest | None = None,
+    **kwargs: Any,
+) -> None:
     # Django has already masked the password in `credentials`; only the username is kept.
     username = str(credentials.get("username", ""))[:150]
     security_event("login.failed", request=request, level=logging.WARNING, user=username)
@@ -35,7 +45,9 @@ def _connect_axes() -> None:
     from axes.signals import user_locked_out
 
     @receiver(user_locked_out, weak=False)
-    def _locked_out(sender, request, username, ip_address, **kwargs):
+    def _locked_out(
+        sender: object, request: HttpRequest, username: str | None, ip_address: str, **kwargs: Any
+    ) -> None:
         security_event(
             "login.locked_out",
             request=request,
@@ -57,7 +69,7 @@ class SecurityAuditMiddleware:
     where probing for other tenants' ids shows up.
     """
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
         self.login_path = ""
 
@@ -84,12 +96,16 @@ def _authenticated(request: HttpRequest) -> bool:
     return bool(user is not None and user.is_authenticated)
 
 
-def _lockout_scope(request) -> str:
+def _lockout_scope(request: HttpRequest) -> str:
     """`username` when the ceiling across IPs locked it, else `username_ip` (axes' own)."""
     return getattr(request, SCOPE_ATTRIBUTE, None) or "username_ip"
 
 
-def lockout_response(request, original_response=None, credentials=None) -> HttpResponse:
+def lockout_response(
+    request: HttpRequest,
+    original_response: HttpResponse | None = None,
+    credentials: dict[str, Any] | None = None,
+) -> HttpResponse:
     """429 that states the cool-off, for the admin login (and any other login form)."""
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
     if _lockout_scope(request) == "username":

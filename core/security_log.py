@@ -52,7 +52,7 @@ def client_ip(request: HttpRequest | None) -> str:
     """REMOTE_ADDR; behind a proxy, gunicorn's forwarded_allow_ips sets it from the proxy."""
     if request is None:
         return ""
-    return request.META.get("REMOTE_ADDR", "")
+    return str(request.META.get("REMOTE_ADDR", ""))
 
 
 def _who(request: HttpRequest | None) -> dict[str, str]:

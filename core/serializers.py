@@ -25,12 +25,22 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from rest_framework import serializers
 from rest_framework.fields import empty
 from rest_framework.settings import api_settings
 from rest_framework.utils import html
+
+AnyField: TypeAlias = "serializers.Field[Any, Any, Any, Any]"
+AnySerializer: TypeAlias = "serializers.Serializer[Any]"
+if TYPE_CHECKING:
+    # The mixin only ever sits in front of a Serializer: type it as one.
+    _MixinBase = serializers.Serializer[Any]
+    _SerializerBase = serializers.Serializer[Any]
+else:
+    _MixinBase = object
+    _SerializerBase = serializers.Serializer
 
 STRING = "string"
 INTEGER = "integer"
@@ -100,7 +110,7 @@ def _choice_type(field: serializers.ChoiceField) -> str | None:
     return None
 
 
-def _field_json_type(field: serializers.Field) -> str | None:
+def _field_json_type(field: AnyField) -> str | None:
     # The order of AutoSchema._map_serializer_field: subclasses before their bases.
     if getattr(field, "_spectacular_annotation", None) is not None:
         return None  # the schema says what the annotation says; DRF validates
@@ -147,7 +157,7 @@ def _field_json_type(field: serializers.Field) -> str | None:
     return None
 
 
-def field_json_type(field: serializers.Field) -> str | None:
+def field_json_type(field: AnyField) -> str | None:
     """The JSON type the schema gives `field`, or None when it leaves the type open."""
     cached = _BY_CLASS.get(type(field)) or field.__dict__.get(_CACHE_ATTRIBUTE)
     if cached is None:
@@ -159,7 +169,7 @@ def field_json_type(field: serializers.Field) -> str | None:
     return None if cached == _UNCHECKED else cached
 
 
-def _decided_by_class(field: serializers.Field) -> bool:
+def _decided_by_class(field: AnyField) -> bool:
     # A ChoiceField's type comes from its choices, a DecimalField's from
     # coerce_to_string, an annotated instance's from its annotation.
     if "_spectacular_annotation" in field.__dict__:
@@ -169,7 +179,7 @@ def _decided_by_class(field: serializers.Field) -> bool:
     return not isinstance(field, serializers.ChoiceField | serializers.DecimalField)
 
 
-def type_error_message(field: serializers.Field, expected: str, value: Any) -> str:
+def type_error_message(field: AnyField, expected: str, value: Any) -> str:
     got = json_type_of_value(value)
     if isinstance(field, serializers.DecimalField) and expected == STRING:
         return f'Expected a decimal string such as "10.00", got {_with_article(got)}.'
@@ -182,7 +192,7 @@ def _with_article(name: str) -> str:
     return f"{_ARTICLE.get(name, 'a')} {name}"
 
 
-def json_type_errors(field: serializers.Field, value: Any) -> Any:
+def json_type_errors(field: AnyField, value: Any) -> Any:
     """DRF-shaped error detail when `value` is not of the field's JSON type, else None.
 
     Containers are checked down to their items (`{index: [...]}` for a list,
@@ -203,8 +213,8 @@ def json_type_errors(field: serializers.Field, value: Any) -> Any:
     return None
 
 
-def _items_errors(child: serializers.Field, items: Iterable[tuple[Any, Any]]) -> Any:
-    errors = {}
+def _items_errors(child: AnyField, items: Iterable[tuple[Any, Any]]) -> Any:
+    errors: dict[Any, Any] = {}
     for key, item in items:
         error = json_type_errors(child, item)
         if error:
@@ -212,7 +222,7 @@ def _items_errors(child: serializers.Field, items: Iterable[tuple[Any, Any]]) ->
     return errors or None
 
 
-def _array_items_errors(field: serializers.Field, value: list[Any] | tuple[Any, ...]) -> Any:
+def _array_items_errors(field: AnyField, value: list[Any] | tuple[Any, ...]) -> Any:
     child = getattr(field, "child", None)
     if child is None:
         child = getattr(field, "child_relation", None)
@@ -221,7 +231,7 @@ def _array_items_errors(field: serializers.Field, value: list[Any] | tuple[Any, 
     return _items_errors(child, enumerate(value))
 
 
-def _object_errors(field: serializers.Field, value: Mapping[str, Any]) -> Any:
+def _object_errors(field: AnyField, value: Mapping[str, Any]) -> Any:
     if isinstance(field, StrictTypesMixin):
         return None
     if isinstance(field, serializers.Serializer):
@@ -232,8 +242,8 @@ def _object_errors(field: serializers.Field, value: Mapping[str, Any]) -> Any:
     return _items_errors(child, value.items())
 
 
-def _fields_type_errors(serializer: serializers.Serializer, data: Mapping) -> dict[str, Any]:
-    errors = {}
+def _fields_type_errors(serializer: AnySerializer, data: Mapping[str, Any]) -> dict[str, Any]:
+    errors: dict[str, Any] = {}
     for name, field, exact_types, deep in _plan(serializer):
         value = data.get(name, empty)
         # The common case costs a lookup: a value of the right type, no items to check.
@@ -251,7 +261,7 @@ def _fields_type_errors(serializer: serializers.Serializer, data: Mapping) -> di
     return errors
 
 
-def _trimmed_length_plan(serializer: serializers.Serializer) -> list[tuple[str, Any]]:
+def _trimmed_length_plan(serializer: AnySerializer) -> list[tuple[str, Any]]:
     plan = serializer.__dict__.get("_strict_length_plan")
     if plan is None:
         plan = [
@@ -277,8 +287,8 @@ _PARSED_TYPES = {
 
 
 def _plan(
-    serializer: serializers.Serializer,
-) -> list[tuple[str, serializers.Field, frozenset, bool]]:
+    serializer: AnySerializer,
+) -> list[tuple[str, AnyField, frozenset[type], bool]]:
     """Per serializer object, once: (name, field, parsed types, items to check) per typed field.
 
     A list's child serializer is one object for all the items, so the plan is
@@ -296,7 +306,7 @@ def _plan(
     return plan
 
 
-def _has_unchecked_items(field: serializers.Field) -> bool:
+def _has_unchecked_items(field: AnyField) -> bool:
     """Whether a container's items need this check (a strict serializer checks its own)."""
     if isinstance(field, StrictTypesMixin):
         return False
@@ -314,12 +324,12 @@ def _has_unchecked_items(field: serializers.Field) -> bool:
 # the description of every input serializer built on them.
 
 
-class StrictTypesMixin:
+class StrictTypesMixin(_MixinBase):
     # Refuses values whose JSON type is not the field's, before DRF coerces them.
     # Every wrongly typed field is reported and the other fields are still
     # validated, so one answer lists everything wrong, as DRF's own errors do.
 
-    def run_validation(self, data=empty):
+    def run_validation(self, data: Any = empty) -> Any:
         # A body of `null` is a body of the wrong type, like `[]` or `"x"`.
         if data is None and not self.allow_null:
             raise serializers.ValidationError(
@@ -328,7 +338,7 @@ class StrictTypesMixin:
             )
         return super().run_validation(data)
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> Any:
         if html.is_html_input(data):  # form data has no types to check
             return super().to_internal_value(data)
         if not isinstance(data, Mapping):
@@ -349,5 +359,5 @@ class StrictTypesMixin:
         raise serializers.ValidationError(errors, code="invalid")
 
 
-class StrictSerializer(StrictTypesMixin, serializers.Serializer):
+class StrictSerializer(StrictTypesMixin, _SerializerBase):
     pass  # the base of every API input serializer: JSON types as the schema says

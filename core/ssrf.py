@@ -127,7 +127,7 @@ def resolve_public(url: str) -> list[IPAddress]:
         raise UnsafeDestination(f"The host {host!r} does not resolve: {exc}") from None
     addresses: list[IPAddress] = []
     for info in infos:
-        ip = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        ip = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
         reason = address_refusal(ip, allow_internal=allow)
         if reason:
             raise UnsafeDestination(f"Refused destination {host!r}: {reason}.")

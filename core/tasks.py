@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import logging
 from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from celery import Task
 from django.conf import settings
 
 from core.db_retry import db_retry
 from core.redis_client import redis_client
+
+if TYPE_CHECKING:
+    from celery.result import AsyncResult
 
 logger = logging.getLogger("consign.tasks")
 
@@ -49,7 +53,7 @@ def delivery_count(*, task_id: str, retries: int) -> int:
 class GuardedTask(Task):
     """Runs the task unless this exact delivery was already attempted too often."""
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:  # a task returns what its body does
         request = self.request
         if request.id and not request.is_eager and request.delivery_info is not None:
             count = delivery_count(task_id=request.id, retries=request.retries or 0)
@@ -66,7 +70,7 @@ class GuardedTask(Task):
         # the task body a few times before it counts as a failure.
         return db_retry(partial(Task.__call__, self, *args, **kwargs))
 
-    def apply_async(self, *args, **kwargs):
+    def apply_async(self, *args: Any, **kwargs: Any) -> AsyncResult | None:
         """Publish, or log and return None when the broker is unreachable.
 
         Work is published after its transaction committed (on_commit), so raising here

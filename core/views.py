@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
-from django.http import HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.views import defaults
 
 from core.middleware import API_PREFIX, _problem
 
 
-def bad_request(request, exception=None) -> HttpResponse:
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     """400, naming the upload limit that was hit (size, file count, field count)."""
     detail = None
     status = 400
@@ -35,7 +35,7 @@ def bad_request(request, exception=None) -> HttpResponse:
     return response
 
 
-def server_error(request) -> HttpResponse:
+def server_error(request: HttpRequest) -> HttpResponse:
     """500, except a lost database connection, which is a temporary 503 with Retry-After."""
     import sys
 

@@ -13,23 +13,27 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING, Any
 
 from celery import bootsteps
 from django.conf import settings
 
 from core.redis_client import redis_client
 
+if TYPE_CHECKING:
+    import redis
+
 logger = logging.getLogger("consign.worker_health")
 
 KEY = "consign:queue-consumers:{queue}"
 
 
-def _client():
+def _client() -> redis.Redis:
     return redis_client(settings.REDIS_URL, timeout=1, connect_timeout=1)
 
 
 def _stale_after() -> float:
-    return settings.WORKER_HEARTBEAT_SECONDS * 3
+    return float(settings.WORKER_HEARTBEAT_SECONDS * 3)
 
 
 def heartbeat_record(*, hostname: str, queues: list[str], now: float | None = None) -> None:
@@ -78,30 +82,31 @@ class QueueHeartbeat(bootsteps.StartStopStep):
 
     requires = ("celery.worker.consumer.tasks:Tasks",)
 
-    def __init__(self, parent, **kwargs):
-        self.timer_ref = None
+    # Celery ships no types: the consumer (`parent`) and its timer entry are Any here.
+    def __init__(self, parent: Any, **kwargs: Any) -> None:
+        self.timer_ref: Any = None
         self.queues: list[str] = []
         super().__init__(parent, **kwargs)
 
-    def start(self, parent):
+    def start(self, parent: Any) -> None:
         self.queues = [queue.name for queue in parent.task_consumer.queues]
         self.beat(parent)
         self.timer_ref = parent.timer.call_repeatedly(
             settings.WORKER_HEARTBEAT_SECONDS, self.beat, (parent,), priority=10
         )
 
-    def beat(self, parent):
+    def beat(self, parent: Any) -> None:
         try:
             heartbeat_record(hostname=parent.hostname, queues=self.queues)
         except Exception as exc:  # a missed stamp must never harm the worker
             logger.warning("worker heartbeat not recorded: %s", exc)
 
-    def stop(self, parent):
+    def stop(self, parent: Any) -> None:
         if self.timer_ref is not None:
             self.timer_ref.cancel()
             self.timer_ref = None
 
-    def shutdown(self, parent):
+    def shutdown(self, parent: Any) -> None:
         self.stop(parent)
         try:
             heartbeat_clear(hostname=parent.hostname, queues=self.queues)

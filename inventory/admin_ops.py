@@ -37,7 +37,12 @@ from inventory.services.reconciliation import (
 
 class InboundLineInline(ReadOnlyInline):
     model = InboundLine
-    fields = ["product", "expected_quantity", "received_quantity", "discrepancy"]
+    fields = (
+        "product",
+        "expected_quantity",
+        "received_quantity",
+        "discrepancy",
+    )
     readonly_fields = fields
 
 
@@ -143,7 +148,13 @@ class LowStockAlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 class StockSnapshotLineInline(ReadOnlyInline):
     model = StockSnapshotLine
-    fields = ["product", "lsp_on_hand", "consign_on_hand", "difference", "applied_delta"]
+    fields = (
+        "product",
+        "lsp_on_hand",
+        "consign_on_hand",
+        "difference",
+        "applied_delta",
+    )
     readonly_fields = fields
 
 

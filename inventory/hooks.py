@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Protocol
 from core.hooks import Port
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from core.users import ActingUser
 
 
 class Restock(Protocol):
@@ -42,7 +42,7 @@ class Shortfall(Protocol):
         warehouse_id: int,
         quantity: int,
         reason: str,
-        user: AbstractBaseUser | None = None,
+        user: ActingUser | None = None,
     ) -> int:
         """Un-reserve `quantity` units at one level; returns how many units were released."""
         ...

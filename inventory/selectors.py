@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Protocol
+
 from django.db.models import F, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
 from core.csv_safe import csv_writer
-from inventory.models import Allocation, StockLevel
+from inventory.models import Allocation, StockLevel, StockSnapshot, Warehouse
 from inventory.sql import LEDGER_DRIFT_SQL
 
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
+    from django.db.models.fields.related_descriptors import ManyRelatedManager
 
-def stock_available_for_channel(*, channel, skus: list[str]) -> dict[str, int]:
+
+class SellsFrom(Protocol):
+    """A sales channel as inventory sees it (orders.Channel; inventory may not import it)."""
+
+    @property
+    def warehouses(self) -> ManyRelatedManager[Warehouse, Any]: ...
+
+
+def stock_available_for_channel(*, channel: SellsFrom, skus: list[str]) -> dict[str, int]:
     """Available-to-sell per SKU (on hand minus reserved), summed over the channel's warehouses.
 
     SKUs that exist nowhere in the channel's warehouses are absent from the result.
@@ -22,9 +35,10 @@ def stock_available_for_channel(*, channel, skus: list[str]) -> dict[str, int]:
             warehouse__in=channel.warehouses.all(),
         )
         .values("product__sku")
-        .annotate(available=Coalesce(Sum(F("on_hand") - F("reserved")), 0))
+        .annotate(to_sell=Coalesce(Sum(F("on_hand") - F("reserved")), 0))
+        .values_list("product__sku", "to_sell")
     )
-    return {row["product__sku"]: row["available"] for row in rows}
+    return dict(rows)
 
 
 def stock_levels_with_available(*, product_ids: list[int] | None = None) -> QuerySet[StockLevel]:
@@ -43,7 +57,7 @@ def allocations_count_for_order(*, order_id: int) -> int:
     return Allocation.objects.filter(order_line__order_id=order_id).count()
 
 
-def stock_ledger_drift() -> list[dict]:
+def stock_ledger_drift() -> list[dict[str, Any]]:
     """Every (SKU, warehouse) whose level differs from the sum of its ledger movements.
 
     Empty when the ledger is true. One aggregate query: fine for millions of rows.
@@ -57,7 +71,7 @@ def stock_ledger_drift() -> list[dict]:
     return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
-def snapshot_differences(*, snapshot) -> list[dict]:
+def snapshot_differences(*, snapshot: StockSnapshot) -> list[dict[str, Any]]:
     """Lines of an LSP snapshot whose on-hand differs from ours now (what accepting would apply)."""
     from inventory.models import StockLevel
 
@@ -83,7 +97,7 @@ def snapshot_differences(*, snapshot) -> list[dict]:
     return out
 
 
-def stock_levels_export_csv(*, out) -> int:
+def stock_levels_export_csv(*, out: SupportsWrite[str]) -> int:
     """Write `sku,warehouse,on_hand,reserved,low_stock_threshold` rows; returns the row count."""
     from inventory.models import StockLevel
 
@@ -102,7 +116,7 @@ def stock_levels_export_csv(*, out) -> int:
     return rows
 
 
-def products_export_csv(*, out) -> int:
+def products_export_csv(*, out: SupportsWrite[str]) -> int:
     """Write every product with the import's columns; returns the row count.
 
     Cells a spreadsheet would run as formulas get a leading apostrophe (core/csv_safe.py);

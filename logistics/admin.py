@@ -164,7 +164,7 @@ class CustomsDeclarationLineInline(admin.TabularInline):
     model = CustomsDeclarationLine
     extra = 0
     can_delete = False
-    readonly_fields = [
+    readonly_fields = (
         "sku",
         "description",
         "hs_code",
@@ -173,7 +173,7 @@ class CustomsDeclarationLineInline(admin.TabularInline):
         "unit_value",
         "value",
         "weight_grams",
-    ]
+    )
     fields = readonly_fields
 
     def has_add_permission(self, request, obj=None):

@@ -53,7 +53,8 @@ class _Document(FPDF):
                 self.cell(w, 4.5, _t(line), new_x="LEFT", new_y="NEXT")
         return self.get_y()
 
-    def table(self, headers: list[str], widths: list[float], rows: list[list[str]]) -> None:
+    # Not `table`: that name is fpdf2's own table API, which this would silently replace.
+    def simple_table(self, headers: list[str], widths: list[float], rows: list[list[str]]) -> None:
         self.set_font("Helvetica", "B", 8)
         for header, width in zip(headers, widths, strict=True):
             self.cell(width, 6, _t(header), border=1)
@@ -121,7 +122,7 @@ def commercial_invoice_pdf(*, shipment: Shipment, declaration: CustomsDeclaratio
         ]
         for line in declaration.lines.all()
     ]
-    pdf.table(
+    pdf.simple_table(
         ["SKU", "Description", "HS code", "Origin", "Qty", "Unit value", "Value", "Kg"],
         [28, 52, 20, 14, 12, 22, 22, 20],
         rows,
@@ -186,7 +187,7 @@ def packing_slip_pdf(*, shipment: Shipment) -> bytes:
             ]
         )
         total += line.quantity
-    pdf.table(["Line", "SKU", "Product", "Barcode", "Qty"], [14, 36, 90, 36, 14], rows)
+    pdf.simple_table(["Line", "SKU", "Product", "Barcode", "Qty"], [14, 36, 90, 36, 14], rows)
     pdf.ln(3)
     pdf.set_font("Helvetica", "B", 10)
     pdf.cell(0, 6, _t(f"Items: {total}"), new_x="LMARGIN", new_y="NEXT")

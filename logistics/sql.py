@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Sequence
-from typing import NamedTuple, cast
+from typing import NamedTuple
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
@@ -388,12 +388,9 @@ def warehouses_with_providers(*, ids: Sequence[int]) -> dict[int, Warehouse]:
         rows = cursor.fetchall()
     found: dict[int, Warehouse] = {}
     for row in rows:
-        model, end = from_row(Warehouse, row)
-        warehouse = cast(Warehouse, model)
+        warehouse, end = from_row(Warehouse, row)
         warehouse.provider = (
-            cast(Provider, from_row(Provider, row, end)[0])
-            if warehouse.provider_id is not None
-            else None
+            from_row(Provider, row, end)[0] if warehouse.provider_id is not None else None
         )
         found[warehouse.pk] = warehouse
     return found

@@ -5,19 +5,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from core.inserts import insert_all
-from orders.models import Order, OrderEvent
+from core.users import ActingUser, recorded_user
+from orders.models import Hold, Order, OrderEvent
 
 if TYPE_CHECKING:
     import datetime as dt
 
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
     from logistics.models import Shipment
 
 SYSTEM = "system"
 
 
-def _actor_label(user: AbstractBaseUser | None, actor: str | None) -> str:
+def _actor_label(user: ActingUser | None, actor: str | None) -> str:
     if actor:
         return actor
     if user is not None:
@@ -29,7 +30,7 @@ def event_record(
     *,
     order: Order,
     type: OrderEvent.Type,
-    user: AbstractBaseUser | None = None,
+    user: ActingUser | None = None,
     actor: str | None = None,
     into: list[OrderEvent] | None = None,
     **parameters: Any,
@@ -42,7 +43,7 @@ def event_record(
     event = OrderEvent(
         order=order,
         type=type,
-        user=user if user is not None and user.is_authenticated else None,
+        user=recorded_user(user),
         actor=_actor_label(user, actor),
         parameters=parameters,
     )
@@ -66,7 +67,11 @@ def events_record_many(*, events: list[OrderEvent]) -> list[OrderEvent]:
 
 
 def order_received_event(
-    *, order: Order, actor: str | None = None, user=None, line_count: int | None = None
+    *,
+    order: Order,
+    actor: str | None = None,
+    user: ActingUser | None = None,
+    line_count: int | None = None,
 ) -> OrderEvent:
     return event_record(
         order=order,
@@ -85,7 +90,7 @@ def status_changed_event(
     old: str,
     new: str,
     reason: str = "",
-    user=None,
+    user: ActingUser | None = None,
     actor: str | None = None,
     into: list[OrderEvent] | None = None,
 ) -> OrderEvent:
@@ -101,7 +106,9 @@ def status_changed_event(
     )
 
 
-def note_added_event(*, order: Order, text: str, user=None, actor: str | None = None) -> OrderEvent:
+def note_added_event(
+    *, order: Order, text: str, user: ActingUser | None = None, actor: str | None = None
+) -> OrderEvent:
     return event_record(
         order=order, type=OrderEvent.Type.NOTE_ADDED, user=user, actor=actor, text=text
     )
@@ -167,8 +174,8 @@ def stock_allocated_event(
     order: Order,
     strategy: str,
     reason: str,
-    allocations: list[dict],
-    user=None,
+    allocations: list[dict[str, Any]],
+    user: ActingUser | None = None,
     actor: str | None = None,
     into: list[OrderEvent] | None = None,
 ) -> OrderEvent:
@@ -189,8 +196,8 @@ def stock_backordered_event(
     *,
     order: Order,
     reason: str,
-    lines: list[dict],
-    user=None,
+    lines: list[dict[str, Any]],
+    user: ActingUser | None = None,
     actor: str | None = None,
     into: list[OrderEvent] | None = None,
 ) -> OrderEvent:
@@ -207,7 +214,12 @@ def stock_backordered_event(
 
 
 def stock_deallocated_event(
-    *, order: Order, reason: str, allocations: list[dict], user=None, actor: str | None = None
+    *,
+    order: Order,
+    reason: str,
+    allocations: list[dict[str, Any]],
+    user: ActingUser | None = None,
+    actor: str | None = None,
 ) -> OrderEvent:
     return event_record(
         order=order,
@@ -220,7 +232,12 @@ def stock_deallocated_event(
 
 
 def allocation_hold_placed_event(
-    *, order: Order, hold_reason: str, detail: str, user=None, actor: str | None = None
+    *,
+    order: Order,
+    hold_reason: str,
+    detail: str,
+    user: ActingUser | None = None,
+    actor: str | None = None,
 ) -> OrderEvent:
     """A hold placed automatically when allocation found a reason to stop."""
     return event_record(
@@ -235,7 +252,12 @@ def allocation_hold_placed_event(
 
 
 def order_cancelled_event(
-    *, order: Order, reason: str = "", previous_status: str, user=None, actor: str | None = None
+    *,
+    order: Order,
+    reason: str = "",
+    previous_status: str,
+    user: ActingUser | None = None,
+    actor: str | None = None,
 ) -> OrderEvent:
     return event_record(
         order=order,
@@ -253,7 +275,7 @@ def rest_cancelled_event(
     lines: list[dict[str, Any]],
     reason: str = "",
     previous_status: str,
-    user: AbstractBaseUser | None = None,
+    user: ActingUser | None = None,
     actor: str | None = None,
 ) -> OrderEvent:
     """`lines`: [{"line", "sku", "quantity"}] for each line whose unshipped units were cancelled."""
@@ -268,7 +290,9 @@ def rest_cancelled_event(
     )
 
 
-def hold_placed_event(*, order: Order, hold, user=None, actor: str | None = None) -> OrderEvent:
+def hold_placed_event(
+    *, order: Order, hold: Hold, user: ActingUser | None = None, actor: str | None = None
+) -> OrderEvent:
     return event_record(
         order=order,
         type=OrderEvent.Type.HOLD_PLACED,
@@ -280,7 +304,9 @@ def hold_placed_event(*, order: Order, hold, user=None, actor: str | None = None
     )
 
 
-def hold_released_event(*, order: Order, hold, user=None, actor: str | None = None) -> OrderEvent:
+def hold_released_event(
+    *, order: Order, hold: Hold, user: ActingUser | None = None, actor: str | None = None
+) -> OrderEvent:
     return event_record(
         order=order,
         type=OrderEvent.Type.HOLD_RELEASED,
@@ -293,7 +319,12 @@ def hold_released_event(*, order: Order, hold, user=None, actor: str | None = No
 
 
 def hold_assigned_event(
-    *, order: Order, hold, previous_owner, user=None, actor: str | None = None
+    *,
+    order: Order,
+    hold: Hold,
+    previous_owner: User | None,
+    user: ActingUser | None = None,
+    actor: str | None = None,
 ) -> OrderEvent:
     return event_record(
         order=order,
@@ -308,7 +339,12 @@ def hold_assigned_event(
 
 
 def address_changed_event(
-    *, order: Order, old: dict, new: dict, user=None, actor: str | None = None
+    *,
+    order: Order,
+    old: dict[str, Any],
+    new: dict[str, Any],
+    user: ActingUser | None = None,
+    actor: str | None = None,
 ) -> OrderEvent:
     return event_record(
         order=order, type=OrderEvent.Type.ADDRESS_CHANGED, user=user, actor=actor, old=old, new=new

@@ -67,7 +67,7 @@ class OrderFilter(django_filters.FilterSet):
 
     class Meta:
         model = Order
-        fields = []
+        fields: list[str] = []
 
     def __init__(self, data=None, queryset=None, *, request=None, prefix=None):
         # django-filter's own __init__ (2.x/25.x) deep-copies every filter, with its

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core.validators import MinValueValidator
@@ -179,7 +181,7 @@ class Order(TimeStampedModel):
     def __str__(self) -> str:
         return self.number
 
-    def save(self, *args, **kwargs):
+    def save(self, *args: Any, **kwargs: Any) -> None:
         self.search_keys_set()
         super().save(*args, **kwargs)
 

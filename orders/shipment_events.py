@@ -18,15 +18,14 @@ from orders.events import event_record
 from orders.models import OrderEvent
 
 if TYPE_CHECKING:
-    from django.contrib.auth.base_user import AbstractBaseUser
-
+    from core.users import ActingUser
     from logistics.models import Shipment, ShipmentLine
 
 
 def shipment_created_event(
     *,
     shipment: Shipment,
-    user: AbstractBaseUser | None = None,
+    user: ActingUser | None = None,
     actor: str | None = None,
     lines: Iterable[ShipmentLine] | None = None,
     into: list[OrderEvent] | None = None,
@@ -76,7 +75,7 @@ def dispatch_failed_event(
 
 
 def dispatch_retry_requested_event(
-    *, shipment: Shipment, user: AbstractBaseUser | None = None, actor: str | None = None
+    *, shipment: Shipment, user: ActingUser | None = None, actor: str | None = None
 ) -> OrderEvent:
     return event_record(
         order=shipment.order,
@@ -94,7 +93,7 @@ def _note(
     shipment: Shipment,
     kind: str,
     text: str,
-    user: AbstractBaseUser | None = None,
+    user: ActingUser | None = None,
     actor: str | None = None,
     **extra: Any,
 ) -> OrderEvent:
@@ -112,7 +111,7 @@ def _note(
 
 
 def dispatch_parked_event(
-    *, shipment: Shipment, user: AbstractBaseUser | None = None, actor: str | None = None
+    *, shipment: Shipment, user: ActingUser | None = None, actor: str | None = None
 ) -> OrderEvent:
     return _note(
         shipment=shipment,
@@ -124,7 +123,7 @@ def dispatch_parked_event(
 
 
 def dispatch_resumed_event(
-    *, shipment: Shipment, user: AbstractBaseUser | None = None, actor: str | None = None
+    *, shipment: Shipment, user: ActingUser | None = None, actor: str | None = None
 ) -> OrderEvent:
     return _note(
         shipment=shipment,
@@ -139,7 +138,7 @@ def shipment_cancelled_event(
     *,
     shipment: Shipment,
     at_provider: bool,
-    user: AbstractBaseUser | None = None,
+    user: ActingUser | None = None,
     actor: str | None = None,
 ) -> OrderEvent:
     where = "cancelled by the provider" if at_provider else "cancelled before dispatch"
@@ -154,7 +153,7 @@ def shipment_cancelled_event(
 
 
 def provider_cancel_requested_event(
-    *, shipment: Shipment, user: AbstractBaseUser | None = None, actor: str | None = None
+    *, shipment: Shipment, user: ActingUser | None = None, actor: str | None = None
 ) -> OrderEvent:
     return _note(
         shipment=shipment,
@@ -186,7 +185,7 @@ def dispatch_rerouted_event(
     *,
     shipment: Shipment,
     previous_provider: str,
-    user: AbstractBaseUser | None = None,
+    user: ActingUser | None = None,
     actor: str | None = None,
 ) -> OrderEvent:
     return _note(

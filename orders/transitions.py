@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from core.errors import IllegalTransition
 from core.pipeline import prepared_cursor
+from core.users import ActingUser
 from orders import error_codes, events
 from orders import sql as orders_sql
 from orders.models import Order, OrderEvent
@@ -49,7 +50,7 @@ def order_transition(
     order: Order,
     to: str,
     reason: str = "",
-    user=None,
+    user: ActingUser | None = None,
     actor: str | None = None,
     with_events: list[OrderEvent] | None = None,
 ) -> Order:
@@ -73,7 +74,13 @@ def order_transition(
 
 
 def order_transition_deferred(
-    *, order: Order, to: str, into: list, reason: str = "", user=None, actor: str | None = None
+    *,
+    order: Order,
+    to: str,
+    into: list[OrderEvent],
+    reason: str = "",
+    user: ActingUser | None = None,
+    actor: str | None = None,
 ) -> Order:
     """`order_transition` for batch writers: checked the same way, written later.
 
@@ -91,7 +98,13 @@ def orders_transitions_save(*, orders: list[Order]) -> None:
 
 
 def _transition(
-    *, order: Order, to: str, reason: str, user, actor: str | None, into: list
+    *,
+    order: Order,
+    to: str,
+    reason: str,
+    user: ActingUser | None,
+    actor: str | None,
+    into: list[OrderEvent],
 ) -> Order:
     # Checks the move and changes the order in memory; the callers write it.
     old = order.status
@@ -132,7 +145,7 @@ def _status_write(*, order: Order, events_: list[OrderEvent]) -> None:
         ]
     cancelled = order.status == S.CANCELLED
     sql = orders_sql.status_with_events_sql(event_count=len(events_), cancelled=cancelled)
-    head = [order.status, order.updated_at]
+    head: list[object] = [order.status, order.updated_at]
     if cancelled:
         head.append(order.cancelled_at)
     with prepared_cursor() as cursor:

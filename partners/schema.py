@@ -24,7 +24,9 @@ class ProblemSerializer(serializers.Serializer):
     status = serializers.IntegerField()
     detail = serializers.CharField()
     code = serializers.CharField(help_text="Stable machine-readable error code.")
-    errors = FieldErrorSerializer(
+    # The serializer metaclass moves declared fields into _declared_fields: the field does
+    # not replace Serializer.errors on instances, as the stubs assume.
+    errors = FieldErrorSerializer(  # type: ignore[assignment]
         many=True, required=False, help_text="For validation problems: one entry per field."
     )
     existing_order = serializers.CharField(

@@ -6,8 +6,10 @@ import hashlib
 import json
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -16,11 +18,14 @@ from django.utils import timezone
 
 from core.errors import Conflict, DomainError
 from core.inserts import insert_statement, inserted
-from core.pipeline import pipelined, prepared_cursor
+from core.pipeline import one_row, pipelined, prepared_cursor
 from core.security_log import security_event
 from partners import error_codes
 from partners import sql as partners_sql
 from partners.models import ApiKey, IdempotencyRecord
+
+if TYPE_CHECKING:
+    from orders.models import Channel
 
 KEY_PREFIX = "csk_"
 PREFIX_LENGTH = 12
@@ -43,7 +48,7 @@ def api_keys_generation() -> str | None:
     if generation is None:
         cache.add(GENERATION_CACHE_KEY, uuid.uuid4().hex, timeout=None)
         generation = cache.get(GENERATION_CACHE_KEY)
-    return generation
+    return None if generation is None else str(generation)
 
 
 def api_keys_changed() -> None:
@@ -60,7 +65,7 @@ def _generation_renew() -> None:
 
 
 @transaction.atomic
-def api_key_create(*, channel, name: str = "", actor: str = "") -> tuple[ApiKey, str]:
+def api_key_create(*, channel: Channel, name: str = "", actor: str = "") -> tuple[ApiKey, str]:
     """Create a key for `channel` and return it with the raw secret.
 
     The raw key exists only in the return value: it is shown once and cannot be
@@ -142,7 +147,7 @@ class IdempotencyClaim:
     replay: IdempotencyRecord | None = None
 
 
-def _record(api_key: ApiKey, key: str, row) -> IdempotencyRecord:
+def _record(api_key: ApiKey, key: str, row: Sequence[Any]) -> IdempotencyRecord:
     record = IdempotencyRecord.from_db(
         connection.alias, partners_sql.IDEMPOTENCY_RECORD_FIELDS, row
     )
@@ -164,7 +169,7 @@ def idempotency_claim(
     with pipelined(), prepared_cursor() as claim, prepared_cursor() as read:
         claim.execute(partners_sql.IDEMPOTENCY_CLAIM_SQL, [f"{api_key.pk}:{key}"], prepare=True)
         read.execute(partners_sql.IDEMPOTENCY_RECORD_SQL, [api_key.pk, key], prepare=True)
-        (held,) = claim.fetchone()
+        (held,) = one_row(claim)
         row = read.fetchone()
     if not held:
         raise Conflict(

@@ -17,12 +17,16 @@ from __future__ import annotations
 import logging
 import math
 import time
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.cache import cache
 from rest_framework.throttling import BaseThrottle
 
 from core.security_log import client_ip, security_event
+
+if TYPE_CHECKING:
+    from redis.commands.core import Script
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +47,7 @@ if current == 1 then
 end
 return {1, current, previous}
 """
-_script = []  # the registered script (redis-py Script), created on first use
+_script: list[Script] = []  # the registered script (redis-py Script), created on first use
 
 
 def parse_rate(rate: str) -> tuple[int, int]:
@@ -78,7 +82,8 @@ def _take(*, base: str, limit: int, period: int) -> int | None:
     weight = 1 - (now % period) / period
     keys = [cache.make_and_validate_key(f"{base}:{period}:{w}") for w in (window, window - 1)]
     try:
-        client = cache._cache.get_client(keys[0], write=True)
+        # RedisCache's own client (private API; BaseCache, as the stubs type `cache`, has none).
+        client = cache._cache.get_client(keys[0], write=True)  # type: ignore[attr-defined]
         if not _script:
             _script.append(client.register_script(_SCRIPT))
         allowed, current, previous = _script[0](

@@ -4,6 +4,7 @@ from django.http import HttpResponse
 from rest_framework.exceptions import NotAuthenticated, ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.metadata import BaseMetadata
+from rest_framework.pagination import BasePagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 
@@ -36,7 +37,7 @@ class PartnerApiView(GenericAPIView):
     renderer_classes = [JSONRenderer]
     metadata_class = PartnerMetadata
     filter_backends: list = []
-    pagination_class = None
+    pagination_class: type[BasePagination] | None = None
 
     def handle_exception(self, exc):
         # A request without credentials is refused by the permission check, after the

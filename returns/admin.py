@@ -9,7 +9,7 @@ class ReturnLineInline(admin.TabularInline):
     model = ReturnLine
     extra = 0
     can_delete = False
-    fields = [
+    fields = (
         "order_line",
         "quantity",
         "reason",
@@ -17,7 +17,7 @@ class ReturnLineInline(admin.TabularInline):
         "condition",
         "disposition",
         "refund_amount",
-    ]
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):

@@ -8,10 +8,16 @@ from orders.events import event_record
 from orders.models import OrderEvent
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from core.users import ActingUser
+    from logistics.models import Shipment
     from returns.models import ReturnRequest
 
 
-def return_requested_event(*, return_request: ReturnRequest, user=None, actor: str | None = None):
+def return_requested_event(
+    *, return_request: ReturnRequest, user: ActingUser | None = None, actor: str | None = None
+) -> OrderEvent:
     return event_record(
         order=return_request.order,
         type=OrderEvent.Type.RETURN_REQUESTED,
@@ -32,8 +38,15 @@ def return_requested_event(*, return_request: ReturnRequest, user=None, actor: s
     )
 
 
-def return_label_issued_event(*, return_request: ReturnRequest):
+def _return_shipment(return_request: ReturnRequest) -> Shipment:
     shipment = return_request.return_shipment
+    if shipment is None:
+        raise ValueError(f"Return {return_request.number} has no return shipment.")
+    return shipment
+
+
+def return_label_issued_event(*, return_request: ReturnRequest) -> OrderEvent:
+    shipment = _return_shipment(return_request)
     return event_record(
         order=return_request.order,
         type=OrderEvent.Type.SHIPMENT_CREATED,
@@ -47,7 +60,7 @@ def return_label_issued_event(*, return_request: ReturnRequest):
     )
 
 
-def return_label_failed_event(*, return_request: ReturnRequest, message: str):
+def return_label_failed_event(*, return_request: ReturnRequest, message: str) -> OrderEvent:
     return event_record(
         order=return_request.order,
         type=OrderEvent.Type.DISPATCH_FAILED,
@@ -59,8 +72,8 @@ def return_label_failed_event(*, return_request: ReturnRequest, message: str):
     )
 
 
-def return_delivered_event(*, return_request: ReturnRequest, occurred_at):
-    shipment = return_request.return_shipment
+def return_delivered_event(*, return_request: ReturnRequest, occurred_at: datetime) -> OrderEvent:
+    shipment = _return_shipment(return_request)
     return event_record(
         order=return_request.order,
         type=OrderEvent.Type.DELIVERED,
@@ -73,7 +86,9 @@ def return_delivered_event(*, return_request: ReturnRequest, occurred_at):
     )
 
 
-def return_received_event(*, return_request: ReturnRequest, user=None, actor: str | None = None):
+def return_received_event(
+    *, return_request: ReturnRequest, user: ActingUser | None = None, actor: str | None = None
+) -> OrderEvent:
     return event_record(
         order=return_request.order,
         type=OrderEvent.Type.RETURN_RECEIVED,

@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
@@ -15,7 +15,8 @@ from django.db.models import Max, Sum
 from django.utils import timezone
 
 from core.errors import Conflict, ValidationFailed
-from logistics.adapters.base import AdapterError, ProviderAdapter
+from core.users import recorded_user
+from logistics.adapters.base import AdapterError, ProviderAdapter, ReturnLabel
 from logistics.adapters.registry import adapter_for
 from logistics.models import Shipment, TrackingStatus
 from orders.models import Order, OrderLine
@@ -25,7 +26,7 @@ from returns import error_codes, order_events
 from returns.models import ReturnLine, ReturnRequest
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from core.users import ActingUser
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +79,8 @@ def return_window_start(*, order: Order, lines: list[OrderLine]) -> dt.datetime 
         shipped_at__isnull=False,
     )
     times = shipments.aggregate(delivered=Max("delivered_at"), shipped=Max("shipped_at"))
-    return times["delivered"] or times["shipped"]
+    start: dt.datetime | None = times["delivered"] or times["shipped"]
+    return start
 
 
 def _open_quantities(order: Order) -> dict[int, int]:
@@ -185,7 +187,7 @@ def return_request_create(
     order: Order,
     lines: list[RequestedLine],
     note: str = "",
-    user: AbstractBaseUser | None = None,
+    user: ActingUser | None = None,
     actor: str | None = None,
     now: dt.datetime | None = None,
 ) -> ReturnRequest:
@@ -236,7 +238,7 @@ def return_request_create(
             errors=[{"field": "lines", "message": f"Returns closed on {closes:%Y-%m-%d}."}],
             window_closed_at=closes.isoformat(),
         )
-    is_user = user is not None and user.is_authenticated
+    requested_by = recorded_user(user)
     return_request = ReturnRequest.objects.create(
         order=locked,
         original_shipment=original,
@@ -246,8 +248,9 @@ def return_request_create(
         refund_amount_requested=sum(
             (by_number[r.line_number].unit_price * r.quantity for r in lines), Decimal(0)
         ).quantize(FOUR_PLACES),
-        requested_by=user if is_user else None,
-        requested_actor=actor or (f"user:{user.get_username()}" if is_user else "system"),
+        requested_by=requested_by,
+        requested_actor=actor
+        or (f"user:{requested_by.get_username()}" if requested_by else "system"),
     )
     ReturnLine.objects.bulk_create(
         [
@@ -345,7 +348,7 @@ def _label_failure(*, return_id: int, error: AdapterError) -> LabelResult:
 
 
 @transaction.atomic
-def _label_success(*, return_id: int, label) -> LabelResult:
+def _label_success(*, return_id: int, label: ReturnLabel) -> LabelResult:
     order_id = ReturnRequest.objects.values_list("order_id", flat=True).get(pk=return_id)
     Order.objects.select_for_update().filter(pk=order_id).first()
     return_request = (
@@ -479,7 +482,7 @@ def return_receive(
     *,
     return_request: ReturnRequest,
     lines: list[ReceivedLine],
-    user: AbstractBaseUser | None = None,
+    user: ActingUser | None = None,
     actor: str | None = None,
 ) -> ReturnRequest:
     """Record what came back, line by line, with its condition and disposition.
@@ -553,7 +556,7 @@ def return_receive(
     now = timezone.now()
     locked.status = ReturnRequest.Status.RECEIVED
     locked.received_at = now
-    locked.received_by = user if user is not None and user.is_authenticated else None
+    locked.received_by = recorded_user(user)
     locked.refund_amount_due = total.quantize(FOUR_PLACES)
     locked.save(
         update_fields=["status", "received_at", "received_by", "refund_amount_due", "updated_at"]
@@ -571,7 +574,7 @@ def return_receive(
     return locked
 
 
-def return_payload(*, return_request: ReturnRequest) -> dict:
+def return_payload(*, return_request: ReturnRequest) -> dict[str, Any]:
     """The return as partners see it (API answers and the return.received webhook)."""
     shipment = return_request.return_shipment
     return {

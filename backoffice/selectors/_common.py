@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from django.db.models import (
     QuerySet,
 )
@@ -18,10 +21,12 @@ def count_label(count: int, *, cap: int = COUNT_CAP) -> str:
     return f"{cap:,}+" if count > cap else f"{count:,}"
 
 
-def _ordered_by_status(queryset: QuerySet, *, statuses: list[str], order: str, limit: int) -> list:
+def _ordered_by_status(
+    queryset: QuerySet, *, statuses: Sequence[str], order: str, limit: int
+) -> list:
     # One index range scan per status on (status, updated_at) instead of one
     # sort over every row whose status is in the list.
-    rows = []
+    rows: list[Any] = []
     for status in statuses:
         rows.extend(queryset.filter(status=status).order_by(order)[:limit])
     field = order.lstrip("-")

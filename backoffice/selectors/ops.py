@@ -371,7 +371,7 @@ def dashboard_figures(
     now = timezone.now()
     tz = timezone.get_current_timezone()
     ranged = start is not None and end is not None
-    if not ranged:
+    if start is None or end is None:  # not ranged
         end = timezone.localdate(now)
         start = end - timedelta(days=days - 1)
     days = (end - start).days + 1

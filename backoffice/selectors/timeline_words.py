@@ -18,7 +18,7 @@ S = Order.Status
 T = OrderEvent.Type
 
 # The timeline filter each event type belongs to (a return's events go to "returns").
-KIND_OF_TYPE = {
+KIND_OF_TYPE: dict[str, str] = {  # keyed by OrderEvent.type (a str on the row)
     T.RECEIVED: "status",
     T.STATUS_CHANGED: "status",
     T.ALLOCATED: "status",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from django.db.models import (
     F,
@@ -196,14 +197,14 @@ DISPATCH_BOARD_COLUMNS = {
 }
 
 
-def dispatch_board(*, limit: int = 50) -> dict[str, dict]:
+def dispatch_board(*, limit: int = 50) -> dict[str, Any]:
     """Shipments whose dispatch is in progress, in transit with the carrier, and failed.
 
     The most recently changed `limit` of each column. Each failed shipment carries what
     may be done about it: `reroute_refusal` ("" when it may go to another provider) and
     `order_cancellable`. The board's `providers` are the active ones (re-route targets).
     """
-    board: dict[str, dict] = {}
+    board: dict[str, Any] = {}
     for column, statuses in DISPATCH_BOARD_COLUMNS.items():
         count = capped_count(Shipment.objects.filter(status__in=statuses))
         shipments = Shipment.objects.select_related("order", "provider", "warehouse")

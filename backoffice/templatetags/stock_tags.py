@@ -39,7 +39,7 @@ def reason_words(code: str) -> str:
 @register.filter
 def movement_order_number(movement: StockMovement) -> str:
     """The order a ledger row belongs to: its order, else an `order:<number>` reference."""
-    if movement.order_id is not None:
+    if movement.order is not None:  # no query without an order_id
         return movement.order.number
     kind, _, number = movement.reference.partition(":")
     return number if kind == "order" and _ORDER_NUMBER.match(number) else ""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.contrib.admin.templatetags.admin_urls import admin_urlname
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model
 from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
@@ -75,7 +74,9 @@ def exception_queue(request):
 
 def _admin_list(model: type[Model], **filters: str) -> str:
     """An admin changelist filtered like a dashboard figure (the list behind the number)."""
-    return f"{reverse(admin_urlname(model._meta, 'changelist'))}?{urlencode(filters)}"
+    opts = model._meta
+    changelist = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+    return f"{changelist}?{urlencode(filters)}"
 
 
 @require_GET

@@ -66,12 +66,17 @@ def return_queue(request):
     )
 
 
-@require_http_methods(["GET", "POST"])
-@staff_view("returns.receive_return")
-def return_receive_view(request, return_id: int):
+def _return_or_404(return_id: int) -> ReturnRequest:
     return_request = return_get(pk=return_id)
     if return_request is None:
         raise Http404("No such return.")
+    return return_request
+
+
+@require_http_methods(["GET", "POST"])
+@staff_view("returns.receive_return")
+def return_receive_view(request, return_id: int):
+    return_request = _return_or_404(return_id)
     if request.method == "POST":
         received = []
         for line in return_request.lines.all():
@@ -97,7 +102,7 @@ def return_receive_view(request, return_id: int):
             return HttpResponseRedirect(
                 reverse("backoffice:return_receive", args=[return_id]), status=303
             )
-        return_request = return_get(pk=return_id)
+        return_request = _return_or_404(return_id)
     return page(
         request,
         "backoffice/returns/receive.html",

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.errors import Conflict, ValidationFailed
+from core.users import ActingUser, recorded_user
 from inventory import error_codes
 from inventory.errors import StockLevelLocked
 from inventory.hooks import shortfall as shortfall_hook
@@ -13,7 +16,7 @@ from inventory.models import Product, StockCount, StockLevel, StockMovement, War
 from inventory.services.stock import stock_set_on_hand
 
 
-def _refuse_locked(product: Product, warehouse: Warehouse) -> None:
+def _refuse_locked(product: Product, warehouse: Warehouse) -> NoReturn:
     raise StockLevelLocked(
         f"{product.sku} at {warehouse.code} is locked by a count in progress; "
         "complete or cancel that count first.",
@@ -21,7 +24,7 @@ def _refuse_locked(product: Product, warehouse: Warehouse) -> None:
     )
 
 
-def _require_counted(counted) -> None:
+def _require_counted(counted: object) -> None:
     if not isinstance(counted, int) or isinstance(counted, bool) or counted < 0:
         raise ValidationFailed(
             f"Counted quantity must be a whole number of zero or more (got {counted!r}).",
@@ -31,7 +34,9 @@ def _require_counted(counted) -> None:
 
 
 @transaction.atomic
-def stock_count_start(*, product: Product, warehouse: Warehouse, user=None) -> StockCount:
+def stock_count_start(
+    *, product: Product, warehouse: Warehouse, user: ActingUser | None = None
+) -> StockCount:
     """Open a count, locking the level against adjustments, transfers and other counts.
 
     Raises StockLevelLocked when a count is already open on this SKU and warehouse.
@@ -47,7 +52,7 @@ def stock_count_start(*, product: Product, warehouse: Warehouse, user=None) -> S
                 product=product,
                 warehouse=warehouse,
                 expected_on_hand=level.on_hand if level else 0,
-                started_by=user if user is not None and user.is_authenticated else None,
+                started_by=recorded_user(user),
             )
     except IntegrityError:
         # Another count opened between our check and insert (the partial unique index).
@@ -56,7 +61,11 @@ def stock_count_start(*, product: Product, warehouse: Warehouse, user=None) -> S
 
 @transaction.atomic
 def stock_count_complete(
-    *, count: StockCount, counted: int, user=None, release_shortfall: bool = True
+    *,
+    count: StockCount,
+    counted: int,
+    user: ActingUser | None = None,
+    release_shortfall: bool = True,
 ) -> StockCount:
     """Record the counted quantity and set on_hand to it (ledger type `count`).
 
@@ -105,13 +114,13 @@ def stock_count_complete(
     count.difference = delta
     count.status = StockCount.Status.COMPLETED
     count.completed_at = timezone.now()
-    count.completed_by = user if user is not None and user.is_authenticated else None
+    count.completed_by = recorded_user(user)
     count.save()
     return count
 
 
 @transaction.atomic
-def stock_count_cancel(*, count: StockCount, user=None) -> StockCount:
+def stock_count_cancel(*, count: StockCount, user: ActingUser | None = None) -> StockCount:
     """Abandon an open count; the level is unlocked and stock is unchanged."""
     count = StockCount.objects.select_for_update().get(pk=count.pk)
     if count.status != StockCount.Status.OPEN:
@@ -127,7 +136,7 @@ def stock_count_record(
     product: Product,
     warehouse: Warehouse,
     counted: int,
-    user=None,
+    user: ActingUser | None = None,
     release_shortfall: bool = True,
 ) -> StockCount:
     """Start and complete a count in one step (a quick blind count from a scanner)."""

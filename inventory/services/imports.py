@@ -17,14 +17,15 @@ from decimal import Decimal, InvalidOperation
 from functools import partial
 from typing import Any, NamedTuple, TypeVar
 
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
 from core.csv_safe import csv_cell_unescape
 from core.errors import ValidationFailed
+from core.users import ActingUser, recorded_user
 from inventory import error_codes
 from inventory.models import (
     AdjustmentReason,
@@ -209,7 +210,7 @@ def _stock_levels_current(good: list[_StockRow]) -> dict[tuple[int, int], tuple[
 
 
 def _stock_levels_chunk_apply(
-    chunk: Sequence[_StockRow], *, reference: str, user: AbstractBaseUser | None
+    chunk: Sequence[_StockRow], *, reference: str, user: ActingUser | None
 ) -> None:
     stock_levels_ensure(keys=[row.key for row in chunk if row.on_hand > 0])
     levels = stock_levels_lock(keys=[row.key for row in chunk])
@@ -241,7 +242,7 @@ def stock_levels_import(
     dry_run: bool = True,
     skip_bad_rows: bool = False,
     reference: str = "import",
-    user: AbstractBaseUser | None = None,
+    user: ActingUser | None = None,
     progress: Progress | None = None,
 ) -> ImportResult:
     """Set on_hand (and optionally low_stock_threshold) per (SKU, warehouse code) row.
@@ -380,7 +381,7 @@ def products_import(
     rows: list[dict[str, str]],
     dry_run: bool = True,
     skip_bad_rows: bool = False,
-    user: AbstractBaseUser | None = None,
+    user: ActingUser | None = None,
     progress: Progress | None = None,
 ) -> ImportResult:
     """Create or update products by SKU. Same error and all-or-nothing rules as stock levels."""
@@ -432,13 +433,18 @@ def _progress_key(job_id: int) -> str:
 def import_job_progress(*, job: ImportJob) -> int:
     """Rows processed so far: live from the cache while running (the job row commits at the end)."""
     if job.status == ImportJob.Status.RUNNING:
-        return cache.get(_progress_key(job.pk), job.processed_rows)
+        return int(cache.get(_progress_key(job.pk), job.processed_rows))
     return job.processed_rows
 
 
 @transaction.atomic
 def import_job_create(
-    *, kind: str, file, dry_run: bool = True, skip_bad_rows: bool = False, user=None
+    *,
+    kind: str,
+    file: File[Any],
+    dry_run: bool = True,
+    skip_bad_rows: bool = False,
+    user: ActingUser | None = None,
 ) -> ImportJob:
     """Store the upload and hand it to a worker after commit (never parsed in the request)."""
     from inventory.tasks import import_job_run_task
@@ -450,7 +456,7 @@ def import_job_create(
         file=file,
         dry_run=dry_run,
         skip_bad_rows=skip_bad_rows,
-        created_by=user if user is not None and user.is_authenticated else None,
+        created_by=recorded_user(user),
     )
     transaction.on_commit(partial(import_job_run_task.delay, job_id=job.pk))
     return job

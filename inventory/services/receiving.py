@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.models import column_range
+from core.users import ActingUser, recorded_user
 from inventory import error_codes
 from inventory.models import InboundLine, InboundReceipt, InboundShipment, Product
 from inventory.services.stock import require_positive, stock_receive
@@ -41,10 +44,6 @@ def product_by_code(*, code: str) -> Product:
     return product
 
 
-def _user(user):
-    return user if user is not None and user.is_authenticated else None
-
-
 @transaction.atomic
 def inbound_receive(
     *,
@@ -53,7 +52,7 @@ def inbound_receive(
     quantity: int = 1,
     source: str = InboundReceipt.Source.MANUAL,
     external_id: str | None = None,
-    user=None,
+    user: ActingUser | None = None,
 ) -> InboundReceipt:
     """Receive `quantity` of the product scanned/typed as `code` and put it away into stock.
 
@@ -90,7 +89,11 @@ def inbound_receive(
         received_quantity=F("received_quantity") + quantity
     )
     receipt = InboundReceipt.objects.create(
-        line=line, quantity=quantity, source=source, external_id=external_id, actor=_user(user)
+        line=line,
+        quantity=quantity,
+        source=source,
+        external_id=external_id,
+        actor=recorded_user(user),
     )
     stock_receive(
         product=product,
@@ -106,7 +109,9 @@ def inbound_receive(
 
 
 @transaction.atomic
-def inbound_close(*, inbound: InboundShipment, user=None) -> list[dict]:
+def inbound_close(
+    *, inbound: InboundShipment, user: ActingUser | None = None
+) -> list[dict[str, Any]]:
     """Close the ASN; returns its discrepancies [{sku, expected, received, difference}].
 
     Raises Conflict (inbound_closed) when already closed.
@@ -118,12 +123,12 @@ def inbound_close(*, inbound: InboundShipment, user=None) -> list[dict]:
         )
     inbound.status = InboundShipment.Status.CLOSED
     inbound.closed_at = timezone.now()
-    inbound.closed_by = _user(user)
+    inbound.closed_by = recorded_user(user)
     inbound.save(update_fields=["status", "closed_at", "closed_by", "updated_at"])
     return inbound_discrepancies(inbound=inbound)
 
 
-def inbound_discrepancies(*, inbound: InboundShipment) -> list[dict]:
+def inbound_discrepancies(*, inbound: InboundShipment) -> list[dict[str, Any]]:
     return [
         {
             "sku": line.product.sku,

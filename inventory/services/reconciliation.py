@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.errors import Conflict, ValidationFailed
+from core.users import ActingUser, recorded_user
 from inventory import error_codes
 from inventory.models import (
     AdjustmentReason,
@@ -32,7 +33,7 @@ from inventory.services.stock import (
 logger = logging.getLogger(__name__)
 
 
-def snapshot_rows_from_csv(*, text: str) -> list[dict]:
+def snapshot_rows_from_csv(*, text: str) -> list[dict[str, Any]]:
     """Rows {"sku", "on_hand"} from a CSV with header `sku,on_hand` (as LSPs export it)."""
     reader = csv.DictReader(io.StringIO(text))
     if not reader.fieldnames or not {"sku", "on_hand"} <= {f.strip() for f in reader.fieldnames}:
@@ -48,7 +49,7 @@ def snapshot_rows_from_csv(*, text: str) -> list[dict]:
 def snapshot_record(
     *,
     warehouse: Warehouse,
-    rows: list[dict],
+    rows: list[dict[str, Any]],
     source: str = StockSnapshot.Source.UPLOAD,
     taken_at: datetime | None = None,
 ) -> StockSnapshot:
@@ -105,7 +106,9 @@ def snapshot_record(
 
 
 @transaction.atomic
-def snapshot_accept(*, snapshot: StockSnapshot, user=None) -> list[dict]:
+def snapshot_accept(
+    *, snapshot: StockSnapshot, user: ActingUser | None = None
+) -> list[dict[str, Any]]:
     """Make our on_hand equal the LSP's for every differing line, in one transaction.
 
     Each difference becomes an `adjustment` ledger row with reason
@@ -147,7 +150,7 @@ def snapshot_accept(*, snapshot: StockSnapshot, user=None) -> list[dict]:
     StockSnapshotLine.objects.bulk_update(lines, ["applied_delta"], batch_size=2000)
     snapshot.status = StockSnapshot.Status.ACCEPTED
     snapshot.accepted_at = timezone.now()
-    snapshot.accepted_by = user if user is not None and user.is_authenticated else None
+    snapshot.accepted_by = recorded_user(user)
     snapshot.save(update_fields=["status", "accepted_at", "accepted_by", "updated_at"])
     return applied
 

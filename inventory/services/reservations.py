@@ -21,7 +21,7 @@ from inventory.models import Allocation, StockMovement
 from inventory.services.stock import StockChange, stock_apply
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from core.users import ActingUser
 
 
 class Released(NamedTuple):
@@ -36,7 +36,7 @@ def allocations_release_for_order(
     order_id: int,
     reason: str,
     reference: str,
-    user: AbstractBaseUser | None = None,
+    user: ActingUser | None = None,
 ) -> list[Allocation]:
     """Release every active allocation of the order's lines (stock back to available).
 
@@ -82,7 +82,7 @@ def allocations_release_quantity(
     warehouse_id: int,
     quantity: int,
     references: Mapping[int, str],
-    user: AbstractBaseUser | None = None,
+    user: ActingUser | None = None,
 ) -> list[Released]:
     """Give back up to `quantity` units at one level, taking from `allocation_ids` in order.
 

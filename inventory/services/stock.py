@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import TYPE_CHECKING, NoReturn, cast
+from typing import TYPE_CHECKING, NoReturn, Protocol
 
 from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
@@ -30,6 +30,7 @@ from django.utils import timezone
 from core.errors import ValidationFailed
 from core.models import column_range
 from core.pipeline import prepared_cursor
+from core.users import recorded_user
 from inventory import error_codes
 from inventory.errors import InsufficientStock, StockLevelLocked
 from inventory.hooks import restock
@@ -46,7 +47,7 @@ from inventory.models import (
 from inventory.sql import stock_levels_add_sql, stock_reserve_sql
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser, User
+    from core.users import ActingUser
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +152,7 @@ def _refuse_if_counting(keys: Iterable[Key]) -> None:
 def stock_apply(
     *,
     changes: list[StockChange],
-    user: AbstractBaseUser | None = None,
+    user: ActingUser | None = None,
     locked: dict[Key, StockLevel] | None = None,
     create_missing: bool = False,
     respect_count_locks: bool = False,
@@ -183,13 +184,6 @@ def stock_apply(
     if freed:
         _backorders_enqueue(product_ids=freed)
     return {k: levels[k] for k in totals}
-
-
-def _person(user: AbstractBaseUser | None) -> User | None:
-    # The person to record on a ledger row: none for a system actor or an anonymous user.
-    if user is not None and user.is_authenticated:
-        return cast("User", user)
-    return None
 
 
 def _totals(changes: list[StockChange]) -> dict[Key, list[int]]:
@@ -240,7 +234,7 @@ def _levels_write(*, totals: dict[Key, list[int]], levels: dict[Key, StockLevel]
         level.updated_at = now
 
 
-def _movements_write(*, changes: list[StockChange], user: AbstractBaseUser | None) -> None:
+def _movements_write(*, changes: list[StockChange], user: ActingUser | None) -> None:
     # One ledger row per change, in the same transaction as the levels.
     StockMovement.objects.bulk_create(
         [
@@ -253,7 +247,7 @@ def _movements_write(*, changes: list[StockChange], user: AbstractBaseUser | Non
                 reason=c.reason,
                 reference=c.reference,
                 order_id=c.order_id,
-                actor=_person(user),
+                actor=recorded_user(user),
                 note=c.note,
             )
             for c in changes
@@ -275,7 +269,7 @@ def stock_reserve(
     locked: dict[Key, StockLevel],
     order_id: int,
     reference: str,
-    user: AbstractBaseUser | None = None,
+    user: ActingUser | None = None,
 ) -> None:
     """Reserve stock for order lines: levels, ledger rows and active allocations at once.
 
@@ -298,7 +292,8 @@ def stock_reserve(
             _raise_insufficient(key, level, 0, quantity)
 
     now = timezone.now()
-    actor_id = user.pk if user is not None and user.is_authenticated else None
+    person = recorded_user(user)
+    actor_id = person.pk if person is not None else None
     params: list[int] = []
     for r in reservations:
         level = locked[(r.product_id, r.warehouse_id)]
@@ -467,7 +462,7 @@ def stock_receive(
     warehouse: Warehouse,
     quantity: int,
     reference: str = "",
-    user=None,
+    user: ActingUser | None = None,
     type: str = T.RECEIPT,
     note: str = "",
 ) -> StockLevel:
@@ -496,7 +491,7 @@ def stock_adjust(
     reason: str,
     note: str = "",
     reference: str = "",
-    user=None,
+    user: ActingUser | None = None,
 ) -> StockLevel:
     """Add or remove on-hand stock with a reason code.
 
@@ -542,10 +537,11 @@ def stock_set_on_hand(
     reason: str = "",
     reference: str = "",
     note: str = "",
-    user=None,
+    user: ActingUser | None = None,
     respect_count_locks: bool = True,
-) -> tuple[StockLevel, int]:
-    """Make on_hand equal `on_hand` (counts, imports, reconciliation); returns (level, delta).
+) -> tuple[StockLevel | None, int]:
+    """Make on_hand equal `on_hand` (counts, imports, reconciliation); returns (level, delta),
+    the level None when there is none and nothing changed (0 wanted where nothing was).
 
     Raises ValidationFailed for a negative quantity and InsufficientStock when
     the new on_hand is below what is reserved.
@@ -579,7 +575,11 @@ def stock_set_on_hand(
 
 
 def stock_ship_allocation(
-    *, allocation: Allocation, quantity: int | None = None, reference: str = "", user=None
+    *,
+    allocation: Allocation,
+    quantity: int | None = None,
+    reference: str = "",
+    user: ActingUser | None = None,
 ) -> Allocation:
     """Stock leaves the warehouse for (part of) an active allocation.
 
@@ -595,7 +595,7 @@ def stock_ship_allocation(
 # raised before anything is written).
 @transaction.atomic(savepoint=False)
 def stock_ship_allocations(
-    *, items: list[tuple[Allocation, int | None, str]], user=None
+    *, items: list[tuple[Allocation, int | None, str]], user: ActingUser | None = None
 ) -> list[Allocation]:
     """`stock_ship_allocation` for many allocations at once (tracking batches).
 
@@ -665,15 +665,25 @@ def stock_ship_allocations(
     return fulfilled
 
 
+class ReturnedFrom(Protocol):
+    """The order returned units came from (orders.Order; inventory may not import it)."""
+
+    @property
+    def pk(self) -> int: ...
+
+    @property
+    def number(self) -> str: ...
+
+
 @transaction.atomic
 def stock_return(
     *,
     product: Product,
     warehouse: Warehouse,
     quantity: int,
-    order=None,
+    order: ReturnedFrom | None = None,
     reference: str = "",
-    user=None,
+    user: ActingUser | None = None,
 ) -> StockLevel:
     """Restock returned units (on_hand += quantity, ledger type `return`)."""
     require_positive(quantity)

@@ -163,7 +163,7 @@ class GenericHttpAdapter(ProviderAdapter):
         payload = {
             "reference": str(shipment.idempotency_token),
             "order_number": order.number,
-            "service_level": shipment.service_level.code if shipment.service_level_id else "",
+            "service_level": shipment.service_level.code if shipment.service_level else "",
             "ship_from": {
                 "warehouse": warehouse.code,
                 "line1": warehouse.line1,

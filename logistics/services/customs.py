@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -139,7 +140,7 @@ def customs_hold_note(*, shipment: Shipment, declaration: CustomsDeclaration) ->
     )
 
 
-def customs_payload(*, declaration: CustomsDeclaration) -> dict:
+def customs_payload(*, declaration: CustomsDeclaration) -> dict[str, Any]:
     """The declaration as sent to the provider in the dispatch request."""
     return {
         "contents_type": declaration.contents_type,

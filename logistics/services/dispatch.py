@@ -23,7 +23,7 @@ from logistics.hooks import OrderDispatchState, order_gate, order_timeline
 from logistics.models import DispatchOutbox, Shipment, ShipmentStatusGroups
 
 if TYPE_CHECKING:
-    from django.contrib.auth.base_user import AbstractBaseUser
+    from core.users import ActingUser
 
 logger = logging.getLogger(__name__)
 
@@ -56,12 +56,12 @@ def backoff_seconds(*, attempt: int, base: float, cap: float) -> float:
     The random half spreads retries of many shipments that failed together (an LSP
     outage) so that they do not all hit the provider again at the same instant.
     """
-    ceiling = min(cap, base * (2 ** max(attempt - 1, 0)))
+    ceiling = min(cap, base * float(2 ** max(attempt - 1, 0)))
     return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not crypto
 
 
 def _lease_seconds() -> float:
-    return settings.LSP_HTTP_TIMEOUT_SECONDS + 5.0
+    return float(settings.LSP_HTTP_TIMEOUT_SECONDS) + 5.0
 
 
 def _claim(shipment_id: int) -> DispatchOutbox | None:
@@ -171,7 +171,7 @@ def _shipment_close(
     *,
     shipment: Shipment,
     row: DispatchOutbox | None,
-    user: AbstractBaseUser | None = None,
+    user: ActingUser | None = None,
     actor: str | None = None,
 ) -> None:
     """Cancel a shipment the provider never accepted and close (delete) its outbox row."""
@@ -193,7 +193,7 @@ _PARK_LOCKS = ("self", "shipment", "shipment__provider")
 
 @transaction.atomic
 def dispatch_park_for_order(
-    *, order_id: int, user: AbstractBaseUser | None = None, actor: str | None = None
+    *, order_id: int, user: ActingUser | None = None, actor: str | None = None
 ) -> int:
     """Park the pending outbox rows of the order's shipments (the order was just held).
 
@@ -215,7 +215,7 @@ def dispatch_park_for_order(
 
 @transaction.atomic
 def dispatch_resume_for_order(
-    *, order_id: int, user: AbstractBaseUser | None = None, actor: str | None = None
+    *, order_id: int, user: ActingUser | None = None, actor: str | None = None
 ) -> int:
     """Make the order's parked outbox rows due now and enqueue their dispatch on commit.
 
@@ -247,7 +247,7 @@ def dispatch_resume_for_order(
 
 @transaction.atomic
 def shipments_cancel_for_order(
-    *, order_id: int, user: AbstractBaseUser | None = None, actor: str | None = None
+    *, order_id: int, user: ActingUser | None = None, actor: str | None = None
 ) -> list[int]:
     """Stop every shipment of an order being cancelled; the caller (the order workflow)
     holds the order's lock.
@@ -496,7 +496,7 @@ def _record_failure(
 
 @transaction.atomic
 def shipment_dispatch_retry(
-    *, shipment: Shipment, user: AbstractBaseUser | None = None, actor: str | None = None
+    *, shipment: Shipment, user: ActingUser | None = None, actor: str | None = None
 ) -> Shipment:
     """Put a parked shipment (rejected or retries exhausted) back in the dispatch queue.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from core.secrets import secret_fields
+from core.secrets import EncryptedSecretField, secret_fields
 from logistics.models import Provider
 
 SECRET_FIELDS = tuple(f.name for f in secret_fields(Provider))
@@ -20,10 +20,11 @@ def provider_secret_set(*, provider: Provider, field: str, value: str) -> Provid
     django.core.exceptions.ValidationError for a refused value, ValueError for a field
     that is not a secret.
     """
-    if field not in SECRET_FIELDS:
+    model_field = Provider._meta.get_field(field) if field in SECRET_FIELDS else None
+    if not isinstance(model_field, EncryptedSecretField):
         raise ValueError(f"{field!r} is not a secret of a provider ({', '.join(SECRET_FIELDS)}).")
     if value:
-        for validate in Provider._meta.get_field(field).input_validators:
+        for validate in model_field.input_validators:
             validate(value)
     setattr(provider, field, value)
     provider.save(update_fields=[field, "updated_at"])

@@ -15,7 +15,7 @@ from logistics.hooks import OrderDispatchState, order_gate, order_timeline
 from logistics.models import DispatchOutbox, Provider, ServiceLevel, Shipment
 
 if TYPE_CHECKING:
-    from django.contrib.auth.base_user import AbstractBaseUser
+    from core.users import ActingUser
 
 
 def shipment_reroute_refusal(*, shipment: Shipment, row: DispatchOutbox | None) -> str:
@@ -52,7 +52,7 @@ def shipment_dispatch_reroute(
     *,
     shipment: Shipment,
     provider: Provider,
-    user: AbstractBaseUser | None = None,
+    user: ActingUser | None = None,
     actor: str | None = None,
 ) -> Shipment:
     """Hand a shipment its provider refused to `provider` and queue its dispatch.

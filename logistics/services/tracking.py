@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from functools import partial
+from typing import TYPE_CHECKING, TypeAlias
 
 from celery import current_app
 from django.conf import settings
@@ -32,6 +33,9 @@ from logistics.services.tracking_rollup import (  # noqa: F401 - the module's pu
     tracking_update_apply,
     tracking_updates_apply,
 )
+
+if TYPE_CHECKING:
+    from redis.commands.core import Script
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +69,7 @@ for i = 1, #KEYS do
 end
 return -1
 """
-_take_slot = []  # the registered script (redis-py Script), created on first use
+_take_slot: list[Script] = []  # the registered script (redis-py Script), created on first use
 
 
 def _drain_slot_keys() -> list[str]:
@@ -81,7 +85,8 @@ def _drain_slot_take() -> int | None:
     if not _take_slot:
         # One client per process: Django's cache builds a new one on every call,
         # which cost more than the round trip (the pool underneath is shared anyway).
-        client = cache._cache.get_client(keys[0], write=True)
+        # RedisCache's own client (private API; BaseCache, as the stubs type `cache`, has none).
+        client = cache._cache.get_client(keys[0], write=True)  # type: ignore[attr-defined]
         _take_slot.append(client.register_script(_TAKE_SLOT))
     script = _take_slot[0]
     slot = int(script(keys=keys, args=[settings.TRACKING_DRAIN_SLOT_SECONDS]))
@@ -154,16 +159,18 @@ def inbound_webhooks_process(
             rows = rows.filter(status=InboundWebhook.Status.PENDING, attempts=0).order_by(
                 "received_at", "pk"
             )[: limit or settings.TRACKING_BATCH_SIZE]
-        rows = list(rows)
+        batch = list(rows)
         if claimed is not None:
-            claimed.extend(row.pk for row in rows)
-        if not rows:
+            claimed.extend(row.pk for row in batch)
+        if not batch:
             return {}
-        parsed = [(row, adapter_for(row.provider).parse_webhook(row.body.encode())) for row in rows]
+        parsed = [
+            (row, adapter_for(row.provider).parse_webhook(row.body.encode())) for row in batch
+        ]
         pairs = [(row.provider, update) for row, updates in parsed for update in updates]
         found = iter(shipment_ids_for_updates(updates=pairs))
         items = []
-        statuses = {}
+        statuses: dict[int, str] = {}
         for row, updates in parsed:
             matched = 0
             for update in updates:
@@ -329,7 +336,7 @@ def shipment_ids_for_updates(
             }
             if not wanted:
                 continue
-            candidates: dict[str, list[tuple]] = {}
+            candidates: dict[str, list[_Candidate]] = {}
             for row in (
                 shipments.filter(**{f"{field}__in": set(wanted.values())})
                 .order_by("-pk")
@@ -343,7 +350,11 @@ def shipment_ids_for_updates(
     return found
 
 
-def _newest_plausible(candidates: list[tuple], *, occurred_at: dt.datetime) -> int | None:
+# (pk, created_at, status, last_event_at) of a shipment an event may be about.
+_Candidate: TypeAlias = tuple[int, dt.datetime, str, "dt.datetime | None"]
+
+
+def _newest_plausible(candidates: list[_Candidate], *, occurred_at: dt.datetime) -> int | None:
     """The newest shipment an event matched only by number can be about, or None.
 
     Providers recycle references and tracking numbers, so an event matched by number
@@ -567,7 +578,7 @@ def shipments_flag_late(*, now: dt.datetime | None = None) -> int:
             shipment.service_level.max_transit_hours if shipment.service_level else default_hours
         )
         last = shipment.last_event_at or shipment.dispatched_at
-        if last > now - dt.timedelta(hours=hours):
+        if last is None or last > now - dt.timedelta(hours=hours):  # None: filtered out above
             continue
         shipment.late_flagged_at = now
         shipment.save(update_fields=["late_flagged_at", "updated_at"])

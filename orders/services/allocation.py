@@ -42,7 +42,7 @@ from orders.sql import ALLOCATION_INPUTS_PARAMS, ALLOCATION_INPUTS_SQL, ORDER_LO
 from orders.transitions import order_transition
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from core.users import ActingUser
 
 logger = logging.getLogger(__name__)
 
@@ -189,7 +189,7 @@ def _allocation_events(
     short: list[_Line],
     remaining: dict[int, int],
     codes: dict[int, str],
-    user: AbstractBaseUser | None,
+    user: ActingUser | None,
     actor: str | None,
 ) -> list[OrderEvent]:
     """The `allocated` and `backordered` events explaining the decision (built, not saved)."""
@@ -233,9 +233,7 @@ def _allocation_events(
     return explained
 
 
-def _mark_fully_allocated(
-    *, order: Order, user: AbstractBaseUser | None, actor: str | None
-) -> None:
+def _mark_fully_allocated(*, order: Order, user: ActingUser | None, actor: str | None) -> None:
     if order.status != S.ALLOCATED:
         order_transition(
             order=order, to=S.ALLOCATED, reason="Every line is allocated.", user=user, actor=actor
@@ -246,7 +244,7 @@ def _allocate_locked(
     *,
     order: Order,
     inputs: _Inputs,
-    user: AbstractBaseUser | None,
+    user: ActingUser | None,
     actor: str | None,
     reserved_into: list[Reservation] | None = None,
 ) -> None:
@@ -302,7 +300,7 @@ def _allocate_locked(
 def order_allocate(
     *,
     order: Order,
-    user: AbstractBaseUser | None = None,
+    user: ActingUser | None = None,
     actor: str | None = None,
     reserved_into: list[Reservation] | None = None,
     savepoint: bool = True,
@@ -327,7 +325,7 @@ def order_allocate(
 def _allocate(
     *,
     order: Order,
-    user: AbstractBaseUser | None,
+    user: ActingUser | None,
     actor: str | None,
     reserved_into: list[Reservation] | None,
 ) -> Order:
@@ -368,7 +366,7 @@ def _allocate(
 def order_deallocate(
     *,
     order: Order,
-    user: AbstractBaseUser | None = None,
+    user: ActingUser | None = None,
     actor: str | None = None,
     reason: str = "Order cancelled",
 ) -> list[Allocation]:
@@ -491,7 +489,7 @@ def allocations_release_for_shortfall(
     warehouse_id: int,
     quantity: int,
     reason: str,
-    user: AbstractBaseUser | None = None,
+    user: ActingUser | None = None,
     actor: str | None = None,
 ) -> int:
     """Un-reserve `quantity` units at one level because the stock is not physically there.
@@ -554,7 +552,7 @@ class _ShortfallHook:
         warehouse_id: int,
         quantity: int,
         reason: str,
-        user: AbstractBaseUser | None = None,
+        user: ActingUser | None = None,
     ) -> int:
         return allocations_release_for_shortfall(
             product_id=product_id,

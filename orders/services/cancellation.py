@@ -15,7 +15,7 @@ from orders.services.progress import PROGRESS_RANK
 from orders.transitions import CANCELLABLE, order_transition
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from core.users import ActingUser
 
 S = Order.Status
 
@@ -29,7 +29,7 @@ REST_CANCELLABLE = frozenset({S.PARTIALLY_SHIPPED, S.PARTIALLY_DELIVERED})
 def order_cancel(
     *,
     order: Order,
-    user: AbstractBaseUser | None = None,
+    user: ActingUser | None = None,
     actor: str | None = None,
     reason: str = "",
 ) -> Order:
@@ -75,7 +75,7 @@ def order_cancel_rest(
     *,
     order: Order,
     reason: str = "",
-    user: AbstractBaseUser | None = None,
+    user: ActingUser | None = None,
     actor: str | None = None,
 ) -> Order:
     """Cancel the units of a partially shipped order that have not shipped; keep the rest.

@@ -6,11 +6,14 @@ cancellation paths take), so a hold and a dispatch decision never interleave.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from core.errors import Conflict, ValidationFailed
-from logistics.models import ShipmentStatusGroups
+from core.users import ActingUser
+from logistics.models import Shipment, ShipmentStatusGroups
 from orders import error_codes, events
 from orders.iso import postcode_normalise, postcode_problem
 from orders.models import Hold, Order, OrderEvent
@@ -36,7 +39,9 @@ NOTE_MAX_LENGTH = 4000
 
 
 @transaction.atomic
-def order_note_add(*, order: Order, text: str, user=None, actor: str | None = None) -> OrderEvent:
+def order_note_add(
+    *, order: Order, text: str, user: ActingUser | None = None, actor: str | None = None
+) -> OrderEvent:
     """Append an internal note to the order's timeline. Raises ValidationFailed when empty."""
     text = text.strip()
     if not text:
@@ -56,7 +61,11 @@ def order_note_add(*, order: Order, text: str, user=None, actor: str | None = No
 
 @transaction.atomic
 def order_shipping_address_change(
-    *, order: Order, address: dict[str, str], user=None, actor: str | None = None
+    *,
+    order: Order,
+    address: dict[str, str],
+    user: ActingUser | None = None,
+    actor: str | None = None,
 ) -> Order:
     """Replace the shipping address of an order that has not been dispatched.
 
@@ -124,11 +133,11 @@ def order_shipping_address_change(
     return order
 
 
-def order_address_changeable(*, order: Order, shipments) -> bool:
+def order_address_changeable(*, order: Order, shipments: Iterable[Shipment]) -> bool:
     """Whether `order_shipping_address_change` would accept a change (shipments already loaded)."""
     return order.status in ADDRESS_CHANGEABLE_STATUSES and not shipments_with_provider(shipments)
 
 
-def shipments_with_provider(shipments) -> list:
+def shipments_with_provider(shipments: Iterable[Shipment]) -> list[Shipment]:
     """Of shipments already loaded, those the provider has accepted: a hold cannot stop them."""
     return [s for s in shipments if s.status not in _NOT_WITH_PROVIDER_STATUSES]

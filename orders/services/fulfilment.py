@@ -10,8 +10,7 @@ from orders.models import Order
 from orders.services.shipment_planning import shipments_plan_for_order
 
 if TYPE_CHECKING:
-    from django.contrib.auth.base_user import AbstractBaseUser
-
+    from core.users import ActingUser
     from inventory.services.stock import Reservation
 
 
@@ -20,7 +19,7 @@ if TYPE_CHECKING:
 def order_fulfil(
     *,
     order: Order,
-    user: AbstractBaseUser | None = None,
+    user: ActingUser | None = None,
     actor: str | None = None,
     new_order: bool = False,
 ) -> Order:

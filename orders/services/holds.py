@@ -14,18 +14,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.utils import timezone
 
 from core.errors import Conflict, IllegalTransition, NotFound, ValidationFailed
+from core.users import recorded_user
 from orders import error_codes, events
 from orders.models import Hold, Order
 from orders.transitions import order_transition
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser, User
+    from django.contrib.auth.models import User
+
+    from core.users import ActingUser
 
 S = Order.Status
 
@@ -57,7 +60,7 @@ def order_hold_place(
     order: Order,
     reason: str,
     note: str = "",
-    user: AbstractBaseUser | None = None,
+    user: ActingUser | None = None,
     actor: str | None = None,
     owner: User | None = None,
     due_at: datetime | None = None,
@@ -99,9 +102,9 @@ def order_hold_place(
         order=order,
         reason=reason,
         note=note.strip(),
-        owner=owner if owner is not None else _person(user),
+        owner=owner if owner is not None else recorded_user(user),
         due_at=due_at,
-        placed_by=_person(user),
+        placed_by=recorded_user(user),
     )
     events.hold_placed_event(order=order, hold=hold, user=user, actor=actor)
     if order.status not in HELD_IN_PLACE_STATUSES and order.status != S.ON_HOLD:
@@ -117,7 +120,7 @@ def order_holds_place_automatic(
     order: Order,
     reasons: Sequence[tuple[str, str]],
     status_reason: str,
-    user: AbstractBaseUser | None = None,
+    user: ActingUser | None = None,
     actor: str | None = None,
 ) -> list[Hold]:
     """Hold the (already locked) order for each `(reason, detail)` a system check found.
@@ -151,7 +154,7 @@ def order_hold_release(
     *,
     hold: Hold,
     note: str = "",
-    user: AbstractBaseUser | None = None,
+    user: ActingUser | None = None,
     actor: str | None = None,
 ) -> Hold:
     """Release one active hold; when it was the last, the order is allocated again
@@ -164,7 +167,7 @@ def order_hold_release(
     if hold.released_at is not None:
         raise Conflict("This hold was already released.", code=error_codes.HOLD_ALREADY_RELEASED)
     hold.released_at = timezone.now()
-    hold.released_by = _person(user)
+    hold.released_by = recorded_user(user)
     hold.release_note = note.strip()
     hold.save(update_fields=["released_at", "released_by", "release_note", "updated_at"])
     events.hold_released_event(order=order, hold=hold, user=user, actor=actor)
@@ -190,7 +193,7 @@ def order_hold_assign(
     *,
     hold: Hold,
     owner: User | None,
-    user: AbstractBaseUser | None = None,
+    user: ActingUser | None = None,
     actor: str | None = None,
 ) -> Hold:
     """Make `owner` (a staff user, or None for nobody) the person who follows the hold up.
@@ -218,10 +221,3 @@ def order_hold_assign(
         order=order, hold=hold, previous_owner=previous, user=user, actor=actor
     )
     return hold
-
-
-def _person(user: AbstractBaseUser | None) -> User | None:
-    # The person to record on the hold: none for a system actor or an anonymous user.
-    if user is not None and getattr(user, "is_authenticated", False):
-        return cast("User", user)
-    return None

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from decimal import Decimal
-from typing import TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -12,7 +13,7 @@ from django.utils import timezone
 from core.errors import Conflict, ValidationFailed
 from core.inserts import insert_all, insert_statement, inserted
 from core.models import related_objects_set
-from core.pipeline import pipelined, prepared_cursor
+from core.pipeline import one_row, pipelined, prepared_cursor
 from core.rows import from_row
 from inventory import sql as inventory_sql
 from inventory.models import Product
@@ -23,6 +24,9 @@ from orders.models import Channel, Order, OrderLine
 from orders.numbers import format_order_number
 from orders.services.fulfilment import order_fulfil
 from orders.sql import NEXT_NUMBERS_SQL
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 MAX_LINES = 500
 MAX_QUANTITY = 10_000
@@ -68,7 +72,7 @@ def _invalid(errors: list[dict[str, str]]) -> ValidationFailed:
     )
 
 
-def _service_level_from(rows, reference: str) -> ServiceLevel:
+def _service_level_from(rows: Sequence[Sequence[Any]], reference: str) -> ServiceLevel:
     """`standard` (unique among active levels) or `provider:standard` → the ServiceLevel.
 
     `rows`: what logistics_sql.SERVICE_LEVEL_BY_CODE_SQL found. Raises ValidationFailed when the
@@ -87,7 +91,7 @@ def _service_level_from(rows, reference: str) -> ServiceLevel:
     raise _invalid([{"field": "service_level", "message": message}])
 
 
-def _products_from(rows, lines: list[LineInput]) -> dict[str, Product]:
+def _products_from(rows: Sequence[Sequence[Any]], lines: list[LineInput]) -> dict[str, Product]:
     products = {product.sku: product for product in (from_row(Product, row)[0] for row in rows)}
     errors = []
     for index, line in enumerate(lines):
@@ -135,8 +139,8 @@ def _intake_reads(
                 prepare=True,
             )
         product_rows = products.fetchall()
-        (number,) = numbers.fetchone()
-        level_rows = levels.fetchall() if service_level else None
+        (number,) = one_row(numbers)
+        level_rows = levels.fetchall() if service_level else []
     found = _products_from(product_rows, lines)
     level = _service_level_from(level_rows, service_level) if service_level else None
     return found, level, format_order_number(number)
@@ -154,7 +158,7 @@ def order_create(
     lines: list[LineInput],
     service_level: str | None = None,
     placed_at: dt.datetime | None = None,
-    user=None,
+    user: User | None = None,
     actor: str | None = None,
 ) -> Order:
     """Create an order with its lines, record `received`, and hand it to fulfilment.

@@ -40,7 +40,7 @@ from orders.transitions import (
 )
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from core.users import ActingUser
 
 logger = logging.getLogger(__name__)
 
@@ -278,7 +278,7 @@ def order_returns_apply(
     *,
     order: Order,
     returned: Sequence[tuple[int, int]],
-    user: AbstractBaseUser | None = None,
+    user: ActingUser | None = None,
     actor: str | None = None,
 ) -> Order:
     """Count returned units on their order lines and move the (locked) order to

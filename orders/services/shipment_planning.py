@@ -42,8 +42,7 @@ from orders.services.progress import order_rollup
 from orders.transitions import order_transition
 
 if TYPE_CHECKING:
-    from django.contrib.auth.base_user import AbstractBaseUser
-
+    from core.users import ActingUser
     from inventory.services.stock import Reservation
     from logistics.models import Shipment
 
@@ -63,7 +62,7 @@ Unplanned = dict[int, dict[int, int]]
 def shipments_plan_for_order(
     *,
     order: Order,
-    user: AbstractBaseUser | None = None,
+    user: ActingUser | None = None,
     actor: str | None = None,
     new_order_reserved: list[Reservation] | None = None,
 ) -> list[Shipment]:
@@ -131,7 +130,7 @@ def _plan_new_order(
     *,
     order: Order,
     reserved: list[Reservation],
-    user: AbstractBaseUser | None,
+    user: ActingUser | None,
     actor: str | None,
 ) -> list[Shipment]:
     """Plan an order created in the caller's transaction from what allocation reserved."""
@@ -174,7 +173,7 @@ def _plan(
     unplanned: Unplanned,
     released: list[Shipment],
     held: list[str],
-    user: AbstractBaseUser | None,
+    user: ActingUser | None,
     actor: str | None,
 ) -> list[Shipment]:
     """The planning itself, on the order row the caller locked (or just created).
@@ -249,7 +248,7 @@ def _shipment_plan(
     lines: dict[int, OrderLine],
     held: list[str],
     explained: list[OrderEvent],
-    user: AbstractBaseUser | None,
+    user: ActingUser | None,
     actor: str | None,
 ) -> Shipment | None:
     """One warehouse's shipment, or None (logged) when no active provider ships from it.

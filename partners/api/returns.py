@@ -60,7 +60,9 @@ class ReturnSerializer(serializers.Serializer):
         help_text="Computed at receipt from the quantities received; null before.",
     )
     warehouse = serializers.CharField(help_text="Where the goods go back to.")
-    label = ReturnLabelSerializer(
+    # Declared fields move into _declared_fields (serializer metaclass): this does not
+    # replace Field.label on instances, as the stubs assume.
+    label = ReturnLabelSerializer(  # type: ignore[assignment]
         allow_null=True, help_text="Null until the provider has issued the return label."
     )
     lines = ReturnLineOutputSerializer(many=True)

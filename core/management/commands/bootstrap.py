@@ -4,8 +4,10 @@ Applies pending migrations (skipped when there are none, which keeps a second
 `make run` fast) and runs `seed_demo`.
 """
 
+from typing import Any
+
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
@@ -18,10 +20,10 @@ def _pending_migrations() -> int:
 class Command(BaseCommand):
     help = "Apply pending migrations and make sure the demo data exists."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--no-seed", action="store_true", help="Only migrate.")
 
-    def handle(self, *args, no_seed: bool, **options):
+    def handle(self, *args: Any, no_seed: bool, **options: Any) -> None:
         pending = _pending_migrations()
         if pending:
             self.stdout.write(f"Applying {pending} migrations…")

@@ -1,5 +1,7 @@
 """Re-encrypt every stored secret with the first key of CONSIGN_SECRETS_KEY (key rotation)."""
 
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError
 
 from core.secrets import SecretUndecryptable, secrets_reencrypt_all
@@ -12,7 +14,7 @@ class Command(BaseCommand):
         "(docs/operations.md)."
     )
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         try:
             done = secrets_reencrypt_all()
         except SecretUndecryptable as exc:

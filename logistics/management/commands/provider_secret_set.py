@@ -10,6 +10,7 @@ import sys
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from core.secrets import EncryptedSecretField
 from logistics.models import Provider
 from logistics.services.providers import SECRET_FIELDS, provider_secret_set
 
@@ -34,6 +35,8 @@ class Command(BaseCommand):
         if provider is None:
             raise CommandError(f"No provider with code {provider_code!r}.")
         model_field = Provider._meta.get_field(field)
+        if not isinstance(model_field, EncryptedSecretField):  # SECRET_FIELDS are all secrets
+            raise CommandError(f"{field} is not a secret field.")
         if generate:
             if model_field.generate is None:
                 raise CommandError(f"{field} cannot be generated: it is issued by the provider.")
