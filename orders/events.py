@@ -120,28 +120,27 @@ def note_added_event(
 def shipment_shipped_event(
     *, shipment: Shipment, occurred_at: dt.datetime, into: list[OrderEvent] | None = None
 ) -> OrderEvent:
-    return event_record(
-        order=shipment.order,
-        into=into,
-        type=OrderEvent.Type.SHIPPED,
-        actor=f"lsp:{shipment.provider.code}",
-        shipment_id=shipment.pk,
-        tracking_number=shipment.tracking_number,
-        occurred_at=occurred_at.isoformat(),
-    )
+    return _milestone(OrderEvent.Type.SHIPPED, shipment=shipment, at=occurred_at, into=into)
 
 
 def shipment_delivered_event(
     *, shipment: Shipment, occurred_at: dt.datetime, into: list[OrderEvent] | None = None
 ) -> OrderEvent:
+    return _milestone(OrderEvent.Type.DELIVERED, shipment=shipment, at=occurred_at, into=into)
+
+
+def _milestone(
+    type_: OrderEvent.Type, *, shipment: Shipment, at: dt.datetime, into: list[OrderEvent] | None
+) -> OrderEvent:
+    # A parcel milestone the provider reported: the provider is the actor.
     return event_record(
         order=shipment.order,
         into=into,
-        type=OrderEvent.Type.DELIVERED,
+        type=type_,
         actor=f"lsp:{shipment.provider.code}",
         shipment_id=shipment.pk,
         tracking_number=shipment.tracking_number,
-        occurred_at=occurred_at.isoformat(),
+        occurred_at=at.isoformat(),
     )
 
 

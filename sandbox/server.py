@@ -197,16 +197,7 @@ class Sandbox:
             return shipment.response
         # Demo shipments were registered by seed_demo, which does not know the address
         # this sandbox answers on: their links are built from it here.
-        base = self.base_url
-        return {
-            "id": shipment.id,
-            "reference": shipment.reference,
-            "tracking_number": shipment.tracking_number,
-            "status": "INFO_RECEIVED",
-            "label_url": f"{base}/v1/shipments/{shipment.id}/label.pdf",
-            "tracking_url": f"{base}/track/{shipment.tracking_number}",
-            **shipment.response,
-        }
+        return self._created_response(shipment, **shipment.response)
 
     def create_shipment(self, *, key: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         with self.lock, self.store.write():
