@@ -10,6 +10,7 @@ from core.errors import Conflict
 from logistics.models import Shipment, ShipmentStatusGroups
 from orders import error_codes, events
 from orders.models import Order, OrderLine
+from orders.services.holds import order_lock
 from orders.services.partner_notifications import Event, order_notify
 from orders.services.progress import PROGRESS_RANK
 from orders.transitions import CANCELLABLE, order_transition
@@ -103,7 +104,7 @@ def order_cancel_rest(
     from logistics.services.dispatch import shipments_cancel_for_order
     from orders.services.allocation import order_deallocate
 
-    locked = Order.objects.select_for_update().get(pk=order.pk)
+    locked = order_lock(order=order)
     if locked.status not in REST_CANCELLABLE:
         if locked.status in CANCELLABLE:
             message = "nothing has shipped yet: cancel the whole order instead."
