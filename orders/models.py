@@ -248,6 +248,16 @@ class OrderLine(models.Model):
     def __str__(self) -> str:
         return f"{self.order_id}#{self.line_number} {self.quantity}×{self.sku}"
 
+    @property
+    def quantity_expected(self) -> int:
+        """Units the customer is to get: ordered less cancelled (SQL: progress.EXPECTED)."""
+        return self.quantity - self.quantity_cancelled
+
+    @property
+    def quantity_unshipped(self) -> int:
+        """Units still to leave: what cancelling the rest of the order would cancel."""
+        return self.quantity_expected - self.quantity_shipped
+
 
 class OrderEvent(models.Model):
     """Append-only order timeline. Written only through orders.events."""

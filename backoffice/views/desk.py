@@ -116,9 +116,7 @@ def order_detail(request, number: str):
     summary = selectors.order_customer_summary(
         order=order, lines=lines, shipments=shipments, timeline=timeline
     )
-    rest_left = sum(
-        line.quantity - line.quantity_shipped - line.quantity_cancelled for line in lines
-    )
+    rest_left = sum(line.quantity_unshipped for line in lines)
     return page(
         request,
         "backoffice/order_detail.html",

@@ -117,9 +117,7 @@ def order_cancel_rest(
             order_status=locked.status,
         )
     lines = list(OrderLine.objects.filter(order=locked).order_by("pk"))
-    rest = {
-        line.pk: line.quantity - line.quantity_shipped - line.quantity_cancelled for line in lines
-    }
+    rest = {line.pk: line.quantity_unshipped for line in lines}
     if not any(rest.values()):
         raise Conflict(
             f"Order {locked.number} has nothing left to cancel: every unit has shipped "
@@ -182,7 +180,7 @@ def order_cancel_rest(
 def _status_after_rest(*, order: Order, lines: list[OrderLine]) -> str | None:
     # Every line is now shipped + cancelled == quantity: the order is shipped, or
     # delivered once every shipped unit is; never a step back (progress.PROGRESS_RANK).
-    expected = sum(line.quantity - line.quantity_cancelled for line in lines)
+    expected = sum(line.quantity_expected for line in lines)
     delivered = sum(line.quantity_delivered for line in lines)
     target = S.DELIVERED if delivered >= expected else S.SHIPPED
     if PROGRESS_RANK[target] <= PROGRESS_RANK[order.status]:
