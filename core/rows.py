@@ -9,6 +9,7 @@ instances the ORM would have made.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Any, TypeVar
 
 from django.db import connection, models
@@ -16,13 +17,21 @@ from django.db import connection, models
 M = TypeVar("M", bound=models.Model)
 
 
-def _row_fields(model: type[models.Model]) -> list[models.Field[Any, Any]]:
+# Cached per model: from_row runs for every row intake reads, and the answer depends only
+# on the model's fields (a field either has a from_db_value converter or not).
+@cache
+def _row_fields(model: type[models.Model]) -> tuple[models.Field[Any, Any], ...]:
     """The concrete fields read by hand: all but those whose value the ORM converts after
     reading (an encrypted secret, decrypted by `from_db_value`). A raw row would hold
     them unconverted, so they are left deferred: the ORM loads them if anyone asks."""
-    return [
+    return tuple(
         field for field in model._meta.concrete_fields if not field.get_db_converters(connection)
-    ]
+    )
+
+
+@cache
+def _row_names(model: type[models.Model]) -> tuple[str, ...]:
+    return tuple(field.attname for field in _row_fields(model))
 
 
 def select_columns(model: type[models.Model], alias: str) -> str:
@@ -33,7 +42,6 @@ def select_columns(model: type[models.Model], alias: str) -> str:
 
 def from_row(model: type[M], row: Sequence[Any], start: int = 0) -> tuple[M, int]:
     """The instance in `row` from `start` (columns as `select_columns`), and where it ends."""
-    fields = _row_fields(model)
-    end = start + len(fields)
-    names = [field.attname for field in fields]
+    names = _row_names(model)
+    end = start + len(names)
     return model.from_db(connection.alias, names, row[start:end]), end
