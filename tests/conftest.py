@@ -7,6 +7,7 @@ pytest_plugins = [
     "tests.fixtures.admin_book",
     "tests.fixtures.api",
     "tests.fixtures.live",
+    "tests.fixtures.generated_client",
     # Fails the run if any log line of it holds a raw API key.
     "tests.fixtures.log_audit",
 ]

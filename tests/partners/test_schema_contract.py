@@ -16,15 +16,10 @@ import datetime as dt
 import importlib
 import json
 import re
-import subprocess
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import urlencode
 
-import httpx
 import pytest
-from django.conf import settings
 from django.db import transaction
 from django.test import Client
 from django.utils import timezone
@@ -35,57 +30,16 @@ from logistics.models import Shipment
 from orders.services.shipment_planning import shipments_plan_for_order
 from returns.models import ReturnRequest
 from returns.services import return_label_issue
+from tests.fixtures.generated_client import HOST, PACKAGE, DjangoTransport
 from tests.logistics.helpers import allocated_order
 from tests.returns.helpers import FakeReturnAdapter, delivered_order
 
-CLIENT_CONFIG = Path(settings.BASE_DIR) / "docs" / "clients" / "openapi-python-client.yaml"
-PACKAGE = "consign_partner_client"
-HOST = "http://testserver"
 # What docs/api.md tells partners who validate with openapi-core: it parses JSON bodies
 # by their media type and does not know RFC 9457's application/problem+json.
 OPENAPI_CORE_CONFIG = Config(
     extra_media_type_deserializers={"application/problem+json": json.loads}
 )
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
-
-
-@pytest.fixture(scope="session")
-def published_schema() -> dict:
-    response = Client().get("/api/schema/", {"format": "json"})
-    assert response.status_code == 200
-    return json.loads(response.content)
-
-
-@pytest.fixture(scope="session")
-def generated(published_schema, tmp_path_factory):
-    """(package directory, generator output) of a client generated from the served schema."""
-    root = tmp_path_factory.mktemp("generated-client")
-    schema_path = root / "schema.json"
-    schema_path.write_text(json.dumps(published_schema))
-    bin_dir = str(Path(sys.executable).parent)
-    result = subprocess.run(  # noqa: S603 - our own interpreter, fixed arguments
-        [
-            sys.executable,
-            "-m",
-            "openapi_python_client",
-            "generate",
-            "--path",
-            str(schema_path),
-            "--meta",
-            "none",
-            "--output-path",
-            str(root / PACKAGE),
-            "--config",
-            str(CLIENT_CONFIG),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        # Its post-hooks format the code with ruff, from the same environment.
-        env={"PATH": bin_dir, "HOME": str(root)},
-    )
-    return root, result.returncode, result.stdout + result.stderr
 
 
 def test_client_generates_from_the_schema_without_warnings(generated):
@@ -95,44 +49,6 @@ def test_client_generates_from_the_schema_without_warnings(generated):
         line for line in output.splitlines() if line.strip() and not line.startswith("Generating ")
     ]
     assert noise == [], output
-
-
-class DjangoTransport(httpx.BaseTransport):
-    """httpx requests of the generated client, answered by Django's test client in-process
-    (same database transaction as the test)."""
-
-    def __init__(self) -> None:
-        self.client = Client()
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        headers = {
-            name: value
-            for name, value in request.headers.items()
-            if name.lower() not in {"host", "content-length", "content-type"}
-        }
-        response = self.client.generic(
-            request.method,
-            request.url.raw_path.decode(),
-            request.read(),
-            content_type=request.headers.get("content-type", ""),
-            headers=headers,
-        )
-        return httpx.Response(
-            response.status_code, headers=list(response.items()), content=response.content
-        )
-
-
-@pytest.fixture
-def client_package(generated):
-    root, returncode, output = generated
-    assert returncode == 0, output
-    sys.path.insert(0, str(root))
-    try:
-        yield importlib.import_module(PACKAGE)
-    finally:
-        sys.path.remove(str(root))
-        for name in [name for name in sys.modules if name.partition(".")[0] == PACKAGE]:
-            del sys.modules[name]
 
 
 @pytest.mark.django_db
