@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "partners",
     "backoffice",
     "returns",
+    "economics",
     # Outside the domain apps: demo data (seed_demo) and the LSP sandbox (run_lsp_sandbox).
     "demo",
     "sandbox",
