@@ -91,6 +91,19 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
                 "logistics.change_servicelevel",
                 # Choosing another provider changes cost and contract: not a shift task.
                 "logistics.reroute_dispatch",
+                # What LSPs charge: the contract is the manager's.
+                "economics.view_ratecard",
+                "economics.add_ratecard",
+                "economics.change_ratecard",
+                "economics.activate_ratecard",
+                "economics.view_zone",
+                "economics.add_zone",
+                "economics.change_zone",
+                "economics.delete_zone",
+                "economics.view_chargerule",
+                "economics.add_chargerule",
+                "economics.change_chargerule",
+                "economics.delete_chargerule",
             ]
         )
     ),

@@ -53,6 +53,7 @@ class RateCard(TimeStampedModel):
 
     class Meta:
         ordering = ["provider", "-valid_from"]
+        permissions = [("activate_ratecard", "Can activate a rate card")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(valid_to__isnull=True) | Q(valid_to__gt=models.F("valid_from")),
