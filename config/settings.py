@@ -316,6 +316,8 @@ PARTNER_WEBHOOK_RETRY_MAX_SECONDS = env.float("PARTNER_WEBHOOK_RETRY_MAX_SECONDS
 PARTNER_WEBHOOK_TIMEOUT_SECONDS = env.float("PARTNER_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
 # Beat periods (seconds): sweepers + due polls, and late-shipment detection.
 LOGISTICS_SWEEP_SECONDS = env.float("LOGISTICS_SWEEP_SECONDS", default=15.0)
+# How often the expected cost of new and newly dispatched shipments is priced (docs/economics.md).
+ECONOMICS_SWEEP_SECONDS = env.float("ECONOMICS_SWEEP_SECONDS", default=30.0)
 LOGISTICS_LATE_CHECK_SECONDS = env.float("LOGISTICS_LATE_CHECK_SECONDS", default=600.0)
 
 # --- Production hardening (active whenever DEBUG is off) --------------------
@@ -467,6 +469,10 @@ CELERY_BEAT_SCHEDULE = {
     "logistics-late-shipments": {
         "task": "logistics.tasks.tracking_flag_late_task",
         "schedule": LOGISTICS_LATE_CHECK_SECONDS,
+    },
+    "economics-expected-costs": {
+        "task": "economics.tasks.expected_costs_sweep_task",
+        "schedule": ECONOMICS_SWEEP_SECONDS,
     },
     "orders-backorders-sweep": {
         "task": "orders.tasks.backorders_sweep_task",

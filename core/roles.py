@@ -96,6 +96,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
                 "economics.add_ratecard",
                 "economics.change_ratecard",
                 "economics.activate_ratecard",
+                "economics.view_expected_cost",
                 "economics.view_zone",
                 "economics.add_zone",
                 "economics.change_zone",

@@ -189,3 +189,84 @@ class ChargeRule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_charge_type_display()}: {self.name}"
+
+
+class Stage(models.TextChoices):
+    PLANNED = "planned", "Planned"
+    DISPATCHED = "dispatched", "Dispatched"
+    CANCELLED = "cancelled", "Cancelled before dispatch"
+
+
+class ShipmentCost(models.Model):
+    """What a shipment is expected to cost under the card in force, and at which stage.
+
+    Written by the pricing sweep (economics.services.expected_cost), never by the
+    dispatch path: planned shipments are priced within a sweep period of being
+    created, and priced again once dispatched.
+    """
+
+    shipment = models.OneToOneField(
+        "logistics.Shipment", on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    stage = models.CharField(max_length=12, choices=Stage.choices)
+    card = models.ForeignKey(
+        RateCard, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    currency = models.CharField(max_length=3, blank=True, default="")
+    total = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    problems = ArrayField(models.CharField(max_length=300), default=list, blank=True)
+    priced_at = models.DateTimeField()
+
+    class Meta:
+        permissions = [("view_expected_cost", "Can see what shipments are expected to cost")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(stage__in=["planned", "dispatched", "cancelled"]),
+                name="shipmentcost_stage_known",
+            ),
+            # No card in force: nothing priced, and the reason is in `problems`.
+            models.CheckConstraint(
+                condition=Q(card__isnull=True, total__isnull=True)
+                | Q(card__isnull=False, total__isnull=False),
+                name="shipmentcost_total_iff_card",
+            ),
+        ]
+        indexes = [
+            # The dispatched-stage sweep reads the planned ones only.
+            models.Index(
+                fields=["shipment"], condition=Q(stage="planned"), name="shipmentcost_planned"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.shipment_id} {self.stage} {self.total} {self.currency}"
+
+
+class ShipmentCharge(models.Model):
+    """One expected charge line of a shipment, naming the rule that produced it."""
+
+    shipment = models.ForeignKey("logistics.Shipment", on_delete=models.CASCADE, related_name="+")
+    rule = models.ForeignKey(ChargeRule, on_delete=models.PROTECT, related_name="+")
+    charge_type = models.CharField(max_length=16, choices=ChargeType.choices)
+    description = models.CharField(max_length=150)
+    quantity = models.PositiveIntegerField()
+    unit_amount = models.DecimalField(max_digits=14, decimal_places=4)
+    amount = models.DecimalField(max_digits=14, decimal_places=4)
+
+    class Meta:
+        ordering = ["shipment", "id"]
+        indexes = [models.Index(fields=["shipment", "id"], name="shipmentcharge_shipment")]
+
+    def __str__(self) -> str:
+        return f"{self.shipment_id} {self.description} {self.amount}"
+
+
+class SweepCursor(models.Model):
+    """How far a sweep of economics has read (one row per sweep)."""
+
+    name = models.SlugField(max_length=50, primary_key=True)
+    position = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.position}"

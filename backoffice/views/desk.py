@@ -27,6 +27,7 @@ from backoffice.views.common import (
     staff_view,
 )
 from core.errors import DomainError, ValidationFailed
+from economics.selectors import expected_costs_for
 from orders.iso import country_name
 from orders.models import Hold, Order
 from orders.services import desk as desk_services
@@ -106,6 +107,9 @@ def order_detail(request, number: str):
         )
     user = request.user
     shipments = list(order.shipments.all())
+    # What LSP work costs is the manager's business, not every agent's.
+    see_cost = user.has_perm("economics.view_expected_cost")
+    costs = expected_costs_for(shipment_ids=[s.pk for s in shipments]) if see_cost else {}
     lines = list(order.lines.all())
     timeline = selectors.order_timeline(order=order, shipments=shipments)
     kind = request.GET.get("timeline", "all")
@@ -125,6 +129,7 @@ def order_detail(request, number: str):
             "order": order,
             "lines": lines,
             "shipments": shipments,
+            "shipment_rows": [(s, costs.get(s.pk)) for s in shipments],
             "shipments_with_provider": desk_services.shipments_with_provider(shipments),
             "active_holds": [h for h in holds if h.released_at is None],
             "past_holds": [h for h in holds if h.released_at is not None],
@@ -145,6 +150,7 @@ def order_detail(request, number: str):
                 "note": user.has_perm("orders.add_order_note"),
                 "address": user.has_perm("orders.change_shipping_address") and can_change_address,
                 "cancel": user.has_perm("orders.cancel_order") and order.status in CANCELLABLE,
+                "see_cost": see_cost,
                 # The unshipped rest of a partially shipped order (issue 16 item 12).
                 "cancel_rest": user.has_perm("orders.cancel_order")
                 and order.status in REST_CANCELLABLE

@@ -1,0 +1,262 @@
+"""The expected cost of every outbound shipment, priced by a sweep (not by the dispatch path).
+
+`expected_costs_sweep` (beat, every ECONOMICS_SWEEP_SECONDS) prices new shipments
+under the card in force on the day they were planned, prices them again under the
+card of their dispatch day once they are dispatched, and zeroes the ones cancelled
+before dispatch. Dispatch and intake never wait for pricing and never fail because
+of it; a shipment no card can price gets a cost row that says why.
+
+New shipments are found by id above a cursor, looking back LOOKBACK ids so that a
+shipment whose transaction committed after later ids were priced is still found
+(the anti-join over that window is an index range, cheap).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, Sum
+from django.utils import timezone
+
+from economics import pricing
+from economics.models import RateCard, ShipmentCharge, ShipmentCost, Stage, SweepCursor
+from economics.services.rate_cards import card_terms
+from logistics.models import CustomsDeclaration, Parcel, Shipment, ShipmentLine
+from orders.models import Order
+
+LOOKBACK = 5_000
+BATCH = 1_000
+NEW_SHIPMENTS = "shipments-new"
+DISPATCHED = "shipments-dispatched"
+
+
+@dataclass(frozen=True)
+class _Facts:
+    shipment_id: int
+    provider_id: int
+    stage: str
+    on: dt.date
+    work: pricing.ShipmentWork
+
+
+class _Cards:
+    """Active cards of the providers at hand, as terms, looked up by day."""
+
+    def __init__(self, provider_ids: Iterable[int]) -> None:
+        self.by_provider: dict[int, list[tuple[RateCard, pricing.CardTerms]]] = defaultdict(list)
+        cards = RateCard.objects.filter(
+            provider_id__in=set(provider_ids), status=RateCard.Status.ACTIVE
+        ).prefetch_related("zones", "rules")
+        for card in cards:
+            self.by_provider[card.provider_id].append((card, card_terms(card)))
+
+    def on(self, provider_id: int, day: dt.date) -> tuple[RateCard, pricing.CardTerms] | None:
+        for card, terms in self.by_provider.get(provider_id, []):
+            if card.valid_from <= day and (card.valid_to is None or day < card.valid_to):
+                return card, terms
+        return None
+
+
+def _stage(
+    *, created_at: dt.datetime, dispatched_at: dt.datetime | None, status: str
+) -> tuple[str, dt.date]:
+    if dispatched_at is not None:
+        return Stage.DISPATCHED, dispatched_at.date()
+    if status == Shipment.Status.CANCELLED:
+        return Stage.CANCELLED, created_at.date()
+    return Stage.PLANNED, created_at.date()
+
+
+def _facts(shipment_ids: Sequence[int]) -> list[_Facts]:
+    rows = list(
+        Shipment.objects.filter(pk__in=shipment_ids).values(
+            "pk", "provider_id", "order_id", "created_at", "dispatched_at", "status"
+        )
+    )
+    units = dict(
+        ShipmentLine.objects.filter(shipment_id__in=shipment_ids)
+        .values("shipment_id")
+        .annotate(units=Sum("quantity"))
+        .values_list("shipment_id", "units")
+    )
+    weights: dict[int, list[int]] = defaultdict(list)
+    for shipment_id, weight in (
+        Parcel.objects.filter(shipment_id__in=shipment_ids)
+        .order_by("shipment_id", "pk")
+        .values_list("shipment_id", "weight_grams")
+    ):
+        weights[shipment_id].append(weight)
+    destinations = {
+        pk: (country, postcode)
+        for pk, country, postcode in Order.objects.filter(
+            pk__in={row["order_id"] for row in rows}
+        ).values_list("pk", "shipping_country", "shipping_postcode")
+    }
+    declared = set(
+        CustomsDeclaration.objects.filter(shipment_id__in=shipment_ids).values_list(
+            "shipment_id", flat=True
+        )
+    )
+    facts = []
+    for row in rows:
+        stage, day = _stage(
+            created_at=row["created_at"], dispatched_at=row["dispatched_at"], status=row["status"]
+        )
+        country, postcode = destinations[row["order_id"]]
+        facts.append(
+            _Facts(
+                shipment_id=row["pk"],
+                provider_id=row["provider_id"],
+                stage=stage,
+                on=day,
+                work=pricing.ShipmentWork(
+                    units=units.get(row["pk"]) or 0,
+                    parcel_weights_grams=tuple(weights.get(row["pk"], ())),
+                    country=country,
+                    postcode=postcode,
+                    customs_declarations=1 if row["pk"] in declared else 0,
+                ),
+            )
+        )
+    return facts
+
+
+def _priced(
+    fact: _Facts, cards: _Cards, now: dt.datetime
+) -> tuple[ShipmentCost, list[ShipmentCharge]]:
+    found = cards.on(fact.provider_id, fact.on)
+    if found is None:
+        problem = f"no active rate card of the provider on {fact.on.isoformat()}"
+        cost = ShipmentCost(
+            shipment_id=fact.shipment_id, stage=fact.stage, problems=[problem], priced_at=now
+        )
+        return cost, []
+    card, terms = found
+    if fact.stage == Stage.CANCELLED:
+        zero = pricing.money(Decimal(0), terms.places)
+        cost = ShipmentCost(
+            shipment_id=fact.shipment_id,
+            stage=fact.stage,
+            card=card,
+            currency=card.currency,
+            total=zero,
+            priced_at=now,
+        )
+        return cost, []
+    quote = pricing.shipment_quote(terms, fact.work)
+    problems = list(quote.problems)
+    if not fact.work.parcel_weights_grams:
+        problems.append("the shipment has no parcels yet")
+    cost = ShipmentCost(
+        shipment_id=fact.shipment_id,
+        stage=fact.stage,
+        card=card,
+        currency=quote.currency,
+        total=quote.total,
+        problems=problems,
+        priced_at=now,
+    )
+    lines = [
+        ShipmentCharge(
+            shipment_id=fact.shipment_id,
+            rule_id=line.rule_id,
+            charge_type=line.charge_type,
+            description=line.description[:150],
+            quantity=line.quantity,
+            unit_amount=line.unit_amount,
+            amount=line.amount,
+        )
+        for line in quote.lines
+    ]
+    return cost, lines
+
+
+def shipments_price(*, shipment_ids: Sequence[int]) -> int:
+    """Price (or re-price) these shipments at their current stage; returns how many.
+
+    Call inside a transaction. Replaces the shipments' charge lines and cost rows.
+    """
+    if not shipment_ids:
+        return 0
+    facts = _facts(shipment_ids)
+    cards = _Cards(fact.provider_id for fact in facts)
+    now = timezone.now()
+    costs: list[ShipmentCost] = []
+    charges: list[ShipmentCharge] = []
+    for fact in facts:
+        cost, lines = _priced(fact, cards, now)
+        costs.append(cost)
+        charges += lines
+    ShipmentCharge.objects.filter(shipment_id__in=[fact.shipment_id for fact in facts]).delete()
+    ShipmentCost.objects.bulk_create(
+        costs,
+        update_conflicts=True,
+        unique_fields=["shipment"],
+        update_fields=["stage", "card", "currency", "total", "problems", "priced_at"],
+    )
+    ShipmentCharge.objects.bulk_create(charges)
+    return len(costs)
+
+
+def _locked_cursor(name: str) -> SweepCursor | None:
+    SweepCursor.objects.get_or_create(name=name)
+    # Another sweep holding it is doing this work right now: leave it to that one.
+    return SweepCursor.objects.select_for_update(skip_locked=True).filter(name=name).first()
+
+
+def new_shipments_price(*, batch: int = BATCH) -> int:
+    """Price outbound shipments that have no cost row yet (one batch)."""
+    with transaction.atomic():
+        cursor = _locked_cursor(NEW_SHIPMENTS)
+        if cursor is None:
+            return 0
+        ids = list(
+            Shipment.objects.filter(
+                pk__gt=max(0, cursor.position - LOOKBACK),
+                direction=Shipment.Direction.OUTBOUND,
+            )
+            .filter(~Exists(ShipmentCost.objects.filter(shipment_id=OuterRef("pk"))))
+            .order_by("pk")
+            .values_list("pk", flat=True)[:batch]
+        )
+        count = shipments_price(shipment_ids=ids)
+        if ids and ids[-1] > cursor.position:
+            cursor.position = ids[-1]
+            cursor.save(update_fields=["position", "updated_at"])
+        return count
+
+
+def moved_shipments_price(*, batch: int = BATCH) -> int:
+    """Price again the shipments priced as planned that were since dispatched or cancelled."""
+    with transaction.atomic():
+        if _locked_cursor(DISPATCHED) is None:
+            return 0
+        ids = list(
+            ShipmentCost.objects.filter(stage=Stage.PLANNED)
+            .filter(
+                Q(shipment__dispatched_at__isnull=False)
+                | Q(shipment__status=Shipment.Status.CANCELLED)
+            )
+            .order_by("shipment_id")
+            .values_list("shipment_id", flat=True)[:batch]
+        )
+        return shipments_price(shipment_ids=ids)
+
+
+def expected_costs_sweep(*, max_seconds: float = 20.0) -> int:
+    """Both sweeps, batch after batch, until nothing is left or time is up; returns how many."""
+    deadline = time.monotonic() + max_seconds
+    total = 0
+    for sweep in (new_shipments_price, moved_shipments_price):
+        while True:
+            count = sweep()
+            total += count
+            if count < BATCH or time.monotonic() > deadline:
+                break
+    return total

@@ -1,0 +1,14 @@
+"""Celery tasks: thin wrappers over economics services. Safe to run twice (and at once)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from economics.services.expected_cost import expected_costs_sweep
+
+TASK_OPTIONS = {"acks_late": True, "reject_on_worker_lost": True, "ignore_result": True}
+
+
+@shared_task(**TASK_OPTIONS)
+def expected_costs_sweep_task() -> int:
+    return expected_costs_sweep()
