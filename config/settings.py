@@ -1,6 +1,7 @@
 """Consign settings. Configuration comes only from environment variables (config/env.py)."""
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from csp.constants import NONE, SELF
@@ -318,6 +319,10 @@ PARTNER_WEBHOOK_TIMEOUT_SECONDS = env.float("PARTNER_WEBHOOK_TIMEOUT_SECONDS", d
 LOGISTICS_SWEEP_SECONDS = env.float("LOGISTICS_SWEEP_SECONDS", default=15.0)
 # How often the expected cost of new and newly dispatched shipments is priced (docs/economics.md).
 ECONOMICS_SWEEP_SECONDS = env.float("ECONOMICS_SWEEP_SECONDS", default=30.0)
+# An invoice line within max(absolute, percent of the expected amount) of what the rate
+# card says is matched; an invoice profile may set its own (docs/economics.md).
+ECONOMICS_TOLERANCE_ABSOLUTE = Decimal(env.str("ECONOMICS_TOLERANCE_ABSOLUTE", default="0.01"))
+ECONOMICS_TOLERANCE_PERCENT = Decimal(env.str("ECONOMICS_TOLERANCE_PERCENT", default="0.5"))
 LOGISTICS_LATE_CHECK_SECONDS = env.float("LOGISTICS_LATE_CHECK_SECONDS", default=600.0)
 
 # --- Production hardening (active whenever DEBUG is off) --------------------

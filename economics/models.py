@@ -270,3 +270,166 @@ class SweepCursor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}@{self.position}"
+
+
+class InvoiceProfile(models.Model):
+    """How one provider's invoice CSV is laid out: its column names and number formats."""
+
+    provider = models.ForeignKey(
+        "logistics.Provider", on_delete=models.CASCADE, related_name="invoice_profiles"
+    )
+    name = models.SlugField(max_length=50)
+    # Our column name → the provider's (economics.services.invoice_parsing.COLUMNS).
+    columns = models.JSONField(default=dict, blank=True)
+    # The provider's charge code → ours (ChargeType); codes not listed are read as ours.
+    charge_types = models.JSONField(default=dict, blank=True)
+    delimiter = models.CharField(max_length=1, default=",")
+    date_format = models.CharField(max_length=32, default="%Y-%m-%d")
+    decimal_separator = models.CharField(max_length=1, default=".")
+    thousands_separator = models.CharField(max_length=1, blank=True, default="")
+    tolerance_absolute = models.DecimalField(
+        max_digits=10, decimal_places=4, null=True, blank=True,
+        help_text="Empty: ECONOMICS_TOLERANCE_ABSOLUTE.",
+    )  # fmt: skip
+    tolerance_percent = models.DecimalField(
+        max_digits=7, decimal_places=4, null=True, blank=True,
+        help_text="Empty: ECONOMICS_TOLERANCE_PERCENT.",
+    )  # fmt: skip
+
+    class Meta:
+        ordering = ["provider", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "name"], name="invoiceprofile_name"),
+            models.CheckConstraint(
+                condition=Q(decimal_separator__in=[".", ","]),
+                name="invoiceprofile_decimal_separator",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider_id}:{self.name}"
+
+
+class Outcome(models.TextChoices):
+    MATCHED = "matched", "Matched"
+    OVERCHARGED = "overcharged", "Overcharged"
+    UNDERCHARGED = "undercharged", "Undercharged"
+    UNKNOWN_REFERENCE = "unknown_reference", "Unknown reference"
+    DUPLICATE = "duplicate", "Billed twice"
+    NOT_INVOICED = "not_invoiced", "Work not invoiced"
+
+
+class Invoice(TimeStampedModel):
+    """One LSP invoice, imported once, with what reconciliation found."""
+
+    provider = models.ForeignKey("logistics.Provider", on_delete=models.PROTECT, related_name="+")
+    number = models.CharField(max_length=64)
+    currency = models.CharField(max_length=3, validators=[currency_code_validator])
+    period_start = models.DateField()
+    period_end = models.DateField(help_text="Inclusive.")
+    invoiced_total = models.DecimalField(max_digits=16, decimal_places=4)
+    expected_total = models.DecimalField(max_digits=16, decimal_places=4)
+    summary = models.JSONField(default=dict)
+    source_name = models.CharField(max_length=255, blank=True, default="")
+    imported_by = models.CharField(max_length=150, blank=True, default="")
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "number"], name="invoice_number_once"),
+            models.CheckConstraint(
+                condition=Q(period_end__gte=models.F("period_start")), name="invoice_period"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider_id} {self.number}"
+
+
+class InvoiceLine(models.Model):
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    line_number = models.PositiveIntegerField()
+    reference = models.CharField(max_length=100, blank=True, default="")
+    tracking_number = models.CharField(max_length=100, blank=True, default="")
+    charge_type = models.CharField(max_length=16, choices=ChargeType.choices)
+    description = models.CharField(max_length=200, blank=True, default="")
+    quantity = models.IntegerField(default=1)
+    amount = models.DecimalField(max_digits=14, decimal_places=4)
+    service_date = models.DateField(null=True, blank=True)
+    shipment = models.ForeignKey(
+        "logistics.Shipment", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    expected_amount = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+
+    class Meta:
+        ordering = ["invoice", "line_number"]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "line_number"], name="invoiceline_once"),
+        ]
+        indexes = [
+            # "Was this work billed before?" for the duplicate check of later invoices.
+            models.Index(fields=["shipment", "charge_type"], name="invoiceline_shipment_charge"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.invoice_id}#{self.line_number} {self.outcome}"
+
+
+class Dispute(TimeStampedModel):
+    """A discrepancy between the bill and the contract, followed until it is settled."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        DISPUTED = "disputed", "Disputed with the provider"
+        CREDITED = "credited", "Credited by the provider"
+        ACCEPTED = "accepted", "Accepted as billed"
+        WRITTEN_OFF = "written_off", "Written off"
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="disputes")
+    line = models.OneToOneField(
+        InvoiceLine, on_delete=models.CASCADE, null=True, blank=True, related_name="dispute"
+    )
+    shipment = models.ForeignKey(
+        "logistics.Shipment", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    kind = models.CharField(max_length=20, choices=Outcome.choices)
+    expected = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    invoiced = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    difference = models.DecimalField(max_digits=14, decimal_places=4)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
+    note = models.TextField(blank=True, default="")
+    decided_by = models.CharField(max_length=150, blank=True, default="")
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["invoice", "id"]
+        permissions = [("decide_dispute", "Can dispute, accept or write off invoice lines")]
+        constraints = [
+            models.CheckConstraint(condition=~Q(kind="matched"), name="dispute_is_a_discrepancy"),
+            models.CheckConstraint(
+                condition=Q(status__in=["open", "disputed", "credited", "accepted", "written_off"]),
+                name="dispute_status_known",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "invoice"], name="dispute_status")]
+
+    def __str__(self) -> str:
+        return f"dispute {self.pk} {self.kind} {self.status}"
+
+
+class DisputeEvent(models.Model):
+    """Who moved a dispute, when, from which status to which, and why."""
+
+    dispute = models.ForeignKey(Dispute, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=12)
+    to_status = models.CharField(max_length=12)
+    note = models.TextField(blank=True, default="")
+    actor = models.CharField(max_length=150)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["dispute", "at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.dispute_id} {self.from_status}→{self.to_status}"
