@@ -21,3 +21,5 @@ ADDRESS_INVALID = "address_invalid"
 NOTHING_LEFT_TO_CANCEL = "nothing_left_to_cancel"
 REST_WITH_CARRIER = "rest_with_carrier"
 ORDER_NOT_PARTIALLY_SHIPPED = "order_not_partially_shipped"
+# Editing an order before dispatch (orders/services/edits.py).
+ORDER_NOT_EDITABLE = "order_not_editable"

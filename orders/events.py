@@ -348,3 +348,16 @@ def address_changed_event(
     return event_record(
         order=order, type=OrderEvent.Type.ADDRESS_CHANGED, user=user, actor=actor, old=old, new=new
     )
+
+
+def order_edited_event(
+    *,
+    order: Order,
+    changes: dict[str, Any],
+    user: ActingUser | None = None,
+    actor: str | None = None,
+) -> OrderEvent:
+    """`changes`: what orders.services.edits.order_edit changed (its `changes` summary)."""
+    return event_record(
+        order=order, type=OrderEvent.Type.EDITED, user=user, actor=actor, changes=changes
+    )

@@ -274,6 +274,7 @@ class OrderEvent(models.Model):
         CANCELLED = "cancelled", "Cancelled"
         REST_CANCELLED = "rest_cancelled", "Unshipped rest cancelled"
         ADDRESS_CHANGED = "address_changed", "Shipping address changed"
+        EDITED = "order_edited", "Order edited"
         NOTE_ADDED = "note_added", "Note added"
         SHIPMENT_CREATED = "shipment_created", "Shipment created"
         SHIPMENT_DISPATCHED = "shipment_dispatched", "Shipment dispatched"

@@ -198,7 +198,9 @@ ORDER_LOCK_SQL = (
 # Parameters (named): `order` and ALLOCATION_INPUTS_PARAMS.
 _ALLOCATION_INPUTS_TEMPLATE = """
 WITH lines AS (
-  SELECT l.id, l.line_number, l.product_id, l.sku, l.quantity,
+  SELECT l.id, l.line_number, l.product_id, l.sku,
+    -- Cancelled units (a line removed by an edit, an unshipped rest) are not allocated.
+    l.quantity - l.quantity_cancelled AS quantity,
     {taken} AS taken
   FROM orders_orderline l WHERE l.order_id = %(order)s
 ), rules AS (

@@ -1,4 +1,4 @@
-"""Idempotency-Key handling for partner API POSTs (Stripe semantics, see DESIGN.md).
+"""Idempotency-Key handling for partner API POSTs and PATCHes (Stripe semantics, see DESIGN.md).
 
 The stored response commits in the same transaction as the request's own
 changes, so a crash can never leave an order without its idempotency record
@@ -66,7 +66,9 @@ def _storable(status: int) -> bool:
 
 
 def idempotent(handler):
-    """Decorate an APIView's `post`: runs it in a transaction, honouring Idempotency-Key."""
+    """Decorate an APIView's `post` or `patch`: runs it in a transaction, honouring
+    Idempotency-Key (the fingerprint covers method, path and body, so a key used for one
+    request is 422 for any other)."""
 
     @wraps(handler)
     def wrapper(view, request, *args, **kwargs):

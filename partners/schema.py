@@ -38,6 +38,12 @@ class ProblemSerializer(serializers.Serializer):
     window_closed_at = serializers.DateTimeField(
         required=False, help_text="For return_window_closed: when the return window closed."
     )
+    shipment_ids = serializers.ListField(
+        child=serializers.IntegerField(),
+        required=False,
+        help_text="For order_not_editable and rest_with_carrier: the shipments that are "
+        "with the carrier.",
+    )
 
 
 class NonNegativeDecimalFieldExtension(OpenApiSerializerFieldExtension):
@@ -209,7 +215,11 @@ def postprocess_schema(result, generator, request, public):
                     response.setdefault("headers", {})["Retry-After"] = {
                         "$ref": "#/components/headers/RetryAfter"
                     }
-                if method == "post" and status.startswith(("2", "4")) and status not in {"429"}:
+                if (
+                    method in {"post", "patch"}
+                    and status.startswith(("2", "4"))
+                    and status not in {"429"}
+                ):
                     response.setdefault("headers", {})["Idempotent-Replayed"] = {
                         "$ref": "#/components/headers/IdempotentReplayed"
                     }
@@ -235,6 +245,7 @@ _ORDER_LINKS = {
     "GetOrder": "orders_retrieve",
     "GetOrderShipments": "orders_shipments",
     "CancelOrder": "orders_cancel",
+    "EditOrder": "orders_update",
 }
 
 

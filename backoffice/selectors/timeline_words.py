@@ -27,6 +27,7 @@ KIND_OF_TYPE: dict[str, str] = {  # keyed by OrderEvent.type (a str on the row)
     T.CANCELLED: "status",
     T.REST_CANCELLED: "status",
     T.ADDRESS_CHANGED: "status",
+    T.EDITED: "status",
     T.HOLD_PLACED: "holds",
     T.HOLD_RELEASED: "holds",
     T.HOLD_ASSIGNED: "holds",
@@ -201,6 +202,40 @@ class EventDescriber:
         if old and new:
             return "Shipping address changed", f"from “{old}” to “{new}”"
         return "Shipping address changed", f"to “{new}”" if new else ""
+
+    def _order_edited(self, p: dict) -> tuple[str, str]:
+        # orders.services.edits: {"lines": [{sku, old_quantity, new_quantity, ...}],
+        # "shipping_address": {old, new}, "customer": {field: {old, new}}, "total_amount"}.
+        changes = p.get("changes") if isinstance(p.get("changes"), dict) else {}
+        parts = []
+        for line in changes.get("lines") or []:
+            if not isinstance(line, dict):
+                continue
+            sku, old, new = line.get("sku", "?"), line.get("old_quantity"), line.get("new_quantity")
+            if not old:
+                text = f"{new} × {sku} added"
+            elif not new:
+                text = f"{old} × {sku} removed"
+            elif old != new:
+                text = f"{sku} {old} → {new}"
+            else:
+                text = f"{sku} price changed"
+            if old and new and line.get("new_unit_price") and old != new:
+                text += " (price changed)"
+            parts.append(text)
+        address = changes.get("shipping_address")
+        if isinstance(address, dict):
+            new_address = {
+                f"shipping_{key}": value for key, value in (address.get("new") or {}).items()
+            }
+            parts.append(f"shipping address now “{_address_line(new_address)}”")
+        customer = changes.get("customer")
+        if isinstance(customer, dict) and customer:
+            parts.append(f"customer {', '.join(sorted(customer))} changed")
+        total = changes.get("total_amount")
+        if isinstance(total, dict):
+            parts.append(f"total {total.get('old')} → {total.get('new')} {self.order.currency}")
+        return "Order edited", "; ".join(parts)
 
     def _note_added(self, p: dict) -> tuple[str, str]:
         kind = p.get("kind")

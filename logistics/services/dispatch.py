@@ -282,6 +282,26 @@ def shipments_cancel_for_order(
     return at_provider
 
 
+def dispatch_in_flight_for_order(*, order_id: int) -> list[int]:
+    """Lock the order's pending outbox rows; return the ids of the shipments a worker is
+    handing to the provider right now (its lease, taken by `_claim`, has not run out).
+
+    For a change to the order that voids its unsent shipments (an edit); the caller holds
+    the order's row lock. A worker trying to claim one of these rows while the lock is held
+    skips it (`_claim` skips locked rows: NOOP; the sweeper re-enqueues a row still due
+    afterwards), so only the rows named here can still reach the provider with what the
+    order said before.
+    """
+    now = timezone.now()
+    rows = (
+        DispatchOutbox.objects.select_for_update()
+        .filter(shipment__order_id=order_id, status=DispatchOutbox.Status.PENDING)
+        .order_by("pk")
+        .values_list("shipment_id", "locked_until")
+    )
+    return [shipment_id for shipment_id, until in rows if until is not None and until > now]
+
+
 def shipment_provider_cancel(
     *, shipment_id: int, attempt: int = 1, adapter: ProviderAdapter | None = None
 ) -> DispatchResult:

@@ -28,6 +28,7 @@ from orders.selectors import (
 )
 from orders.serializers import OrderDetailSerializer, OrderSerializer, ShipmentSerializer
 from orders.services.cancellation import order_cancel
+from orders.services.edits import order_edit
 from orders.services.intake import (
     MAX_LINES,
     MAX_QUANTITY,
@@ -261,6 +262,42 @@ class OrderListCreateApi(PartnerApiView):
 
 
 class OrderDetailApi(PartnerApiView):
+    class EditSerializer(StrictSerializer):
+        """PATCH body: each part given replaces that part of the order (docs/api.md)."""
+
+        class Meta:
+            ref_name = "OrderEdit"
+
+        class LineEditInput(OrderListCreateApi.InputSerializer.LineInput):
+            class Meta:
+                ref_name = "OrderLineEdit"
+
+            quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
+            unit_price = serializers.DecimalField(
+                max_digits=14,
+                decimal_places=4,
+                min_value=Decimal("0"),
+                coerce_to_string=True,
+                required=False,
+                help_text="Required for a SKU the order does not have yet; for a SKU it "
+                "has, the line keeps its price unless this is given.",
+            )
+
+        customer = OrderListCreateApi.InputSerializer.CustomerInput(
+            required=False, help_text="Replaces the customer's contact (all fields)."
+        )
+        shipping_address = OrderListCreateApi.InputSerializer.AddressInput(
+            required=False, help_text="Replaces the shipping address (all fields)."
+        )
+        lines = serializers.ListField(
+            child=LineEditInput(),
+            min_length=1,
+            max_length=MAX_LINES,
+            required=False,
+            help_text="The full set of lines the order should have, one per SKU: a SKU "
+            "left out is removed (its line stays with `quantity_cancelled` = `quantity`).",
+        )
+
     @extend_schema(
         operation_id="orders_retrieve",
         parameters=[api_schema.ORDER_NUMBER_PARAMETER],
@@ -275,6 +312,87 @@ class OrderDetailApi(PartnerApiView):
         return json_text_response(
             order_detail_json_for_channel(channel=self.channel, number=number)
         )
+
+    @extend_schema(
+        operation_id="orders_update",
+        summary="Edit an order before dispatch",
+        description=(
+            "Changes the customer's contact, the shipping address or the lines (add, "
+            "remove, change quantity) of an order none of whose shipments is with the "
+            "carrier yet. Each part given replaces that part of the order; `lines` is the "
+            "full set of lines the order should have. The order's stock is allocated and "
+            "its shipments planned again in the same transaction, and the channel gets an "
+            "`order.updated` webhook with the changes. A body that changes nothing answers "
+            "200 and records nothing. Send an `Idempotency-Key` so that a retry never "
+            "applies an edit twice."
+        ),
+        parameters=[api_schema.ORDER_NUMBER_PARAMETER, api_schema.IDEMPOTENCY_KEY_PARAMETER],
+        request=EditSerializer,
+        responses={
+            200: OpenApiResponse(OrderDetailSerializer, description="The order as edited."),
+            404: api_schema.NOT_FOUND,
+            409: OpenApiResponse(
+                api_schema.ProblemSerializer,
+                description="A shipment is with the carrier or the order is past fulfilment, "
+                "or the Idempotency-Key is in flight.",
+                examples=[
+                    api_schema.problem_example(
+                        "Not editable",
+                        409,
+                        "order_not_editable",
+                        "Conflict",
+                        "Order CS-000123 can no longer be edited: shipment 4711 is with the "
+                        "LSP (dispatched).",
+                        order_status="in_fulfilment",
+                        shipment_ids=[4711],
+                    ),
+                    api_schema.IDEMPOTENCY_CONFLICT,
+                ],
+            ),
+            422: OpenApiResponse(
+                api_schema.ProblemSerializer,
+                description="Invalid fields (with an `errors` list), or a reused Idempotency-Key.",
+                examples=[
+                    api_schema.problem_example(
+                        "Validation failed",
+                        422,
+                        "invalid_order",
+                        "Validation failed",
+                        "The order edit has invalid fields.",
+                        errors=[
+                            {
+                                "field": "lines[1].unit_price",
+                                "message": "Required for a SKU the order does not have yet.",
+                            }
+                        ],
+                    ),
+                    api_schema.IDEMPOTENCY_REUSED,
+                ],
+            ),
+            **api_schema.COMMON_WRITE_RESPONSES,
+        },
+        examples=[
+            OpenApiExample(
+                "Change a quantity and add a line",
+                value={
+                    "lines": [
+                        {"sku": "TSHIRT-BLK-M", "quantity": 3},
+                        {"sku": "MUG-WHITE", "quantity": 1},
+                        {"sku": "CAP-RED", "quantity": 1, "unit_price": "12.00"},
+                    ]
+                },
+                request_only=True,
+            ),
+        ],
+    )
+    @idempotent
+    def patch(self, request, number: str):
+        serializer = self.EditSerializer(data=request.data)
+        if not serializer.is_valid():
+            raise _invalid(serializer.errors)
+        order = order_lookup_for_channel(channel=self.channel, number=number)
+        edit = order_edit(order=order, changes=serializer.validated_data, actor=self.partner.actor)
+        return json_text_response(order_detail_json(order=edit.order))
 
 
 class OrderCancelApi(PartnerApiView):
