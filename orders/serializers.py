@@ -56,7 +56,8 @@ class OrderLineSerializer(serializers.Serializer):
     quantity_returned = serializers.IntegerField()
     quantity_cancelled = serializers.IntegerField(
         help_text="Units that will never ship: the unshipped rest of a partially shipped "
-        "order, cancelled by us (the order.rest_cancelled notification)."
+        "order, cancelled by us (the order.rest_cancelled notification), or a line you "
+        "removed by editing the order (then equal to `quantity`)."
     )
 
 

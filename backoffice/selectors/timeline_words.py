@@ -206,7 +206,8 @@ class EventDescriber:
     def _order_edited(self, p: dict) -> tuple[str, str]:
         # orders.services.edits: {"lines": [{sku, old_quantity, new_quantity, ...}],
         # "shipping_address": {old, new}, "customer": {field: {old, new}}, "total_amount"}.
-        changes = p.get("changes") if isinstance(p.get("changes"), dict) else {}
+        raw = p.get("changes")
+        changes: dict[str, Any] = raw if isinstance(raw, dict) else {}
         parts = []
         for line in changes.get("lines") or []:
             if not isinstance(line, dict):

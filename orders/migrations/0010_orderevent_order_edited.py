@@ -4,15 +4,39 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('orders', '0009_shipped_within_ordered_folded'),
+        ("orders", "0009_shipped_within_ordered_folded"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='orderevent',
-            name='type',
-            field=models.CharField(choices=[('received', 'Order received'), ('status_changed', 'Status changed'), ('allocated', 'Stock allocated'), ('backordered', 'Backordered'), ('deallocated', 'Stock released'), ('hold_placed', 'Hold placed'), ('hold_released', 'Hold released'), ('hold_assigned', 'Hold owner changed'), ('cancelled', 'Cancelled'), ('rest_cancelled', 'Unshipped rest cancelled'), ('address_changed', 'Shipping address changed'), ('order_edited', 'Order edited'), ('note_added', 'Note added'), ('shipment_created', 'Shipment created'), ('shipment_dispatched', 'Shipment dispatched'), ('dispatch_failed', 'Dispatch failed'), ('shipped', 'Shipped'), ('delivered', 'Delivered'), ('tracking_exception', 'Tracking exception'), ('return_requested', 'Return requested'), ('return_received', 'Return received')], max_length=32),
+            model_name="orderevent",
+            name="type",
+            field=models.CharField(
+                choices=[
+                    ("received", "Order received"),
+                    ("status_changed", "Status changed"),
+                    ("allocated", "Stock allocated"),
+                    ("backordered", "Backordered"),
+                    ("deallocated", "Stock released"),
+                    ("hold_placed", "Hold placed"),
+                    ("hold_released", "Hold released"),
+                    ("hold_assigned", "Hold owner changed"),
+                    ("cancelled", "Cancelled"),
+                    ("rest_cancelled", "Unshipped rest cancelled"),
+                    ("address_changed", "Shipping address changed"),
+                    ("order_edited", "Order edited"),
+                    ("note_added", "Note added"),
+                    ("shipment_created", "Shipment created"),
+                    ("shipment_dispatched", "Shipment dispatched"),
+                    ("dispatch_failed", "Dispatch failed"),
+                    ("shipped", "Shipped"),
+                    ("delivered", "Delivered"),
+                    ("tracking_exception", "Tracking exception"),
+                    ("return_requested", "Return requested"),
+                    ("return_received", "Return received"),
+                ],
+                max_length=32,
+            ),
         ),
     ]

@@ -272,6 +272,10 @@ class OrderDetailApi(PartnerApiView):
             class Meta:
                 ref_name = "OrderLineEdit"
 
+            sku = serializers.CharField(
+                max_length=64,
+                help_text="A SKU the order has, or an active product's SKU to add a line.",
+            )
             quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
             unit_price = serializers.DecimalField(
                 max_digits=14,
@@ -297,6 +301,20 @@ class OrderDetailApi(PartnerApiView):
             help_text="The full set of lines the order should have, one per SKU: a SKU "
             "left out is removed (its line stays with `quantity_cancelled` = `quantity`).",
         )
+
+        def validate(self, attrs):
+            # A field we do not edit must not look accepted ("status", a typo of "lines").
+            unknown = sorted(set(self.initial_data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {
+                        name: [
+                            "Not a field an edit can change (customer, shipping_address, lines)."
+                        ]
+                        for name in unknown
+                    }
+                )
+            return attrs
 
     @extend_schema(
         operation_id="orders_retrieve",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 from django.db import connection, transaction
-from django.db.models import Q, Sum
+from django.db.models import F, Q, Sum
 from django.db.models.functions import Coalesce
 
 from inventory.models import Allocation, StockLevel
@@ -73,12 +73,24 @@ def test_allocation_inputs_lines_match_the_orm(world):
     expected = [
         list(values)
         for values in OrderLine.objects.filter(order=world)
-        .annotate(taken=Coalesce(Sum("allocations__quantity", filter=taken), 0))
+        .annotate(
+            taken=Coalesce(Sum("allocations__quantity", filter=taken), 0),
+            expected=F("quantity") - F("quantity_cancelled"),
+        )
         .order_by("line_number")
-        .values_list("id", "line_number", "product_id", "sku", "quantity", "taken")
+        .values_list("id", "line_number", "product_id", "sku", "expected", "taken")
     ]
     assert lines == expected
     assert [line[5] for line in lines] == [1, 0, 1]
+
+
+def test_allocation_inputs_leave_out_cancelled_units(world):
+    # A line removed by an edit (or an unshipped rest cancelled) is not allocated again.
+    world.lines.filter(line_number=2).update(quantity_cancelled=2)
+    lines = _inputs(world)[len(Channel._meta.concrete_fields) + 1]
+    assert [(line[3], line[4]) for line in lines] == [("SHIRT", 3), ("HAT", 0), ("SOCK", 1)]
+    levels = _inputs(world)[len(Channel._meta.concrete_fields) + 3]
+    assert {level[1] for level in levels} == {world.lines.get(line_number=1).product_id}
 
 
 def test_allocation_inputs_rules_match_the_orm(world):

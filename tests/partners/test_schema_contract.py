@@ -261,6 +261,21 @@ def test_every_operation_answers_as_the_schema_says(
     documents = f"{detail}shipments/{shipment.pk}/documents/"
     call("GET", f"{documents}packing-slip.pdf", 200)
     call("GET", f"{documents}commercial-invoice.pdf", 404)  # domestic: no customs
+    # Orders: edit before dispatch (then the open order is cancelled below).
+    edit = {"customer": {"email": "ada@example.org", "name": "Ada King"}}
+    open_detail = f"{orders}{open_order.number}/"
+    edited = call("PATCH", open_detail, 200, body=edit, headers={"Idempotency-Key": "e-1"})
+    assert (
+        call("PATCH", open_detail, 200, body=edit, headers={"Idempotency-Key": "e-1"})[
+            "Idempotent-Replayed"
+        ]
+        == "true"
+    )
+    assert edited.json()["customer"]["name"] == "Ada King"
+    call("PATCH", open_detail, 422, body={"lines": []}, valid_request=False)
+    call("PATCH", open_detail, 422, body={"lines": [{"sku": "NOPE", "quantity": 1}]})
+    call("PATCH", detail, 409, body=edit)
+    call("PATCH", unknown, 404, body=edit)
     call("POST", f"{orders}{open_order.number}/cancel/", 200, body={"reason": "test"})
     call("POST", f"{detail}cancel/", 409, body={})
     call("POST", f"{unknown}cancel/", 404, body={})
