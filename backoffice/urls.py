@@ -1,6 +1,6 @@
 from django.urls import path
 
-from backoffice.views import desk, home, ops, returns, warehouse
+from backoffice.views import desk, economics, home, ops, returns, warehouse
 
 app_name = "backoffice"
 
@@ -71,4 +71,23 @@ urlpatterns = [
     path("ops/jobs/<int:job_id>/", ops.job_detail, name="job_detail"),
     path("ops/jobs/<int:job_id>/status.json", ops.job_status, name="job_status"),
     path("ops/jobs/<int:job_id>/result.csv", ops.job_result, name="job_result"),
+    path("ops/invoices/", economics.invoices, name="invoices"),
+    path("ops/invoices/<int:invoice_id>/", economics.invoice_detail, name="invoice_detail"),
+    path(
+        "ops/invoices/<int:invoice_id>/disputes.csv",
+        economics.invoice_disputes_csv,
+        name="invoice_disputes_csv",
+    ),
+    path("ops/invoices/jobs/<int:job_id>/", economics.invoice_job, name="invoice_job"),
+    path(
+        "ops/invoices/jobs/<int:job_id>/status.json",
+        economics.invoice_job_status,
+        name="invoice_job_status",
+    ),
+    path(
+        "ops/invoices/jobs/<int:job_id>/invoice/",
+        economics.invoice_job_result,
+        name="invoice_job_result",
+    ),
+    path("ops/disputes/<int:dispute_id>/", economics.dispute_detail, name="dispute_detail"),
 ]

@@ -7,6 +7,7 @@ two active cards of one provider whose validity overlaps.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import ArrayField, DateRangeField, RangeBoundary, RangeOperators
 from django.core.validators import MinValueValidator
@@ -433,3 +434,45 @@ class DisputeEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.dispute_id} {self.from_status}→{self.to_status}"
+
+
+class InvoiceImportJob(TimeStampedModel):
+    """An invoice file uploaded in the ops screens, imported by a worker with progress."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    provider = models.ForeignKey("logistics.Provider", on_delete=models.PROTECT, related_name="+")
+    profile_name = models.CharField(max_length=50, blank=True, default="")
+    file = models.FileField(upload_to="invoices/%Y/%m/")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    invoice = models.ForeignKey(
+        Invoice, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    error = models.TextField(blank=True, default="")
+    errors = models.JSONField(default=list, blank=True, help_text="Unreadable lines, if any.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["queued", "running", "done", "failed"]),
+                name="invoiceimportjob_status_known",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Invoice import #{self.pk}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {self.Status.DONE, self.Status.FAILED}

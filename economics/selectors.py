@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from economics.models import RateCard, ShipmentCharge, ShipmentCost
+from economics.models import Dispute, Invoice, RateCard, ShipmentCharge, ShipmentCost
 
 
 def rate_card_in_force(*, provider_id: int, on: dt.date) -> RateCard | None:
@@ -40,3 +40,25 @@ def expected_costs_for(*, shipment_ids: Sequence[int]) -> dict[int, ExpectedCost
         cost.shipment_id: ExpectedCost(cost=cost, lines=tuple(lines[cost.shipment_id]))
         for cost in costs
     }
+
+
+def invoices_recent(*, limit: int = 50) -> list[Invoice]:
+    return list(Invoice.objects.select_related("provider").order_by("-created_at", "-id")[:limit])
+
+
+DISPUTES_PAGE = 50
+
+
+def invoice_disputes_page(
+    *, invoice: Invoice, kind: str = "", status: str = "", after_id: int = 0
+) -> tuple[list[Dispute], int | None]:
+    """One page of the invoice's disputes by id (keyset), and the id to continue after."""
+    rows = Dispute.objects.filter(invoice=invoice, pk__gt=after_id).select_related("line")
+    if kind:
+        rows = rows.filter(kind=kind)
+    if status:
+        rows = rows.filter(status=status)
+    found = list(rows.order_by("pk")[: DISPUTES_PAGE + 1])
+    more = len(found) > DISPUTES_PAGE
+    found = found[:DISPUTES_PAGE]
+    return found, (found[-1].pk if more else None)

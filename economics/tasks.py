@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from economics.services.expected_cost import expected_costs_sweep
+from economics.services.invoice_jobs import invoice_import_job_run
 
 TASK_OPTIONS = {"acks_late": True, "reject_on_worker_lost": True, "ignore_result": True}
 
@@ -12,3 +13,9 @@ TASK_OPTIONS = {"acks_late": True, "reject_on_worker_lost": True, "ignore_result
 @shared_task(**TASK_OPTIONS)
 def expected_costs_sweep_task() -> int:
     return expected_costs_sweep()
+
+
+@shared_task(**TASK_OPTIONS)
+def invoice_import_job_task(*, job_id: int) -> str:
+    job = invoice_import_job_run(job_id=job_id)
+    return job.status if job else "skipped"
