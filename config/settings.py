@@ -266,6 +266,17 @@ API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=30)
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
 # How long Idempotency-Key records are kept (never less than 24).
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
+# Channel connectors (partners/connectors/, docs/channels.md).
+CHANNEL_HTTP_TIMEOUT_SECONDS = env.float("CHANNEL_HTTP_TIMEOUT_SECONDS", default=10.0)
+CHANNEL_CONNECTOR_POLL_SECONDS = env.float("CHANNEL_CONNECTOR_POLL_SECONDS", default=60.0)
+CHANNEL_CONNECTOR_FAILURE_THRESHOLD = env.int("CHANNEL_CONNECTOR_FAILURE_THRESHOLD", default=5)
+CHANNEL_CONNECTOR_COOLDOWN_SECONDS = env.float("CHANNEL_CONNECTOR_COOLDOWN_SECONDS", default=300.0)
+CHANNEL_CONNECTOR_RETRY_BASE_SECONDS = env.float(
+    "CHANNEL_CONNECTOR_RETRY_BASE_SECONDS", default=5.0
+)
+CHANNEL_CONNECTOR_RETRY_MAX_SECONDS = env.float(
+    "CHANNEL_CONNECTOR_RETRY_MAX_SECONDS", default=600.0
+)
 
 # --- Consign ----------------------------------------------------------------
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="consign-demo")
@@ -491,6 +502,11 @@ CELERY_BEAT_SCHEDULE = {
     "partners-idempotency-purge": {
         "task": "partners.tasks.idempotency_records_purge_task",
         "schedule": 3600.0,
+    },
+    # Channel connectors: pull orders, push fulfilments, cancellations and stock.
+    "partners-connectors-run": {
+        "task": "partners.tasks.connectors_run_due_task",
+        "schedule": CHANNEL_CONNECTOR_POLL_SECONDS,
     },
     # Return-label requests whose task message was lost (broker outage, killed worker).
     "returns-label-sweep": {

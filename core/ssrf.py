@@ -175,3 +175,41 @@ def public_post(
             # TLS: SNI and certificate verification against the name, not the IP.
             extensions={"sni_hostname": host} if scheme == "https" else None,
         )
+
+
+def public_request(
+    method: str,
+    url: str,
+    *,
+    params: dict[str, str] | None = None,
+    content: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    auth: tuple[str, str] | None = None,
+    timeout: float,
+) -> httpx.Response:
+    """Any method to `url` at an address checked at connect time, like `public_post`
+    (channel APIs read and update: GET, PUT, POST). Redirects are not followed.
+
+    Raises UnsafeDestination (an httpx.HTTPError) for a refused destination, and
+    httpx's own errors for network failures.
+    """
+    scheme, host, port = _split(url)
+    ip = resolve_public(url)[0]
+    parts = urlsplit(url)
+    ip_host = f"[{ip}]" if ip.version == 6 else str(ip)
+    pinned = parts._replace(netloc=f"{ip_host}:{port}").geturl()
+    default_port = 443 if scheme == "https" else 80
+    request_headers = {
+        **(headers or {}),
+        "Host": host if port == default_port else f"{host}:{port}",
+    }
+    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+        return client.request(
+            method,
+            pinned,
+            params=params,
+            content=content,
+            headers=request_headers,
+            auth=auth,
+            extensions={"sni_hostname": host} if scheme == "https" else None,
+        )

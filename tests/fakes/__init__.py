@@ -1,0 +1,1 @@
+"""Local fakes of third-party systems, for tests."""
