@@ -109,6 +109,13 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
                 "economics.add_chargerule",
                 "economics.change_chargerule",
                 "economics.delete_chargerule",
+                # Channel connectors and the CSV order import (docs/channels.md).
+                "partners.view_channelconnector",
+                "partners.change_channelconnector",
+                "partners.view_connectorexception",
+                "partners.change_connectorexception",
+                "partners.view_orderimportjob",
+                "partners.import_orders",
             ]
         )
     ),

@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from core.admin_secrets import SecretFieldsAdminMixin
 from core.ssrf import listed_destination, url_validate_public
@@ -270,6 +270,9 @@ class OrderImportJobAdmin(admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         return ["channel", "file", "dry_run"] if obj is None else self.readonly_fields
 
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.readonly_fields
+
     @admin.display(description="Progress")
     def progress(self, obj: OrderImportJob) -> str:
         done = order_import_job_progress(job=obj)
@@ -284,19 +287,15 @@ class OrderImportJobAdmin(admin.ModelAdmin):
     def row_errors(self, obj: OrderImportJob) -> str:
         if not obj.errors:
             return "none"
-        rows = "".join(
-            format_html(
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                e.get("row"),
-                e.get("column"),
-                e.get("message"),
-            )
-            for e in obj.errors
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((e.get("row"), e.get("column"), e.get("message")) for e in obj.errors),
         )
         return format_html(
             '<table class="order-import-errors"><tr><th>Row</th><th>Column</th>'
             "<th>Message</th></tr>{}</table>",
-            format_html(rows),
+            rows,
         )
 
     def has_add_permission(self, request) -> bool:

@@ -69,6 +69,7 @@ REQUIRED_COLUMNS = (
 MAX_ROWS = 50_000
 MAX_REPORTED_ERRORS = 1000
 ACTOR = "csv-import"
+_INTEGER = re.compile(r"[+-]?\d{1,9}")
 _LINE_FIELD = re.compile(r"^lines\[(\d+)\]\.?(.*)$")
 
 
@@ -178,7 +179,14 @@ def _payload(group: _Group) -> dict[str, Any]:
             "country": order["shipping_country"],
         },
         "lines": [
-            {"sku": line["sku"], "quantity": line["quantity"], "unit_price": line["unit_price"]}
+            {
+                "sku": line["sku"],
+                # JSON's types, as the API takes them: a number where it is one.
+                "quantity": int(line["quantity"])
+                if _INTEGER.fullmatch(line["quantity"])
+                else line["quantity"],
+                "unit_price": line["unit_price"],
+            }
             for _, line in group.lines
         ],
         "service_level": order["service_level"] or None,
@@ -283,17 +291,22 @@ def orders_csv_import(
     groups = _groups(rows, errors)
     summary = ImportSummary(channel=channel.code, dry_run=dry_run, rows=len(rows))
     summary.orders = len(groups)
+    # Orders with a row that disagrees with the order's first row.
     bad = {group.reference for group in groups for e in errors if e.row in _rows_of(group)}
     checked: list[tuple[_Group, dict[str, Any]]] = []
     for group in groups:
         data, found = _validated(group)
         errors.extend(found)
-        if data is not None and group.reference not in bad:
+        if data is not None:
             checked.append((group, data))
     database = _database_errors(checked)
     for found in database.values():
         errors.extend(found)
-    valid = [(group, data) for group, data in checked if group.reference not in database]
+    valid = [
+        (group, data)
+        for group, data in checked
+        if group.reference not in database and group.reference not in bad
+    ]
     summary.valid = len(valid)
     summary.failed = len(groups) - len(valid)
     if not dry_run:
