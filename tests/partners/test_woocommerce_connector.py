@@ -487,3 +487,16 @@ def test_concurrent_runs_create_each_order_once(fake):
     assert sum(r.created for r in results) == 10
     assert Order.objects.filter(channel=channel).count() == 10
     assert ConnectorOrder.objects.filter(connector=connector).count() == 10
+
+
+def test_beat_queues_one_run_per_due_connector(connector, monkeypatch):
+    from partners.tasks import connectors_run_due_task
+
+    queued = []
+    monkeypatch.setattr(
+        "partners.tasks.connector_run_task.delay", lambda **kwargs: queued.append(kwargs)
+    )
+    assert connectors_run_due_task() == 1
+    assert queued == [{"connector_id": connector.pk}]
+    ChannelConnector.objects.filter(pk=connector.pk).update(is_active=False)
+    assert connectors_run_due_task() == 0
