@@ -38,8 +38,7 @@ GOOD = (
 )
 
 
-@pytest.fixture
-def channel(db):
+def _world():
     channel = ChannelFactory(code="phone-orders")
     warehouse = WarehouseFactory(code="csv-wh")
     ChannelWarehouse.objects.create(channel=channel, warehouse=warehouse, priority=1)
@@ -48,6 +47,11 @@ def channel(db):
     ProductFactory(sku="CSV-OLD", is_active=False)
     ServiceLevelFactory(provider__code="csvlsp", code="standard")
     return channel
+
+
+@pytest.fixture
+def channel(db):
+    return _world()
 
 
 def _errors(summary):
