@@ -65,6 +65,46 @@ def _name(person: Mapping[str, Any]) -> str:
     return name or _text(person, "company")
 
 
+def _lines(
+    items: list[Mapping[str, Any]], *, step: Decimal, problems: list[dict[str, str]]
+) -> list[dict[str, Any]]:
+    """`line_items` → intake lines by SKU; what cannot be mapped goes to `problems`."""
+    lines = []
+    for index, item in enumerate(items):
+        sku = _text(item, "sku")
+        try:
+            quantity = int(item.get("quantity") or 0)
+            total = Decimal(str(item.get("total") or "0"))
+        except (InvalidOperation, TypeError, ValueError):
+            problems.append({"field": f"line_items[{index}]", "message": "Bad quantity or total."})
+            continue
+        if not sku:
+            name = _text(item, "name")
+            problems.append(
+                {"field": f"line_items[{index}].sku", "message": f"Line {name!r} has no SKU."}
+            )
+        elif quantity < 1:
+            problems.append(
+                {"field": f"line_items[{index}].quantity", "message": "Quantity below 1."}
+            )
+        else:
+            unit = (total / quantity).quantize(step, rounding=ROUND_HALF_UP)
+            lines.append({"sku": sku, "quantity": quantity, "unit_price": str(unit)})
+    return lines
+
+
+def _address(shipping: Mapping[str, Any]) -> dict[str, str]:
+    return {
+        "name": _name(shipping),
+        "line1": _text(shipping, "address_1"),
+        "line2": _text(shipping, "address_2"),
+        "city": _text(shipping, "city"),
+        "postcode": _text(shipping, "postcode"),
+        "region": _text(shipping, "state"),
+        "country": _text(shipping, "country").upper(),
+    }
+
+
 def order_map(
     data: Mapping[str, Any], *, service_levels: Mapping[str, str], default_level: str
 ) -> RemoteOrder:
@@ -86,36 +126,11 @@ def order_map(
     if places is None:
         problems.append({"field": "currency", "message": f"Unknown currency {currency!r}."})
     step = Decimal(1).scaleb(-(places or 0))
-    lines = []
-    for index, item in enumerate(data.get("line_items") or []):
-        sku = _text(item, "sku")
-        try:
-            quantity = int(item.get("quantity") or 0)
-            total = Decimal(str(item.get("total") or "0"))
-        except (InvalidOperation, TypeError, ValueError):
-            problems.append({"field": f"line_items[{index}]", "message": "Bad quantity or total."})
-            continue
-        if not sku:
-            problems.append(
-                {
-                    "field": f"line_items[{index}].sku",
-                    "message": f"Line {_text(item, 'name')!r} has no SKU.",
-                }
-            )
-            continue
-        if quantity < 1:
-            problems.append(
-                {"field": f"line_items[{index}].quantity", "message": "Quantity below 1."}
-            )
-            continue
-        unit = (total / quantity).quantize(step, rounding=ROUND_HALF_UP)
-        lines.append({"sku": sku, "quantity": quantity, "unit_price": str(unit)})
+    lines = _lines(data.get("line_items") or [], step=step, problems=problems)
     if not lines and not problems:
         problems.append({"field": "line_items", "message": "The order has no line items."})
-    method = ""
-    if data.get("shipping_lines"):
-        method = _text(data["shipping_lines"][0], "method_id")
-    level = service_levels.get(method) or default_level or None
+    shipping_lines = data.get("shipping_lines") or [{}]
+    level = service_levels.get(_text(shipping_lines[0], "method_id")) or default_level or None
     modified = _gmt(data.get("date_modified_gmt")) or _gmt(data.get("date_created_gmt"))
     payload: dict[str, Any] = {
         "external_reference": str(remote_id),
@@ -125,15 +140,7 @@ def order_map(
             "name": _name(billing) or _name(shipping),
             "phone": _text(billing, "phone") or _text(shipping, "phone"),
         },
-        "shipping_address": {
-            "name": _name(shipping),
-            "line1": _text(shipping, "address_1"),
-            "line2": _text(shipping, "address_2"),
-            "city": _text(shipping, "city"),
-            "postcode": _text(shipping, "postcode"),
-            "region": _text(shipping, "state"),
-            "country": _text(shipping, "country").upper(),
-        },
+        "shipping_address": _address(shipping),
         "lines": lines,
         "service_level": level,
     }
