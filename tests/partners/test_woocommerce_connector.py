@@ -500,3 +500,31 @@ def test_beat_queues_one_run_per_due_connector(connector, monkeypatch):
     assert queued == [{"connector_id": connector.pk}]
     ChannelConnector.objects.filter(pk=connector.pk).update(is_active=False)
     assert connectors_run_due_task() == 0
+
+
+def test_admin_creates_a_connector_with_write_only_credentials(db, fake, admin_client):
+    channel, _ = _world()
+    url = reverse("admin:partners_channelconnector_add")
+    form = {
+        "channel": channel.pk,
+        "kind": "woocommerce",
+        "base_url": fake.base_url,
+        "consumer_key": "ck_live_key_abc",
+        "consumer_secret": SECRET,
+        "is_active": "on",
+        "pull_orders": "on",
+        "service_level_map": "{}",
+        "default_service_level": "",
+    }
+    response = admin_client.post(url, form, follow=True)
+    assert response.status_code == 200
+    assert SECRET not in response.content.decode()
+    connector = ChannelConnector.objects.get(channel=channel)
+    assert connector.consumer_secret == SECRET
+    # Plain HTTP to a host outside OUTBOUND_ALLOW_HOSTS is refused when saved.
+    other = ChannelFactory(code="woo-other")
+    refused = admin_client.post(
+        url, {**form, "channel": other.pk, "base_url": "http://127.0.0.2:8080"}
+    )
+    assert refused.status_code == 200
+    assert not ChannelConnector.objects.filter(channel=other).exists()
