@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.conf import settings
@@ -66,7 +66,6 @@ class RunResult:
     stock_pushed: int = 0
     error: str = ""
     breaker: str = "closed"
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -232,6 +231,12 @@ def _cursor_advance(*, connector: ChannelConnector, remote: RemoteOrder) -> None
     connector.orders_last_id = remote.remote_id
 
 
+def _exception_resolve(*, connector: ChannelConnector, remote: RemoteOrder) -> None:
+    ConnectorException.objects.filter(
+        connector=connector, remote_id=remote.remote_id, resolved_at__isnull=True
+    ).update(resolved_at=timezone.now())
+
+
 def connector_order_take(*, connector: ChannelConnector, remote: RemoteOrder) -> str:
     """Create the order through intake, or record why not; move the cursor past it.
 
@@ -255,12 +260,12 @@ def connector_order_take(*, connector: ChannelConnector, remote: RemoteOrder) ->
                     remote_id=remote.remote_id,
                     remote_number=remote.number,
                 )
-                ConnectorException.objects.filter(
-                    connector=connector, remote_id=remote.remote_id, resolved_at__isnull=True
-                ).update(resolved_at=timezone.now())
+                _exception_resolve(connector=connector, remote=remote)
                 _cursor_advance(connector=connector, remote=remote)
         except Conflict:
+            # The channel has it already (an earlier pull, or entered by hand).
             with transaction.atomic():
+                _exception_resolve(connector=connector, remote=remote)
                 _cursor_advance(connector=connector, remote=remote)
             return "present"
         except ValidationFailed as exc:

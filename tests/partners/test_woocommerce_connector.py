@@ -528,3 +528,25 @@ def test_admin_creates_a_connector_with_write_only_credentials(db, fake, admin_c
     )
     assert refused.status_code == 200
     assert not ChannelConnector.objects.filter(channel=other).exists()
+
+
+def test_an_exception_entered_by_hand_is_resolved_not_doubled(connector, fake):
+    from orders.services.intake import order_create
+
+    remote = fake.order_add(sku="NOT-A-SKU")
+    _run(connector)
+    # Ops enter the order themselves with the shop's id, then the shop changes it.
+    order_create(
+        channel=connector.channel,
+        external_reference=str(remote["id"]),
+        currency="EUR",
+        customer={"email": "grace@example.com", "name": "Grace Hopper"},
+        shipping_address={"name": "G", "line1": "Keizersgracht 1", "city": "A", "country": "NL"},
+        lines=[{"sku": "WOO-TEE", "quantity": 1, "unit_price": Decimal("19.95")}],
+    )
+    line = {**remote["line_items"][0], "sku": "WOO-TEE"}
+    fake.order_touch(remote["id"], line_items=[line])
+    result = _run(connector)
+    assert (result.created, result.already_present) == (0, 1)
+    assert _orders(connector).count() == 1
+    assert ConnectorException.objects.get(remote_id=remote["id"]).resolved_at is not None
