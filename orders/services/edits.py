@@ -175,12 +175,8 @@ class _LinePlan:
     total: Decimal | None = None  # the order's total with these lines; None: unchanged
 
 
-def _line_plan(order: Order, wanted: list[LineEdit]) -> _LinePlan:
-    """Compare the wanted lines (by SKU) with the order's; raise ValidationFailed for
-    anything that cannot be applied, before anything is written."""
-    lines = list(OrderLine.objects.filter(order=order).order_by("line_number"))
+def _lines_by_sku(lines: list[OrderLine], errors: list[dict[str, str]]) -> dict[str, OrderLine]:
     by_sku: dict[str, OrderLine] = {}
-    errors: list[dict[str, str]] = []
     for line in lines:
         if line.sku in by_sku:
             errors.append(
@@ -191,13 +187,40 @@ def _line_plan(order: Order, wanted: list[LineEdit]) -> _LinePlan:
                 }
             )
         by_sku[line.sku] = line
+    return by_sku
+
+
+def _new_sku_errors(
+    where: str, sku: str, product: Product | None, price: Decimal | None
+) -> list[dict[str, str]]:
+    """What is wrong with a line for a SKU the order does not have yet."""
+    errors = []
+    if product is None:
+        errors.append({"field": f"{where}.sku", "message": f"Unknown SKU {sku!r}."})
+    elif not product.is_active:
+        errors.append({"field": f"{where}.sku", "message": f"SKU {sku!r} is not sold any more."})
+    if price is None:
+        errors.append(
+            {
+                "field": f"{where}.unit_price",
+                "message": "Required for a SKU the order does not have yet.",
+            }
+        )
+    return errors
+
+
+def _wanted_errors(
+    order: Order,
+    wanted: list[LineEdit],
+    by_sku: dict[str, OrderLine],
+    products: dict[str, Product],
+) -> list[dict[str, str]]:
+    errors: list[dict[str, str]] = []
     if not wanted:
         errors.append({"field": "lines", "message": "At least one line is required."})
     places = currency_places(order.currency)
     step = Decimal(1).scaleb(-(places if places is not None else 2))
     seen: set[str] = set()
-    new_skus = [item["sku"] for item in wanted if item["sku"] not in by_sku]
-    products = {p.sku: p for p in Product.objects.filter(sku__in=new_skus)}
     for index, item in enumerate(wanted):
         sku, price = item["sku"], item.get("unit_price")
         where = f"lines[{index}]"
@@ -211,28 +234,14 @@ def _line_plan(order: Order, wanted: list[LineEdit]) -> _LinePlan:
                     "message": f"{order.currency} has {places} decimal places.",
                 }
             )
-        if sku in by_sku:
-            continue
-        product = products.get(sku)
-        if product is None:
-            errors.append({"field": f"{where}.sku", "message": f"Unknown SKU {sku!r}."})
-        elif not product.is_active:
-            errors.append(
-                {"field": f"{where}.sku", "message": f"SKU {sku!r} is not sold any more."}
-            )
-        if price is None:
-            errors.append(
-                {
-                    "field": f"{where}.unit_price",
-                    "message": "Required for a SKU the order does not have yet.",
-                }
-            )
-    if errors:
-        raise _invalid(errors)
+        if sku not in by_sku:
+            errors += _new_sku_errors(where, sku, products.get(sku), price)
+    return errors
 
-    plan = _LinePlan()
-    wanted_by_sku = {item["sku"]: item for item in wanted}
-    next_number = max((line.line_number for line in lines), default=0) + 1
+
+def _plan_existing(
+    plan: _LinePlan, lines: list[OrderLine], wanted_by_sku: dict[str, LineEdit]
+) -> None:
     for line in lines:
         edit = wanted_by_sku.get(line.sku)
         old_quantity = line.quantity_expected
@@ -252,6 +261,23 @@ def _line_plan(order: Order, wanted: list[LineEdit]) -> _LinePlan:
         line.unit_price = new_price
         plan.update.append(line)
         plan.diff.append(_line_diff(line, old_quantity, edit["quantity"], old_price, new_price))
+
+
+def _line_plan(order: Order, wanted: list[LineEdit]) -> _LinePlan:
+    """Compare the wanted lines (by SKU) with the order's; raise ValidationFailed for
+    anything that cannot be applied, before anything is written."""
+    lines = list(OrderLine.objects.filter(order=order).order_by("line_number"))
+    errors: list[dict[str, str]] = []
+    by_sku = _lines_by_sku(lines, errors)
+    new_skus = [item["sku"] for item in wanted if item["sku"] not in by_sku]
+    products = {p.sku: p for p in Product.objects.filter(sku__in=new_skus)}
+    errors += _wanted_errors(order, wanted, by_sku, products)
+    if errors:
+        raise _invalid(errors)
+
+    plan = _LinePlan()
+    _plan_existing(plan, lines, {item["sku"]: item for item in wanted})
+    next_number = max((line.line_number for line in lines), default=0) + 1
     for item in wanted:
         if item["sku"] in by_sku:
             continue
