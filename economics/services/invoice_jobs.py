@@ -101,19 +101,36 @@ def invoice_import_job_run(*, job_id: int) -> InvoiceImportJob | None:
             actor=job.created_by.get_username(),
             progress=progress,
         )
-    except (DomainError, UnicodeDecodeError) as exc:
-        job.status = job.Status.FAILED
-        job.error = exc.detail if isinstance(exc, DomainError) else "The file is not UTF-8 text."
-        job.errors = exc.errors[:500] if isinstance(exc, ValidationFailed) else []
+    except DomainError as exc:
+        _failed(job, exc.detail, exc.errors[:500] if isinstance(exc, ValidationFailed) else [])
+    except UnicodeDecodeError:
+        _failed(job, "The file is not UTF-8 text.")
+    except OSError as exc:
+        _failed(job, f"The uploaded file cannot be read ({exc.strerror}); upload it again.")
+    except Exception:
+        # A bug: the job must not say "running" for ever; the worker logs the traceback.
+        _failed(job, "The import failed unexpectedly; the operations team has the details.")
+        raise
     else:
         job.status = job.Status.DONE
         job.invoice = invoice
         job.total = invoice.summary["lines"]
+        _finished(job)
+    return job
+
+
+def _failed(job: InvoiceImportJob, error: str, errors: list[dict[str, str]] | None = None) -> None:
+    job.status = job.Status.FAILED
+    job.error = error
+    job.errors = errors or []
+    _finished(job)
+
+
+def _finished(job: InvoiceImportJob) -> None:
     job.finished_at = timezone.now()
     job.save(
         update_fields=["status", "error", "errors", "invoice", "total", "finished_at", "updated_at"]
     )
-    return job
 
 
 def invoice_import_job_progress(*, job: InvoiceImportJob) -> tuple[int, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -84,25 +85,33 @@ def login(page, base_url: str, username: str, next_url: str) -> None:
 
 @pytest.fixture
 def celery_worker(transactional_db, monkeypatch):
+    """A real `celery worker` process for the back-office bulk jobs (see celery_worker_for)."""
+    from backoffice.tasks import bulk_job_run_task
+
+    with celery_worker_for(monkeypatch, bulk_job_run_task) as proc:
+        yield proc
+
+
+@contextlib.contextmanager
+def celery_worker_for(monkeypatch, *tasks):
     """A real `celery worker` process on the test database and this run's Redis.
 
-    The back-office task is sent to a queue of its own for the test, so another
-    worker that happens to consume `default` on the same Redis database (a
-    developer's, another test run's) cannot take the message to its database.
+    `tasks` are sent to a queue of their own for the test, so another worker that
+    happens to consume `default` on the same Redis database (a developer's, another
+    test run's) cannot take the messages to its database.
     """
     import uuid
 
     from django.conf import settings
     from django.db import connection
 
-    from backoffice.tasks import bulk_job_run_task
-
     queue = f"backoffice-test-{uuid.uuid4().hex[:12]}"
-    # A task's own `queue` attribute takes precedence over CELERY_TASK_ROUTES.
-    monkeypatch.setattr(bulk_job_run_task, "queue", queue, raising=False)
-    # Celery caches a task's routing options at its first apply_async: without this, a
-    # second test in the process would send to the first test's (gone) queue.
-    monkeypatch.setattr(bulk_job_run_task, "_exec_options", None, raising=False)
+    for task in tasks:
+        # A task's own `queue` attribute takes precedence over CELERY_TASK_ROUTES.
+        monkeypatch.setattr(task, "queue", queue, raising=False)
+        # Celery caches a task's routing options at its first apply_async: without this,
+        # a second test in the process would send to the first test's (gone) queue.
+        monkeypatch.setattr(task, "_exec_options", None, raising=False)
 
     db = connection.settings_dict
     env = {
@@ -114,6 +123,8 @@ def celery_worker(transactional_db, monkeypatch):
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "CELERY_RESULT_BACKEND": settings.CELERY_RESULT_BACKEND,
         "CELERY_TASK_ALWAYS_EAGER": "false",
+        # Files a test uploads (to a MEDIA_ROOT of its own) are read by the worker.
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
     }
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     celery = shutil.which("celery", path=str(Path(sys.executable).parent)) or "celery"

@@ -127,3 +127,25 @@ def test_the_invoice_page_lists_disputes_in_a_fixed_number_of_queries(
         response = client.get(reverse("backoffice:invoice_detail", args=[invoice.pk]))
     assert response.status_code == 200
     assert Dispute.objects.filter(invoice=invoice).count() == len(response.context["disputes"])
+
+
+def test_a_job_whose_file_is_gone_fails_with_a_reason_instead_of_running_for_ever(
+    client, manager, settings, tmp_path
+):
+    settings.MEDIA_ROOT = tmp_path
+    provider, shipments = dispatched_shipments(1)
+    client.force_login(manager)
+    client.post(
+        reverse("backoffice:invoices"),
+        {"provider": provider.code, "file": SimpleUploadedFile("y.csv", b"whatever")},
+    )
+    job = InvoiceImportJob.objects.get()
+    (tmp_path / job.file.name).unlink()
+
+    invoice_import_job_run(job_id=job.pk)
+
+    job.refresh_from_db()
+    assert job.status == "failed"
+    assert job.error == (
+        "The uploaded file cannot be read (No such file or directory); upload it again."
+    )
