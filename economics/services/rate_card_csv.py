@@ -20,7 +20,9 @@ from django.db import transaction
 
 from core.csv_safe import csv_writer
 from core.errors import ValidationFailed
+from economics import pricing
 from economics.models import ChargeRule, ChargeType, RateCard, Zone
+from orders.iso import currency_places
 
 COLUMNS = [
     "record", "code", "name", "currency", "valid_from", "valid_to", "monthly_minimum",
@@ -258,3 +260,44 @@ def rate_card_export(*, card: RateCard) -> str:
             }.values()
         )
     return out.getvalue()
+
+
+def card_terms_from_csv(text: str) -> pricing.CardTerms:
+    """The card in `text` as pricing terms, without the database (the LSP sandbox bills
+    with these). Rule ids are the rules' line numbers in the file."""
+    parsed = _parse(text)
+    if parsed.errors:
+        raise ValidationFailed(
+            f"The rate card file has {len(parsed.errors)} error(s).", errors=parsed.errors
+        )
+    currency = parsed.card["currency"]
+    places = currency_places(currency)
+    if places is None:
+        raise ValidationFailed(f"{currency!r} is not an ISO 4217 currency.")
+    rules = tuple(
+        pricing.RuleTerms(
+            id=rule["row"],
+            charge_type=rule["charge_type"],
+            name=rule["name"],
+            amount=rule["amount"],
+            percent=rule["percent"],
+            applies_to=frozenset(rule["applies_to"]),
+            zone=rule["zone"] or None,
+            weight_from_grams=rule["weight_from_grams"],
+            weight_to_grams=rule["weight_to_grams"],
+            included_units=rule["included_units"],
+            postcode_prefixes=tuple(
+                pricing.normalised_postcode(prefix) for prefix in rule["postcode_prefixes"]
+            ),
+        )
+        for rule in parsed.rules
+    )
+    return pricing.CardTerms(
+        id=0,
+        currency=currency,
+        places=places,
+        zone_of_country={
+            country: zone["code"] for zone in parsed.zones for country in zone["countries"]
+        },
+        rules=rules,
+    )
