@@ -4,6 +4,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from celery.schedules import crontab
 from csp.constants import NONE, SELF
 
 from config.env import (
@@ -485,6 +486,11 @@ CELERY_BEAT_SCHEDULE = {
     "logistics-late-shipments": {
         "task": "logistics.tasks.tracking_flag_late_task",
         "schedule": LOGISTICS_LATE_CHECK_SECONDS,
+    },
+    # Yesterday's storage at LSP-operated sites, shortly after midnight UTC.
+    "economics-storage": {
+        "task": "economics.tasks.storage_accrue_task",
+        "schedule": crontab(hour=0, minute=15),
     },
     "economics-expected-costs": {
         "task": "economics.tasks.expected_costs_sweep_task",

@@ -476,3 +476,28 @@ class InvoiceImportJob(TimeStampedModel):
     @property
     def is_finished(self) -> bool:
         return self.status in {self.Status.DONE, self.Status.FAILED}
+
+
+class StorageCharge(models.Model):
+    """A day of storage at an LSP-operated site: the units held and what the card charges."""
+
+    warehouse = models.ForeignKey("inventory.Warehouse", on_delete=models.PROTECT, related_name="+")
+    day = models.DateField()
+    provider = models.ForeignKey("logistics.Provider", on_delete=models.PROTECT, related_name="+")
+    card = models.ForeignKey(
+        RateCard, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    units = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3, blank=True, default="")
+    amount = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    problems = ArrayField(models.CharField(max_length=300), default=list, blank=True)
+    accrued_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-day", "warehouse"]
+        constraints = [
+            models.UniqueConstraint(fields=["warehouse", "day"], name="storagecharge_once_a_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.warehouse_id} {self.day} {self.units} {self.amount}"
