@@ -196,6 +196,8 @@ class Stage(models.TextChoices):
     PLANNED = "planned", "Planned"
     DISPATCHED = "dispatched", "Dispatched"
     CANCELLED = "cancelled", "Cancelled before dispatch"
+    # A return shipment: priced once the return is received at the warehouse.
+    RECEIVED = "received", "Return received"
 
 
 class ShipmentCost(models.Model):
@@ -222,7 +224,7 @@ class ShipmentCost(models.Model):
         permissions = [("view_expected_cost", "Can see what shipments are expected to cost")]
         constraints = [
             models.CheckConstraint(
-                condition=Q(stage__in=["planned", "dispatched", "cancelled"]),
+                condition=Q(stage__in=["planned", "dispatched", "cancelled", "received"]),
                 name="shipmentcost_stage_known",
             ),
             # No card in force: nothing priced, and the reason is in `problems`.

@@ -6,6 +6,9 @@ card of their dispatch day once they are dispatched, and zeroes the ones cancell
 before dispatch. Dispatch and intake never wait for pricing and never fail because
 of it; a shipment no card can price gets a cost row that says why.
 
+Return shipments are priced with the card's `return` rules once their return is
+received (stage `received`).
+
 New shipments are found by id above a cursor, looking back LOOKBACK ids so that a
 shipment whose transaction committed after later ids were priced is still found
 (the anti-join over that window is an index range, cheap).
@@ -16,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -29,11 +32,13 @@ from economics.models import RateCard, ShipmentCharge, ShipmentCost, Stage, Swee
 from economics.services.rate_cards import card_terms
 from logistics.models import CustomsDeclaration, Parcel, Shipment, ShipmentLine
 from orders.models import Order
+from returns.models import ReturnRequest
 
 LOOKBACK = 5_000
 BATCH = 1_000
 NEW_SHIPMENTS = "shipments-new"
 DISPATCHED = "shipments-dispatched"
+RETURNS = "returns-received"
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,8 @@ def _stage(
 
 def _facts(shipment_ids: Sequence[int]) -> list[_Facts]:
     rows = list(
-        Shipment.objects.filter(pk__in=shipment_ids).values(
+        # Return shipments are priced per return, once received (received_returns_price).
+        Shipment.objects.filter(pk__in=shipment_ids, direction=Shipment.Direction.OUTBOUND).values(
             "pk", "provider_id", "order_id", "created_at", "dispatched_at", "status"
         )
     )
@@ -128,7 +134,13 @@ def _facts(shipment_ids: Sequence[int]) -> list[_Facts]:
 
 
 def _priced(
-    fact: _Facts, cards: _Cards, now: dt.datetime
+    fact: _Facts,
+    cards: _Cards,
+    now: dt.datetime,
+    *,
+    quote: Callable[[pricing.CardTerms, pricing.ShipmentWork], pricing.Quote] = (
+        pricing.shipment_quote
+    ),
 ) -> tuple[ShipmentCost, list[ShipmentCharge]]:
     found = cards.on(fact.provider_id, fact.on)
     if found is None:
@@ -149,16 +161,16 @@ def _priced(
             priced_at=now,
         )
         return cost, []
-    quote = pricing.shipment_quote(terms, fact.work)
-    problems = list(quote.problems)
-    if not fact.work.parcel_weights_grams:
+    priced = quote(terms, fact.work)
+    problems = list(priced.problems)
+    if not fact.work.parcel_weights_grams and fact.stage != Stage.RECEIVED:
         problems.append("the shipment has no parcels yet")
     cost = ShipmentCost(
         shipment_id=fact.shipment_id,
         stage=fact.stage,
         card=card,
-        currency=quote.currency,
-        total=quote.total,
+        currency=priced.currency,
+        total=priced.total,
         problems=problems,
         priced_at=now,
     )
@@ -172,7 +184,7 @@ def _priced(
             unit_amount=line.unit_amount,
             amount=line.amount,
         )
-        for line in quote.lines
+        for line in priced.lines
     ]
     return cost, lines
 
@@ -249,11 +261,48 @@ def moved_shipments_price(*, batch: int = BATCH) -> int:
         return shipments_price(shipment_ids=ids)
 
 
+def received_returns_price(*, batch: int = BATCH) -> int:
+    """Price the return shipments of returns received since the last sweep (per return)."""
+    with transaction.atomic():
+        if _locked_cursor(RETURNS) is None:
+            return 0
+        received = list(
+            ReturnRequest.objects.filter(received_at__isnull=False, return_shipment__isnull=False)
+            .filter(~Exists(ShipmentCost.objects.filter(shipment_id=OuterRef("return_shipment"))))
+            .order_by("pk")
+            .values_list("return_shipment_id", "return_shipment__provider_id", "received_at")[
+                :batch
+            ]
+        )
+        cards = _Cards(provider_id for _, provider_id, _ in received)
+        now = timezone.now()
+        costs, charges = [], []
+        for shipment_id, provider_id, received_at in received:
+            assert shipment_id is not None  # noqa: S101 - filtered above
+            fact = _Facts(
+                shipment_id=shipment_id,
+                provider_id=provider_id,
+                stage=Stage.RECEIVED,
+                on=(received_at or now).date(),
+                work=pricing.ShipmentWork(units=0, parcel_weights_grams=(), country=""),
+            )
+            cost, lines = _priced(fact, cards, now, quote=_return_quote)
+            costs.append(cost)
+            charges += lines
+        ShipmentCost.objects.bulk_create(costs)
+        ShipmentCharge.objects.bulk_create(charges)
+        return len(costs)
+
+
+def _return_quote(card: pricing.CardTerms, work: pricing.ShipmentWork) -> pricing.Quote:
+    return pricing.return_quote(card)
+
+
 def expected_costs_sweep(*, max_seconds: float = 20.0) -> int:
-    """Both sweeps, batch after batch, until nothing is left or time is up; returns how many."""
+    """Every sweep, batch after batch, until nothing is left or time is up; returns how many."""
     deadline = time.monotonic() + max_seconds
     total = 0
-    for sweep in (new_shipments_price, moved_shipments_price):
+    for sweep in (new_shipments_price, moved_shipments_price, received_returns_price):
         while True:
             count = sweep()
             total += count

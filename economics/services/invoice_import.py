@@ -91,7 +91,8 @@ def _shipments_of(provider: Provider, lines: Sequence[ParsedLine]) -> dict[tuple
     refs = {line.reference for line in lines if line.reference}
     tracking = {line.tracking_number for line in lines if line.tracking_number}
     found: dict[tuple[str, str], int] = {}
-    base = Shipment.objects.filter(provider=provider, direction=Shipment.Direction.OUTBOUND)
+    # Outbound shipments and return shipments (billed as `return` once received) alike.
+    base = Shipment.objects.filter(provider=provider)
     for reference, pk in base.filter(provider_reference__in=refs).values_list(
         "provider_reference", "pk"
     ):

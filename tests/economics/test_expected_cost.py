@@ -11,13 +11,16 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from economics.models import RateCard, ShipmentCharge, ShipmentCost, SweepCursor
+from economics.models import ChargeRule, RateCard, ShipmentCharge, ShipmentCost, SweepCursor
 from economics.services import expected_cost
 from economics.services.rate_card_csv import rate_card_import
 from economics.services.rate_cards import rate_card_activate
 from logistics.models import Parcel, Provider, Shipment
 from orders.services.shipment_planning import shipments_plan_for_order
+from returns.services import return_receive
 from tests.logistics.helpers import allocated_order, sandbox_provider
+from tests.returns.helpers import delivered_order
+from tests.returns.test_services import _issued, _receipt
 
 CARD = (
     "record,code,name,currency,valid_from,valid_to,monthly_minimum,countries,charge_type,zone,"
@@ -181,3 +184,27 @@ def test_the_desk_shows_a_manager_the_expected_cost_and_an_agent_nothing(client,
     assert "Expected cost <strong>EUR 7.60</strong>" in page
     assert '<td>Pick</td><td class="num">2</td><td class="num">0.30</td>' in page
     assert "Expected cost" not in hidden
+
+
+@pytest.mark.django_db
+def test_a_received_return_is_priced_once_with_the_card_s_return_rule():
+
+    order = delivered_order()
+    return_request = _issued(order, 1)
+    shipment = return_request.return_shipment
+    card = active_card(shipment.provider)
+    ChargeRule.objects.create(
+        card=card, charge_type="return", name="Return handling", amount="3.10"
+    )
+    expected_cost.expected_costs_sweep()
+    assert not ShipmentCost.objects.filter(shipment=shipment).exists()  # not received yet
+
+    return_receive(
+        return_request=return_request, lines=_receipt(return_request, (1, "as_new", "restock"))
+    )
+    expected_cost.expected_costs_sweep()
+    expected_cost.expected_costs_sweep()
+
+    cost = ShipmentCost.objects.get(shipment=shipment)
+    assert (cost.stage, cost.total, cost.problems) == ("received", Decimal("3.10"), [])
+    assert lines_of(shipment) == [("Return handling", 1, Decimal("3.10"))]
