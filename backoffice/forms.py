@@ -6,7 +6,7 @@ from django import forms
 from django.contrib.auth.models import User
 
 from core.forms import column_integer_field
-from inventory.models import InboundReceipt, StockCount, StockMovement
+from inventory.models import InboundReceipt, StockCount, StockMovement, Warehouse
 from logistics.models import Provider
 from orders.iso import country_choices, postcode_normalise, postcode_problem
 from orders.models import Hold, Order
@@ -261,6 +261,38 @@ class AdjustForm(forms.Form):
 
 class CountForm(forms.Form):
     counted = column_integer_field(StockCount, "counted", min_value=0, label="Counted on hand")
+
+
+class InboundCreateForm(forms.Form):
+    """Staff announce an ASN for any warehouse; lines as `SKU quantity`, one per line."""
+
+    warehouse = forms.ModelChoiceField(
+        queryset=Warehouse.objects.filter(is_active=True).order_by("code"),
+        to_field_name="code",
+    )
+    reference = forms.CharField(max_length=64, help_text="The supplier's or PO reference.")
+    supplier = forms.CharField(max_length=200, required=False)
+    expected_at = forms.DateTimeField(required=False, help_text="e.g. 2026-03-10 09:00")
+    carrier = forms.CharField(max_length=100, required=False)
+    tracking_number = forms.CharField(max_length=100, required=False)
+    lines = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 6, "placeholder": "TSHIRT-BLK-M 120\nMUG-WHITE 48"}),
+        help_text="One line per SKU: the SKU, a space, the quantity.",
+        max_length=20000,
+    )
+
+    def clean_lines(self) -> list[tuple[str, int]]:
+        parsed: list[tuple[str, int]] = []
+        for number, raw in enumerate(self.cleaned_data["lines"].splitlines(), start=1):
+            parts = raw.split()
+            if not parts:
+                continue
+            if len(parts) != 2 or not parts[1].isdigit():
+                raise forms.ValidationError(f"Line {number}: write the SKU, a space, the quantity.")
+            parsed.append((parts[0], int(parts[1])))
+        if not parsed:
+            raise forms.ValidationError("At least one line.")
+        return parsed
 
 
 class ScanForm(forms.Form):

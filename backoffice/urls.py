@@ -56,6 +56,17 @@ urlpatterns = [
         name="shipment_order_cancel",
     ),
     path("warehouse/inbound/", warehouse.inbound_list, name="inbound_list"),
+    path("warehouse/inbound/new/", warehouse.inbound_create, name="inbound_create"),
+    path(
+        "warehouse/inbound/<int:inbound_id>/cancel/",
+        warehouse.inbound_cancel,
+        name="inbound_cancel",
+    ),
+    path(
+        "warehouse/inbound/<int:inbound_id>/send-retry/",
+        warehouse.inbound_send_retry,
+        name="inbound_send_retry",
+    ),
     path("warehouse/inbound/<int:inbound_id>/", warehouse.inbound_detail, name="inbound_detail"),
     path(
         "warehouse/inbound/<int:inbound_id>/receive/",

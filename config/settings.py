@@ -471,6 +471,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "logistics.tasks.dispatch_sweep_task",
         "schedule": LOGISTICS_SWEEP_SECONDS,
     },
+    # ASNs to LSPs whose send message was lost (logistics.services.asn).
+    "logistics-asn-sweep": {
+        "task": "logistics.tasks.dispatch_asn_sweep_task",
+        "schedule": LOGISTICS_SWEEP_SECONDS,
+    },
     "logistics-tracking-sweep": {
         "task": "logistics.tasks.tracking_sweep_task",
         "schedule": LOGISTICS_SWEEP_SECONDS,

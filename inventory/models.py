@@ -4,6 +4,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from core.models import TimeStampedModel
+from inventory.numbers import inbound_number_next
 
 country_code_validator = RegexValidator(r"^[A-Z]{2}$", "Use an ISO 3166-1 alpha-2 country code.")
 currency_code_validator = RegexValidator(r"^[A-Z]{3}$", "Use an ISO 4217 currency code.")
@@ -281,18 +282,50 @@ class StockCount(TimeStampedModel):
 
 
 class InboundShipment(TimeStampedModel):
-    """An advance shipping notice (ASN): stock expected at one warehouse."""
+    """An advance shipping notice (ASN): stock expected at one warehouse.
+
+    Statuses move only through inventory.services.receiving (`INBOUND_TRANSITIONS`):
+    an LSP site's ASN starts `draft` and becomes `sent` when the LSP accepted it; an own
+    site's starts `sent` (there is nobody to send it to). Then `in_transit` (optional),
+    `receiving` on the first receipt, `received` when closed; `cancelled` before any receipt.
+    """
 
     class Status(models.TextChoices):
-        EXPECTED = "expected", "Expected"
+        DRAFT = "draft", "Draft (not yet accepted by the LSP)"
+        SENT = "sent", "Sent"
+        IN_TRANSIT = "in_transit", "In transit"
         RECEIVING = "receiving", "Receiving"
-        CLOSED = "closed", "Closed"
+        RECEIVED = "received", "Received"
+        CANCELLED = "cancelled", "Cancelled"
 
+    number = models.CharField(
+        max_length=16,
+        unique=True,
+        default=inbound_number_next,
+        editable=False,
+        help_text="Public identifier, e.g. ASN-000123.",
+    )
     reference = models.CharField(max_length=64)
     warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="inbounds")
+    # By string: orders sits above inventory (no import); staff-created ASNs have none.
+    channel = models.ForeignKey(
+        "orders.Channel",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The channel whose API key announced it; empty for staff-created ASNs.",
+    )
     supplier = models.CharField(max_length=200, blank=True, default="")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.EXPECTED)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SENT)
     expected_at = models.DateTimeField(null=True, blank=True)
+    carrier = models.CharField(max_length=100, blank=True, default="")
+    tracking_number = models.CharField(max_length=100, blank=True, default="")
+    provider_reference = models.CharField(
+        max_length=128, blank=True, default="", help_text="The LSP's id of this ASN."
+    )
+    last_error = models.TextField(blank=True, default="")
+    sent_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     closed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -304,10 +337,27 @@ class InboundShipment(TimeStampedModel):
             models.UniqueConstraint(
                 fields=["warehouse", "reference"], name="inbound_reference_per_warehouse"
             ),
+            models.CheckConstraint(
+                condition=Q(
+                    status__in=[
+                        "draft",
+                        "sent",
+                        "in_transit",
+                        "receiving",
+                        "received",
+                        "cancelled",
+                    ]
+                ),
+                name="inbound_status_valid",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["channel", "created_at", "id"], name="inbound_channel_created"),
+            models.Index(fields=["status", "updated_at"], name="inbound_status_updated"),
         ]
 
     def __str__(self) -> str:
-        return f"ASN {self.reference} → {self.warehouse_id}"
+        return f"{self.number} {self.reference} → {self.warehouse_id}"
 
 
 class InboundLine(models.Model):

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Any, Protocol
 
 from django.db.models import F, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
 from core.csv_safe import csv_writer
-from inventory.models import Allocation, StockLevel, StockSnapshot, Warehouse
-from inventory.sql import LEDGER_DRIFT_SQL
+from core.errors import NotFound
+from inventory import error_codes
+from inventory.models import (
+    Allocation,
+    InboundLine,
+    InboundShipment,
+    StockLevel,
+    StockSnapshot,
+    Warehouse,
+)
+from inventory.sql import INBOUND_PAGE_SQL, LEDGER_DRIFT_SQL
 
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
@@ -134,3 +144,63 @@ def products_export_csv(*, out: SupportsWrite[str]) -> int:
         writer.writerow(row)
         rows += 1
     return rows
+
+
+# --- ASNs (the partner API and the inbound.received webhook show them alike) -------------
+# The list endpoint's rendering of a page (core.pagination.KeysetPagination.page_response);
+# tests/inventory/test_inbound_statuses.py holds it equal to `inbound_data`.
+INBOUNDS_PAGE_SQL = INBOUND_PAGE_SQL
+
+
+def inbounds_for_channel(*, channel_id: int) -> QuerySet[InboundShipment]:
+    """The channel's ASNs, to filter and page."""
+    return InboundShipment.objects.filter(channel_id=channel_id)
+
+
+def inbound_for_channel(*, channel_id: int, number: str) -> InboundShipment:
+    """The channel's ASN by number; NotFound for an unknown one and another channel's alike."""
+    inbound = (
+        InboundShipment.objects.filter(channel_id=channel_id, number=number)
+        .select_related("warehouse")
+        .first()
+    )
+    if inbound is None:
+        raise NotFound(
+            f"No inbound shipment {number} in this channel.", code=error_codes.INBOUND_NOT_FOUND
+        )
+    return inbound
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def inbound_data(*, inbound: InboundShipment) -> dict[str, Any]:
+    """The ASN as `GET /api/v1/inbound-shipments/{number}/` shows it (two queries)."""
+    inbound = InboundShipment.objects.select_related("warehouse").get(pk=inbound.pk)
+    lines = InboundLine.objects.filter(inbound=inbound).select_related("product").order_by("id")
+    return {
+        "number": inbound.number,
+        "reference": inbound.reference,
+        "warehouse": inbound.warehouse.code,
+        "status": inbound.status,
+        "expected_at": _iso(inbound.expected_at),
+        "carrier": inbound.carrier,
+        "tracking_number": inbound.tracking_number,
+        "lines": [
+            {
+                "sku": line.product.sku,
+                "expected": line.expected_quantity,
+                "received": line.received_quantity,
+                "discrepancy": line.discrepancy,
+            }
+            for line in lines
+        ],
+        "created_at": _iso(inbound.created_at),
+        "updated_at": _iso(inbound.updated_at),
+        "received_at": _iso(inbound.closed_at)
+        if inbound.status == InboundShipment.Status.RECEIVED
+        else None,
+    }

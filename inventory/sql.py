@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from core.bulk import copy_rows
 from core.rows import select_columns
-from core.sql_json import json_array
+from core.sql_json import json_array, utc_iso
 from inventory.models import Allocation, Product, StockMovement
 
 # --- Partner API documents (composed by orders/sql.py) -------------------------------
@@ -46,6 +46,34 @@ def warehouse_from(alias: str) -> str:
     (logistics.sql reads warehouses with their providers for shipment planning)."""
     return f"inventory_warehouse {alias}"
 
+
+# --- ASN numbers (inventory.numbers) ---------------------------------------------------
+INBOUND_NEXT_NUMBER_SQL = "SELECT nextval('inventory_inbound_number_seq')"
+
+# --- ASNs: a page of the partner API's list (inventory.selectors.INBOUNDS_PAGE_SQL) --------
+# Over `page(pk, n)` (core.pagination.KeysetPagination.page_response): the JSON array of
+# the page's ASNs in order, each as inventory.selectors.inbound_data renders one.
+INBOUND_PAGE_SQL = f"""
+SELECT COALESCE(json_agg(json_build_object(
+    'number', s.number, 'reference', s.reference, 'warehouse', w.code, 'status', s.status,
+    'expected_at', {utc_iso("s.expected_at")}, 'carrier', s.carrier,
+    'tracking_number', s.tracking_number,
+    'lines', {
+    json_array(
+        "SELECT json_agg(json_build_object('sku', p.sku, 'expected', l.expected_quantity,"
+        " 'received', l.received_quantity,"
+        " 'discrepancy', l.received_quantity - l.expected_quantity) ORDER BY l.id)"
+        " FROM inventory_inboundline l JOIN inventory_product p ON p.id = l.product_id"
+        " WHERE l.inbound_id = s.id"
+    )
+},
+    'created_at', {utc_iso("s.created_at")}, 'updated_at', {utc_iso("s.updated_at")},
+    'received_at', CASE WHEN s.status = 'received' THEN {utc_iso("s.closed_at")} END
+) ORDER BY page.n), '[]'::json)::text
+FROM page
+JOIN inventory_inboundshipment s ON s.id = page.pk
+JOIN inventory_warehouse w ON w.id = s.warehouse_id
+"""
 
 # --- Order intake (run by orders.services.intake in its pipelined batch) -----------------
 # The products of a list of SKUs, as Product rows (core.rows.instance_from reads them).

@@ -345,6 +345,47 @@ class DispatchOutbox(TimeStampedModel):
         return f"outbox {self.shipment_id} {self.status}"
 
 
+class AsnOutbox(TimeStampedModel):
+    """The request to send an ASN to the LSP operating its warehouse (transactional outbox).
+
+    Written in the same transaction as the ASN (logistics.services.asn.asn_create), worked
+    off like DispatchOutbox: one lease per attempt, the ASN number as idempotency key,
+    retries with backoff, the sweeper for lost messages; a refusal parks it (ops exception
+    queue, "ASNs refused by the LSP").
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Accepted by the LSP"
+        REJECTED = "rejected", "Rejected by the LSP (exception queue)"
+        FAILED = "failed", "Gave up after retries"
+
+    inbound = models.OneToOneField(
+        "inventory.InboundShipment", on_delete=models.CASCADE, related_name="outbox"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(help_text="When the next attempt is due.")
+    locked_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "ASN outbox row"
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status="pending"),
+                name="asnoutbox_pending_due",
+            ),
+            models.Index(fields=["status", "updated_at"], name="asnoutbox_status_updated"),
+        ]
+
+    def __str__(self) -> str:
+        return f"ASN outbox {self.inbound_id} {self.status}"
+
+
 class InboundWebhook(models.Model):
     """Raw log of every verified LSP webhook, stored before anything else happens."""
 

@@ -12,7 +12,7 @@ from functools import partial
 from celery import shared_task
 from django.db import transaction
 
-from logistics.services import dispatch, partner_webhooks, tracking
+from logistics.services import asn, dispatch, partner_webhooks, tracking
 
 logger = logging.getLogger(__name__)
 
@@ -111,3 +111,17 @@ def lsp_snapshots_fetch_task() -> int:
     from logistics.services.stock_reconciliation import snapshots_fetch_from_lsps
 
     return len(snapshots_fetch_from_lsps())
+
+
+@shared_task(bind=True, max_retries=None, **TASK_OPTIONS)
+def dispatch_asn_task(self, *, inbound_id: int) -> str:
+    """Send an ASN to its LSP (the ASN outbox); attempts are counted on the outbox row."""
+    result = asn.asn_send(inbound_id=inbound_id)
+    if result.retry_in is not None:
+        raise self.retry(countdown=result.retry_in)
+    return str(result.outcome)
+
+
+@shared_task(**TASK_OPTIONS)
+def dispatch_asn_sweep_task() -> int:
+    return asn.asn_sweep()

@@ -44,6 +44,12 @@ class ProblemSerializer(serializers.Serializer):
         help_text="For order_not_editable and rest_with_carrier: the shipments that are "
         "with the carrier.",
     )
+    existing_inbound = serializers.CharField(
+        required=False, help_text="For inbound_reference_exists: the ASN already announced."
+    )
+    inbound_status = serializers.CharField(
+        required=False, help_text="For inbound_not_cancellable: the ASN's status."
+    )
 
 
 class NonNegativeDecimalFieldExtension(OpenApiSerializerFieldExtension):

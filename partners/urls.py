@@ -9,6 +9,7 @@ from drf_spectacular.views import (
     SpectacularSwaggerSplitView,
 )
 
+from partners.api.inbound import InboundCancelApi, InboundDetailApi, InboundListCreateApi
 from partners.api.inventory import InventoryApi
 from partners.api.orders import (
     OrderCancelApi,
@@ -53,6 +54,17 @@ v1 = [
     ),
     path("orders/<order_number:number>/returns/", OrderReturnsApi.as_view(), name="order-returns"),
     path("inventory/", InventoryApi.as_view(), name="inventory"),
+    path("inbound-shipments/", InboundListCreateApi.as_view(), name="inbound-list"),
+    path(
+        "inbound-shipments/<order_number:number>/",
+        InboundDetailApi.as_view(),
+        name="inbound-detail",
+    ),
+    path(
+        "inbound-shipments/<order_number:number>/cancel/",
+        InboundCancelApi.as_view(),
+        name="inbound-cancel",
+    ),
 ]
 
 urlpatterns = [

@@ -33,6 +33,7 @@ from sandbox.store import (
     MEMORY,
     ORIGIN_DEMO,
     Delivery,
+    SandboxInbound,
     SandboxShipment,
     SandboxStore,
 )
@@ -55,6 +56,10 @@ class SandboxConfig:
     failed_attempt_rate: float = 0.05
     exception_rate: float = 0.03
     return_rate: float = 0.02
+    # ASN receipt faults: every Nth ASN is received short (or over) by a tenth of each
+    # line, at least one unit; 0 = never.
+    asn_short_every: int = 0
+    asn_over_every: int = 0
     consign_url: str = "http://127.0.0.1:8000"
     provider_code: str = "sandbox"
     # Out of the repr, so a logged or printed config never carries them.
@@ -100,6 +105,7 @@ class Sandbox:
                 "webhooks_dropped",
                 "webhooks_duplicated",
                 "webhooks_reordered",
+                "inbounds_created",
             ],
             0,
         )
@@ -134,7 +140,10 @@ class Sandbox:
                 heapq.heappush(self.heap, (due, next(self.seq), "step", (shipment_id, index)))
             for delivery in deliveries:
                 heapq.heappush(self.heap, (delivery.due, next(self.seq), "deliver", delivery))
-        return len(steps), len(deliveries)
+            inbounds = self.store.inbounds_pending()
+            for inbound_id, due in inbounds:
+                heapq.heappush(self.heap, (due, next(self.seq), "inbound", inbound_id))
+        return len(steps) + len(inbounds), len(deliveries)
 
     def _run_clock(self) -> None:
         while self.running:
@@ -148,6 +157,8 @@ class Sandbox:
             try:
                 if kind == "step":
                     self._step(payload)
+                elif kind == "inbound":
+                    self._inbound_receive(payload)
                 elif kind == "deliver":
                     self.senders.submit(self._deliver, payload)
             except Exception:
@@ -284,6 +295,113 @@ class Sandbox:
             self.stats["created"] += 1
         self._clock_steps(shipment)
         return 201, shipment.response
+
+    # --- inbound shipments (ASNs) -----------------------------------------------
+    def create_inbound(self, *, key: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Accept an ASN, idempotent on `key`; its receipt comes one clock step later."""
+        c = self.config
+        with self.lock, self.store.write():
+            existing = self.store.inbound_get(column="idem_key", value=key)
+            if existing is not None:
+                self.stats["replayed"] += 1
+                return 200, existing.response
+            number = self.store.next_number()
+            inbound_id = f"sba_{number:08d}"
+            self.stats["inbounds_created"] += 1
+            nth = self.store.inbound_count() + 1
+            outcome = "exact"
+            if c.asn_short_every and nth % c.asn_short_every == 0:
+                outcome = "short"
+            elif c.asn_over_every and nth % c.asn_over_every == 0:
+                outcome = "over"
+            inbound = SandboxInbound(
+                id=inbound_id,
+                idem_key=key,
+                reference=str(body.get("reference") or key),
+                warehouse=str(body.get("warehouse") or ""),
+                request=body,
+                response={
+                    "id": inbound_id,
+                    "reference": str(body.get("reference") or key),
+                    "status": "ACCEPTED",
+                },
+                due=time.time() + c.step_seconds * self.rng.uniform(0.75, 1.25),
+                outcome=outcome,
+            )
+            self.store.inbound_insert(inbound)
+        self._push(inbound.due, "inbound", inbound.id)
+        return 201, inbound.response
+
+    def inbound(self, inbound_id: str) -> SandboxInbound | None:
+        with self.lock:
+            return self.store.inbound_get(column="id", value=inbound_id)
+
+    def cancel_inbound(self, inbound_id: str) -> tuple[int, dict[str, Any]]:
+        with self.lock, self.store.write():
+            inbound = self.store.inbound_get(column="id", value=inbound_id)
+            if inbound is None:
+                return 404, {"detail": "No such inbound shipment."}
+            if inbound.status == "RECEIVED":
+                return 409, {"detail": "Too late to cancel: the goods were received."}
+            inbound.status = "CANCELLED"
+            self.store.inbound_save(inbound)
+        return 200, inbound.summary()
+
+    @staticmethod
+    def _received_quantity(expected: int, outcome: str) -> int:
+        delta = max(1, expected // 10)
+        if outcome == "short":
+            return max(expected - delta, 0)
+        if outcome == "over":
+            return expected + delta
+        return expected
+
+    def _inbound_receive(self, inbound_id: str) -> None:
+        """The goods arrived: receipts per line (short or over per the ASN's outcome), the
+        stock goes up, and one signed `inbound.received` webhook reports it."""
+        deliveries: list[Delivery] = []
+        with self.lock:
+            if self.closed:
+                return
+            with self.store.write():
+                inbound = self.store.inbound_get(column="id", value=inbound_id)
+                if inbound is None or inbound.status != "ACCEPTED":
+                    return
+                receipts = []
+                for index, line in enumerate(inbound.request.get("lines") or []):
+                    quantity = self._received_quantity(
+                        int(line.get("quantity") or 0), inbound.outcome
+                    )
+                    if quantity <= 0:
+                        continue
+                    sku = str(line.get("sku") or "")
+                    receipts.append(
+                        {"id": f"rcp_{inbound.id}_{index}", "sku": sku, "quantity": quantity}
+                    )
+                    self.store.stock_put(warehouse=inbound.warehouse, sku=sku, quantity=quantity)
+                inbound.status = "RECEIVED"
+                inbound.receipts = receipts
+                self.store.inbound_save(inbound)
+                if self.config.webhooks:
+                    body = json.dumps(
+                        {
+                            "type": "inbound.received",
+                            "timestamp": dt.datetime.now(tz=dt.UTC).isoformat(),
+                            "data": {
+                                "id": inbound.id,
+                                "reference": inbound.reference,
+                                "warehouse": inbound.warehouse,
+                                "status": "RECEIVED",
+                                "receipts": receipts,
+                            },
+                        },
+                        separators=(",", ":"),
+                    ).encode()
+                    deliveries.append(
+                        self._delivery(msg_id=f"msg_{uuid.uuid4().hex}", body=body, due=time.time())
+                    )
+        for delivery in deliveries:
+            self._push(delivery.due, "deliver", delivery)
 
     def _created_response(self, shipment: SandboxShipment, **extra: object) -> dict[str, Any]:
         """What a create answers (and a replay repeats): the shipment as the LSP made it."""
@@ -469,7 +587,11 @@ class Sandbox:
 
     def stats_snapshot(self) -> dict[str, int]:
         with self.lock:
-            return {**self.stats, "shipments": self.store.shipment_count()}
+            return {
+                **self.stats,
+                "shipments": self.store.shipment_count(),
+                "inbounds": self.store.inbound_count(),
+            }
 
     def stock_levels(self, warehouse: str) -> dict[str, int]:
         with self.lock:
@@ -586,11 +708,14 @@ class SandboxHandler(BaseHTTPRequestHandler):
         (("v1", "shipments", "*", "tracking"), "_get_tracking"),
         (("v1", "shipments", "*"), "_get_shipment"),
         (("v1", "stock"), "_get_stock"),
+        (("v1", "inbound-shipments", "*"), "_get_inbound"),
     )
     _POST_API: tuple[tuple[tuple[str, ...], str], ...] = (
         (("v1", "shipments"), "_post_shipment"),
         (("v1", "shipments", "*", "cancel"), "_post_cancel"),
         (("v1", "shipments", "*", "return-label"), "_post_return_label"),
+        (("v1", "inbound-shipments"), "_post_inbound"),
+        (("v1", "inbound-shipments", "*", "cancel"), "_post_inbound_cancel"),
     )
 
     def do_GET(self) -> None:
@@ -660,6 +785,12 @@ class SandboxHandler(BaseHTTPRequestHandler):
             return self._send(404, {"detail": "No such shipment."})
         return self._send(200, {**self.sandbox.response_of(shipment), **shipment.summary()})
 
+    def _get_inbound(self, url: SplitResult, inbound_id: str) -> None:
+        inbound = self.sandbox.inbound(inbound_id)
+        if inbound is None:
+            return self._send(404, {"detail": "No such inbound shipment."})
+        return self._send(200, inbound.summary())
+
     def _get_stock(self, url: SplitResult) -> None:
         warehouse = parse_qs(url.query).get("warehouse", [""])[0]
         levels = self.sandbox.stock_levels(warehouse)
@@ -728,6 +859,24 @@ class SandboxHandler(BaseHTTPRequestHandler):
     ) -> tuple[int, dict[str, Any]]:
         key = self._idempotency_key(body)
         return self.sandbox.create_return(original_id=shipment_id, key=key, body=body)
+
+    def _post_inbound(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        key = self._idempotency_key(body)
+        lines = body.get("lines")
+        if not body.get("warehouse") or not isinstance(lines, list) or not lines:
+            raise _Refused(422, "Invalid inbound shipment: warehouse and lines are required.")
+        for line in lines:
+            if not isinstance(line, dict) or not line.get("sku"):
+                raise _Refused(422, "Invalid inbound shipment: every line needs a sku.")
+            quantity = line.get("quantity")
+            if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
+                raise _Refused(422, f"Invalid inbound shipment: bad quantity for {line['sku']}.")
+        return self.sandbox.create_inbound(key=key, body=body)
+
+    def _post_inbound_cancel(
+        self, body: dict[str, Any], inbound_id: str
+    ) -> tuple[int, dict[str, Any]]:
+        return self.sandbox.cancel_inbound(inbound_id)
 
     def do_PUT(self) -> None:
         parts = _segments(urlsplit(self.path).path)

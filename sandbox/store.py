@@ -63,6 +63,19 @@ CREATE TABLE IF NOT EXISTS stock (
     on_hand INTEGER NOT NULL,
     PRIMARY KEY (warehouse, sku)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS inbounds (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    idem_key TEXT NOT NULL UNIQUE,
+    reference TEXT NOT NULL,
+    warehouse TEXT NOT NULL,
+    request TEXT NOT NULL,
+    response TEXT NOT NULL,
+    status TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    due REAL NOT NULL,
+    receipts TEXT NOT NULL DEFAULT '[]'
+);
 CREATE TABLE IF NOT EXISTS deliveries (
     id INTEGER PRIMARY KEY,
     msg_id TEXT NOT NULL,
@@ -161,6 +174,67 @@ class SandboxShipment:
             plan=json.loads(plan),
             schedule=json.loads(schedule),
             applied=applied,
+        )
+
+
+_INBOUND_COLUMNS = (
+    "id, idem_key, reference, warehouse, request, response, status, outcome, due, receipts"
+)
+
+
+@dataclass
+class SandboxInbound:
+    """An ASN the sandbox accepted: `ACCEPTED` until its receipt (due at `due`), then
+    `RECEIVED` with `receipts`, or `CANCELLED`. `outcome` (exact, short, over) is decided
+    when it is accepted, so a restart does not change it."""
+
+    id: str
+    idem_key: str
+    reference: str
+    warehouse: str
+    request: dict[str, Any]
+    response: dict[str, Any]
+    due: float
+    status: str = "ACCEPTED"
+    outcome: str = "exact"
+    receipts: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            **self.response,
+            "status": self.status,
+            "outcome": self.outcome,
+            "receipts": self.receipts,
+        }
+
+    def row(self) -> tuple[Any, ...]:
+        return (
+            self.id,
+            self.idem_key,
+            self.reference,
+            self.warehouse,
+            _dumps(self.request),
+            _dumps(self.response),
+            self.status,
+            self.outcome,
+            self.due,
+            _dumps(self.receipts),
+        )
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row | tuple[Any, ...]) -> SandboxInbound:
+        id_, key, reference, warehouse, request, response, status, outcome, due, receipts = row
+        return cls(
+            id=id_,
+            idem_key=key,
+            reference=reference,
+            warehouse=warehouse,
+            request=json.loads(request),
+            response=json.loads(response),
+            status=status,
+            outcome=outcome,
+            due=float(due),
+            receipts=json.loads(receipts),
         )
 
 
@@ -344,6 +418,45 @@ class SandboxStore:
             (quantity, warehouse, sku),
         )
 
+    # --- inbound shipments (ASNs) -------------------------------------------
+    def inbound_get(self, *, column: str, value: str) -> SandboxInbound | None:
+        assert column in ("id", "idem_key")  # noqa: S101 - fixed names only
+        row = self.conn.execute(
+            f"SELECT {_INBOUND_COLUMNS} FROM inbounds WHERE {column} = ?",  # noqa: S608
+            (value,),
+        ).fetchone()
+        return SandboxInbound.from_row(row) if row else None
+
+    def inbound_insert(self, inbound: SandboxInbound) -> None:
+        placeholders = ", ".join("?" * len(_INBOUND_COLUMNS.split(",")))
+        self.conn.execute(
+            f"INSERT INTO inbounds ({_INBOUND_COLUMNS}) VALUES ({placeholders})",  # noqa: S608
+            inbound.row(),
+        )
+
+    def inbound_save(self, inbound: SandboxInbound) -> None:
+        self.conn.execute(
+            "UPDATE inbounds SET status = ?, receipts = ? WHERE id = ?",
+            (inbound.status, _dumps(inbound.receipts), inbound.id),
+        )
+
+    def inbounds_pending(self) -> list[tuple[str, float]]:
+        """(id, due) of every ASN whose receipt is still to come."""
+        rows = self.conn.execute(
+            "SELECT id, due FROM inbounds WHERE status = 'ACCEPTED' ORDER BY seq"
+        ).fetchall()
+        return [(r[0], float(r[1])) for r in rows]
+
+    def inbound_count(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM inbounds").fetchone()[0])
+
+    def stock_put(self, *, warehouse: str, sku: str, quantity: int) -> None:
+        """Received goods: only SKUs of a snapshot the sandbox was given move (as stock_take)."""
+        self.conn.execute(
+            "UPDATE stock SET on_hand = on_hand + ? WHERE warehouse = ? AND sku = ?",
+            (quantity, warehouse, sku),
+        )
+
     # --- webhook deliveries --------------------------------------------------
     def delivery_add(self, *, msg_id: str, body: bytes, due: float) -> int:
         cursor = self.conn.execute(
@@ -369,7 +482,7 @@ class SandboxStore:
     # --- everything ----------------------------------------------------------
     def clear(self) -> None:
         """Forget shipments, keys, stock and deliveries; the number counter stays."""
-        for table in ("shipments", "stock", "deliveries"):
+        for table in ("shipments", "inbounds", "stock", "deliveries"):
             self.conn.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed names)
 
 

@@ -26,7 +26,13 @@ from inventory.models import (
     StockSnapshot,
     StockSnapshotLine,
 )
-from logistics.models import DispatchOutbox, InboundWebhook, Shipment, ShipmentStatusGroups
+from logistics.models import (
+    AsnOutbox,
+    DispatchOutbox,
+    InboundWebhook,
+    Shipment,
+    ShipmentStatusGroups,
+)
 from orders.models import Hold, Order
 from orders.numbers import PREFIX as ORDER_NUMBER_PREFIX
 
@@ -48,6 +54,8 @@ class ExceptionItem:
     provider: str = ""
     # Stock alerts: the level the row is about (the row links to its stock page).
     stock_level_id: int | None = None
+    # ASNs refused by the LSP: the ASN the row is about (links to its receiving page).
+    inbound_id: int | None = None
 
     @property
     def overdue(self) -> bool:
@@ -65,6 +73,7 @@ EXCEPTION_KINDS = {
     "stock": "Stock alerts",
     "stock_discrepancy": "Stock discrepancies (LSP snapshots)",
     "webhook_failed": "Unprocessable LSP webhooks",
+    "asn_refused": "ASNs refused by the LSP",
 }
 # Sorted: the queue reads one index range per status, in a stable order.
 TRACKING_EXCEPTION_STATUSES = sorted(ShipmentStatusGroups.TRACKING_EXCEPTION)
@@ -215,6 +224,29 @@ def _webhook_failed_rows(kind: str, f: _QueueFilter) -> _KindRows:
     return capped_count(qs), items
 
 
+def _asn_refused_rows(kind: str, f: _QueueFilter) -> _KindRows:
+    # ASNs the LSP refused or that could not be sent after every retry (the ASN outbox
+    # parked them); a person fixes the cause and retries from the ASN's page.
+    qs = AsnOutbox.objects.filter(status__in=[AsnOutbox.Status.REJECTED, AsnOutbox.Status.FAILED])
+    if f.channel_code:
+        qs = qs.filter(inbound__channel__code=f.channel_code)
+    items = [
+        ExceptionItem(
+            kind=kind,
+            order=None,
+            since=row.updated_at,
+            subject=f"{row.inbound.number} {row.inbound.reference} → {row.inbound.warehouse.code}",
+            detail=row.last_error,
+            provider=row.inbound.warehouse.provider.code if row.inbound.warehouse.provider else "",
+            inbound_id=row.inbound_id,
+        )
+        for row in qs.select_related("inbound__warehouse__provider").order_by("updated_at")[
+            : f.limit
+        ]
+    ]
+    return capped_count(qs), items
+
+
 def _stock_rows(kind: str, f: _QueueFilter) -> _KindRows:
     qs = StockLevel.objects.low()
     items = [
@@ -241,6 +273,7 @@ _KIND_ROWS: dict[str, Callable[[str, _QueueFilter], _KindRows]] = {
     "stock": _stock_rows,
     "stock_discrepancy": _stock_discrepancy_rows,
     "webhook_failed": _webhook_failed_rows,
+    "asn_refused": _asn_refused_rows,
 }
 
 

@@ -123,7 +123,9 @@ def stock_movements_for(*, level: StockLevel, limit: int = 200) -> QuerySet[Stoc
 def inbounds_open(*, limit: int = 100) -> QuerySet[InboundShipment]:
     """Inbound shipments still expected or being received, oldest expected first."""
     return (
-        InboundShipment.objects.exclude(status=InboundShipment.Status.CLOSED)
+        InboundShipment.objects.exclude(
+            status__in=[InboundShipment.Status.RECEIVED, InboundShipment.Status.CANCELLED]
+        )
         .select_related("warehouse")
         .annotate(
             expected=Coalesce(Sum("lines__expected_quantity"), 0),

@@ -12,7 +12,7 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from backoffice import selectors
-from backoffice.forms import AdjustForm, CountForm, RerouteForm, ScanForm
+from backoffice.forms import AdjustForm, CountForm, InboundCreateForm, RerouteForm, ScanForm
 from backoffice.views.common import (
     order_cancel_from_form,
     page,
@@ -23,10 +23,11 @@ from core.csv_safe import csv_writer
 from core.errors import DomainError
 from inventory.models import InboundReceipt, InboundShipment, StockLevel, Warehouse
 from inventory.services.counts import stock_count_record
-from inventory.services.receiving import inbound_close as inbound_close_service
+from inventory.services.receiving import CANCELLABLE, RECEIVABLE, ExpectedLine
 from inventory.services.receiving import inbound_receive as inbound_receive_service
 from inventory.services.stock import stock_adjust as stock_adjust_service
-from logistics.models import Shipment
+from logistics.models import AsnOutbox, Shipment
+from logistics.services.asn import asn_cancel, asn_close, asn_create, asn_send_retry
 from logistics.services.dispatch import shipment_dispatch_retry
 from logistics.services.reroute import shipment_dispatch_reroute
 
@@ -272,6 +273,64 @@ def inbound_list(request):
     )
 
 
+@staff_view(VIEW_STOCK, "inventory.receive_stock")
+def inbound_create(request):
+    """Staff announce an ASN for any warehouse (no channel); an LSP site's goes to the LSP."""
+    form = InboundCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            inbound = asn_create(
+                warehouse_code=data["warehouse"].code,
+                reference=data["reference"],
+                supplier=data["supplier"],
+                expected_at=data["expected_at"],
+                carrier=data["carrier"],
+                tracking_number=data["tracking_number"],
+                lines=[ExpectedLine(sku=sku, quantity=qty) for sku, qty in data["lines"]],
+                user=request.user,
+            )
+        except DomainError as exc:
+            for error in getattr(exc, "errors", []) or [{"field": "", "message": exc.detail}]:
+                field = error["field"].split("[")[0].split(".")[0]
+                form.add_error(field if field in form.fields else None, error["message"])
+        else:
+            messages.success(request, f"{inbound.number} created ({inbound.get_status_display()}).")
+            return _redirect(reverse("backoffice:inbound_detail", args=[inbound.pk]))
+    return page(
+        request,
+        "backoffice/inbound_create.html",
+        {"title": "New inbound shipment (ASN)", "form": form},
+        status=422 if form.is_bound else 200,
+    )
+
+
+@require_POST
+@staff_view(VIEW_STOCK, "inventory.receive_stock")
+def inbound_cancel(request, inbound_id: int):
+    inbound = get_object_or_404(InboundShipment, pk=inbound_id)
+    try:
+        asn_cancel(inbound=inbound, user=request.user)
+    except DomainError as exc:
+        report_domain_error(request, exc)
+    else:
+        messages.success(request, f"{inbound.number} cancelled.")
+    return _redirect(reverse("backoffice:inbound_detail", args=[inbound.pk]))
+
+
+@require_POST
+@staff_view(VIEW_STOCK, "inventory.receive_stock")
+def inbound_send_retry(request, inbound_id: int):
+    inbound = get_object_or_404(InboundShipment, pk=inbound_id)
+    try:
+        asn_send_retry(inbound=inbound)
+    except DomainError as exc:
+        report_domain_error(request, exc)
+    else:
+        messages.success(request, f"{inbound.number} queued to be sent to the LSP again.")
+    return _redirect(reverse("backoffice:inbound_detail", args=[inbound.pk]))
+
+
 @require_GET
 @staff_view(VIEW_STOCK, "inventory.receive_stock")
 def inbound_detail(request, inbound_id: int):
@@ -287,6 +346,11 @@ def _inbound_detail_page(request, inbound: InboundShipment, *, scan_form=None):
         {
             "title": f"Receive {inbound.reference}",
             "inbound": inbound,
+            # Own sites are received here by barcode; an LSP's site by the LSP's receipts.
+            "can_receive": inbound.status in RECEIVABLE
+            and inbound.warehouse.kind == Warehouse.Kind.OWN,
+            "can_cancel": inbound.status in CANCELLABLE,
+            "outbox": AsnOutbox.objects.filter(inbound_id=inbound.pk).first(),
             "lines": selectors.inbound_lines_with_stock(inbound=inbound),
             "scan_form": scan_form or ScanForm(),
             "last": request.session.pop("last_scan", None),
@@ -356,7 +420,7 @@ def inbound_receive(request, inbound_id: int):
 def inbound_close(request, inbound_id: int):
     inbound = get_object_or_404(InboundShipment, pk=inbound_id)
     try:
-        discrepancies = inbound_close_service(inbound=inbound, user=request.user)
+        discrepancies = asn_close(inbound=inbound, user=request.user)
     except DomainError as exc:
         report_domain_error(request, exc)
     else:

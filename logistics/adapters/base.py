@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from logistics.models import TrackingStatus
 
 if TYPE_CHECKING:
-    from inventory.models import Warehouse
+    from inventory.models import InboundShipment, Warehouse
     from logistics.models import Provider, Shipment
 
 
@@ -84,6 +84,34 @@ class ReturnLabel:
     provider_reference: str = ""
 
 
+@dataclass(frozen=True)
+class CreatedInbound:
+    """The LSP's answer to an ASN: its own id of it."""
+
+    provider_reference: str
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InboundReceiptLine:
+    event_id: str  # the LSP's id of this receipt: the ledger posts it once
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class InboundEvent:
+    """What an LSP reports about an ASN: it moved (`in_transit`), goods were received
+    (`receipts`), and whether receiving is `complete`."""
+
+    client_reference: str  # our ASN number
+    provider_reference: str = ""
+    status: str = ""  # "in_transit", "receiving" or "received"
+    receipts: tuple[InboundReceiptLine, ...] = ()
+    complete: bool = False
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
 class ProviderAdapter(abc.ABC):
     """Speaks one provider's API. One instance per Provider row."""
 
@@ -120,6 +148,20 @@ class ProviderAdapter(abc.ABC):
 
         `items` ([{"sku", "quantity"}]) says what comes back, for providers that want it.
         """
+
+    # ASNs (inbound shipments to an LSP-operated warehouse). Not abstract: a provider
+    # that does not take ASNs refuses them, and its webhooks carry no inbound events.
+    def create_inbound(self, inbound: InboundShipment) -> CreatedInbound:
+        """Send the ASN to the LSP, idempotent on inbound.number (its Idempotency-Key)."""
+        raise ProviderRejected(f"Provider {self.provider.code} does not take ASNs.")
+
+    def cancel_inbound(self, inbound: InboundShipment) -> None:
+        """Cancel the ASN at the LSP; ProviderRejected if it is too late."""
+        raise ProviderRejected(f"Provider {self.provider.code} does not take ASNs.")
+
+    def parse_inbound_events(self, body: bytes) -> list[InboundEvent]:
+        """ASN events (receipts, progress) carried by a verified webhook body (may be empty)."""
+        return []
 
     @abc.abstractmethod
     def verify_webhook(self, *, headers: Mapping[str, str], body: bytes) -> str:

@@ -23,7 +23,10 @@ from core.ssrf import UnsafeDestination, resolve_public
 from logistics import webhook_signing
 from logistics.adapters.base import (
     AdapterError,
+    CreatedInbound,
     CreatedShipment,
+    InboundEvent,
+    InboundReceiptLine,
     ProviderAdapter,
     ProviderRejected,
     ProviderUnavailable,
@@ -36,7 +39,7 @@ from logistics.models import CustomsDeclaration, TrackingStatus
 from logistics.services.customs import customs_payload
 
 if TYPE_CHECKING:
-    from inventory.models import Warehouse
+    from inventory.models import InboundShipment, Warehouse
     from logistics.models import Shipment
 
 _client_lock = threading.Lock()
@@ -257,6 +260,77 @@ class GenericHttpAdapter(ProviderAdapter):
             raw=data,
             provider_reference=str(data.get("id") or ""),
         )
+
+    # --- ASNs ----------------------------------------------------------------
+    def inbound_payload(self, inbound: InboundShipment) -> dict[str, Any]:
+        return {
+            "reference": inbound.number,
+            "client_reference": inbound.reference,
+            "warehouse": inbound.warehouse.code,
+            "expected_at": inbound.expected_at.isoformat() if inbound.expected_at else None,
+            "carrier": inbound.carrier,
+            "tracking_number": inbound.tracking_number,
+            "lines": [
+                {"sku": line.product.sku, "quantity": line.expected_quantity}
+                for line in inbound.lines.select_related("product").order_by("id")
+            ],
+        }
+
+    def create_inbound(self, inbound: InboundShipment) -> CreatedInbound:
+        data = self._request(
+            "POST",
+            "/v1/inbound-shipments",
+            json_body=self.inbound_payload(inbound),
+            headers={"Idempotency-Key": f"asn:{inbound.number}"},
+        )
+        if not data.get("id"):
+            raise ProviderUnavailable(f"{self.provider.code} answered without an ASN id")
+        return CreatedInbound(provider_reference=str(data["id"]), raw=data)
+
+    def cancel_inbound(self, inbound: InboundShipment) -> None:
+        try:
+            self._request("POST", f"/v1/inbound-shipments/{inbound.provider_reference}/cancel")
+        except ProviderUnavailable as exc:
+            if exc.status_code == 409:
+                # As for shipments: 409 on cancel means "too late: receiving started".
+                raise ProviderRejected(exc.message, status_code=409) from exc
+            raise
+
+    def parse_inbound_events(self, body: bytes) -> list[InboundEvent]:
+        try:
+            message = json_loads_bounded(body)
+        except ValueError:
+            return []
+        if not isinstance(message, dict) or not str(message.get("type", "")).startswith("inbound."):
+            return []
+        data = message.get("data")
+        if not isinstance(data, dict) or not data.get("reference"):
+            return []
+        receipts = []
+        for item in data.get("receipts") or []:
+            if not isinstance(item, dict):
+                continue
+            try:
+                quantity = int(item.get("quantity") or 0)
+            except (TypeError, ValueError):
+                continue
+            if item.get("id") and item.get("sku") and 0 < quantity < 2**31:
+                receipts.append(
+                    InboundReceiptLine(
+                        event_id=str(item["id"])[:128], sku=str(item["sku"]), quantity=quantity
+                    )
+                )
+        status = str(data.get("status") or "").lower()
+        return [
+            InboundEvent(
+                client_reference=str(data["reference"]),
+                provider_reference=str(data.get("id") or ""),
+                status=status,
+                receipts=tuple(receipts),
+                complete=status == "received",
+                raw=data,
+            )
+        ]
 
     def verify_webhook(self, *, headers: Mapping[str, str], body: bytes) -> str:
         return webhook_signing.verify(

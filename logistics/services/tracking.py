@@ -25,6 +25,7 @@ from logistics import broker, hooks, sql
 from logistics.adapters.base import AdapterError, TrackingUpdate
 from logistics.adapters.registry import adapter_for
 from logistics.models import InboundWebhook, Provider, Shipment, ShipmentStatusGroups
+from logistics.services.asn import asn_events_apply
 from logistics.services.tracking_rollup import (  # noqa: F401 - the module's public API
     MOVING,
     SHIPMENT_STATUS_FOR,
@@ -167,6 +168,11 @@ def inbound_webhooks_process(
         parsed = [
             (row, adapter_for(row.provider).parse_webhook(row.body.encode())) for row in batch
         ]
+        # ASN events (receipts at an LSP warehouse) come on the same webhook URL.
+        asn_events = {
+            row.pk: adapter_for(row.provider).parse_inbound_events(row.body.encode())
+            for row in batch
+        }
         pairs = [(row.provider, update) for row, updates in parsed for update in updates]
         found = iter(shipment_ids_for_updates(updates=pairs))
         items = []
@@ -178,12 +184,18 @@ def inbound_webhooks_process(
                 if shipment_id is not None:
                     matched += 1
                     items.append((shipment_id, update))
+            events = asn_events[row.pk]
             statuses[row.pk] = (
                 InboundWebhook.Status.PROCESSED
-                if matched or not updates
+                if matched or not (updates or events)
                 else InboundWebhook.Status.UNMATCHED
             )
         tracking_updates_apply(items=items)
+        for row in batch:
+            if asn_events[row.pk] and asn_events_apply(
+                provider=row.provider, events=asn_events[row.pk]
+            ):
+                statuses[row.pk] = InboundWebhook.Status.PROCESSED
         now = timezone.now()
         for status in {*statuses.values()}:
             InboundWebhook.objects.filter(

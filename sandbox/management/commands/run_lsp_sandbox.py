@@ -41,6 +41,18 @@ class Command(BaseCommand):
         parser.add_argument("--exception-rate", type=_rate, default=0.03)
         parser.add_argument("--return-rate", type=_rate, default=0.02)
         parser.add_argument(
+            "--asn-short-every",
+            type=int,
+            default=0,
+            help="Receive every Nth ASN short (a tenth of each line, at least 1 unit, missing).",
+        )
+        parser.add_argument(
+            "--asn-over-every",
+            type=int,
+            default=0,
+            help="Receive every Nth ASN over (a tenth of each line, at least 1 unit, extra).",
+        )
+        parser.add_argument(
             "--consign-url",
             default=None,
             help="Where webhooks go (default CONSIGN_PUBLIC_URL) + /webhooks/lsp/<code>/.",
@@ -75,6 +87,8 @@ class Command(BaseCommand):
             failed_attempt_rate=options["failed_attempt_rate"],
             exception_rate=options["exception_rate"],
             return_rate=options["return_rate"],
+            asn_short_every=max(options["asn_short_every"], 0),
+            asn_over_every=max(options["asn_over_every"], 0),
             consign_url=options["consign_url"] or settings.CONSIGN_PUBLIC_URL,
             provider_code=options["provider_code"],
             webhook_secret=options["webhook_secret"] or settings.LSP_SANDBOX_WEBHOOK_SECRET,
