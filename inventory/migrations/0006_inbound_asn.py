@@ -9,19 +9,6 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-import inventory.numbers
-
-
-def statuses_and_numbers(apps, schema_editor):
-    InboundShipment = apps.get_model("inventory", "InboundShipment")
-    InboundShipment.objects.filter(status="expected").update(status="sent")
-    InboundShipment.objects.filter(status="closed").update(status="received")
-    with schema_editor.connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE inventory_inboundshipment SET number = 'ASN-' ||"
-            " lpad(nextval('inventory_inbound_number_seq')::text, 6, '0') WHERE number IS NULL"
-        )
-
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -93,40 +80,6 @@ class Migration(migrations.Migration):
                 ],
                 default="sent",
                 max_length=16,
-            ),
-        ),
-        migrations.RunPython(statuses_and_numbers, migrations.RunPython.noop),
-        migrations.AlterField(
-            model_name="inboundshipment",
-            name="number",
-            field=models.CharField(
-                default=inventory.numbers.inbound_number_next,
-                editable=False,
-                help_text="Public identifier, e.g. ASN-000123.",
-                max_length=16,
-                unique=True,
-            ),
-        ),
-        migrations.AddIndex(
-            model_name="inboundshipment",
-            index=models.Index(
-                fields=["channel", "created_at", "id"], name="inbound_channel_created"
-            ),
-        ),
-        migrations.AddIndex(
-            model_name="inboundshipment",
-            index=models.Index(fields=["status", "updated_at"], name="inbound_status_updated"),
-        ),
-        migrations.AddConstraint(
-            model_name="inboundshipment",
-            constraint=models.CheckConstraint(
-                condition=models.Q(
-                    (
-                        "status__in",
-                        ["draft", "sent", "in_transit", "receiving", "received", "cancelled"],
-                    )
-                ),
-                name="inbound_status_valid",
             ),
         ),
     ]

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("inventory", "0006_inbound_asn"),
+        ("inventory", "0008_inbound_asn_constraints"),
         ("logistics", "0013_partner_webhook_rest_cancelled"),
     ]
 

@@ -198,7 +198,7 @@ def test_closing_reports_discrepancies(client, warehouse_user, inbound):
     assert "discrepancies" in body
     assert "SOCKS-L -1" in body
     inbound.refresh_from_db()
-    assert inbound.status == "closed"
+    assert inbound.status == "received"
 
 
 def test_warehouse_user_retries_a_failed_dispatch(
@@ -282,7 +282,7 @@ def test_role_is_refused_403(client, request, role, method, url, inbound, failed
     order.refresh_from_db()
     assert order.status == Order.Status.RECEIVED
     inbound.refresh_from_db()
-    assert inbound.status != "closed"
+    assert inbound.status != "received"
     assert DispatchOutbox.objects.get(shipment=failed_shipment).status == "rejected"
 
 

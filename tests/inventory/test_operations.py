@@ -147,7 +147,7 @@ def test_receiving_on_closed_inbound_is_refused(shirt, wh):
     inbound = asn(warehouse=wh, reference="ASN-1", lines=[("SHIRT", 1)])
     inbound_close(inbound=inbound)
 
-    with pytest.raises(Conflict, match="closed"):
+    with pytest.raises(Conflict, match="is received"):
         inbound_receive(inbound=inbound, code="SHIRT")
 
 
