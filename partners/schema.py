@@ -255,7 +255,28 @@ _ORDER_LINKS = {
 }
 
 
+# Where a created ASN's number can be used next.
+_INBOUND_LINKS = {
+    "GetInboundShipment": "inbound_shipments_retrieve",
+    "CancelInboundShipment": "inbound_shipments_cancel",
+}
+
+
 def _add_links(result: dict) -> None:
+    for path_item in result.get("paths", {}).values():
+        for operation in path_item.values():
+            if operation.get("operationId") != "inbound_shipments_create":
+                continue
+            response = operation.get("responses", {}).get("201")
+            if response is not None:
+                response["links"] = {
+                    name: {
+                        "operationId": target,
+                        "parameters": {"number": "$response.body#/number"},
+                        "description": "The ASN's number from this response.",
+                    }
+                    for name, target in _INBOUND_LINKS.items()
+                }
     for path_item in result.get("paths", {}).values():
         for operation in path_item.values():
             if operation.get("operationId") not in {"orders_create", "orders_cancel"}:

@@ -133,6 +133,9 @@ class InboundListCreateApi(PartnerApiView):
             ref_name = "InboundShipmentCreate"
 
         class LineInput(StrictSerializer):
+            class Meta:
+                ref_name = "InboundShipmentLineInput"
+
             sku = serializers.CharField(max_length=64, help_text="An active product's SKU.")
             quantity = serializers.IntegerField(min_value=1, max_value=EXPECTED_MAX)
 

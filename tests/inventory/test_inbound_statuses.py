@@ -10,7 +10,6 @@ from core.errors import Conflict, IllegalTransition, ValidationFailed
 from inventory import error_codes
 from inventory.models import InboundLine, InboundShipment, StockLevel, StockMovement
 from inventory.selectors import INBOUNDS_PAGE_SQL, inbound_data
-from inventory.services import receiving
 from inventory.services.receiving import (
     INBOUND_TRANSITIONS,
     ExpectedLine,
@@ -66,7 +65,8 @@ def test_own_site_asn_starts_sent_and_lsp_site_asn_starts_draft(own, lsp, produc
 def test_numbers_are_public_unique_and_sequential(own, products):
     first = _create(own, "PO-1")
     second = _create(own, "PO-2")
-    assert first.number.startswith("ASN-") and len(first.number) == 10
+    assert first.number.startswith("ASN-")
+    assert len(first.number) == 10
     assert int(second.number[4:]) > int(first.number[4:])
 
 
@@ -191,7 +191,8 @@ def test_page_sql_renders_each_asn_as_inbound_data(own, lsp, products):
         rendered = json.loads(cursor.fetchone()[0])
     expected = [inbound_data(inbound=InboundShipment.objects.get(pk=pk)) for pk in ids]
     assert rendered == expected
-    assert rendered[0]["received_at"] is not None and rendered[1]["received_at"] is None
+    assert rendered[0]["received_at"] is not None
+    assert rendered[1]["received_at"] is None
 
 
 @pytest.mark.django_db(transaction=True)
@@ -218,4 +219,5 @@ def test_migration_maps_old_statuses_and_numbers_existing_asns():
     migrated = dict(InboundShipment.objects.values_list("reference", "status"))
     assert migrated == {"A": "sent", "B": "received"}
     numbers = list(InboundShipment.objects.values_list("number", flat=True))
-    assert len(set(numbers)) == 2 and all(n.startswith("ASN-") for n in numbers)
+    assert len(set(numbers)) == 2
+    assert all(n.startswith("ASN-") for n in numbers)
