@@ -26,6 +26,8 @@ from django.utils import timezone
 from openapi_core import Config, OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 
+from inventory.models import InboundShipment
+from inventory.services.receiving import inbound_receive as receiving_inbound_receive
 from logistics.models import Shipment
 from orders.services.shipment_planning import shipments_plan_for_order
 from returns.models import ReturnRequest
@@ -300,6 +302,35 @@ def test_every_operation_answers_as_the_schema_says(
     call("POST", returns, 422, body={"lines": []}, valid_request=False)
     call("GET", f"{unknown}returns/", 404)
     call("POST", f"{unknown}returns/", 404, body={"lines": [line]})
+
+    # Inbound shipments (ASNs): create, replay, list, read, cancel, refusals.
+    from tests.inventory.factories import WarehouseFactory
+
+    WarehouseFactory(code="asn-own")
+    inbound = "/api/v1/inbound-shipments/"
+    asn_body = {
+        "reference": "PO-1",
+        "warehouse": "asn-own",
+        "expected_at": "2026-03-10T09:00:00Z",
+        "lines": [{"sku": "API-MUG", "quantity": 5}],
+    }
+    asn_number = call(
+        "POST", inbound, 201, body=asn_body, headers={"Idempotency-Key": "asn-1"}
+    ).json()["number"]
+    call("POST", inbound, 409, body=asn_body)
+    call("POST", inbound, 422, body={**asn_body, "reference": "PO-2", "warehouse": "nowhere"})
+    call("POST", inbound, 422, body={**asn_body, "lines": []}, valid_request=False)
+    call("GET", inbound, 200, query=[("status", "sent"), ("warehouse", "asn-own")])
+    call("GET", inbound, 400, query=[("status", "closed")], valid_request=False)
+    call("GET", f"{inbound}{asn_number}/", 200)
+    call("GET", f"{inbound}ASN-999999/", 404)
+    call("POST", f"{inbound}{asn_number}/cancel/", 200, body={})
+    call("POST", f"{inbound}ASN-999999/cancel/", 404, body={})
+    received = call("POST", inbound, 201, body={**asn_body, "reference": "PO-3"}).json()
+    receiving_inbound_receive(
+        inbound=InboundShipment.objects.get(number=received["number"]), code="API-MUG"
+    )
+    call("POST", f"{inbound}{received['number']}/cancel/", 409, body={})
 
     assert not call.failures, "\n".join(call.failures)
     # Every operation of the schema had an answer that worked and one that was a problem.
