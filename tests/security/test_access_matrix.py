@@ -43,7 +43,11 @@ def world(db, make_user):
     warehouse = WarehouseFactory()
     level = StockLevelFactory(warehouse=warehouse)
     shipment = ShipmentFactory(order=order, warehouse=warehouse)
-    inbound = InboundShipment.objects.create(reference="ASN-VICTIM", warehouse=warehouse)
+    # The victim channel's ASN carries the order's number too, so that every `{number}`
+    # URL below names a real object of the victim for the inbound-shipment routes as well.
+    inbound = InboundShipment.objects.create(
+        reference="ASN-VICTIM", warehouse=warehouse, channel=channel, number=order.number
+    )
     owner = make_user("job-owner", roles.OPERATIONS_MANAGER)
     job = BulkJob.objects.create(kind=BulkJob.Kind.ORDER_EXPORT, created_by=owner, total=1)
     return_request = ReturnRequest.objects.create(
@@ -99,11 +103,15 @@ API_OBJECT_URLS = [
     ("GET", "/api/v1/orders/{number}/shipments/{shipment_id}/documents/packing-slip.pdf"),
     ("GET", "/api/v1/orders/{number}/returns/"),
     ("POST", "/api/v1/orders/{number}/returns/"),
+    ("GET", "/api/v1/inbound-shipments/{number}/"),
+    ("POST", "/api/v1/inbound-shipments/{number}/cancel/"),
 ]
 API_COLLECTION_URLS = [
     ("GET", "/api/v1/orders/"),
     ("POST", "/api/v1/orders/"),
     ("GET", "/api/v1/inventory/?sku=X"),
+    ("GET", "/api/v1/inbound-shipments/"),
+    ("POST", "/api/v1/inbound-shipments/"),
 ]
 
 
@@ -162,6 +170,7 @@ def test_api_hides_another_channels_order(world, caplog, method, template):
     assert _denied_logged(caplog, url)
     world["order"].refresh_from_db()
     assert world["order"].status != "cancelled"
+    assert InboundShipment.objects.get(pk=world["inbound_id"]).status == "sent"
 
 
 def test_api_list_never_shows_another_channels_orders(world):
