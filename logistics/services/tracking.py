@@ -168,10 +168,13 @@ def inbound_webhooks_process(
         parsed = [
             (row, adapter_for(row.provider).parse_webhook(row.body.encode())) for row in batch
         ]
-        # ASN events (receipts at an LSP warehouse) come on the same webhook URL.
+        # ASN events (receipts at an LSP warehouse) come on the same webhook URL, in
+        # webhooks that carry no tracking events.
         asn_events = {
-            row.pk: adapter_for(row.provider).parse_inbound_events(row.body.encode())
-            for row in batch
+            row.pk: []
+            if updates
+            else adapter_for(row.provider).parse_inbound_events(row.body.encode())
+            for row, updates in parsed
         }
         pairs = [(row.provider, update) for row, updates in parsed for update in updates]
         found = iter(shipment_ids_for_updates(updates=pairs))
