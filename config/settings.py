@@ -476,6 +476,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "logistics.tasks.dispatch_asn_sweep_task",
         "schedule": LOGISTICS_SWEEP_SECONDS,
     },
+    # ASN receipts from LSPs without webhooks (logistics.services.asn.asn_poll).
+    "logistics-asn-poll": {
+        "task": "logistics.tasks.tracking_asn_poll_due_task",
+        "schedule": LOGISTICS_SWEEP_SECONDS,
+    },
     "logistics-tracking-sweep": {
         "task": "logistics.tasks.tracking_sweep_task",
         "schedule": LOGISTICS_SWEEP_SECONDS,

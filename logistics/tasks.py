@@ -125,3 +125,17 @@ def dispatch_asn_task(self, *, inbound_id: int) -> str:
 @shared_task(**TASK_OPTIONS)
 def dispatch_asn_sweep_task() -> int:
     return asn.asn_sweep()
+
+
+@shared_task(**TASK_OPTIONS)
+def tracking_asn_poll_task(*, inbound_id: int) -> bool:
+    return asn.asn_poll(inbound_id=inbound_id)
+
+
+@shared_task(**TASK_OPTIONS)
+def tracking_asn_poll_due_task() -> int:
+    """Periodic: ask poll-only LSPs about the ASNs they are receiving."""
+    ids = asn.asn_polls_due()
+    for inbound_id in ids:
+        tracking_asn_poll_task.delay(inbound_id=inbound_id)
+    return len(ids)

@@ -159,6 +159,11 @@ class ProviderAdapter(abc.ABC):
         """Cancel the ASN at the LSP; ProviderRejected if it is too late."""
         raise ProviderRejected(f"Provider {self.provider.code} does not take ASNs.")
 
+    def fetch_inbound(self, inbound: InboundShipment) -> InboundEvent | None:
+        """What the LSP holds for the ASN (its status and every receipt), for providers
+        without webhooks; None when it does not say."""
+        return None
+
     def parse_inbound_events(self, body: bytes) -> list[InboundEvent]:
         """ASN events (receipts, progress) carried by a verified webhook body (may be empty)."""
         return []

@@ -296,6 +296,13 @@ class GenericHttpAdapter(ProviderAdapter):
                 raise ProviderRejected(exc.message, status_code=409) from exc
             raise
 
+    def fetch_inbound(self, inbound: InboundShipment) -> InboundEvent | None:
+        data = self._request("GET", f"/v1/inbound-shipments/{inbound.provider_reference}")
+        event = self._inbound_event(data)
+        if event is None or event.client_reference != inbound.number:
+            return None  # another ASN under this id (a provider that lost its state)
+        return event
+
     def parse_inbound_events(self, body: bytes) -> list[InboundEvent]:
         try:
             message = json_loads_bounded(body)
@@ -303,9 +310,13 @@ class GenericHttpAdapter(ProviderAdapter):
             return []
         if not isinstance(message, dict) or not str(message.get("type", "")).startswith("inbound."):
             return []
-        data = message.get("data")
+        event = self._inbound_event(message.get("data"))
+        return [event] if event is not None else []
+
+    @staticmethod
+    def _inbound_event(data: Any) -> InboundEvent | None:
         if not isinstance(data, dict) or not data.get("reference"):
-            return []
+            return None
         receipts = []
         for item in data.get("receipts") or []:
             if not isinstance(item, dict):
@@ -321,16 +332,14 @@ class GenericHttpAdapter(ProviderAdapter):
                     )
                 )
         status = str(data.get("status") or "").lower()
-        return [
-            InboundEvent(
-                client_reference=str(data["reference"]),
-                provider_reference=str(data.get("id") or ""),
-                status=status,
-                receipts=tuple(receipts),
-                complete=status == "received",
-                raw=data,
-            )
-        ]
+        return InboundEvent(
+            client_reference=str(data["reference"]),
+            provider_reference=str(data.get("id") or ""),
+            status=status,
+            receipts=tuple(receipts),
+            complete=status == "received",
+            raw=data,
+        )
 
     def verify_webhook(self, *, headers: Mapping[str, str], body: bytes) -> str:
         return webhook_signing.verify(

@@ -274,6 +274,52 @@ def asn_close(
     return discrepancies
 
 
+# Statuses in which an ASN at a poll-only LSP is still asked about.
+POLLED = (
+    InboundShipment.Status.SENT,
+    InboundShipment.Status.IN_TRANSIT,
+    InboundShipment.Status.RECEIVING,
+)
+
+
+def asn_polls_due(*, limit: int = 200) -> list[int]:
+    """ASNs to ask their LSP about: sent to a provider without webhooks and not finished.
+
+    The polling fallback for LSPs that push no receipt webhooks (Provider.supports_webhooks
+    off); the beat runs it every LOGISTICS_SWEEP_SECONDS.
+    """
+    return list(
+        InboundShipment.objects.filter(
+            status__in=POLLED,
+            warehouse__kind=Warehouse.Kind.LSP,
+            warehouse__provider__supports_webhooks=False,
+        )
+        .exclude(provider_reference="")
+        .order_by("updated_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+@transaction.atomic
+def asn_poll(*, inbound_id: int, adapter: ProviderAdapter | None = None) -> bool:
+    """Ask the LSP for the ASN's status and receipts and apply what is new (each receipt
+    once). Returns True when the ASN changed; provider errors are logged, never raised."""
+    inbound = InboundShipment.objects.select_related("warehouse__provider").get(pk=inbound_id)
+    provider = inbound.warehouse.provider
+    if provider is None or not inbound.provider_reference or inbound.status not in POLLED:
+        return False
+    try:
+        event = (adapter or adapter_for(provider)).fetch_inbound(inbound)
+    except AdapterError as exc:
+        logger.info("Polling ASN %s failed: %s", inbound.number, exc.message)
+        return False
+    if event is None:
+        return False
+    before = inbound.updated_at
+    asn_events_apply(provider=provider, events=[event])
+    return InboundShipment.objects.get(pk=inbound_id).updated_at != before
+
+
 def asn_events_apply(*, provider: Provider, events: Sequence[InboundEvent]) -> int:
     """Apply an LSP's ASN events (from a webhook): progress, receipts into the ledger (each
     once, by the LSP's receipt id), `received` when complete (and `inbound.received`).

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 
 import httpx
 import pytest
@@ -280,3 +281,50 @@ def test_generic_adapter_sends_the_asn_idempotently_and_cancels_it(
     draft.provider_reference = first.provider_reference
     adapter.cancel_inbound(draft)
     assert sandbox.inbound(first.provider_reference).status == "CANCELLED"
+
+
+@pytest.fixture
+def fast_short_sandbox():
+    config = SandboxConfig(port=0, webhooks=False, step_seconds=0.2, asn_short_every=1)
+    server, box = make_server(config)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    yield box
+    server.shutdown()
+    box.stop()
+    server.server_close()
+    thread.join(5)
+
+
+def test_poll_only_lsp_receipts_arrive_by_polling_once(
+    draft, provider, fast_short_sandbox, settings
+):
+    sandbox = fast_short_sandbox
+    settings.OUTBOUND_ALLOW_HOSTS = [f"127.0.0.1:{sandbox.config.port}"]
+    provider.base_url = sandbox.base_url
+    provider.supports_webhooks = False
+    provider.save()
+    assert _send(draft, None).outcome == Outcome.SENT
+    deadline = time.monotonic() + 10
+    while sandbox.inbound(draft.provider_reference).status != "RECEIVED":
+        assert time.monotonic() < deadline, "the sandbox did not receive the ASN"
+        time.sleep(0.1)
+
+    assert asn.asn_polls_due() == [draft.pk]
+    assert asn.asn_poll(inbound_id=draft.pk) is True
+    assert asn.asn_poll(inbound_id=draft.pk) is False  # finished: not asked again
+    assert asn.asn_polls_due() == []
+    draft.refresh_from_db()
+    assert draft.status == "received"
+    # Short by a tenth of each line, at least one unit: 10 → 9, 2 → 1.
+    assert sorted(draft.lines.values_list("product__sku", "received_quantity")) == [
+        ("OB-A", 9),
+        ("OB-B", 1),
+    ]
+    assert StockMovement.objects.filter(type="receipt").count() == 2
+
+
+def test_webhook_lsps_are_not_polled(draft, provider):
+    _send(draft, FakeAsnAdapter())
+    assert provider.supports_webhooks
+    assert asn.asn_polls_due() == []
