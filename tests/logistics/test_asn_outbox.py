@@ -20,7 +20,7 @@ from logistics.adapters.generic_http import GenericHttpAdapter
 from logistics.models import AsnOutbox, InboundWebhook
 from logistics.services import asn, tracking
 from logistics.services.dispatch import Outcome
-from sandbox.server import SandboxConfig, make_server
+from sandbox.server import Sandbox, SandboxConfig, make_server
 from tests.inventory.factories import ProductFactory, WarehouseFactory
 from tests.logistics.helpers import in_thread, sandbox_provider, signed_post
 from tests.orders.factories import ChannelFactory
@@ -328,3 +328,28 @@ def test_webhook_lsps_are_not_polled(draft, provider):
     _send(draft, FakeAsnAdapter())
     assert provider.supports_webhooks
     assert asn.asn_polls_due() == []
+
+
+def test_sandbox_keeps_an_accepted_asn_across_a_restart_and_receives_it_after(tmp_path):
+    state = str(tmp_path / "sandbox.sqlite3")
+    first = Sandbox(SandboxConfig(state=state, webhooks=False, step_seconds=0.3))
+    status, created = first.create_inbound(
+        key="asn:ASN-1",
+        body={"reference": "ASN-1", "warehouse": "w", "lines": [{"sku": "A", "quantity": 3}]},
+    )
+    first.stop()  # before its receipt was due
+    assert status == 201
+    second = Sandbox(SandboxConfig(state=state, webhooks=False, step_seconds=0.3))
+    try:
+        assert second.resumed[0] == 1
+        replay = second.create_inbound(key="asn:ASN-1", body={})
+        assert replay == (200, created)
+        deadline = time.monotonic() + 10
+        while second.inbound(created["id"]).status != "RECEIVED":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert second.inbound(created["id"]).receipts == [
+            {"id": f"rcp_{created['id']}_0", "sku": "A", "quantity": 3}
+        ]
+    finally:
+        second.stop()
