@@ -503,3 +503,42 @@ class StorageCharge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.warehouse_id} {self.day} {self.units} {self.amount}"
+
+
+class RepricingJob(TimeStampedModel):
+    """Pricing a provider's shipments again after its cards changed (a card activated or
+    retired), batch by batch, with progress read from the row."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+
+    provider = models.ForeignKey("logistics.Provider", on_delete=models.PROTECT, related_name="+")
+    card = models.ForeignKey(RateCard, on_delete=models.CASCADE, related_name="repricing_jobs")
+    reason = models.CharField(max_length=200)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    period_start = models.DateField()
+    period_end = models.DateField(null=True, blank=True, help_text="Exclusive; empty: open.")
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    # The last shipment id priced: a re-run after a lost worker resumes after it.
+    position = models.BigIntegerField(default=0)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(processed__lte=models.F("total")), name="repricingjob_progress"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Re-pricing #{self.pk}"
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.DONE:
+            return 100
+        return int(self.processed * 100 / self.total) if self.total else 0

@@ -4,24 +4,36 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('economics', '0005_storage_charge'),
-        ('logistics', '0013_partner_webhook_rest_cancelled'),
+        ("economics", "0005_storage_charge"),
+        ("logistics", "0013_partner_webhook_rest_cancelled"),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='shipmentcost',
-            name='shipmentcost_stage_known',
+            model_name="shipmentcost",
+            name="shipmentcost_stage_known",
         ),
         migrations.AlterField(
-            model_name='shipmentcost',
-            name='stage',
-            field=models.CharField(choices=[('planned', 'Planned'), ('dispatched', 'Dispatched'), ('cancelled', 'Cancelled before dispatch'), ('received', 'Return received')], max_length=12),
+            model_name="shipmentcost",
+            name="stage",
+            field=models.CharField(
+                choices=[
+                    ("planned", "Planned"),
+                    ("dispatched", "Dispatched"),
+                    ("cancelled", "Cancelled before dispatch"),
+                    ("received", "Return received"),
+                ],
+                max_length=12,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='shipmentcost',
-            constraint=models.CheckConstraint(condition=models.Q(('stage__in', ['planned', 'dispatched', 'cancelled', 'received'])), name='shipmentcost_stage_known'),
+            model_name="shipmentcost",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("stage__in", ["planned", "dispatched", "cancelled", "received"])
+                ),
+                name="shipmentcost_stage_known",
+            ),
         ),
     ]
