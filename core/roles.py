@@ -97,6 +97,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
                 "economics.change_ratecard",
                 "economics.activate_ratecard",
                 "economics.view_expected_cost",
+                "economics.view_repricingjob",
                 "economics.view_invoice",
                 "economics.add_invoice",
                 "economics.view_dispute",

@@ -12,9 +12,9 @@ from django.utils.text import slugify
 
 from core.admin_paginator import BigTableAdminMixin
 from core.errors import DomainError
-from economics.models import ChargeRule, RateCard, Zone
+from economics.models import ChargeRule, RateCard, RepricingJob, Zone
 from economics.services.rate_card_csv import rate_card_export
-from economics.services.rate_cards import rate_card_activate
+from economics.services.rate_cards import rate_card_activate, rate_card_retire
 
 
 class _DraftOnlyInline(admin.TabularInline):
@@ -56,7 +56,7 @@ class RateCardAdmin(BigTableAdminMixin, admin.ModelAdmin):
     list_select_related = ["provider"]
     readonly_fields = ["status", "activated_at", "activated_by"]
     inlines = [ZoneInline, ChargeRuleInline]
-    actions = ["activate", "export_csv"]
+    actions = ["activate", "retire", "export_csv"]
 
     def has_change_permission(self, request, obj=None):
         if obj is not None and obj.status != RateCard.Status.DRAFT:
@@ -71,7 +71,23 @@ class RateCardAdmin(BigTableAdminMixin, admin.ModelAdmin):
             except DomainError as exc:
                 self.message_user(request, exc.detail, messages.ERROR)
             else:
-                self.message_user(request, f"{card} is active.", messages.SUCCESS)
+                job = card.repricing_jobs.order_by("-pk").first()
+                pending = (
+                    f" Re-pricing {job.total} shipment(s) of its period: job #{job.pk}."
+                    if job and job.total
+                    else ""
+                )
+                self.message_user(request, f"{card} is active.{pending}", messages.SUCCESS)
+
+    @admin.action(description="Retire the selected active cards", permissions=["activate"])
+    def retire(self, request, queryset):
+        for card in queryset:
+            try:
+                rate_card_retire(card_id=card.pk, actor=request.user.get_username())
+            except DomainError as exc:
+                self.message_user(request, exc.detail, messages.ERROR)
+            else:
+                self.message_user(request, f"{card} is retired.", messages.SUCCESS)
 
     def has_activate_permission(self, request):
         return request.user.has_perm("economics.activate_ratecard")
@@ -86,3 +102,19 @@ class RateCardAdmin(BigTableAdminMixin, admin.ModelAdmin):
         name = slugify(f"{card.provider.code}-{card.name}") or "rate-card"
         response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
         return response
+
+
+@admin.register(RepricingJob)
+class RepricingJobAdmin(BigTableAdminMixin, admin.ModelAdmin):
+    """Read-only: the jobs are started by activating or retiring a card."""
+
+    list_display = ["__str__", "provider", "card", "status", "processed", "total", "created_at"]
+    list_filter = ["status", "provider"]
+    list_select_related = ["provider", "card"]
+    readonly_fields = [field.name for field in RepricingJob._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

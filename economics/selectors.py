@@ -7,7 +7,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from economics import pricing
 from economics.models import Dispute, Invoice, RateCard, ShipmentCharge, ShipmentCost
+from orders.iso import currency_places
 
 
 def rate_card_in_force(*, provider_id: int, on: dt.date) -> RateCard | None:
@@ -62,3 +64,34 @@ def invoice_disputes_page(
     more = len(found) > DISPUTES_PAGE
     found = found[:DISPUTES_PAGE]
     return found, (found[-1].pk if more else None)
+
+
+def card_terms(card: RateCard) -> pricing.CardTerms:
+    """The card as plain data for economics.pricing (two queries: zones, rules)."""
+    zones = list(card.zones.all())
+    zone_code = {zone.pk: zone.code for zone in zones}
+    rules = tuple(
+        pricing.RuleTerms(
+            id=rule.pk,
+            charge_type=rule.charge_type,
+            name=rule.name,
+            amount=rule.amount,
+            percent=rule.percent,
+            applies_to=frozenset(rule.applies_to),
+            zone=zone_code.get(rule.zone_id) if rule.zone_id else None,
+            weight_from_grams=rule.weight_from_grams,
+            weight_to_grams=rule.weight_to_grams,
+            included_units=rule.included_units,
+            postcode_prefixes=tuple(
+                pricing.normalised_postcode(prefix) for prefix in rule.postcode_prefixes
+            ),
+        )
+        for rule in card.rules.all()
+    )
+    return pricing.CardTerms(
+        id=card.pk,
+        currency=card.currency,
+        places=currency_places(card.currency) or 0,
+        zone_of_country={country: zone.code for zone in zones for country in zone.countries},
+        rules=rules,
+    )

@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from economics import pricing
 from economics.models import RateCard, ShipmentCharge, ShipmentCost, Stage, SweepCursor
-from economics.services.rate_cards import card_terms
+from economics.selectors import card_terms
 from logistics.models import CustomsDeclaration, Parcel, Shipment, ShipmentLine
 from orders.models import Order
 from returns.models import ReturnRequest

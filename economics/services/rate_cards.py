@@ -17,40 +17,11 @@ from django.utils import timezone
 from core.errors import Conflict, NotFound, ValidationFailed
 from economics import pricing
 from economics.models import ChargeRule, ChargeType, RateCard
+from economics.selectors import card_terms
+from economics.services.repricing import repricing_job_create
 from orders.iso import currency_places, is_country
 
 OVERLAP_CONSTRAINT = "ratecard_active_versions_do_not_overlap"
-
-
-def card_terms(card: RateCard) -> pricing.CardTerms:
-    """The card as plain data for economics.pricing (two queries: zones, rules)."""
-    zones = list(card.zones.all())
-    zone_code = {zone.pk: zone.code for zone in zones}
-    rules = tuple(
-        pricing.RuleTerms(
-            id=rule.pk,
-            charge_type=rule.charge_type,
-            name=rule.name,
-            amount=rule.amount,
-            percent=rule.percent,
-            applies_to=frozenset(rule.applies_to),
-            zone=zone_code.get(rule.zone_id) if rule.zone_id else None,
-            weight_from_grams=rule.weight_from_grams,
-            weight_to_grams=rule.weight_to_grams,
-            included_units=rule.included_units,
-            postcode_prefixes=tuple(
-                pricing.normalised_postcode(prefix) for prefix in rule.postcode_prefixes
-            ),
-        )
-        for rule in card.rules.all()
-    )
-    return pricing.CardTerms(
-        id=card.pk,
-        currency=card.currency,
-        places=currency_places(card.currency) or 0,
-        zone_of_country={country: zone.code for zone in zones for country in zone.countries},
-        rules=rules,
-    )
 
 
 def _finer_than(value: Decimal | None, places: int) -> bool:
@@ -149,7 +120,24 @@ def rate_card_activate(*, card_id: int, actor: str) -> RateCard:
             raise
         raise Conflict(
             f"Rate card {card} overlaps an active card of provider {card.provider_id}; "
-            "end that one first (set its valid_to) or change this one's dates.",
+            "retire that one first, or change this one's dates.",
             code="rate_card_overlap",
         ) from exc
+    # Shipments already priced in its period (under another card, or none) follow it.
+    repricing_job_create(card=card, reason=f"{card} activated by {actor}")
+    return card
+
+
+@transaction.atomic
+def rate_card_retire(*, card_id: int, actor: str) -> RateCard:
+    """Take an active card out of force; the shipments it priced are priced again (they
+    then say that no card is in force, until a replacement is activated)."""
+    card = RateCard.objects.select_for_update().filter(pk=card_id).first()
+    if card is None:
+        raise NotFound(f"Rate card {card_id} does not exist.")
+    if card.status != RateCard.Status.ACTIVE:
+        raise Conflict(f"Rate card {card} is {card.status}; only an active card can be retired.")
+    card.status = RateCard.Status.RETIRED
+    card.save(update_fields=["status", "updated_at"])
+    repricing_job_create(card=card, reason=f"{card} retired by {actor}")
     return card

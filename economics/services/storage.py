@@ -21,8 +21,7 @@ from django.utils import timezone
 
 from economics import pricing
 from economics.models import ChargeRule, StorageCharge
-from economics.selectors import rate_card_in_force
-from economics.services.rate_cards import card_terms
+from economics.selectors import card_terms, rate_card_in_force
 from inventory.models import StockLevel, Warehouse
 
 

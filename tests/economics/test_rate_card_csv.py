@@ -10,8 +10,9 @@ import pytest
 
 from core.errors import ValidationFailed
 from economics.models import RateCard
+from economics.selectors import card_terms
 from economics.services.rate_card_csv import rate_card_export, rate_card_import
-from economics.services.rate_cards import card_terms, rate_card_problems
+from economics.services.rate_cards import rate_card_problems
 from tests.logistics.factories import ProviderFactory
 
 pytestmark = pytest.mark.django_db

@@ -12,8 +12,8 @@ from django.db import IntegrityError, transaction
 from core.errors import Conflict, ValidationFailed
 from economics import pricing
 from economics.models import ChargeRule, ChargeType, RateCard, Zone
-from economics.selectors import rate_card_in_force
-from economics.services.rate_cards import card_terms, rate_card_activate, rate_card_problems
+from economics.selectors import card_terms, rate_card_in_force
+from economics.services.rate_cards import rate_card_activate, rate_card_problems
 from tests.logistics.factories import ProviderFactory
 
 pytestmark = pytest.mark.django_db

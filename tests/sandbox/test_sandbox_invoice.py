@@ -11,8 +11,8 @@ from decimal import Decimal
 import pytest
 
 from economics import pricing
+from economics.selectors import card_terms
 from economics.services.rate_card_csv import card_terms_from_csv, rate_card_import
-from economics.services.rate_cards import card_terms
 from sandbox.invoices import Faults, invoice_csv, work_of
 from tests.economics.test_rate_card_csv import GOOD
 from tests.logistics.factories import ProviderFactory

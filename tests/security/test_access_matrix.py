@@ -11,6 +11,7 @@ is covered (or this test fails asking for an object to point it at).
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 import pytest
@@ -21,6 +22,7 @@ from rest_framework.test import APIClient
 from backoffice import urls as backoffice_urls
 from backoffice.models import BulkJob
 from core import roles
+from economics.models import Dispute, Invoice
 from inventory.models import InboundShipment
 from orders.models import Hold
 from partners.services import api_key_create, api_key_revoke
@@ -53,6 +55,15 @@ def world(db, make_user):
     return_request = ReturnRequest.objects.create(
         order=order, original_shipment=shipment, warehouse=warehouse, currency="EUR"
     )
+    invoice = Invoice.objects.create(
+        provider=shipment.provider, number="INV-VICTIM", currency="EUR",
+        period_start=dt.date(2026, 11, 1), period_end=dt.date(2026, 11, 30),
+        invoiced_total=1, expected_total=0, summary={"lines": 1},
+    )  # fmt: skip
+    dispute = Dispute.objects.create(
+        invoice=invoice, shipment=shipment, kind="not_invoiced", expected=1, difference=-1,
+        note=SECRET_MARK,
+    )  # fmt: skip
     return {
         "channel": channel,
         "order": order,
@@ -63,6 +74,8 @@ def world(db, make_user):
         "inbound_id": inbound.pk,
         "job_id": job.pk,
         "return_id": return_request.pk,
+        "invoice_id": invoice.pk,
+        "dispute_id": dispute.pk,
         "kind": "packing-slip",
     }
 
