@@ -288,6 +288,8 @@ LSP_SANDBOX_STEP_SECONDS = env.float("LSP_SANDBOX_STEP_SECONDS", default=10.0)
 LSP_SANDBOX_STATE = env.str("LSP_SANDBOX_STATE", default="")
 CONSIGN_PUBLIC_URL = env.str("CONSIGN_PUBLIC_URL", default="http://127.0.0.1:8000")
 READYZ_TIMEOUT_SECONDS = env.float("READYZ_TIMEOUT_SECONDS", default=2.0)
+# The rate-card CSV the sandbox bills its work with (GET /invoices/<YYYY-MM>.csv); "" = none.
+LSP_SANDBOX_RATE_CARD = env.str("LSP_SANDBOX_RATE_CARD", default="")
 
 # --- Logistics (dispatch, tracking, partner webhooks) -------------------------
 # Secret the LSP sandbox signs its webhooks with; the demo `sandbox` provider uses it.

@@ -21,12 +21,15 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 import httpx
 
+from economics.services.rate_card_csv import card_terms_from_csv
 from logistics import webhook_signing
+from sandbox import invoices
 from sandbox.pages import tracking_page, unknown_tracking_page
 from sandbox.pdf import label_pdf
 from sandbox.store import (
@@ -70,6 +73,8 @@ class SandboxConfig:
     public_url: str = ""
     # The SQLite file the state lives in; ":memory:" keeps it for this process only.
     state: str = MEMORY
+    # Consign's rate-card CSV the sandbox bills its work with (GET /invoices/<month>.csv).
+    rate_card: str = ""
 
     @property
     def webhook_url(self) -> str:
@@ -89,6 +94,12 @@ class Sandbox:
         self.rng = random.Random(config.seed)  # noqa: S311 - simulation, not crypto
         self.lock = threading.RLock()
         self.store = SandboxStore(config.state, exclusive=True)
+        # Read once at start: a bad card file stops the sandbox instead of every invoice.
+        self.card = (
+            card_terms_from_csv(Path(config.rate_card).read_text(encoding="utf-8"))
+            if config.rate_card
+            else None
+        )
         self.closed = False
         self.seq = itertools.count()
         self.heap: list[tuple[float, int, str, Any]] = []
@@ -593,6 +604,15 @@ class Sandbox:
                 "inbounds": self.store.inbound_count(),
             }
 
+    def invoice(self, *, month: str, faults: invoices.Faults) -> str:
+        """The month's invoice as CSV (sandbox/invoices.py); ValueError for a bad month."""
+        if self.card is None:
+            raise LookupError("the sandbox was started without a rate card (--rate-card FILE)")
+        start, end, _ = invoices.month_bounds(month)
+        with self.lock:
+            shipments = self.store.created_between(start, end)
+        return invoices.invoice_csv(month=month, shipments=shipments, card=self.card, faults=faults)
+
     def stock_levels(self, warehouse: str) -> dict[str, int]:
         with self.lock:
             return self.store.stock(warehouse)
@@ -703,6 +723,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         (("_sandbox", "stats"), "_get_stats"),
         (("track", "*"), "_get_track"),
         (("v1", "shipments", "*", "label.pdf"), "_get_label"),
+        (("invoices", "*"), "_get_invoice"),
     )
     _GET_API: tuple[tuple[tuple[str, ...], str], ...] = (
         (("v1", "shipments", "*", "tracking"), "_get_tracking"),
@@ -736,6 +757,21 @@ class SandboxHandler(BaseHTTPRequestHandler):
             return self._send(404, {"detail": "Not found."})
         getattr(self, found[0])(url, *found[1])
         return None
+
+    def _get_invoice(self, url: SplitResult, name: str) -> None:
+        """GET /invoices/<YYYY-MM>.csv[?overcharge_every=N&duplicate_every=N&unknown_every=N]."""
+        if not self._authorised():
+            return self._send(401, {"detail": "Missing or wrong API token."})
+        if not name.endswith(".csv"):
+            return self._send(404, {"detail": "Not found: invoices are /invoices/<YYYY-MM>.csv."})
+        try:
+            faults = invoices.Faults.from_query(parse_qs(url.query))
+            text = self.sandbox.invoice(month=name.removesuffix(".csv"), faults=faults)
+        except ValueError as exc:
+            return self._send(400, {"detail": str(exc)})
+        except LookupError as exc:
+            return self._send(409, {"detail": str(exc)})
+        return self._send(200, text.encode(), content_type="text/csv; charset=utf-8")
 
     def _get_health(self, url: SplitResult) -> None:
         self._send(200, {"status": "ok", "service": "consign-lsp-sandbox"})

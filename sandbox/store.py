@@ -384,6 +384,15 @@ class SandboxStore:
         ).fetchall()
         return int(count), [SandboxShipment.from_row(row) for row in rows]
 
+    def created_between(self, start: float, end: float) -> list[SandboxShipment]:
+        """Shipments created in [start, end) (epoch seconds), in creation order."""
+        rows = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM shipments WHERE created_at >= ? AND created_at < ? "  # noqa: S608
+            "ORDER BY seq",
+            (start, end),
+        ).fetchall()
+        return [SandboxShipment.from_row(row) for row in rows]
+
     def shipment_count(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM shipments").fetchone()[0])
 

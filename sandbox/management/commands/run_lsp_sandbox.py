@@ -65,6 +65,12 @@ class Command(BaseCommand):
         parser.add_argument("--no-webhooks", action="store_true", help="Act as a poll-only LSP.")
         parser.add_argument("--seed", type=int, default=None)
         parser.add_argument(
+            "--rate-card",
+            default=None,
+            help="Consign rate-card CSV the sandbox bills with (GET /invoices/<YYYY-MM>.csv); "
+            "default LSP_SANDBOX_RATE_CARD.",
+        )
+        parser.add_argument(
             "--state",
             default=None,
             help="SQLite file the sandbox keeps its shipments in (default LSP_SANDBOX_STATE, "
@@ -95,6 +101,7 @@ class Command(BaseCommand):
             api_token=options["api_token"],
             webhooks=not options["no_webhooks"],
             seed=options["seed"],
+            rate_card=options["rate_card"] or settings.LSP_SANDBOX_RATE_CARD,
             state=sandbox_state_path(
                 explicit=options["state"] or settings.LSP_SANDBOX_STATE,
                 var_dir=Path(settings.BASE_DIR) / "var",
