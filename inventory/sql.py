@@ -152,6 +152,34 @@ def stock_reserve_sql(*, rows: int) -> str:
     )
 
 
+def stock_reserve_many_sql(*, rows: int) -> str:
+    """`stock_reserve_sql` for the reservations of many orders (batch intake): each row
+    names its own order and ledger reference.
+
+    Parameters, in order: for each row `level_id, line_id, product_id, warehouse_id,
+    quantity, order_id, reference`; then `updated_at`, movement type, actor id,
+    created_at; then the allocations' created_at, updated_at and status.
+    """
+    row = "(%s::bigint, %s::bigint, %s::bigint, %s::bigint, %s::integer, %s::bigint, %s::text)"
+    values = ", ".join([row] * rows)
+    return (
+        "WITH v(level_id, line_id, product_id, warehouse_id, q, order_id, reference) AS "  # noqa: S608 - placeholders only
+        f"(VALUES {values}), "
+        "lv AS (UPDATE inventory_stocklevel l SET reserved = l.reserved + t.q, updated_at = %s "
+        "  FROM (SELECT level_id, sum(q) AS q FROM v GROUP BY level_id) t "
+        "  WHERE l.id = t.level_id RETURNING l.id), "
+        "mv AS (INSERT INTO inventory_stockmovement (product_id, warehouse_id, type, "
+        "  on_hand_delta, reserved_delta, reason, reference, order_id, actor_id, note, "
+        "  created_at) SELECT product_id, warehouse_id, %s, 0, q, '', reference, order_id, %s, "
+        "  '', %s FROM v RETURNING id) "
+        "INSERT INTO inventory_allocation (created_at, updated_at, order_line_id, "
+        "  warehouse_id, quantity, status) SELECT %s, %s, line_id, warehouse_id, q, %s FROM v "
+        "ON CONFLICT (order_line_id, warehouse_id) WHERE status = 'active' DO UPDATE SET "
+        "  quantity = inventory_allocation.quantity + EXCLUDED.quantity, "
+        "  updated_at = EXCLUDED.updated_at"
+    )
+
+
 def stock_levels_add_sql(*, rows: int) -> str:
     """Add deltas to many levels in one UPDATE ... FROM (VALUES ...).
 

@@ -72,12 +72,14 @@ def order_received_event(
     actor: str | None = None,
     user: ActingUser | None = None,
     line_count: int | None = None,
+    into: list[OrderEvent] | None = None,
 ) -> OrderEvent:
     return event_record(
         order=order,
         type=OrderEvent.Type.RECEIVED,
         user=user,
         actor=actor,
+        into=into,
         channel=order.channel.code,
         external_reference=order.external_reference,
         lines=order.lines.count() if line_count is None else line_count,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,12 @@ def order_detail_json_for_channel(*, channel: Channel, number: str) -> str:
 def order_detail_json(*, order: Order) -> str:
     """An order the caller holds (just written, say) as the detail endpoint shows it."""
     return orders_sql.order_detail_json_by_id(order_id=order.pk)
+
+
+def orders_detail_json(*, orders: Sequence[Order]) -> dict[int, str]:
+    """Order id -> the order as the detail endpoint shows it, for orders the caller holds
+    (a batch just written), in one statement."""
+    return orders_sql.orders_detail_json_by_ids(order_ids=[order.pk for order in orders])
 
 
 def shipments_json_for_order(*, order: Order) -> str:

@@ -150,6 +150,23 @@ def order_detail_json_by_id(*, order_id: int) -> str:
     return text
 
 
+_ORDERS_DETAIL_BY_IDS = f"""
+    SELECT o.id, {_order(detail=True)}::text
+    FROM orders_order o JOIN orders_channel c ON c.id = o.channel_id
+    WHERE o.id = ANY(%s)
+"""
+
+
+def orders_detail_json_by_ids(*, order_ids: Sequence[int]) -> dict[int, str]:
+    """Order id -> the order as OrderDetailSerializer renders it, for many orders in one
+    statement (batch intake's response); ids that do not exist are absent."""
+    if not order_ids:
+        return {}
+    with prepared_cursor() as cursor:
+        cursor.execute(_ORDERS_DETAIL_BY_IDS, [list(order_ids)], prepare=True)
+        return {row[0]: row[1] for row in cursor.fetchall()}
+
+
 def shipments_json(*, order_id: int) -> str:
     """The order's shipments, by id, as a JSON array of what ShipmentSerializer renders."""
     return _one(_SHIPMENT_LIST, [order_id]) or "[]"

@@ -11,6 +11,7 @@ from drf_spectacular.views import (
 
 from partners.api.inbound import InboundCancelApi, InboundDetailApi, InboundListCreateApi
 from partners.api.inventory import InventoryApi
+from partners.api.order_batch import OrderBatchApi
 from partners.api.orders import (
     OrderCancelApi,
     OrderDetailApi,
@@ -40,6 +41,9 @@ _DOCS_CSP = {"style-src": [UNSAFE_INLINE], "worker-src": ["blob:"], "img-src": [
 
 v1 = [
     path("orders/", OrderListCreateApi.as_view(), name="order-list"),
+    # No trailing slash, as the contract spells it; `orders/<number>/` needs one, so it
+    # cannot take this path (and "batch" is no order number a partner can be given).
+    path("orders/batch", OrderBatchApi.as_view(), name="order-batch"),
     path("orders/<order_number:number>/", OrderDetailApi.as_view(), name="order-detail"),
     path("orders/<order_number:number>/cancel/", OrderCancelApi.as_view(), name="order-cancel"),
     path(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -59,6 +59,18 @@ class LineInput(TypedDict):
     unit_price: Decimal
 
 
+class OrderInput(TypedDict):
+    """One order as the API serializer validated it (the keyword arguments of order_create)."""
+
+    external_reference: str
+    currency: str
+    customer: CustomerInput
+    shipping_address: AddressInput
+    lines: list[LineInput]
+    service_level: NotRequired[str | None]
+    placed_at: NotRequired[dt.datetime | None]
+
+
 # The channel's duplicate external_reference is the database's decision (the
 # unique constraint order_external_reference_per_channel), so it also holds
 # for concurrent requests; DO NOTHING answers it without aborting the
@@ -72,7 +84,7 @@ def _invalid(errors: list[dict[str, str]]) -> ValidationFailed:
     )
 
 
-def _service_level_from(rows: Sequence[Sequence[Any]], reference: str) -> ServiceLevel:
+def service_level_from(rows: Sequence[Sequence[Any]], reference: str) -> ServiceLevel:
     """`standard` (unique among active levels) or `provider:standard` → the ServiceLevel.
 
     `rows`: what logistics_sql.SERVICE_LEVEL_BY_CODE_SQL found. Raises ValidationFailed when the
@@ -92,7 +104,18 @@ def _service_level_from(rows: Sequence[Sequence[Any]], reference: str) -> Servic
 
 
 def _products_from(rows: Sequence[Sequence[Any]], lines: list[LineInput]) -> dict[str, Product]:
-    products = {product.sku: product for product in (from_row(Product, row)[0] for row in rows)}
+    products = products_by_sku(rows)
+    products_check(products=products, lines=lines)
+    return products
+
+
+def products_by_sku(rows: Sequence[Sequence[Any]]) -> dict[str, Product]:
+    """SKU -> Product from what inventory_sql.PRODUCTS_BY_SKU_SQL found."""
+    return {product.sku: product for product in (from_row(Product, row)[0] for row in rows)}
+
+
+def products_check(*, products: dict[str, Product], lines: list[LineInput]) -> None:
+    """Raise ValidationFailed naming each line whose SKU is unknown or no longer sold."""
     errors = []
     for index, line in enumerate(lines):
         product = products.get(line["sku"])
@@ -109,7 +132,6 @@ def _products_from(rows: Sequence[Sequence[Any]], lines: list[LineInput]) -> dic
             )
     if errors:
         raise _invalid(errors)
-    return products
 
 
 def _intake_reads(
@@ -142,8 +164,71 @@ def _intake_reads(
         (number,) = one_row(numbers)
         level_rows = levels.fetchall() if service_level else []
     found = _products_from(product_rows, lines)
-    level = _service_level_from(level_rows, service_level) if service_level else None
+    level = service_level_from(level_rows, service_level) if service_level else None
     return found, level, format_order_number(number)
+
+
+def order_build(
+    *,
+    channel: Channel,
+    number: str,
+    external_reference: str,
+    currency: str,
+    customer: CustomerInput,
+    shipping_address: AddressInput,
+    lines: list[LineInput],
+    service_level: ServiceLevel | None,
+    placed_at: dt.datetime | None,
+) -> Order:
+    """The unsaved Order a partner's input makes (single and batch intake alike)."""
+    total = sum((line["unit_price"] * line["quantity"] for line in lines), Decimal("0"))
+    order = Order(
+        number=number,
+        channel=channel,
+        external_reference=external_reference,
+        currency=currency,
+        total_amount=total,
+        customer_email=customer["email"],
+        customer_name=customer["name"],
+        customer_phone=customer.get("phone", "") or "",
+        shipping_name=shipping_address["name"],
+        shipping_line1=shipping_address["line1"],
+        shipping_line2=shipping_address.get("line2", "") or "",
+        shipping_city=shipping_address["city"],
+        shipping_postcode=shipping_address.get("postcode", "") or "",
+        shipping_region=shipping_address.get("region", "") or "",
+        shipping_country=shipping_address["country"],
+        service_level=service_level,
+        placed_at=placed_at or timezone.now(),
+    )
+    order.search_keys_set()
+    return order
+
+
+def order_lines_build(
+    *, order: Order, lines: list[LineInput], products: dict[str, Product]
+) -> list[OrderLine]:
+    """The unsaved lines of `order`, numbered from 1 in input order."""
+    return [
+        OrderLine(
+            order=order,
+            line_number=index,
+            product=products[line["sku"]],
+            sku=line["sku"],
+            quantity=line["quantity"],
+            unit_price=line["unit_price"],
+        )
+        for index, line in enumerate(lines, start=1)
+    ]
+
+
+def duplicate_reference(*, external_reference: str, existing: str | None) -> Conflict:
+    """The 409 for a second order with the channel's `external_reference`."""
+    return Conflict(
+        f"The channel already has order {existing} with external_reference {external_reference!r}.",
+        code=error_codes.DUPLICATE_EXTERNAL_REFERENCE,
+        existing_order=existing,
+    )
 
 
 # No savepoint of its own when nested: an error aborts the caller's transaction anyway.
@@ -177,27 +262,17 @@ def order_create(
     if not lines:
         raise _invalid([{"field": "lines", "message": "At least one line is required."}])
     products, level, number = _intake_reads(lines=lines, service_level=service_level)
-    total = sum((line["unit_price"] * line["quantity"] for line in lines), Decimal("0"))
-    order = Order(
-        number=number,
+    order = order_build(
         channel=channel,
+        number=number,
         external_reference=external_reference,
         currency=currency,
-        total_amount=total,
-        customer_email=customer["email"],
-        customer_name=customer["name"],
-        customer_phone=customer.get("phone", "") or "",
-        shipping_name=shipping_address["name"],
-        shipping_line1=shipping_address["line1"],
-        shipping_line2=shipping_address.get("line2", "") or "",
-        shipping_city=shipping_address["city"],
-        shipping_postcode=shipping_address.get("postcode", "") or "",
-        shipping_region=shipping_address.get("region", "") or "",
-        shipping_country=shipping_address["country"],
+        customer=customer,
+        shipping_address=shipping_address,
+        lines=lines,
         service_level=level,
-        placed_at=placed_at or timezone.now(),
+        placed_at=placed_at,
     )
-    order.search_keys_set()
     sql, params = insert_statement(order, returning=True, suffix=_ON_DUPLICATE_REFERENCE)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -208,24 +283,9 @@ def order_create(
             .values_list("number", flat=True)
             .first()
         )
-        raise Conflict(
-            f"The channel already has order {existing} with external_reference "
-            f"{external_reference!r}.",
-            code=error_codes.DUPLICATE_EXTERNAL_REFERENCE,
-            existing_order=existing,
-        )
+        raise duplicate_reference(external_reference=external_reference, existing=existing)
     inserted(order, row[0])
-    order_lines = [
-        OrderLine(
-            order=order,
-            line_number=index,
-            product=products[line["sku"]],
-            sku=line["sku"],
-            quantity=line["quantity"],
-            unit_price=line["unit_price"],
-        )
-        for index, line in enumerate(lines, start=1)
-    ]
+    order_lines = order_lines_build(order=order, lines=lines, products=products)
     insert_all(*order_lines)
     # Every line of the order: the 201 response reads them without a query.
     related_objects_set(order, "lines", order_lines)

@@ -1,0 +1,508 @@
+"""Batch order intake: up to 500 partner orders in one transaction, set-based.
+
+Each item ends as N single creates (`orders.services.intake.order_create`) would
+leave it: the same rows, events, holds, allocation outcome, shipments and
+dispatches. The database work is done for the whole batch at once: one
+pipelined read of products, service levels and order numbers; one INSERT each
+for the orders, their lines and their `received` events; the stock levels of
+every product the batch allocates locked once, in primary-key order (the global
+lock order), and reserved with one statement (`inventory.services.stock.
+stock_reserve_many`); one INSERT for the allocation events and one UPDATE for
+the statuses. Shipment planning then runs per allocated order.
+
+Items are independent: an item refused for its own reasons (unknown SKU or
+service level, a duplicate `external_reference` against the channel's orders or
+an earlier item of the batch) is reported as its problem and writes nothing,
+and the others go ahead. Should the set-based path hit something it did not
+foresee (an integrity error), the batch is redone item by item with a savepoint
+each, so that again only the offending item is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from django.db import IntegrityError, connection, transaction
+
+from core.errors import DomainError
+from core.inserts import insert_all, insert_statement, inserted
+from core.models import related_objects_set
+from core.pipeline import pipelined, prepared_cursor
+from inventory import sql as inventory_sql
+from inventory.models import Product, StockLevel
+from inventory.services.stock import (
+    OrderReservations,
+    Reservation,
+    stock_levels_lock,
+    stock_reserve_many,
+)
+from logistics import sql as logistics_sql
+from logistics.models import ServiceLevel
+from orders import events
+from orders.models import Channel, ChannelWarehouse, Order, OrderEvent, OrderLine
+from orders.numbers import format_order_number
+
+# The allocation decision itself is allocation.py's, step for step: the same policy,
+# the same split of picks over lines and the same events (see _order_allocate).
+from orders.services.allocation import (
+    _allocation_events,
+    _Line,
+    _picks_per_line,
+)
+from orders.services.allocation_policy import hold_reasons, plan_allocation
+from orders.services.holds import order_holds_place_automatic
+from orders.services.intake import (
+    OrderInput,
+    duplicate_reference,
+    order_build,
+    order_create,
+    order_lines_build,
+    products_by_sku,
+    products_check,
+    service_level_from,
+)
+from orders.services.intake import _invalid as invalid_order
+from orders.services.shipment_planning import shipments_plan_for_order
+from orders.sql import NEXT_NUMBERS_SQL
+from orders.transitions import order_transition_deferred, orders_transitions_save
+
+if TYPE_CHECKING:
+    from core.users import ActingUser
+
+logger = logging.getLogger(__name__)
+
+MAX_BATCH = 500
+S = Order.Status
+# Rows per INSERT: Postgres takes at most 65,535 parameters in one statement.
+_MAX_PARAMS = 65_000
+_ON_DUPLICATE_REFERENCE = (
+    "ON CONFLICT (channel_id, external_reference) DO NOTHING RETURNING id, external_reference"
+)
+
+Outcome = Order | DomainError
+_TOTAL_STEP = Decimal(1).scaleb(-Order._meta.get_field("total_amount").decimal_places)
+
+
+@dataclass
+class _Item:
+    index: int
+    data: OrderInput
+    order: Order | None = None
+    lines: list[OrderLine] = field(default_factory=list)
+    reserved: list[Reservation] = field(default_factory=list)
+
+
+def orders_create_batch(
+    *,
+    channel: Channel,
+    items: Sequence[OrderInput],
+    user: ActingUser | None = None,
+    actor: str | None = None,
+) -> list[Outcome]:
+    """Create each order of `items` as `order_create` would, in the caller's transaction.
+
+    Returns one outcome per item, in input order: the created Order, or the
+    DomainError that refused it (ValidationFailed 422 for an unknown or inactive
+    SKU, an unknown service level or no lines; Conflict 409
+    `duplicate_external_reference` with `existing_order` when the channel, or an
+    earlier item of the batch, already has the reference). A refused item writes
+    nothing. Run it inside a transaction (the partner API's request is one), so
+    that an idempotent replay returns the same outcome.
+    """
+    if len(items) > MAX_BATCH:
+        raise ValueError(f"At most {MAX_BATCH} orders per batch.")
+    if not items:
+        return []
+    try:
+        with transaction.atomic():
+            return _create_set_based(channel=channel, items=items, user=user, actor=actor)
+    except IntegrityError:
+        # Something no check foresaw (a constraint hit by one item): redo the batch
+        # item by item, so that only that item is refused.
+        logger.warning("Batch intake fell back to one order at a time.", exc_info=True)
+        return _create_one_by_one(channel=channel, items=items, user=user, actor=actor)
+
+
+def _create_one_by_one(
+    *,
+    channel: Channel,
+    items: Sequence[OrderInput],
+    user: ActingUser | None,
+    actor: str | None,
+) -> list[Outcome]:
+    outcomes: list[Outcome] = []
+    for data in items:
+        try:
+            with transaction.atomic():
+                outcomes.append(order_create(channel=channel, user=user, actor=actor, **data))  # type: ignore[arg-type]
+        except DomainError as error:
+            outcomes.append(error)
+        except IntegrityError as error:
+            outcomes.append(invalid_order([{"field": "", "message": _integrity_message(error)}]))
+    return outcomes
+
+
+def _integrity_message(error: IntegrityError) -> str:
+    cause = error.__cause__
+    constraint = getattr(getattr(cause, "diag", None), "constraint_name", None)
+    return f"The order breaks the rule {constraint}." if constraint else "The order is invalid."
+
+
+def _create_set_based(
+    *,
+    channel: Channel,
+    items: Sequence[OrderInput],
+    user: ActingUser | None,
+    actor: str | None,
+) -> list[Outcome]:
+    outcomes: dict[int, Outcome] = {}
+    products, levels, numbers = _batch_reads(items)
+    candidates, duplicates = _validated(
+        items=items,
+        products=products,
+        levels=levels,
+        numbers=numbers,
+        channel=channel,
+        outcomes=outcomes,
+    )
+    created = _orders_insert(
+        channel=channel, candidates=candidates, duplicates=duplicates, outcomes=outcomes
+    )
+    for item in created:
+        assert item.order is not None  # noqa: S101 - set by _orders_insert
+        item.lines = order_lines_build(
+            order=item.order, lines=item.data["lines"], products=products
+        )
+    _insert_many([line for item in created for line in item.lines])
+    received: list[OrderEvent] = []
+    for item in created:
+        order = item.order
+        assert order is not None  # noqa: S101
+        related_objects_set(order, "lines", item.lines)
+        events.order_received_event(
+            order=order, user=user, actor=actor, line_count=len(item.lines), into=received
+        )
+    _insert_many(received)
+    _fulfil(channel=channel, created=created, user=user, actor=actor)
+    return [outcomes[index] for index in range(len(items))]
+
+
+def _batch_reads(
+    items: Sequence[OrderInput],
+) -> tuple[dict[str, Product], dict[str, ServiceLevel | DomainError], list[int]]:
+    """Every SKU's product, every service level named, and an order number per item:
+    one round trip."""
+    skus = sorted({line["sku"] for data in items for line in data["lines"]})
+    references = sorted({ref for data in items if (ref := data.get("service_level"))})
+    with ExitStack() as stack:
+        stack.enter_context(pipelined())
+        product_cursor = stack.enter_context(prepared_cursor())
+        number_cursor = stack.enter_context(prepared_cursor())
+        level_cursors = [stack.enter_context(prepared_cursor()) for _ in references]
+        product_cursor.execute(inventory_sql.PRODUCTS_BY_SKU_SQL, [skus], prepare=True)
+        number_cursor.execute(NEXT_NUMBERS_SQL, [len(items)], prepare=True)
+        for cursor, reference in zip(level_cursors, references, strict=True):
+            provider_code, _, code = reference.rpartition(":")
+            cursor.execute(
+                logistics_sql.SERVICE_LEVEL_BY_CODE_SQL,
+                [code, provider_code, provider_code],
+                prepare=True,
+            )
+        product_rows = product_cursor.fetchall()
+        numbers = [row[0] for row in number_cursor.fetchall()]
+        level_rows = [cursor.fetchall() for cursor in level_cursors]
+    levels: dict[str, ServiceLevel | DomainError] = {}
+    for reference, rows in zip(references, level_rows, strict=True):
+        try:
+            levels[reference] = service_level_from(rows, reference)
+        except DomainError as error:
+            levels[reference] = error
+    return products_by_sku(product_rows), levels, numbers
+
+
+def _validated(
+    *,
+    items: Sequence[OrderInput],
+    products: dict[str, Product],
+    levels: dict[str, ServiceLevel | DomainError],
+    numbers: list[int],
+    channel: Channel,
+    outcomes: dict[int, Outcome],
+) -> tuple[list[_Item], dict[int, _Item]]:
+    """The items that pass the database checks, built; the others' outcomes recorded.
+
+    Checked as order_create checks: no lines, then SKUs, then the service level.
+    The first valid item with an external reference takes it; a later one (returned
+    as index -> that first item) gets the 409 order_create would give it once the
+    first had committed.
+    """
+    candidates: list[_Item] = []
+    duplicates: dict[int, _Item] = {}
+    first: dict[str, _Item] = {}
+    for index, data in enumerate(items):
+        try:
+            if not data["lines"]:
+                raise invalid_order(
+                    [{"field": "lines", "message": "At least one line is required."}]
+                )
+            products_check(products=products, lines=data["lines"])
+            reference = data.get("service_level")
+            level = levels[reference] if reference else None
+            if isinstance(level, DomainError):
+                raise level
+        except DomainError as error:
+            outcomes[index] = error
+            continue
+        item = _Item(index=index, data=data)
+        earlier = first.get(data["external_reference"])
+        if earlier is not None:
+            duplicates[index] = earlier
+            continue
+        first[data["external_reference"]] = item
+        item.order = order_build(
+            channel=channel,
+            number=format_order_number(numbers[index]),
+            external_reference=data["external_reference"],
+            currency=data["currency"],
+            customer=data["customer"],
+            shipping_address=data["shipping_address"],
+            lines=data["lines"],
+            service_level=level,
+            placed_at=data.get("placed_at"),
+        )
+        candidates.append(item)
+    return candidates, duplicates
+
+
+def _orders_insert(
+    *,
+    channel: Channel,
+    candidates: list[_Item],
+    duplicates: dict[int, _Item],
+    outcomes: dict[int, Outcome],
+) -> list[_Item]:
+    """Insert the candidates' orders; those whose reference the channel already has are
+    refused with 409 (decided by the unique constraint, so concurrent inserters wait
+    for each other, as in order_create). Returns the inserted items in input order."""
+    ids: dict[str, int] = {}
+    if candidates:
+        orders = [item.order for item in candidates if item.order is not None]
+        per_chunk = _rows_per_statement(orders[0])
+        with connection.cursor() as cursor:
+            for start in range(0, len(orders), per_chunk):
+                sql, params = insert_statement(
+                    *orders[start : start + per_chunk], suffix=_ON_DUPLICATE_REFERENCE
+                )
+                cursor.execute(sql, params)
+                ids.update({reference: pk for pk, reference in cursor.fetchall()})
+    lost = [
+        item.data["external_reference"]
+        for item in candidates
+        if item.data["external_reference"] not in ids
+    ]
+    existing = _existing_numbers(channel=channel, references=lost)
+    created: list[_Item] = []
+    for item in candidates:
+        reference = item.data["external_reference"]
+        order = item.order
+        assert order is not None  # noqa: S101 - built by _validated
+        if reference in ids:
+            inserted(order, ids[reference])
+            # As stored (numeric(14,4)), which is what order_create's allocation reads back
+            # and writes into a value-limit hold's note.
+            order.total_amount = order.total_amount.quantize(_TOTAL_STEP)
+            outcomes[item.index] = order
+            created.append(item)
+        else:
+            item.order = None
+            outcomes[item.index] = duplicate_reference(
+                external_reference=reference, existing=existing.get(reference)
+            )
+    for index, earlier in duplicates.items():
+        # The earlier item's order, or the channel's order it lost to.
+        reference = earlier.data["external_reference"]
+        holder = earlier.order
+        outcomes[index] = duplicate_reference(
+            external_reference=reference,
+            existing=holder.number if holder is not None else existing.get(reference),
+        )
+    return created
+
+
+def _existing_numbers(*, channel: Channel, references: list[str]) -> dict[str, str]:
+    if not references:
+        return {}
+    return dict(
+        Order.objects.filter(channel=channel, external_reference__in=references).values_list(
+            "external_reference", "number"
+        )
+    )
+
+
+def _rows_per_statement(obj: Any) -> int:
+    columns = len(insert_statement(obj)[1])
+    return max(1, _MAX_PARAMS // columns)
+
+
+def _insert_many(objs: Sequence[Any]) -> None:
+    """insert_all in as few statements as Postgres' parameter limit allows."""
+    if not objs:
+        return
+    per_chunk = _rows_per_statement(objs[0])
+    for start in range(0, len(objs), per_chunk):
+        insert_all(*objs[start : start + per_chunk])
+
+
+def _fulfil(
+    *,
+    channel: Channel,
+    created: list[_Item],
+    user: ActingUser | None,
+    actor: str | None,
+) -> None:
+    """order_fulfil for every new order of the batch: automatic holds, allocation with
+    the stock locked once, then shipment planning per allocated order."""
+    to_allocate: list[_Item] = []
+    for item in created:
+        order = item.order
+        assert order is not None  # noqa: S101
+        reasons = hold_reasons(order)
+        if reasons:
+            order_holds_place_automatic(
+                order=order,
+                reasons=reasons,
+                status_reason="; ".join(detail for _, detail in reasons),
+                user=user,
+                actor=actor,
+            )
+        else:
+            to_allocate.append(item)
+    _allocate(channel=channel, items=to_allocate, user=user, actor=actor)
+    for item in created:
+        assert item.order is not None  # noqa: S101
+        shipments_plan_for_order(
+            order=item.order, user=user, actor=actor, new_order_reserved=item.reserved
+        )
+
+
+def _allocate(
+    *,
+    channel: Channel,
+    items: list[_Item],
+    user: ActingUser | None,
+    actor: str | None,
+) -> None:
+    """Allocate new orders one after another against the stock levels locked once.
+
+    Each order sees what the orders before it in the batch reserved, as it would
+    after their commits; stock, ledger and allocations are then written by the
+    stock engine in one statement, the events in one INSERT and the statuses in
+    one UPDATE.
+    """
+    if not items:
+        return
+    rules = [
+        (warehouse_id, code)
+        for warehouse_id, code in ChannelWarehouse.objects.filter(
+            channel_id=channel.pk, warehouse__is_active=True
+        )
+        .order_by("priority", "warehouse_id")
+        .values_list("warehouse_id", "warehouse__code")
+    ]
+    product_ids = {line.product_id for item in items for line in item.lines}
+    locked: dict[tuple[int, int], StockLevel] = stock_levels_lock(
+        keys=[(p, w) for p in product_ids for w, _ in rules]
+    )
+    available = {key: level.available for key, level in locked.items()}
+    written: list[OrderEvent] = []
+    batch: list[OrderReservations] = []
+    moved: list[Order] = []
+    for item in items:
+        order = item.order
+        assert order is not None  # noqa: S101
+        item.reserved = _order_allocate(
+            order=order,
+            lines=item.lines,
+            rules=rules,
+            available=available,
+            into=written,
+            user=user,
+            actor=actor,
+        )
+        batch.append(
+            OrderReservations(
+                order_id=order.pk, reference=f"order:{order.number}", reservations=item.reserved
+            )
+        )
+        moved.append(order)
+    with pipelined():  # stock, events and statuses in one round trip
+        stock_reserve_many(orders=batch, locked=locked, user=user)
+        _insert_many(written)
+        orders_transitions_save(orders=moved)
+
+
+def _order_allocate(
+    *,
+    order: Order,
+    lines: list[OrderLine],
+    rules: list[tuple[int, str]],
+    available: dict[tuple[int, int], int],
+    into: list[OrderEvent],
+    user: ActingUser | None,
+    actor: str | None,
+) -> list[Reservation]:
+    """allocation._allocate_locked for a new order: decide, record, and take the picks
+    out of `available` (written later for the whole batch)."""
+    needs = [
+        _Line(line.pk, line.line_number, line.product_id, line.sku, line.quantity, 0)
+        for line in lines
+    ]
+    per_product: dict[int, int] = defaultdict(int)
+    for line in needs:
+        per_product[line.product_id] += line.missing
+    plan = plan_allocation(
+        needs=dict(per_product),
+        warehouses=[w for w, _ in rules],
+        available={(p, w): available.get((p, w), 0) for p in per_product for w, _ in rules},
+        codes=dict(rules),
+    )
+    picks, remaining = _picks_per_line(needs=needs, plan=plan)
+    short = [line for line in needs if remaining[line.id]]
+    into.extend(
+        _allocation_events(
+            order=order,
+            plan=plan,
+            picks=picks,
+            short=short,
+            remaining=remaining,
+            codes=dict(rules),
+            user=user,
+            actor=actor,
+        )
+    )
+    order_transition_deferred(
+        order=order,
+        to=S.BACKORDERED if short else S.ALLOCATED,
+        into=into,
+        reason=plan.reason,
+        user=user,
+        actor=actor,
+    )
+    reservations = [
+        Reservation(
+            order_line_id=p.line.id,
+            product_id=p.line.product_id,
+            warehouse_id=p.warehouse_id,
+            quantity=p.quantity,
+        )
+        for p in picks
+    ]
+    for r in reservations:
+        available[(r.product_id, r.warehouse_id)] -= r.quantity
+    return reservations
