@@ -23,12 +23,20 @@ access logging off) and, at --concurrency clients for --duration seconds each:
                                          joined intake: order, lines, `received` event only
   intake_nofulfil                        intake with order_fulfil stubbed out (own gunicorn):
                                          the API's own cost, like for like with floor_order
+  batch   POST /api/v1/orders/batch      --batch-size orders of 3 lines per request (unique
+                                         references, Idempotency-Key); every result must be
+                                         201; reported in orders/s (requests/s x batch size)
+  pgbench pgbench -M prepared            the raw-SQL floor of one "create order" transaction
+                                         (bench/sql/create_order.sql: order, 3 lines, 3 ledger
+                                         rows, 3 locked stock updates), same DB, same
+                                         concurrency, in the same rounds; transactions/s
   read    GET  /api/v1/orders/{number}/  random existing orders
   list    GET  /api/v1/orders/?...       first pages, a status filter, an updated_after filter
 
 (interleaved in --rounds slices, so load drift on a shared machine hits
-every phase alike) and prints requests/s and p50/p95/p99 per phase, the intake/floor ratio, and the
-number of queries of a list page of 10 and of 50 orders (must be equal).
+every phase alike) and prints requests/s and p50/p95/p99 per phase, the intake/floor ratio,
+the batch/pgbench and batch/intake ratios in orders/s, and the number of queries of a list
+page of 10 and of 50 orders (must be equal).
 """
 
 from __future__ import annotations
@@ -51,7 +59,15 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/consign_api_bench"
 SKUS = [f"BENCH-{i:04d}" for i in range(1, 301)]
-TARGETS = {"intake_vs_floor": 0.5, "intake_p99_ms": 250, "read_p95_ms": 30, "list_p95_ms": 50}
+TARGETS = {
+    "intake_vs_floor": 0.5,
+    "intake_p99_ms": 250,
+    "read_p95_ms": 30,
+    "list_p95_ms": 50,
+    "batch_vs_pgbench": 0.3,
+    "batch_vs_intake": 3.0,
+}
+PGBENCH_SCRIPT = ROOT / "bench" / "sql" / "create_order.sql"
 
 
 def parse_args() -> argparse.Namespace:
@@ -69,6 +85,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8791, help="And the next one.")
     parser.add_argument(
         "--rounds", type=int, default=6, help="Phases are interleaved in this many slices."
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=100, help="Orders per request of the batch phase."
     )
     parser.add_argument(
         "--phases",
@@ -233,10 +252,10 @@ def list_query_counts(raw_key: str) -> dict[int, int]:
     return counts
 
 
-def order_body() -> dict:
+def order_body(prefix: str = "B") -> dict:
     ref = uuid.uuid4().hex
     return {
-        "external_reference": f"B-{ref}",
+        "external_reference": f"{prefix}-{ref}",
         "currency": "EUR",
         "customer": {"email": f"{ref[:12]}@example.com", "name": "Bench Customer", "phone": ""},
         "shipping_address": {
@@ -254,7 +273,59 @@ def order_body() -> dict:
     }
 
 
-async def drive(base: str, make_request, concurrency: int, duration: float) -> dict:
+def batch_check(size: int):
+    """A batch response is good only when every one of its `size` results is a 201."""
+    marker = b'{"status": 201, "order": '
+
+    def check(content: bytes) -> bool:
+        return content.count(marker) == size
+
+    return check
+
+
+def pgbench_ids() -> dict[str, int]:
+    """The ids create_order.sql takes as pgbench variables."""
+    from inventory.models import Warehouse
+    from logistics.models import ServiceLevel
+    from orders.models import Channel
+
+    return {
+        "channel": Channel.objects.get(code="bench").pk,
+        "level": ServiceLevel.objects.get(provider__code="benchlsp", code="standard").pk,
+        "wh": Warehouse.objects.get(code="bench-wh").pk,
+    }
+
+
+def run_pgbench(url: str, ids: dict[str, int], concurrency: int, duration: float) -> dict:
+    """pgbench with create_order.sql for `duration` seconds (whole seconds, at least 1)."""
+    import re
+
+    seconds = max(1, round(duration))
+    command = [
+        "pgbench", "--no-vacuum", "--protocol=prepared", f"--client={concurrency}",
+        f"--jobs={min(concurrency, os.cpu_count() or 1)}", f"--time={seconds}",
+        f"--file={PGBENCH_SCRIPT}", "--report-per-command",
+        *[f"--define={name}={value}" for name, value in ids.items()],
+        url,
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"pgbench failed:\n{done.stdout}\n{done.stderr}")
+    transactions = int(
+        re.search(r"number of transactions actually processed: (\d+)", done.stdout)[1]
+    )
+    failed = re.search(r"number of failed transactions: (\d+)", done.stdout)
+    latency = float(re.search(r"latency average = ([\d.]+) ms", done.stdout)[1])
+    tps = float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", done.stdout)[1])
+    return {
+        "count": transactions,
+        "failed": int(failed[1]) if failed else 0,
+        "latency_ms": latency,
+        "wall": transactions / tps if tps else float(seconds),
+    }
+
+
+async def drive(base: str, make_request, concurrency: int, duration: float, check=None) -> dict:
     from lean_http import HttpError, LeanClient
 
     latencies: list[float] = []
@@ -274,6 +345,8 @@ async def drive(base: str, make_request, concurrency: int, duration: float) -> d
                 except HttpError as exc:
                     status = str(exc).split(":")[0]
                 elapsed = time.perf_counter() - started
+                if status == expected and check is not None and not check(response.content):
+                    status = "bad body"
                 if status == expected:
                     latencies.append(elapsed)
                 else:
@@ -359,6 +432,7 @@ def main() -> None:
         cursor.execute("SELECT count(*) FROM orders_order")
         total_orders = cursor.fetchone()[0]
     query_counts = list_query_counts(raw_key)
+    ids = pgbench_ids()
     connection.close()
 
     auth = {"Authorization": f"Bearer {raw_key}"}
@@ -402,27 +476,56 @@ def main() -> None:
             200,
         ),
         "list": lambda: ("GET", random.choice(list_urls), {"headers": auth}, 200),
+        "batch": lambda: (
+            "POST",
+            "/api/v1/orders/batch",
+            {
+                "json": {"orders": [order_body("BB") for _ in range(args.batch_size)]},
+                "headers": {**auth, "Idempotency-Key": uuid.uuid4().hex},
+            },
+            200,
+        ),
     }
+    checks = {"batch": batch_check(args.batch_size)}
+    # Orders per successful request (the batch phase's requests carry --batch-size each).
+    per_request = {"batch": args.batch_size}
     wanted = [name for name in args.phases.split(",") if name]
     # Both servers run side by side (an idle one costs nothing) so that the phases
     # can be interleaved in rounds: on a shared machine whose load drifts, every
     # phase then sees the same mix of quiet and busy moments.
     bases = {False: f"http://127.0.0.1:{args.port}", True: f"http://127.0.0.1:{args.port + 1}"}
-    needs = {name == "intake_nofulfil" for name in wanted}
+    needs = {name == "intake_nofulfil" for name in wanted if name != "pgbench"}
     processes = [
         start_gunicorn(args.port + skip, args.workers, url, skip, args.threads) for skip in needs
     ]
     results = {name: {"latencies": [], "errors": {}, "wall": 0.0} for name in wanted}
+    pg = {"count": 0, "failed": 0, "wall": 0.0, "latency_ms": []}
     try:
         for name in wanted:
             # A short warm-up so every worker has its connections and caches.
+            if name == "pgbench":
+                run_pgbench(url, ids, args.concurrency, 2.0)
+                continue
             base = bases[name == "intake_nofulfil"]
-            asyncio.run(drive(base, phases[name], args.concurrency, 2.0))
+            asyncio.run(drive(base, phases[name], args.concurrency, 2.0, checks.get(name)))
         for _ in range(args.rounds):
             for name in wanted:
+                if name == "pgbench":
+                    part = run_pgbench(url, ids, args.concurrency, args.duration / args.rounds)
+                    pg["count"] += part["count"]
+                    pg["failed"] += part["failed"]
+                    pg["wall"] += part["wall"]
+                    pg["latency_ms"].append(part["latency_ms"])
+                    continue
                 base = bases[name == "intake_nofulfil"]
                 part = asyncio.run(
-                    drive(base, phases[name], args.concurrency, args.duration / args.rounds)
+                    drive(
+                        base,
+                        phases[name],
+                        args.concurrency,
+                        args.duration / args.rounds,
+                        checks.get(name),
+                    )
                 )
                 results[name]["latencies"] += part["latencies"]
                 results[name]["wall"] += part["wall"]
@@ -443,6 +546,14 @@ def main() -> None:
     print(f"{'phase':16} {'ok':>7} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}  errors")
     rates = {}
     for name, result in results.items():
+        if name == "pgbench":
+            rates[name] = pg["count"] / pg["wall"] if pg["wall"] else 0.0
+            mean = statistics.fmean(pg["latency_ms"]) if pg["latency_ms"] else float("nan")
+            print(
+                f"{name:16} {pg['count']:7d} {rates[name]:8.1f}   (tx/s; mean latency "
+                f"{mean:.1f} ms)  {pg['failed'] or '-'}"
+            )
+            continue
         rates[name] = len(result["latencies"]) / result["wall"]
         p50, p95, p99 = quantiles(result["latencies"])
         print(
@@ -468,6 +579,25 @@ def main() -> None:
             "intake without allocation/shipment planning vs the order-only floor: "
             f"{ratio:.2f}; p99 {p99:.0f} ms"
         )
+    if "batch" in results:
+        orders_per_s = rates["batch"] * per_request["batch"]
+        p95 = quantiles(results["batch"]["latencies"])[1]
+        print(
+            f"batch: {orders_per_s:.1f} orders/s in requests of {args.batch_size} "
+            f"(request p95 {p95:.0f} ms)"
+        )
+        if "pgbench" in results and rates["pgbench"]:
+            print(
+                f"batch/pgbench: {orders_per_s / rates['pgbench']:.2f} "
+                f"({orders_per_s:.1f} orders/s vs {rates['pgbench']:.1f} tx/s; "
+                f"target >= {TARGETS['batch_vs_pgbench']})"
+            )
+        if "intake" in results and rates["intake"]:
+            print(
+                f"batch/intake: {orders_per_s / rates['intake']:.2f} "
+                f"({orders_per_s:.1f} vs {rates['intake']:.1f} orders/s; "
+                f"target >= {TARGETS['batch_vs_intake']})"
+            )
     if "read" in results:
         p95 = quantiles(results["read"]["latencies"])[1]
         print(f"read p95 {p95:.1f} ms (target < {TARGETS['read_p95_ms']})")
