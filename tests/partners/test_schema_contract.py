@@ -252,6 +252,17 @@ def test_every_operation_answers_as_the_schema_says(
     call("POST", orders, 413, raw=b'{"x": "' + b"a" * (1024 * 1024) + b'"}', valid_request=False)
     call("POST", orders, 401, body=order_payload, auth=False, valid_request=False)
 
+    # Batch intake: one created, one refused (duplicate), a replay; a whole-request refusal.
+    batch = "/api/v1/orders/batch"
+    fresh = {**order_payload, "external_reference": "SHOP-BATCH-1"}
+    body = {"orders": [fresh, order_payload]}
+    first = call("POST", batch, 200, body=body, headers={"Idempotency-Key": "b-1"})
+    assert [r["status"] for r in first.json()["results"]] == [201, 409]
+    again = call("POST", batch, 200, body=body, headers={"Idempotency-Key": "b-1"})
+    assert again.content == first.content
+    call("POST", batch, 422, body={"orders": []}, valid_request=False)
+    call("POST", batch, 401, body=body, auth=False, valid_request=False)
+
     # Orders: read, list, shipments, documents, cancel.
     call("GET", detail, 200)
     call("GET", unknown, 404)
