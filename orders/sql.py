@@ -41,6 +41,24 @@ def status_with_events_sql(*, event_count: int, cancelled: bool) -> str:
     )
 
 
+def orders_status_update_many(
+    *, rows: Sequence[tuple[int, str, dt.datetime, dt.datetime | None]]
+) -> None:
+    """Set (order id, status, updated_at, cancelled_at) for many orders in one UPDATE
+    (orders.transitions.orders_transitions_save: the columns of the ORM's bulk_update,
+    without compiling a CASE per row and field)."""
+    if not rows:
+        return
+    values = ", ".join(["(%s::bigint, %s::varchar, %s::timestamptz, %s::timestamptz)"] * len(rows))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE orders_order o SET status = v.status, updated_at = v.updated_at, "  # noqa: S608 - placeholders only
+            f"cancelled_at = v.cancelled_at FROM (VALUES {values}) "
+            "AS v(id, status, updated_at, cancelled_at) WHERE o.id = v.id",
+            [value for row in rows for value in row],
+        )
+
+
 # --- The partner API's order documents, rendered by Postgres in one statement ----------
 # The serializers in orders/serializers.py document these responses (the OpenAPI
 # schema is generated from them) and are the reference; the statements below produce

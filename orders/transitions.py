@@ -37,6 +37,9 @@ ALLOWED: dict[str, set[str]] = {
     S.CANCELLED: set(),
 }
 
+# Orders per UPDATE in orders_transitions_save (4 parameters each, under Postgres' 65,535).
+_SAVE_CHUNK = 10_000
+
 CANCELLABLE = frozenset(status for status, targets in ALLOWED.items() if S.CANCELLED in targets)
 
 
@@ -93,8 +96,13 @@ def order_transition_deferred(
 
 def orders_transitions_save(*, orders: list[Order]) -> None:
     """Persist moves made with `order_transition_deferred`: one UPDATE for all orders."""
-    if orders:
-        Order.objects.bulk_update(orders, ["status", "updated_at", "cancelled_at"])
+    for start in range(0, len(orders), _SAVE_CHUNK):
+        orders_sql.orders_status_update_many(
+            rows=[
+                (order.pk, order.status, order.updated_at, order.cancelled_at)
+                for order in orders[start : start + _SAVE_CHUNK]
+            ]
+        )
 
 
 def _transition(

@@ -18,28 +18,28 @@ INSERT INTO orders_order (created_at, updated_at, number, external_reference, st
     shipping_name, shipping_line1, shipping_line2, shipping_city, shipping_postcode,
     shipping_postcode_key, shipping_region, shipping_country, placed_at, channel_id,
     service_level_id)
-  SELECT now(), now(), 'PG-' || n, 'PGB-' || n, 'allocated', 'EUR', 19.95 * (:q1 + :q2 + :q3),
+  SELECT now(), now(), 'PG-' || n, 'PGB-' || n, 'allocated', 'EUR', 19.95 * (:q1::int + :q2::int + :q3::int),
     0, 'pgbench@example.com', 'Bench Customer', '', '', 'Bench Customer', '1 Bench Street', '',
-    'Amsterdam', '1011 AB', '1011AB', '', 'NL', now(), :channel, :level
+    'Amsterdam', '1011 AB', '1011AB', '', 'NL', now(), :channel::bigint, :level::bigint
   FROM nextval('orders_order_number_seq') AS n
   RETURNING id AS order_id \gset
 INSERT INTO orders_orderline (order_id, line_number, product_id, sku, quantity, unit_price,
     quantity_shipped, quantity_delivered, quantity_returned, quantity_cancelled)
-  SELECT :order_id, v.line, p.id, p.sku, v.q, 19.95, 0, 0, 0, 0
-  FROM (VALUES (1, :s1, :q1), (2, :s2, :q2), (3, :s3, :q3)) AS v(line, s, q)
+  SELECT :order_id::bigint, v.line, p.id, p.sku, v.q, 19.95, 0, 0, 0, 0
+  FROM (VALUES (1, :s1::int, :q1::int), (2, :s2::int, :q2::int), (3, :s3::int, :q3::int)) AS v(line, s, q)
   JOIN inventory_product p ON p.sku = 'BENCH-' || lpad(v.s::text, 4, '0');
 INSERT INTO inventory_stockmovement (type, on_hand_delta, reserved_delta, reason, reference,
     note, created_at, actor_id, order_id, product_id, warehouse_id)
-  SELECT 'reservation', 0, v.q, '', 'order:PG', '', now(), NULL, :order_id, p.id, :wh
-  FROM (VALUES (:s1, :q1), (:s2, :q2), (:s3, :q3)) AS v(s, q)
+  SELECT 'reservation', 0, v.q, '', 'order:' || 'PG', '', now(), NULL, :order_id::bigint, p.id, :wh::bigint
+  FROM (VALUES (:s1::int, :q1::int), (:s2::int, :q2::int), (:s3::int, :q3::int)) AS v(s, q)
   JOIN inventory_product p ON p.sku = 'BENCH-' || lpad(v.s::text, 4, '0');
-UPDATE inventory_stocklevel SET reserved = reserved + :q1, updated_at = now()
-  WHERE warehouse_id = :wh
+UPDATE inventory_stocklevel SET reserved = reserved + :q1::int, updated_at = now()
+  WHERE warehouse_id = :wh::bigint
     AND product_id = (SELECT id FROM inventory_product WHERE sku = 'BENCH-' || lpad(:s1::text, 4, '0'));
-UPDATE inventory_stocklevel SET reserved = reserved + :q2, updated_at = now()
-  WHERE warehouse_id = :wh
+UPDATE inventory_stocklevel SET reserved = reserved + :q2::int, updated_at = now()
+  WHERE warehouse_id = :wh::bigint
     AND product_id = (SELECT id FROM inventory_product WHERE sku = 'BENCH-' || lpad(:s2::text, 4, '0'));
-UPDATE inventory_stocklevel SET reserved = reserved + :q3, updated_at = now()
-  WHERE warehouse_id = :wh
+UPDATE inventory_stocklevel SET reserved = reserved + :q3::int, updated_at = now()
+  WHERE warehouse_id = :wh::bigint
     AND product_id = (SELECT id FROM inventory_product WHERE sku = 'BENCH-' || lpad(:s3::text, 4, '0'));
 COMMIT;

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from core.inserts import insert_all
 from core.models import related_objects_set
 from inventory.models import Warehouse
 from logistics import sql
@@ -103,6 +104,75 @@ def shipment_create(
     if queue_dispatch:
         _dispatch_enqueue_on_commit(shipment_id=shipment.pk)
     return shipment
+
+
+@dataclass(frozen=True)
+class PlannedShipment:
+    """One shipment of a batch for `shipments_create_many`: shipment_create's arguments."""
+
+    order_id: int
+    warehouse: Warehouse
+    provider: Provider
+    service_level: ServiceLevel | None
+    lines: Sequence[PlannedLine]
+    queue_dispatch: bool
+
+
+# Rows per INSERT in shipments_create_many (Postgres takes 65,535 parameters a statement).
+_MANY_CHUNK = 2000
+
+
+def shipments_create_many(*, planned: Sequence[PlannedShipment]) -> list[Shipment]:
+    """`shipment_create` for many shipments at once (batch order intake): the same rows,
+    one INSERT per table instead of one statement per shipment; returned in `planned`
+    order, carrying their lines, parcels and (no) tracking events, with the dispatch of
+    each queued one enqueued on commit."""
+    if not planned:
+        return []
+    now = timezone.now()
+    shipments = [
+        Shipment(
+            order_id=p.order_id,
+            warehouse=p.warehouse,
+            provider=p.provider,
+            service_level=p.service_level,
+        )
+        for p in planned
+    ]
+    _insert_chunked(shipments)
+    lines: list[ShipmentLine] = []
+    parcels: list[Parcel] = []
+    outboxes: list[DispatchOutbox] = []
+    for shipment, p in zip(shipments, planned, strict=True):
+        ship_lines = [
+            ShipmentLine(
+                shipment=shipment, order_line_id=line.order_line_id, quantity=line.quantity
+            )
+            for line in p.lines
+        ]
+        parcel = Parcel(
+            shipment=shipment,
+            weight_grams=sum(line.unit_weight_grams * line.quantity for line in p.lines),
+        )
+        lines += ship_lines
+        parcels.append(parcel)
+        if p.queue_dispatch:
+            outboxes.append(DispatchOutbox(shipment=shipment, next_attempt_at=now))
+        related_objects_set(shipment, "lines", ship_lines)
+        related_objects_set(shipment, "parcels", [parcel])
+        related_objects_set(shipment, "tracking_events", [])
+    _insert_chunked(lines)
+    _insert_chunked(parcels)
+    _insert_chunked(outboxes)
+    for shipment, p in zip(shipments, planned, strict=True):
+        if p.queue_dispatch:
+            _dispatch_enqueue_on_commit(shipment_id=shipment.pk)
+    return shipments
+
+
+def _insert_chunked(objs: Sequence[Shipment | ShipmentLine | Parcel | DispatchOutbox]) -> None:
+    for start in range(0, len(objs), _MANY_CHUNK):
+        insert_all(*objs[start : start + _MANY_CHUNK])
 
 
 def shipment_dispatch_queue(*, shipment: Shipment) -> None:

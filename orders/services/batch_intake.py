@@ -43,8 +43,16 @@ from inventory.services.stock import (
     stock_reserve_many,
 )
 from logistics import sql as logistics_sql
-from logistics.models import ServiceLevel
-from orders import events
+from logistics.models import Provider, ServiceLevel, Shipment
+from logistics.selectors import warehouses_with_providers
+from logistics.services.customs import customs_border_crossed
+from logistics.services.shipments import (
+    PlannedLine,
+    PlannedShipment,
+    shipment_provider_for,
+    shipments_create_many,
+)
+from orders import events, shipment_events
 from orders.models import Channel, ChannelWarehouse, Order, OrderEvent, OrderLine
 from orders.numbers import format_order_number
 
@@ -68,7 +76,7 @@ from orders.services.intake import (
     service_level_from,
 )
 from orders.services.intake import _invalid as invalid_order
-from orders.services.shipment_planning import shipments_plan_for_order
+from orders.services.shipment_planning import PLANNABLE, shipments_plan_for_order
 from orders.sql import NEXT_NUMBERS_SQL
 from orders.transitions import order_transition_deferred, orders_transitions_save
 
@@ -89,13 +97,14 @@ Outcome = Order | DomainError
 _TOTAL_STEP = Decimal(1).scaleb(-Order._meta.get_field("total_amount").decimal_places)
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: two items are never the same item
 class _Item:
     index: int
     data: OrderInput
     order: Order | None = None
     lines: list[OrderLine] = field(default_factory=list)
     reserved: list[Reservation] = field(default_factory=list)
+    shipments: list[Shipment] = field(default_factory=list)
 
 
 def orders_create_batch(
@@ -367,7 +376,10 @@ def _fulfil(
     actor: str | None,
 ) -> None:
     """order_fulfil for every new order of the batch: automatic holds, allocation with
-    the stock locked once, then shipment planning per allocated order."""
+    the stock locked once, shipment planning for all allocated orders at once; the
+    events of both in one INSERT and the statuses in one UPDATE. Orders whose
+    shipments cross a customs border are planned one by one afterwards
+    (shipment_planning), as order_fulfil plans them."""
     to_allocate: list[_Item] = []
     for item in created:
         order = item.order
@@ -383,27 +395,38 @@ def _fulfil(
             )
         else:
             to_allocate.append(item)
-    _allocate(channel=channel, items=to_allocate, user=user, actor=actor)
+    written: list[OrderEvent] = []  # allocation events first, then planning's, per order
+    _allocate(channel=channel, items=to_allocate, into=written, user=user, actor=actor)
+    allocated = [i for i in to_allocate if i.order is not None and i.order.status == S.ALLOCATED]
+    one_by_one = _plan(items=allocated, into=written, user=user, actor=actor)
+    with pipelined():  # events and statuses in one round trip
+        _insert_many(written)
+        orders_transitions_save(orders=[i.order for i in to_allocate if i.order is not None])
     for item in created:
-        assert item.order is not None  # noqa: S101
-        shipments_plan_for_order(
-            order=item.order, user=user, actor=actor, new_order_reserved=item.reserved
-        )
+        order = item.order
+        assert order is not None  # noqa: S101
+        if item in one_by_one or order.status not in PLANNABLE:
+            shipments_plan_for_order(
+                order=order, user=user, actor=actor, new_order_reserved=item.reserved
+            )
+        else:
+            related_objects_set(order, "shipments", item.shipments)
 
 
 def _allocate(
     *,
     channel: Channel,
     items: list[_Item],
+    into: list[OrderEvent],
     user: ActingUser | None,
     actor: str | None,
 ) -> None:
     """Allocate new orders one after another against the stock levels locked once.
 
     Each order sees what the orders before it in the batch reserved, as it would
-    after their commits; stock, ledger and allocations are then written by the
-    stock engine in one statement, the events in one INSERT and the statuses in
-    one UPDATE.
+    after their commits; stock, ledger and allocations are written by the stock
+    engine in one statement. The events go to `into`, the statuses change in memory
+    (order_transition_deferred): the caller writes both.
     """
     if not items:
         return
@@ -420,9 +443,7 @@ def _allocate(
         keys=[(p, w) for p in product_ids for w, _ in rules]
     )
     available = {key: level.available for key, level in locked.items()}
-    written: list[OrderEvent] = []
     batch: list[OrderReservations] = []
-    moved: list[Order] = []
     for item in items:
         order = item.order
         assert order is not None  # noqa: S101
@@ -431,7 +452,7 @@ def _allocate(
             lines=item.lines,
             rules=rules,
             available=available,
-            into=written,
+            into=into,
             user=user,
             actor=actor,
         )
@@ -440,11 +461,116 @@ def _allocate(
                 order_id=order.pk, reference=f"order:{order.number}", reservations=item.reserved
             )
         )
-        moved.append(order)
-    with pipelined():  # stock, events and statuses in one round trip
-        stock_reserve_many(orders=batch, locked=locked, user=user)
-        _insert_many(written)
-        orders_transitions_save(orders=moved)
+    stock_reserve_many(orders=batch, locked=locked, user=user)
+
+
+def _plan(
+    *,
+    items: list[_Item],
+    into: list[OrderEvent],
+    user: ActingUser | None,
+    actor: str | None,
+) -> list[_Item]:
+    """shipment_planning._plan for new allocated orders, the shipments of all written at
+    once (logistics.services.shipments.shipments_create_many): one shipment per
+    warehouse, its `shipment_created` event, and the move to in_fulfilment (in memory,
+    events to `into`).
+
+    Returns the orders left to plan one by one: those with a shipment across a customs
+    border, whose declaration decides whether it may go (shipment_planning does that).
+    """
+    per_order: list[tuple[_Item, dict[int, dict[int, int]]]] = []
+    for item in items:
+        unplanned: dict[int, dict[int, int]] = defaultdict(dict)
+        for r in item.reserved:
+            per_line = unplanned[r.warehouse_id]
+            per_line[r.order_line_id] = per_line.get(r.order_line_id, 0) + r.quantity
+        per_order.append((item, unplanned))
+    warehouses = warehouses_with_providers(
+        ids=sorted({w for _, unplanned in per_order for w in unplanned})
+    )
+    providers: dict[tuple[int, int | None], tuple[Provider | None, ServiceLevel | None]] = {}
+    crossings: dict[tuple[str, str], bool] = {}
+    one_by_one: list[_Item] = []
+    planned: list[PlannedShipment] = []
+    owners: list[_Item] = []
+    for item, unplanned in per_order:
+        order = item.order
+        assert order is not None  # noqa: S101
+        destination = order.shipping_country
+        if any(_crossed(crossings, warehouses[w].country, destination) for w in unplanned):
+            one_by_one.append(item)
+            continue
+        lines = {line.pk: line for line in item.lines}
+        for warehouse_id in sorted(unplanned):
+            warehouse = warehouses[warehouse_id]
+            level = order.service_level
+            key = (warehouse_id, level.pk if level is not None else None)
+            if key not in providers:
+                providers[key] = shipment_provider_for(warehouse=warehouse, service_level=level)
+            provider, service_level = providers[key]
+            if provider is None:
+                logger.warning(
+                    "No active provider can ship order %s from %s; left unplanned.",
+                    order.number,
+                    warehouse.code,
+                )
+                continue
+            planned.append(
+                PlannedShipment(
+                    order_id=order.pk,
+                    warehouse=warehouse,
+                    provider=provider,
+                    service_level=service_level,
+                    lines=[
+                        PlannedLine(
+                            order_line_id=line_id,
+                            quantity=quantity,
+                            unit_weight_grams=lines[line_id].product.weight_grams,
+                        )
+                        for line_id, quantity in sorted(unplanned[warehouse_id].items())
+                    ],
+                    queue_dispatch=True,
+                )
+            )
+            owners.append(item)
+    shipments = shipments_create_many(planned=planned)
+    explained: dict[int, list[OrderEvent]] = defaultdict(list)
+    for shipment, item in zip(shipments, owners, strict=True):
+        order = item.order
+        assert order is not None  # noqa: S101
+        shipment.order = order
+        lines = {line.pk: line for line in item.lines}
+        ship_lines = list(shipment.lines.all())
+        for ship_line in ship_lines:
+            ship_line.order_line = lines[ship_line.order_line_id]
+        shipment_events.shipment_created_event(
+            shipment=shipment, user=user, actor=actor, lines=ship_lines, into=explained[item.index]
+        )
+        item.shipments.append(shipment)
+    for item, _ in per_order:
+        order = item.order
+        assert order is not None  # noqa: S101
+        if item in one_by_one:
+            continue
+        into.extend(explained[item.index])
+        if item.shipments:
+            order_transition_deferred(
+                order=order,
+                to=S.IN_FULFILMENT,
+                into=into,
+                reason=f"{len(item.shipments)} shipment(s) planned",
+                user=user,
+                actor=actor,
+            )
+    return one_by_one
+
+
+def _crossed(known: dict[tuple[str, str], bool], origin: str, destination: str) -> bool:
+    key = (origin, destination)
+    if key not in known:
+        known[key] = customs_border_crossed(origin=origin, destination=destination)
+    return known[key]
 
 
 def _order_allocate(
