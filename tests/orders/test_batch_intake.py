@@ -294,3 +294,117 @@ def test_more_than_the_limit_is_refused(world):
 
 def test_empty_batch_creates_nothing(world):
     assert orders_create_batch(channel=world, items=[]) == []
+
+
+# --- The statements batch intake added (STYLE.md rule 18: each against its ORM equivalent)
+
+
+def test_orders_detail_json_by_ids_is_each_order_s_detail_json(world):
+    from orders import sql as orders_sql
+
+    outcomes = orders_create_batch(channel=world, items=_mixed_items(), actor="test")
+    created = [o for o in outcomes if isinstance(o, Order)]
+    documents = orders_sql.orders_detail_json_by_ids(order_ids=[o.pk for o in created] + [0])
+    assert documents == {o.pk: orders_sql.order_detail_json_by_id(order_id=o.pk) for o in created}
+
+
+def test_orders_status_update_many_sets_what_the_orm_update_sets(world):
+    import datetime as dt
+
+    from orders import sql as orders_sql
+
+    a, b = (
+        order_create(channel=world, actor="test", **_item(ref, [("GREEN", 5)]))
+        for ref in ("U1", "U2")
+    )
+    when = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    orders_sql.orders_status_update_many(
+        rows=[(a.pk, "cancelled", when, when), (b.pk, "on_hold", when, None)]
+    )
+    assert list(
+        Order.objects.filter(pk__in=[a.pk, b.pk])
+        .order_by("pk")
+        .values_list("status", "updated_at", "cancelled_at")
+    ) == [("cancelled", when, when), ("on_hold", when, None)]
+    assert Order.objects.get(external_reference="EXISTING").status == "in_fulfilment"
+
+
+def test_stock_reserve_many_writes_what_stock_reserve_writes_order_by_order(world):
+    from inventory.services.stock import (
+        OrderReservations,
+        Reservation,
+        stock_levels_lock,
+        stock_reserve,
+        stock_reserve_many,
+    )
+
+    orders = [
+        order_create(channel=world, actor="test", **_item(ref, [("GREEN", 5), ("BLUE", 9)]))
+        for ref in ("R1", "R2")
+    ]
+    keys = {
+        (line.product_id, w)
+        for o in orders
+        for line in o.lines.all()
+        for w in world.fulfilment_rules.values_list("warehouse_id", flat=True)
+    }
+    red = product("RED")
+    planned = [
+        OrderReservations(
+            order_id=o.pk,
+            reference=f"order:{o.number}",
+            reservations=[
+                Reservation(
+                    order_line_id=o.lines.get(line_number=1).pk,
+                    product_id=red.pk,
+                    warehouse_id=w.pk,
+                    quantity=q,
+                )
+                for w, q in ((warehouses_by_code("east"), 2), (warehouses_by_code("west"), 1))
+            ],
+        )
+        for o in orders
+    ]
+    keys |= {(red.pk, r.warehouse_id) for p in planned for r in p.reservations}
+
+    def rows():
+        return (
+            sorted(
+                StockLevel.objects.values_list("product_id", "warehouse_id", "on_hand", "reserved")
+            ),
+            sorted(
+                StockMovement.objects.filter(type="reservation").values_list(
+                    "product_id", "warehouse_id", "reserved_delta", "reference", "order_id"
+                )
+            ),
+            sorted(
+                Allocation.objects.values_list(
+                    "order_line_id", "warehouse_id", "quantity", "status"
+                )
+            ),
+        )
+
+    many = _in_rollback(
+        lambda: stock_reserve_many(orders=planned, locked=stock_levels_lock(keys=keys)) or rows()
+    )
+    single = _in_rollback(
+        lambda: (
+            [
+                stock_reserve(
+                    reservations=p.reservations,
+                    locked=stock_levels_lock(keys=keys),
+                    order_id=p.order_id,
+                    reference=p.reference,
+                )
+                for p in planned
+            ]
+            and rows()
+        )
+    )
+    assert many["outcomes"] == single["outcomes"]
+
+
+def warehouses_by_code(code: str):
+    from inventory.models import Warehouse
+
+    return Warehouse.objects.get(code=code)

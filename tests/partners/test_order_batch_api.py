@@ -197,3 +197,75 @@ def test_queries_do_not_grow_with_the_batch(api_client, order_payload):
     large = _queries_for(api_client, order_payload, "L", 50)
     assert large == small
     assert small <= 15
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_batches_never_oversell(gunicorn_url):
+    """Eight clients post batches at once for 3 SKUs with 10 units each in two warehouses."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+    from django.core.management import call_command
+
+    from partners.services import api_key_create
+    from tests.fixtures.api import ORDER_PAYLOAD
+    from tests.inventory.helpers import product
+    from tests.logistics.factories import ServiceLevelFactory
+
+    east, west = warehouses("east", "west")
+    skus = [product(f"RACE-{i}") for i in range(3)]
+    for sku in skus:
+        stock(sku, east, 6)
+        stock(sku, west, 4)
+    ServiceLevelFactory(provider__code="apisandbox", code="standard")
+    keys = [
+        api_key_create(channel=channel_with_warehouses(code, ranked), name="load")[1]
+        for code, ranked in [("webshop", [east, west]), ("marketplace", [west, east])]
+    ]
+    clients, batches, size = 8, 3, 10
+
+    def body(slot: int, batch: int) -> dict:
+        orders = []
+        for i in range(size):
+            payload = copy.deepcopy(ORDER_PAYLOAD)
+            payload["external_reference"] = f"RACE-{slot}-{batch}-{i}"
+            payload["lines"] = [
+                {"sku": skus[(slot + i) % 3].sku, "quantity": 1, "unit_price": "10.00"},
+                {"sku": skus[(slot + i + 1) % 3].sku, "quantity": 1, "unit_price": "10.00"},
+            ]
+            orders.append(payload)
+        return {"orders": orders}
+
+    barrier = threading.Barrier(clients)
+
+    def run(slot: int) -> list[httpx.Response]:
+        out = []
+        with httpx.Client(base_url=gunicorn_url, timeout=120) as client:
+            barrier.wait()
+            for batch in range(batches):
+                out.append(
+                    client.post(
+                        "/api/v1/orders/batch",
+                        json=body(slot, batch),
+                        headers={"Authorization": f"Bearer {keys[slot % 2]}"},
+                    )
+                )
+        return out
+
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        responses = [r for chunk in pool.map(run, range(clients)) for r in chunk]
+    assert {r.status_code for r in responses} == {200}, [r.text[:200] for r in responses]
+    results = [item for r in responses for item in r.json()["results"]]
+    assert len(results) == clients * batches * size
+    assert {item["status"] for item in results} == {201}
+    statuses = [item["order"]["status"] for item in results]
+    complete = sum(s in {"allocated", "in_fulfilment"} for s in statuses)
+    # 30 units in all, 480 asked for: every unit is reserved, none twice.
+    reserved = sum(StockLevel.objects.values_list("reserved", flat=True))
+    assert reserved == 30
+    assert all(level.reserved <= level.on_hand for level in StockLevel.objects.all())
+    assert complete <= 15
+    assert statuses.count("backordered") == len(statuses) - complete
+    call_command("verify_stock_ledger")
