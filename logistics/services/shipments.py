@@ -126,7 +126,7 @@ def shipments_create_many(*, planned: Sequence[PlannedShipment]) -> list[Shipmen
     """`shipment_create` for many shipments at once (batch order intake): the same rows,
     one INSERT per table instead of one statement per shipment; returned in `planned`
     order, carrying their lines, parcels and (no) tracking events, with the dispatch of
-    each queued one enqueued on commit."""
+    each queued one enqueued on commit (all in one callback)."""
     if not planned:
         return []
     now = timezone.now()
@@ -164,10 +164,24 @@ def shipments_create_many(*, planned: Sequence[PlannedShipment]) -> list[Shipmen
     _insert_chunked(lines)
     _insert_chunked(parcels)
     _insert_chunked(outboxes)
-    for shipment, p in zip(shipments, planned, strict=True):
-        if p.queue_dispatch:
-            _dispatch_enqueue_on_commit(shipment_id=shipment.pk)
+    queued = [s.pk for s, p in zip(shipments, planned, strict=True) if p.queue_dispatch]
+    if queued:
+        transaction.on_commit(partial(_dispatch_enqueue_many, shipment_ids=queued))
     return shipments
+
+
+def _dispatch_enqueue_many(*, shipment_ids: list[int]) -> None:
+    """One dispatch task per shipment, published over one broker connection (`delay`
+    per shipment took a pooled connection and published alone: 6 ms a shipment, a
+    quarter of a 100-order batch's time). A broker failure raises, as `delay` would;
+    the outbox rows are the record, so the dispatch sweeper sends what was not queued."""
+    from logistics.tasks import dispatch_shipment_task
+
+    with dispatch_shipment_task.app.producer_or_acquire() as producer:
+        for shipment_id in shipment_ids:
+            dispatch_shipment_task.apply_async(
+                kwargs={"shipment_id": shipment_id}, producer=producer
+            )
 
 
 def _insert_chunked(objs: Sequence[Shipment | ShipmentLine | Parcel | DispatchOutbox]) -> None:
