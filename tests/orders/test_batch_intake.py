@@ -245,9 +245,7 @@ def test_a_batch_plans_shipments_and_queues_their_dispatch(
     from logistics.tasks import dispatch_shipment_task
 
     sent = []
-    monkeypatch.setattr(
-        dispatch_shipment_task, "apply_async", lambda kwargs, **_: sent.append(kwargs)
-    )
+    monkeypatch.setattr(dispatch_shipment_task, "delay", lambda **kwargs: sent.append(kwargs))
     with django_capture_on_commit_callbacks(execute=True):
         outcomes = orders_create_batch(
             channel=world, items=[_item("A", [("RED", 5), ("BLUE", 1)])], actor="test"
