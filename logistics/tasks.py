@@ -29,6 +29,15 @@ def dispatch_shipment_task(self, *, shipment_id: int) -> str:
     return str(result.outcome)
 
 
+@shared_task(**TASK_OPTIONS)
+def dispatch_fanout_task(*, shipment_ids: list[int]) -> int:
+    """A dispatch task per shipment, published here instead of in the request that
+    created them (logistics.services.shipments._dispatch_enqueue_many)."""
+    for shipment_id in shipment_ids:
+        dispatch_shipment_task.delay(shipment_id=shipment_id)
+    return len(shipment_ids)
+
+
 @shared_task(bind=True, max_retries=8, **TASK_OPTIONS)
 def shipment_cancel_at_provider_task(self, *, shipment_id: int) -> str:
     result = dispatch.shipment_provider_cancel(

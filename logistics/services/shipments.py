@@ -171,12 +171,20 @@ def shipments_create_many(*, planned: Sequence[PlannedShipment]) -> list[Shipmen
 
 
 def _dispatch_enqueue_many(*, shipment_ids: list[int]) -> None:
-    """One dispatch task per shipment, from one on-commit callback (GuardedTask logs a
-    broker that is down; the outbox rows are the record the dispatch sweeper re-sends)."""
-    from logistics.tasks import dispatch_shipment_task
+    """The shipments' dispatch tasks, from one on-commit callback.
 
-    for shipment_id in shipment_ids:
-        dispatch_shipment_task.delay(shipment_id=shipment_id)
+    Many shipments go as ONE message whose worker publishes a task per shipment: each
+    publish costs the request about 6 ms, a batch of 100 orders 0.6 s. A lost message
+    loses nothing (GuardedTask logs a broker that is down; the outbox rows are the
+    record the dispatch sweeper re-sends), and one delivered twice sends nothing twice
+    (the outbox claim).
+    """
+    from logistics.tasks import dispatch_fanout_task, dispatch_shipment_task
+
+    if len(shipment_ids) == 1:
+        dispatch_shipment_task.delay(shipment_id=shipment_ids[0])
+    elif shipment_ids:
+        dispatch_fanout_task.delay(shipment_ids=shipment_ids)
 
 
 def _insert_chunked(objs: Sequence[Shipment | ShipmentLine | Parcel | DispatchOutbox]) -> None:

@@ -242,10 +242,16 @@ def test_stock_reserved_exactly_and_ledger_agrees(world):
 def test_a_batch_plans_shipments_and_queues_their_dispatch(
     world, django_capture_on_commit_callbacks, monkeypatch
 ):
-    from logistics.tasks import dispatch_shipment_task
+    from logistics.tasks import dispatch_fanout_task, dispatch_shipment_task
 
-    sent = []
+    sent, fanned = [], []
     monkeypatch.setattr(dispatch_shipment_task, "delay", lambda **kwargs: sent.append(kwargs))
+    # The request publishes ONE message for its shipments; the worker fans it out.
+    monkeypatch.setattr(
+        dispatch_fanout_task,
+        "delay",
+        lambda **kwargs: (fanned.append(kwargs), dispatch_fanout_task.run(**kwargs)),
+    )
     with django_capture_on_commit_callbacks(execute=True):
         outcomes = orders_create_batch(
             channel=world, items=[_item("A", [("RED", 5), ("BLUE", 1)])], actor="test"
@@ -256,6 +262,7 @@ def test_a_batch_plans_shipments_and_queues_their_dispatch(
     assert sorted(shipments.values_list("warehouse__code", flat=True)) == ["east", "west"]
     assert DispatchOutbox.objects.filter(shipment__order=order).count() == 2
     assert sorted(k["shipment_id"] for k in sent) == sorted(shipments.values_list("pk", flat=True))
+    assert len(fanned) == 1
 
 
 def test_an_unforeseen_integrity_error_falls_back_to_one_order_at_a_time(world, monkeypatch):
