@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from logistics.models import Shipment
+from tests.inventory.factories import WarehouseFactory
 from tests.returns.helpers import delivered_order
 
 pytestmark = pytest.mark.integration
@@ -41,6 +42,15 @@ def test_orders_create_replay_read_list_cancel(flow, api_world, order_payload):
         client=client, external_reference=order_payload["external_reference"]
     )
     assert [order.number for order in page.results] == [number]
+    edit = g.models.PatchedOrderEditRequest.from_dict(
+        {"lines": [{"sku": "API-TSHIRT", "quantity": 2}, {"sku": "API-MUG", "quantity": 3}]}
+    )
+    edited = g.op("orders_update").sync(number, client=client, body=edit, idempotency_key="e-1")
+    assert [(line.sku, line.quantity - line.quantity_cancelled) for line in edited.lines] == [
+        ("API-TSHIRT", 2),
+        ("API-MUG", 3),
+        ("API-CAP", 0),
+    ]
     cancel_body = g.models.OrderCancelRequest.from_dict({"reason": "customer changed mind"})
     cancelled = g.op("orders_cancel").sync(number, client=client, body=cancel_body)
     assert cancelled.status == g.models.OrderStatusEnum.CANCELLED
@@ -74,3 +84,39 @@ def test_stock_shipments_documents_and_returns(flow, api_world, api_channel):
     assert [(line.line_number, line.quantity) for line in created.lines] == [(1, 1)]
     listed = g.op("orders_returns_list").sync(order.number, client=client)
     assert [item.number for item in listed] == [created.number]
+
+
+def test_inbound_shipments_create_list_read_cancel(flow, api_world):
+    g, client = flow
+    warehouse = WarehouseFactory(code="api-own")
+    body = g.models.InboundShipmentCreateRequest.from_dict(
+        {
+            "reference": "PO-4711",
+            "warehouse": warehouse.code,
+            "expected_at": "2026-12-20T09:00:00Z",
+            "lines": [{"sku": "API-MUG", "quantity": 40}, {"sku": "API-CAP", "quantity": 12}],
+            "carrier": "DHL",
+            "tracking_number": "JD0001",
+        }
+    )
+
+    created = g.op("inbound_shipments_create").sync_detailed(
+        client=client, body=body, idempotency_key="asn-1"
+    )
+    replayed = g.op("inbound_shipments_create").sync_detailed(
+        client=client, body=body, idempotency_key="asn-1"
+    )
+
+    assert created.status_code == replayed.status_code == 201
+    number = created.parsed.number
+    assert replayed.parsed.number == number
+    assert created.parsed.status == g.models.InboundShipmentStatusEnum.SENT
+    page = g.op("inbound_shipments_list").sync(client=client, warehouse=warehouse.code)
+    assert [item.number for item in page.results] == [number]
+    read = g.op("inbound_shipments_retrieve").sync(number, client=client)
+    assert [(line.sku, line.expected, line.received, line.discrepancy) for line in read.lines] == [
+        ("API-MUG", 40, 0, -40),
+        ("API-CAP", 12, 0, -12),
+    ]
+    cancelled = g.op("inbound_shipments_cancel").sync(number, client=client)
+    assert cancelled.status == g.models.InboundShipmentStatusEnum.CANCELLED
