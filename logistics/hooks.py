@@ -37,6 +37,15 @@ class ShipmentProgressBatch(Protocol):
         """
         ...
 
+    def shipment_tracked(self, *, shipment: Shipment, tracking_event: TrackingEvent) -> None:
+        """A tracking event of the shipment (either direction) was stored: the partner
+        hears of it (shipment.tracking_updated, published by `flush`).
+
+        Called for every stored (not duplicate) event, in arrival order, after the
+        shipment's own fields follow it and before `shipment_progressed`. No query.
+        """
+        ...
+
     def shipment_progressed(
         self,
         *,
@@ -58,7 +67,7 @@ class ShipmentProgressBatch(Protocol):
 
     def flush(self) -> None:
         """Write what the batch decided (line counters, order statuses, order events,
-        partner notifications) in a fixed number of statements. Called once, last."""
+        partner events) in a fixed number of statements. Called once, last."""
         ...
 
 

@@ -118,6 +118,11 @@ class Order(TimeStampedModel):
     placed_at = models.DateTimeField(help_text="When the customer placed the order.")
     cancelled_at = models.DateTimeField(null=True, blank=True)
 
+    # Not a column: order intake leaves here the order as the partner API renders it
+    # when order_create returns (its order.created data), for the 201 response
+    # (orders.selectors.order_detail_json) to reuse instead of rendering it again.
+    detail_json: str | None = None
+
     class Meta:
         permissions = [
             ("cancel_order", "Can cancel an order"),

@@ -41,7 +41,13 @@ def order_detail_json_for_channel(*, channel: Channel, number: str) -> str:
 
 
 def order_detail_json(*, order: Order) -> str:
-    """An order the caller holds (just written, say) as the detail endpoint shows it."""
+    """An order the caller holds (just written, say) as the detail endpoint shows it.
+
+    An order fresh from intake (orders.services.intake.order_create) carries the JSON
+    its order.created event was rendered from, as it stands when order_create returns.
+    """
+    if order.detail_json is not None:
+        return order.detail_json
     return orders_sql.order_detail_json_by_id(order_id=order.pk)
 
 

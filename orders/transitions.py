@@ -11,6 +11,10 @@ from core.users import ActingUser
 from orders import error_codes, events
 from orders import sql as orders_sql
 from orders.models import Order, OrderEvent
+from orders.services.partner_notifications import (
+    order_notifications_send,
+    status_changed_event_build,
+)
 
 S = Order.Status
 
@@ -57,7 +61,8 @@ def order_transition(
     actor: str | None = None,
     with_events: list[OrderEvent] | None = None,
 ) -> Order:
-    """Move the order to `to`, recording a status_changed event.
+    """Move the order to `to`, recording a status_changed event and publishing the
+    partner's order.status_changed (held by order intake, see partner_notifications).
 
     `with_events` are unsaved events (built with `into=`) that explain the move;
     they are written before the status_changed event in the same statement as the
@@ -71,8 +76,12 @@ def order_transition(
     if order.status == to:
         events.events_record_many(events=written)
         return order
+    previous = order.status
     _transition(order=order, to=to, reason=reason, user=user, actor=actor, into=written)
     _status_write(order=order, events_=written)
+    order_notifications_send(
+        messages=[status_changed_event_build(order=order, previous_status=previous)]
+    )
     return order
 
 
@@ -89,7 +98,8 @@ def order_transition_deferred(
 
     The order changes in memory and its status_changed event is appended to `into`;
     the caller writes both in its transaction with `orders_transitions_save` and
-    `orders.events.events_record_many`. No savepoint, no round trip.
+    `orders.events.events_record_many`, and publishes the partner's order.status_changed
+    (`partner_notifications.status_changed_event_build`). No savepoint, no round trip.
     """
     return _transition(order=order, to=to, reason=reason, user=user, actor=actor, into=into)
 

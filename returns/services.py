@@ -20,7 +20,12 @@ from logistics.adapters.base import AdapterError, ProviderAdapter, ReturnLabel
 from logistics.adapters.registry import adapter_for
 from logistics.models import Shipment, TrackingStatus
 from orders.models import Order, OrderLine
-from orders.services.partner_notifications import Event, order_notify
+from orders.services.partner_notifications import (
+    Event,
+    order_notifications_send,
+    order_notify,
+    shipment_created_event_build,
+)
 from orders.services.progress import order_returns_apply
 from returns import error_codes, order_events
 from returns.models import ReturnLine, ReturnRequest
@@ -265,6 +270,11 @@ def return_request_create(
         ]
     )
     order_events.return_requested_event(return_request=return_request, user=user, actor=actor)
+    order_notify(
+        order=locked,
+        event=Event.RETURN_CREATED,
+        extra={"return": return_payload(return_request=return_request)},
+    )
     transaction.on_commit(partial(return_label_task.delay, return_id=return_request.pk))
     order.status = locked.status
     return return_request
@@ -389,6 +399,10 @@ def _label_success(*, return_id: int, label: ReturnLabel) -> LabelResult:
         update_fields=["return_shipment", "status", "label_attempts", "last_error", "updated_at"]
     )
     order_events.return_label_issued_event(return_request=return_request)
+    # The return parcel is a shipment (direction `return`) the partner can follow.
+    order_notifications_send(
+        messages=[shipment_created_event_build(order=return_request.order, shipment=shipment)]
+    )
     return LabelResult("issued")
 
 

@@ -168,6 +168,7 @@ def _apply(
 ) -> None:
     """One stored event, decided in memory (see tracking_update_apply's promises)."""
     status_changed = _follow(shipment=shipment, update=update, event=event)
+    batch.progress.shipment_tracked(shipment=shipment, tracking_event=event)
     if shipment.direction == Shipment.Direction.RETURN:
         _return_follow(shipment=shipment, event=event, status_changed=status_changed)
         _poll_schedule(batch=batch, shipment=shipment, status_changed=status_changed)

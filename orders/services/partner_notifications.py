@@ -1,61 +1,97 @@
-"""What the channel (partner) hears about its orders, and when.
+"""What the channel (partner) hears about its orders and shipments, and when.
 
-The services that cause a partner-visible change call these explicitly: the order
-cancel (orders.services.cancellation), shipment progress (orders.services.progress:
-shipped, delivered, tracking exceptions) and the return receipt (returns.services).
-The payload is built here, a snapshot of the moment of the change; logistics stores
-the delivery and sends it, signed, after commit (logistics.services.partner_webhooks).
+The services that cause a partner-visible change call these explicitly: order intake
+(order.created), the status machine (order.status_changed, orders.transitions), the
+order cancel (orders.services.cancellation), shipment planning (shipment.created),
+shipment progress (orders.services.progress: shipped, delivered, tracking exceptions,
+shipment.tracking_updated) and returns (return.created, return.received).
+The payload is built here, a snapshot of the moment of the change; every event leaves
+through logistics' one door (logistics.services.partner_events), which stores the
+deliveries in the caller's transaction and sends them, signed, after commit.
+
+`partner_events_held` lets a writer that makes several changes in one transaction
+(order intake) gather the events its callees emit and publish them together, in one
+call, after deciding which of them a partner needs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
-from django.utils import timezone
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
 
 from logistics.models import PartnerWebhookDelivery, Shipment
-from logistics.services import partner_webhooks
-from logistics.services.partner_webhooks import PartnerWebhookMessage
+from logistics.services.partner_events import (
+    PartnerEvent,
+    partner_event_publish,
+    partner_events_publish_many,
+)
+from logistics.webhook_topics import Topic
 from orders.models import Order
 
-Event = PartnerWebhookDelivery.Event
+if TYPE_CHECKING:
+    from logistics.models import TrackingEvent
+
+Event = Topic
+
+# The events emitted while a writer holds them (see partner_events_held); None: publish.
+_held: ContextVar[list[PartnerEvent] | None] = ContextVar("partner_events_held", default=None)
 
 
-def partner_wants_webhooks(*, order: Order) -> bool:
-    """True when the order's channel has a webhook endpoint and a secret to sign with."""
-    return bool(order.channel.webhook_url and order.channel.webhook_secret)
+@contextmanager
+def partner_events_held() -> Iterator[list[PartnerEvent]]:
+    """Hold the events `order_notifications_send` is given inside the block, in emission order.
+
+    The holder publishes them itself (with `order_notifications_send`, inside its
+    transaction), after keeping the ones a partner needs. On an exception the held
+    events are dropped: what they describe is rolled back. Nested holders each hold
+    their own block's events.
+    """
+    held: list[PartnerEvent] = []
+    token = _held.set(held)
+    try:
+        yield held
+    finally:
+        _held.reset(token)
 
 
-def order_payload(
+def order_notifications_send(*, messages: Sequence[PartnerEvent]) -> None:
+    """Publish the events (one call for all), or hand them to the enclosing holder."""
+    if not messages:
+        return
+    held = _held.get()
+    if held is not None:
+        held.extend(messages)
+        return
+    partner_events_publish_many(events=messages)
+
+
+def order_data(
     *,
     order: Order,
-    event: str,
     extra: dict[str, Any] | None = None,
     shipments: Sequence[Shipment] | None = None,
 ) -> dict[str, Any]:
-    """The notification body; `shipments` (the order's, in pk order) saves the query."""
+    """The order's `data` of the order.* topics; `shipments` (the order's, in pk order)
+    saves the query."""
     if shipments is None:
         shipments = list(order.shipments.select_related("provider").order_by("pk"))
     return {
-        "type": event,
-        "timestamp": timezone.now().isoformat(),
-        "data": {
-            "number": order.number,
-            "external_reference": order.external_reference,
-            "status": order.status,
-            "shipments": [
-                {
-                    "id": s.pk,
-                    "status": s.status,
-                    "direction": s.direction,
-                    "tracking_number": s.tracking_number,
-                    "tracking_url": s.tracking_url,
-                }
-                for s in shipments
-            ],
-            **(extra or {}),
-        },
+        "number": order.number,
+        "external_reference": order.external_reference,
+        "status": order.status,
+        "shipments": [
+            {
+                "id": s.pk,
+                "status": s.status,
+                "direction": s.direction,
+                "tracking_number": s.tracking_number,
+                "tracking_url": s.tracking_url,
+            }
+            for s in shipments
+        ],
+        **(extra or {}),
     }
 
 
@@ -65,37 +101,104 @@ def partner_notification_build(
     event: str,
     extra: dict[str, Any] | None = None,
     shipments: Sequence[Shipment] | None = None,
-) -> PartnerWebhookMessage | None:
-    """The notification `order_notify` would queue, unsent (None: the channel has no endpoint).
+) -> PartnerEvent:
+    """The order.* event `order_notify` would publish, unsent.
 
-    Batch writers build notifications as things happen (the payload is a snapshot of
-    that moment) and queue them together with `order_notifications_send`.
+    Batch writers build events as things happen (the payload is a snapshot of that
+    moment) and publish them together with `order_notifications_send`.
     """
-    if not partner_wants_webhooks(order=order):
-        return None
-    return PartnerWebhookMessage(
+    return PartnerEvent(
         channel_id=order.channel_id,
+        topic=event,
+        data=order_data(order=order, extra=extra, shipments=shipments),
         order_id=order.pk,
-        event=event,
-        url=order.channel.webhook_url,
-        payload=order_payload(order=order, event=event, extra=extra, shipments=shipments),
     )
 
 
 def order_notify(
     *, order: Order, event: str, extra: dict[str, Any] | None = None
 ) -> PartnerWebhookDelivery | None:
-    """Queue one signed notification about the order to its channel; sent after commit.
+    """Publish one order.* event about the order to its channel; sent after commit.
 
-    Call inside the transaction that made the change. Returns the queued delivery, or
-    None when the channel has no webhook endpoint configured.
+    Call inside the transaction that made the change (it is published at once, never
+    held). Returns the last delivery it queued, or None when nobody on the channel
+    listens to the topic.
     """
-    message = partner_notification_build(order=order, event=event, extra=extra)
-    if message is None:
+    queued = partner_event_publish(
+        channel_id=order.channel_id,
+        topic=event,
+        data=order_data(order=order, extra=extra),
+        order_id=order.pk,
+    )
+    if not queued:
         return None
-    return partner_webhooks.partner_webhook_enqueue(message=message)
+    return (
+        PartnerWebhookDelivery.objects.filter(order_id=order.pk, event=str(event))
+        .order_by("-pk")
+        .first()
+    )
 
 
-def order_notifications_send(*, messages: Sequence[PartnerWebhookMessage]) -> None:
-    """Queue notifications built with `partner_notification_build`: one INSERT, sent after commit."""
-    partner_webhooks.partner_webhooks_enqueue_many(messages=messages)
+def status_changed_event_build(*, order: Order, previous_status: str) -> PartnerEvent:
+    """order.status_changed: the order as it is now, with the status it left."""
+    return PartnerEvent(
+        channel_id=order.channel_id,
+        topic=Topic.ORDER_STATUS_CHANGED,
+        data={
+            "number": order.number,
+            "external_reference": order.external_reference,
+            "status": order.status,
+            "previous_status": previous_status,
+            "changed_at": order.updated_at.isoformat(),
+        },
+        order_id=order.pk,
+    )
+
+
+def shipment_data(*, order: Order, shipment: Shipment) -> dict[str, Any]:
+    """The `data` of the shipment.* topics: the order it belongs to and the shipment.
+
+    Reads nothing when the shipment's provider is loaded (planning and tracking have it).
+    """
+    return {
+        "number": order.number,
+        "external_reference": order.external_reference,
+        "shipment": {
+            "id": shipment.pk,
+            "status": shipment.status,
+            "direction": shipment.direction,
+            "provider": shipment.provider.code if shipment.provider_id else None,
+            "tracking_number": shipment.tracking_number,
+            "tracking_url": shipment.tracking_url,
+        },
+    }
+
+
+def shipment_created_event_build(*, order: Order, shipment: Shipment) -> PartnerEvent:
+    return PartnerEvent(
+        channel_id=order.channel_id,
+        topic=Topic.SHIPMENT_CREATED,
+        data=shipment_data(order=order, shipment=shipment),
+        order_id=order.pk,
+    )
+
+
+def shipment_tracked_event_build(
+    *, order: Order, shipment: Shipment, tracking_event: TrackingEvent
+) -> PartnerEvent:
+    """shipment.tracking_updated: a new tracking event was stored for the shipment."""
+    return PartnerEvent(
+        channel_id=order.channel_id,
+        topic=Topic.SHIPMENT_TRACKING_UPDATED,
+        data={
+            **shipment_data(order=order, shipment=shipment),
+            "tracking_event": {
+                "status": tracking_event.status,
+                "provider_status": tracking_event.provider_status,
+                "description": tracking_event.description,
+                "location": tracking_event.location,
+                "occurred_at": tracking_event.occurred_at.isoformat(),
+            },
+        },
+        order_id=order.pk,
+    )

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from django.db.models import F, Q, Sum
 
 from logistics.models import Shipment, ShipmentLine, TrackingEvent
-from logistics.services.partner_webhooks import PartnerWebhookMessage
+from logistics.services.partner_events import PartnerEvent
 from orders import events
 from orders.models import Order, OrderEvent, OrderLine
 from orders.services.partner_notifications import (
@@ -29,7 +29,8 @@ from orders.services.partner_notifications import (
     order_notifications_send,
     order_notify,
     partner_notification_build,
-    partner_wants_webhooks,
+    shipment_tracked_event_build,
+    status_changed_event_build,
 )
 from orders.sql import order_lines_progress_add
 from orders.transitions import (
@@ -72,7 +73,8 @@ class ProgressBatch:
         # The orders' shipments for partner payloads (None: partner_notification_build queries).
         self.order_shipments: dict[int, list[Shipment]] | None = None
         self.events: list[OrderEvent] = []
-        self.messages: list[PartnerWebhookMessage] = []
+        # The partner events of the batch, in the order things happened: one publish.
+        self.partner_events: list[PartnerEvent] = []
         self.moved_orders: dict[int, Order] = {}
         self.line_deltas: defaultdict[int, list[int]] = defaultdict(lambda: [0, 0])
 
@@ -91,11 +93,9 @@ class ProgressBatch:
                 self.totals.setdefault(order_id, {})[pk] = [q, s, d]
             for order_id in moving_order_ids:
                 self.totals.setdefault(order_id, {})
-        notified = {
-            shipment.order_id
-            for shipment in shipments.values()
-            if partner_wants_webhooks(order=shipment.order)
-        }
+        # Which channel listens is the publisher's business (logistics.services.
+        # partner_events): every order that may move gets its shipments for the payload.
+        notified = {shipment.order_id for shipment in shipments.values()}
         if notified:
             # Payloads list every shipment of the order; the locked ones as they are in memory.
             self.order_shipments = {order_id: [] for order_id in notified}
@@ -105,6 +105,14 @@ class ProgressBatch:
                 .order_by("pk")
             ):
                 self.order_shipments[shipment.order_id].append(shipments.get(shipment.pk, shipment))
+
+    def shipment_tracked(self, *, shipment: Shipment, tracking_event: TrackingEvent) -> None:
+        """The partner's shipment.tracking_updated for a newly stored tracking event."""
+        self.partner_events.append(
+            shipment_tracked_event_build(
+                order=shipment.order, shipment=shipment, tracking_event=tracking_event
+            )
+        )
 
     def shipment_progressed(
         self,
@@ -170,7 +178,7 @@ class ProgressBatch:
         )
         orders_transitions_save(orders=list(self.moved_orders.values()))
         events.events_record_many(events=self.events)
-        order_notifications_send(messages=self.messages)
+        order_notifications_send(messages=self.partner_events)
 
     def _lines_add(self, *, shipment: Shipment, lines: Sequence[ShipmentLine], index: int) -> None:
         totals = self.totals[shipment.order_id]
@@ -187,6 +195,7 @@ class ProgressBatch:
                 "Order %s is %s; not rolling up to %s.", order.number, order.status, target
             )
             return False
+        previous = order.status
         order_transition_deferred(
             order=order,
             to=O.IN_FULFILMENT,
@@ -195,6 +204,9 @@ class ProgressBatch:
             into=self.events,
         )
         self.moved_orders[order.pk] = order
+        self.partner_events.append(
+            status_changed_event_build(order=order, previous_status=previous)
+        )
         return True
 
     def _step(self, *, order: Order, target: str) -> None:
@@ -203,24 +215,24 @@ class ProgressBatch:
         if not can_transition(order.status, target):
             logger.warning("Order %s cannot go %s → %s.", order.number, order.status, target)
             return
+        previous = order.status
         order_transition_deferred(
             order=order, to=target, reason="tracking roll-up", actor=LSP_ACTOR, into=self.events
         )
         self.moved_orders[order.pk] = order
+        self.partner_events.append(
+            status_changed_event_build(order=order, previous_status=previous)
+        )
         if target == O.SHIPPED:
             self._notify(order=order, event=Event.ORDER_SHIPPED)
         elif target == O.DELIVERED:
             self._notify(order=order, event=Event.ORDER_DELIVERED)
 
     def _notify(self, *, order: Order, event: str, extra: dict[str, Any] | None = None) -> None:
-        if not partner_wants_webhooks(order=order):
-            return
         shipments = None if self.order_shipments is None else self.order_shipments.get(order.pk)
-        message = partner_notification_build(
-            order=order, event=event, extra=extra, shipments=shipments
+        self.partner_events.append(
+            partner_notification_build(order=order, event=event, extra=extra, shipments=shipments)
         )
-        if message is not None:
-            self.messages.append(message)
 
 
 class ShipmentProgressService:

@@ -38,6 +38,10 @@ from logistics.services.shipments import (
 from orders import events, shipment_events
 from orders.models import Hold, Order, OrderEvent, OrderLine
 from orders.services.holds import order_holds_place_automatic
+from orders.services.partner_notifications import (
+    order_notifications_send,
+    shipment_created_event_build,
+)
 from orders.services.progress import order_rollup
 from orders.transitions import order_transition
 
@@ -187,6 +191,7 @@ def _plan(
     lines = _order_lines(order=order, unplanned=unplanned)
     created: list[Shipment] = list(released)
     explained: list[OrderEvent] = []  # shipment_created events, written with the status change
+    new: list[Shipment] = []
     for warehouse_id in sorted(unplanned):
         shipment = _shipment_plan(
             order=order,
@@ -200,6 +205,11 @@ def _plan(
         )
         if shipment is not None:
             created.append(shipment)
+            new.append(shipment)
+    # The partner's shipment.created, one per new shipment (released ones were announced).
+    order_notifications_send(
+        messages=[shipment_created_event_build(order=order, shipment=shipment) for shipment in new]
+    )
     if created and order.status != Order.Status.IN_FULFILMENT:
         order_transition(
             order=order,

@@ -78,4 +78,5 @@ def test_cancelling_an_order_notifies_the_channel():
     channel = ChannelFactory(webhook_url="https://partner.test/hook", webhook_secret=SECRET)
     order = OrderFactory(channel=channel, status="allocated")
     order_cancel(order=order, reason="customer asked")
-    assert PartnerWebhookDelivery.objects.get(order=order).event == "order.cancelled"
+    # order.status_changed goes with it; this is about the cancel notification.
+    assert PartnerWebhookDelivery.objects.filter(order=order, event="order.cancelled").exists()

@@ -111,8 +111,10 @@ def _snapshot(world, inbound_ids):
         deliveries = [
             (
                 d.event,
-                d.payload["data"]["status"],
-                [s["status"] for s in d.payload["data"]["shipments"]],
+                # order.* topics: the order and its shipments; shipment.*: the one shipment.
+                d.payload["data"].get("status"),
+                [s["status"] for s in d.payload["data"].get("shipments", [])],
+                d.payload["data"].get("shipment", {}).get("status"),
             )
             for d in PartnerWebhookDelivery.objects.filter(order=order).order_by("pk")
         ]

@@ -272,11 +272,14 @@ def test_created_response_is_rendered_in_one_statement(
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    import orders.services.intake
     import partners.api.orders
 
     stocked("GB")
     counts = []
+    rendered = []
     original = partners.api.orders.order_detail_json
+    render = orders.services.intake.order_detail_json_by_id
 
     def spy(*, order):
         with CaptureQueriesContext(connection) as queries:
@@ -284,11 +287,20 @@ def test_created_response_is_rendered_in_one_statement(
         counts.append(len(queries.captured_queries))
         return text
 
+    def render_spy(*, order_id):
+        with CaptureQueriesContext(connection) as queries:
+            text = render(order_id=order_id)
+        rendered.append(len(queries.captured_queries))
+        return text
+
     monkeypatch.setattr(partners.api.orders, "order_detail_json", spy)
+    monkeypatch.setattr(orders.services.intake, "order_detail_json_by_id", render_spy)
     response = _post(api_client, order_payload)
     assert response.status_code == 201
     assert response.json()["lines"][0]["allocations"]
-    assert counts == [1]
+    # Intake renders it once, for order.created; the 201 response reuses that text.
+    assert rendered == [1]
+    assert counts == [0]
 
 
 def test_placed_at_is_accepted_within_its_window_and_refused_just_outside(
