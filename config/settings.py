@@ -329,6 +329,10 @@ PARTNER_WEBHOOK_MAX_ATTEMPTS = env.int("PARTNER_WEBHOOK_MAX_ATTEMPTS", default=1
 PARTNER_WEBHOOK_RETRY_BASE_SECONDS = env.float("PARTNER_WEBHOOK_RETRY_BASE_SECONDS", default=5.0)
 PARTNER_WEBHOOK_RETRY_MAX_SECONDS = env.float("PARTNER_WEBHOOK_RETRY_MAX_SECONDS", default=3600.0)
 PARTNER_WEBHOOK_TIMEOUT_SECONDS = env.float("PARTNER_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# stock.changed: a channel hears of a SKU's changes at most once per window (beat period).
+PARTNER_WEBHOOK_STOCK_WINDOW_SECONDS = env.float(
+    "PARTNER_WEBHOOK_STOCK_WINDOW_SECONDS", default=60.0
+)
 # Beat periods (seconds): sweepers + due polls, and late-shipment detection.
 LOGISTICS_SWEEP_SECONDS = env.float("LOGISTICS_SWEEP_SECONDS", default=15.0)
 # How often the expected cost of new and newly dispatched shipments is priced (docs/economics.md).
@@ -507,6 +511,11 @@ CELERY_BEAT_SCHEDULE = {
     "economics-expected-costs": {
         "task": "economics.tasks.expected_costs_sweep_task",
         "schedule": ECONOMICS_SWEEP_SECONDS,
+    },
+    # One stock.changed per channel and window, coalescing each SKU's changes.
+    "orders-stock-changed": {
+        "task": "orders.tasks.stock_changed_publish_task",
+        "schedule": PARTNER_WEBHOOK_STOCK_WINDOW_SECONDS,
     },
     "orders-backorders-sweep": {
         "task": "orders.tasks.backorders_sweep_task",

@@ -8,6 +8,10 @@ events need the order workflow's decisions; orders registers both implementation
   correction), so backordered orders may now be allocated. Called by
   `inventory.services.stock.backorders_enqueue_now`, after the stock change committed,
   outside any transaction.
+- `stock_low`: levels just became low stock (a LowStockAlert was raised), so the
+  channels selling from them hear of it (the stock.low partner event). Called by
+  `inventory.services.stock` inside the transaction that changed the levels or their
+  thresholds.
 - `shortfall`: a count found fewer units than orders have reserved, so some orders
   must give reservations back. Called by `inventory.services.counts.stock_count_complete`
   inside its transaction, before the level is corrected; the implementation decides
@@ -22,7 +26,10 @@ from typing import TYPE_CHECKING, Protocol
 from core.hooks import Port
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from core.users import ActingUser
+    from inventory.models import StockLevel
 
 
 class Restock(Protocol):
@@ -48,5 +55,17 @@ class Shortfall(Protocol):
         ...
 
 
+class StockLow(Protocol):
+    def stock_levels_became_low(self, *, levels: Sequence[StockLevel]) -> None:
+        """These levels (with their new quantities and threshold) are now low stock and
+        were not before; their LowStockAlert rows are written.
+
+        Called inside the transaction that changed them, with the levels locked; must
+        not change stock. Reads what it needs (a query or two), writes what it sends.
+        """
+        ...
+
+
 restock: Port[Restock] = Port("inventory.restock")
+stock_low: Port[StockLow] = Port("inventory.stock_low")
 shortfall: Port[Shortfall] = Port("inventory.shortfall")

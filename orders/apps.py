@@ -11,6 +11,7 @@ class OrdersConfig(AppConfig):
         from orders.services.allocation import restock_hook, shortfall_hook
         from orders.services.dispatch_gate import order_dispatch_gate
         from orders.services.progress import shipment_progress
+        from orders.services.stock_events import stock_low
 
         # Tracking ingestion (logistics) hands shipment progress to orders through this
         # port; see logistics.hooks.ShipmentProgress for when it is called.
@@ -23,3 +24,5 @@ class OrdersConfig(AppConfig):
         # The stock engine's two questions for the order workflow (inventory/hooks.py).
         inventory_hooks.restock.register(restock_hook)
         inventory_hooks.shortfall.register(shortfall_hook)
+        # Levels that just went low: the channels selling from them hear of it (stock.low).
+        inventory_hooks.stock_low.register(stock_low)

@@ -368,3 +368,19 @@ class Hold(TimeStampedModel):
     @property
     def is_active(self) -> bool:
         return self.released_at is None
+
+
+class PartnerFeedCursor(models.Model):
+    """How far a periodic partner publication has read a journal (one row per feed).
+
+    stock.changed (orders.services.stock_events) keeps here the stock changes cursor it
+    publishes from; the row is locked while a window is published, so two overlapping
+    runs cannot publish the same window twice.
+    """
+
+    name = models.CharField(max_length=64, unique=True)
+    value = models.BigIntegerField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.value}"

@@ -19,3 +19,12 @@ def backorders_sweep_task() -> int:
     from orders.services.allocation import backorders_allocate
 
     return backorders_allocate(product_ids=None)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def stock_changed_publish_task() -> int:
+    """Every PARTNER_WEBHOOK_STOCK_WINDOW_SECONDS: one stock.changed per channel whose SKUs
+    changed in the window (beat); returns the events published."""
+    from orders.services.stock_events import stock_changed_publish
+
+    return stock_changed_publish()

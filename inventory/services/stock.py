@@ -33,7 +33,7 @@ from core.pipeline import prepared_cursor
 from core.users import recorded_user
 from inventory import error_codes
 from inventory.errors import InsufficientStock, StockLevelLocked
-from inventory.hooks import restock
+from inventory.hooks import restock, stock_low
 from inventory.models import (
     AdjustmentReason,
     Allocation,
@@ -179,7 +179,12 @@ def stock_apply(
     _check_totals(totals=totals, levels=levels)
     _levels_write(totals=totals, levels=levels)
     _movements_write(changes=changes, user=user)
-    _low_stock_alerts_update([levels[k] for k in totals])
+    _low_stock_alerts_update(
+        [levels[k] for k in totals],
+        was_low=_low_before(
+            levels=levels, available_deltas={k: t[0] - t[1] for k, t in totals.items()}
+        ),
+    )
     freed = sorted({k[0] for k, (d_oh, d_res) in totals.items() if d_oh - d_res > 0})
     if freed:
         _backorders_enqueue(product_ids=freed)
@@ -319,7 +324,10 @@ def stock_reserve(
         level = locked[key]
         level.reserved += quantity
         level.updated_at = now
-    _low_stock_alerts_update([locked[k] for k in totals])
+    _low_stock_alerts_update(
+        [locked[k] for k in totals],
+        was_low=_low_before(levels=locked, available_deltas={k: -q for k, q in totals.items()}),
+    )
 
 
 @dataclass(frozen=True)
@@ -434,7 +442,20 @@ def _raise_insufficient(
     )
 
 
-def _low_stock_alerts_update(levels: list[StockLevel], *, thresholds_changed: bool = False) -> None:
+def _low_before(*, levels: dict[Key, StockLevel], available_deltas: dict[Key, int]) -> set[Key]:
+    # The levels that were low stock before their available changed by the delta
+    # (the levels already carry their new quantities).
+    return {
+        key
+        for key, delta in available_deltas.items()
+        if (level := levels[key]).low_stock_threshold > 0
+        and level.available - delta <= level.low_stock_threshold
+    }
+
+
+def _low_stock_alerts_update(
+    levels: list[StockLevel], *, was_low: set[Key], thresholds_changed: bool = False
+) -> None:
     # The open alerts follow StockLevel.is_low (LOW_STOCK). A level without a threshold
     # can only have an open alert if its threshold was just cleared, so quantity changes
     # (the allocation hot path) skip those levels without a query.
@@ -457,6 +478,10 @@ def _low_stock_alerts_update(levels: list[StockLevel], *, thresholds_changed: bo
             ],
             ignore_conflicts=True,
         )
+        # Levels that just went low: the channels selling from them hear of it (stock.low).
+        became_low = [lv for lv in low if (lv.product_id, lv.warehouse_id) not in was_low]
+        if became_low:
+            stock_low.impl.stock_levels_became_low(levels=became_low)
     if ok:
         keys = {(lv.product_id, lv.warehouse_id) for lv in ok}
         open_alerts = [
@@ -783,8 +808,9 @@ def stock_thresholds_set(*, thresholds: dict[Key, int]) -> int:
     stock_levels_ensure(keys=list(thresholds))
     levels = stock_levels_lock(keys=list(thresholds))
     changed = [lv for key, lv in levels.items() if lv.low_stock_threshold != thresholds[key]]
+    was_low = {(lv.product_id, lv.warehouse_id) for lv in changed if lv.is_low}
     for level in changed:
         level.low_stock_threshold = thresholds[(level.product_id, level.warehouse_id)]
     StockLevel.objects.bulk_update(changed, ["low_stock_threshold"], batch_size=1000)
-    _low_stock_alerts_update(changed, thresholds_changed=True)
+    _low_stock_alerts_update(changed, was_low=was_low, thresholds_changed=True)
     return len(changed)
