@@ -136,3 +136,32 @@ def test_the_cursor_moves_only_forward_and_the_window_is_the_beat_period(world):
     entry = settings.CELERY_BEAT_SCHEDULE["orders-stock-changed"]
     assert entry["task"] == "orders.tasks.stock_changed_publish_task"
     assert entry["schedule"] == settings.PARTNER_WEBHOOK_STOCK_WINDOW_SECONDS
+
+
+def test_overlapping_runs_publish_a_window_once(world, published):
+    """Two beat runs at once (a slow run and the next tick): the cursor row's lock
+    makes the second wait and then find nothing new."""
+    import threading
+
+    from django.db import connection
+
+    stock_adjust(
+        product=world["mug"], warehouse=world["ber"], delta=-1, reason=AdjustmentReason.LOST
+    )
+    barrier = threading.Barrier(2)
+    counts: list[int] = []
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            counts.append(stock_events.stock_changed_publish())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(counts) == [0, 2]
+    assert sorted(e.channel_id for e in published) == sorted([world["shop"].pk, world["market"].pk])
