@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
@@ -20,14 +19,12 @@ from inventory import sql as inventory_sql
 from inventory.models import Product
 from logistics import sql as logistics_sql
 from logistics.models import Provider, ServiceLevel
-from logistics.services.partner_events import PartnerEvent
-from logistics.webhook_topics import Topic
 from orders import error_codes, events
 from orders.models import Channel, Order, OrderLine
 from orders.numbers import format_order_number
 from orders.services.fulfilment import order_fulfil
-from orders.services.partner_notifications import order_notifications_send, partner_events_held
-from orders.sql import NEXT_NUMBERS_SQL, order_detail_json_by_id
+from orders.services.partner_notifications import orders_created_publish, partner_events_held
+from orders.sql import NEXT_NUMBERS_SQL
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -296,34 +293,6 @@ def order_create(
     events.order_received_event(order=order, user=user, actor=actor, line_count=len(order_lines))
     with partner_events_held() as held:
         order_fulfil(order=order, user=user, actor=actor, new_order=True)
-    _order_created_publish(order=order, held=held)
+    # order.created (the order as GET shows it, kept for the 201), then its shipments.
+    orders_created_publish(orders=[order], held=held)
     return order
-
-
-def _order_created_publish(*, order: Order, held: list[PartnerEvent]) -> None:
-    """order.created with the order as GET shows it, then what fulfilment emitted.
-
-    The moves a new order makes inside the request that creates it (received →
-    allocated → in_fulfilment) are not order.status_changed events: order.created
-    already carries the status they led to. Its shipment.created events follow it.
-    All of it is one publish; the rendered order is kept for the 201 response
-    (orders.selectors.order_detail_json), so rendering it here costs no statement.
-    """
-    rendered = order_detail_json_by_id(order_id=order.pk)
-    order.detail_json = rendered
-    created = PartnerEvent(
-        channel_id=order.channel_id,
-        topic=Topic.ORDER_CREATED,
-        data=json.loads(rendered),
-        order_id=order.pk,
-    )
-    order_notifications_send(
-        messages=[
-            created,
-            *(
-                event
-                for event in held
-                if not (event.topic == Topic.ORDER_STATUS_CHANGED and event.order_id == order.pk)
-            ),
-        ]
-    )

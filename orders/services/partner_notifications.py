@@ -16,6 +16,7 @@ call, after deciding which of them a partner needs.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -29,6 +30,7 @@ from logistics.services.partner_events import (
 )
 from logistics.webhook_topics import Topic
 from orders.models import Order
+from orders.sql import orders_detail_json_by_ids
 
 if TYPE_CHECKING:
     from logistics.models import TrackingEvent
@@ -65,6 +67,44 @@ def order_notifications_send(*, messages: Sequence[PartnerEvent]) -> None:
         held.extend(messages)
         return
     partner_events_publish_many(events=messages)
+
+
+def orders_created_publish(*, orders: Sequence[Order], held: Sequence[PartnerEvent]) -> None:
+    """order.created for each new order, then what was held while they were created.
+
+    `data` is each order as `GET /api/v1/orders/{number}/` shows it now, all rendered
+    in one statement; each order keeps its rendering in `detail_json` for the answer
+    (orders.selectors.order_detail_json), so the caller's response costs no statement.
+    The status moves the new orders made while they were created (received →
+    allocated → in_fulfilment) are not order.status_changed events: order.created
+    already carries the status they led to. Their shipment.created (and anything else
+    held) follow, in emission order. One publish for all of it.
+    """
+    if not orders:
+        return
+    rendered = orders_detail_json_by_ids(order_ids=[order.pk for order in orders])
+    created = []
+    for order in orders:
+        order.detail_json = rendered[order.pk]
+        created.append(
+            PartnerEvent(
+                channel_id=order.channel_id,
+                topic=Topic.ORDER_CREATED,
+                data=json.loads(order.detail_json),
+                order_id=order.pk,
+            )
+        )
+    new = {order.pk for order in orders}
+    order_notifications_send(
+        messages=[
+            *created,
+            *(
+                event
+                for event in held
+                if not (event.topic == Topic.ORDER_STATUS_CHANGED and event.order_id in new)
+            ),
+        ]
+    )
 
 
 def order_data(

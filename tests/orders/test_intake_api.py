@@ -272,14 +272,14 @@ def test_created_response_is_rendered_in_one_statement(
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    import orders.services.intake
+    import orders.services.partner_notifications
     import partners.api.orders
 
     stocked("GB")
     counts = []
     rendered = []
     original = partners.api.orders.order_detail_json
-    render = orders.services.intake.order_detail_json_by_id
+    render = orders.services.partner_notifications.orders_detail_json_by_ids
 
     def spy(*, order):
         with CaptureQueriesContext(connection) as queries:
@@ -287,14 +287,16 @@ def test_created_response_is_rendered_in_one_statement(
         counts.append(len(queries.captured_queries))
         return text
 
-    def render_spy(*, order_id):
+    def render_spy(*, order_ids):
         with CaptureQueriesContext(connection) as queries:
-            text = render(order_id=order_id)
+            texts = render(order_ids=order_ids)
         rendered.append(len(queries.captured_queries))
-        return text
+        return texts
 
     monkeypatch.setattr(partners.api.orders, "order_detail_json", spy)
-    monkeypatch.setattr(orders.services.intake, "order_detail_json_by_id", render_spy)
+    monkeypatch.setattr(
+        orders.services.partner_notifications, "orders_detail_json_by_ids", render_spy
+    )
     response = _post(api_client, order_payload)
     assert response.status_code == 201
     assert response.json()["lines"][0]["allocations"]
