@@ -24,7 +24,7 @@ from logistics.models import PartnerWebhookDelivery, Shipment, TrackingStatus
 from logistics.services import partner_events, partner_webhooks, tracking
 from logistics.webhook_topics import Topic
 from orders.models import ChannelWarehouse, Hold, Order
-from orders.services import partner_notifications, stock_events
+from orders.services import edits, partner_notifications, stock_events
 from orders.services.holds import order_hold_place
 from orders.services.shipment_planning import shipments_plan_for_order
 from returns.models import ReturnRequest
@@ -79,7 +79,8 @@ def published(monkeypatch) -> list[partner_events.PartnerEvent]:
 
     for module in (partner_notifications, stock_events):
         monkeypatch.setattr(module, "partner_events_publish_many", spy)
-    monkeypatch.setattr(partner_notifications, "partner_event_publish", spy_one)
+    for module in (partner_notifications, edits):
+        monkeypatch.setattr(module, "partner_event_publish", spy_one)
     return seen
 
 
@@ -168,6 +169,26 @@ def test_refused_orders_publish_nothing(api_client, api_channel, order_payload, 
     assert api_client.post("/api/v1/orders/", unknown, format="json").status_code == 422
     assert published == []
     assert PartnerWebhookDelivery.objects.count() == deliveries
+
+
+@pytest.mark.django_db
+def test_order_updated_matches_its_documented_payload(
+    schema, api_client, order_payload, stocked, published
+):
+    number = api_client.post("/api/v1/orders/", order_payload, format="json").json()["number"]
+    published.clear()
+    response = api_client.patch(
+        f"/api/v1/orders/{number}/",
+        {"customer": {**order_payload["customer"], "name": "Ada King"}},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    (body,) = _bodies(schema, published, "order.updated")
+    assert body["data"]["customer"]["name"] == "Ada King"
+    assert body["data"]["changes"]["customer"]["name"] == {
+        "old": "Ada Lovelace",
+        "new": "Ada King",
+    }
 
 
 # --- order.status_changed -------------------------------------------------------------
