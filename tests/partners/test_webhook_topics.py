@@ -28,11 +28,17 @@ from orders.services import edits, partner_notifications, stock_events
 from orders.services.holds import order_hold_place
 from orders.services.shipment_planning import shipments_plan_for_order
 from returns.models import ReturnRequest
-from returns.services import ReceivedLine, RequestedLine, return_receive, return_request_create
+from returns.services import (
+    ReceivedLine,
+    RequestedLine,
+    return_label_issue,
+    return_receive,
+    return_request_create,
+)
 from tests.inventory.factories import ProductFactory, StockLevelFactory, WarehouseFactory
 from tests.logistics.helpers import allocated_order, sandbox_provider
 from tests.orders.factories import ChannelFactory
-from tests.returns.helpers import delivered_order
+from tests.returns.helpers import FakeReturnAdapter, delivered_order
 
 SECRET = webhook_signing.secret_generate()
 T0 = dt.datetime.now(tz=dt.UTC).replace(microsecond=0) - dt.timedelta(hours=1)
@@ -285,7 +291,7 @@ def test_each_new_tracking_event_publishes_tracking_updated_and_duplicates_do_no
 
 # --- return.created / return.received ------------------------------------------------------
 @pytest.mark.django_db
-def test_return_created_and_received(schema):
+def test_return_created_label_and_received(schema, published):
     channel = ChannelFactory()
     _subscribe(channel)
     order = delivered_order(channel=channel)
@@ -300,6 +306,16 @@ def test_return_created_and_received(schema):
     assert created["data"]["return"]["number"] == return_request.number
     assert created["data"]["return"]["status"] == ReturnRequest.Status.REQUESTED
     assert created["data"]["return"]["lines"][0]["quantity"] == 1
+    # The return label is a shipment (direction return) the partner can follow.
+    published.clear()
+    assert return_label_issue(return_id=return_request.pk, adapter=FakeReturnAdapter()).outcome == (
+        "issued"
+    )
+    (label,) = _bodies(schema, published, "shipment.created")
+    assert label["data"]["shipment"]["direction"] == "return"
+    return_request.refresh_from_db()
+    assert label["data"]["shipment"]["id"] == return_request.return_shipment_id
+    assert label["data"]["shipment"]["tracking_number"].startswith("RT-")
     return_line = return_request.lines.get()
     return_receive(
         return_request=ReturnRequest.objects.get(pk=return_request.pk),
