@@ -103,9 +103,18 @@ def _bodies(schema, events, *topics) -> list[dict]:
 
 
 def _subscribe(channel) -> None:
-    channel.webhook_url = "https://partner.test/hook"
-    channel.webhook_secret = SECRET
-    channel.save(update_fields=["webhook_url", "webhook_secret"])
+    """An endpoint of the channel subscribed to every topic."""
+    import logistics.models
+
+    endpoint_model = getattr(logistics.models, "WebhookEndpoint", None)
+    if endpoint_model is None:  # before endpoints by topic: the channel's one URL
+        channel.webhook_url = "https://partner.test/hook"
+        channel.webhook_secret = SECRET
+        channel.save(update_fields=["webhook_url", "webhook_secret"])
+        return
+    endpoint_model.objects.create(
+        channel=channel, url="https://partner.test/hook", topics=list(Topic.values), secret=SECRET
+    )
 
 
 def _sent_body(delivery: PartnerWebhookDelivery) -> dict:
