@@ -453,6 +453,25 @@ def _low_before(*, levels: dict[Key, StockLevel], available_deltas: dict[Key, in
     }
 
 
+def _low_stock_alerts_raise(low: list[StockLevel], *, was_low: set[Key]) -> None:
+    LowStockAlert.objects.bulk_create(
+        [
+            LowStockAlert(
+                product_id=lv.product_id,
+                warehouse_id=lv.warehouse_id,
+                threshold=lv.low_stock_threshold,
+                available=lv.available,
+            )
+            for lv in low
+        ],
+        ignore_conflicts=True,
+    )
+    # Levels that just went low: the channels selling from them hear of it (stock.low).
+    became_low = [lv for lv in low if (lv.product_id, lv.warehouse_id) not in was_low]
+    if became_low:
+        stock_low.impl.stock_levels_became_low(levels=became_low)
+
+
 def _low_stock_alerts_update(
     levels: list[StockLevel], *, was_low: set[Key], thresholds_changed: bool = False
 ) -> None:
@@ -466,22 +485,7 @@ def _low_stock_alerts_update(
     low = [lv for lv in levels if lv.is_low]
     ok = [lv for lv in levels if not lv.is_low]
     if low:
-        LowStockAlert.objects.bulk_create(
-            [
-                LowStockAlert(
-                    product_id=lv.product_id,
-                    warehouse_id=lv.warehouse_id,
-                    threshold=lv.low_stock_threshold,
-                    available=lv.available,
-                )
-                for lv in low
-            ],
-            ignore_conflicts=True,
-        )
-        # Levels that just went low: the channels selling from them hear of it (stock.low).
-        became_low = [lv for lv in low if (lv.product_id, lv.warehouse_id) not in was_low]
-        if became_low:
-            stock_low.impl.stock_levels_became_low(levels=became_low)
+        _low_stock_alerts_raise(low, was_low=was_low)
     if ok:
         keys = {(lv.product_id, lv.warehouse_id) for lv in ok}
         open_alerts = [
