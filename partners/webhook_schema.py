@@ -110,7 +110,7 @@ TOPICS: dict[str, TopicDoc] = {
         "An inbound shipment (ASN) of the channel was received in full; `data` is the ASN as "
         "`GET /api/v1/inbound-shipments/{number}/` shows it, with received quantities and "
         "discrepancies.",
-        "WebhookInbound",
+        "InboundShipment",
         "WebhookInboundReceivedEvent",
     ),
     Topic.STOCK_CHANGED: TopicDoc(
@@ -321,17 +321,6 @@ def components() -> dict:
                 },
             },
             "required": ["number", "external_reference", "shipment", "tracking_event"],
-        },
-        "WebhookInbound": {
-            "type": "object",
-            "description": "The inbound shipment (ASN) as "
-            "`GET /api/v1/inbound-shipments/{number}/` shows it.",
-            "properties": {
-                "number": {"type": "string"},
-                "status": {"type": "string"},
-            },
-            "required": ["number", "status"],
-            "additionalProperties": True,
         },
         "WebhookStockChanged": {
             "type": "object",

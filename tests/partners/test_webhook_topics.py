@@ -343,6 +343,40 @@ def test_return_created_label_and_received(schema, published):
     assert received["data"]["return"]["status"] == ReturnRequest.Status.RECEIVED
 
 
+# --- inbound.received -------------------------------------------------------------------
+@pytest.mark.django_db
+def test_inbound_received_matches_its_documented_payload(schema, monkeypatch):
+    from inventory.services.receiving import ExpectedLine, inbound_receive
+    from logistics.services import asn
+
+    seen: list[dict] = []
+    real = asn.partner_event_publish
+
+    def spy(**kwargs):
+        seen.append(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(asn, "partner_event_publish", spy)
+    ProductFactory(sku="IN-A")
+    WarehouseFactory(code="own")
+    channel = ChannelFactory()
+    inbound = asn.asn_create(
+        warehouse_code="own",
+        reference="PO-1",
+        lines=[ExpectedLine("IN-A", 3)],
+        channel_id=channel.pk,
+    )
+    inbound_receive(inbound=inbound, code="IN-A", quantity=2)
+    assert seen == []  # receiving, not received
+    asn.asn_close(inbound=inbound)
+    (event,) = seen
+    body = partner_events.envelope(topic=str(event["topic"]), data=event["data"])
+    _check(schema, body)
+    assert body["data"]["lines"] == [
+        {"sku": "IN-A", "expected": 3, "received": 2, "discrepancy": -1}
+    ]
+
+
 # --- stock.low ------------------------------------------------------------------------
 @pytest.mark.django_db
 def test_stock_low_goes_to_every_channel_selling_from_the_warehouse_once(schema, published):
