@@ -398,7 +398,10 @@ def stock_reserve_many(
         level = locked[key]
         level.reserved += quantity
         level.updated_at = now
-    _low_stock_alerts_update([locked[k] for k in totals])
+    _low_stock_alerts_update(
+        [locked[k] for k in totals],
+        was_low=_low_before(levels=locked, available_deltas={k: -q for k, q in totals.items()}),
+    )
 
 
 def _levels_add_bulk(rows: list[tuple[int, int, int]], *, now: datetime) -> None:

@@ -76,6 +76,12 @@ from orders.services.intake import (
     service_level_from,
 )
 from orders.services.intake import _invalid as invalid_order
+from orders.services.partner_notifications import (
+    order_notifications_send,
+    orders_created_publish,
+    partner_events_held,
+    shipment_created_event_build,
+)
 from orders.services.shipment_planning import PLANNABLE, shipments_plan_for_order
 from orders.sql import NEXT_NUMBERS_SQL
 from orders.transitions import order_transition_deferred, orders_transitions_save
@@ -198,7 +204,10 @@ def _create_set_based(
             order=order, user=user, actor=actor, line_count=len(item.lines), into=received
         )
     _insert_many(received)
-    _fulfil(channel=channel, created=created, user=user, actor=actor)
+    with partner_events_held() as held:
+        _fulfil(channel=channel, created=created, user=user, actor=actor)
+    # order.created for each new order (kept for the response), then their shipments.
+    orders_created_publish(orders=[item.order for item in created if item.order], held=held)
     return [outcomes[index] for index in range(len(items))]
 
 
@@ -548,6 +557,13 @@ def _plan(
             shipment=shipment, user=user, actor=actor, lines=ship_lines, into=explained[item.index]
         )
         item.shipments.append(shipment)
+    # The partner's shipment.created, one per new shipment (held by the batch's publish).
+    order_notifications_send(
+        messages=[
+            shipment_created_event_build(order=shipment.order, shipment=shipment)
+            for shipment in shipments
+        ]
+    )
     for item, _ in per_order:
         order = item.order
         assert order is not None  # noqa: S101

@@ -166,4 +166,3 @@ def test_another_channels_order_is_not_found(full_order):
     assert (
         orders_sql.order_detail_json(channel_id=other.channel_id, number=full_order.number) is None
     )
-

@@ -196,7 +196,8 @@ def test_queries_do_not_grow_with_the_batch(api_client, order_payload):
     small = _queries_for(api_client, order_payload, "Q", 10)
     large = _queries_for(api_client, order_payload, "L", 50)
     assert large == small
-    assert small <= 15
+    # 15, plus the partner events' one look-up of who subscribes (order.created for all).
+    assert small <= 16
 
 
 @pytest.mark.integration

@@ -167,6 +167,29 @@ def test_order_created_carries_the_order_as_get_shows_it_then_its_shipments(
 
 
 @pytest.mark.django_db
+def test_batch_intake_publishes_order_created_per_order_then_their_shipments(
+    schema, api_client, order_payload, stocked, published
+):
+    second = {**order_payload, "external_reference": "SHOP-BATCH-2"}
+    duplicate = dict(order_payload)
+    response = api_client.post(
+        "/api/v1/orders/batch", {"orders": [order_payload, second, duplicate]}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == [201, 201, 409]
+    assert [str(e.topic) for e in published] == [
+        "order.created",
+        "order.created",
+        "shipment.created",
+        "shipment.created",
+    ]
+    bodies = _bodies(schema, published, "order.created", "shipment.created")
+    assert [b["data"] for b in bodies[:2]] == [r["order"] for r in results[:2]]
+    assert [b["data"]["number"] for b in bodies[2:]] == [r["order"]["number"] for r in results[:2]]
+
+
+@pytest.mark.django_db
 def test_refused_orders_publish_nothing(api_client, api_channel, order_payload, stocked, published):
     _subscribe(api_channel)
     assert api_client.post("/api/v1/orders/", order_payload, format="json").status_code == 201
