@@ -1,13 +1,37 @@
+from typing import TYPE_CHECKING
+
 from django.conf import settings
+from django.contrib.postgres.indexes import BrinIndex
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
-from django.db.models import F, Q
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import F, Func, Q
 
 from core.models import TimeStampedModel
 from inventory.numbers import inbound_number_next
 
 country_code_validator = RegexValidator(r"^[A-Z]{2}$", "Use an ISO 3166-1 alpha-2 country code.")
 currency_code_validator = RegexValidator(r"^[A-Z]{3}$", "Use an ISO 4217 currency code.")
+
+
+if TYPE_CHECKING:
+    _TransactionIdBase = models.Field[int | None, int | None]
+else:
+    _TransactionIdBase = models.Field
+
+
+class TransactionIdField(_TransactionIdBase):
+    """A Postgres `xid8`: the 64-bit id of the transaction that wrote the row.
+
+    Read as an int. Compared in SQL only (`inventory/sql.py` casts the cursor to xid8):
+    the ORM has no lookups for it.
+    """
+
+    def db_type(self, connection: BaseDatabaseWrapper) -> str:
+        return "xid8"
+
+    def from_db_value(self, value: object, expression: object, connection: object) -> int | None:
+        return None if value is None else int(str(value))
 
 
 class Product(TimeStampedModel):
@@ -173,6 +197,12 @@ class StockMovement(models.Model):
     )
     note = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
+    # The journal of stock changes (the inventory feed's deltas, inventory.selectors
+    # .stock_changes_since): the writing transaction's id, filled by the database on
+    # every path (ORM, raw INSERT, COPY). Null on rows written before the column existed.
+    xid = TransactionIdField(
+        null=True, editable=False, db_default=Func(function="pg_current_xact_id")
+    )
 
     class Meta:
         constraints = [
@@ -186,6 +216,11 @@ class StockMovement(models.Model):
                 fields=["product", "warehouse", "-created_at"], name="stockmovement_level_hist"
             ),
             models.Index(fields=["order"], name="stockmovement_order"),
+            # Appended at the right edge (ids only grow), so it costs intake little.
+            models.Index(fields=["xid"], name="stockmovement_xid"),
+            # Deltas by time: rows arrive in created_at order, so a BRIN index (a few
+            # pages for millions of rows, next to nothing per insert) finds the tail.
+            BrinIndex(fields=["created_at"], name="stockmovement_created_brin"),
         ]
 
     def __str__(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from django.db.models import F, QuerySet, Sum
@@ -10,6 +11,7 @@ from django.db.models.functions import Coalesce
 
 from core.csv_safe import csv_writer
 from core.errors import NotFound
+from core.pipeline import one_row, prepared_cursor
 from inventory import error_codes
 from inventory.models import (
     Allocation,
@@ -19,7 +21,13 @@ from inventory.models import (
     StockSnapshot,
     Warehouse,
 )
-from inventory.sql import INBOUND_PAGE_SQL, LEDGER_DRIFT_SQL
+from inventory.sql import (
+    CHANGES_CURSOR_SQL,
+    INBOUND_PAGE_SQL,
+    LEDGER_DRIFT_SQL,
+    STOCK_CHANGES_SINCE_SQL,
+    stock_feed_page_sql,
+)
 
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
@@ -49,6 +57,92 @@ def stock_available_for_channel(*, channel: SellsFrom, skus: list[str]) -> dict[
         .values_list("product__sku", "to_sell")
     )
     return dict(rows)
+
+
+# --- The inventory feed and the stock journal (issue 18) ---------------------------------
+# A "changes cursor" is a transaction id (an int): every stock change that a read taken
+# with it may not have seen has a ledger row whose transaction id is at or above it.
+# Why a transaction id and not a time or a row id: see inventory/sql.py.
+
+
+@dataclass(frozen=True)
+class StockFeedPage:
+    results_json: str  # JSON array of {sku, available[, warehouses]}, rendered by Postgres
+    last_sku: str | None  # the page's last SKU when more follow, else None
+    has_next: bool
+    changes_cursor: int  # taken by this read; see stock_changes_since
+
+
+def stock_feed_page(
+    *,
+    warehouse_ids: list[int],
+    after_sku: str,
+    size: int,
+    by_warehouse: bool = False,
+    changed_since: int | dt.datetime | None = None,
+) -> StockFeedPage:
+    """One page (by SKU, after `after_sku`; '' for the first) of every active product with
+    its availability over `warehouse_ids` (0 where none), in one prepared statement.
+
+    `changed_since` keeps only the products with a ledger row at those warehouses since
+    a changes cursor (int) or a time (inclusive, by the rows' `created_at`). Availability
+    is on hand minus reserved over the active warehouses among `warehouse_ids`.
+    """
+    if isinstance(changed_since, dt.datetime):
+        changed: str | None = "time"
+    elif changed_since is None:
+        changed = None
+    else:
+        changed = "xid"
+    params: dict[str, object] = {
+        "warehouses": warehouse_ids,
+        "after": after_sku,
+        "size": size,
+    }
+    if changed == "xid":
+        params["since"] = str(changed_since)
+    elif changed == "time":
+        params["since"] = changed_since
+    with prepared_cursor() as cursor:
+        cursor.execute(
+            stock_feed_page_sql(by_warehouse=by_warehouse, changed=changed), params, prepare=True
+        )
+        results_json, last_sku, has_next, xmin = one_row(cursor)
+    return StockFeedPage(
+        results_json=results_json,
+        last_sku=last_sku if has_next else None,
+        has_next=bool(has_next),
+        changes_cursor=int(xmin),
+    )
+
+
+def stock_changes_cursor() -> int:
+    """The changes cursor of now: pass it to `stock_changes_since` later to learn what changed."""
+    with prepared_cursor() as cursor:
+        cursor.execute(CHANGES_CURSOR_SQL, prepare=True)
+        (xmin,) = one_row(cursor)
+    return int(xmin)
+
+
+def stock_changes_since(*, cursor: int, warehouse_ids: list[int]) -> tuple[list[str], int]:
+    """SKUs (sorted, active products) whose stock changed at `warehouse_ids` since `cursor`,
+    and the cursor to pass next time, read in one statement.
+
+    `cursor` comes from an earlier call (or `stock_changes_cursor()`, or a feed page's
+    `changes_cursor`). Nothing that changed after that read is ever missed, including a
+    change by a transaction that was already running then and committed afterwards; a
+    SKU may come back again on the next call (commits in flight at this read are
+    included until they are behind the cursor). Callers re-read current availability
+    (`stock_available_for_channel`), so a repeat costs nothing but the read.
+    """
+    with prepared_cursor() as db:
+        db.execute(
+            STOCK_CHANGES_SINCE_SQL,
+            {"since": str(cursor), "warehouses": warehouse_ids},
+            prepare=True,
+        )
+        skus, xmin = one_row(db)
+    return list(skus), int(xmin)
 
 
 def stock_levels_with_available(*, product_ids: list[int] | None = None) -> QuerySet[StockLevel]:

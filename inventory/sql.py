@@ -353,3 +353,84 @@ WAREHOUSE_SHIP_FROM = """
             'city', w.city, 'postcode', w.postcode, 'country', w.country) AS ship_from
     FROM inventory_warehouse w
 """
+
+
+# --- Inventory feed and the stock journal (issue 18) -------------------------------------
+# Tests: tests/inventory/test_stock_journal.py (each statement against its ORM equivalent).
+#
+# The journal is the ledger itself: every movement carries the id of the transaction that
+# wrote it (inventory_stockmovement.xid, filled by the column default on every path). A
+# cursor is `pg_snapshot_xmin(pg_current_snapshot())` taken when a read ran: every
+# transaction below it had ended by then, so its changes were seen; every change a reader
+# may not have seen has xid >= the cursor. Ids are given at a transaction's first write
+# and commits land in any order, so an id (or a time) alone could skip a transaction that
+# was still open; the snapshot's xmin cannot (it may repeat some: the feed returns current
+# availability, so a repeat is harmless).
+
+# The cursor of "now": every change with a transaction id at or above it may be unseen.
+CHANGES_CURSOR_SQL = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text"
+
+# Products with a ledger row at the warehouses %(warehouses)s (bigint[]) whose transaction
+# id is at or above %(since)s (an xid8, as text).
+_CHANGED_SINCE_XID = (
+    "SELECT DISTINCT m.product_id FROM inventory_stockmovement m"
+    " WHERE m.xid >= %(since)s::xid8 AND m.warehouse_id = ANY(%(warehouses)s::bigint[])"
+)
+# The same for ledger rows written at or after %(since)s (a timestamptz).
+_CHANGED_SINCE_TIME = (
+    "SELECT DISTINCT m.product_id FROM inventory_stockmovement m"
+    " WHERE m.created_at >= %(since)s AND m.warehouse_id = ANY(%(warehouses)s::bigint[])"
+)
+
+# SKUs (sorted) of the active products changed at the warehouses since the cursor, and the
+# cursor to pass next time, read in one snapshot.
+STOCK_CHANGES_SINCE_SQL = (
+    "SELECT COALESCE(array_agg(p.sku ORDER BY p.sku), '{}'),"  # noqa: S608 - constants only
+    " pg_snapshot_xmin(pg_current_snapshot())::text"
+    f" FROM inventory_product p WHERE p.is_active AND p.id IN ({_CHANGED_SINCE_XID})"
+)
+
+
+def stock_feed_page_sql(*, by_warehouse: bool, changed: str | None) -> str:
+    """One page of the inventory feed, found and rendered as JSON text in one statement.
+
+    `changed` is None (every active product), "xid" or "time" (only products with a ledger
+    row since %(since)s, see above). Parameters (named): `warehouses` (bigint[]: the
+    channel's warehouses), `after` (the last SKU served, '' for the first page; SKUs are
+    never blank), `size` (the page size); `since` for a delta.
+
+    One row: the page's items as a JSON array (`sku`, `available`: on hand minus reserved
+    over the active warehouses, never below 0; with `by_warehouse` also `warehouses`:
+    `[{warehouse, available}]` for each active warehouse, by code, 0 where it holds
+    none), the page's last SKU, whether more follow, and the changes cursor of this read.
+    """
+    only_changed = ""
+    if changed == "xid":
+        only_changed = f" AND p.id IN ({_CHANGED_SINCE_XID})"
+    elif changed == "time":
+        only_changed = f" AND p.id IN ({_CHANGED_SINCE_TIME})"
+    elif changed is not None:
+        raise ValueError(changed)
+    per_warehouse = (
+        ", 'warehouses', (SELECT json_agg(json_build_object('warehouse', wh.code,"
+        " 'available', GREATEST(COALESCE(sl.on_hand - sl.reserved, 0), 0)) ORDER BY wh.code)"
+        " FROM wh LEFT JOIN inventory_stocklevel sl"
+        " ON sl.warehouse_id = wh.id AND sl.product_id = page.id)"
+        if by_warehouse
+        else ""
+    )
+    return (
+        "WITH wh AS (SELECT w.id, w.code FROM inventory_warehouse w"  # noqa: S608 - constants only
+        "  WHERE w.id = ANY(%(warehouses)s::bigint[]) AND w.is_active),"
+        " page AS (SELECT p.id, p.sku, row_number() OVER (ORDER BY p.sku) AS n"
+        f"  FROM inventory_product p WHERE p.is_active AND p.sku > %(after)s{only_changed}"
+        "  ORDER BY p.sku LIMIT %(size)s + 1)"
+        " SELECT COALESCE((SELECT json_agg(json_build_object('sku', page.sku, 'available',"
+        "   GREATEST((SELECT COALESCE(sum(sl.on_hand - sl.reserved), 0)"
+        "     FROM inventory_stocklevel sl JOIN wh ON wh.id = sl.warehouse_id"
+        f"     WHERE sl.product_id = page.id), 0){per_warehouse}) ORDER BY page.n)"
+        "   FROM page WHERE page.n <= %(size)s), '[]')::text,"
+        " (SELECT page.sku FROM page WHERE page.n = %(size)s),"
+        " EXISTS (SELECT 1 FROM page WHERE page.n > %(size)s),"
+        " pg_snapshot_xmin(pg_current_snapshot())::text"
+    )
