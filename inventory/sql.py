@@ -412,10 +412,10 @@ def stock_feed_page_sql(*, by_warehouse: bool, changed: str | None) -> str:
     elif changed is not None:
         raise ValueError(changed)
     per_warehouse = (
-        ", 'warehouses', (SELECT json_agg(json_build_object('warehouse', wh.code,"
+        ", 'warehouses', COALESCE((SELECT json_agg(json_build_object('warehouse', wh.code,"
         " 'available', GREATEST(COALESCE(sl.on_hand - sl.reserved, 0), 0)) ORDER BY wh.code)"
         " FROM wh LEFT JOIN inventory_stocklevel sl"
-        " ON sl.warehouse_id = wh.id AND sl.product_id = page.id)"
+        " ON sl.warehouse_id = wh.id AND sl.product_id = page.id), '[]')"
         if by_warehouse
         else ""
     )

@@ -19,6 +19,7 @@ from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
+    OpenApiResponse,
     PolymorphicProxySerializer,
     extend_schema,
 )
@@ -38,10 +39,11 @@ FEED_MAX_PAGE_SIZE = 1000
 FEED_PARAMETERS = ("cursor", "page_size", "by_warehouse", "updated_after")
 _TRUE, _FALSE = ("1", "true"), ("0", "false")
 _MAX_XID = 2**63 - 1
+MAX_CURSOR = 512  # a 64-character SKU of 4-byte characters, in base64 JSON
 
 
 def _b64_json(value: object) -> str:
-    raw = json.dumps(value, separators=(",", ":")).encode()
+    raw = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
 
@@ -69,6 +71,8 @@ def page_cursor(*, last_sku: str, changes: int) -> str:
 
 def _decode_page_cursor(raw: str) -> tuple[str, int]:
     try:
+        if len(raw) > MAX_CURSOR:
+            raise ValueError(raw)
         last_sku, changes = _from_b64_json(raw)
         if not isinstance(last_sku, str) or not 0 < len(last_sku) <= 64 or "\x00" in last_sku:
             raise ValueError(last_sku)
@@ -197,7 +201,7 @@ class InventoryApi(PartnerApiView):
             ),
             OpenApiParameter(
                 name="cursor",
-                type={"type": "string", "maxLength": 200},
+                type={"type": "string", "maxLength": MAX_CURSOR},
                 location=OpenApiParameter.QUERY,
                 description="Feed only: `next_cursor` of the previous page.",
             ),
@@ -233,11 +237,14 @@ class InventoryApi(PartnerApiView):
             ),
         ],
         responses={
-            200: PolymorphicProxySerializer(
-                component_name="Inventory",
-                serializers=[OutputSerializer(many=True), InventoryPageSerializer],
-                resource_type_field_name=None,
-                many=False,
+            200: OpenApiResponse(
+                PolymorphicProxySerializer(
+                    component_name="Inventory",
+                    serializers=[OutputSerializer(many=True), InventoryPageSerializer],
+                    resource_type_field_name=None,
+                    many=False,
+                ),
+                description="With `sku`: a list, in the order asked. Without: a feed page.",
             ),
             **api_schema.COMMON_READ_RESPONSES,
         },

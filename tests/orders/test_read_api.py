@@ -172,8 +172,9 @@ def test_inventory_sums_available_over_channel_warehouses(api_client, api_channe
     ]
 
 
-@pytest.mark.parametrize("query", ["", "?sku=", "?sku=A&sku="])
-def test_inventory_without_sku_is_400(api_client, query):
+# Without `sku` at all it is the inventory feed (tests/partners/test_inventory_feed.py).
+@pytest.mark.parametrize("query", ["?sku=", "?sku=A&sku="])
+def test_inventory_with_a_blank_sku_is_400(api_client, query):
     response = api_client.get(f"/api/v1/inventory/{query}")
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == "sku"

@@ -77,8 +77,8 @@ def test_blank_query_parameter_on_a_post_is_about_the_query_string(api_client, o
     assert _problem(response, 400)["detail"] == "The query string has invalid parameters."
 
 
-def test_missing_skus_are_400_about_the_query_string(api_client):
-    body = _problem(api_client.get("/api/v1/inventory/"), 400)
+def test_too_many_skus_are_400_about_the_query_string(api_client):
+    body = _problem(api_client.get("/api/v1/inventory/", {"sku": ["A"] * 101}), 400)
     assert body["detail"] == "The query string has invalid parameters."
 
 

@@ -211,7 +211,18 @@ def test_every_operation_answers_as_the_schema_says(
         query=[("sku", f"S{i}") for i in range(101)],
         valid_request=False,
     )
-    call("GET", "/api/v1/inventory/", 400, valid_request=False)
+    feed = call("GET", "/api/v1/inventory/", 200, query=[("page_size", "1")])
+    call(
+        "GET",
+        "/api/v1/inventory/",
+        200,
+        query=[
+            ("by_warehouse", "1"),
+            ("updated_after", feed.json()["changes_cursor"]),
+            ("cursor", feed.json()["next_cursor"]),
+        ],
+    )
+    call("GET", "/api/v1/inventory/", 400, query=[("cursor", "nope")])
     call(
         "GET",
         "/api/v1/inventory/",

@@ -49,9 +49,24 @@ def test_more_than_100_skus_are_refused(api_client):
 
 
 def test_stock_item_component_has_a_name_of_its_own(schema):
-    items = _operation(schema, "inventory_list")["responses"]["200"]["content"]["application/json"]
-    assert items["schema"]["items"]["$ref"] == "#/components/schemas/StockAvailability"
+    content = _operation(schema, "inventory_list")["responses"]["200"]["content"]
+    assert content["application/json"]["schema"]["$ref"] == "#/components/schemas/Inventory"
+    by_sku, feed = _components(schema)["Inventory"]["oneOf"]
+    assert by_sku["items"]["$ref"] == "#/components/schemas/StockAvailability"
+    assert feed["$ref"] == "#/components/schemas/InventoryPage"
     assert "Output" not in _components(schema)
+
+
+def test_inventory_feed_is_documented(schema):
+    operation = _operation(schema, "inventory_list")
+    assert _parameter(operation, "sku").get("required", False) is False
+    assert _parameter(operation, "page_size")["schema"]["maximum"] == 1000
+    assert _parameter(operation, "by_warehouse")["schema"]["enum"] == ["1", "0", "true", "false"]
+    assert {"cursor", "updated_after"} <= {p["name"] for p in operation["parameters"]}
+    page = _components(schema)["InventoryPage"]
+    assert set(page["required"]) == {"next", "next_cursor", "changes_cursor", "results"}
+    item = _components(schema)["InventoryFeedItem"]
+    assert item["properties"]["warehouses"]["items"]["$ref"].endswith("/WarehouseAvailability")
 
 
 def test_unit_price_pattern_refuses_negative_prices(schema):
