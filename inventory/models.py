@@ -220,7 +220,7 @@ class StockMovement(models.Model):
             models.Index(fields=["xid"], name="stockmovement_xid"),
             # Deltas by time: rows arrive in created_at order, so a BRIN index (a few
             # pages for millions of rows, next to nothing per insert) finds the tail.
-            BrinIndex(fields=["created_at"], name="stockmovement_created_brin"),
+            BrinIndex(fields=["created_at"], name="stockmovement_created_brin", autosummarize=True),
         ]
 
     def __str__(self) -> str:

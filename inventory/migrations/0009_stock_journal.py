@@ -55,7 +55,7 @@ class Migration(migrations.Migration):
         AddIndexConcurrently(
             model_name="stockmovement",
             index=django.contrib.postgres.indexes.BrinIndex(
-                fields=["created_at"], name="stockmovement_created_brin"
+                fields=["created_at"], name="stockmovement_created_brin", autosummarize=True
             ),
         ),
     ]
