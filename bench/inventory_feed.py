@@ -309,8 +309,14 @@ def delta_floor(url: str, warehouse_ids: list[int], tokens: list[str]) -> list[f
     out = []
     with psycopg.connect(url) as conn:
         for token in tokens:
-            xid = json.loads(base64.urlsafe_b64decode(token + "==="))[1]
-            params = {"warehouses": warehouse_ids, "after": "", "size": PAGE, "since": str(xid)}
+            _, xmax, in_progress = json.loads(base64.urlsafe_b64decode(token + "==="))
+            params = {
+                "warehouses": warehouse_ids,
+                "after": "",
+                "size": PAGE,
+                "xmax": str(xmax),
+                "xip": [str(xid) for xid in in_progress],
+            }
             started = time.perf_counter()
             conn.execute(sql, params, prepare=True).fetchone()
             out.append(time.perf_counter() - started)

@@ -60,9 +60,41 @@ def stock_available_for_channel(*, channel: SellsFrom, skus: list[str]) -> dict[
 
 
 # --- The inventory feed and the stock journal (issue 18) ---------------------------------
-# A "changes cursor" is a transaction id (an int): every stock change that a read taken
-# with it may not have seen has a ledger row whose transaction id is at or above it.
-# Why a transaction id and not a time or a row id: see inventory/sql.py.
+# A changes cursor is the snapshot of a read: the stock changes that read could not see
+# are those of transactions at or above `xmax` or among `in_progress`.
+# Why a snapshot and not a time or a row id: see inventory/sql.py.
+
+MAX_XID = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class ChangesCursor:
+    xmax: int
+    in_progress: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not 0 < self.xmax <= MAX_XID or any(not 0 < xid < self.xmax for xid in self.in_progress):
+            raise ValueError(f"Not a snapshot: {self!r}")
+
+    @classmethod
+    def from_snapshot(cls, text: str) -> ChangesCursor:
+        """From `inventory.sql.SNAPSHOT_SQL`: `xmin:xmax:xip,xip,...:own id or nothing`."""
+        _xmin, xmax_text, xip, own = text.split(":")
+        xmax = int(xmax_text)
+        in_progress = {int(x) for x in xip.split(",") if x}
+        if own and int(own) < xmax:
+            in_progress.add(int(own))
+        return cls(xmax=xmax, in_progress=tuple(sorted(in_progress)))
+
+    def bounded(self, limit: int) -> ChangesCursor:
+        """At most `limit` ids in progress: with more, every id from the oldest on counts as
+        unseen (a superset: some changes may come back again, none is missed)."""
+        if len(self.in_progress) <= limit:
+            return self
+        return ChangesCursor(xmax=min(self.in_progress))
+
+    def params(self) -> dict[str, object]:
+        return {"xmax": str(self.xmax), "xip": [str(xid) for xid in self.in_progress]}
 
 
 @dataclass(frozen=True)
@@ -70,7 +102,7 @@ class StockFeedPage:
     results_json: str  # JSON array of {sku, available[, warehouses]}, rendered by Postgres
     last_sku: str | None  # the page's last SKU when more follow, else None
     has_next: bool
-    changes_cursor: int  # taken by this read; see stock_changes_since
+    changes_cursor: ChangesCursor  # taken by this read; see stock_changes_since
 
 
 def stock_feed_page(
@@ -79,70 +111,70 @@ def stock_feed_page(
     after_sku: str,
     size: int,
     by_warehouse: bool = False,
-    changed_since: int | dt.datetime | None = None,
+    changed_since: ChangesCursor | dt.datetime | None = None,
 ) -> StockFeedPage:
     """One page (by SKU, after `after_sku`; '' for the first) of every active product with
     its availability over `warehouse_ids` (0 where none), in one prepared statement.
 
-    `changed_since` keeps only the products with a ledger row at those warehouses since
-    a changes cursor (int) or a time (inclusive, by the rows' `created_at`). Availability
-    is on hand minus reserved over the active warehouses among `warehouse_ids`.
+    `changed_since` keeps only the products with a ledger row at those warehouses that
+    a read with that changes cursor could not see, or written at or after that time
+    (inclusive, by the rows' `created_at`). Availability is on hand minus reserved over
+    the active warehouses among `warehouse_ids`.
     """
-    if isinstance(changed_since, dt.datetime):
-        changed: str | None = "time"
-    elif changed_since is None:
-        changed = None
-    else:
-        changed = "xid"
     params: dict[str, object] = {
         "warehouses": warehouse_ids,
         "after": after_sku,
         "size": size,
     }
-    if changed == "xid":
-        params["since"] = str(changed_since)
-    elif changed == "time":
+    changed: str | None = None
+    if isinstance(changed_since, ChangesCursor):
+        changed = "xid"
+        params.update(changed_since.params())
+    elif isinstance(changed_since, dt.datetime):
+        changed = "time"
         params["since"] = changed_since
     with prepared_cursor() as cursor:
         cursor.execute(
             stock_feed_page_sql(by_warehouse=by_warehouse, changed=changed), params, prepare=True
         )
-        results_json, last_sku, has_next, xmin = one_row(cursor)
+        results_json, last_sku, has_next, snapshot = one_row(cursor)
     return StockFeedPage(
         results_json=results_json,
         last_sku=last_sku if has_next else None,
         has_next=bool(has_next),
-        changes_cursor=int(xmin),
+        changes_cursor=ChangesCursor.from_snapshot(snapshot),
     )
 
 
-def stock_changes_cursor() -> int:
+def stock_changes_cursor() -> ChangesCursor:
     """The changes cursor of now: pass it to `stock_changes_since` later to learn what changed."""
     with prepared_cursor() as cursor:
         cursor.execute(CHANGES_CURSOR_SQL, prepare=True)
-        (xmin,) = one_row(cursor)
-    return int(xmin)
+        (snapshot,) = one_row(cursor)
+    return ChangesCursor.from_snapshot(snapshot)
 
 
-def stock_changes_since(*, cursor: int, warehouse_ids: list[int]) -> tuple[list[str], int]:
+def stock_changes_since(
+    *, cursor: ChangesCursor, warehouse_ids: list[int]
+) -> tuple[list[str], ChangesCursor]:
     """SKUs (sorted, active products) whose stock changed at `warehouse_ids` since `cursor`,
     and the cursor to pass next time, read in one statement.
 
     `cursor` comes from an earlier call (or `stock_changes_cursor()`, or a feed page's
-    `changes_cursor`). Nothing that changed after that read is ever missed, including a
-    change by a transaction that was already running then and committed afterwards; a
-    SKU may come back again on the next call (commits in flight at this read are
-    included until they are behind the cursor). Callers re-read current availability
-    (`stock_available_for_channel`), so a repeat costs nothing but the read.
+    `changes_cursor`). Exact: every change that the read which took `cursor` could not
+    see is reported, including one by a transaction that was already running then and
+    committed afterwards; a change that read saw is not reported again. Callers re-read
+    current availability (`stock_available_for_channel`). To keep the cursor between
+    runs, store `xmax` and `in_progress` (ints).
     """
     with prepared_cursor() as db:
         db.execute(
             STOCK_CHANGES_SINCE_SQL,
-            {"since": str(cursor), "warehouses": warehouse_ids},
+            {**cursor.params(), "warehouses": warehouse_ids},
             prepare=True,
         )
-        skus, xmin = one_row(db)
-    return list(skus), int(xmin)
+        skus, snapshot = one_row(db)
+    return list(skus), ChangesCursor.from_snapshot(snapshot)
 
 
 def stock_levels_with_available(*, product_ids: list[int] | None = None) -> QuerySet[StockLevel]:

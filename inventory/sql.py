@@ -360,21 +360,32 @@ WAREHOUSE_SHIP_FROM = """
 #
 # The journal is the ledger itself: every movement carries the id of the transaction that
 # wrote it (inventory_stockmovement.xid, filled by the column default on every path). A
-# cursor is `pg_snapshot_xmin(pg_current_snapshot())` taken when a read ran: every
-# transaction below it had ended by then, so its changes were seen; every change a reader
-# may not have seen has xid >= the cursor. Ids are given at a transaction's first write
-# and commits land in any order, so an id (or a time) alone could skip a transaction that
-# was still open; the snapshot's xmin cannot (it may repeat some: the feed returns current
-# availability, so a repeat is harmless).
+# changes cursor is the snapshot a read ran with (`pg_current_snapshot()`: xmin, xmax and
+# the ids in progress): a change that read could not see has a transaction id at or
+# above xmax (began after it) or among those in progress (began before it, committed
+# after). Everything else had ended before the read, so it was seen. Ids are given at a
+# transaction's first write and commits land in any order, so an id (or a time) alone
+# could skip a transaction that was still open; the snapshot cannot, and it repeats
+# nothing, however long another transaction runs (an xmin alone would: everything since
+# the oldest open transaction anywhere in the cluster would come back every time).
 
-# The cursor of "now": every change with a transaction id at or above it may be unseen.
-CHANGES_CURSOR_SQL = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text"
+# A read's changes cursor: its snapshot as text, then ':' and the reading transaction's
+# own id if it has one (a snapshot leaves its own transaction out of those in progress,
+# yet its writes are not committed: the cursor must count them as unseen).
+SNAPSHOT_SQL = (
+    "pg_current_snapshot()::text || ':' || COALESCE(pg_current_xact_id_if_assigned()::text, '')"
+)
 
-# Products with a ledger row at the warehouses %(warehouses)s (bigint[]) whose transaction
-# id is at or above %(since)s (an xid8, as text).
+# The cursor of "now".
+CHANGES_CURSOR_SQL = f"SELECT {SNAPSHOT_SQL}"
+
+# Products with a ledger row at the warehouses %(warehouses)s (bigint[]) that a read with
+# the cursor (%(xmax)s: an xid8 as text; %(xip)s: the ids in progress, text[]) could not
+# see. Two ranges of stockmovement_xid: from xmax on, and the ids in progress.
 _CHANGED_SINCE_XID = (
     "SELECT DISTINCT m.product_id FROM inventory_stockmovement m"
-    " WHERE m.xid >= %(since)s::xid8 AND m.warehouse_id = ANY(%(warehouses)s::bigint[])"
+    " WHERE (m.xid >= %(xmax)s::xid8 OR m.xid = ANY(%(xip)s::xid8[]))"
+    " AND m.warehouse_id = ANY(%(warehouses)s::bigint[])"
 )
 # The same for ledger rows written at or after %(since)s (a timestamptz).
 _CHANGED_SINCE_TIME = (
@@ -386,7 +397,7 @@ _CHANGED_SINCE_TIME = (
 # cursor to pass next time, read in one snapshot.
 STOCK_CHANGES_SINCE_SQL = (
     "SELECT COALESCE(array_agg(p.sku ORDER BY p.sku), '{}'),"  # noqa: S608 - constants only
-    " pg_snapshot_xmin(pg_current_snapshot())::text"
+    f" {SNAPSHOT_SQL}"
     f" FROM inventory_product p WHERE p.is_active AND p.id IN ({_CHANGED_SINCE_XID})"
 )
 
@@ -394,15 +405,17 @@ STOCK_CHANGES_SINCE_SQL = (
 def stock_feed_page_sql(*, by_warehouse: bool, changed: str | None) -> str:
     """One page of the inventory feed, found and rendered as JSON text in one statement.
 
-    `changed` is None (every active product), "xid" or "time" (only products with a ledger
-    row since %(since)s, see above). Parameters (named): `warehouses` (bigint[]: the
+    `changed` is None (every active product), "xid" (only products with a ledger row a
+    read with the cursor %(xmax)s, %(xip)s could not see, see above) or "time" (a ledger
+    row at or after %(since)s). Parameters (named): `warehouses` (bigint[]: the
     channel's warehouses), `after` (the last SKU served, '' for the first page; SKUs are
-    never blank), `size` (the page size); `since` for a delta.
+    never blank), `size` (the page size); `xmax` and `xip`, or `since`, for a delta.
 
     One row: the page's items as a JSON array (`sku`, `available`: on hand minus reserved
     over the active warehouses, never below 0; with `by_warehouse` also `warehouses`:
     `[{warehouse, available}]` for each active warehouse, by code, 0 where it holds
-    none), the page's last SKU, whether more follow, and the changes cursor of this read.
+    none), the page's last SKU, whether more follow, and this read's snapshot (the
+    changes cursor, as text).
     """
     only_changed = ""
     if changed == "xid":
@@ -432,5 +445,5 @@ def stock_feed_page_sql(*, by_warehouse: bool, changed: str | None) -> str:
         "   FROM page WHERE page.n <= %(size)s), '[]')::text,"
         " (SELECT page.sku FROM page WHERE page.n = %(size)s),"
         " EXISTS (SELECT 1 FROM page WHERE page.n > %(size)s),"
-        " pg_snapshot_xmin(pg_current_snapshot())::text"
+        f" {SNAPSHOT_SQL}"
     )

@@ -29,7 +29,12 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
 from core.json_input import json_loads_bounded
-from inventory.selectors import stock_available_for_channel, stock_feed_page
+from inventory.selectors import (
+    MAX_XID,
+    ChangesCursor,
+    stock_available_for_channel,
+    stock_feed_page,
+)
 from partners import schema as api_schema
 from partners.views import PartnerApiView
 
@@ -38,8 +43,12 @@ FEED_PAGE_SIZE = 500
 FEED_MAX_PAGE_SIZE = 1000
 FEED_PARAMETERS = ("cursor", "page_size", "by_warehouse", "updated_after")
 _TRUE, _FALSE = ("1", "true"), ("0", "false")
-_MAX_XID = 2**63 - 1
-MAX_CURSOR = 512  # a 64-character SKU of 4-byte characters, in base64 JSON
+_MAX_XID = MAX_XID
+# Cursors carry a snapshot's transactions in progress (inventory.selectors.ChangesCursor);
+# past this many, the cursor keeps only the oldest (a superset, see ChangesCursor.bounded),
+# so that a cursor always fits in a URL.
+MAX_IN_PROGRESS = 100
+MAX_CURSOR = 2048  # a 64-character SKU of 4-byte characters and 100 ids, in base64 JSON
 
 
 def _b64_json(value: object) -> str:
@@ -58,30 +67,36 @@ def _xid(value: object) -> int:
     return value
 
 
-def changes_token(xid: int) -> str:
+def _changes(xmax: object, in_progress: object) -> ChangesCursor:
+    if not isinstance(in_progress, list) or len(in_progress) > MAX_IN_PROGRESS:
+        raise ValueError(in_progress)
+    return ChangesCursor(xmax=_xid(xmax), in_progress=tuple(_xid(x) for x in in_progress))
+
+
+def changes_token(cursor: ChangesCursor) -> str:
     """The opaque `changes_cursor` clients pass back as `updated_after`."""
-    return _b64_json(["changes", xid])
+    return _b64_json(["changes", cursor.xmax, list(cursor.in_progress)])
 
 
-def page_cursor(*, last_sku: str, changes: int) -> str:
+def page_cursor(*, last_sku: str, changes: ChangesCursor) -> str:
     """The opaque `next_cursor`: where the walk is, and the changes cursor of its first page
     (every page of one walk reports that one, so a sync that ends later misses nothing)."""
-    return _b64_json([last_sku, changes])
+    return _b64_json([last_sku, changes.xmax, list(changes.in_progress)])
 
 
-def _decode_page_cursor(raw: str) -> tuple[str, int]:
+def _decode_page_cursor(raw: str) -> tuple[str, ChangesCursor]:
     try:
         if len(raw) > MAX_CURSOR:
             raise ValueError(raw)
-        last_sku, changes = _from_b64_json(raw)
+        last_sku, xmax, in_progress = _from_b64_json(raw)
         if not isinstance(last_sku, str) or not 0 < len(last_sku) <= 64 or "\x00" in last_sku:
             raise ValueError(last_sku)
-        return last_sku, _xid(changes)
+        return last_sku, _changes(xmax, in_progress)
     except (ValueError, TypeError, UnicodeError, binascii.Error):
         raise ValidationError({"cursor": ["Invalid cursor."]}) from None
 
 
-def _decode_updated_after(raw: str) -> int | dt.datetime:
+def _decode_updated_after(raw: str) -> ChangesCursor | dt.datetime:
     try:
         when = parse_datetime(raw)
     except ValueError:  # well formed but impossible, e.g. 2024-02-30
@@ -94,10 +109,12 @@ def _decode_updated_after(raw: str) -> int | dt.datetime:
         except OverflowError:
             raise ValidationError({"updated_after": ["Date out of range."]}) from None
     try:
-        kind, xid = _from_b64_json(raw)
+        if len(raw) > MAX_CURSOR:
+            raise ValueError(raw)
+        kind, xmax, in_progress = _from_b64_json(raw)
         if kind != "changes":
             raise ValueError(kind)
-        return _xid(xid)
+        return _changes(xmax, in_progress)
     except (ValueError, TypeError, UnicodeError, binascii.Error):
         raise ValidationError(
             {"updated_after": ["Give a changes_cursor from the feed or an ISO 8601 time."]}
@@ -176,8 +193,8 @@ class InventoryApi(PartnerApiView):
             "not hold). Without `sku`: the inventory feed, every active SKU by SKU in pages "
             "(`results`, `next_cursor`); follow `next_cursor` until it is null, keep the last "
             "`changes_cursor`, and later poll with `updated_after=<changes_cursor>` for the SKUs "
-            "whose stock changed since (then keep that answer's `changes_cursor`). A SKU may come "
-            "back in two polls running; a change is never missed. `updated_after` also takes an "
+            "whose stock changed since (then keep that answer's `changes_cursor`). A change is "
+            "never missed, and rarely sent twice. `updated_after` also takes an "
             "ISO 8601 time (changes recorded at or after it). The feed parameters may not be "
             "combined with `sku`. The channel's warehouses themselves changing (a warehouse "
             "added, closed) is not a stock change: run a full sync after one."
@@ -224,14 +241,14 @@ class InventoryApi(PartnerApiView):
             ),
             OpenApiParameter(
                 name="updated_after",
-                type={"type": "string", "maxLength": 200},
+                type={"type": "string", "maxLength": MAX_CURSOR},
                 location=OpenApiParameter.QUERY,
                 description=(
                     "Feed only: a `changes_cursor` from an earlier walk (exact: nothing is "
                     "missed), or an ISO 8601 time (changes recorded at or after it)."
                 ),
                 examples=[
-                    OpenApiExample("Changes cursor", value="WyJjaGFuZ2VzIiw3NDFd"),
+                    OpenApiExample("Changes cursor", value="WyJjaGFuZ2VzIiw3NDEsWzczOF1d"),
                     OpenApiExample("Time", value="2026-01-31T12:00:00Z"),
                 ],
             ),
@@ -283,7 +300,7 @@ class InventoryApi(PartnerApiView):
             by_warehouse=by_warehouse,
             changed_since=since,
         )
-        changes = walk_changes if walk_changes is not None else page.changes_cursor
+        changes = walk_changes or page.changes_cursor.bounded(MAX_IN_PROGRESS)
         next_cursor = (
             page_cursor(last_sku=page.last_sku, changes=changes) if page.last_sku else None
         )

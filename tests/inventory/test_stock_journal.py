@@ -12,12 +12,13 @@ import json
 import threading
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
 from inventory.models import Product, StockLevel, StockMovement
 from inventory.selectors import (
+    ChangesCursor,
     stock_changes_cursor,
     stock_changes_since,
     stock_feed_page,
@@ -95,10 +96,10 @@ def test_changes_since_lists_changed_skus_at_the_warehouses_only():
     stock_adjust(product=a, warehouse=mine, delta=-1, reason="damaged")
     skus, after = stock_changes_since(cursor=cursor, warehouse_ids=[mine.pk])
     assert skus == ["J-A", "J-B"]
-    assert after >= cursor
-    # Nothing ran since (the test's transaction is the only one open and wrote first):
-    # the next call repeats at most what this transaction wrote, and nothing else.
-    assert set(stock_changes_since(cursor=after, warehouse_ids=[other.pk])[0]) <= {"J-C"}
+    assert after.xmax >= cursor.xmax
+    # This test's transaction is still open, so its own writes stay unseen (and come back);
+    # nothing else changed at the other warehouse.
+    assert stock_changes_since(cursor=after, warehouse_ids=[other.pk])[0] == ["J-C"]
 
 
 @pytest.mark.django_db
@@ -119,8 +120,7 @@ def test_a_change_committed_after_a_poll_by_a_transaction_begun_before_it_is_fou
     commits before the poll. The poll sees B, not A; an id or time cursor taken from
     what the poll saw (B's) would skip A for good. The changes cursor must not.
     """
-    # The cursor is the oldest transaction running anywhere in the cluster, so what was
-    # written just before it may come back: the race happens at a warehouse of its own.
+    # The setup's stock is at a warehouse of its own: the race is alone at `warehouse`.
     warehouse, setup = make_warehouses("j-race", "j-setup")
     slow, quick = product("J-SLOW"), product("J-QUICK")
     stock(slow, setup, 10)
@@ -158,11 +158,11 @@ def test_a_change_committed_after_a_poll_by_a_transaction_begun_before_it_is_fou
     b_row = StockMovement.objects.get(warehouse=warehouse, product=quick)
     assert a_row.id < b_row.id  # an id cursor ("after B") would have skipped A
     # A's transaction began before B's and was still open at the poll: the cursor the poll
-    # handed out is at or below A's id, which is why the next poll finds it.
+    # handed out lists it in progress, which is why the next poll finds it.
     assert a_row.xid is not None
     assert b_row.xid is not None
     assert a_row.xid < b_row.xid
-    assert a_row.xid >= cursor
+    assert a_row.xid in cursor.in_progress
     skus, _ = stock_changes_since(cursor=cursor, warehouse_ids=[warehouse.pk])
     assert "J-SLOW" in skus
     # and the feed's delta finds it too
@@ -262,7 +262,7 @@ def test_feed_delta_statements_match_the_orm(feed_world, by_warehouse):
     by_cursor, _ = _walk(
         warehouse_ids=feed_world["ids"], size=2, by_warehouse=by_warehouse, changed_since=cursor
     )
-    # The cursor repeats what this (still open) test transaction wrote: a superset of the
+    # The cursor also reports what this (still open) test transaction wrote: a superset of the
     # change, every item rendered as the full feed renders it.
     full = {
         row["sku"]: row
@@ -270,3 +270,65 @@ def test_feed_delta_statements_match_the_orm(feed_world, by_warehouse):
     }
     assert changed.sku in [row["sku"] for row in by_cursor]
     assert all(row == full[row["sku"]] for row in by_cursor)
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_a_change_seen_by_a_poll_is_not_sent_again():
+    """Exact, not just safe: committed changes the previous read saw do not come back,
+    whatever else runs in the cluster meanwhile (an open transaction elsewhere would hold
+    back a cursor that kept only the snapshot's xmin)."""
+    (warehouse,) = make_warehouses("j-exact")
+    before, after = product("J-BEFORE"), product("J-AFTER")
+    other = connections.create_connection("default")  # a transaction left open
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("BEGIN")
+            cursor.execute("SELECT pg_current_xact_id()")
+            stock(before, warehouse, 1)  # committed after the open one began
+            start = stock_changes_cursor()
+            stock(after, warehouse, 1)
+            skus, cursor_next = stock_changes_since(cursor=start, warehouse_ids=[warehouse.pk])
+            assert skus == ["J-AFTER"]
+            assert stock_changes_since(cursor=cursor_next, warehouse_ids=[warehouse.pk])[0] == []
+            cursor.execute("ROLLBACK")
+    finally:
+        other.close()
+
+
+def test_a_cursor_with_too_many_transactions_in_progress_falls_back_to_the_oldest():
+    cursor = ChangesCursor(xmax=100, in_progress=(40, 50, 60))
+    assert cursor.bounded(3) is cursor
+    assert cursor.bounded(2) == ChangesCursor(xmax=40)
+
+
+@pytest.mark.parametrize("bad", [(0, ()), (2**63, ()), (10, (10,)), (10, (0,))])
+def test_a_changes_cursor_is_a_snapshot(bad):
+    with pytest.raises(ValueError, match="snapshot"):
+        ChangesCursor(xmax=bad[0], in_progress=bad[1])
+
+
+@pytest.mark.django_db
+def test_a_cursor_taken_in_a_writing_transaction_counts_its_own_writes_as_unseen():
+    (warehouse,) = make_warehouses("j-own")
+    first, second = product("J-OWN-1"), product("J-OWN-2")
+    stock(first, warehouse, 1)  # this (test) transaction now has an id
+    cursor = stock_changes_cursor()
+    own = _txid()
+    assert own in cursor.in_progress or own >= cursor.xmax  # unseen either way
+    stock(second, warehouse, 1)
+    skus, _ = stock_changes_since(cursor=cursor, warehouse_ids=[warehouse.pk])
+    assert skus == ["J-OWN-1", "J-OWN-2"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("10:20::", ChangesCursor(xmax=20)),
+        ("10:20:12,15:", ChangesCursor(xmax=20, in_progress=(12, 15))),
+        ("10:20:12,15:13", ChangesCursor(xmax=20, in_progress=(12, 13, 15))),
+        ("10:20:12:25", ChangesCursor(xmax=20, in_progress=(12,))),  # own id past xmax
+    ],
+)
+def test_cursor_from_snapshot_text(text, expected):
+    assert ChangesCursor.from_snapshot(text) == expected
