@@ -379,6 +379,9 @@ SNAPSHOT_SQL = (
 # The cursor of "now".
 CHANGES_CURSOR_SQL = f"SELECT {SNAPSHOT_SQL}"
 
+# The changed products are collected into an array first: the planner cannot know how few
+# ledger rows a cursor finds (their ids are past its statistics), and with a join it
+# scanned every product (70 ms at 100,000 SKUs) to match a handful.
 # Products with a ledger row at the warehouses %(warehouses)s (bigint[]) that a read with
 # the cursor (%(xmax)s: an xid8 as text; %(xip)s: the ids in progress, text[]) could not
 # see. Two ranges of stockmovement_xid: from xmax on, and the ids in progress.
@@ -398,7 +401,7 @@ _CHANGED_SINCE_TIME = (
 STOCK_CHANGES_SINCE_SQL = (
     "SELECT COALESCE(array_agg(p.sku ORDER BY p.sku), '{}'),"  # noqa: S608 - constants only
     f" {SNAPSHOT_SQL}"
-    f" FROM inventory_product p WHERE p.is_active AND p.id IN ({_CHANGED_SINCE_XID})"
+    f" FROM inventory_product p WHERE p.is_active AND p.id = ANY(ARRAY({_CHANGED_SINCE_XID}))"
 )
 
 
@@ -419,9 +422,9 @@ def stock_feed_page_sql(*, by_warehouse: bool, changed: str | None) -> str:
     """
     only_changed = ""
     if changed == "xid":
-        only_changed = f" AND p.id IN ({_CHANGED_SINCE_XID})"
+        only_changed = f" AND p.id = ANY(ARRAY({_CHANGED_SINCE_XID}))"
     elif changed == "time":
-        only_changed = f" AND p.id IN ({_CHANGED_SINCE_TIME})"
+        only_changed = f" AND p.id = ANY(ARRAY({_CHANGED_SINCE_TIME}))"
     elif changed is not None:
         raise ValueError(changed)
     per_warehouse = (
