@@ -1,6 +1,7 @@
 from typing import Any
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -379,7 +380,10 @@ class PartnerFeedCursor(models.Model):
     """
 
     name = models.CharField(max_length=64, unique=True)
+    # The stock journal's changes cursor (inventory.selectors.ChangesCursor): xmax and the
+    # transaction ids in progress when it was taken.
     value = models.BigIntegerField()
+    in_progress = ArrayField(models.BigIntegerField(), default=list, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

@@ -6,7 +6,8 @@
 - stock.changed: `stock_changed_publish` runs every PARTNER_WEBHOOK_STOCK_WINDOW_SECONDS
   (beat, orders.tasks.stock_changed_publish_task). It reads which SKUs the stock ledger
   touched at each channel's warehouses since its cursor (the PartnerFeedCursor row
-  `stock.changed`), and publishes per channel ONE event listing each changed SKU once
+  `stock.changed`: the stock journal's snapshot cursor, inventory.selectors
+  `stock_changes_since`, exact even for a change committed late), and publishes per channel ONE event listing each changed SKU once
   with its availability for that channel now: however often a SKU moved within the
   window, the partner hears of it once.
 """
@@ -18,10 +19,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from django.db import transaction
-from django.db.models import Max
 
-from inventory.models import Product, StockMovement, Warehouse
-from inventory.selectors import stock_available_for_channel
+from inventory.models import Product, Warehouse
+from inventory.selectors import (
+    ChangesCursor,
+    stock_available_for_channel,
+    stock_changes_cursor,
+    stock_changes_since,
+)
 from logistics.services.partner_events import PartnerEvent, partner_events_publish_many
 from logistics.webhook_topics import Topic
 from orders.models import Channel, ChannelWarehouse, PartnerFeedCursor
@@ -76,30 +81,14 @@ stock_low = StockLowService()
 
 
 # --- stock.changed ------------------------------------------------------------------
-# The journal read. Interim: ledger row ids (inventory.StockMovement); the "feed" work
-# (issue 18) brings `inventory.selectors.stock_changes_cursor` / `stock_changes_since`
-# with the same shape, built on transaction ids so that a change committed late is not
-# missed; these two are replaced by imports of those then.
-def stock_changes_cursor() -> int:
-    """The cursor of now: changes after it are reported by `stock_changes_since`."""
-    return int(StockMovement.objects.aggregate(top=Max("pk"))["top"] or 0)
+def _cursor_of(row: PartnerFeedCursor) -> ChangesCursor:
+    return ChangesCursor(xmax=row.value, in_progress=tuple(row.in_progress))
 
 
-def stock_changes_since(*, cursor: int, warehouse_ids: list[int]) -> tuple[list[str], int]:
-    """SKUs (sorted, active products) with ledger rows at `warehouse_ids` after `cursor`,
-    and the cursor to pass next time."""
-    top = stock_changes_cursor()
-    skus = (
-        Product.objects.filter(
-            is_active=True,
-            pk__in=StockMovement.objects.filter(
-                pk__gt=cursor, pk__lte=top, warehouse_id__in=warehouse_ids
-            ).values("product_id"),
-        )
-        .order_by("sku")
-        .values_list("sku", flat=True)
-    )
-    return list(skus), top
+def _cursor_store(row: PartnerFeedCursor, cursor: ChangesCursor) -> None:
+    row.value = cursor.xmax
+    row.in_progress = list(cursor.in_progress)
+    row.save(update_fields=["value", "in_progress", "updated_at"])
 
 
 def _channels_listening() -> list[Channel]:
@@ -124,15 +113,18 @@ def stock_changed_publish() -> int:
     """
     row = PartnerFeedCursor.objects.select_for_update().filter(name=STOCK_CHANGED_CURSOR).first()
     if row is None:
+        now = stock_changes_cursor()
         PartnerFeedCursor.objects.get_or_create(
-            name=STOCK_CHANGED_CURSOR, defaults={"value": stock_changes_cursor()}
+            name=STOCK_CHANGED_CURSOR,
+            defaults={"value": now.xmax, "in_progress": list(now.in_progress)},
         )
         return 0
+    since = _cursor_of(row)
     events: list[PartnerEvent] = []
-    cursors: list[int] = []
+    cursors: list[ChangesCursor] = []
     for channel in _channels_listening():
         warehouse_ids = [warehouse.pk for warehouse in channel.warehouses.all()]
-        skus, cursor = stock_changes_since(cursor=row.value, warehouse_ids=warehouse_ids)
+        skus, cursor = stock_changes_since(cursor=since, warehouse_ids=warehouse_ids)
         cursors.append(cursor)
         if not skus:
             continue
@@ -148,8 +140,8 @@ def stock_changed_publish() -> int:
                 },
             )
         )
-    # The smallest: a cursor read later may already be past changes an earlier read missed.
-    row.value = min(cursors) if cursors else stock_changes_cursor()
-    row.save(update_fields=["value", "updated_at"])
+    # The first read's: a later read may already be past changes that one could not see
+    # (they come again next window: repeated, never missed).
+    _cursor_store(row, cursors[0] if cursors else stock_changes_cursor())
     partner_events_publish_many(events=events)
     return len(events)

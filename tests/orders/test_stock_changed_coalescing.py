@@ -132,6 +132,7 @@ def test_the_cursor_moves_only_forward_and_the_window_is_the_beat_period(world):
         product=world["cap"], warehouse=world["ams"], delta=1, reason=AdjustmentReason.FOUND
     )
     stock_events.stock_changed_publish()
+    # The cursor is the journal's snapshot: its xmax passed the adjustment's transaction.
     assert PartnerFeedCursor.objects.get(name=stock_events.STOCK_CHANGED_CURSOR).value > cursor
     entry = settings.CELERY_BEAT_SCHEDULE["orders-stock-changed"]
     assert entry["task"] == "orders.tasks.stock_changed_publish_task"
