@@ -16,7 +16,6 @@ The columns are Consign's own invoice columns, so it imports with no profile.
 from __future__ import annotations
 
 import calendar
-import csv
 import datetime as dt
 import io
 import re
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
+from core.csv_safe import csv_writer
 from economics import pricing
 
 COLUMNS = (
@@ -149,7 +149,7 @@ def invoice_csv(
     start, end, last_day = month_bounds(month)
     lines = _with_faults(_base_lines(shipments, card, start, end), faults, card.places)
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv_writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
     for line in lines:
         writer.writerow(

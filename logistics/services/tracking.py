@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from functools import partial
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from celery import current_app
 from django.conf import settings
@@ -145,22 +145,7 @@ def inbound_webhooks_process(
     Any error rolls the whole batch back and propagates; see inbound_webhooks_drain.
     """
     with transaction.atomic():
-        rows = InboundWebhook.objects.select_for_update(
-            # of=self: with the provider row locked too, concurrent webhooks of one
-            # provider would skip each other.
-            skip_locked=True,
-            of=("self",),
-        ).select_related("provider")
-        if inbound_ids is not None:
-            rows = rows.filter(
-                pk__in=list(inbound_ids),
-                status__in=[InboundWebhook.Status.PENDING, InboundWebhook.Status.UNMATCHED],
-            ).order_by("pk")
-        else:
-            rows = rows.filter(status=InboundWebhook.Status.PENDING, attempts=0).order_by(
-                "received_at", "pk"
-            )[: limit or settings.TRACKING_BATCH_SIZE]
-        batch = list(rows)
+        batch = _webhooks_claimed(inbound_ids=inbound_ids, limit=limit)
         if claimed is not None:
             claimed.extend(row.pk for row in batch)
         if not batch:
@@ -176,23 +161,7 @@ def inbound_webhooks_process(
             else adapter_for(row.provider).parse_inbound_events(row.body.encode())
             for row, updates in parsed
         }
-        pairs = [(row.provider, update) for row, updates in parsed for update in updates]
-        found = iter(shipment_ids_for_updates(updates=pairs))
-        items = []
-        statuses: dict[int, str] = {}
-        for row, updates in parsed:
-            matched = 0
-            for update in updates:
-                shipment_id = next(found)
-                if shipment_id is not None:
-                    matched += 1
-                    items.append((shipment_id, update))
-            events = asn_events[row.pk]
-            statuses[row.pk] = (
-                InboundWebhook.Status.PROCESSED
-                if matched or not (updates or events)
-                else InboundWebhook.Status.UNMATCHED
-            )
+        items, statuses = _tracking_items(parsed, asn_events)
         tracking_updates_apply(items=items)
         for row in batch:
             if asn_events[row.pk] and asn_events_apply(
@@ -205,6 +174,53 @@ def inbound_webhooks_process(
                 pk__in=[pk for pk, s in statuses.items() if s == status]
             ).update(status=status, attempts=F("attempts") + 1, processed_at=now)
         return statuses
+
+
+def _webhooks_claimed(
+    *, inbound_ids: Sequence[int] | None, limit: int | None
+) -> list[InboundWebhook]:
+    """Lock the webhooks to process (see inbound_webhooks_process for which)."""
+    rows = InboundWebhook.objects.select_for_update(
+        # of=self: with the provider row locked too, concurrent webhooks of one
+        # provider would skip each other.
+        skip_locked=True,
+        of=("self",),
+    ).select_related("provider")
+    if inbound_ids is not None:
+        rows = rows.filter(
+            pk__in=list(inbound_ids),
+            status__in=[InboundWebhook.Status.PENDING, InboundWebhook.Status.UNMATCHED],
+        ).order_by("pk")
+    else:
+        rows = rows.filter(status=InboundWebhook.Status.PENDING, attempts=0).order_by(
+            "received_at", "pk"
+        )[: limit or settings.TRACKING_BATCH_SIZE]
+    return list(rows)
+
+
+def _tracking_items(
+    parsed: list[tuple[InboundWebhook, list[TrackingUpdate]]],
+    asn_events: dict[int, list[Any]],
+) -> tuple[list[tuple[int, TrackingUpdate]], dict[int, str]]:
+    """The (shipment id, update) pairs of known shipments, and each webhook's status:
+    processed, or unmatched when it names no known shipment and carries no ASN event."""
+    pairs = [(row.provider, update) for row, updates in parsed for update in updates]
+    found = iter(shipment_ids_for_updates(updates=pairs))
+    items = []
+    statuses: dict[int, str] = {}
+    for row, updates in parsed:
+        matched = 0
+        for update in updates:
+            shipment_id = next(found)
+            if shipment_id is not None:
+                matched += 1
+                items.append((shipment_id, update))
+        statuses[row.pk] = (
+            InboundWebhook.Status.PROCESSED
+            if matched or not (updates or asn_events[row.pk])
+            else InboundWebhook.Status.UNMATCHED
+        )
+    return items, statuses
 
 
 def inbound_webhook_process(*, inbound_id: int) -> str:

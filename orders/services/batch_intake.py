@@ -495,6 +495,51 @@ def _plan(
             per_line = unplanned[r.warehouse_id]
             per_line[r.order_line_id] = per_line.get(r.order_line_id, 0) + r.quantity
         per_order.append((item, unplanned))
+    planned, owners, one_by_one = _shipments_planned(per_order)
+    shipments = shipments_create_many(planned=planned)
+    explained: dict[int, list[OrderEvent]] = defaultdict(list)
+    for shipment, item in zip(shipments, owners, strict=True):
+        order = item.order
+        assert order is not None  # noqa: S101
+        shipment.order = order
+        lines = {line.pk: line for line in item.lines}
+        ship_lines = list(shipment.lines.all())
+        for ship_line in ship_lines:
+            ship_line.order_line = lines[ship_line.order_line_id]
+        shipment_events.shipment_created_event(
+            shipment=shipment, user=user, actor=actor, lines=ship_lines, into=explained[item.index]
+        )
+        item.shipments.append(shipment)
+    # The partner's shipment.created, one per new shipment (held by the batch's publish).
+    order_notifications_send(
+        messages=[
+            shipment_created_event_build(order=shipment.order, shipment=shipment)
+            for shipment in shipments
+        ]
+    )
+    for item, _ in per_order:
+        order = item.order
+        assert order is not None  # noqa: S101
+        if item in one_by_one:
+            continue
+        into.extend(explained[item.index])
+        if item.shipments:
+            order_transition_deferred(
+                order=order,
+                to=S.IN_FULFILMENT,
+                into=into,
+                reason=f"{len(item.shipments)} shipment(s) planned",
+                user=user,
+                actor=actor,
+            )
+    return one_by_one
+
+
+def _shipments_planned(
+    per_order: list[tuple[_Item, dict[int, dict[int, int]]]],
+) -> tuple[list[PlannedShipment], list[_Item], list[_Item]]:
+    """(the shipments to create, the item owning each, the items to plan one by one:
+    those crossing a customs border)."""
     warehouses = warehouses_with_providers(
         ids=sorted({w for _, unplanned in per_order for w in unplanned})
     )
@@ -543,43 +588,7 @@ def _plan(
                 )
             )
             owners.append(item)
-    shipments = shipments_create_many(planned=planned)
-    explained: dict[int, list[OrderEvent]] = defaultdict(list)
-    for shipment, item in zip(shipments, owners, strict=True):
-        order = item.order
-        assert order is not None  # noqa: S101
-        shipment.order = order
-        lines = {line.pk: line for line in item.lines}
-        ship_lines = list(shipment.lines.all())
-        for ship_line in ship_lines:
-            ship_line.order_line = lines[ship_line.order_line_id]
-        shipment_events.shipment_created_event(
-            shipment=shipment, user=user, actor=actor, lines=ship_lines, into=explained[item.index]
-        )
-        item.shipments.append(shipment)
-    # The partner's shipment.created, one per new shipment (held by the batch's publish).
-    order_notifications_send(
-        messages=[
-            shipment_created_event_build(order=shipment.order, shipment=shipment)
-            for shipment in shipments
-        ]
-    )
-    for item, _ in per_order:
-        order = item.order
-        assert order is not None  # noqa: S101
-        if item in one_by_one:
-            continue
-        into.extend(explained[item.index])
-        if item.shipments:
-            order_transition_deferred(
-                order=order,
-                to=S.IN_FULFILMENT,
-                into=into,
-                reason=f"{len(item.shipments)} shipment(s) planned",
-                user=user,
-                actor=actor,
-            )
-    return one_by_one
+    return planned, owners, one_by_one
 
 
 def _crossed(known: dict[tuple[str, str], bool], origin: str, destination: str) -> bool:
