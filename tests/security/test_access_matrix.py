@@ -122,6 +122,7 @@ API_OBJECT_URLS = [
 API_COLLECTION_URLS = [
     ("GET", "/api/v1/orders/"),
     ("POST", "/api/v1/orders/"),
+    ("POST", "/api/v1/orders/batch"),
     ("GET", "/api/v1/inventory/?sku=X"),
     ("GET", "/api/v1/inbound-shipments/"),
     ("POST", "/api/v1/inbound-shipments/"),
