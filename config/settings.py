@@ -333,6 +333,8 @@ PARTNER_WEBHOOK_TIMEOUT_SECONDS = env.float("PARTNER_WEBHOOK_TIMEOUT_SECONDS", d
 PARTNER_WEBHOOK_STOCK_WINDOW_SECONDS = env.float(
     "PARTNER_WEBHOOK_STOCK_WINDOW_SECONDS", default=60.0
 )
+# A webhook endpoint whose every delivery failed for this long is disabled (issue 18).
+PARTNER_WEBHOOK_DISABLE_AFTER_HOURS = env.float("PARTNER_WEBHOOK_DISABLE_AFTER_HOURS", default=72.0)
 # Beat periods (seconds): sweepers + due polls, and late-shipment detection.
 LOGISTICS_SWEEP_SECONDS = env.float("LOGISTICS_SWEEP_SECONDS", default=15.0)
 # How often the expected cost of new and newly dispatched shipments is priced (docs/economics.md).
@@ -494,6 +496,10 @@ CELERY_BEAT_SCHEDULE = {
     "logistics-tracking-poll": {
         "task": "logistics.tasks.tracking_poll_due_task",
         "schedule": LOGISTICS_SWEEP_SECONDS,
+    },
+    "logistics-webhook-endpoints-disable-failing": {
+        "task": "logistics.tasks.webhook_endpoints_disable_failing_task",
+        "schedule": 900.0,
     },
     "logistics-partner-webhook-sweep": {
         "task": "logistics.tasks.partner_webhook_sweep_task",

@@ -86,15 +86,10 @@ class KeysetPagination(BasePagination):
         raw = json.dumps([when.isoformat(), pk]).encode()
         return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
-    def page_response(
-        self, queryset: QuerySet[Any], request: Request, *, render_sql: str
-    ) -> HttpResponse:
-        """The requested page of `queryset`, rendered by Postgres, in one statement.
-
-        `render_sql` is a SELECT of one text value (the JSON array of the page's
-        rows) over a relation `page(pk, n)`: the rows' primary keys and their
-        1-based positions. Finding the page and rendering it share one round trip.
-        """
+    def _seek(
+        self, queryset: QuerySet[Any], request: Request
+    ) -> tuple[QuerySet[Any], str, list[Any], int]:
+        """The rows after the request's cursor, the sort field, its ORDER BY and the page size."""
         ordering = request.query_params.get(self.ordering_query_param, self.default_ordering)
         if ordering not in self.orderings:
             raise ValidationError(
@@ -117,6 +112,39 @@ class KeysetPagination(BasePagination):
                     Q(**{f"{field}__gte": when}) & (Q(**{f"{field}__gt": when}) | Q(pk__gt=pk))
                 )
         order_by = [F(field).desc(), F("pk").desc()] if descending else [F(field), F("pk")]
+        return queryset, field, order_by, size
+
+    def page_objects(
+        self, queryset: QuerySet[Any], request: Request
+    ) -> tuple[list[Any], dict[str, str | None]]:
+        """The requested page's model instances, in one query, and its `next`/`next_cursor`.
+
+        For lists rendered in Python (small ones: a channel's webhook endpoints, their
+        delivery logs); the order list renders in Postgres with `page_response`.
+        """
+        queryset, field, order_by, size = self._seek(queryset, request)
+        rows = list(queryset.order_by(*order_by)[: size + 1])
+        next_cursor = None
+        if len(rows) > size:
+            rows = rows[:size]
+            next_cursor = self._encode(getattr(rows[-1], field), rows[-1].pk)
+        next_link = (
+            replace_query_param(request.build_absolute_uri(), self.cursor_query_param, next_cursor)
+            if next_cursor
+            else None
+        )
+        return rows, {"next": next_link, "next_cursor": next_cursor}
+
+    def page_response(
+        self, queryset: QuerySet[Any], request: Request, *, render_sql: str
+    ) -> HttpResponse:
+        """The requested page of `queryset`, rendered by Postgres, in one statement.
+
+        `render_sql` is a SELECT of one text value (the JSON array of the page's
+        rows) over a relation `page(pk, n)`: the rows' primary keys and their
+        1-based positions. Finding the page and rendering it share one round trip.
+        """
+        queryset, field, order_by, size = self._seek(queryset, request)
         fetched = (
             queryset.annotate(_n=Window(RowNumber(), order_by=order_by))
             .order_by(*order_by)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from django.db.models import Sum
+from django.db.models import QuerySet, Sum
 
+from core.errors import NotFound
 from inventory.models import Warehouse
-from logistics import sql
-from logistics.models import Shipment, ShipmentLine
+from logistics import error_codes, sql
+from logistics.models import PartnerWebhookDelivery, Shipment, ShipmentLine, WebhookEndpoint
 
 
 def warehouses_with_providers(*, ids: Sequence[int]) -> dict[int, Warehouse]:
@@ -39,3 +40,59 @@ def shipments_exist_for_order(*, order_id: int) -> bool:
         .exclude(status=Shipment.Status.CANCELLED)
         .exists()
     )
+
+
+# --- Webhook endpoints and their delivery logs (the partner API) ---------------------------
+
+# Ids are bigint: a larger number in a URL is no row, not a database error.
+MAX_ID = 2**63
+
+
+def webhook_endpoints_for_channel(*, channel_id: int) -> QuerySet[WebhookEndpoint]:
+    """The channel's endpoints (the partner API pages them by created_at, id)."""
+    return WebhookEndpoint.objects.filter(channel_id=channel_id)
+
+
+def webhook_endpoint_for_channel(*, channel_id: int, endpoint_id: int) -> WebhookEndpoint:
+    """The channel's endpoint, or NotFound (also for another channel's endpoint)."""
+    endpoint = (
+        WebhookEndpoint.objects.filter(channel_id=channel_id, pk=endpoint_id).first()
+        if 0 < endpoint_id < MAX_ID
+        else None
+    )
+    if endpoint is None:
+        raise NotFound(
+            f"No webhook endpoint {endpoint_id} in this channel.",
+            code=error_codes.WEBHOOK_ENDPOINT_NOT_FOUND,
+        )
+    return endpoint
+
+
+def webhook_deliveries_for_endpoint(
+    *, endpoint: WebhookEndpoint, status: str | None = None, topic: str | None = None
+) -> QuerySet[PartnerWebhookDelivery]:
+    """The endpoint's delivery log, optionally one status or topic (index
+    `partnerwebhook_endpoint`)."""
+    deliveries = PartnerWebhookDelivery.objects.filter(endpoint=endpoint)
+    if status:
+        deliveries = deliveries.filter(status=status)
+    if topic:
+        deliveries = deliveries.filter(event=topic)
+    return deliveries
+
+
+def webhook_delivery_for_endpoint(
+    *, endpoint: WebhookEndpoint, delivery_id: int
+) -> PartnerWebhookDelivery:
+    """One delivery of the endpoint, or NotFound."""
+    delivery = (
+        PartnerWebhookDelivery.objects.filter(endpoint=endpoint, pk=delivery_id).first()
+        if 0 < delivery_id < MAX_ID
+        else None
+    )
+    if delivery is None:
+        raise NotFound(
+            f"No delivery {delivery_id} for webhook endpoint {endpoint.pk}.",
+            code=error_codes.WEBHOOK_DELIVERY_NOT_FOUND,
+        )
+    return delivery

@@ -12,7 +12,7 @@ from functools import partial
 from celery import shared_task
 from django.db import transaction
 
-from logistics.services import asn, dispatch, partner_webhooks, tracking
+from logistics.services import asn, dispatch, partner_webhooks, tracking, webhook_endpoints
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +112,12 @@ def partner_webhook_sweep_task() -> int:
     for delivery_id in ids:
         partner_webhook_send_task.delay(delivery_id=delivery_id)
     return len(ids)
+
+
+@shared_task(**TASK_OPTIONS)
+def webhook_endpoints_disable_failing_task() -> int:
+    """Periodic: disable endpoints failing for PARTNER_WEBHOOK_DISABLE_AFTER_HOURS."""
+    return len(webhook_endpoints.webhook_endpoints_disable_failing())
 
 
 @shared_task(**TASK_OPTIONS)

@@ -14,7 +14,7 @@ import hmac
 import secrets
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from django.core.exceptions import ValidationError
 
@@ -78,16 +78,26 @@ def signature(*, secret: str, msg_id: str, timestamp: int | str, body: bytes) ->
 
 
 def sign_headers(
-    *, secret: str, body: bytes, msg_id: str | None = None, timestamp: int | None = None
+    *,
+    secret: str,
+    body: bytes,
+    msg_id: str | None = None,
+    timestamp: int | None = None,
+    also_secrets: Sequence[str] = (),
 ) -> dict[str, str]:
-    """Headers for one signed delivery; reuse msg_id for a redelivery of the same message."""
+    """Headers for one signed delivery; reuse msg_id for a redelivery of the same message.
+
+    `also_secrets` (a rotated-out secret still in its overlap) add their signatures after
+    the first, space-separated, as the spec allows: a receiver holding any one verifies.
+    """
     msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
     timestamp = int(time.time()) if timestamp is None else timestamp
     return {
         "webhook-id": msg_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": signature(
-            secret=secret, msg_id=msg_id, timestamp=timestamp, body=body
+        "webhook-signature": " ".join(
+            signature(secret=key, msg_id=msg_id, timestamp=timestamp, body=body)
+            for key in (secret, *also_secrets)
         ),
         "Content-Type": "application/json",
     }

@@ -1,11 +1,8 @@
 """Admin for the orders domain. Order changes go through services (see admin_ops modules)."""
 
-from django import forms
 from django.contrib import admin
 
 from core.admin_paginator import BigTableAdminMixin, ReadOnlyAdminMixin, ReadOnlyInline
-from core.admin_secrets import SecretFieldsAdminMixin
-from core.ssrf import url_validate_public
 from logistics.models import Shipment
 from orders.models import (
     Channel,
@@ -24,21 +21,10 @@ class ChannelWarehouseInline(admin.TabularInline):
     ordering = ["priority"]
 
 
-class ChannelForm(forms.ModelForm):
-    # No Meta: ModelAdmin builds the form for its model and fields.
-
-    def clean_webhook_url(self):
-        url = self.cleaned_data.get("webhook_url", "")
-        # Refused when saved (and again at connect time): no internal addresses.
-        url_validate_public(url)
-        return url
-
-
 @admin.register(Channel)
-class ChannelAdmin(SecretFieldsAdminMixin, BigTableAdminMixin, admin.ModelAdmin):
-    """The webhook secret is write-only (core/admin_secrets.py)."""
+class ChannelAdmin(BigTableAdminMixin, admin.ModelAdmin):
+    """Webhook endpoints (URL, topics, write-only secret) have their own admin in logistics."""
 
-    form = ChannelForm
     list_display = [
         "code",
         "name",

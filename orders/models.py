@@ -9,9 +9,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Lower, Upper
 
 from core.models import TimeStampedModel
-from core.secrets import EncryptedSecretField
 from inventory.models import country_code_validator, currency_code_validator
-from logistics import webhook_signing
 
 
 class Channel(TimeStampedModel):
@@ -36,14 +34,7 @@ class Channel(TimeStampedModel):
     )
     return_window_days = models.PositiveIntegerField(default=30)
     incoterm = models.CharField(max_length=3, choices=Incoterm.choices, default=Incoterm.DAP)
-    webhook_url = models.URLField(blank=True, default="")
-    # Encrypted at rest, write-only in the admin (core/secrets.py); partners verify our
-    # webhooks with it, so it is always in the Standard Webhooks format.
-    webhook_secret = EncryptedSecretField(
-        help_text="Standard Webhooks secret (whsec_…) our webhooks to this channel are signed with.",
-        generate=webhook_signing.secret_generate,
-        input_validators=[webhook_signing.secret_validate],
-    )
+    # Webhook URLs and secrets: logistics.WebhookEndpoint (several per channel, by topic).
 
     class Meta:
         ordering = ["code"]

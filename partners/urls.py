@@ -20,6 +20,13 @@ from partners.api.orders import (
 )
 from partners.api.returns import OrderReturnsApi
 from partners.api.shipments import ShipmentDocumentApi
+from partners.api.webhook_endpoints import (
+    WebhookDeliveryListApi,
+    WebhookDeliveryRetryApi,
+    WebhookEndpointDetailApi,
+    WebhookEndpointListCreateApi,
+    WebhookEndpointRotateSecretApi,
+)
 
 
 class OrderNumberConverter:
@@ -68,6 +75,29 @@ v1 = [
         "inbound-shipments/<order_number:number>/cancel/",
         InboundCancelApi.as_view(),
         name="inbound-cancel",
+    ),
+    path(
+        "webhook-endpoints/", WebhookEndpointListCreateApi.as_view(), name="webhook-endpoint-list"
+    ),
+    path(
+        "webhook-endpoints/<int:endpoint_id>/",
+        WebhookEndpointDetailApi.as_view(),
+        name="webhook-endpoint-detail",
+    ),
+    path(
+        "webhook-endpoints/<int:endpoint_id>/rotate-secret",
+        WebhookEndpointRotateSecretApi.as_view(),
+        name="webhook-endpoint-rotate-secret",
+    ),
+    path(
+        "webhook-endpoints/<int:endpoint_id>/deliveries/",
+        WebhookDeliveryListApi.as_view(),
+        name="webhook-delivery-list",
+    ),
+    path(
+        "webhook-endpoints/<int:endpoint_id>/deliveries/<int:delivery_id>/retry",
+        WebhookDeliveryRetryApi.as_view(),
+        name="webhook-delivery-retry",
     ),
 ]
 

@@ -4,9 +4,11 @@ Callers (order intake and edits, shipments, returns, inbound receipts, stock) pu
 inside the transaction that made the change; the deliveries are stored in that
 transaction and sent after commit, signed (logistics.services.partner_webhooks).
 
-Until webhook endpoints by topic exist (issue 18, item 5), an event about an order
-goes to the channel's one webhook URL, as before; an event without an order is
-not sent anywhere yet.
+Fan-out: one delivery per (event × active endpoint of the event's channel subscribed
+to its topic). A batch costs one indexed query for the endpoints of its channels
+(`webhookendpoint_channel`) and, when anyone is subscribed, one INSERT of the
+deliveries, whatever the number of events: order intake publishes order.created for
+every order, and a channel nobody subscribed costs just that one query.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from logistics.models import PartnerWebhookDelivery
+from logistics.models import WebhookEndpoint
 from logistics.services.partner_webhooks import (
     PartnerWebhookMessage,
     partner_webhooks_enqueue_many,
@@ -44,32 +46,40 @@ def partner_events_publish_many(*, events: Sequence[PartnerEvent]) -> int:
     """Queue each event to its channel's subscribers, in list order, with one INSERT.
 
     Call inside the transaction that made the change; sent after commit. Returns how
-    many deliveries were queued.
+    many deliveries were queued. All deliveries of one event share its body (and its
+    `timestamp`); each has its own webhook-id.
     """
-    by_order = [event for event in events if event.order_id is not None]
-    if not by_order:
+    if not events:
         return 0
-    channel_model = PartnerWebhookDelivery._meta.get_field("channel").related_model
-    channels: dict[int, Any] = {
-        channel.pk: channel
-        for channel in channel_model._default_manager.only("webhook_url", "webhook_secret").filter(
-            pk__in={event.channel_id for event in by_order}
+    subscribers: dict[int, list[tuple[int, str, list[str]]]] = {}
+    for endpoint_id, channel_id, url, topics in (
+        WebhookEndpoint.objects.filter(
+            channel_id__in={event.channel_id for event in events}, active=True
         )
-    }
+        .order_by("pk")
+        .values_list("pk", "channel_id", "url", "topics")
+    ):
+        subscribers.setdefault(channel_id, []).append((endpoint_id, url, topics))
+    if not subscribers:
+        return 0
     messages = []
-    for event in by_order:
-        channel = channels.get(event.channel_id)
-        if channel is None or not (channel.webhook_url and channel.webhook_secret):
-            continue
-        messages.append(
-            PartnerWebhookMessage(
-                channel_id=event.channel_id,
-                order_id=event.order_id or 0,
-                event=str(event.topic),
-                url=channel.webhook_url,
-                payload=envelope(topic=str(event.topic), data=event.data),
+    for event in events:
+        topic = str(event.topic)
+        payload: dict[str, Any] | None = None
+        for endpoint_id, url, topics in subscribers.get(event.channel_id, ()):
+            if topic not in topics:
+                continue
+            payload = payload or envelope(topic=topic, data=event.data)
+            messages.append(
+                PartnerWebhookMessage(
+                    channel_id=event.channel_id,
+                    endpoint_id=endpoint_id,
+                    order_id=event.order_id,
+                    event=topic,
+                    url=url,
+                    payload=payload,
+                )
             )
-        )
     partner_webhooks_enqueue_many(messages=messages)
     return len(messages)
 

@@ -1,8 +1,10 @@
-"""Outbound, signed notifications to each channel's webhook endpoint: queue and delivery.
+"""Outbound, signed notifications to partners' webhook endpoints: queue and delivery.
 
-What is sent, and when, is decided by the services that cause it (orders.services.
-partner_notifications builds the payloads); this module stores the deliveries (the
-PartnerWebhookDelivery table), signs and sends them, and retries with backoff.
+What is sent, and when, is decided by the services that cause it; they publish through
+logistics.services.partner_events, which picks the endpoints subscribed to the topic.
+This module stores the deliveries (the PartnerWebhookDelivery table, one per event and
+endpoint), signs them with the endpoint's secret(s), sends them and retries with
+backoff; every attempt moves the endpoint's failure clock (auto-disable).
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ from core.ssrf import public_post
 from logistics import broker, webhook_signing
 from logistics.models import PartnerWebhookDelivery
 from logistics.services.dispatch import backoff_seconds
+from logistics.services.webhook_endpoints import (
+    webhook_endpoint_attempt_recorded,
+    webhook_endpoint_signing_secrets,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -33,10 +39,11 @@ Event = PartnerWebhookDelivery.Event
 
 @dataclass(frozen=True)
 class PartnerWebhookMessage:
-    """One notification to send, as plain data (built by orders' partner notifications)."""
+    """One notification to one endpoint, as plain data (built by partner_events' fan-out)."""
 
     channel_id: int
-    order_id: int
+    endpoint_id: int
+    order_id: int | None
     event: str
     url: str
     payload: dict[str, Any]
@@ -45,6 +52,7 @@ class PartnerWebhookMessage:
 def _delivery(message: PartnerWebhookMessage) -> PartnerWebhookDelivery:
     return PartnerWebhookDelivery(
         channel_id=message.channel_id,
+        endpoint_id=message.endpoint_id,
         order_id=message.order_id,
         event=message.event,
         webhook_id=f"msg_{uuid.uuid4().hex}",
@@ -54,30 +62,19 @@ def _delivery(message: PartnerWebhookMessage) -> PartnerWebhookDelivery:
     )
 
 
-def partner_webhook_enqueue(*, message: PartnerWebhookMessage) -> PartnerWebhookDelivery:
-    """Queue one signed notification to the message's channel; sent after commit."""
-    from logistics.tasks import partner_webhook_send_task
-
-    delivery = _delivery(message)
-    delivery.save(force_insert=True)
-    transaction.on_commit(partial(partner_webhook_send_task.delay, delivery_id=delivery.pk))
-    return delivery
-
-
-def partner_webhooks_enqueue_many(*, messages: Sequence[PartnerWebhookMessage]) -> None:
-    """Queue many notifications in one INSERT, in list order; each is sent after commit.
-
-    Batch writers build the messages as things happen (the payload is a snapshot of
-    that moment) and queue them together.
-    """
+def partner_webhooks_enqueue_many(
+    *, messages: Sequence[PartnerWebhookMessage]
+) -> list[PartnerWebhookDelivery]:
+    """Queue many notifications in one INSERT, in list order; each is sent after commit."""
     if not messages:
-        return
+        return []
     deliveries = PartnerWebhookDelivery.objects.bulk_create(
         [_delivery(message) for message in messages]
     )
     transaction.on_commit(
         partial(_send_after_commit, delivery_ids=[delivery.pk for delivery in deliveries])
     )
+    return deliveries
 
 
 def _send_after_commit(*, delivery_ids: list[int]) -> None:
@@ -98,21 +95,31 @@ def partner_webhook_send(*, delivery_id: int, client: httpx.Client | None = None
         delivery = (
             # of=self: locking the joined channel row would serialise all its deliveries.
             PartnerWebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("channel")
+            .select_related("endpoint")
             .filter(pk=delivery_id, status=PartnerWebhookDelivery.Status.PENDING)
             .first()
         )
         if delivery is None:
             return None
+        endpoint = delivery.endpoint
+        if endpoint is None or not endpoint.active:
+            # A disabled endpoint receives nothing; the partner may retry the delivery
+            # (same webhook-id) once the endpoint is enabled again.
+            delivery.status = PartnerWebhookDelivery.Status.FAILED
+            delivery.last_error = "Not sent: the endpoint is disabled."
+            delivery.save(update_fields=["status", "last_error", "updated_at"])
+            return None
         delivery.attempts += 1
+        delivery.url = endpoint.url
         # Claim: nobody else sends this one until this attempt had time to finish.
         delivery.next_attempt_at = timezone.now() + dt.timedelta(
             seconds=settings.PARTNER_WEBHOOK_TIMEOUT_SECONDS + 30
         )
-        delivery.save(update_fields=["attempts", "next_attempt_at", "updated_at"])
+        delivery.save(update_fields=["attempts", "url", "next_attempt_at", "updated_at"])
     body = json.dumps(delivery.payload, separators=(",", ":")).encode()
+    current, *overlapping = webhook_endpoint_signing_secrets(endpoint=endpoint)
     headers = webhook_signing.sign_headers(
-        secret=delivery.channel.webhook_secret, body=body, msg_id=delivery.webhook_id
+        secret=current, body=body, msg_id=delivery.webhook_id, also_secrets=overlapping
     )
     status_code: int | None = None
     error = ""
@@ -135,6 +142,7 @@ def partner_webhook_send(*, delivery_id: int, client: httpx.Client | None = None
     now = timezone.now()
     delivery.last_status_code = status_code
     delivery.last_error = error
+    delivery.last_attempt_at = now
     retry_in: float | None = None
     if not error:
         delivery.status = PartnerWebhookDelivery.Status.DELIVERED
@@ -155,10 +163,12 @@ def partner_webhook_send(*, delivery_id: int, client: httpx.Client | None = None
             "delivered_at",
             "last_status_code",
             "last_error",
+            "last_attempt_at",
             "next_attempt_at",
             "updated_at",
         ]
     )
+    webhook_endpoint_attempt_recorded(endpoint_id=endpoint.pk, succeeded=not error)
     return retry_in
 
 

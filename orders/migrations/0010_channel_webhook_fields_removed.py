@@ -1,0 +1,15 @@
+"""Channel.webhook_url/webhook_secret moved to logistics.WebhookEndpoint (logistics.0015)."""
+
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("orders", "0009_shipped_within_ordered_folded"),
+        ("logistics", "0015_webhook_endpoints_from_channels"),
+    ]
+
+    operations = [
+        migrations.RemoveField(model_name="channel", name="webhook_url"),
+        migrations.RemoveField(model_name="channel", name="webhook_secret"),
+    ]
