@@ -77,6 +77,11 @@ urlpatterns = [
         "warehouse/inbound/<int:inbound_id>/close/", warehouse.inbound_close, name="inbound_close"
     ),
     path("ops/exceptions/", ops.exception_queue, name="exceptions"),
+    path(
+        "ops/webhook-endpoints/<int:endpoint_id>/enable/",
+        ops.webhook_endpoint_enable,
+        name="webhook_endpoint_enable",
+    ),
     path("ops/dashboard/", ops.dashboard, name="dashboard"),
     path("ops/bulk-hold/", ops.bulk_hold, name="bulk_hold"),
     path("ops/jobs/<int:job_id>/", ops.job_detail, name="job_detail"),

@@ -89,6 +89,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
                 "inventory.accept_reconciliation",
                 "logistics.change_provider",
                 "logistics.change_servicelevel",
+                # Partners' webhook endpoints: see them, enable a disabled one again.
+                "logistics.view_webhookendpoint",
+                "logistics.change_webhookendpoint",
                 # Choosing another provider changes cost and contract: not a shift task.
                 "logistics.reroute_dispatch",
                 # What LSPs charge: the contract is the manager's.

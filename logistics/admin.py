@@ -1,11 +1,14 @@
 """Admin for the logistics domain. Dispatch and tracking change shipments through services."""
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 
 from core.admin_paginator import BigTableAdminMixin, ReadOnlyAdminMixin, ReadOnlyInline
 from core.admin_secrets import SecretFieldsAdminMixin
+from core.errors import ValidationFailed
 from core.ssrf import url_validate_public
+from logistics import webhook_signing
 from logistics.models import (
     CustomsDeclaration,
     CustomsDeclarationLine,
@@ -17,7 +20,9 @@ from logistics.models import (
     Shipment,
     ShipmentLine,
     TrackingEvent,
+    WebhookEndpoint,
 )
+from logistics.services.webhook_endpoints import webhook_endpoint_update, webhook_url_validate
 
 
 class ServiceLevelInline(admin.TabularInline):
@@ -191,3 +196,58 @@ class CustomsDeclarationAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+class WebhookEndpointForm(forms.ModelForm):
+    # No Meta: ModelAdmin builds the form for its model and fields.
+    url = forms.URLField(max_length=2000, assume_scheme="https")
+
+    def clean_url(self):
+        url = self.cleaned_data.get("url", "")
+        try:
+            # https and public, as the partner API requires (core/ssrf.py).
+            return webhook_url_validate(url=url)
+        except ValidationFailed as exc:
+            raise ValidationError([error["message"] for error in exc.errors]) from None
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(SecretFieldsAdminMixin, BigTableAdminMixin, admin.ModelAdmin):
+    """Partners manage their endpoints through the API; staff see them and re-enable them.
+
+    The secret is write-only (core/admin_secrets.py); an endpoint added here without one
+    gets a generated secret, shown once.
+    """
+
+    form = WebhookEndpointForm
+    list_display = ["url", "channel", "active", "failing_since", "disabled_at", "created_at"]
+    list_filter = ["active", "channel"]
+    list_select_related = ["channel"]
+    search_fields = ["url", "channel__code", "description"]
+    autocomplete_fields = ["channel"]
+    readonly_fields = ["failing_since", "disabled_at", "disabled_reason", "previous_secret_until"]
+    fieldsets = [
+        (None, {"fields": ["channel", "url", "topics", "description", "active"]}),
+        ("Signing", {"fields": ["secret", "previous_secret_until"]}),
+        ("Health", {"fields": ["failing_since", "disabled_at", "disabled_reason"]}),
+    ]
+    actions = ["enable"]
+
+    def save_model(self, request, obj, form, change):
+        generated = ""
+        if not obj.secret:
+            generated = obj.secret = webhook_signing.secret_generate()
+        super().save_model(request, obj, form, change)
+        if generated:
+            self.message_user(
+                request,
+                f"New secret for {obj}. Copy it now, it will not be shown again: {generated}",
+                level=messages.WARNING,
+            )
+
+    @admin.action(description="Enable the selected endpoints again", permissions=["change"])
+    def enable(self, request, queryset):
+        disabled = list(queryset.filter(active=False))
+        for endpoint in disabled:
+            webhook_endpoint_update(endpoint=endpoint, active=True)
+        self.message_user(request, f"{len(disabled)} endpoint(s) enabled again.")

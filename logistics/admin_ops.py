@@ -83,6 +83,7 @@ class PartnerWebhookDeliveryAdmin(admin.ModelAdmin):
         "event",
         "order",
         "channel",
+        "endpoint",
         "status",
         "attempts",
         "last_status_code",
@@ -91,7 +92,7 @@ class PartnerWebhookDeliveryAdmin(admin.ModelAdmin):
     ]
     list_filter = ["status", "event", "channel"]
     search_fields = ["order__number", "webhook_id"]
-    list_select_related = ["order", "channel"]
+    list_select_related = ["order", "channel", "endpoint"]
     readonly_fields = [f.name for f in PartnerWebhookDelivery._meta.fields]
 
     def has_add_permission(self, request) -> bool:

@@ -32,6 +32,7 @@ from logistics.models import (
     InboundWebhook,
     Shipment,
     ShipmentStatusGroups,
+    WebhookEndpoint,
 )
 from orders.models import Hold, Order
 from orders.numbers import PREFIX as ORDER_NUMBER_PREFIX
@@ -56,6 +57,8 @@ class ExceptionItem:
     stock_level_id: int | None = None
     # ASNs refused by the LSP: the ASN the row is about (links to its receiving page).
     inbound_id: int | None = None
+    # Disabled partner webhook endpoints: the endpoint the row offers to enable again.
+    webhook_endpoint_id: int | None = None
 
     @property
     def overdue(self) -> bool:
@@ -74,6 +77,7 @@ EXCEPTION_KINDS = {
     "stock_discrepancy": "Stock discrepancies (LSP snapshots)",
     "webhook_failed": "Unprocessable LSP webhooks",
     "asn_refused": "ASNs refused by the LSP",
+    "webhook_endpoint_disabled": "Disabled partner webhook endpoints",
 }
 # Sorted: the queue reads one index range per status, in a stable order.
 TRACKING_EXCEPTION_STATUSES = sorted(ShipmentStatusGroups.TRACKING_EXCEPTION)
@@ -230,6 +234,12 @@ def _asn_refused_rows(kind: str, f: _QueueFilter) -> _KindRows:
     qs = AsnOutbox.objects.filter(status__in=[AsnOutbox.Status.REJECTED, AsnOutbox.Status.FAILED])
     if f.channel_code:
         qs = qs.filter(inbound__channel__code=f.channel_code)
+def _webhook_endpoint_disabled_rows(kind: str, f: _QueueFilter) -> _KindRows:
+    # Disabled by the auto-disable sweep (every delivery failed for
+    # PARTNER_WEBHOOK_DISABLE_AFTER_HOURS); ones the partner switched off are theirs.
+    qs = WebhookEndpoint.objects.filter(active=False, failing_since__isnull=False)
+    if f.channel_code:
+        qs = qs.filter(channel__code=f.channel_code)
     items = [
         ExceptionItem(
             kind=kind,
@@ -243,6 +253,12 @@ def _asn_refused_rows(kind: str, f: _QueueFilter) -> _KindRows:
         for row in qs.select_related("inbound__warehouse__provider").order_by("updated_at")[
             : f.limit
         ]
+            since=endpoint.disabled_at or endpoint.updated_at,
+            subject=f"{endpoint.channel.code}: {endpoint.url}",
+            detail=endpoint.disabled_reason,
+            webhook_endpoint_id=endpoint.pk,
+        )
+        for endpoint in qs.select_related("channel").order_by("disabled_at", "id")[: f.limit]
     ]
     return capped_count(qs), items
 
@@ -274,6 +290,7 @@ _KIND_ROWS: dict[str, Callable[[str, _QueueFilter], _KindRows]] = {
     "stock_discrepancy": _stock_discrepancy_rows,
     "webhook_failed": _webhook_failed_rows,
     "asn_refused": _asn_refused_rows,
+    "webhook_endpoint_disabled": _webhook_endpoint_disabled_rows,
 }
 
 

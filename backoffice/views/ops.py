@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model
 from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.http import urlencode
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from backoffice import charts, selectors
 from backoffice.forms import BulkActionForm, DashboardRangeForm, ExceptionQueueFilterForm
@@ -24,7 +25,8 @@ from backoffice.services import (
 from backoffice.views.common import page, report_domain_error, staff_view
 from core.csv_safe import csv_writer
 from core.errors import DomainError
-from logistics.models import Shipment
+from logistics.models import Shipment, WebhookEndpoint
+from logistics.services.webhook_endpoints import webhook_endpoint_update
 from orders.models import Channel, Order
 
 DASHBOARD = "orders.view_dashboard"
@@ -70,6 +72,16 @@ def exception_queue(request):
         },
         status=200 if valid else 400,
     )
+
+
+@require_POST
+@staff_view(DASHBOARD, "logistics.change_webhookendpoint")
+def webhook_endpoint_enable(request, endpoint_id: int):
+    """Enable a disabled partner webhook endpoint again (its failure clock restarts)."""
+    endpoint = get_object_or_404(WebhookEndpoint.objects.select_related("channel"), pk=endpoint_id)
+    webhook_endpoint_update(endpoint=endpoint, active=True)
+    messages.success(request, f"{endpoint.channel.code}: {endpoint.url} is enabled again.")
+    return HttpResponseRedirect(reverse("backoffice:exceptions") + "#q-webhook_endpoint_disabled")
 
 
 def _admin_list(model: type[Model], **filters: str) -> str:

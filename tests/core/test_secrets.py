@@ -28,10 +28,8 @@ from core.secrets import (
     secrets_key_generate,
 )
 from logistics import webhook_signing
-from logistics.models import Provider
-from orders.models import Channel
-from tests.logistics.factories import ProviderFactory
-from tests.orders.factories import ChannelFactory
+from logistics.models import Provider, WebhookEndpoint
+from tests.logistics.factories import ProviderFactory, WebhookEndpointFactory
 
 SECRET = "whsec_c2VjcmV0LWF0LXJlc3QtdGVzdC1zZWNyZXQtMTIzNDU2"
 TOKEN = "lsp-api-token-9f8e7d6c5b4a"
@@ -56,11 +54,11 @@ def two_keys(settings):
 @pytest.mark.django_db
 def test_the_columns_hold_ciphertext_not_the_secret():
     provider = ProviderFactory(webhook_secret=SECRET, api_token=TOKEN)
-    channel = ChannelFactory(webhook_secret=SECRET)
+    endpoint = WebhookEndpointFactory(secret=SECRET)
     stored = [
         _raw("logistics_provider", "webhook_secret", provider.pk),
         _raw("logistics_provider", "api_token", provider.pk),
-        _raw("orders_channel", "webhook_secret", channel.pk),
+        _raw("logistics_webhookendpoint", "secret", endpoint.pk),
     ]
     for raw in stored:
         assert raw.startswith("gAAAAA")  # a Fernet token
@@ -78,8 +76,8 @@ def test_a_loaded_secret_decrypts_to_what_was_saved():
     assert loaded.api_token == TOKEN
     deferred = Provider.objects.only("code").get(pk=provider.pk)
     assert deferred.webhook_secret == SECRET
-    related = Channel.objects.get(pk=ChannelFactory(webhook_secret=SECRET).pk)
-    assert related.webhook_secret == SECRET
+    related = WebhookEndpoint.objects.get(pk=WebhookEndpointFactory(secret=SECRET).pk)
+    assert related.secret == SECRET
 
 
 @pytest.mark.django_db
@@ -150,7 +148,7 @@ def test_the_first_key_encrypts(two_keys):
 def test_reencrypt_command_moves_every_secret_to_the_first_key(two_keys):
     settings, old, new = two_keys
     provider = ProviderFactory(webhook_secret=SECRET, api_token=TOKEN)
-    channel = ChannelFactory(webhook_secret=SECRET)
+    endpoint = WebhookEndpointFactory(secret=SECRET)
     empty = ProviderFactory(webhook_secret="", api_token="")
     settings.CONSIGN_SECRETS_KEY = [new, old]
     out = io.StringIO()
@@ -160,7 +158,7 @@ def test_reencrypt_command_moves_every_secret_to_the_first_key(two_keys):
     settings.CONSIGN_SECRETS_KEY = [new]  # the old key is gone
     provider = Provider.objects.get(pk=provider.pk)
     assert (provider.webhook_secret, provider.api_token) == (SECRET, TOKEN)
-    assert Channel.objects.get(pk=channel.pk).webhook_secret == SECRET
+    assert WebhookEndpoint.objects.get(pk=endpoint.pk).secret == SECRET
     assert _raw("logistics_provider", "api_token", empty.pk) == ""
 
 
@@ -236,17 +234,19 @@ def test_migration_encrypts_plaintext_already_stored_and_back():
         code="legacy", name="Legacy", webhook_secret=SECRET, api_token=TOKEN
     )
     channel = old.get_model("orders", "Channel").objects.create(
-        code="legacy", name="Legacy", webhook_secret=SECRET
+        code="legacy", name="Legacy", webhook_secret=SECRET, webhook_url="https://partner.test/h"
     )
     try:
         executor = MigrationExecutor(connection)
         executor.migrate(leaves)
         assert SECRET not in _raw("logistics_provider", "webhook_secret", provider.pk)
         assert TOKEN not in _raw("logistics_provider", "api_token", provider.pk)
-        assert SECRET not in _raw("orders_channel", "webhook_secret", channel.pk)
+        # The channel's secret moved to its webhook endpoint (logistics 0015), still encrypted.
+        endpoint = WebhookEndpoint.objects.get(channel_id=channel.pk)
+        assert SECRET not in _raw("logistics_webhookendpoint", "secret", endpoint.pk)
         migrated = Provider.objects.get(code="legacy")
         assert (migrated.webhook_secret, migrated.api_token) == (SECRET, TOKEN)
-        assert Channel.objects.get(code="legacy").webhook_secret == SECRET
+        assert endpoint.secret == SECRET
 
         executor = MigrationExecutor(connection)
         executor.migrate(BEFORE)

@@ -1,7 +1,9 @@
 import factory
 from factory.django import DjangoModelFactory
 
-from logistics.models import Provider, ServiceLevel, Shipment, TrackingEvent
+from logistics import webhook_signing
+from logistics.models import Provider, ServiceLevel, Shipment, TrackingEvent, WebhookEndpoint
+from logistics.webhook_topics import Topic
 
 
 class ProviderFactory(DjangoModelFactory[Provider]):
@@ -45,3 +47,39 @@ class TrackingEventFactory(DjangoModelFactory[TrackingEvent]):
     status = "in_transit"
     occurred_at = factory.Faker("date_time_this_month", tzinfo=__import__("datetime").UTC)
     dedup_key = factory.Sequence(lambda n: f"evt-{n}")
+
+
+class WebhookEndpointFactory(DjangoModelFactory[WebhookEndpoint]):
+    """An endpoint subscribed to every topic (pass `topics=[...]` for fewer)."""
+
+    class Meta:
+        model = WebhookEndpoint
+
+    channel = factory.SubFactory("tests.orders.factories.ChannelFactory")
+    url = "https://partner.test/hook"
+    topics = factory.LazyFunction(lambda: list(Topic.values))
+    secret = factory.LazyFunction(webhook_signing.secret_generate)
+
+
+# What a channel's one webhook URL received before endpoints by topic.
+LEGACY_TOPICS = [
+    "order.shipped",
+    "order.delivered",
+    "order.exception",
+    "order.cancelled",
+    "order.rest_cancelled",
+    "return.received",
+]
+
+
+def channel_with_webhooks(*, url: str = "https://partner.test/hook", secret: str | None = None):
+    """A channel with one endpoint subscribed to the order milestones (the legacy topics)."""
+    from tests.orders.factories import ChannelFactory
+
+    endpoint = WebhookEndpointFactory(
+        channel=ChannelFactory(),
+        url=url,
+        topics=LEGACY_TOPICS,
+        **({"secret": secret} if secret else {}),
+    )
+    return endpoint.channel

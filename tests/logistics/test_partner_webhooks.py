@@ -10,7 +10,8 @@ from logistics.models import PartnerWebhookDelivery
 from logistics.services import partner_webhooks
 from orders.services import partner_notifications
 from orders.services.cancellation import order_cancel
-from tests.orders.factories import ChannelFactory, OrderFactory
+from tests.logistics.factories import channel_with_webhooks
+from tests.orders.factories import OrderFactory
 
 pytestmark = pytest.mark.django_db
 SECRET = "whsec_cGFydG5lci1zZWNyZXQ="
@@ -18,7 +19,7 @@ SECRET = "whsec_cGFydG5lci1zZWNyZXQ="
 
 @pytest.fixture
 def order():
-    channel = ChannelFactory(webhook_url="https://partner.test/hook", webhook_secret=SECRET)
+    channel = channel_with_webhooks(secret=SECRET)
     return OrderFactory(channel=channel, status="shipped")
 
 
@@ -75,7 +76,7 @@ def test_channel_without_endpoint_gets_nothing():
 
 
 def test_cancelling_an_order_notifies_the_channel():
-    channel = ChannelFactory(webhook_url="https://partner.test/hook", webhook_secret=SECRET)
+    channel = channel_with_webhooks(secret=SECRET)
     order = OrderFactory(channel=channel, status="allocated")
     order_cancel(order=order, reason="customer asked")
     # order.status_changed goes with it; this is about the cancel notification.

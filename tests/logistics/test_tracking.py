@@ -13,8 +13,8 @@ from logistics.services.dispatch import shipment_dispatch
 from orders.models import Order, OrderEvent
 from orders.services.shipment_planning import shipments_plan_for_order
 from tests.inventory.factories import WarehouseFactory
+from tests.logistics.factories import channel_with_webhooks
 from tests.logistics.helpers import FakeAdapter, allocated_order, sandbox_provider
-from tests.orders.factories import ChannelFactory
 
 pytestmark = pytest.mark.django_db
 T = TrackingStatus
@@ -144,9 +144,7 @@ NEWER_TOPICS = ["order.status_changed", "shipment.created", "shipment.tracking_u
 
 def test_exception_records_an_order_event_and_notifies_the_channel():
     sandbox_provider()
-    channel = ChannelFactory(
-        webhook_url="https://partner.test/hook", webhook_secret="whsec_cGFydG5lcg=="
-    )
+    channel = channel_with_webhooks()
     order = allocated_order(channel=channel)
     (shipment,) = _dispatched(order)
     _apply(shipment, update(T.EXCEPTION, 3))
@@ -159,9 +157,7 @@ def test_exception_records_an_order_event_and_notifies_the_channel():
 
 def test_shipped_and_delivered_notify_the_channel_once_each():
     sandbox_provider()
-    channel = ChannelFactory(
-        webhook_url="https://partner.test/hook", webhook_secret="whsec_cGFydG5lcg=="
-    )
+    channel = channel_with_webhooks()
     order = allocated_order(channel=channel)
     (shipment,) = _dispatched(order)
     _apply(shipment, update(T.IN_TRANSIT, 1), update(T.IN_TRANSIT, 1), update(T.DELIVERED, 4))

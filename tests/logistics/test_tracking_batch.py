@@ -14,6 +14,7 @@ from logistics.services.dispatch import shipment_dispatch
 from orders.models import Order, OrderEvent
 from orders.services.shipment_planning import shipments_plan_for_order
 from tests.inventory.factories import WarehouseFactory
+from tests.logistics.factories import channel_with_webhooks
 from tests.logistics.helpers import FakeAdapter, allocated_order, sandbox_provider, tracking_payload
 from tests.orders.factories import ChannelFactory
 
@@ -23,9 +24,7 @@ T0 = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
 
 def _world(provider, tag):
     """Two orders with three dispatched shipments; the channel wants partner webhooks."""
-    channel = ChannelFactory(
-        webhook_url=f"https://partner.test/{tag}", webhook_secret="whsec_cGFydG5lcg=="
-    )
+    channel = channel_with_webhooks(url=f"https://partner.test/{tag}")
     two = allocated_order(
         channel=channel, warehouses=[WarehouseFactory(), WarehouseFactory()], quantities=[1, 2]
     )

@@ -18,8 +18,8 @@ from orders.services.cancellation import order_cancel_rest
 from orders.services.progress import order_returns_apply
 from orders.services.shipment_planning import shipments_plan_for_order
 from tests.inventory.factories import WarehouseFactory
+from tests.logistics.factories import channel_with_webhooks
 from tests.logistics.helpers import FakeAdapter, allocated_order, sandbox_provider
-from tests.orders.factories import ChannelFactory
 from tests.returns.helpers import track
 
 pytestmark = pytest.mark.django_db
@@ -28,13 +28,7 @@ pytestmark = pytest.mark.django_db
 def partially_shipped_order(*, webhooks: bool = False) -> tuple[Order, Shipment, Shipment]:
     """Line 1 (1 unit) shipped, in transit; line 2 (2 units) planned at another warehouse."""
     sandbox_provider()
-    channel = (
-        ChannelFactory(
-            webhook_url="https://partner.test/hooks", webhook_secret="whsec_cGFydG5lcg=="
-        )
-        if webhooks
-        else None
-    )
+    channel = channel_with_webhooks(url="https://partner.test/hooks") if webhooks else None
     with transaction.atomic():
         order = allocated_order(
             warehouses=[WarehouseFactory(), WarehouseFactory()], quantities=(1, 2), channel=channel

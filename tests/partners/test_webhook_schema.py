@@ -16,6 +16,7 @@ from logistics.webhook_topics import Topic
 from orders.models import Order
 from orders.services import partner_notifications
 from returns.services import RequestedLine, return_payload, return_request_create
+from tests.logistics.factories import LEGACY_TOPICS, WebhookEndpointFactory
 from tests.returns.helpers import delivered_order
 
 SECRET = webhook_signing.secret_generate()
@@ -66,9 +67,7 @@ def test_documentation_names_dedup_ordering_retries_and_secret_format(schema):
 
 @pytest.mark.django_db
 def test_real_deliveries_match_the_documented_payload_and_headers(schema, api_channel, api_key):
-    api_channel.webhook_url = "https://partner.test/hook"
-    api_channel.webhook_secret = SECRET
-    api_channel.save(update_fields=["webhook_url", "webhook_secret"])
+    WebhookEndpointFactory(channel=api_channel, topics=LEGACY_TOPICS, secret=SECRET)
     order = delivered_order(channel=api_channel)
     shipment = Shipment.objects.filter(order=order).first()
     line = order.lines.get(line_number=1)

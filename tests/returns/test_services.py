@@ -21,6 +21,7 @@ from returns.services import (
     return_receive,
     return_request_create,
 )
+from tests.logistics.factories import LEGACY_TOPICS, WebhookEndpointFactory
 from tests.returns.helpers import FakeReturnAdapter, delivered_order, track
 
 pytestmark = pytest.mark.django_db
@@ -185,9 +186,7 @@ def test_receipt_of_everything_makes_it_returned_with_the_timeline():
 
 def test_receipt_sends_the_return_received_partner_webhook():
     order = delivered_order()
-    order.channel.webhook_url = "http://partner.test/hooks"
-    order.channel.webhook_secret = "whsec_cGFydG5lci1zZWNyZXQ="
-    order.channel.save()
+    WebhookEndpointFactory(channel=order.channel, topics=LEGACY_TOPICS)
     return_request = _issued(order, 1)
     return_receive(
         return_request=return_request,

@@ -25,11 +25,12 @@ from django.utils import timezone
 from backoffice.models import BulkJob
 from inventory.models import InboundShipment
 from logistics import webhook_signing
-from logistics.models import Provider, Shipment
+from logistics.models import Provider, Shipment, WebhookEndpoint
 from orders.models import Channel, Hold, Order
 from partners.services import api_key_create
 from returns.models import ReturnRequest
 from tests.fixtures.admin_forms import admin_change
+from tests.logistics.factories import WebhookEndpointFactory
 from tests.logistics.helpers import signed_post, tracking_payload
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
@@ -65,6 +66,7 @@ def secrets_world(admin_book, client, settings_allow_loopback):
     """The admin book, a row in every admin model, and known secrets set by a superuser."""
     sandbox = Provider.objects.get(code="sandbox")
     webshop = Channel.objects.get(code="webshop")
+    endpoint = _endpoint("webshop")
     _one_of_everything(webshop)
     superuser = get_user_model().objects.get(username="admin")
     client.force_login(superuser)
@@ -73,14 +75,14 @@ def secrets_world(admin_book, client, settings_allow_loopback):
     )
     assert response.status_code == 200
     assert "errornote" not in response.content.decode(), _errors(response)
-    response = admin_change(client, webshop, {"webhook_secret": CHANNEL_SECRET})
+    response = admin_change(client, endpoint, {"secret": CHANNEL_SECRET})
     assert "errornote" not in response.content.decode(), _errors(response)
     client.logout()
     sandbox.refresh_from_db()
-    webshop.refresh_from_db()
+    endpoint.refresh_from_db()
     assert sandbox.webhook_secret == PROVIDER_SECRET
     assert sandbox.api_token == PROVIDER_TOKEN
-    assert webshop.webhook_secret == CHANNEL_SECRET
+    assert endpoint.secret == CHANNEL_SECRET
     needles = [
         PROVIDER_SECRET, PROVIDER_TOKEN, CHANNEL_SECRET,
         PROVIDER_SECRET.removeprefix("whsec_"), CHANNEL_SECRET.removeprefix("whsec_"),
@@ -89,9 +91,16 @@ def secrets_world(admin_book, client, settings_allow_loopback):
         # Ciphertext is not readable by anyone either.
         _raw_column("logistics_provider", "webhook_secret", sandbox.pk),
         _raw_column("logistics_provider", "api_token", sandbox.pk),
-        _raw_column("orders_channel", "webhook_secret", webshop.pk),
+        _raw_column("logistics_webhookendpoint", "secret", endpoint.pk),
     ]  # fmt: skip
-    return {"provider": sandbox, "channel": webshop, "needles": needles}
+    return {"provider": sandbox, "endpoint": endpoint, "needles": needles}
+
+
+def _endpoint(channel_code: str) -> WebhookEndpoint:
+    """The channel's webhook endpoint (its secret is what partners verify us with)."""
+    return WebhookEndpointFactory(
+        channel=Channel.objects.get(code=channel_code), url="http://127.0.0.1/hooks"
+    )
 
 
 def _one_of_everything(channel: Channel) -> None:
@@ -123,8 +132,11 @@ def _admin_pages() -> list[tuple[str, str]]:
             for view in ("change", "history", "delete"):
                 pages.append((model._meta.label, reverse(f"{base}_{view}", args=[obj.pk])))
     # The objects that hold the secrets, whatever the ordering put first.
-    for model, code in ((Provider, "sandbox"), (Channel, "webshop")):
-        obj = model.objects.get(code=code)
+    for obj in (
+        Provider.objects.get(code="sandbox"),
+        WebhookEndpoint.objects.filter(channel__code="webshop").first(),
+    ):
+        model = type(obj)
         base = f"admin:{model._meta.app_label}_{model._meta.model_name}"
         for view in ("change", "history", "delete"):
             pages.append((model._meta.label, reverse(f"{base}_{view}", args=[obj.pk])))
@@ -146,7 +158,7 @@ def test_no_admin_page_shows_a_secret_to_anyone(secrets_world, client, username)
     _login(client, username)
     pages = _admin_pages()
     models = {label for label, _ in pages}
-    assert {"logistics.Provider", "orders.Channel", "partners.ApiKey"} <= models
+    assert {"logistics.Provider", "logistics.WebhookEndpoint", "partners.ApiKey"} <= models
     assert len(models) >= 30
     shown = 0
     for label, url in pages:
@@ -203,28 +215,30 @@ def test_a_blank_secret_field_keeps_the_stored_secret(manager_client):
 
 
 def test_a_generated_secret_is_shown_once_then_never_again(manager_client):
-    channel = Channel.objects.get(code="marketplace")
-    response = admin_change(manager_client, channel, {"webhook_secret_generate": "on"})
-    channel.refresh_from_db()
-    new = channel.webhook_secret
+    endpoint = _endpoint("marketplace")
+    response = admin_change(manager_client, endpoint, {"secret_generate": "on"})
+    endpoint.refresh_from_db()
+    new = endpoint.secret
     assert new.startswith("whsec_")
     webhook_signing.secret_validate(new)
     assert new in response.content.decode()  # the message after saving
-    again = manager_client.get(reverse("admin:orders_channel_change", args=[channel.pk]))
+    again = manager_client.get(
+        reverse("admin:logistics_webhookendpoint_change", args=[endpoint.pk])
+    )
     assert new not in again.content.decode()
     assert new.removeprefix("whsec_") not in again.content.decode()
 
 
 def test_a_typed_webhook_secret_must_be_in_standard_webhooks_format(manager_client):
-    channel = Channel.objects.get(code="wholesale")
-    before = channel.webhook_secret
-    response = admin_change(manager_client, channel, {"webhook_secret": "hunter2-not-whsec"})
+    endpoint = _endpoint("wholesale")
+    before = endpoint.secret
+    response = admin_change(manager_client, endpoint, {"secret": "hunter2-not-whsec"})
     body = response.content.decode()
     assert "errornote" in body
     assert "Standard Webhooks secret" in body
     assert "hunter2-not-whsec" not in body  # not even echoed back into the form
-    channel.refresh_from_db()
-    assert channel.webhook_secret == before
+    endpoint.refresh_from_db()
+    assert endpoint.secret == before
 
 
 def test_a_secret_can_be_removed(manager_client):
@@ -237,9 +251,9 @@ def test_a_secret_can_be_removed(manager_client):
 
 
 def test_typing_and_generating_at_once_is_refused(manager_client):
-    channel = Channel.objects.get(code="wholesale")
+    endpoint = _endpoint("wholesale")
     response = admin_change(
-        manager_client, channel, {"webhook_secret": CHANNEL_SECRET, "webhook_secret_generate": "on"}
+        manager_client, endpoint, {"secret": CHANNEL_SECRET, "secret_generate": "on"}
     )
     assert "one at a time" in response.content.decode()
 

@@ -17,14 +17,13 @@ from logistics.adapters import generic_http
 from logistics.adapters.base import ProviderUnavailable
 from logistics.adapters.registry import adapter_for
 from logistics.services import partner_webhooks
-from orders.models import Channel
 from orders.services import partner_notifications
 from partners.models import ApiKey
 from partners.services import api_key_revoke
 from tests.fixtures.admin_forms import admin_change
 from tests.fixtures.log_audit import EverythingFormatter, raw_keys_in
 from tests.inventory.factories import WarehouseFactory
-from tests.logistics.factories import ProviderFactory
+from tests.logistics.factories import ProviderFactory, WebhookEndpointFactory
 from tests.logistics.helpers import signed_post
 from tests.orders.factories import ChannelFactory, OrderFactory
 
@@ -89,22 +88,23 @@ def test_provider_and_channel_secrets_never_reach_the_logs(
 ):
     settings.OUTBOUND_ALLOW_HOSTS = ["127.0.0.1"]
     provider = ProviderFactory(code="audited", base_url="http://127.0.0.1:1")
-    # No URL yet: the admin form resolves it (SSRF guard) and this machine may have no DNS.
+    # A loopback URL: the admin form resolves it (SSRF guard) and this machine may have no DNS.
     channel = ChannelFactory(code="audited")
+    endpoint = WebhookEndpointFactory(channel=channel, url="http://127.0.0.1:1/hook", secret="")
     client.force_login(make_user("root-audit", superuser=True))
     # Set through the admin: typed, generated, and a refused (malformed) one.
     admin_change(client, provider, {"webhook_secret": PROVIDER_SECRET, "api_token": PROVIDER_TOKEN})
-    response = admin_change(client, channel, {"webhook_secret_generate": "on"})
-    channel.refresh_from_db()
-    generated = channel.webhook_secret
+    response = admin_change(client, endpoint, {"secret_generate": "on"})
+    endpoint.refresh_from_db()
+    generated = endpoint.secret
     assert generated.startswith("whsec_")
     assert generated in response.content.decode()  # shown once, to the admin
-    admin_change(client, channel, {"webhook_secret": "whsec_not-base64-" + PROVIDER_TOKEN})
-    admin_change(client, channel, {"webhook_secret": CHANNEL_SECRET})
+    admin_change(client, endpoint, {"secret": "whsec_not-base64-" + PROVIDER_TOKEN})
+    admin_change(client, endpoint, {"secret": CHANNEL_SECRET})
     client.logout()
     provider.refresh_from_db()
-    channel.refresh_from_db()
-    assert (provider.webhook_secret, channel.webhook_secret) == (PROVIDER_SECRET, CHANNEL_SECRET)
+    endpoint.refresh_from_db()
+    assert (provider.webhook_secret, endpoint.secret) == (PROVIDER_SECRET, CHANNEL_SECRET)
 
     # Inbound webhooks, well and badly signed.
     payload = {"type": "shipment.tracking_updated", "data": {"shipment_id": "nope"}}
@@ -126,9 +126,8 @@ def test_provider_and_channel_secrets_never_reach_the_logs(
         adapter_for(provider).fetch_stock_snapshot(WarehouseFactory(provider=provider))
     assert seen[0].headers["Authorization"] == f"Bearer {PROVIDER_TOKEN}"
 
-    # A partner webhook signed with the channel secret; the partner fails.
-    Channel.objects.filter(pk=channel.pk).update(webhook_url="https://partner.test/hook")
-    order = OrderFactory(channel=Channel.objects.get(pk=channel.pk), status="shipped")
+    # A partner webhook signed with the endpoint's secret; the partner fails.
+    order = OrderFactory(channel=channel, status="shipped")
     delivery = partner_notifications.order_notify(order=order, event="order.shipped")
     partner = httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(500)))
     partner_webhooks.partner_webhook_send(delivery_id=delivery.pk, client=partner)

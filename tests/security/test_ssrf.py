@@ -211,26 +211,24 @@ def test_redirects_are_not_followed(server):
 
 
 @override_settings(OUTBOUND_ALLOW_HOSTS=[])
-def test_channel_admin_refuses_an_internal_webhook_url(client, superuser):
-    from orders.models import Channel
+def test_endpoint_admin_refuses_an_internal_webhook_url(client, superuser):
+    from logistics.models import WebhookEndpoint
+    from tests.orders.factories import ChannelFactory
 
+    channel = ChannelFactory(code="evil")
     client.force_login(superuser)
     response = client.post(
-        "/admin/orders/channel/add/",
+        "/admin/logistics/webhookendpoint/add/",
         {
-            "code": "evil",
-            "name": "Evil",
-            "is_active": "on",
-            "webhook_url": "http://169.254.169.254/latest/meta-data/",
-            "incoterm": "DAP",
-            "return_window_days": "30",
-            "channel_warehouses-TOTAL_FORMS": "0",
-            "channel_warehouses-INITIAL_FORMS": "0",
+            "channel": str(channel.pk),
+            "url": "https://169.254.169.254/latest/meta-data/",
+            "topics": "order.shipped",
+            "active": "on",
         },
     )
     assert response.status_code == 200
     assert b"link-local" in response.content
-    assert not Channel.objects.filter(code="evil").exists()
+    assert not WebhookEndpoint.objects.filter(channel=channel).exists()
 
 
 @override_settings(OUTBOUND_ALLOW_HOSTS=[])
@@ -238,11 +236,12 @@ def test_partner_webhook_to_an_internal_address_is_never_sent(db, server):
     from logistics.models import PartnerWebhookDelivery
     from logistics.services import partner_webhooks
     from orders.services import partner_notifications
-    from tests.orders.factories import ChannelFactory, OrderFactory
+    from tests.logistics.factories import WebhookEndpointFactory
+    from tests.orders.factories import OrderFactory
 
     httpd = server()
-    channel = ChannelFactory(webhook_url=_url(httpd), webhook_secret="whsec_c2VjcmV0")
-    order = OrderFactory(channel=channel)
+    endpoint = WebhookEndpointFactory(url=_url(httpd), topics=["order.shipped"])
+    order = OrderFactory(channel=endpoint.channel)
     delivery = partner_notifications.order_notify(order=order, event="order.shipped")
     partner_webhooks.partner_webhook_send(delivery_id=delivery.pk)
     delivery.refresh_from_db()
