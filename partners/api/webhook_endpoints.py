@@ -194,6 +194,20 @@ def _created(created: EndpointWithSecret) -> Response:
     )
 
 
+class _KnownFieldsOnly(StrictSerializer):
+    """Refuses fields it does not have: a `secret` sent here must not look accepted."""
+
+    def validate(self, attrs):
+        unknown = sorted(set(self.initial_data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError(
+                {name: ["Unknown field (the secret is generated: rotate it)."] for name in unknown}
+                if unknown == ["secret"]
+                else {name: ["Unknown field."] for name in unknown}
+            )
+        return attrs
+
+
 class _Pages(KeysetPagination):
     orderings = {"-created_at": "created_at", "created_at": "created_at"}
 
@@ -204,7 +218,7 @@ def _page(queryset, request, render) -> Response:
 
 
 class WebhookEndpointListCreateApi(PartnerApiView):
-    class InputSerializer(StrictSerializer):
+    class InputSerializer(_KnownFieldsOnly):
         class Meta:
             ref_name = "WebhookEndpointCreate"
 
@@ -283,7 +297,7 @@ class WebhookEndpointListCreateApi(PartnerApiView):
 
 
 class WebhookEndpointDetailApi(PartnerApiView):
-    class InputSerializer(StrictSerializer):
+    class InputSerializer(_KnownFieldsOnly):
         class Meta:
             ref_name = "WebhookEndpointUpdate"
 
