@@ -143,12 +143,15 @@ def retry_description() -> str:
     cap = settings.PARTNER_WEBHOOK_RETRY_MAX_SECONDS
     attempts = settings.PARTNER_WEBHOOK_MAX_ATTEMPTS
     timeout = settings.PARTNER_WEBHOOK_TIMEOUT_SECONDS
+    disable_after = settings.PARTNER_WEBHOOK_DISABLE_AFTER_HOURS
     return (
         f"Answer 2xx within {timeout:g} s. Anything else (another status, a redirect, a "
         f"timeout, a refused connection) is retried with the same `webhook-id` and body: "
         f"after try n the next one waits between half and all of min({cap:g} s, "
         f"{base:g} s × 2^(n-1)), up to {attempts} tries in all; then the delivery is given "
-        "up (our operations team sees it)."
+        "up (see it, and resend it, in `GET /api/v1/webhook-endpoints/{id}/deliveries/`). "
+        f"An endpoint whose deliveries all fail for {disable_after:g} hours is disabled "
+        "until you `PATCH` it `active: true`."
     )
 
 
@@ -179,8 +182,10 @@ HEADERS = [
         "name": "webhook-signature",
         "required": True,
         "description": '`v1,<base64 HMAC-SHA256 of "<webhook-id>.<webhook-timestamp>.<body>">` '
-        "keyed with the base64-decoded part of your `whsec_` secret; several "
-        "space-separated signatures while a secret is rotated (Standard Webhooks).",
+        "keyed with the base64-decoded part of your endpoint's `whsec_` secret. For 24 "
+        "hours after `POST /api/v1/webhook-endpoints/{id}/rotate-secret` it carries two, "
+        "space-separated: the new secret's, then the old one's (Standard Webhooks: a "
+        "message verifies when any one matches).",
         "schema": {"type": "string", "pattern": "^v1,[A-Za-z0-9+/=]+( v1,[A-Za-z0-9+/=]+)*$"},
     },
 ]
@@ -392,10 +397,10 @@ def add_webhooks(result: dict) -> None:
                 "summary": str(topic),
                 "description": (
                     f"{doc.summary}\n\nSent to each of the channel's webhook endpoints "
-                    "subscribed to this topic, signed per Standard Webhooks with the "
-                    f"endpoint's `whsec_` secret. {retries} Delivery is at least once and in "
-                    "no particular order: deduplicate by `webhook-id`, order by the body's "
-                    "`timestamp`."
+                    "subscribed to this topic (`/api/v1/webhook-endpoints/`), signed per "
+                    f"Standard Webhooks with the endpoint's `whsec_` secret. {retries} "
+                    "Delivery is at least once and in no particular order: deduplicate by "
+                    "`webhook-id`, order by the body's `timestamp`."
                 ),
                 "parameters": HEADERS,
                 "requestBody": {

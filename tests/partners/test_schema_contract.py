@@ -28,7 +28,8 @@ from openapi_core.testing import MockRequest, MockResponse
 
 from inventory.models import InboundShipment
 from inventory.services.receiving import inbound_receive as receiving_inbound_receive
-from logistics.models import Shipment
+from logistics.models import PartnerWebhookDelivery, Shipment
+from logistics.services.partner_events import partner_event_publish
 from orders.services.shipment_planning import shipments_plan_for_order
 from returns.models import ReturnRequest
 from returns.services import return_label_issue
@@ -353,6 +354,32 @@ def test_every_operation_answers_as_the_schema_says(
         inbound=InboundShipment.objects.get(number=received["number"]), code="API-MUG"
     )
     call("POST", f"{inbound}{received['number']}/cancel/", 409, body={})
+
+    # Webhook endpoints: create (the secret once), read, list, change, rotate, log, retry.
+    hooks = "/api/v1/webhook-endpoints/"
+    subscribe = {"url": "http://127.0.0.1:9/hooks", "topics": ["order.shipped"]}
+    hook = call("POST", hooks, 201, body=subscribe, headers={"Idempotency-Key": "wh-1"})
+    assert hook.json()["secret"].startswith("whsec_")
+    hook_url = f"{hooks}{hook.json()['id']}/"
+    gone = f"{hooks}999999/"
+    call("POST", hooks, 422, body={**subscribe, "topics": ["nope"]}, valid_request=False)
+    call("GET", hooks, 200)
+    call("GET", hooks, 400, query=[("page_size", "0")], valid_request=False)
+    call("GET", hook_url, 200)
+    call("GET", gone, 404)
+    call("PATCH", hook_url, 200, body={"description": "Shop backend"})
+    call("PATCH", hook_url, 422, body={"topics": []}, valid_request=False)
+    call("POST", f"{hook_url}rotate-secret", 200)
+    call("POST", f"{gone}rotate-secret", 404)
+    partner_event_publish(channel_id=api_channel.pk, topic="order.shipped", data={"n": 1})
+    sent = PartnerWebhookDelivery.objects.filter(endpoint_id=hook.json()["id"]).latest("pk")
+    call("GET", f"{hook_url}deliveries/", 200, query=[("topic", "order.shipped")])
+    call("GET", f"{gone}deliveries/", 404)
+    call("POST", f"{hook_url}deliveries/{sent.pk}/retry", 409)  # still pending
+    PartnerWebhookDelivery.objects.filter(pk=sent.pk).update(status="failed")
+    call("POST", f"{hook_url}deliveries/{sent.pk}/retry", 202)
+    call("DELETE", hook_url, 204)
+    call("DELETE", hook_url, 404)
 
     assert not call.failures, "\n".join(call.failures)
     # Every operation of the schema had an answer that worked and one that was a problem.
