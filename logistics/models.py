@@ -440,8 +440,9 @@ class WebhookEndpoint(TimeStampedModel):
     still valid (`previous_secret_until`), deliveries carry a signature with each.
     """
 
+    # Indexed by `webhookendpoint_channel` (channel first), not by an index of its own.
     channel = models.ForeignKey(
-        "orders.Channel", on_delete=models.CASCADE, related_name="webhook_endpoints"
+        "orders.Channel", on_delete=models.CASCADE, related_name="webhook_endpoints", db_index=False
     )
     url = models.URLField(max_length=2000)
     topics = ArrayField(models.CharField(max_length=32, choices=Topic.choices))

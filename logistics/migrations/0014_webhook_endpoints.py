@@ -125,6 +125,7 @@ class Migration(migrations.Migration):
                 (
                     "channel",
                     models.ForeignKey(
+                        db_index=False,
                         on_delete=django.db.models.deletion.CASCADE,
                         related_name="webhook_endpoints",
                         to="orders.channel",

@@ -5,8 +5,8 @@ inside the transaction that made the change; the deliveries are stored in that
 transaction and sent after commit, signed (logistics.services.partner_webhooks).
 
 Fan-out: one delivery per (event × active endpoint of the event's channel subscribed
-to its topic). A batch costs one indexed query for the endpoints of its channels
-(`webhookendpoint_channel`) and, when anyone is subscribed, one INSERT of the
+to its topic). A batch costs one prepared, indexed query for the endpoints of its channels
+(`logistics.sql.webhook_subscribers`) and, when anyone is subscribed, one INSERT of the
 deliveries, whatever the number of events: order intake publishes order.created for
 every order, and a channel nobody subscribed costs just that one query.
 """
@@ -19,7 +19,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from logistics.models import WebhookEndpoint
+from logistics import sql
 from logistics.services.partner_webhooks import (
     PartnerWebhookMessage,
     partner_webhooks_enqueue_many,
@@ -52,12 +52,8 @@ def partner_events_publish_many(*, events: Sequence[PartnerEvent]) -> int:
     if not events:
         return 0
     subscribers: dict[int, list[tuple[int, str, list[str]]]] = {}
-    for endpoint_id, channel_id, url, topics in (
-        WebhookEndpoint.objects.filter(
-            channel_id__in={event.channel_id for event in events}, active=True
-        )
-        .order_by("pk")
-        .values_list("pk", "channel_id", "url", "topics")
+    for endpoint_id, channel_id, url, topics in sql.webhook_subscribers(
+        channel_ids=sorted({event.channel_id for event in events})
     ):
         subscribers.setdefault(channel_id, []).append((endpoint_id, url, topics))
     if not subscribers:

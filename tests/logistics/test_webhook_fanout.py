@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from logistics.models import PartnerWebhookDelivery
+from logistics import sql
+from logistics.models import PartnerWebhookDelivery, WebhookEndpoint
 from logistics.services import partner_webhooks
 from logistics.services.partner_events import (
     PartnerEvent,
@@ -147,3 +148,19 @@ def test_a_changed_url_takes_the_next_attempt_there():
     assert str(seen[0].url) == "https://b.test/h"
     delivery.refresh_from_db()
     assert delivery.url == "https://b.test/h"
+
+
+def test_the_subscribers_statement_matches_its_orm_equivalent():
+    channels = ChannelFactory.create_batch(3)
+    WebhookEndpointFactory(channel=channels[0], topics=["stock.low", "order.created"])
+    WebhookEndpointFactory(channel=channels[0], active=False)
+    WebhookEndpointFactory(channel=channels[1], topics=["inbound.received"])
+    WebhookEndpointFactory(channel=channels[2])
+    ids = [channels[0].pk, channels[1].pk, 10**9]
+    expected = list(
+        WebhookEndpoint.objects.filter(channel_id__in=ids, active=True)
+        .order_by("pk")
+        .values_list("pk", "channel_id", "url", "topics")
+    )
+    assert sql.webhook_subscribers(channel_ids=ids) == expected
+    assert len(expected) == 2
