@@ -21,6 +21,7 @@ from orders.services.edits import order_edit
 from orders.services.holds import order_hold_place
 from orders.services.intake import order_create
 from tests.inventory.helpers import channel_with_warehouses, product, stock, warehouses
+from tests.logistics.factories import WebhookEndpointFactory
 from tests.logistics.helpers import FakeAdapter, in_thread, sandbox_provider
 
 ADDRESS = {
@@ -323,9 +324,8 @@ def test_nothing_changed_writes_nothing():
 
 @pytest.mark.django_db
 def test_edit_publishes_order_updated_with_the_order_and_changes():
-    channel, *_ = _world(
-        webhook_url="https://partner.test/hooks", webhook_secret="whsec_cGFydG5lcg=="
-    )
+    channel, *_ = _world()
+    WebhookEndpointFactory(channel=channel, topics=["order.updated"])
     order = _order(channel)
     _edit(order, lines=[{"sku": "SHIRT", "quantity": 1}, {"sku": "MUG", "quantity": 1}])
     delivery = PartnerWebhookDelivery.objects.get(order=order, event="order.updated")
