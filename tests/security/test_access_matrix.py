@@ -24,11 +24,13 @@ from backoffice.models import BulkJob
 from core import roles
 from economics.models import Dispute, Invoice
 from inventory.models import InboundShipment
+from logistics.models import PartnerWebhookDelivery
+from logistics.services.partner_events import partner_event_publish
 from orders.models import Hold
 from partners.services import api_key_create, api_key_revoke
 from returns.models import ReturnRequest
 from tests.inventory.factories import StockLevelFactory, WarehouseFactory
-from tests.logistics.factories import ShipmentFactory
+from tests.logistics.factories import ShipmentFactory, WebhookEndpointFactory
 from tests.orders.factories import ChannelFactory, OrderFactory
 
 SECRET_MARK = "victim-secret@example.com"
@@ -64,6 +66,8 @@ def world(db, make_user):
         invoice=invoice, shipment=shipment, kind="not_invoiced", expected=1, difference=-1,
         note=SECRET_MARK,
     )  # fmt: skip
+    endpoint = WebhookEndpointFactory(channel=channel, topics=["order.shipped"])
+    partner_event_publish(channel_id=channel.pk, topic="order.shipped", data={"n": 1})
     return {
         "channel": channel,
         "order": order,
@@ -77,6 +81,8 @@ def world(db, make_user):
         "invoice_id": invoice.pk,
         "dispute_id": dispute.pk,
         "kind": "packing-slip",
+        "endpoint_id": endpoint.pk,
+        "delivery_id": PartnerWebhookDelivery.objects.get(endpoint=endpoint).pk,
     }
 
 
@@ -118,6 +124,12 @@ API_OBJECT_URLS = [
     ("POST", "/api/v1/orders/{number}/returns/"),
     ("GET", "/api/v1/inbound-shipments/{number}/"),
     ("POST", "/api/v1/inbound-shipments/{number}/cancel/"),
+    ("GET", "/api/v1/webhook-endpoints/{endpoint_id}/"),
+    ("PATCH", "/api/v1/webhook-endpoints/{endpoint_id}/"),
+    ("DELETE", "/api/v1/webhook-endpoints/{endpoint_id}/"),
+    ("POST", "/api/v1/webhook-endpoints/{endpoint_id}/rotate-secret"),
+    ("GET", "/api/v1/webhook-endpoints/{endpoint_id}/deliveries/"),
+    ("POST", "/api/v1/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/retry"),
 ]
 API_COLLECTION_URLS = [
     ("GET", "/api/v1/orders/"),
@@ -126,6 +138,8 @@ API_COLLECTION_URLS = [
     ("GET", "/api/v1/inventory/?sku=X"),
     ("GET", "/api/v1/inbound-shipments/"),
     ("POST", "/api/v1/inbound-shipments/"),
+    ("GET", "/api/v1/webhook-endpoints/"),
+    ("POST", "/api/v1/webhook-endpoints/"),
 ]
 
 
@@ -136,6 +150,8 @@ def test_api_url_list_covers_every_v1_route():
         "<order_number:number>": "{number}",
         "<int:shipment_id>": "{shipment_id}",
         "<slug:kind>": "packing-slip",
+        "<int:endpoint_id>": "{endpoint_id}",
+        "<int:delivery_id>": "{delivery_id}",
     }
     routes = set()
     for p in v1:
