@@ -231,7 +231,13 @@ class WebhookEndpointAdmin(SecretFieldsAdminMixin, BigTableAdminMixin, admin.Mod
         ("Signing", {"fields": ["secret", "previous_secret_until"]}),
         ("Health", {"fields": ["failing_since", "disabled_at", "disabled_reason"]}),
     ]
-    actions = ["enable"]
+    actions = ["enable", "disable"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # On an existing endpoint `active` changes through the actions (the service keeps
+        # the failure clock and the disabled fields in step).
+        readonly = list(super().get_readonly_fields(request, obj))
+        return [*readonly, "active"] if obj is not None else readonly
 
     def save_model(self, request, obj, form, change):
         generated = ""
@@ -251,3 +257,14 @@ class WebhookEndpointAdmin(SecretFieldsAdminMixin, BigTableAdminMixin, admin.Mod
         for endpoint in disabled:
             webhook_endpoint_update(endpoint=endpoint, active=True)
         self.message_user(request, f"{len(disabled)} endpoint(s) enabled again.")
+
+    @admin.action(description="Disable the selected endpoints", permissions=["change"])
+    def disable(self, request, queryset):
+        active = list(queryset.filter(active=True))
+        for endpoint in active:
+            webhook_endpoint_update(
+                endpoint=endpoint,
+                active=False,
+                reason=f"Disabled by Consign staff ({request.user.get_username()}).",
+            )
+        self.message_user(request, f"{len(active)} endpoint(s) disabled.")

@@ -140,9 +140,11 @@ def webhook_endpoint_update(
     topics: Iterable[str] | None = None,
     description: str | None = None,
     active: bool | None = None,
+    reason: str = "",
 ) -> WebhookEndpoint:
     """Change what is given (None: unchanged). `active=True` re-enables a disabled endpoint
-    and restarts its failure clock. Raises ValidationFailed, NotFound."""
+    and restarts its failure clock; `active=False` pauses it (`reason` says who did).
+    Raises ValidationFailed, NotFound."""
     endpoint = _locked(endpoint)
     fields = ["updated_at"]
     if url is not None:
@@ -161,9 +163,11 @@ def webhook_endpoint_update(
             endpoint.failing_since = None
             fields += ["disabled_at", "disabled_reason", "failing_since"]
         elif not active and endpoint.active:
+            # Switched off on purpose: no failure clock, and not an operations exception.
             endpoint.disabled_at = timezone.now()
-            endpoint.disabled_reason = "Disabled by the partner."
-            fields += ["disabled_at", "disabled_reason"]
+            endpoint.disabled_reason = reason or "Disabled by the partner."
+            endpoint.failing_since = None
+            fields += ["disabled_at", "disabled_reason", "failing_since"]
         endpoint.active = active
         fields.append("active")
     endpoint.save(update_fields=fields)

@@ -16,7 +16,10 @@ from core.roles import OPERATIONS_MANAGER, roles_sync
 from logistics.models import PartnerWebhookDelivery, WebhookEndpoint
 from logistics.services import partner_webhooks
 from logistics.services.partner_events import partner_event_publish
-from logistics.services.webhook_endpoints import webhook_endpoints_disable_failing
+from logistics.services.webhook_endpoints import (
+    webhook_endpoint_update,
+    webhook_endpoints_disable_failing,
+)
 from tests.logistics.factories import WebhookEndpointFactory
 
 pytestmark = pytest.mark.django_db
@@ -117,3 +120,28 @@ def test_staff_without_the_permission_cannot_enable(client):
     assert client.post(action).status_code == 403
     endpoint.refresh_from_db()
     assert endpoint.active is False
+
+
+def test_an_endpoint_the_partner_paused_is_not_an_exception():
+    endpoint = _failing_for(10)
+    webhook_endpoint_update(endpoint=endpoint, active=False)
+    endpoint.refresh_from_db()
+    assert endpoint.failing_since is None
+    assert endpoint.disabled_reason == "Disabled by the partner."
+    assert webhook_endpoints_disable_failing(now=timezone.now() + dt.timedelta(days=9)) == []
+    assert (
+        exception_queue(kind="webhook_endpoint_disabled")["webhook_endpoint_disabled"]["count"] == 0
+    )
+
+
+def test_admin_actions_disable_and_enable_through_the_service(admin_client):
+    endpoint = _failing_for(100)
+    webhook_endpoints_disable_failing()
+    url = reverse("admin:logistics_webhookendpoint_changelist")
+    admin_client.post(url, {"action": "enable", "_selected_action": [endpoint.pk]})
+    endpoint.refresh_from_db()
+    assert (endpoint.active, endpoint.failing_since, endpoint.disabled_at) == (True, None, None)
+    admin_client.post(url, {"action": "disable", "_selected_action": [endpoint.pk]})
+    endpoint.refresh_from_db()
+    assert endpoint.active is False
+    assert endpoint.disabled_reason.startswith("Disabled by Consign staff")
