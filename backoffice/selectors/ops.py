@@ -234,12 +234,6 @@ def _asn_refused_rows(kind: str, f: _QueueFilter) -> _KindRows:
     qs = AsnOutbox.objects.filter(status__in=[AsnOutbox.Status.REJECTED, AsnOutbox.Status.FAILED])
     if f.channel_code:
         qs = qs.filter(inbound__channel__code=f.channel_code)
-def _webhook_endpoint_disabled_rows(kind: str, f: _QueueFilter) -> _KindRows:
-    # Disabled by the auto-disable sweep (every delivery failed for
-    # PARTNER_WEBHOOK_DISABLE_AFTER_HOURS); ones the partner switched off are theirs.
-    qs = WebhookEndpoint.objects.filter(active=False, failing_since__isnull=False)
-    if f.channel_code:
-        qs = qs.filter(channel__code=f.channel_code)
     items = [
         ExceptionItem(
             kind=kind,
@@ -253,6 +247,20 @@ def _webhook_endpoint_disabled_rows(kind: str, f: _QueueFilter) -> _KindRows:
         for row in qs.select_related("inbound__warehouse__provider").order_by("updated_at")[
             : f.limit
         ]
+    ]
+    return capped_count(qs), items
+
+
+def _webhook_endpoint_disabled_rows(kind: str, f: _QueueFilter) -> _KindRows:
+    # Disabled by the auto-disable sweep (every delivery failed for
+    # PARTNER_WEBHOOK_DISABLE_AFTER_HOURS); ones the partner switched off are theirs.
+    qs = WebhookEndpoint.objects.filter(active=False, failing_since__isnull=False)
+    if f.channel_code:
+        qs = qs.filter(channel__code=f.channel_code)
+    items = [
+        ExceptionItem(
+            kind=kind,
+            order=None,
             since=endpoint.disabled_at or endpoint.updated_at,
             subject=f"{endpoint.channel.code}: {endpoint.url}",
             detail=endpoint.disabled_reason,

@@ -1,4 +1,4 @@
-"""Channel.webhook_url/webhook_secret moved to logistics.WebhookEndpoint (logistics.0015)."""
+"""Channel.webhook_url/webhook_secret moved to logistics.WebhookEndpoint (logistics.0016)."""
 
 from django.db import migrations
 
@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
     dependencies = [
         ("orders", "0010_orderevent_order_edited"),
-        ("logistics", "0015_webhook_endpoints_from_channels"),
+        ("logistics", "0016_webhook_endpoints_from_channels"),
     ]
 
     operations = [

@@ -241,7 +241,7 @@ def test_migration_encrypts_plaintext_already_stored_and_back():
         executor.migrate(leaves)
         assert SECRET not in _raw("logistics_provider", "webhook_secret", provider.pk)
         assert TOKEN not in _raw("logistics_provider", "api_token", provider.pk)
-        # The channel's secret moved to its webhook endpoint (logistics 0015), still encrypted.
+        # The channel's secret moved to its webhook endpoint (logistics 0016), still encrypted.
         endpoint = WebhookEndpoint.objects.get(channel_id=channel.pk)
         assert SECRET not in _raw("logistics_webhookendpoint", "secret", endpoint.pk)
         migrated = Provider.objects.get(code="legacy")

@@ -1,4 +1,4 @@
-"""logistics 0015: each channel's webhook URL and secret become a webhook endpoint."""
+"""logistics 0016: each channel's webhook URL and secret become a webhook endpoint."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from logistics.models import PartnerWebhookDelivery, WebhookEndpoint
 from logistics.services.partner_events import partner_event_publish
 
 BEFORE = [
-    ("logistics", "0014_webhook_endpoints"),
+    ("logistics", "0015_webhook_endpoints"),
     ("orders", "0009_shipped_within_ordered_folded"),
 ]
 SECRET = "whsec_bWlncmF0ZWQtY2hhbm5lbC1zZWNyZXQtMDEyMzQ1"

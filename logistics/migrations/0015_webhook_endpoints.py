@@ -9,7 +9,7 @@ import core.secrets
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("logistics", "0013_partner_webhook_rest_cancelled"),
+        ("logistics", "0014_asn_outbox"),
         ("orders", "0009_shipped_within_ordered_folded"),
     ]
 

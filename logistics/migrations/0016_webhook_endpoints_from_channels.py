@@ -2,7 +2,7 @@
 
 The endpoint subscribes to every topic the channel received before, keeps the same
 secret (copied as the stored token: the plaintext is never read), and takes over the
-channel's delivery log. orders.0010 then removes Channel.webhook_url/webhook_secret.
+channel's delivery log. orders.0011 then removes Channel.webhook_url/webhook_secret.
 Backwards, a channel gets its oldest endpoint's URL and secret again.
 """
 
@@ -58,7 +58,7 @@ def endpoints_to_channels(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("logistics", "0014_webhook_endpoints"),
+        ("logistics", "0015_webhook_endpoints"),
         ("orders", "0009_shipped_within_ordered_folded"),
     ]
 
