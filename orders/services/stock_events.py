@@ -27,6 +27,7 @@ from inventory.selectors import (
     stock_changes_cursor,
     stock_changes_since,
 )
+from logistics.models import WebhookEndpoint
 from logistics.services.partner_events import PartnerEvent, partner_events_publish_many
 from logistics.webhook_topics import Topic
 from orders.models import Channel, ChannelWarehouse, PartnerFeedCursor
@@ -92,9 +93,13 @@ def _cursor_store(row: PartnerFeedCursor, cursor: ChangesCursor) -> None:
 
 
 def _channels_listening() -> list[Channel]:
-    """The channels that may hear stock.changed, with the warehouses they sell from."""
+    """The channels with an active endpoint subscribed to stock.changed, with the
+    warehouses they sell from (the others cost nothing here)."""
+    listening = WebhookEndpoint.objects.filter(
+        active=True, topics__contains=[Topic.STOCK_CHANGED]
+    ).values("channel_id")
     return list(
-        Channel.objects.filter(is_active=True, fulfilment_rules__isnull=False)
+        Channel.objects.filter(is_active=True, fulfilment_rules__isnull=False, pk__in=listening)
         .distinct()
         .order_by("pk")
         .prefetch_related("warehouses")

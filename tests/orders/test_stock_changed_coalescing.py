@@ -15,11 +15,13 @@ from openapi_schema_validator import OAS30Validator, validate
 
 from inventory.models import AdjustmentReason
 from inventory.services.stock import stock_adjust, stock_receive
+from logistics.models import PartnerWebhookDelivery, WebhookEndpoint
 from logistics.services import partner_events
 from orders.models import ChannelWarehouse, PartnerFeedCursor
 from orders.services import stock_events
 from orders.tasks import stock_changed_publish_task
 from tests.inventory.factories import ProductFactory, StockLevelFactory, WarehouseFactory
+from tests.logistics.factories import WebhookEndpointFactory
 from tests.orders.factories import ChannelFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -46,6 +48,8 @@ def world():
     ChannelWarehouse.objects.create(channel=shop, warehouse=ams)
     ChannelWarehouse.objects.create(channel=shop, warehouse=ber)
     ChannelWarehouse.objects.create(channel=market, warehouse=ber)
+    for channel in (shop, market):
+        WebhookEndpointFactory(channel=channel, topics=["stock.changed"])
     mug, cap = ProductFactory(sku="MUG"), ProductFactory(sku="CAP")
     for product in (mug, cap):
         for warehouse in (ams, ber):
@@ -166,3 +170,19 @@ def test_overlapping_runs_publish_a_window_once(world, published):
         thread.join()
     assert sorted(counts) == [0, 2]
     assert sorted(e.channel_id for e in published) == sorted([world["shop"].pk, world["market"].pk])
+
+
+def test_only_channels_subscribed_to_stock_changed_hear_it_and_get_a_delivery(world, published):
+    WebhookEndpoint.objects.filter(channel=world["market"]).update(topics=["order.shipped"])
+    stock_adjust(
+        product=world["mug"], warehouse=world["ber"], delta=-1, reason=AdjustmentReason.LOST
+    )
+
+    assert stock_events.stock_changed_publish() == 1
+
+    assert [event.channel_id for event in published] == [world["shop"].pk]
+    delivery = PartnerWebhookDelivery.objects.get(event="stock.changed")
+    assert delivery.channel_id == world["shop"].pk
+    assert delivery.payload["data"] == {
+        "items": [{"sku": "MUG", "available": 19}]
+    }  # AMS 10 + BER 9

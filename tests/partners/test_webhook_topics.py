@@ -20,7 +20,7 @@ from inventory.models import AdjustmentReason
 from inventory.services.stock import stock_adjust, stock_thresholds_set
 from logistics import webhook_signing
 from logistics.adapters.base import TrackingUpdate
-from logistics.models import PartnerWebhookDelivery, Shipment, TrackingStatus
+from logistics.models import PartnerWebhookDelivery, Shipment, TrackingStatus, WebhookEndpoint
 from logistics.services import partner_events, partner_webhooks, tracking
 from logistics.webhook_topics import Topic
 from orders.models import ChannelWarehouse, Hold, Order
@@ -104,15 +104,7 @@ def _bodies(schema, events, *topics) -> list[dict]:
 
 def _subscribe(channel) -> None:
     """An endpoint of the channel subscribed to every topic."""
-    import logistics.models
-
-    endpoint_model = getattr(logistics.models, "WebhookEndpoint", None)
-    if endpoint_model is None:  # before endpoints by topic: the channel's one URL
-        channel.webhook_url = "https://partner.test/hook"
-        channel.webhook_secret = SECRET
-        channel.save(update_fields=["webhook_url", "webhook_secret"])
-        return
-    endpoint_model.objects.create(
+    WebhookEndpoint.objects.create(
         channel=channel, url="https://partner.test/hook", topics=list(Topic.values), secret=SECRET
     )
 

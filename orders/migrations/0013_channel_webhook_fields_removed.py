@@ -5,7 +5,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("orders", "0010_orderevent_order_edited"),
+        ("orders", "0012_feed_cursor_snapshot"),
         ("logistics", "0016_webhook_endpoints_from_channels"),
     ]
 
