@@ -54,9 +54,18 @@ class Product(TimeStampedModel):
         max_length=3, blank=True, default="", validators=[currency_code_validator]
     )
     is_active = models.BooleanField(default=True)
+    # The shared catalogue (docs/decisions/0008): who wrote the product last through the
+    # partner API; null for staff and imports. orders.Channel, named by string (no import).
+    updated_by_channel = models.ForeignKey(
+        "orders.Channel", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["sku"]
+        indexes = [
+            # The partner API's catalogue feed: keyset on (updated_at, id).
+            models.Index(fields=["updated_at", "id"], name="product_updated"),
+        ]
         constraints = [
             models.CheckConstraint(condition=~Q(sku=""), name="product_sku_not_blank"),
             models.CheckConstraint(
@@ -71,6 +80,30 @@ class Product(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.sku} {self.name}"
+
+
+class ProductBarcode(models.Model):
+    """Every barcode of a product, each on one product only: the table barcode lookups use.
+
+    `Product.barcode` is the primary one (printed on documents, shown on screens); a
+    database trigger (migration 0009) keeps it in this table too, so whatever writes
+    that column (admin, import, demo, tests) keeps the two in step, and a primary
+    barcode another product already has is refused like any duplicate here.
+    """
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="barcodes")
+    barcode = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["product", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["barcode"], name="productbarcode_unique"),
+            models.CheckConstraint(condition=~Q(barcode=""), name="productbarcode_not_blank"),
+        ]
+
+    def __str__(self) -> str:
+        return self.barcode
 
 
 class Warehouse(TimeStampedModel):

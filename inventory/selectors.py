@@ -17,6 +17,7 @@ from inventory.models import (
     Allocation,
     InboundLine,
     InboundShipment,
+    Product,
     StockLevel,
     StockSnapshot,
     Warehouse,
@@ -25,9 +26,14 @@ from inventory.sql import (
     CHANGES_CURSOR_SQL,
     INBOUND_PAGE_SQL,
     LEDGER_DRIFT_SQL,
+    PRODUCTS_PAGE_SQL,
     STOCK_CHANGES_SINCE_SQL,
+    product_json_by_sku,
+    products_json,
     stock_feed_page_sql,
 )
+
+__all__ = ["PRODUCTS_PAGE_SQL", "products_json"]  # the catalogue's JSON, for the partner API
 
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
@@ -330,3 +336,37 @@ def inbound_data(*, inbound: InboundShipment) -> dict[str, Any]:
         if inbound.status == InboundShipment.Status.RECEIVED
         else None,
     }
+
+
+# --- the shared catalogue (partner API) -------------------------------------------------
+
+
+def catalogue_products() -> QuerySet[Product]:
+    """Every product of the shared catalogue (lazy; the partner API pages it by updated_at)."""
+    return Product.objects.all()
+
+
+def product_detail_json(*, sku: str) -> str:
+    """The partner API's JSON text of the product `sku`; NotFound (product_not_found) if none."""
+    found = product_json_by_sku(sku=sku)
+    if found is None:
+        raise NotFound(f"No product {sku!r}.", code="product_not_found")
+    return found
+
+
+def product_for_code(*, code: str) -> Product | None:
+    """The product a scanned or typed code names: any of its barcodes, else its SKU; exact
+    first, then in any case (a barcode before a SKU, the oldest product on a tie)."""
+    code = code.strip()
+    if not code:
+        return None
+    exact = (
+        Product.objects.filter(barcodes__barcode=code).first()
+        or Product.objects.filter(sku=code).first()
+    )
+    if exact is not None:
+        return exact
+    return (
+        Product.objects.filter(barcodes__barcode__iexact=code).order_by("pk").first()
+        or Product.objects.filter(sku__iexact=code).order_by("pk").first()
+    )

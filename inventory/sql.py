@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from django.db import connection
 from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
 
@@ -450,3 +451,77 @@ def stock_feed_page_sql(*, by_warehouse: bool, changed: str | None) -> str:
         " EXISTS (SELECT 1 FROM page WHERE page.n > %(size)s),"
         f" {SNAPSHOT_SQL}"
     )
+
+
+# --- The catalogue (partner API products; inventory.services.catalogue) ------------------
+# Tests: tests/inventory/test_catalogue.py (each statement against its ORM equivalent).
+
+# Advisory-lock namespace of catalogue writes (first key of pg_advisory_xact_lock(int, int)):
+# a writer holds the SKUs and barcodes it writes until it commits, so two writers naming
+# the same SKU or barcode run one after the other (no lost update, no unique violation).
+CATALOGUE_LOCK_NAMESPACE = 7101
+# Takes the locks of the names in %s (text[]) in one statement, in key order (no deadlock
+# between two writers); returns how many distinct keys it holds.
+CATALOGUE_LOCK_SQL = f"""
+SELECT count(pg_advisory_xact_lock({CATALOGUE_LOCK_NAMESPACE}, k)) FROM (
+    SELECT DISTINCT hashtext(name) AS k FROM unnest(%s::text[]) AS name ORDER BY k
+) AS keys
+"""
+
+
+def _product_json(alias: str) -> str:
+    """SQL json of the product row `alias`, as partners.api.products.ProductSerializer
+    renders it: barcodes primary first, then in the order they were added."""
+    barcodes = json_array(
+        f"SELECT json_agg(b.barcode ORDER BY (b.barcode = {alias}.barcode) IS TRUE DESC, b.id) "
+        f"FROM inventory_productbarcode b WHERE b.product_id = {alias}.id"
+    )
+    return f"""json_build_object(
+        'sku', {alias}.sku, 'name', {alias}.name, 'barcodes', {barcodes},
+        'weight_grams', {alias}.weight_grams, 'length_mm', {alias}.length_mm,
+        'width_mm', {alias}.width_mm, 'height_mm', {alias}.height_mm,
+        'hs_code', {alias}.hs_code, 'country_of_origin', {alias}.country_of_origin,
+        'customs_description', {alias}.customs_description,
+        'customs_value', {alias}.customs_value::text,
+        'customs_currency', {alias}.customs_currency, 'active', {alias}.is_active,
+        'created_at', {utc_iso(f"{alias}.created_at")},
+        'updated_at', {utc_iso(f"{alias}.updated_at")})"""
+
+
+# A page of the catalogue feed for core.pagination.KeysetPagination.page_response: the
+# JSON array of the products of `page(pk, n)` in page order.
+PRODUCTS_PAGE_SQL = f"""
+    SELECT COALESCE(json_agg({_product_json("p")} ORDER BY page.n), '[]'::json)::text
+    FROM page JOIN inventory_product p ON p.id = page.pk
+"""
+# id and JSON text of the products whose ids are in %s (bigint[]).
+PRODUCTS_JSON_SQL = f"""
+    SELECT p.id, {_product_json("p")}::text FROM inventory_product p WHERE p.id = ANY(%s)
+"""
+# JSON text of the product whose SKU is %s.
+PRODUCT_JSON_BY_SKU_SQL = (
+    f"SELECT {_product_json('p')}::text FROM inventory_product p WHERE p.sku = %s"
+)
+
+
+def catalogue_lock(*, names: Sequence[str]) -> None:
+    """Hold the catalogue locks of `names` ("sku:…", "barcode:…") until the transaction ends."""
+    with connection.cursor() as cursor:
+        cursor.execute(CATALOGUE_LOCK_SQL, [sorted(set(names))])
+
+
+def products_json(*, ids: Sequence[int]) -> dict[int, str]:
+    """The partner API's JSON text of each product in `ids`, by id (one statement)."""
+    if not ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(PRODUCTS_JSON_SQL, [list(ids)])
+        return dict(cursor.fetchall())
+
+
+def product_json_by_sku(*, sku: str) -> str | None:
+    """The partner API's JSON text of the product `sku`, or None."""
+    with connection.cursor() as cursor:
+        cursor.execute(PRODUCT_JSON_BY_SKU_SQL, [sku])
+        row = cursor.fetchone()
+    return None if row is None else str(row[0])

@@ -32,8 +32,9 @@ class ChannelAdmin(BigTableAdminMixin, admin.ModelAdmin):
         "incoterm",
         "order_value_limit",
         "return_window_days",
+        "catalogue_write",
     ]
-    list_filter = ["is_active", "incoterm"]
+    list_filter = ["is_active", "incoterm", "catalogue_write"]
     search_fields = ["code", "name"]
     inlines = [ChannelWarehouseInline]
 

@@ -35,6 +35,12 @@ class Channel(TimeStampedModel):
     return_window_days = models.PositiveIntegerField(default=30)
     incoterm = models.CharField(max_length=3, choices=Incoterm.choices, default=Incoterm.DAP)
     # Webhook URLs and secrets: logistics.WebhookEndpoint (several per channel, by topic).
+    catalogue_write = models.BooleanField(
+        default=False,
+        help_text="May create and change products in the shared catalogue through the "
+        "partner API (PUT /api/v1/products/{sku}/, POST /api/v1/products/batch). Every "
+        "channel may read it.",
+    )
 
     class Meta:
         ordering = ["code"]

@@ -18,6 +18,7 @@ from partners.api.orders import (
     OrderListCreateApi,
     OrderShipmentsApi,
 )
+from partners.api.products import ProductBatchApi, ProductDetailApi, ProductListApi
 from partners.api.returns import OrderReturnsApi
 from partners.api.shipments import ShipmentDocumentApi
 from partners.api.webhook_endpoints import (
@@ -41,6 +42,22 @@ class OrderNumberConverter:
 
 
 register_converter(OrderNumberConverter, "order_number")
+
+
+class SkuConverter:
+    # Any SKU a product can have (64 characters, "/" included when sent as is or as %2F):
+    # new SKUs follow inventory.services.catalogue.SKU_PATTERN, older ones are read as
+    # they are. products/batch (no trailing slash) stays the batch.
+    regex = r"[^\x00]{1,64}"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(SkuConverter, "sku")
 
 app_name = "api"
 
@@ -99,6 +116,9 @@ v1 = [
         WebhookDeliveryRetryApi.as_view(),
         name="webhook-delivery-retry",
     ),
+    path("products/", ProductListApi.as_view(), name="product-list"),
+    path("products/batch", ProductBatchApi.as_view(), name="product-batch"),
+    path("products/<sku:sku>/", ProductDetailApi.as_view(), name="product-detail"),
 ]
 
 urlpatterns = [

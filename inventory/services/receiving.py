@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from core.errors import Conflict, IllegalTransition, NotFound, ValidationFailed
@@ -23,6 +23,7 @@ from core.models import column_range
 from core.users import ActingUser, recorded_user
 from inventory import error_codes
 from inventory.models import InboundLine, InboundReceipt, InboundShipment, Product, Warehouse
+from inventory.selectors import product_for_code
 from inventory.services.stock import require_positive, stock_receive
 
 RECEIVED_MAX = column_range(InboundLine, "received_quantity")[1]
@@ -209,22 +210,13 @@ def inbound_cancel(*, inbound: InboundShipment, user: ActingUser | None = None) 
 
 
 def product_by_code(*, code: str) -> Product:
-    """The product whose barcode or SKU is `code` (what a scanner or a person typed), in any case.
+    """The product one of whose barcodes, or whose SKU, is `code` (what a scanner or a
+    person typed), in any case (inventory.selectors.product_for_code).
 
     An exact match wins over one in another case (SKUs are unique only as typed).
     Raises NotFound (unknown_sku).
     """
-    code = (code or "").strip()
-    product = None
-    if code:
-        # Exact first: it uses the unique indexes; the case-insensitive fallback only runs
-        # for a code typed in another case (a handheld's keyboard, a lower-case label).
-        product = (
-            Product.objects.filter(Q(barcode=code) | Q(sku=code)).order_by("-barcode").first()
-            or Product.objects.filter(Q(barcode__iexact=code) | Q(sku__iexact=code))
-            .order_by("-barcode", "pk")
-            .first()
-        )
+    product = product_for_code(code=code or "")
     if product is None:
         raise NotFound(
             f"No product has the barcode or SKU {code!r}.",

@@ -1,0 +1,493 @@
+"""Partner API: the shared product catalogue (docs/decisions/0008).
+
+Every channel reads every product; a channel with `catalogue_write` creates and
+changes them (PUT one, POST a batch of up to 1,000). Product JSON is rendered by
+Postgres (inventory/sql.py); ProductSerializer documents it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import django_filters
+from django.core.validators import RegexValidator
+from django.urls import reverse
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+)
+from rest_framework import serializers, status
+
+from core.errors import DomainError, ValidationFailed
+from core.pagination import KeysetPagination
+from core.problems import flatten_errors, problem_body
+from core.serializers import StrictSerializer
+from inventory.models import Product
+from inventory.selectors import (
+    PRODUCTS_PAGE_SQL,
+    catalogue_products,
+    product_detail_json,
+    products_json,
+)
+from inventory.services.catalogue import (
+    BARCODE_PATTERN,
+    MAX_BARCODES,
+    MAX_BATCH,
+    SKU_PATTERN,
+    ProductUpsert,
+    UpsertOutcome,
+    product_upsert,
+    products_upsert_batch,
+)
+from orders.filters import QueryFilterBackend, UtcDateTimeFilter
+from orders.iso import currency_places, is_country
+from partners import error_codes
+from partners import schema as api_schema
+from partners.idempotency import idempotent
+from partners.views import PartnerApiView, json_text_response
+
+MAX_INT = 2_147_483_647
+
+PRODUCT_EXAMPLE = {
+    "name": "T-shirt black M",
+    "barcodes": ["8712345678906", "08712345678906"],
+    "weight_grams": 180,
+    "length_mm": 300,
+    "width_mm": 250,
+    "height_mm": 20,
+    "hs_code": "610910",
+    "country_of_origin": "PT",
+    "customs_description": "Cotton T-shirt",
+    "customs_value": "6.50",
+    "customs_currency": "EUR",
+    "active": True,
+}
+
+
+class CatalogueReadOnly(DomainError):
+    status = 403
+    title = "Catalogue is read-only for this channel"
+    code = error_codes.CATALOGUE_READ_ONLY
+
+
+class ProductSerializer(serializers.Serializer):
+    """A product of the shared catalogue, as the API answers it."""
+
+    class Meta:
+        ref_name = "Product"
+
+    sku = serializers.CharField()
+    name = serializers.CharField()
+    barcodes = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Every barcode of the product, the primary one (printed on documents) first.",
+    )
+    weight_grams = serializers.IntegerField()
+    length_mm = serializers.IntegerField()
+    width_mm = serializers.IntegerField()
+    height_mm = serializers.IntegerField()
+    hs_code = serializers.CharField(help_text="6 to 10 digits, or empty.")
+    country_of_origin = serializers.CharField(help_text="ISO 3166-1 alpha-2, or empty.")
+    customs_description = serializers.CharField()
+    customs_value = serializers.DecimalField(
+        max_digits=14, decimal_places=4, allow_null=True, coerce_to_string=True
+    )
+    customs_currency = serializers.CharField(help_text="ISO 4217 of customs_value, or empty.")
+    active = serializers.BooleanField(help_text="False: orders for it are refused.")
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class ProductInputSerializer(StrictSerializer):
+    """The fields an upsert sets; a field left out keeps its value (a new product: default)."""
+
+    class Meta:
+        ref_name = "ProductUpsert"
+
+    name = serializers.CharField(max_length=200, help_text="Required for a new product.")
+    barcodes = serializers.ListField(
+        child=serializers.CharField(max_length=64, validators=[]),
+        max_length=MAX_BARCODES,
+        help_text=(
+            "Replaces the product's barcodes; the first is the primary one. Each barcode "
+            "belongs to one product: one held by another SKU is refused (barcode_taken). "
+            "`[]` removes them all."
+        ),
+    )
+    weight_grams = serializers.IntegerField(min_value=0, max_value=MAX_INT)
+    length_mm = serializers.IntegerField(min_value=0, max_value=MAX_INT)
+    width_mm = serializers.IntegerField(min_value=0, max_value=MAX_INT)
+    height_mm = serializers.IntegerField(min_value=0, max_value=MAX_INT)
+    hs_code = serializers.RegexField(
+        r"^([0-9]{6,10})?$", allow_blank=True, max_length=10, help_text="6 to 10 digits."
+    )
+    country_of_origin = serializers.CharField(
+        allow_blank=True, max_length=2, help_text="ISO 3166-1 alpha-2 in capitals, e.g. PT."
+    )
+    customs_description = serializers.CharField(allow_blank=True, max_length=200)
+    customs_value = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=4,
+        min_value=0,
+        allow_null=True,
+        coerce_to_string=True,
+        help_text="Decimal string per unit; needs customs_currency.",
+    )
+    customs_currency = serializers.CharField(
+        allow_blank=True, max_length=3, help_text="ISO 4217, e.g. EUR."
+    )
+    active = serializers.BooleanField()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.required = False
+        barcode_child = self.fields["barcodes"].child  # type: ignore[attr-defined]
+        barcode_child.validators.append(
+            RegexValidator(BARCODE_PATTERN, "1 to 64 printable ASCII, no spaces.")
+        )
+
+    def validate_country_of_origin(self, value: str) -> str:
+        if value and not is_country(value):
+            raise serializers.ValidationError(f"{value!r} is not an ISO 3166-1 alpha-2 code.")
+        return value
+
+    def validate_customs_currency(self, value: str) -> str:
+        if value and currency_places(value) is None:
+            raise serializers.ValidationError(f"{value!r} is not an ISO 4217 currency code.")
+        return value
+
+
+class BatchItemSerializer(ProductInputSerializer):
+    class Meta:
+        ref_name = "ProductBatchItem"
+
+    # An existing product keeps its SKU whatever it is: the service applies SKU_PATTERN
+    # to new SKUs only.
+    sku = serializers.CharField(
+        max_length=64,
+        help_text="A new SKU: 1 to 64 printable ASCII characters, no space at either end.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["sku"].required = True
+
+
+class BatchRequestSerializer(serializers.Serializer):
+    """Documents the batch body; items are validated one by one (a bad one refuses itself)."""
+
+    class Meta:
+        ref_name = "ProductBatch"
+
+    products = BatchItemSerializer(many=True, min_length=1, max_length=MAX_BATCH)
+
+
+class BatchResultSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "ProductBatchResult"
+
+    sku = serializers.CharField(allow_null=True, help_text="The item's SKU (null if it had none).")
+    status = serializers.ChoiceField(
+        choices=[200, 201, 422], help_text="201 created, 200 updated, 422 refused."
+    )
+    product = ProductSerializer(required=False, help_text="For 200 and 201.")
+    problem = api_schema.ProblemSerializer(required=False, help_text="For 422.")
+
+
+class BatchResponseSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "ProductBatchResponse"
+
+    results = BatchResultSerializer(many=True, help_text="One per item, in input order.")
+
+
+class ProductFilter(django_filters.FilterSet):
+    updated_after = UtcDateTimeFilter(
+        field_name="updated_at",
+        lookup_expr="gte",
+        help_text="ISO 8601, inclusive. To sync, pass the newest updated_at you have seen "
+        "minus 60 seconds (see the guarantee in docs/api.md).",
+    )
+
+    class Meta:
+        model = Product
+        fields: list[str] = []
+
+
+class CataloguePagination(KeysetPagination):
+    """Oldest change first: a feed read to the end has seen every product."""
+
+    orderings = {"updated_at": "updated_at"}
+    default_ordering = "updated_at"
+
+
+SKU_PARAMETER = OpenApiParameter(
+    name="sku",
+    type={"type": "string", "pattern": SKU_PATTERN, "maxLength": 64},
+    location=OpenApiParameter.PATH,
+    description="The product's SKU, percent-encoded where a path needs it (/, ?, #, %, space).",
+    examples=[OpenApiExample("SKU", value="TSHIRT-BLK-M")],
+)
+PRODUCT_NOT_FOUND = OpenApiResponse(
+    api_schema.ProblemSerializer,
+    description="No product with this SKU.",
+    examples=[
+        api_schema.problem_example(
+            "Unknown product", 404, "product_not_found", "Not found", "No product 'NOPE-1'."
+        )
+    ],
+)
+READ_ONLY = OpenApiResponse(
+    api_schema.ProblemSerializer,
+    description="The channel may read the catalogue but not change it.",
+    examples=[
+        api_schema.problem_example(
+            "Read-only channel",
+            403,
+            "catalogue_read_only",
+            "Catalogue is read-only for this channel",
+            "Channel 'marketplace' may not change the shared catalogue. Ask the Consign "
+            "operations team to give it catalogue write access (Channel admin).",
+        )
+    ],
+)
+BARCODE_TAKEN = api_schema.problem_example(
+    "Barcode taken",
+    422,
+    "barcode_taken",
+    "Validation failed",
+    "The product has invalid fields.",
+    errors=[{"field": "barcodes[0]", "message": "Barcode 8712345678906 belongs to SKU MUG-WHITE."}],
+    barcode_holders=[{"barcode": "8712345678906", "sku": "MUG-WHITE"}],
+)
+
+
+def _invalid(errors: Any) -> ValidationFailed:
+    return ValidationFailed(
+        "The product has invalid fields.",
+        code="invalid_product",
+        errors=flatten_errors(errors),
+    )
+
+
+class WritesCatalogue:
+    def catalogue_write_check(self) -> None:
+        channel = self.channel  # type: ignore[attr-defined]
+        if not channel.catalogue_write:
+            raise CatalogueReadOnly(
+                f"Channel {channel.code!r} may read the shared catalogue but not change it. "
+                "Ask the Consign operations team to give it catalogue write access "
+                "(Channel admin: 'Catalogue write')."
+            )
+
+
+class ProductListApi(PartnerApiView):
+    pagination_class = CataloguePagination
+    filter_backends = [QueryFilterBackend]
+    filterset_class = ProductFilter
+
+    def get_queryset(self):
+        return catalogue_products()
+
+    @extend_schema(
+        operation_id="products_list",
+        summary="The shared catalogue, oldest change first",
+        description=(
+            "Every product, whichever channel wrote it, ordered by `updated_at` then id. "
+            "Follow `next_cursor` to the end; to sync changes later, start again with "
+            "`updated_after` set to the newest `updated_at` you saw minus 60 seconds "
+            "(a write commits within that window) and keep the newest copy per SKU."
+        ),
+        responses={200: ProductSerializer(many=True), **api_schema.COMMON_READ_RESPONSES},
+    )
+    def get(self, request):
+        return self.paginator.page_response(
+            self.filter_queryset(self.get_queryset()),
+            request,
+            render_sql=PRODUCTS_PAGE_SQL,
+        )
+
+
+class ProductDetailApi(WritesCatalogue, PartnerApiView):
+    @extend_schema(
+        operation_id="products_retrieve",
+        summary="Read one product",
+        parameters=[SKU_PARAMETER],
+        responses={
+            200: ProductSerializer,
+            404: PRODUCT_NOT_FOUND,
+            **api_schema.COMMON_READ_RESPONSES,
+        },
+    )
+    def get(self, request, sku: str):
+        return json_text_response(product_detail_json(sku=sku))
+
+    @extend_schema(
+        operation_id="products_upsert",
+        summary="Create or update one product",
+        description=(
+            "Creates the product (201, `name` required) or changes the fields sent (200); "
+            "fields left out keep their value. Sending the same body again changes nothing "
+            "but `updated_at`. Needs the channel's catalogue write access (else 403). "
+            "`Idempotency-Key` is honoured as on POST."
+        ),
+        parameters=[SKU_PARAMETER, api_schema.IDEMPOTENCY_KEY_PARAMETER],
+        request=ProductInputSerializer,
+        responses={
+            200: OpenApiResponse(ProductSerializer, description="The product, updated."),
+            201: OpenApiResponse(ProductSerializer, description="The product, created."),
+            403: READ_ONLY,
+            409: OpenApiResponse(
+                api_schema.ProblemSerializer,
+                description="The Idempotency-Key is in flight.",
+                examples=[api_schema.IDEMPOTENCY_CONFLICT],
+            ),
+            422: OpenApiResponse(
+                api_schema.ProblemSerializer,
+                description="Invalid fields (`errors`), a barcode another SKU holds "
+                "(barcode_taken, `barcode_holders`), or a reused Idempotency-Key.",
+                examples=[
+                    api_schema.problem_example(
+                        "Validation failed",
+                        422,
+                        "invalid_product",
+                        "Validation failed",
+                        "The product has invalid fields.",
+                        errors=[{"field": "name", "message": "A new product needs a name."}],
+                    ),
+                    BARCODE_TAKEN,
+                    api_schema.IDEMPOTENCY_REUSED,
+                ],
+            ),
+            **api_schema.COMMON_WRITE_RESPONSES,
+        },
+        examples=[OpenApiExample("Product", value=PRODUCT_EXAMPLE, request_only=True)],
+    )
+    @idempotent
+    def put(self, request, sku: str):
+        self.catalogue_write_check()
+        serializer = ProductInputSerializer(data=request.data)
+        if not serializer.is_valid():
+            raise _invalid(serializer.errors)
+        product, created = product_upsert(
+            sku=sku, changes=serializer.validated_data, channel_id=self.channel.pk
+        )
+        body = products_json(ids=[product.pk])[product.pk]
+        if created:
+            location = reverse("api:product-detail", kwargs={"sku": sku})
+            return json_text_response(
+                body, status=status.HTTP_201_CREATED, headers={"Location": location}
+            )
+        return json_text_response(body)
+
+
+class ProductBatchApi(WritesCatalogue, PartnerApiView):
+    @extend_schema(
+        operation_id="products_batch",
+        summary="Create or update up to 1,000 products",
+        description=(
+            "Each item is an upsert as PUT /products/{sku}/ with its `sku`. Items are "
+            "independent: the answer is 200 with one result per item in input order, "
+            "`{sku, status: 201|200, product}` or `{sku, status: 422, problem}`. A SKU "
+            "given twice is refused the second time; a barcode moves between products in "
+            "two requests (drop it, then add it). Send an `Idempotency-Key` to retry safely."
+        ),
+        parameters=[api_schema.IDEMPOTENCY_KEY_PARAMETER],
+        request=BatchRequestSerializer,
+        responses={
+            200: BatchResponseSerializer,
+            403: READ_ONLY,
+            409: OpenApiResponse(
+                api_schema.ProblemSerializer,
+                description="The Idempotency-Key is in flight.",
+                examples=[api_schema.IDEMPOTENCY_CONFLICT],
+            ),
+            422: OpenApiResponse(
+                api_schema.ProblemSerializer,
+                description='Not `{"products": [1 to 1,000 items]}`, or a reused Idempotency-Key.',
+                examples=[api_schema.IDEMPOTENCY_REUSED],
+            ),
+            **api_schema.COMMON_WRITE_RESPONSES,
+        },
+        examples=[
+            OpenApiExample(
+                "Batch",
+                value={"products": [{"sku": "TSHIRT-BLK-M", **PRODUCT_EXAMPLE}]},
+                request_only=True,
+            )
+        ],
+    )
+    @idempotent
+    def post(self, request):
+        self.catalogue_write_check()
+        items = _batch_items(request.data)
+        # Each item's answer: an UpsertOutcome from the service, or its serializer's refusal.
+        answers: list[UpsertOutcome | None] = []
+        upserts: list[ProductUpsert] = []
+        for item in items:
+            serializer = BatchItemSerializer(data=item)
+            if serializer.is_valid():
+                data = dict(serializer.validated_data)
+                upserts.append(ProductUpsert(sku=data.pop("sku"), changes=data))
+                answers.append(None)
+            else:
+                sku = item.get("sku") if isinstance(item, dict) else None
+                answers.append(
+                    UpsertOutcome(
+                        sku=sku if isinstance(sku, str) else None,
+                        status=422,
+                        problem=_invalid(serializer.errors),
+                    )
+                )
+        written = iter(products_upsert_batch(items=upserts, channel_id=self.channel.pk))
+        outcomes = [answer or next(written) for answer in answers]
+        rendered = products_json(ids=[o.product.pk for o in outcomes if o.product is not None])
+        parts = []
+        for outcome in outcomes:
+            if outcome.product is not None:
+                parts.append(
+                    f'{{"sku":{json.dumps(outcome.sku)},"status":{outcome.status},'
+                    f'"product":{rendered[outcome.product.pk]}}}'
+                )
+            else:
+                body = {"sku": outcome.sku, "status": outcome.status}
+                if outcome.problem is not None:
+                    body["problem"] = _problem(outcome.problem)
+                parts.append(json.dumps(body))
+        return json_text_response('{"results":[' + ",".join(parts) + "]}")
+
+
+def _problem(problem: ValidationFailed) -> dict[str, Any]:
+    extra = dict(problem.extra)
+    if problem.errors:
+        extra["errors"] = problem.errors
+    return problem_body(
+        status=problem.status,
+        title=problem.title,
+        detail=problem.detail,
+        code=problem.code,
+        **extra,
+    )
+
+
+def _batch_items(data: Any) -> list[Any]:
+    """The items of `{"products": [...]}`; ValidationFailed for any other shape."""
+    products = data.get("products") if isinstance(data, dict) else None
+    message = None
+    if not isinstance(data, dict) or "products" not in data:
+        message = ("products", "This field is required.")
+    elif not isinstance(products, list):
+        message = ("products", "Expected a list.")
+    elif not 1 <= len(products) <= MAX_BATCH:
+        message = ("products", f"Give 1 to {MAX_BATCH} products.")
+    if message is not None:
+        raise ValidationFailed(
+            "The request has invalid fields.",
+            code=error_codes.INVALID_BATCH,
+            errors=[{"field": message[0], "message": message[1]}],
+        )
+    return products  # type: ignore[return-value]
