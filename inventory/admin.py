@@ -1,10 +1,21 @@
 """Admin for the inventory domain. Stock changes only through inventory.services, never here."""
 
+from django import forms
 from django.contrib import admin
+from django.db.models import F, QuerySet
+from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
 from core.admin_paginator import BigTableAdminMixin, ReadOnlyAdminMixin
-from inventory.models import LOW_STOCK, Allocation, Product, StockLevel, StockMovement, Warehouse
+from inventory.models import (
+    LOW_STOCK,
+    Allocation,
+    Product,
+    ProductBarcode,
+    StockLevel,
+    StockMovement,
+    Warehouse,
+)
 
 RECENT_MOVEMENTS = 25
 
@@ -35,6 +46,37 @@ def _movements_table(movements) -> str:
     )
 
 
+class ProductBarcodeInline(admin.TabularInline):
+    """The product's other barcodes; the primary one is the Barcode field above (the
+    database keeps it in the barcode table too, migration 0006)."""
+
+    model = ProductBarcode
+    extra = 0
+    fields = ["barcode"]
+    verbose_name = "other barcode"
+    verbose_name_plural = "Other barcodes (scans and receiving find the product by any of them)"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ProductBarcode]:
+        return super().get_queryset(request).exclude(barcode=F("product__barcode"))
+
+
+class ProductForm(forms.ModelForm):
+    # No Meta: ModelAdmin builds the form for its model and fields.
+
+    def clean_barcode(self) -> str | None:
+        barcode = self.cleaned_data.get("barcode") or None
+        if barcode:
+            holder = (
+                ProductBarcode.objects.filter(barcode=barcode)
+                .exclude(product_id=self.instance.pk)
+                .values_list("product__sku", flat=True)
+                .first()
+            )
+            if holder is not None:
+                raise forms.ValidationError(f"Barcode {barcode} belongs to SKU {holder}.")
+        return barcode
+
+
 @admin.register(Product)
 class ProductAdmin(BigTableAdminMixin, admin.ModelAdmin):
     list_display = [
@@ -42,8 +84,10 @@ class ProductAdmin(BigTableAdminMixin, admin.ModelAdmin):
         "customs_value", "customs_currency", "is_active",
     ]  # fmt: skip
     list_filter = ["is_active", "country_of_origin"]
-    search_fields = ["sku", "name", "barcode"]
-    readonly_fields = ["recent_movements", "created_at", "updated_at"]
+    search_fields = ["sku", "name", "barcodes__barcode"]
+    form = ProductForm
+    inlines = [ProductBarcodeInline]
+    readonly_fields = ["recent_movements", "created_at", "updated_at", "updated_by_channel"]
     fieldsets = [
         (None, {"fields": ["sku", "name", "barcode", "is_active"]}),
         ("Physical", {"fields": ["weight_grams", "length_mm", "width_mm", "height_mm"]}),
@@ -60,7 +104,7 @@ class ProductAdmin(BigTableAdminMixin, admin.ModelAdmin):
             },
         ),  # fmt: skip
         ("Stock ledger (latest movements, read-only)", {"fields": ["recent_movements"]}),
-        ("Dates", {"fields": ["created_at", "updated_at"]}),
+        ("Dates", {"fields": ["created_at", "updated_at", "updated_by_channel"]}),
     ]
 
     @admin.display(description="Recent stock movements")
@@ -111,8 +155,8 @@ class StockLevelAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     ]  # fmt: skip
     list_filter = [LowStockFilter, "warehouse"]
     list_select_related = ["product", "warehouse"]
-    search_fields = ["product__sku", "product__barcode"]
-    exact_search_fields = ("product__sku", "product__barcode")
+    search_fields = ["product__sku", "product__barcodes__barcode"]
+    exact_search_fields = ("product__sku", "product__barcodes__barcode")
     ordering = ["product__sku", "warehouse__code"]
     readonly_fields = ["recent_movements"]
     fields = [

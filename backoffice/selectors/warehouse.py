@@ -23,6 +23,7 @@ from inventory.models import (
     InboundLine,
     InboundReceipt,
     InboundShipment,
+    ProductBarcode,
     StockLevel,
     StockMovement,
 )
@@ -86,14 +87,15 @@ def stock_levels_export_rows(*, levels: QuerySet[StockLevel]) -> Iterator[Sequen
 
 
 def product_search_condition(*, query: str, prefix: str = "") -> Q:
-    """What a warehouse person types for a product: a SKU prefix, the barcode, part of the name.
+    """What a warehouse person types for a product: a SKU prefix, any of its barcodes, part
+    of the name.
 
     The catalogue is thousands of products, not millions: the name match may scan it.
     """
     q = " ".join(query.split())
     return (
         Q(**{f"{prefix}sku__istartswith": q})
-        | Q(**{f"{prefix}barcode": q})
+        | Q(**{f"{prefix}pk__in": ProductBarcode.objects.filter(barcode=q).values("product_id")})
         | Q(**{f"{prefix}name__icontains": q})
     )
 

@@ -31,6 +31,7 @@ from inventory.models import (
     AdjustmentReason,
     ImportJob,
     Product,
+    ProductBarcode,
     StockLevel,
     StockMovement,
     Warehouse,
@@ -387,13 +388,13 @@ def products_import(
     """Create or update products by SKU. Same error and all-or-nothing rules as stock levels."""
     existing = {p.sku: p for p in Product.objects.filter(sku__in={r.get("sku", "") for r in rows})}
     uniqueness = _ProductUniqueness(
-        barcode_owner={
-            barcode: sku
-            for barcode, sku in Product.objects.filter(
+        # Every barcode of every product (the primary ones and the extra ones of the
+        # catalogue API): a row's barcode must be its own product's or nobody's.
+        barcode_owner=dict(
+            ProductBarcode.objects.filter(
                 barcode__in={r["barcode"] for r in rows if r.get("barcode")}
-            ).values_list("barcode", "sku")
-            if barcode is not None
-        }
+            ).values_list("barcode", "product__sku")
+        )
     )
     errors: list[RowError] = []
     valid: list[tuple[int, Product, bool]] = []

@@ -197,9 +197,7 @@ def test_put_from_a_read_only_channel_is_403_and_writes_nothing(db, api_client):
         ({"barcodes": "8712345678906"}, "barcodes"),
     ],
 )
-def test_put_refuses_bad_fields_with_422_and_writes_nothing(
-    db, api_client, writer, change, field
-):
+def test_put_refuses_bad_fields_with_422_and_writes_nothing(db, api_client, writer, change, field):
     response = api_client.put(url("BAD-1"), {**BODY, **change}, format="json")
     body = _problem(response, 422, "invalid_product")
     assert field in [error["field"] for error in body["errors"]]
@@ -288,7 +286,9 @@ def test_batch_answers_each_item_in_input_order(db, api_client, writer):
 
 def test_batch_of_more_than_the_limit_is_refused_whole(db, api_client, writer):
     items = [{"sku": f"B-{i}", "name": "b"} for i in range(MAX_BATCH + 1)]
-    body = _problem(api_client.post(BATCH, {"products": items}, format="json"), 422, "invalid_batch")
+    body = _problem(
+        api_client.post(BATCH, {"products": items}, format="json"), 422, "invalid_batch"
+    )
     assert body["errors"][0]["field"] == "products"
     assert not Product.objects.exists()
 
@@ -322,9 +322,7 @@ def test_batch_replays_with_the_same_idempotency_key(db, api_client, writer):
     )
 
 
-def test_a_batch_of_1000_is_a_few_statements(
-    db, api_client, writer, django_assert_max_num_queries
-):
+def test_a_batch_of_1000_is_a_few_statements(db, api_client, writer, django_assert_max_num_queries):
     for index in range(0, 1000, 2):  # half exist already, with a barcode each
         ProductFactory(sku=f"K-{index:04d}", barcode=f"old-{index}")
     items = [
