@@ -41,6 +41,8 @@ SKU_PATTERN = r"^(?!\.\.?$)[!-~](?:[ -~]{0,62}[!-~])?$"
 _SKU = re.compile(SKU_PATTERN)
 BARCODE_PATTERN = r"^[!-~]{1,64}$"
 _BARCODE = re.compile(BARCODE_PATTERN)
+# The check product_hs_code_digits, said before the database says it.
+_HS_CODE = re.compile(r"^[0-9]{6,10}$")
 
 # API name -> model field; the API's `active` is the model's `is_active`.
 _FIELDS = {
@@ -202,6 +204,9 @@ def _own_errors(changes: ProductChanges) -> list[dict[str, str]]:
                     {"field": f"barcodes[{index}]", "message": f"{code} is listed twice."}
                 )
             seen.add(code)
+    hs_code = changes.get("hs_code")
+    if hs_code and not _HS_CODE.match(hs_code):
+        errors.append({"field": "hs_code", "message": "6 to 10 digits (or empty)."})
     for name in ("weight_grams", "length_mm", "width_mm", "height_mm"):
         value = changes.get(name)
         if value is not None and not 0 <= value <= 2_147_483_647:  # type: ignore[operator]
