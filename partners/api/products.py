@@ -121,11 +121,18 @@ class ProductInputSerializer(StrictSerializer):
     length_mm = serializers.IntegerField(min_value=0, max_value=MAX_INT)
     width_mm = serializers.IntegerField(min_value=0, max_value=MAX_INT)
     height_mm = serializers.IntegerField(min_value=0, max_value=MAX_INT)
-    hs_code = serializers.RegexField(
-        r"^([0-9]{6,10})?$", allow_blank=True, max_length=10, help_text="6 to 10 digits."
+    hs_code = serializers.CharField(
+        allow_blank=True,
+        max_length=10,
+        validators=[RegexValidator(r"^[0-9]{6,10}$", "6 to 10 digits, or empty.")],
+        help_text="6 to 10 digits, or empty.",
     )
     country_of_origin = serializers.CharField(
-        allow_blank=True, max_length=2, help_text="ISO 3166-1 alpha-2 in capitals, e.g. PT."
+        allow_blank=True,
+        max_length=2,
+        # Published as the schema's pattern; validate_country_of_origin checks the list.
+        validators=[RegexValidator(r"^[A-Z]{2}$", "ISO 3166-1 alpha-2 in capitals.")],
+        help_text="ISO 3166-1 alpha-2 in capitals, e.g. PT, or empty.",
     )
     customs_description = serializers.CharField(allow_blank=True, max_length=200)
     customs_value = serializers.DecimalField(
@@ -137,7 +144,10 @@ class ProductInputSerializer(StrictSerializer):
         help_text="Decimal string per unit; needs customs_currency.",
     )
     customs_currency = serializers.CharField(
-        allow_blank=True, max_length=3, help_text="ISO 4217, e.g. EUR."
+        allow_blank=True,
+        max_length=3,
+        validators=[RegexValidator(r"^[A-Z]{3}$", "ISO 4217 in capitals.")],
+        help_text="ISO 4217, e.g. EUR, or empty.",
     )
     active = serializers.BooleanField()
 
@@ -183,7 +193,9 @@ class BatchRequestSerializer(serializers.Serializer):
     class Meta:
         ref_name = "ProductBatch"
 
-    products = BatchItemSerializer(many=True, min_length=1, max_length=MAX_BATCH)
+    products = serializers.ListField(
+        child=BatchItemSerializer(), min_length=1, max_length=MAX_BATCH
+    )
 
 
 class BatchResultSerializer(serializers.Serializer):
@@ -474,20 +486,18 @@ def _problem(problem: ValidationFailed) -> dict[str, Any]:
     )
 
 
+class _BatchEnvelope(StrictSerializer):
+    # The body's shape only: the items are each validated on their own.
+    products = serializers.ListField(min_length=1, max_length=MAX_BATCH)
+
+
 def _batch_items(data: Any) -> list[Any]:
-    """The items of `{"products": [...]}`; ValidationFailed for any other shape."""
-    products = data.get("products") if isinstance(data, dict) else None
-    message = None
-    if not isinstance(data, dict) or "products" not in data:
-        message = ("products", "This field is required.")
-    elif not isinstance(products, list):
-        message = ("products", "Expected a list.")
-    elif not 1 <= len(products) <= MAX_BATCH:
-        message = ("products", f"Give 1 to {MAX_BATCH} products.")
-    if message is not None:
+    """The items of `{"products": [...]}`; ValidationFailed (invalid_batch) for any other shape."""
+    envelope = _BatchEnvelope(data=data)
+    if not envelope.is_valid():
         raise ValidationFailed(
             "The request has invalid fields.",
             code=error_codes.INVALID_BATCH,
-            errors=[{"field": message[0], "message": message[1]}],
+            errors=flatten_errors(envelope.errors),
         )
-    return products  # type: ignore[return-value]
+    return list(envelope.validated_data["products"])

@@ -380,6 +380,27 @@ def test_every_operation_answers_as_the_schema_says(
     call("POST", f"{hook_url}deliveries/{sent.pk}/retry", 202)
     call("DELETE", hook_url, 204)
     call("DELETE", hook_url, 404)
+    # Catalogue (issue 18): shared reads, writes for a channel with catalogue_write.
+    products = "/api/v1/products/"
+    call("PUT", f"{products}CAT-1/", 403, body={"name": "Cat"})
+    api_channel.catalogue_write = True
+    api_channel.save(update_fields=["catalogue_write"])
+    product = {"name": "Cat", "barcodes": ["8712345678906"], "customs_value": "6.50"}
+    product["customs_currency"] = "EUR"
+    call("PUT", f"{products}CAT-1/", 201, body=product, headers={"Idempotency-Key": "p-1"})
+    call("PUT", f"{products}CAT-1/", 200, body={"weight_grams": 180})
+    call("PUT", f"{products}CAT-2/", 422, body={"name": "Thief", "barcodes": ["8712345678906"]})
+    call("PUT", f"{products}CAT-3/", 422, body={"weight_grams": -1}, valid_request=False)
+    call("GET", f"{products}CAT-1/", 200)
+    call("GET", f"{products}NOPE-1/", 404)
+    page = call("GET", products, 200, query=[("page_size", "1")])
+    call("GET", products, 200, query=[("cursor", page.json()["next_cursor"])])
+    call("GET", products, 200, query=[("updated_after", "2026-01-01T00:00:00Z")])
+    call("GET", products, 400, query=[("cursor", "nonsense")])
+    batch = {"products": [{"sku": "CAT-4", "name": "Four"}, {"sku": "CAT-5"}]}
+    answered = call("POST", f"{products}batch", 200, body=batch, headers={"Idempotency-Key": "b-1"})
+    assert [r["status"] for r in answered.json()["results"]] == [201, 422]
+    call("POST", f"{products}batch", 422, body={"products": []}, valid_request=False)
 
     assert not call.failures, "\n".join(call.failures)
     # Every operation of the schema had an answer that worked and one that was a problem.
