@@ -38,7 +38,6 @@ from inventory.services.catalogue import (
     MAX_BATCH,
     SKU_PATTERN,
     ProductUpsert,
-    UpsertOutcome,
     product_upsert,
     products_upsert_batch,
 )
@@ -109,7 +108,7 @@ class ProductInputSerializer(StrictSerializer):
 
     name = serializers.CharField(max_length=200, help_text="Required for a new product.")
     barcodes = serializers.ListField(
-        child=serializers.CharField(max_length=64, validators=[]),
+        child=serializers.CharField(max_length=64, trim_whitespace=False),
         max_length=MAX_BARCODES,
         help_text=(
             "Replaces the product's barcodes; the first is the primary one. Each barcode "
@@ -179,6 +178,7 @@ class BatchItemSerializer(ProductInputSerializer):
     # to new SKUs only.
     sku = serializers.CharField(
         max_length=64,
+        trim_whitespace=False,  # the SKU exactly as sent: " A" is not "A"
         help_text="A new SKU: 1 to 64 printable ASCII characters, no space at either end.",
     )
 
@@ -402,11 +402,15 @@ class ProductBatchApi(WritesCatalogue, PartnerApiView):
         operation_id="products_batch",
         summary="Create or update up to 1,000 products",
         description=(
-            "Each item is an upsert as PUT /products/{sku}/ with its `sku`. Items are "
-            "independent: the answer is 200 with one result per item in input order, "
-            "`{sku, status: 201|200, product}` or `{sku, status: 422, problem}`. A SKU "
-            "given twice is refused the second time; a barcode moves between products in "
-            "two requests (drop it, then add it). Send an `Idempotency-Key` to retry safely."
+            "Each item is an upsert as PUT /products/{sku}/ with its `sku`. A body the "
+            "schema refuses (an item of the wrong types or formats) is refused whole (422 "
+            "invalid_batch, nothing written). Otherwise items are independent: the answer "
+            "is 200 with one result per item in input order, `{sku, status: 201|200, "
+            "product}` or `{sku, status: 422, problem}` (a new product without a name or "
+            "with a SKU outside the pattern, a barcode another SKU holds). A SKU given "
+            "twice is refused "
+            "the second time; a barcode moves between products in two requests (drop it, "
+            "then add it). Send an `Idempotency-Key` to retry safely."
         ),
         parameters=[api_schema.IDEMPOTENCY_KEY_PARAMETER],
         request=BatchRequestSerializer,
@@ -420,7 +424,9 @@ class ProductBatchApi(WritesCatalogue, PartnerApiView):
             ),
             422: OpenApiResponse(
                 api_schema.ProblemSerializer,
-                description='Not `{"products": [1 to 1,000 items]}`, or a reused Idempotency-Key.',
+                description='Not `{"products": [1 to 1,000 well-formed items]}` (`errors` '
+                "name each field, e.g. `products[3].weight_grams`; nothing is written), or a "
+                "reused Idempotency-Key.",
                 examples=[api_schema.IDEMPOTENCY_REUSED],
             ),
             **api_schema.COMMON_WRITE_RESPONSES,
@@ -436,27 +442,8 @@ class ProductBatchApi(WritesCatalogue, PartnerApiView):
     @idempotent
     def post(self, request):
         self.catalogue_write_check()
-        items = _batch_items(request.data)
-        # Each item's answer: an UpsertOutcome from the service, or its serializer's refusal.
-        answers: list[UpsertOutcome | None] = []
-        upserts: list[ProductUpsert] = []
-        for item in items:
-            serializer = BatchItemSerializer(data=item)
-            if serializer.is_valid():
-                data = dict(serializer.validated_data)
-                upserts.append(ProductUpsert(sku=data.pop("sku"), changes=data))
-                answers.append(None)
-            else:
-                sku = item.get("sku") if isinstance(item, dict) else None
-                answers.append(
-                    UpsertOutcome(
-                        sku=sku if isinstance(sku, str) else None,
-                        status=422,
-                        problem=_invalid(serializer.errors),
-                    )
-                )
-        written = iter(products_upsert_batch(items=upserts, channel_id=self.channel.pk))
-        outcomes = [answer or next(written) for answer in answers]
+        upserts = _batch_upserts(request.data)
+        outcomes = products_upsert_batch(items=upserts, channel_id=self.channel.pk)
         rendered = products_json(ids=[o.product.pk for o in outcomes if o.product is not None])
         parts = []
         for outcome in outcomes:
@@ -491,13 +478,33 @@ class _BatchEnvelope(StrictSerializer):
     products = serializers.ListField(min_length=1, max_length=MAX_BATCH)
 
 
-def _batch_items(data: Any) -> list[Any]:
-    """The items of `{"products": [...]}`; ValidationFailed (invalid_batch) for any other shape."""
+def _batch_upserts(data: Any) -> list[ProductUpsert]:
+    """The items of `{"products": [...]}` as upserts.
+
+    A request the schema refuses (not that shape, an item of the wrong types, formats or
+    lengths) is refused whole, nothing written: ValidationFailed (invalid_batch) naming
+    every field at fault (`products[3].weight_grams`). What the schema cannot say (a new
+    product without a name, a barcode another SKU holds) is each item's own result.
+    """
     envelope = _BatchEnvelope(data=data)
     if not envelope.is_valid():
-        raise ValidationFailed(
-            "The request has invalid fields.",
-            code=error_codes.INVALID_BATCH,
-            errors=flatten_errors(envelope.errors),
-        )
-    return list(envelope.validated_data["products"])
+        raise _invalid_batch(envelope.errors)
+    upserts, errors = [], {}
+    for index, item in enumerate(envelope.validated_data["products"]):
+        serializer = BatchItemSerializer(data=item)
+        if serializer.is_valid():
+            changes = dict(serializer.validated_data)
+            upserts.append(ProductUpsert(sku=changes.pop("sku"), changes=changes))  # type: ignore[arg-type]
+        else:
+            errors[f"products[{index}]"] = serializer.errors
+    if errors:
+        raise _invalid_batch(errors)
+    return upserts
+
+
+def _invalid_batch(errors: Any) -> ValidationFailed:
+    return ValidationFailed(
+        "The request has invalid fields; no product was written.",
+        code=error_codes.INVALID_BATCH,
+        errors=flatten_errors(errors),
+    )

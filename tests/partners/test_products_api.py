@@ -256,8 +256,7 @@ def test_batch_answers_each_item_in_input_order(db, api_client, writer):
         {"sku": "EXISTING", "weight_grams": 42},
         {"sku": "NEW-2"},  # no name
         {"sku": "NEW-3", "name": "x", "barcodes": ["held"]},
-        {"sku": "NEW-4", "name": "x", "weight_grams": "heavy"},
-        "not an object",
+        {"sku": " NEW-4", "name": "x"},  # not a SKU a product may get
         {"sku": "NEW-1", "name": "again"},
         {"sku": "NEW-5", "name": "Five", "barcodes": ["n1"]},  # claimed by item 0
     ]
@@ -269,19 +268,41 @@ def test_batch_answers_each_item_in_input_order(db, api_client, writer):
         ("EXISTING", 200),
         ("NEW-2", 422),
         ("NEW-3", 422),
-        ("NEW-4", 422),
-        (None, 422),
+        (" NEW-4", 422),
         ("NEW-1", 422),
         ("NEW-5", 422),
     ]
     assert results[0]["product"]["barcodes"] == ["n1"]
     assert results[1]["product"]["weight_grams"] == 42
+    assert results[2]["problem"]["errors"] == [
+        {"field": "name", "message": "A new product needs a name."}
+    ]
     assert results[3]["problem"]["code"] == "barcode_taken"
     assert results[3]["problem"]["barcode_holders"] == [{"barcode": "held", "sku": "EXISTING"}]
-    assert results[4]["problem"]["errors"][0]["field"] == "weight_grams"
-    assert results[7]["problem"]["barcode_holders"] == [{"barcode": "n1", "sku": "NEW-1"}]
+    assert results[4]["problem"]["errors"][0]["field"] == "sku"
+    assert results[6]["problem"]["barcode_holders"] == [{"barcode": "n1", "sku": "NEW-1"}]
     assert sorted(Product.objects.values_list("sku", flat=True)) == ["EXISTING", "NEW-1"]
     assert Product.objects.get(sku="NEW-1").name == "New one"
+
+
+def test_batch_with_a_malformed_item_is_refused_whole(db, api_client, writer):
+    items = [
+        {"sku": "OK-1", "name": "fine"},
+        {"sku": "BAD-1", "name": "x", "weight_grams": "heavy"},
+        "not an object",
+        {"name": "no sku"},
+        {"sku": "BAD-2", "name": "x", "country_of_origin": "XX"},
+    ]
+    body = _problem(
+        api_client.post(BATCH, {"products": items}, format="json"), 422, "invalid_batch"
+    )
+    assert [e["field"] for e in body["errors"]] == [
+        "products[1].weight_grams",
+        "products[2]",
+        "products[3].sku",
+        "products[4].country_of_origin",
+    ]
+    assert not Product.objects.exists()
 
 
 def test_batch_of_more_than_the_limit_is_refused_whole(db, api_client, writer):

@@ -70,7 +70,8 @@ def schemathesis_key(django_db_reset_sequences):
     with connection.cursor() as cursor:
         # The schema's examples name CS-000001; created orders are CS-001001 onwards.
         cursor.execute("SELECT setval('orders_order_number_seq', 1000)")
-    channel = ChannelFactory(code="webshop", name="Webshop")
+    # catalogue_write: the catalogue's PUT and batch reach their validation (not 403).
+    channel = ChannelFactory(code="webshop", name="Webshop", catalogue_write=True)
     for sku in ("TSHIRT-BLK-M", "MUG-WHITE"):
         ProductFactory(sku=sku, name=sku, barcode=None, customs_value=Decimal("10.00"))
     ServiceLevelFactory(provider__code="sandbox", provider__name="Sandbox", code="standard")
