@@ -459,12 +459,19 @@ def stock_feed_page_sql(*, by_warehouse: bool, changed: str | None) -> str:
 # Advisory-lock namespace of catalogue writes (first key of pg_advisory_xact_lock(int, int)):
 # a writer holds the SKUs and barcodes it writes until it commits, so two writers naming
 # the same SKU or barcode run one after the other (no lost update, no unique violation).
+# Names are hashed into CATALOGUE_LOCK_BUCKETS locks: every advisory lock takes a slot of
+# the server's shared lock table (max_locks_per_transaction x max_connections, 6,400 by
+# default), so a 1,000-item batch with its barcodes must not take 3,000. A big batch
+# then holds most buckets and waits for (or makes wait) any other catalogue write; small
+# writes on different products mostly miss each other.
 CATALOGUE_LOCK_NAMESPACE = 7101
-# Takes the locks of the names in %s (text[]) in one statement, in key order (no deadlock
-# between two writers); returns how many distinct keys it holds.
+CATALOGUE_LOCK_BUCKETS = 64
+# Takes the bucket locks of the names in %s (text[]) in one statement, in key order (no
+# deadlock between two writers); returns how many it holds.
 CATALOGUE_LOCK_SQL = f"""
 SELECT count(pg_advisory_xact_lock({CATALOGUE_LOCK_NAMESPACE}, k)) FROM (
-    SELECT DISTINCT hashtext(name) AS k FROM unnest(%s::text[]) AS name ORDER BY k
+    SELECT DISTINCT abs(mod(hashtext(name), {CATALOGUE_LOCK_BUCKETS})) AS k
+    FROM unnest(%s::text[]) AS name ORDER BY k
 ) AS keys
 """
 

@@ -215,11 +215,16 @@ def _own_errors(changes: ProductChanges) -> list[dict[str, str]]:
 
 
 def _log(products: Sequence[tuple[Product, bool]], channel_id: int | None) -> None:
-    for product, created in products:
-        logger.info(
-            "product.updated",
-            extra={"sku": product.sku, "product_created": created, "channel_id": channel_id},
-        )
+    # One line per write (not per product): the SKUs it created and updated, and the
+    # channel, which Product.updated_by_channel also keeps.
+    logger.info(
+        "product.updated",
+        extra={
+            "channel_id": channel_id,
+            "skus_created": [product.sku for product, created in products if created],
+            "skus_updated": [product.sku for product, created in products if not created],
+        },
+    )
 
 
 @transaction.atomic

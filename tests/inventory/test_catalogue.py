@@ -223,18 +223,25 @@ def test_products_page_sql_renders_the_page_in_order():
 @pytest.mark.django_db(transaction=True)
 def test_catalogue_lock_is_held_by_one_transaction_at_a_time():
     # The ORM has no advisory locks: the equivalent is "a second connection cannot take it".
+    bucket = f"abs(mod(hashtext(%s), {inventory_sql.CATALOGUE_LOCK_BUCKETS}))"
     try_sql = (
-        f"SELECT pg_try_advisory_xact_lock({inventory_sql.CATALOGUE_LOCK_NAMESPACE}, hashtext(%s))"
+        f"SELECT pg_try_advisory_xact_lock({inventory_sql.CATALOGUE_LOCK_NAMESPACE}, {bucket})"
     )
+    names = [f"sku:{i}" for i in range(500)]
     other = connections.create_connection("default")
     try:
-        with transaction.atomic():
+        with transaction.atomic(), connection.cursor() as cursor:
             inventory_sql.catalogue_lock(names=["sku:X", "barcode:1", "sku:X"])
             with other.cursor() as second:
                 second.execute(try_sql, ["sku:X"])
                 assert second.fetchone()[0] is False
-                second.execute(try_sql, ["sku:Y"])
-                assert second.fetchone()[0] is True
+            # However many names, at most CATALOGUE_LOCK_BUCKETS locks.
+            cursor.execute(inventory_sql.CATALOGUE_LOCK_SQL, [names])
+            assert cursor.fetchone()[0] == inventory_sql.CATALOGUE_LOCK_BUCKETS
+            cursor.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+            )
+            assert cursor.fetchone()[0] == inventory_sql.CATALOGUE_LOCK_BUCKETS
         with other.cursor() as second:
             second.execute(try_sql, ["barcode:1"])
             assert second.fetchone()[0] is True
