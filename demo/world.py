@@ -145,7 +145,14 @@ def demo_channels_ensure(*, warehouses: dict[str, Warehouse]) -> dict[str, Chann
     channels = {}
     for code, name, warehouse_codes, limit, incoterm in CHANNELS:
         channel, created = Channel.objects.get_or_create(
-            code=code, defaults={"name": name, "order_value_limit": limit, "incoterm": incoterm}
+            code=code,
+            defaults={
+                "name": name,
+                "order_value_limit": limit,
+                "incoterm": incoterm,
+                # The webshop is the demo's catalogue master (docs/api.md, "Catalogue").
+                "catalogue_write": code == "webshop",
+            },
         )
         if created:
             for priority, warehouse_code in enumerate(warehouse_codes, start=1):

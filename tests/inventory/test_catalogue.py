@@ -325,3 +325,61 @@ def test_updated_at_moves_on_every_write():
     Product.objects.filter(pk=product.pk).update(updated_at=earlier)
     product_upsert(sku="T-1", changes={"name": "same"}, channel_id=None)
     assert Product.objects.get(pk=product.pk).updated_at > earlier
+
+
+# --- the admin ---------------------------------------------------------------------
+
+
+def _product_form(product: Product, **changes) -> dict:
+    data = {
+        "sku": product.sku,
+        "name": product.name,
+        "barcode": product.barcode or "",
+        "is_active": "on",
+        "weight_grams": 1,
+        "length_mm": 1,
+        "width_mm": 1,
+        "height_mm": 1,
+        "hs_code": "",
+        "country_of_origin": "",
+        "customs_description": "",
+        "customs_value": "",
+        "customs_currency": "",
+        "barcodes-TOTAL_FORMS": "1",
+        "barcodes-INITIAL_FORMS": "0",
+        "barcodes-0-barcode": "",
+        "barcodes-0-id": "",
+        "barcodes-0-product": str(product.pk),
+    }
+    return {**data, **changes}
+
+
+def test_admin_edits_the_other_barcodes_inline(admin_client):
+    product = ProductFactory(sku="ADM-1", barcode="PRIMARY-1")
+    url = f"/admin/inventory/product/{product.pk}/change/"
+    page = admin_client.get(url).content.decode()
+    assert "Other barcodes" in page
+    assert 'value="PRIMARY-1"' in page  # the primary one is the Barcode field, not a row
+    response = admin_client.post(url, _product_form(product, **{"barcodes-0-barcode": "EXTRA-1"}))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert _barcodes("ADM-1") == ["EXTRA-1", "PRIMARY-1"]
+    assert product_for_code(code="EXTRA-1") == product
+
+
+def test_admin_refuses_a_primary_barcode_another_product_holds(admin_client):
+    holder = ProductFactory(sku="HOLD-1", barcode=None)
+    ProductBarcode.objects.create(product=holder, barcode="TAKEN")
+    product = ProductFactory(sku="ADM-2", barcode=None)
+    response = admin_client.post(
+        f"/admin/inventory/product/{product.pk}/change/",
+        _product_form(product, barcode="TAKEN", **{"barcodes-TOTAL_FORMS": "0"}),
+    )
+    assert response.status_code == 200
+    assert "Barcode TAKEN belongs to SKU HOLD-1." in response.content.decode()
+    assert Product.objects.get(pk=product.pk).barcode is None
+
+
+def test_channel_admin_edits_catalogue_write(admin_client):
+    channel = ChannelFactory(code="erp")
+    page = admin_client.get(f"/admin/orders/channel/{channel.pk}/change/").content.decode()
+    assert 'name="catalogue_write"' in page
