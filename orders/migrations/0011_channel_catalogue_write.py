@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("orders", "0009_shipped_within_ordered_folded"),
+        ("orders", "0010_orderevent_order_edited"),
     ]
 
     operations = [
