@@ -111,61 +111,76 @@ class _Batch:
         """The product with the item's changes applied (unsaved), or the item's problem."""
         sku, changes = item.sku, item.changes
         product = self.existing.get(sku)
-        if product is None:
-            if not _SKU.match(sku):
-                return _invalid([{"field": "sku", "message": _sku_message(sku)}])
-            if not changes.get("name", "").strip():
-                return _invalid([{"field": "name", "message": "A new product needs a name."}])
-            product = Product(sku=sku)
-        errors = _own_errors(changes)
-        if errors:
-            return _invalid(errors)
+        refused = (_new_product_errors(sku, changes) if product is None else None) or (
+            _own_errors(changes)
+        )
+        if refused:
+            return _invalid(refused)
         barcodes = changes.get("barcodes")
-        if barcodes is not None:
-            taken = [
-                (index, code, self.holder[code])
-                for index, code in enumerate(barcodes)
-                if self.holder.get(code, sku) != sku
-            ]
-            if taken:
-                return _invalid(
-                    [
-                        {
-                            "field": f"barcodes[{index}]",
-                            "message": f"Barcode {code} belongs to SKU {owner}.",
-                        }
-                        for index, code, owner in taken
-                    ],
-                    code=error_codes.BARCODE_TAKEN,
-                    barcode_holders=[{"barcode": code, "sku": owner} for _, code, owner in taken],
-                )
+        taken = self._taken(sku, barcodes or [])
+        if taken is not None:
+            return taken
+        product = product or Product(sku=sku)
         for name, field in _FIELDS.items():
             if name in changes:
                 setattr(product, field, changes[name])  # type: ignore[literal-required]
         if barcodes is not None:
             product.barcode = barcodes[0] if barcodes else None
-        if product.customs_value is not None and not product.customs_currency:
-            return _invalid(
-                [{"field": "customs_currency", "message": "A customs value needs its currency."}]
-            )
-        try:
-            # Field rules of the model (ISO codes, HS code digits, lengths); the uniques are
-            # the batch's own (barcodes above, SKUs once per batch).
-            product.full_clean(
-                exclude=["updated_by_channel"], validate_unique=False, validate_constraints=False
-            )
-        except ValidationError as exc:
-            return _invalid(
-                [
-                    {"field": _api_name(field), "message": message}
-                    for field, messages in exc.message_dict.items()
-                    for message in messages
-                ]
-            )
+        refused = _product_errors(product)
+        if refused:
+            return _invalid(refused)
         product.updated_by_channel_id = channel_id
         for code in barcodes or ():
             self.holder[code] = sku
         return product
+
+    def _taken(self, sku: str, barcodes: list[str]) -> ValidationFailed | None:
+        """barcode_taken naming the SKUs that hold some of `barcodes`, or None."""
+        taken = [
+            (index, code, self.holder[code])
+            for index, code in enumerate(barcodes)
+            if self.holder.get(code, sku) != sku
+        ]
+        if not taken:
+            return None
+        return _invalid(
+            [
+                {
+                    "field": f"barcodes[{index}]",
+                    "message": f"Barcode {code} belongs to SKU {owner}.",
+                }
+                for index, code, owner in taken
+            ],
+            code=error_codes.BARCODE_TAKEN,
+            barcode_holders=[{"barcode": code, "sku": owner} for _, code, owner in taken],
+        )
+
+
+def _new_product_errors(sku: str, changes: ProductChanges) -> list[dict[str, str]]:
+    if not _SKU.match(sku):
+        return [{"field": "sku", "message": _sku_message(sku)}]
+    if not changes.get("name", "").strip():
+        return [{"field": "name", "message": "A new product needs a name."}]
+    return []
+
+
+def _product_errors(product: Product) -> list[dict[str, str]]:
+    """The rules of the product as changed: the customs pair and the model's field rules."""
+    if product.customs_value is not None and not product.customs_currency:
+        return [{"field": "customs_currency", "message": "A customs value needs its currency."}]
+    try:
+        # Field rules of the model (ISO codes, HS code digits, lengths); the uniques are
+        # the batch's own (barcodes, SKUs once per batch).
+        product.full_clean(
+            exclude=["updated_by_channel"], validate_unique=False, validate_constraints=False
+        )
+    except ValidationError as exc:
+        return [
+            {"field": _api_name(field), "message": message}
+            for field, messages in exc.message_dict.items()
+            for message in messages
+        ]
+    return []
 
 
 def _sku_message(sku: str) -> str:
