@@ -387,7 +387,9 @@ def test_every_operation_answers_as_the_schema_says(
     api_channel.save(update_fields=["catalogue_write"])
     product = {"name": "Cat", "barcodes": ["8712345678906"], "customs_value": "6.50"}
     product["customs_currency"] = "EUR"
-    call("PUT", f"{products}CAT-1/", 201, body=product, headers={"Idempotency-Key": "p-1"})
+    call(
+        "PUT", f"{products}CAT-1/", 201, body=product, headers={"Idempotency-Key": "catalogue-p-1"}
+    )
     call("PUT", f"{products}CAT-1/", 200, body={"weight_grams": 180})
     call("PUT", f"{products}CAT-2/", 422, body={"name": "Thief", "barcodes": ["8712345678906"]})
     call("PUT", f"{products}CAT-3/", 422, body={"weight_grams": -1}, valid_request=False)
@@ -397,8 +399,14 @@ def test_every_operation_answers_as_the_schema_says(
     call("GET", products, 200, query=[("cursor", page.json()["next_cursor"])])
     call("GET", products, 200, query=[("updated_after", "2026-01-01T00:00:00Z")])
     call("GET", products, 400, query=[("cursor", "nonsense")])
-    batch = {"products": [{"sku": "CAT-4", "name": "Four"}, {"sku": "CAT-5"}]}
-    answered = call("POST", f"{products}batch", 200, body=batch, headers={"Idempotency-Key": "b-1"})
+    products_batch = {"products": [{"sku": "CAT-4", "name": "Four"}, {"sku": "CAT-5"}]}
+    answered = call(
+        "POST",
+        f"{products}batch",
+        200,
+        body=products_batch,
+        headers={"Idempotency-Key": "catalogue-b-1"},
+    )
     assert [r["status"] for r in answered.json()["results"]] == [201, 422]
     call("POST", f"{products}batch", 422, body={"products": []}, valid_request=False)
 
