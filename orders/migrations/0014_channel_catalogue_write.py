@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("orders", "0010_orderevent_order_edited"),
+        ("orders", "0013_channel_webhook_fields_removed"),
     ]
 
     operations = [

@@ -51,7 +51,7 @@ SELECT id, barcode, now() FROM inventory_product WHERE COALESCE(barcode, '') <> 
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("inventory", "0008_inbound_asn_constraints"),
+        ("inventory", "0009_stock_journal"),
         ("orders", "0001_initial"),
     ]
 
