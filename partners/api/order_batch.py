@@ -8,9 +8,10 @@ from django.core.serializers.json import DjangoJSONEncoder
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers
 
-from core.errors import DomainError
-from core.problems import problem_body
-from core.serializers import StrictSerializer
+from core.errors import DomainError, ValidationFailed
+from core.problems import flatten_errors, problem_body
+from core.serializers import OBJECT, StrictSerializer, type_error_message
+from orders import error_codes
 from orders.models import Order
 from orders.selectors import orders_detail_json
 from orders.serializers import OrderDetailSerializer
@@ -51,12 +52,32 @@ def _problem(error: DomainError) -> dict[str, object]:
     )
 
 
+def _type_errors(index: int, detail: object) -> list[dict[str, str]]:
+    """The item's errors that are about JSON types (core.serializers' "Expected ..."),
+    named from the top of the body."""
+    return [
+        {
+            "field": f"orders[{index}]" + (f".{error['field']}" if error["field"] else ""),
+            "message": error["message"],
+        }
+        for error in flatten_errors(detail)
+        if error["message"].startswith("Expected ")
+    ]
+
+
+def _invalid_batch(errors: list[dict[str, str]]) -> ValidationFailed:
+    return ValidationFailed(
+        "The request has invalid fields.", code=error_codes.INVALID_ORDER, errors=errors
+    )
+
+
 class OrderBatchApi(PartnerApiView):
     class InputSerializer(StrictSerializer):
         # Each item is validated on its own (OrderListCreateApi.InputSerializer), so that
         # one invalid order is that order's 422, not the whole request's.
         orders = serializers.ListField(
-            child=serializers.JSONField(),
+            # Null too: an item of the wrong JSON type is named as such below.
+            child=serializers.JSONField(allow_null=True),
             min_length=1,
             max_length=MAX_BATCH,
             help_text=f"1 to {MAX_BATCH} orders, each as `POST /api/v1/orders/` takes it.",
@@ -137,13 +158,23 @@ class OrderBatchApi(PartnerApiView):
         # One serializer validates every item (what is_valid() runs, without building
         # and deep-copying the nested fields again for each of up to 500 orders).
         validator = OrderListCreateApi.InputSerializer()
-        for item in body.validated_data["orders"]:
+        type_errors: list[dict[str, str]] = []
+        for index, item in enumerate(body.validated_data["orders"]):
+            if not isinstance(item, dict):
+                message = type_error_message(validator, OBJECT, item)
+                type_errors.append({"field": f"orders[{index}]", "message": message})
+                continue
             try:
                 valid.append(validator.run_validation(item))
             except serializers.ValidationError as exc:
                 outcomes.append(_invalid(exc.detail))
+                type_errors += _type_errors(index, exc.detail)
             else:
                 outcomes.append(None)  # filled in from the service, in order
+        if type_errors:
+            # A value of the wrong JSON type is a broken client, not a bad order: the
+            # request is refused whole and nothing is written, as for products/batch.
+            raise _invalid_batch(type_errors)
         created = iter(
             orders_create_batch(channel=self.channel, items=valid, actor=self.partner.actor)
         )

@@ -17,7 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
+from logistics.models import PartnerWebhookDelivery
+from tests.logistics.factories import WebhookEndpointFactory
 from tests.orders.factories import OrderFactory
 
 # One wrong value of each other JSON type per schema type. Money is a decimal
@@ -185,6 +188,12 @@ def body_operations(spec: dict) -> list[Operation]:
     return operations
 
 
+@pytest.fixture(autouse=True)
+def _unthrottled(settings):
+    # The walk sends thousands of requests with one key, far above a partner's rate.
+    settings.API_THROTTLE_RATE = "10000000/minute"
+
+
 @pytest.fixture
 def spec(api_client):
     response = api_client.get("/api/schema/?format=json")
@@ -199,7 +208,23 @@ def url_for(api_channel):
     # The catalogue's writes need the channel's write access; API-MUG is in api_world.
     api_channel.catalogue_write = True
     api_channel.save(update_fields=["catalogue_write"])
-    values = {"number": order.number, "sku": "API-MUG"}
+    endpoint = WebhookEndpointFactory(channel=api_channel)
+    delivery = PartnerWebhookDelivery.objects.create(
+        channel=api_channel,
+        endpoint=endpoint,
+        event="order.shipped",
+        webhook_id="msg_json_types",
+        url=endpoint.url,
+        payload={"type": "order.shipped", "timestamp": "2026-12-07T00:00:00Z", "data": {}},
+        next_attempt_at=timezone.now(),
+        status="failed",
+    )
+    values = {
+        "number": order.number,
+        "sku": "API-MUG",
+        "endpoint_id": str(endpoint.pk),
+        "delivery_id": str(delivery.pk),
+    }
 
     def _url(operation: Operation) -> str:
         url = operation.path

@@ -132,8 +132,25 @@ def test_an_idempotent_replay_returns_the_same_body_and_creates_nothing(api_clie
     assert other.json()["code"] == "idempotency_key_reused"
 
 
-def test_an_item_that_is_not_an_object_is_that_item_s_422(api_client, order_payload):
-    results = _post(api_client, {"orders": [order_payload, 7]}).json()["results"]
+def test_a_value_of_the_wrong_json_type_refuses_the_whole_batch(api_client, order_payload):
+    """A broken client, not a bad order: nothing is written (like products/batch)."""
+    wrong_type = {**order_payload, "external_reference": "T-2", "currency": 978}
+    response = _post(api_client, {"orders": [order_payload, 7, wrong_type]})
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {"field": "orders[1]", "message": "Expected an object, got an integer."},
+        {"field": "orders[2].currency", "message": "Expected a string, got an integer."},
+    ]
+    assert not Order.objects.exists()
+
+
+def test_an_order_that_breaks_a_rule_is_that_order_s_422_only(api_client, order_payload):
+    unknown = {
+        **order_payload,
+        "external_reference": "U-1",
+        "lines": [{"sku": "NOPE", "quantity": 1, "unit_price": "1.00"}],
+    }
+    results = _post(api_client, {"orders": [order_payload, unknown]}).json()["results"]
     assert [r["status"] for r in results] == [201, 422]
     assert results[1]["problem"]["code"] == "invalid_order"
 

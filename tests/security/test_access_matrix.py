@@ -29,7 +29,7 @@ from logistics.services.partner_events import partner_event_publish
 from orders.models import Hold
 from partners.services import api_key_create, api_key_revoke
 from returns.models import ReturnRequest
-from tests.inventory.factories import StockLevelFactory, WarehouseFactory
+from tests.inventory.factories import ProductFactory, StockLevelFactory, WarehouseFactory
 from tests.logistics.factories import ShipmentFactory, WebhookEndpointFactory
 from tests.orders.factories import ChannelFactory, OrderFactory
 
@@ -72,6 +72,7 @@ def world(db, make_user):
         "channel": channel,
         "order": order,
         "number": order.number,
+        "sku": ProductFactory(sku="VICTIM-SKU").sku,
         "hold_id": hold.pk,
         "level_id": level.pk,
         "shipment_id": shipment.pk,
@@ -135,6 +136,12 @@ API_COLLECTION_URLS = [
     ("GET", "/api/v1/orders/"),
     ("POST", "/api/v1/orders/"),
     ("POST", "/api/v1/orders/batch"),
+    ("GET", "/api/v1/products/"),
+    ("POST", "/api/v1/products/batch"),
+    # One catalogue shared by every channel (decision 0008): any valid key reads a
+    # product, so these are refused to callers without a key, not hidden per channel.
+    ("GET", "/api/v1/products/{sku}/"),
+    ("PUT", "/api/v1/products/{sku}/"),
     ("GET", "/api/v1/inventory/?sku=X"),
     ("GET", "/api/v1/inbound-shipments/"),
     ("POST", "/api/v1/inbound-shipments/"),
@@ -150,6 +157,7 @@ def test_api_url_list_covers_every_v1_route():
         "<order_number:number>": "{number}",
         "<int:shipment_id>": "{shipment_id}",
         "<slug:kind>": "packing-slip",
+        "<sku:sku>": "{sku}",
         "<int:endpoint_id>": "{endpoint_id}",
         "<int:delivery_id>": "{delivery_id}",
     }
