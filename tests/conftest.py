@@ -42,6 +42,16 @@ def _no_shared_sandbox_state():
     settings.LSP_SANDBOX_STATE = ":memory:"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_demo_invoice_in_var(tmp_path_factory):
+    """seed_demo in a test must not overwrite the developer's example invoice in var/."""
+    from demo import economics
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(economics, "DEFAULT_INVOICE_DIR", tmp_path_factory.mktemp("demo-invoice"))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _fresh_auth_failure_counter():
     """Each test starts with no API auth failures counted for the test clients' address.

@@ -27,8 +27,8 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
-from economics import pricing
-from economics.models import RateCard, ShipmentCharge, ShipmentCost, Stage, SweepCursor
+from economics import pricing, sql
+from economics.models import RateCard, ShipmentCost, Stage, SweepCursor
 from economics.selectors import card_terms
 from logistics.models import CustomsDeclaration, Parcel, Shipment, ShipmentLine
 from orders.models import Order
@@ -136,46 +136,30 @@ def _facts(shipment_ids: Sequence[int]) -> list[_Facts]:
 def _priced(
     fact: _Facts,
     cards: _Cards,
-    now: dt.datetime,
     *,
     quote: Callable[[pricing.CardTerms, pricing.ShipmentWork], pricing.Quote] = (
         pricing.shipment_quote
     ),
-) -> tuple[ShipmentCost, list[ShipmentCharge]]:
+) -> tuple[sql.ShipmentCostRow, list[sql.ShipmentChargeRow]]:
     found = cards.on(fact.provider_id, fact.on)
     if found is None:
         problem = f"no active rate card of the provider on {fact.on.isoformat()}"
-        cost = ShipmentCost(
-            shipment_id=fact.shipment_id, stage=fact.stage, problems=[problem], priced_at=now
-        )
-        return cost, []
+        return sql.ShipmentCostRow(fact.shipment_id, fact.stage, None, "", None, [problem]), []
     card, terms = found
     if fact.stage == Stage.CANCELLED:
         zero = pricing.money(Decimal(0), terms.places)
-        cost = ShipmentCost(
-            shipment_id=fact.shipment_id,
-            stage=fact.stage,
-            card=card,
-            currency=card.currency,
-            total=zero,
-            priced_at=now,
-        )
-        return cost, []
+        return sql.ShipmentCostRow(
+            fact.shipment_id, fact.stage, card.pk, card.currency, zero, []
+        ), []
     priced = quote(terms, fact.work)
     problems = list(priced.problems)
     if not fact.work.parcel_weights_grams and fact.stage != Stage.RECEIVED:
         problems.append("the shipment has no parcels yet")
-    cost = ShipmentCost(
-        shipment_id=fact.shipment_id,
-        stage=fact.stage,
-        card=card,
-        currency=priced.currency,
-        total=priced.total,
-        problems=problems,
-        priced_at=now,
+    cost = sql.ShipmentCostRow(
+        fact.shipment_id, fact.stage, card.pk, priced.currency, priced.total, problems
     )
     lines = [
-        ShipmentCharge(
+        sql.ShipmentChargeRow(
             shipment_id=fact.shipment_id,
             rule_id=line.rule_id,
             charge_type=line.charge_type,
@@ -189,30 +173,32 @@ def _priced(
     return cost, lines
 
 
+def _write(
+    costs: list[sql.ShipmentCostRow], charges: list[sql.ShipmentChargeRow], now: dt.datetime
+) -> None:
+    # The cost rows first: their upsert waits for a concurrent pricing of the same
+    # shipments to commit, so the charge lines deleted next include that one's.
+    sql.shipment_costs_upsert(costs, priced_at=now)
+    sql.shipment_charges_replace([cost.shipment_id for cost in costs], charges)
+
+
 def shipments_price(*, shipment_ids: Sequence[int]) -> int:
     """Price (or re-price) these shipments at their current stage; returns how many.
 
-    Call inside a transaction. Replaces the shipments' charge lines and cost rows.
+    Call inside a transaction. Replaces the shipments' charge lines and cost rows
+    (one upsert and one COPY: economics/sql.py).
     """
     if not shipment_ids:
         return 0
     facts = _facts(shipment_ids)
     cards = _Cards(fact.provider_id for fact in facts)
-    now = timezone.now()
-    costs: list[ShipmentCost] = []
-    charges: list[ShipmentCharge] = []
+    costs: list[sql.ShipmentCostRow] = []
+    charges: list[sql.ShipmentChargeRow] = []
     for fact in facts:
-        cost, lines = _priced(fact, cards, now)
+        cost, lines = _priced(fact, cards)
         costs.append(cost)
         charges += lines
-    ShipmentCharge.objects.filter(shipment_id__in=[fact.shipment_id for fact in facts]).delete()
-    ShipmentCost.objects.bulk_create(
-        costs,
-        update_conflicts=True,
-        unique_fields=["shipment"],
-        update_fields=["stage", "card", "currency", "total", "problems", "priced_at"],
-    )
-    ShipmentCharge.objects.bulk_create(charges)
+    _write(costs, charges, timezone.now())
     return len(costs)
 
 
@@ -242,6 +228,28 @@ def new_shipments_price(*, batch: int = BATCH) -> int:
             cursor.position = ids[-1]
             cursor.save(update_fields=["position", "updated_at"])
         return count
+
+
+def new_shipments_cursor_catch_up() -> int:
+    """Move the new-shipments cursor up to the highest priced shipment; returns its position.
+
+    For a caller that priced shipments in bulk with `shipments_price` (the demo seeder):
+    without it the next sweep would look for unpriced shipments from the old position
+    on, across every shipment priced since. Never moves the cursor back.
+    """
+    with transaction.atomic():
+        cursor = _locked_cursor(NEW_SHIPMENTS)
+        if cursor is None:
+            return 0
+        highest = (
+            ShipmentCost.objects.order_by("-shipment_id")
+            .values_list("shipment_id", flat=True)
+            .first()
+        )
+        if highest is not None and highest > cursor.position:
+            cursor.position = highest
+            cursor.save(update_fields=["position", "updated_at"])
+        return cursor.position
 
 
 def moved_shipments_price(*, batch: int = BATCH) -> int:
@@ -276,7 +284,8 @@ def received_returns_price(*, batch: int = BATCH) -> int:
         )
         cards = _Cards(provider_id for _, provider_id, _ in received)
         now = timezone.now()
-        costs, charges = [], []
+        costs: list[sql.ShipmentCostRow] = []
+        charges: list[sql.ShipmentChargeRow] = []
         for shipment_id, provider_id, received_at in received:
             assert shipment_id is not None  # noqa: S101 - filtered above
             fact = _Facts(
@@ -286,11 +295,10 @@ def received_returns_price(*, batch: int = BATCH) -> int:
                 on=(received_at or now).date(),
                 work=pricing.ShipmentWork(units=0, parcel_weights_grams=(), country=""),
             )
-            cost, lines = _priced(fact, cards, now, quote=_return_quote)
+            cost, lines = _priced(fact, cards, quote=_return_quote)
             costs.append(cost)
             charges += lines
-        ShipmentCost.objects.bulk_create(costs)
-        ShipmentCharge.objects.bulk_create(charges)
+        _write(costs, charges, now)
         return len(costs)
 
 

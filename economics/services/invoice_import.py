@@ -93,13 +93,13 @@ def _shipments_of(provider: Provider, lines: Sequence[ParsedLine]) -> dict[tuple
     found: dict[tuple[str, str], int] = {}
     # Outbound shipments and return shipments (billed as `return` once received) alike.
     base = Shipment.objects.filter(provider=provider)
-    for reference, pk in base.filter(provider_reference__in=refs).values_list(
-        "provider_reference", "pk"
-    ):
+    for reference, pk in base.filter(
+        sql.AnyOf("provider_reference", refs, array_type="text")
+    ).values_list("provider_reference", "pk"):
         found["ref", reference] = pk
-    for number, pk in base.filter(tracking_number__in=tracking).values_list(
-        "tracking_number", "pk"
-    ):
+    for number, pk in base.filter(
+        sql.AnyOf("tracking_number", tracking, array_type="text")
+    ).values_list("tracking_number", "pk"):
         found["trk", number] = pk
     return found
 
@@ -107,7 +107,7 @@ def _shipments_of(provider: Provider, lines: Sequence[ParsedLine]) -> dict[tuple
 def _priced_now(shipment_ids: set[int]) -> None:
     """Price the shipments whose expected cost is missing or predates their dispatch."""
     current = set(
-        ShipmentCost.objects.filter(shipment_id__in=shipment_ids)
+        ShipmentCost.objects.filter(sql.AnyOf("shipment_id", shipment_ids))
         .exclude(stage=Stage.PLANNED, shipment__dispatched_at__isnull=False)
         .values_list("shipment_id", flat=True)
     )
@@ -119,7 +119,7 @@ def _priced_now(shipment_ids: set[int]) -> None:
 def _expected(shipment_ids: set[int]) -> dict[tuple[int, str], Decimal]:
     return {
         (row["shipment_id"], row["charge_type"]): row["total"]
-        for row in ShipmentCharge.objects.filter(shipment_id__in=shipment_ids)
+        for row in ShipmentCharge.objects.filter(sql.AnyOf("shipment_id", shipment_ids))
         .values("shipment_id", "charge_type")
         .annotate(total=Sum("amount"))
     }
@@ -127,7 +127,7 @@ def _expected(shipment_ids: set[int]) -> dict[tuple[int, str], Decimal]:
 
 def _billed_before(shipment_ids: set[int]) -> set[tuple[int, str]]:
     return set(
-        InvoiceLine.objects.filter(shipment_id__in=shipment_ids)
+        InvoiceLine.objects.filter(sql.AnyOf("shipment_id", shipment_ids))
         .exclude(outcome=Outcome.DUPLICATE)
         .values_list("shipment_id", "charge_type")
     )

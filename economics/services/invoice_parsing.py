@@ -12,6 +12,7 @@ import datetime as dt
 import io
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 from economics.models import ChargeType, InvoiceProfile
 
@@ -109,7 +110,7 @@ class _Row:
         if not raw:
             return None
         try:
-            return dt.datetime.strptime(raw, self.layout.date_format).date()  # noqa: DTZ007 - a date
+            return _parsed_date(raw, self.layout.date_format)
         except ValueError:
             self.error(column, f"{raw!r} is not a date in the format {self.layout.date_format}")
             return None
@@ -123,6 +124,12 @@ class _Row:
         except ValueError:
             self.error("quantity", f"{raw!r} is not a whole number")
             return 1
+
+
+@lru_cache(maxsize=4096)
+def _parsed_date(raw: str, date_format: str) -> dt.date:
+    # An invoice repeats a few dozen dates on 100,000 lines; strptime was a fifth of the import.
+    return dt.datetime.strptime(raw, date_format).date()  # noqa: DTZ007 - a date
 
 
 def _same(row: _Row, column: str, current: str) -> str:

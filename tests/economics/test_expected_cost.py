@@ -208,3 +208,18 @@ def test_a_received_return_is_priced_once_with_the_card_s_return_rule():
     cost = ShipmentCost.objects.get(shipment=shipment)
     assert (cost.stage, cost.total, cost.problems) == ("received", Decimal("3.10"), [])
     assert lines_of(shipment) == [("Return handling", 1, Decimal("3.10"))]
+
+
+@pytest.mark.django_db
+def test_the_cursor_catches_up_with_shipments_priced_in_bulk_and_never_moves_back():
+    shipments = [planned_shipment() for _ in range(3)]
+    active_card(shipments[0].provider)
+    with transaction.atomic():
+        expected_cost.shipments_price(shipment_ids=[s.pk for s in shipments[:2]])
+
+    assert expected_cost.new_shipments_cursor_catch_up() == shipments[1].pk
+    assert SweepCursor.objects.get(name=expected_cost.NEW_SHIPMENTS).position == shipments[1].pk
+    # The one left is still found by the sweep (it looks back from the cursor).
+    assert expected_cost.expected_costs_sweep() == 1
+    SweepCursor.objects.filter(name=expected_cost.NEW_SHIPMENTS).update(position=10**12)
+    assert expected_cost.new_shipments_cursor_catch_up() == 10**12

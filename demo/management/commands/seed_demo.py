@@ -1,12 +1,15 @@
 """`seed_demo`: the demo world and demo orders (idempotent); `--orders N`: N more orders, fast."""
 
 import sqlite3
+import time
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
+from django.utils import timezone
 
-from demo import bulk, world
+from demo import bulk, economics, world
 from demo.sandbox import demo_sandbox_sync, sandbox_state_for_demo
 from inventory.services.stock import low_stock_alerts_sync
 
@@ -28,6 +31,12 @@ class Command(BaseCommand):
             "--workers", type=int, default=2, help="Processes writing chunks in parallel."
         )
         parser.add_argument("--seed", type=int, default=None, help="Random seed for --orders.")
+        parser.add_argument(
+            "--invoice-dir",
+            type=Path,
+            default=None,
+            help="Where the example LSP invoice goes (default var/).",
+        )
 
     def handle(
         self,
@@ -36,6 +45,7 @@ class Command(BaseCommand):
         chunk_size: int,
         workers: int,
         seed: int | None,
+        invoice_dir: Path | None = None,
         **options: Any,
     ) -> None:
         if not settings.DEBUG:
@@ -44,6 +54,11 @@ class Command(BaseCommand):
                 "DEMO_PASSWORD; never run it against a production database."
             )
         demo = world.demo_world_ensure()
+        # Cards before orders: activating one re-prices the provider's shipments of its
+        # period (a job), and there are none yet on a fresh database.
+        cards = economics.demo_rate_cards_ensure(
+            providers=demo.providers.values(), today=timezone.now().date()
+        )
         # The LSP sandbox learns of the dispatched shipments as they are generated;
         # the sync at the end adds any it lacks (a new or lost state file).
         state = sandbox_state_for_demo()
@@ -69,11 +84,30 @@ class Command(BaseCommand):
         if raised or resolved:
             self.stdout.write(f"Low-stock alerts: {raised} raised, {resolved} resolved.")
         self._sandbox_sync(state)
+        self._economics(cards, invoice_dir, workers)
         self.stdout.write("")
         self.stdout.write("Demo logins (admin at /admin/):")
         for username, role, *_ in world.DEMO_USERS:
             label = role or "superuser"
             self.stdout.write(f"  {username:<10} password {settings.DEMO_PASSWORD}   ({label})")
+
+    def _economics(self, cards: int, invoice_dir: Path | None, workers: int) -> None:
+        """Expected costs and an example invoice (demo/economics.py)."""
+        now = timezone.now()
+        started = time.monotonic()
+        priced = economics.demo_expected_costs_price(workers=workers)
+        seconds = time.monotonic() - started
+        self.stdout.write(
+            f"LSP economics: {cards} rate cards activated, {priced:,} shipments priced"
+            + (f" in {seconds:.1f} s ({priced / seconds:,.0f}/s)." if priced else ".")
+        )
+        invoice = economics.demo_invoice_write(directory=invoice_dir, now=now)
+        if invoice is not None:
+            path = economics.demo_invoice_path(invoice_dir)
+            self.stdout.write(
+                f"Example LSP invoice {invoice.number} ({invoice.lines} lines) in {path}; import it "
+                f"with: python manage.py lsp_invoice_import {economics.DEMO_INVOICE_PROVIDER} {path}"
+            )
 
     def _sandbox_sync(self, state: str | None) -> None:
         """Make the LSP sandbox know the demo's dispatched shipments (demo/sandbox.py)."""
