@@ -155,3 +155,13 @@ def test_seed_demo_with_generated_orders_prices_them_too(tmp_path):
     outbound = Shipment.objects.filter(direction=Shipment.Direction.OUTBOUND)
     assert outbound.count() > 100
     assert ShipmentCost.objects.count() == outbound.count()
+
+
+def test_no_pricing_leaves_the_shipments_to_the_sweep_but_still_activates_the_cards(tmp_path):
+    _seed(tmp_path, no_pricing=True)
+
+    assert (
+        RateCard.objects.filter(status=RateCard.Status.ACTIVE).count() == Provider.objects.count()
+    )
+    assert not ShipmentCost.objects.exists()
+    assert not demo_economics.demo_invoice_path(tmp_path).exists()

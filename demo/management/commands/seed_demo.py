@@ -32,6 +32,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--seed", type=int, default=None, help="Random seed for --orders.")
         parser.add_argument(
+            "--no-pricing",
+            action="store_true",
+            help="Leave the expected costs of new shipments to the beat's sweep.",
+        )
+        parser.add_argument(
             "--invoice-dir",
             type=Path,
             default=None,
@@ -46,6 +51,7 @@ class Command(BaseCommand):
         workers: int,
         seed: int | None,
         invoice_dir: Path | None = None,
+        no_pricing: bool = False,
         **options: Any,
     ) -> None:
         if not settings.DEBUG:
@@ -84,7 +90,8 @@ class Command(BaseCommand):
         if raised or resolved:
             self.stdout.write(f"Low-stock alerts: {raised} raised, {resolved} resolved.")
         self._sandbox_sync(state)
-        self._economics(cards, invoice_dir, workers)
+        if not no_pricing:
+            self._economics(cards, invoice_dir, workers)
         self.stdout.write("")
         self.stdout.write("Demo logins (admin at /admin/):")
         for username, role, *_ in world.DEMO_USERS:
