@@ -88,6 +88,8 @@ urlpatterns = [
     path("ops/jobs/<int:job_id>/status.json", ops.job_status, name="job_status"),
     path("ops/jobs/<int:job_id>/result.csv", ops.job_result, name="job_result"),
     path("ops/invoices/", economics.invoices, name="invoices"),
+    path("ops/scorecard/", economics.provider_scorecard, name="scorecard"),
+    path("ops/scorecard.csv", economics.provider_scorecard_csv, name="scorecard_csv"),
     path("ops/invoices/<int:invoice_id>/", economics.invoice_detail, name="invoice_detail"),
     path(
         "ops/invoices/<int:invoice_id>/disputes.csv",

@@ -343,6 +343,10 @@ ECONOMICS_SWEEP_SECONDS = env.float("ECONOMICS_SWEEP_SECONDS", default=30.0)
 # card says is matched; an invoice profile may set its own (docs/economics.md).
 ECONOMICS_TOLERANCE_ABSOLUTE = Decimal(env.str("ECONOMICS_TOLERANCE_ABSOLUTE", default="0.01"))
 ECONOMICS_TOLERANCE_PERCENT = Decimal(env.str("ECONOMICS_TOLERANCE_PERCENT", default="0.5"))
+# The provider scorecard's daily aggregates: how often beat recomputes them, and how many
+# days back (today included) each run recomputes (docs/economics.md).
+SCORECARD_SWEEP_SECONDS = env.float("SCORECARD_SWEEP_SECONDS", default=600.0)
+SCORECARD_RECOMPUTE_DAYS = env.int("SCORECARD_RECOMPUTE_DAYS", default=2)
 LOGISTICS_LATE_CHECK_SECONDS = env.float("LOGISTICS_LATE_CHECK_SECONDS", default=600.0)
 
 # --- Production hardening (active whenever DEBUG is off) --------------------
@@ -522,6 +526,10 @@ CELERY_BEAT_SCHEDULE = {
     "orders-stock-changed": {
         "task": "orders.tasks.stock_changed_publish_task",
         "schedule": PARTNER_WEBHOOK_STOCK_WINDOW_SECONDS,
+    },
+    "economics-scorecard": {
+        "task": "economics.tasks.provider_days_refresh_task",
+        "schedule": SCORECARD_SWEEP_SECONDS,
     },
     "orders-backorders-sweep": {
         "task": "orders.tasks.backorders_sweep_task",

@@ -542,3 +542,58 @@ class RepricingJob(TimeStampedModel):
         if self.status == self.Status.DONE:
             return 100
         return int(self.processed * 100 / self.total) if self.total else 0
+
+
+class ProviderDay(models.Model):
+    """One provider's figures for one day: what the scorecard sums (docs/economics.md).
+
+    Written only by economics.services.scorecard (recomputed whole, never incremented),
+    so the page reads a few hundred rows whatever the traffic. Durations are sparse
+    log-scale histograms (economics.histogram): {"bucket": count}.
+    """
+
+    provider = models.ForeignKey("logistics.Provider", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    # Outbound shipments dispatched that day, and of those, the time to the first scan.
+    shipments = models.PositiveIntegerField(default=0)
+    to_first_scan = models.JSONField(default=dict)
+    # Outbound shipments created that day, and how many of them failed to dispatch.
+    planned = models.PositiveIntegerField(default=0)
+    dispatch_failed = models.PositiveIntegerField(default=0)
+    # Outbound shipments delivered that day: with a promise to judge them by, on time.
+    delivered = models.PositiveIntegerField(default=0)
+    on_time_sample = models.PositiveIntegerField(default=0)
+    on_time = models.PositiveIntegerField(default=0)
+    to_delivered = models.JSONField(default=dict)
+    # Shipments with an exception-type tracking event that day, by reason.
+    exceptions = models.JSONField(default=dict)
+    # Tracking events received that day: event time → received.
+    event_latency = models.JSONField(default=dict)
+    webhooks = models.PositiveIntegerField(default=0)
+    webhooks_refused = models.PositiveIntegerField(default=0)
+    # Inbound receipts (dock to stock) and returns received that day.
+    dock_to_stock = models.JSONField(default=dict)
+    returns_received = models.PositiveIntegerField(default=0)
+    return_processing = models.JSONField(default=dict)
+    # Expected cost of the shipments dispatched that day: {"EUR": "123.4500"}.
+    cost_totals = models.JSONField(default=dict)
+    cost_shipments = models.PositiveIntegerField(default=0)
+    cost_orders = models.PositiveIntegerField(default=0)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["day", "provider"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "day"], name="providerday_once"),
+            models.CheckConstraint(
+                condition=Q(on_time__lte=models.F("on_time_sample"))
+                & Q(on_time_sample__lte=models.F("delivered"))
+                & Q(dispatch_failed__lte=models.F("planned"))
+                & Q(webhooks_refused__lte=models.F("webhooks")),
+                name="providerday_counts_consistent",
+            ),
+        ]
+        indexes = [models.Index(fields=["day", "provider"], name="providerday_day")]
+
+    def __str__(self) -> str:
+        return f"{self.provider_id} {self.day.isoformat()}"
