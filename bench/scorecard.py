@@ -131,6 +131,9 @@ def fill(n_shipments: int) -> None:  # noqa: PLR0915 - one linear script
     from returns.models import ReturnRequest
 
     began = t0 = time.perf_counter()
+    with connection.cursor() as cursor:
+        # Loading a million rows in one statement takes longer than the app's request timeout.
+        cursor.execute("SET statement_timeout = 0")
     now = timezone.now()
     today = timezone.localdate()
     providers, levels, warehouses, cards = [], [], [], []
@@ -325,6 +328,7 @@ def fill(n_shipments: int) -> None:  # noqa: PLR0915 - one linear script
     t0 = step("invoices and disputes", t0)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
+        cursor.execute("RESET statement_timeout")
     step("analyze", t0)
     print(f"filled in {time.perf_counter() - began:.0f} s", flush=True)
 

@@ -285,6 +285,8 @@ def scorecard_period(period: str, *, today: dt.date, start=None, end=None):
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "no data"
+    if seconds < 1:
+        return "< 1 s"
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 90 * 60:
