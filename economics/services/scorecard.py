@@ -40,6 +40,7 @@ from django.utils import timezone
 
 from economics.histogram import BUCKETS, STEPS_PER_DOUBLING
 from economics.models import ProviderDay, ShipmentCost, SweepCursor
+from inventory.models import InboundReceipt, InboundShipment
 from logistics.models import InboundWebhook, Shipment, TrackingEvent, TrackingStatus
 from returns.models import ReturnRequest
 
@@ -199,6 +200,26 @@ def provider_day_figures(*, day: dt.date) -> dict[int, dict[str, Any]]:
         returns, provider="warehouse__provider_id", start="created_at", end="received_at"
     ).items():
         figures[pid]["return_processing"] = hist
+
+    # Dock to stock: the ASN has no arrival time of its own; its first receipt is when the
+    # goods were on the dock, and it is closed (`received`) when the last is put away.
+    closed = InboundShipment.objects.filter(
+        closed_at__gte=start,
+        closed_at__lt=end,
+        status=InboundShipment.Status.RECEIVED,
+        warehouse__provider__isnull=False,
+    ).annotate(
+        arrived=Subquery(
+            InboundReceipt.objects.filter(line__inbound=OuterRef("pk"))
+            .order_by("created_at")
+            .values("created_at")[:1],
+            output_field=DateTimeField(),
+        )
+    )
+    for pid, hist in _histograms(
+        closed, provider="warehouse__provider_id", start="arrived", end="closed_at"
+    ).items():
+        figures[pid]["dock_to_stock"] = hist
 
     costs = (
         ShipmentCost.objects.filter(

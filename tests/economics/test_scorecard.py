@@ -28,9 +28,11 @@ from economics.services.scorecard import (
     provider_day_compute,
     provider_days_refresh,
 )
+from inventory.models import InboundLine, InboundReceipt, InboundShipment
 from logistics.models import InboundWebhook, Shipment, TrackingEvent
 from returns.models import ReturnRequest
 from tests.economics.test_expected_cost import active_card
+from tests.inventory.factories import ProductFactory, WarehouseFactory
 from tests.logistics.factories import (
     ProviderFactory,
     ServiceLevelFactory,
@@ -205,7 +207,34 @@ def test_return_processing_time_runs_from_request_to_receipt_at_the_providers_si
     assert histogram.percentile(found.return_processing, 0.5) == pytest.approx(
         48 * 3600, rel=histogram.RELATIVE_ERROR
     )
-    assert histogram.count(found.dock_to_stock) == 0  # no arrival time on receipts yet
+
+
+def test_dock_to_stock_runs_from_the_first_receipt_to_the_closed_asn(alpha):
+    site = WarehouseFactory(code="alpha-site", kind="3pl", provider=alpha)
+    own = WarehouseFactory(code="own-site")
+    product = ProductFactory()
+    for number, (warehouse, hours, status) in enumerate(
+        [(site, 2, "received"), (site, 6, "received"), (site, 8, "received"),
+         (site, 1, "receiving"), (own, 1, "received")]
+    ):  # fmt: skip
+        inbound = InboundShipment.objects.create(
+            reference=f"ASN-{number}", warehouse=warehouse, status=status
+        )
+        line = InboundLine.objects.create(inbound=inbound, product=product, expected_quantity=5)
+        for offset in (hours, hours / 2):  # the earlier receipt is the arrival
+            receipt = InboundReceipt.objects.create(line=line, quantity=1)
+            InboundReceipt.objects.filter(pk=receipt.pk).update(
+                created_at=START + 10 * H - offset * H
+            )
+        if status == "received":
+            InboundShipment.objects.filter(pk=inbound.pk).update(closed_at=START + 10 * H)
+
+    found = row(alpha)
+
+    assert histogram.count(found.dock_to_stock) == 3
+    assert histogram.percentile(found.dock_to_stock, 0.5) == pytest.approx(
+        6 * 3600, rel=histogram.RELATIVE_ERROR
+    )
 
 
 def test_expected_cost_per_shipment_and_per_order(alpha):
