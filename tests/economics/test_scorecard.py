@@ -10,20 +10,22 @@ import io
 import json
 import math
 import re
+import threading
 from decimal import Decimal
 from html import unescape
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from economics import histogram
-from economics.models import Dispute, Invoice, ProviderDay, ShipmentCost
+from economics.models import Dispute, Invoice, ProviderDay, ShipmentCost, SweepCursor
 from economics.selectors import Money, scorecard
 from economics.services.scorecard import (
+    LOCK,
     day_bounds,
     provider_day_compute,
     provider_days_refresh,
@@ -307,6 +309,35 @@ def test_the_aggregate_job_is_idempotent_and_recomputes_a_day(alpha):
 
     assert ProviderDay.objects.get(provider=beta, day=DAY).shipments == 1
     assert ProviderDay.objects.filter(day=DAY).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_while_another_holds_the_lock_skips_and_writes_nothing(alpha):
+    shipment(alpha, dispatched=START + H)
+    SweepCursor.objects.get_or_create(name=LOCK)
+    locked, release, results = threading.Event(), threading.Event(), []
+
+    def other_run():
+        try:
+            with transaction.atomic():
+                SweepCursor.objects.select_for_update().get(name=LOCK)
+                locked.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=other_run)
+    holder.start()
+    assert locked.wait(10)
+    try:
+        results.append(provider_day_compute(day=DAY))
+    finally:
+        release.set()
+        holder.join()
+
+    assert results == [None]
+    assert not ProviderDay.objects.exists()
+    assert provider_day_compute(day=DAY) == 1
 
 
 def test_beat_recomputes_today_and_yesterday_and_leaves_older_days(alpha, settings):
