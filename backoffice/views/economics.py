@@ -267,7 +267,9 @@ class ScorecardForm(forms.Form):
         return data
 
 
-def scorecard_period(period: str, *, today: dt.date, start=None, end=None):
+def scorecard_period(
+    period: str, *, today: dt.date, start: dt.date | None = None, end: dt.date | None = None
+) -> tuple[dt.date, dt.date]:
     """(first, last) day of a named period (weeks start on Monday), inclusive."""
     monday = today - dt.timedelta(days=today.weekday())
     if period == "this_week":

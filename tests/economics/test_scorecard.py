@@ -480,7 +480,9 @@ def test_a_custom_period_without_an_end_is_refused_and_this_month_is_shown(clien
     assert response.context["card"].first == timezone.localdate().replace(day=1)
 
 
-def test_customer_service_may_not_see_the_scorecard(client, agent):
+def test_customer_service_may_not_see_the_scorecard_and_anonymous_callers_log_in(client, agent):
+    for url in (reverse("backoffice:scorecard"), reverse("backoffice:scorecard_csv")):
+        assert client.get(url)["Location"].startswith("/admin/login/")
     client.force_login(agent)
     assert client.get(reverse("backoffice:scorecard")).status_code == 403
     assert client.get(reverse("backoffice:scorecard_csv")).status_code == 403
