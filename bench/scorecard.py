@@ -39,6 +39,9 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--shipments", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=60)
     parser.add_argument("--refill", action="store_true", help="Start from an empty database.")
+    parser.add_argument(
+        "--pages-only", action="store_true", help="Keep the aggregates built by an earlier run."
+    )
     return parser.parse_args()
 
 
@@ -333,9 +336,24 @@ def fill(n_shipments: int) -> None:  # noqa: PLR0915 - one linear script
     print(f"filled in {time.perf_counter() - began:.0f} s", flush=True)
 
 
-def main() -> int:
+def build(first: dt.date, today: dt.date) -> None:
     from economics.models import ProviderDay
     from economics.services.scorecard import provider_days_backfill, provider_days_refresh
+
+    began = time.perf_counter()
+    rows = provider_days_backfill(first=first, last=today)
+    backfill_s = time.perf_counter() - began
+    print(f"aggregates: {rows} ProviderDay rows for {DAYS} days in {backfill_s:.1f} s", flush=True)
+    began = time.perf_counter()
+    provider_days_refresh(days=2)
+    refresh_s = time.perf_counter() - began
+    print(f"beat refresh (today and yesterday): {refresh_s:.1f} s", flush=True)
+    if ProviderDay.objects.filter(day__gte=first).count() != rows:
+        raise SystemExit("the refresh changed the number of aggregate rows")
+
+
+def main() -> int:
+    from economics.models import ProviderDay
     from logistics.models import Shipment
 
     args = ARGS
@@ -350,16 +368,10 @@ def main() -> int:
 
     today = timezone.localdate()
     first = today - dt.timedelta(days=DAYS - 1)
-    began = time.perf_counter()
-    rows = provider_days_backfill(first=first, last=today)
-    backfill_s = time.perf_counter() - began
-    print(f"aggregates: {rows} ProviderDay rows for {DAYS} days in {backfill_s:.1f} s", flush=True)
-    began = time.perf_counter()
-    provider_days_refresh(days=2)
-    refresh_s = time.perf_counter() - began
-    print(f"beat refresh (today and yesterday): {refresh_s:.1f} s", flush=True)
-    if ProviderDay.objects.filter(day__gte=first).count() != rows:
-        raise SystemExit("the refresh changed the number of aggregate rows")
+    if not args.pages_only:
+        build(first, today)
+    else:
+        print(f"aggregates kept: {ProviderDay.objects.count()} ProviderDay rows", flush=True)
 
     user_model = get_user_model()
     manager = user_model.objects.filter(username="scorecard-bench").first()
