@@ -211,9 +211,10 @@ def fill(n_shipments: int) -> None:  # noqa: PLR0915 - one linear script
     def pick(values: list[int], index: str) -> str:
         return f"(ARRAY[{','.join(map(str, values))}])[1 + {index}]"
 
-    # dispatched = now − day offset − a random time of day; 2 % never dispatched (failed).
+    # Day offset g mod 90, provider (g div 90) mod 5: every provider ships every day. The
+    # dispatch time is now − the day offset − a random time of day; 2 % never dispatched.
     source = (
-        f"SELECT g, g % {PROVIDERS} AS p, random() AS r, random() AS q, "  # noqa: S608
+        f"SELECT g, (g / {DAYS}) % {PROVIDERS} AS p, random() AS r, random() AS q, "  # noqa: S608
         f"now() - interval '1 day' * (g % {DAYS}) - interval '1 second' * (random() * 86400) "
         f"AS at FROM generate_series(1, {n_shipments}) g"
     )
@@ -246,6 +247,11 @@ def fill(n_shipments: int) -> None:  # noqa: PLR0915 - one linear script
     )
     t0 = step(f"{n_shipments:,} shipments", t0)
     ours = f"provider_id IN ({','.join(str(p.pk) for p in providers)})"
+    card_of_provider = (
+        "CASE provider_id "
+        + " ".join(f"WHEN {p.pk} THEN {c.pk}" for p, c in zip(providers, cards, strict=True))
+        + " END"
+    )
     with connection.cursor() as cursor:
         event_cols = (
             "shipment_id, status, provider_status, description, location, occurred_at, "
@@ -287,7 +293,7 @@ def fill(n_shipments: int) -> None:  # noqa: PLR0915 - one linear script
         cursor.execute(
             f"INSERT INTO {ShipmentCost._meta.db_table} "  # noqa: S608
             "(shipment_id, stage, card_id, currency, total, problems, priced_at) "
-            f"SELECT id, 'dispatched', {pick([c.pk for c in cards], f'id % {PROVIDERS}')}, "
+            f"SELECT id, 'dispatched', {card_of_provider}, "
             "'EUR', round((4 + random() * 8)::numeric, 2), '{}', dispatched_at "
             f"FROM {sh} WHERE {ours} AND dispatched_at IS NOT NULL"
         )
