@@ -224,14 +224,14 @@ class InventoryApi(PartnerApiView):
             ),
             OpenApiParameter(
                 name="page_size",
-                type={
-                    "type": "integer",
-                    "minimum": 1,
-                    "maximum": FEED_MAX_PAGE_SIZE,
-                    "default": FEED_PAGE_SIZE,
-                },
+                # No schema default: generated clients send a declared default on every
+                # call, and the feed's parameters are refused beside `sku`.
+                type={"type": "integer", "minimum": 1, "maximum": FEED_MAX_PAGE_SIZE},
                 location=OpenApiParameter.QUERY,
-                description=f"Feed only: SKUs per page (1 to {FEED_MAX_PAGE_SIZE}).",
+                description=(
+                    f"Feed only: SKUs per page (1 to {FEED_MAX_PAGE_SIZE}; "
+                    f"{FEED_PAGE_SIZE} when not given)."
+                ),
             ),
             OpenApiParameter(
                 name="by_warehouse",

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import pytest
 
+from inventory.models import AdjustmentReason, Product
+from inventory.services.stock import stock_adjust
 from logistics.models import Shipment
+from orders.models import ChannelWarehouse
 from tests.inventory.factories import WarehouseFactory
 from tests.returns.helpers import delivered_order
 
@@ -120,3 +123,92 @@ def test_inbound_shipments_create_list_read_cancel(flow, api_world):
     ]
     cancelled = g.op("inbound_shipments_cancel").sync(number, client=client)
     assert cancelled.status == g.models.InboundShipmentStatusEnum.CANCELLED
+
+
+def test_catalogue_and_the_stock_feed_with_its_deltas(flow, api_world, api_channel):
+    g, client = flow
+    api_channel.catalogue_write = True
+    api_channel.save(update_fields=["catalogue_write"])
+    warehouse = WarehouseFactory(code="feed-wh")
+    ChannelWarehouse.objects.create(channel=api_channel, warehouse=warehouse)
+    upsert = g.models.ProductUpsertRequest.from_dict(
+        {"name": "Flow mug", "barcodes": ["8712345000017"], "weight_grams": 320}
+    )
+
+    created = g.op("products_upsert").sync_detailed("FLOW-MUG", client=client, body=upsert)
+    changed = g.op("products_upsert").sync_detailed(
+        "FLOW-MUG",
+        client=client,
+        body=g.models.ProductUpsertRequest.from_dict({"weight_grams": 330}),
+    )
+    batch = g.op("products_batch").sync(
+        client=client,
+        body=g.models.ProductBatchRequest.from_dict(
+            {"products": [{"sku": "FLOW-CAP", "name": "Flow cap"}, {"sku": "FLOW-NONAME"}]}
+        ),
+        idempotency_key="pb-1",
+    )
+
+    assert (created.status_code, changed.status_code) == (201, 200)
+    assert changed.parsed.weight_grams == 330
+    assert [(r.sku, int(r.status)) for r in batch.results] == [
+        ("FLOW-CAP", 201),
+        ("FLOW-NONAME", 422),
+    ]
+    listed = g.op("products_list").sync(client=client, page_size=100)
+    assert {"FLOW-MUG", "FLOW-CAP"} <= {product.sku for product in listed.results}
+
+    feed = g.op("inventory_list")
+    seen, cursor = [], g.types.UNSET
+    while True:
+        page = feed.sync(client=client, page_size=2, cursor=cursor)
+        seen += [item.sku for item in page.results]
+        if not page.next_cursor:
+            break
+        cursor = page.next_cursor
+    assert len(seen) == len(set(seen))
+    assert {"API-TSHIRT", "API-MUG", "API-CAP", "FLOW-MUG", "FLOW-CAP"} <= set(seen)
+
+    since = feed.sync(client=client, page_size=1).changes_cursor
+    assert feed.sync(client=client, updated_after=since).results == []
+    stock_adjust(
+        product=Product.objects.get(sku="FLOW-MUG"),
+        warehouse=warehouse,
+        delta=12,
+        reason=AdjustmentReason.FOUND,
+    )
+    delta = feed.sync(client=client, updated_after=since)
+    assert [(item.sku, item.available) for item in delta.results] == [("FLOW-MUG", 12)]
+
+
+def test_batch_orders_and_webhook_endpoints(flow, api_world, order_payload):
+    g, client = flow
+    second = {**order_payload, "external_reference": "SHOP-2002"}
+    body = g.models.OrderBatchCreateRequest.from_dict({"orders": [order_payload, second, second]})
+
+    answered = g.op("orders_batch_create").sync(client=client, body=body, idempotency_key="ob-1")
+    replayed = g.op("orders_batch_create").sync_detailed(
+        client=client, body=body, idempotency_key="ob-1"
+    )
+
+    assert [int(result.status) for result in answered.results] == [201, 201, 409]
+    assert replayed.headers["Idempotent-Replayed"] == "true"
+    subscribe = g.models.WebhookEndpointCreateRequest.from_dict(
+        {"url": "https://127.0.0.1:9/hooks", "topics": ["order.shipped", "stock.changed"]}
+    )
+    endpoint = g.op("webhook_endpoints_create").sync(
+        client=client, body=subscribe, idempotency_key="we-1"
+    )
+    assert endpoint.secret.startswith("whsec_")
+    read = g.op("webhook_endpoints_retrieve").sync(endpoint.id, client=client)
+    assert "secret" not in read.to_dict()
+    rotated = g.op("webhook_endpoints_rotate_secret").sync(endpoint.id, client=client)
+    assert rotated.secret.startswith("whsec_")
+    assert rotated.secret != endpoint.secret
+    assert rotated.previous_secret_expires_at is not None
+    deliveries = g.op("webhook_endpoints_deliveries_list").sync(endpoint.id, client=client)
+    assert deliveries.results == []
+    gone = g.op("webhook_endpoints_destroy").sync_detailed(endpoint.id, client=client)
+    assert gone.status_code == 204
+    listed = g.op("webhook_endpoints_list").sync(client=client)
+    assert listed.results == []
