@@ -125,3 +125,24 @@ def test_an_empty_file_is_refused_with_a_reason():
     assert refused.value.errors == [
         {"field": "header", "message": "the first line must name the columns"}
     ]
+
+
+def test_the_command_imports_and_activates_and_refuses_a_bad_file(tmp_path):
+    import io
+    import json
+
+    from django.core.management import CommandError, call_command
+
+    provider = ProviderFactory()
+    good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
+    good.write_text(GOOD)
+    bad.write_text(HEADER + "card,,X,EUR,,,,,,,,,,,,,,\n")
+    out = io.StringIO()
+
+    call_command("rate_card_import", provider.code, str(good), "--activate", stdout=out)
+
+    summary = json.loads(out.getvalue().strip().splitlines()[-1])
+    assert (summary["status"], summary["zones"], summary["rules"]) == ("active", 2, 8)
+    with pytest.raises(CommandError, match="row 2: valid_from"):
+        call_command("rate_card_import", provider.code, str(bad), stdout=io.StringIO())
+    assert RateCard.objects.count() == 1
