@@ -245,6 +245,8 @@ SPECTACULAR_SETTINGS = {
         "TrackingStatusEnum": "logistics.models.TrackingStatus",
         "AllocationStatusEnum": "inventory.models.Allocation.Status",
         "ReasonEnum": "returns.models.ReturnLine.Reason",
+        # One name for the webhook topics, whether a field holds one (`topic`) or a list.
+        "TopicsEnum": "logistics.webhook_topics.Topic",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

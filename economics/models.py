@@ -362,6 +362,14 @@ class InvoiceLine(models.Model):
     shipment = models.ForeignKey(
         "logistics.Shipment", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # An `inbound_unit` line matches an inbound shipment (ASN) instead.
+    inbound = models.ForeignKey(
+        "inventory.InboundShipment",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
     expected_amount = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
     outcome = models.CharField(max_length=20, choices=Outcome.choices)
 
@@ -373,6 +381,9 @@ class InvoiceLine(models.Model):
         indexes = [
             # "Was this work billed before?" for the duplicate check of later invoices.
             models.Index(fields=["shipment", "charge_type"], name="invoiceline_shipment_charge"),
+            models.Index(
+                fields=["inbound"], condition=Q(inbound__isnull=False), name="invoiceline_inbound"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -597,3 +608,33 @@ class ProviderDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider_id} {self.day.isoformat()}"
+
+
+class InboundCost(models.Model):
+    """What receiving an inbound shipment (ASN) at an LSP-operated site is expected to cost:
+    the card's `inbound_unit` rules over the units received, priced once it is received."""
+
+    inbound = models.OneToOneField(
+        "inventory.InboundShipment", on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    provider = models.ForeignKey("logistics.Provider", on_delete=models.PROTECT, related_name="+")
+    card = models.ForeignKey(
+        RateCard, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    units = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3, blank=True, default="")
+    total = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    problems = ArrayField(models.CharField(max_length=300), default=list, blank=True)
+    priced_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(card__isnull=True, total__isnull=True)
+                | Q(card__isnull=False, total__isnull=False),
+                name="inboundcost_total_iff_card",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.inbound_id} {self.units} units {self.total} {self.currency}"

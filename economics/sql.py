@@ -47,6 +47,7 @@ class InvoiceLineRow(NamedTuple):
     amount: object
     service_date: object
     shipment_id: int | None
+    inbound_id: int | None
     expected_amount: object
     outcome: str
 

@@ -3,7 +3,6 @@ disputes (docs/economics.md)."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 
@@ -17,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from backoffice import charts
 from backoffice.views.common import page, report_domain_error, staff_view
+from core.csv_safe import csv_writer
 from core.errors import DomainError
 from economics.histogram import RELATIVE_ERROR, percentile
 from economics.models import Dispute, Invoice, InvoiceImportJob, Outcome
@@ -148,6 +148,12 @@ def invoice_job_result(request, job_id: int):
     return HttpResponseRedirect(reverse("backoffice:invoice_detail", args=[job.invoice_id]))
 
 
+def _page_after(raw: str) -> int:
+    """The `after` id of a page link; anything that is not a plausible id starts at the top."""
+    # ASCII digits only (isdigit() takes "²"), and within a bigint.
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else 0
+
+
 @require_GET
 @staff_view(VIEW)
 def invoice_detail(request, invoice_id: int):
@@ -158,7 +164,10 @@ def invoice_detail(request, invoice_id: int):
     status = status if status in Dispute.Status.values else ""
     after = request.GET.get("after", "")
     disputes, next_after = invoice_disputes_page(
-        invoice=invoice, kind=kind, status=status, after_id=int(after) if after.isdigit() else 0
+        invoice=invoice,
+        kind=kind,
+        status=status,
+        after_id=_page_after(after),
     )
     counts = [(outcome, invoice.summary.get(str(outcome), 0)) for outcome in Outcome]
     return page(
@@ -421,7 +430,7 @@ def provider_scorecard(request):
 def provider_scorecard_csv(request):
     _, card = _scorecard_request(request)
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csv_writer(out)
     writer.writerow(SCORECARD_COLUMNS)
     for row in card.rows:
         writer.writerow(scorecard_cells(row))

@@ -28,8 +28,9 @@ from django.db.models import Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
 from economics import pricing, sql
-from economics.models import RateCard, ShipmentCost, Stage, SweepCursor
+from economics.models import InboundCost, RateCard, ShipmentCost, Stage, SweepCursor
 from economics.selectors import card_terms
+from inventory.models import InboundShipment
 from logistics.models import CustomsDeclaration, Parcel, Shipment, ShipmentLine
 from orders.models import Order
 from returns.models import ReturnRequest
@@ -310,10 +311,51 @@ def expected_costs_sweep(*, max_seconds: float = 20.0) -> int:
     """Every sweep, batch after batch, until nothing is left or time is up; returns how many."""
     deadline = time.monotonic() + max_seconds
     total = 0
-    for sweep in (new_shipments_price, moved_shipments_price, received_returns_price):
+    for sweep in (
+        new_shipments_price,
+        moved_shipments_price,
+        received_returns_price,
+        inbound_costs_price,
+    ):
         while True:
             count = sweep()
             total += count
             if count < BATCH or time.monotonic() > deadline:
                 break
     return total
+
+
+def inbound_costs_price(*, inbound_ids: Iterable[int] | None = None, batch: int = BATCH) -> int:
+    """Price received inbound shipments (ASNs) at LSP-operated sites that have no cost yet:
+    the card's `inbound_unit` rules over the units received, under the card in force on
+    the day it was received. With `inbound_ids`, only those (the invoice import)."""
+    rows = InboundShipment.objects.filter(
+        status=InboundShipment.Status.RECEIVED, warehouse__provider__isnull=False
+    ).filter(~Exists(InboundCost.objects.filter(inbound_id=OuterRef("pk"))))
+    if inbound_ids is not None:
+        rows = rows.filter(pk__in=list(inbound_ids))
+    received = list(
+        rows.order_by("pk")
+        .annotate(units=Sum("lines__received_quantity"))
+        .values_list("pk", "warehouse__provider_id", "closed_at", "updated_at", "units")[:batch]
+    )
+    if not received:
+        return 0
+    cards = _Cards(provider_id for _, provider_id, *_ in received)
+    now = timezone.now()
+    costs = []
+    for inbound_id, provider_id, closed_at, updated_at, units in received:
+        day = (closed_at or updated_at).date()
+        cost = InboundCost(
+            inbound_id=inbound_id, provider_id=provider_id, units=units or 0, priced_at=now
+        )
+        found = cards.on(provider_id, day)
+        if found is None:
+            cost.problems = [f"no active rate card of the provider on {day.isoformat()}"]
+        else:
+            card, terms = found
+            quote = pricing.inbound_quote(terms, units=units or 0)
+            cost.card, cost.currency, cost.total = card, card.currency, quote.total
+        costs.append(cost)
+    InboundCost.objects.bulk_create(costs, ignore_conflicts=True)
+    return len(costs)

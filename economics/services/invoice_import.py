@@ -28,13 +28,14 @@ from itertools import islice
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from core.errors import Conflict, NotFound, ValidationFailed
 from economics import sql
 from economics.models import (
     Dispute,
+    InboundCost,
     Invoice,
     InvoiceLine,
     InvoiceProfile,
@@ -43,8 +44,10 @@ from economics.models import (
     ShipmentCost,
     Stage,
 )
-from economics.services.expected_cost import shipments_price
+from economics.pricing import INBOUND_UNIT
+from economics.services.expected_cost import inbound_costs_price, shipments_price
 from economics.services.invoice_parsing import ParsedInvoice, ParsedLine, invoice_parse
+from inventory.models import InboundShipment
 from logistics.models import Provider, Shipment
 from orders.iso import currency_places
 
@@ -141,7 +144,7 @@ class _Reconciliation:
     lines: list[sql.InvoiceLineRow]
     disputes: list[sql.DisputeRow]
     counts: dict[str, int]
-    seen: set[tuple[int, str]]
+    seen: set[tuple[object, ...]]
     billed_shipments: set[int]
     expected_total: Decimal = Decimal(0)
     invoiced_total: Decimal = Decimal(0)
@@ -166,34 +169,105 @@ class _Reconciliation:
         )  # fmt: skip
 
 
+def _inbounds_of(provider: Provider, lines: Sequence[ParsedLine]) -> dict[tuple[str, str], int]:
+    """("ref"|"trk", value) → id of the provider's inbound shipment (ASN) the `inbound_unit`
+    lines name: by our ASN number or the provider's reference, else its tracking number."""
+    refs = {line.reference for line in lines if line.reference}
+    tracking = {line.tracking_number for line in lines if line.tracking_number}
+    if not (refs or tracking):
+        return {}
+    found: dict[tuple[str, str], int] = {}
+    base = InboundShipment.objects.filter(warehouse__provider=provider)
+    for number, reference, pk in base.filter(
+        Q(number__in=refs) | Q(provider_reference__in=refs)
+    ).values_list("number", "provider_reference", "pk"):
+        for value in (number, reference):
+            if value in refs:
+                found["ref", value] = pk
+    for number, pk in base.filter(tracking_number__in=tracking).values_list(
+        "tracking_number", "pk"
+    ):
+        found["trk", number] = pk
+    return found
+
+
+def _inbound_expected(inbound_ids: set[int]) -> tuple[dict[int, Decimal], set[int]]:
+    """(inbound id → expected receiving cost, the inbounds billed before)."""
+    inbound_costs_price(inbound_ids=inbound_ids)
+    totals = {
+        inbound_id: total
+        for inbound_id, total in InboundCost.objects.filter(inbound_id__in=inbound_ids).values_list(
+            "inbound_id", "total"
+        )
+        if total is not None
+    }
+    billed = set(
+        InvoiceLine.objects.filter(inbound_id__in=inbound_ids)
+        .exclude(outcome=Outcome.DUPLICATE)
+        .values_list("inbound_id", flat=True)
+    )
+    return totals, billed
+
+
+def _judged(
+    state: _Reconciliation,
+    key: tuple[object, ...] | None,
+    *,
+    billed: bool,
+    expected: Decimal,
+    invoiced: Decimal,
+) -> tuple[str, Decimal | None]:
+    """The line's outcome and expected amount: unknown, billed twice, or compared."""
+    if key is None:
+        return Outcome.UNKNOWN_REFERENCE, None
+    if key in state.seen or billed:
+        return Outcome.DUPLICATE, Decimal(0)
+    state.seen.add(key)
+    state.expected_total += expected
+    return state.tolerance.outcome(expected=expected, invoiced=invoiced), expected
+
+
 def _reconcile_chunk(
     provider: Provider, chunk: list[ParsedLine], ids: list[int], state: _Reconciliation
 ) -> None:
-    found = _shipments_of(provider, chunk)
+    receiving = [line for line in chunk if line.charge_type == INBOUND_UNIT]
+    found = _shipments_of(provider, [line for line in chunk if line.charge_type != INBOUND_UNIT])
+    inbounds = _inbounds_of(provider, receiving)
     matched = set(found.values())
     _priced_now(matched)
     expected = _expected(matched)
     billed = _billed_before(matched)
+    inbound_totals, inbound_billed = _inbound_expected(set(inbounds.values()))
     now = timezone.now()
     for line, line_id in zip(chunk, ids, strict=True):
-        shipment_id = found.get(("ref", line.reference)) or found.get(("trk", line.tracking_number))
+        shipment_id = inbound_id = None
         state.invoiced_total += line.amount
-        expected_amount: Decimal | None = None
-        outcome: str
-        if shipment_id is None:
-            outcome = Outcome.UNKNOWN_REFERENCE
-        elif (shipment_id, line.charge_type) in state.seen or (
-            shipment_id,
-            line.charge_type,
-        ) in billed:
-            outcome = Outcome.DUPLICATE
-            expected_amount = Decimal(0)
+        if line.charge_type == INBOUND_UNIT:
+            inbound_id = inbounds.get(("ref", line.reference)) or inbounds.get(
+                ("trk", line.tracking_number)
+            )
+            key = None if inbound_id is None else ("inbound", inbound_id)
+            outcome, expected_amount = _judged(
+                state,
+                key,
+                billed=inbound_id in inbound_billed,
+                expected=inbound_totals.get(inbound_id or 0, Decimal(0)),
+                invoiced=line.amount,
+            )
         else:
-            state.seen.add((shipment_id, line.charge_type))
-            state.billed_shipments.add(shipment_id)
-            expected_amount = expected.get((shipment_id, line.charge_type), Decimal(0))
-            state.expected_total += expected_amount
-            outcome = state.tolerance.outcome(expected=expected_amount, invoiced=line.amount)
+            shipment_id = found.get(("ref", line.reference)) or found.get(
+                ("trk", line.tracking_number)
+            )
+            pair = None if shipment_id is None else (shipment_id, line.charge_type)
+            outcome, expected_amount = _judged(
+                state,
+                pair,
+                billed=pair in billed,
+                expected=expected.get(pair or (0, ""), Decimal(0)),
+                invoiced=line.amount,
+            )
+            if shipment_id is not None and outcome != Outcome.DUPLICATE:
+                state.billed_shipments.add(shipment_id)
         state.counts[outcome] += 1
         state.lines.append(
             sql.InvoiceLineRow(
@@ -201,7 +275,8 @@ def _reconcile_chunk(
                 reference=line.reference, tracking_number=line.tracking_number,
                 charge_type=line.charge_type, description=line.description,
                 quantity=line.quantity, amount=line.amount, service_date=line.service_date,
-                shipment_id=shipment_id, expected_amount=expected_amount, outcome=outcome,
+                shipment_id=shipment_id, inbound_id=inbound_id, expected_amount=expected_amount,
+                outcome=outcome,
             )
         )  # fmt: skip
         if outcome != Outcome.MATCHED:

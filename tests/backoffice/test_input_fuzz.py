@@ -13,6 +13,7 @@ query parameters are in it too.
 
 from __future__ import annotations
 
+import datetime as dt
 import inspect
 import re
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from django.urls import URLPattern
 
 from backoffice import urls as backoffice_urls
 from backoffice.models import BulkJob
+from economics.models import Dispute, Invoice
 from inventory.admin_ops import ReceiveForm
 from logistics.models import Shipment
 from orders.models import Hold, Order
@@ -32,7 +34,7 @@ from orders.services.holds import order_hold_place
 from returns.services import RequestedLine, return_label_issue, return_request_create
 from tests.inventory.factories import ProductFactory, StockLevelFactory, WarehouseFactory
 from tests.inventory.helpers import asn
-from tests.logistics.factories import ShipmentFactory
+from tests.logistics.factories import ShipmentFactory, WebhookEndpointFactory
 from tests.orders.factories import OrderFactory, OrderLineFactory
 from tests.returns.helpers import FakeReturnAdapter, delivered_order
 
@@ -86,6 +88,9 @@ class World:
     return_line_ids: list[int]
     job_id: int
     sku: str
+    endpoint_id: int
+    invoice_id: int
+    dispute_id: int
 
     def url_value(self, pattern_name: str, part: str) -> str:
         if part == "number":
@@ -99,6 +104,9 @@ class World:
             "level_id": str(self.level_id),
             "inbound_id": str(self.inbound_id),
             "job_id": str(self.job_id),
+            "endpoint_id": str(self.endpoint_id),
+            "invoice_id": str(self.invoice_id),
+            "dispute_id": str(self.dispute_id),
         }[part]
 
 
@@ -121,6 +129,15 @@ def world(superuser) -> World:
     level = StockLevelFactory(product=product, warehouse=warehouse, on_hand=10)
     inbound = asn(warehouse=warehouse, reference="ASN-FUZZ", lines=[("FUZZ-1", 2)])
     job = BulkJob.objects.create(kind=BulkJob.Kind.ORDER_EXPORT, created_by=superuser)
+    endpoint = WebhookEndpointFactory(channel=order.channel)
+    invoice = Invoice.objects.create(
+        provider=shipment.provider, number="INV-FUZZ", currency="EUR",
+        period_start=dt.date(2026, 11, 1), period_end=dt.date(2026, 11, 30),
+        invoiced_total=1, expected_total=0, summary={"lines": 1},
+    )  # fmt: skip
+    dispute = Dispute.objects.create(
+        invoice=invoice, shipment=shipment, kind="not_invoiced", expected=1, difference=-1
+    )
     return World(
         order=order,
         delivered=delivered,
@@ -132,6 +149,9 @@ def world(superuser) -> World:
         return_line_ids=list(return_request.lines.values_list("pk", flat=True)),
         job_id=job.pk,
         sku=product.sku,
+        endpoint_id=endpoint.pk,
+        invoice_id=invoice.pk,
+        dispute_id=dispute.pk,
     )
 
 
