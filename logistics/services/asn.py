@@ -30,7 +30,12 @@ from logistics import broker, error_codes
 from logistics.adapters.base import AdapterError, InboundEvent, ProviderAdapter, ProviderRejected
 from logistics.adapters.registry import adapter_for
 from logistics.models import AsnOutbox, Provider
-from logistics.services.dispatch import DispatchResult, Outcome, backoff_seconds
+from logistics.services.dispatch import (
+    DispatchResult,
+    Outcome,
+    backoff_seconds,
+    outbox_claim,
+)
 from logistics.services.partner_events import partner_event_publish
 from logistics.webhook_topics import Topic
 
@@ -80,29 +85,10 @@ def asn_create(
     return inbound
 
 
-def _lease_seconds() -> float:
-    return float(settings.LSP_HTTP_TIMEOUT_SECONDS) + 5.0
-
-
 def _claim(inbound_id: int) -> AsnOutbox | None:
-    """Take the lease on a due, pending outbox row, or None if there is nothing to do."""
-    now = timezone.now()
-    with transaction.atomic():
-        row = (
-            AsnOutbox.objects.select_for_update(skip_locked=True)
-            .filter(inbound_id=inbound_id, status=AsnOutbox.Status.PENDING)
-            .first()
-        )
-        if row is None:
-            return None
-        if row.locked_until is not None and row.locked_until > now:
-            return None
-        if row.next_attempt_at > now + dt.timedelta(seconds=1):
-            return None
-        row.attempts += 1
-        row.locked_until = now + dt.timedelta(seconds=_lease_seconds())
-        row.save(update_fields=["attempts", "locked_until", "updated_at"])
-        return row
+    return outbox_claim(
+        AsnOutbox.objects.filter(inbound_id=inbound_id, status=AsnOutbox.Status.PENDING)
+    )
 
 
 def asn_send(*, inbound_id: int, adapter: ProviderAdapter | None = None) -> DispatchResult:

@@ -8,11 +8,11 @@ import logging
 import random
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from core.errors import Conflict
@@ -20,7 +20,7 @@ from logistics import broker, error_codes
 from logistics.adapters.base import AdapterError, CreatedShipment, ProviderAdapter
 from logistics.adapters.registry import adapter_for
 from logistics.hooks import OrderDispatchState, order_gate, order_timeline
-from logistics.models import DispatchOutbox, Shipment, ShipmentStatusGroups
+from logistics.models import AsnOutbox, DispatchOutbox, Shipment, ShipmentStatusGroups
 
 if TYPE_CHECKING:
     from core.users import ActingUser
@@ -60,19 +60,19 @@ def backoff_seconds(*, attempt: int, base: float, cap: float) -> float:
     return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not crypto
 
 
-def _lease_seconds() -> float:
+def lease_seconds() -> float:
     return float(settings.LSP_HTTP_TIMEOUT_SECONDS) + 5.0
 
 
-def _claim(shipment_id: int) -> DispatchOutbox | None:
-    """Take the lease on a due, pending outbox row, or None if there is nothing to do."""
+OutboxRow = TypeVar("OutboxRow", DispatchOutbox, AsnOutbox)
+
+
+def outbox_claim(rows: QuerySet[OutboxRow]) -> OutboxRow | None:
+    """Take the lease on the pending outbox row `rows` selects, if it is due and nobody
+    holds it; None if there is nothing to do. Shared by the dispatch and ASN outboxes."""
     now = timezone.now()
     with transaction.atomic():
-        row = (
-            DispatchOutbox.objects.select_for_update(skip_locked=True)
-            .filter(shipment_id=shipment_id, status=DispatchOutbox.Status.PENDING)
-            .first()
-        )
+        row = rows.select_for_update(skip_locked=True).first()
         if row is None:
             return None
         if row.locked_until is not None and row.locked_until > now:
@@ -80,9 +80,15 @@ def _claim(shipment_id: int) -> DispatchOutbox | None:
         if row.next_attempt_at > now + dt.timedelta(seconds=1):
             return None  # a retry is scheduled later; its own message will come
         row.attempts += 1
-        row.locked_until = now + dt.timedelta(seconds=_lease_seconds())
+        row.locked_until = now + dt.timedelta(seconds=lease_seconds())
         row.save(update_fields=["attempts", "locked_until", "updated_at"])
         return row
+
+
+def _claim(shipment_id: int) -> DispatchOutbox | None:
+    return outbox_claim(
+        DispatchOutbox.objects.filter(shipment_id=shipment_id, status=DispatchOutbox.Status.PENDING)
+    )
 
 
 def shipment_dispatch(
