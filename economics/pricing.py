@@ -91,6 +91,37 @@ def normalised_postcode(postcode: str) -> str:
     return "".join(postcode.split()).upper()
 
 
+def rule_terms(
+    *,
+    id: int,  # noqa: A002 - the rule's id, as RuleTerms names it
+    charge_type: str,
+    name: str,
+    amount: Decimal | None,
+    percent: Decimal | None,
+    applies_to: Iterable[str],
+    zone: str | None,
+    weight_from_grams: int | None,
+    weight_to_grams: int | None,
+    included_units: int,
+    postcode_prefixes: Iterable[str],
+) -> RuleTerms:
+    """A rule's terms from its stored or imported fields: the one place that normalises
+    the surcharge targets and the postcode prefixes the pricing compares with."""
+    return RuleTerms(
+        id=id,
+        charge_type=charge_type,
+        name=name,
+        amount=amount,
+        percent=percent,
+        applies_to=frozenset(applies_to),
+        zone=zone,
+        weight_from_grams=weight_from_grams,
+        weight_to_grams=weight_to_grams,
+        included_units=included_units,
+        postcode_prefixes=tuple(normalised_postcode(prefix) for prefix in postcode_prefixes),
+    )
+
+
 def band_for(bands: Iterable[RuleTerms], weight_grams: int) -> list[RuleTerms]:
     """The band rules whose [from, to) range holds the weight (exactly one on a valid card)."""
     return [

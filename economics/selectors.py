@@ -83,20 +83,18 @@ def card_terms(card: RateCard) -> pricing.CardTerms:
     zones = list(card.zones.all())
     zone_code = {zone.pk: zone.code for zone in zones}
     rules = tuple(
-        pricing.RuleTerms(
+        pricing.rule_terms(
             id=rule.pk,
             charge_type=rule.charge_type,
             name=rule.name,
             amount=rule.amount,
             percent=rule.percent,
-            applies_to=frozenset(rule.applies_to),
+            applies_to=rule.applies_to,
             zone=zone_code.get(rule.zone_id) if rule.zone_id else None,
             weight_from_grams=rule.weight_from_grams,
             weight_to_grams=rule.weight_to_grams,
             included_units=rule.included_units,
-            postcode_prefixes=tuple(
-                pricing.normalised_postcode(prefix) for prefix in rule.postcode_prefixes
-            ),
+            postcode_prefixes=rule.postcode_prefixes,
         )
         for rule in card.rules.all()
     )

@@ -275,20 +275,18 @@ def card_terms_from_csv(text: str) -> pricing.CardTerms:
     if places is None:
         raise ValidationFailed(f"{currency!r} is not an ISO 4217 currency.")
     rules = tuple(
-        pricing.RuleTerms(
+        pricing.rule_terms(
             id=rule["row"],
             charge_type=rule["charge_type"],
             name=rule["name"],
             amount=rule["amount"],
             percent=rule["percent"],
-            applies_to=frozenset(rule["applies_to"]),
+            applies_to=rule["applies_to"],
             zone=rule["zone"] or None,
             weight_from_grams=rule["weight_from_grams"],
             weight_to_grams=rule["weight_to_grams"],
             included_units=rule["included_units"],
-            postcode_prefixes=tuple(
-                pricing.normalised_postcode(prefix) for prefix in rule["postcode_prefixes"]
-            ),
+            postcode_prefixes=rule["postcode_prefixes"],
         )
         for rule in parsed.rules
     )
