@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "backoffice",
     "returns",
     "economics",
+    "routing",
     # Outside the domain apps: demo data (seed_demo) and the LSP sandbox (run_lsp_sandbox).
     "demo",
     "sandbox",
@@ -301,6 +302,9 @@ LSP_SANDBOX_WEBHOOK_SECRET = env.str(
 # Provider code used when neither the order's service level nor the warehouse names one.
 LOGISTICS_DEFAULT_PROVIDER = env.str("LOGISTICS_DEFAULT_PROVIDER", default="sandbox")
 LSP_HTTP_TIMEOUT_SECONDS = env.float("LSP_HTTP_TIMEOUT_SECONDS", default=10.0)
+# How long a process reuses the routing tables (rule set, sites, rate cards) it read
+# (routing/tables.py): a published change reaches every process within this time.
+ROUTING_TABLES_TTL_SECONDS = env.float("ROUTING_TABLES_TTL_SECONDS", default=5.0)
 LSP_WEBHOOK_TOLERANCE_SECONDS = env.int("LSP_WEBHOOK_TOLERANCE_SECONDS", default=300)
 LSP_WEBHOOK_MAX_BYTES = env.int("LSP_WEBHOOK_MAX_BYTES", default=256 * 1024)
 DISPATCH_MAX_ATTEMPTS = env.int("DISPATCH_MAX_ATTEMPTS", default=8)

@@ -3,6 +3,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.contrib.postgres.indexes import BrinIndex
 from django.core.validators import MinValueValidator, RegexValidator
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F, Func, Q
@@ -54,6 +55,8 @@ class Product(TimeStampedModel):
         max_length=3, blank=True, default="", validators=[currency_code_validator]
     )
     is_active = models.BooleanField(default=True)
+    # Free labels routing rules match on (e.g. "fragile", "bulky"); lower case.
+    tags = ArrayField(models.CharField(max_length=32), default=list, blank=True)
     # The shared catalogue (docs/decisions/0008): who wrote the product last through the
     # partner API; null for staff and imports. orders.Channel, named by string (no import).
     updated_by_channel = models.ForeignKey(

@@ -176,11 +176,14 @@ def stock_allocated_event(
     strategy: str,
     reason: str,
     allocations: list[dict[str, Any]],
+    routing: dict[str, Any] | None = None,
     user: ActingUser | None = None,
     actor: str | None = None,
     into: list[OrderEvent] | None = None,
 ) -> OrderEvent:
-    """`allocations`: [{"line", "sku", "warehouse", "quantity"}]; `reason` is for a CS agent."""
+    """`allocations`: [{"line", "sku", "warehouse", "quantity"}]; `reason` is for a CS agent;
+    `routing`: the router's explanation (rule, objective, chosen, alternatives)."""
+    extra = {"routing": routing} if routing is not None else {}
     return event_record(
         order=order,
         type=OrderEvent.Type.ALLOCATED,
@@ -190,6 +193,7 @@ def stock_allocated_event(
         strategy=strategy,
         reason=reason,
         allocations=allocations,
+        **extra,
     )
 
 

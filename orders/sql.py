@@ -236,8 +236,11 @@ WITH lines AS (
   SELECT l.id, l.line_number, l.product_id, l.sku,
     -- Cancelled units (a line removed by an edit, an unshipped rest) are not allocated.
     l.quantity - l.quantity_cancelled AS quantity,
-    {taken} AS taken
-  FROM orders_orderline l WHERE l.order_id = %(order)s
+    {taken} AS taken,
+    -- What routing rules look at (routing.engine.OrderFacts).
+    p.weight_grams, p.tags
+  FROM orders_orderline l JOIN inventory_product p ON p.id = l.product_id
+  WHERE l.order_id = %(order)s
 ), rules AS (
   SELECT cw.warehouse_id, w.code, cw.priority
   FROM orders_channelwarehouse cw {warehouse_join}
@@ -248,7 +251,8 @@ WITH lines AS (
 SELECT {channel_columns},
   EXISTS (SELECT 1 FROM orders_hold h WHERE h.order_id = %(order)s AND h.released_at IS NULL)
     AS has_active_hold,
-  (SELECT coalesce(json_agg(json_build_array(id, line_number, product_id, sku, quantity, taken)
+  (SELECT coalesce(json_agg(json_build_array(id, line_number, product_id, sku, quantity, taken,
+     weight_grams, tags)
      ORDER BY line_number), '[]') FROM lines) AS lines_json,
   (SELECT coalesce(json_agg(json_build_array(warehouse_id, code) ORDER BY priority, warehouse_id),
      '[]') FROM rules) AS rules_json,

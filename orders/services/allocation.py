@@ -36,7 +36,8 @@ from inventory.services.reservations import (
 from inventory.services.stock import Reservation, stock_reserve
 from orders import error_codes, events
 from orders.models import Channel, Order, OrderEvent
-from orders.services.allocation_policy import Plan, hold_reasons, plan_allocation
+from orders import hooks
+from orders.services.allocation_policy import AllocationLine, Plan, hold_reasons
 from orders.services.holds import order_holds_place_automatic
 from orders.sql import ALLOCATION_INPUTS_PARAMS, ALLOCATION_INPUTS_SQL, ORDER_LOCK_SQL
 from orders.transitions import order_transition
@@ -51,17 +52,7 @@ ALLOCATABLE = frozenset({S.RECEIVED, S.ON_HOLD, S.BACKORDERED, S.ALLOCATED})
 BACKORDER_BATCH = 500
 
 
-class _Line(NamedTuple):
-    id: int
-    line_number: int
-    product_id: int
-    sku: str
-    quantity: int
-    taken: int  # already reserved or fulfilled
-
-    @property
-    def missing(self) -> int:
-        return self.quantity - self.taken
+_Line = AllocationLine
 
 
 class _Inputs(NamedTuple):
@@ -146,16 +137,17 @@ def _sync(target: Order, source: Order) -> None:
     target.cancelled_at = source.cancelled_at
 
 
-def _plan(*, needs: list[_Line], inputs: _Inputs) -> Plan:
-    """The policy's decision for what the lines still miss, within the locked levels."""
+def _plan(*, order: Order, needs: list[_Line], inputs: _Inputs) -> Plan:
+    """The router's decision for what the lines still miss, within the locked levels."""
     per_product: dict[int, int] = defaultdict(int)
     for line in needs:
         per_product[line.product_id] += line.missing
-    return plan_allocation(
+    return hooks.router.impl.route(
+        order=order,
+        lines=inputs.lines,
         needs=dict(per_product),
-        warehouses=[w for w, _ in inputs.rules],
+        sites=inputs.rules,
         available={key: level.available for key, level in inputs.levels.items()},
-        codes=dict(inputs.rules),
     )
 
 
@@ -199,6 +191,7 @@ def _allocation_events(
             order=order,
             strategy=plan.strategy,
             reason=plan.reason,
+            routing=plan.routing,
             allocations=[
                 {
                     "line": p.line.line_number,
@@ -253,7 +246,7 @@ def _allocate_locked(
     if not needs:
         _mark_fully_allocated(order=order, user=user, actor=actor)
         return
-    plan = _plan(needs=needs, inputs=inputs)
+    plan = _plan(order=order, needs=needs, inputs=inputs)
     picks, remaining = _picks_per_line(needs=needs, plan=plan)
     short = [line for line in needs if remaining[line.id]]
     if short and not picks and order.status == S.BACKORDERED:

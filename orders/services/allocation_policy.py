@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 from orders.iso import NO_POSTCODE_COUNTRIES
 from orders.models import Hold, Order
@@ -23,6 +24,26 @@ class Plan:
     reason: str
     # product_id -> [(warehouse_id, quantity)] in priority order
     picks: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+    # The router's explanation (rule, objective, chosen and alternatives), stored with
+    # the `allocated` event: "why this warehouse" (routing.engine).
+    routing: dict[str, Any] | None = None
+
+
+class AllocationLine(NamedTuple):
+    """One order line as allocation reads it (orders.sql.ALLOCATION_INPUTS_SQL)."""
+
+    id: int
+    line_number: int
+    product_id: int
+    sku: str
+    quantity: int
+    taken: int  # already reserved or fulfilled
+    weight_grams: int
+    tags: list[str]
+
+    @property
+    def missing(self) -> int:
+        return self.quantity - self.taken
 
 
 def address_problems(order: Order) -> list[str]:

@@ -63,7 +63,8 @@ from orders.services.allocation import (
     _Line,
     _picks_per_line,
 )
-from orders.services.allocation_policy import hold_reasons, plan_allocation
+from orders import hooks
+from orders.services.allocation_policy import hold_reasons
 from orders.services.holds import order_holds_place_automatic
 from orders.services.intake import (
     OrderInput,
@@ -611,17 +612,27 @@ def _order_allocate(
     """allocation._allocate_locked for a new order: decide, record, and take the picks
     out of `available` (written later for the whole batch)."""
     needs = [
-        _Line(line.pk, line.line_number, line.product_id, line.sku, line.quantity, 0)
+        _Line(
+            line.pk,
+            line.line_number,
+            line.product_id,
+            line.sku,
+            line.quantity,
+            0,
+            line.product.weight_grams,
+            list(line.product.tags),
+        )
         for line in lines
     ]
     per_product: dict[int, int] = defaultdict(int)
     for line in needs:
         per_product[line.product_id] += line.missing
-    plan = plan_allocation(
+    plan = hooks.router.impl.route(
+        order=order,
+        lines=needs,
         needs=dict(per_product),
-        warehouses=[w for w, _ in rules],
+        sites=rules,
         available={(p, w): available.get((p, w), 0) for p in per_product for w, _ in rules},
-        codes=dict(rules),
     )
     picks, remaining = _picks_per_line(needs=needs, plan=plan)
     short = [line for line in needs if remaining[line.id]]
