@@ -301,6 +301,10 @@ LSP_SANDBOX_WEBHOOK_SECRET = env.str(
 )
 # Provider code used when neither the order's service level nor the warehouse names one.
 LOGISTICS_DEFAULT_PROVIDER = env.str("LOGISTICS_DEFAULT_PROVIDER", default="sandbox")
+# The delivery promise (docs/routing.md): carrier days when no transit time row and no
+# service level says, and how long before a site's cut-off an unshipped order is at risk.
+PROMISE_DEFAULT_TRANSIT_DAYS = env.int("PROMISE_DEFAULT_TRANSIT_DAYS", default=3)
+PROMISE_AT_RISK_MINUTES = env.int("PROMISE_AT_RISK_MINUTES", default=60)
 LSP_HTTP_TIMEOUT_SECONDS = env.float("LSP_HTTP_TIMEOUT_SECONDS", default=10.0)
 # How long a process reuses the routing tables (rule set, sites, rate cards) it read
 # (routing/tables.py): a published change reaches every process within this time.

@@ -15,6 +15,7 @@ from inventory.models import (
     StockLevel,
     StockMovement,
     Warehouse,
+    WarehouseHoliday,
 )
 
 RECENT_MOVEMENTS = 25
@@ -119,13 +120,51 @@ class ProductAdmin(BigTableAdminMixin, admin.ModelAdmin):
         return _movements_table(movements)
 
 
+ISO_WEEKDAYS = [
+    (1, "Monday"),
+    (2, "Tuesday"),
+    (3, "Wednesday"),
+    (4, "Thursday"),
+    (5, "Friday"),
+    (6, "Saturday"),
+    (7, "Sunday"),
+]
+
+
+class WarehouseForm(forms.ModelForm):
+    # Ticked days instead of the array's "1,2,3,4,5" text.
+    working_days = forms.TypedMultipleChoiceField(
+        choices=ISO_WEEKDAYS,
+        coerce=int,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="The days the site ships on (in its own time zone).",
+    )
+
+    # No Meta: ModelAdmin builds the form for its model and fields.
+
+    def clean_working_days(self) -> list[int]:
+        return sorted(self.cleaned_data["working_days"])
+
+
+class WarehouseHolidayInline(admin.TabularInline):
+    model = WarehouseHoliday
+    fields = ["date", "name"]
+    extra = 1
+    ordering = ["-date"]
+
+
 @admin.register(Warehouse)
 class WarehouseAdmin(BigTableAdminMixin, admin.ModelAdmin):
-    list_display = ["code", "name", "kind", "provider", "country", "city", "is_active"]
+    form = WarehouseForm
+    list_display = [
+        "code", "name", "kind", "provider", "country", "city", "timezone", "cutoff_time",
+        "is_active",
+    ]  # fmt: skip
     list_filter = ["kind", "is_active", "provider"]
     list_select_related = ["provider"]
     search_fields = ["code", "name", "city"]
     autocomplete_fields = ["provider"]
+    inlines = [WarehouseHolidayInline]
 
 
 class LowStockFilter(admin.SimpleListFilter):

@@ -1,9 +1,12 @@
+import datetime
+import zoneinfo
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.contrib.postgres.indexes import BrinIndex
-from django.core.validators import MinValueValidator, RegexValidator
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import BrinIndex
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F, Func, Q
@@ -13,6 +16,37 @@ from inventory.numbers import inbound_number_next
 
 country_code_validator = RegexValidator(r"^[A-Z]{2}$", "Use an ISO 3166-1 alpha-2 country code.")
 currency_code_validator = RegexValidator(r"^[A-Z]{3}$", "Use an ISO 4217 currency code.")
+
+
+def timezone_name_validator(value: str) -> None:
+    """An IANA time zone name this Python knows (zoneinfo), e.g. Europe/Berlin."""
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationError(
+            "%(value)s is not an IANA time zone name (e.g. Europe/Berlin).",
+            params={"value": value},
+        ) from exc
+
+
+def working_days_validator(value: list[int]) -> None:
+    if not value:
+        raise ValidationError("A site ships on at least one day of the week.")
+    if len(set(value)) != len(value):
+        raise ValidationError("Name each day once.")
+
+
+# The site calendar's defaults (docs/routing.md, "The delivery promise"). A fixed zone
+# rather than settings.TIME_ZONE: that is the server's (UTC by default), while a site's
+# cut-off is a wall-clock time where its people work; the demo and most sites are in
+# central Europe. Every site says its own zone anyway.
+WAREHOUSE_DEFAULT_TIMEZONE = "Europe/Berlin"
+WAREHOUSE_DEFAULT_CUTOFF = datetime.time(15, 0)
+WAREHOUSE_DEFAULT_WORKING_DAYS = (1, 2, 3, 4, 5)  # ISO weekdays: Monday to Friday
+
+
+def _default_working_days() -> list[int]:
+    return list(WAREHOUSE_DEFAULT_WORKING_DAYS)
 
 
 if TYPE_CHECKING:
@@ -130,6 +164,23 @@ class Warehouse(TimeStampedModel):
     postcode = models.CharField(max_length=20, blank=True, default="")
     line1 = models.CharField(max_length=200, blank=True, default="")
     is_active = models.BooleanField(default=True)
+    # The site calendar of the delivery promise (logistics/promise.py).
+    timezone = models.CharField(
+        max_length=64,
+        default=WAREHOUSE_DEFAULT_TIMEZONE,
+        validators=[timezone_name_validator],
+        help_text="IANA time zone of the site, e.g. Europe/Berlin; cut-off and days are local.",
+    )
+    cutoff_time = models.TimeField(
+        default=WAREHOUSE_DEFAULT_CUTOFF,
+        help_text="Orders placed before this local time on a working day ship that day.",
+    )
+    working_days = ArrayField(
+        models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(7)]),
+        default=_default_working_days,
+        validators=[working_days_validator],
+        help_text="ISO weekdays the site ships on: 1 = Monday ... 7 = Sunday, e.g. 1,2,3,4,5.",
+    )
 
     class Meta:
         ordering = ["code"]
@@ -138,10 +189,31 @@ class Warehouse(TimeStampedModel):
                 condition=Q(kind="own") | Q(provider__isnull=False),
                 name="warehouse_lsp_site_has_provider",
             ),
+            models.CheckConstraint(
+                condition=Q(working_days__contained_by=[1, 2, 3, 4, 5, 6, 7]) & ~Q(working_days=[]),
+                name="warehouse_working_days_iso",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.code
+
+
+class WarehouseHoliday(TimeStampedModel):
+    """A day a site does not ship although it is one of its working days."""
+
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.CASCADE, related_name="holidays")
+    date = models.DateField()
+    name = models.CharField(max_length=100, blank=True, default="")
+
+    class Meta:
+        ordering = ["warehouse", "date"]
+        constraints = [
+            models.UniqueConstraint(fields=["warehouse", "date"], name="warehouseholiday_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.warehouse_id} {self.date}"
 
 
 # THE definition of "low stock" (docs/architecture.md, "Where each rule lives"): a level is

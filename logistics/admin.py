@@ -20,6 +20,7 @@ from logistics.models import (
     Shipment,
     ShipmentLine,
     TrackingEvent,
+    TransitTime,
     WebhookEndpoint,
 )
 from logistics.services.webhook_endpoints import webhook_endpoint_update, webhook_url_validate
@@ -29,6 +30,21 @@ class ServiceLevelInline(admin.TabularInline):
     model = ServiceLevel
     extra = 0
     fields = ["code", "name", "max_transit_hours", "is_active"]
+
+
+class TransitTimeForm(forms.ModelForm):
+    # No Meta: ModelAdmin builds the form for its model and fields.
+
+    def clean_countries(self) -> list[str]:
+        # "de, at" is DE and AT; order kept, the validators then check each code.
+        return [code.strip().upper() for code in self.cleaned_data.get("countries", [])]
+
+
+class TransitTimeInline(admin.TabularInline):
+    model = TransitTime
+    form = TransitTimeForm
+    extra = 0
+    fields = ["service_level", "countries", "days"]
 
 
 class ProviderForm(forms.ModelForm):
@@ -48,7 +64,7 @@ class ProviderAdmin(SecretFieldsAdminMixin, BigTableAdminMixin, admin.ModelAdmin
     list_display = ["code", "name", "kind", "adapter", "base_url", "supports_webhooks", "is_active"]
     list_filter = ["kind", "adapter", "is_active", "supports_webhooks"]
     search_fields = ["code", "name"]
-    inlines = [ServiceLevelInline]
+    inlines = [ServiceLevelInline, TransitTimeInline]
     fieldsets = [
         (None, {"fields": ["code", "name", "kind", "is_active"]}),
         (
@@ -74,6 +90,22 @@ class ServiceLevelAdmin(BigTableAdminMixin, admin.ModelAdmin):
     list_select_related = ["provider"]
     search_fields = ["code", "name", "provider__code"]
     autocomplete_fields = ["provider"]
+
+
+@admin.register(TransitTime)
+class TransitTimeAdmin(BigTableAdminMixin, admin.ModelAdmin):
+    """Carrier days per provider, service level and zone (docs/routing.md, the promise)."""
+
+    form = TransitTimeForm
+    list_display = ["provider", "service_level", "zone", "days"]
+    list_filter = ["provider"]
+    list_select_related = ["provider", "service_level"]
+    search_fields = ["provider__code", "service_level__code"]
+    autocomplete_fields = ["provider", "service_level"]
+
+    @admin.display(description="Destinations")
+    def zone(self, obj: TransitTime) -> str:
+        return ", ".join(obj.countries) or "every other destination"
 
 
 class ShipmentLineInline(ReadOnlyInline):

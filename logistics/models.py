@@ -1,13 +1,14 @@
 import uuid
 
 from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.db.models.functions import Upper
 
 from core.models import TimeStampedModel
 from core.secrets import EncryptedSecretField
-from inventory.models import currency_code_validator
+from inventory.models import country_code_validator, currency_code_validator
 from logistics import webhook_signing
 from logistics.webhook_topics import Topic
 
@@ -87,6 +88,62 @@ class ServiceLevel(TimeStampedModel):
         return f"{self.provider_id}:{self.code}"
 
 
+class TransitTime(TimeStampedModel):
+    """How many carrier delivery days a provider takes to a zone (the delivery promise).
+
+    No service level: any service of the provider. No countries: every destination no
+    other row of the same provider and level names (the provider's default zone).
+    logistics.promise_tables.PromiseTables.transit_days says which row wins.
+    """
+
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="transit_times")
+    service_level = models.ForeignKey(
+        ServiceLevel,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="transit_times",
+        help_text="Empty: any service level of the provider.",
+    )
+    countries = ArrayField(
+        models.CharField(max_length=2, validators=[country_code_validator]),
+        default=list,
+        blank=True,
+        help_text="ISO 3166-1 alpha-2 destinations, e.g. DE,AT; empty: every other destination.",
+    )
+    days = models.PositiveSmallIntegerField(
+        help_text="Carrier delivery days (Monday to Friday) from hand-over to delivery."
+    )
+
+    class Meta:
+        ordering = ["provider", "service_level", "pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(days__lte=60), name="transittime_days_sane"),
+            # One default zone per provider and level: two would make the lookup ambiguous.
+            models.UniqueConstraint(
+                fields=["provider", "service_level"],
+                condition=Q(countries=[]),
+                nulls_distinct=False,
+                name="transittime_one_default_zone",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        zone = ",".join(self.countries) or "*"
+        return f"{self.provider_id}:{self.service_level_id or '*'} {zone} {self.days}d"
+
+    def clean(self) -> None:
+        super().clean()
+        if len(set(self.countries)) != len(self.countries):
+            raise ValidationError({"countries": "Name each country once."})
+        if (
+            self.service_level_id is not None
+            and self.provider_id is not None
+            and self.service_level.provider_id != self.provider_id
+        ):
+            raise ValidationError({"service_level": "Pick a service level of this provider."})
+
+
 class Shipment(TimeStampedModel):
     """What one provider executes for one order from one warehouse.
 
@@ -155,6 +212,10 @@ class Shipment(TimeStampedModel):
         blank=True,
         help_text="Set when no event came for longer than the service allows.",
     )
+    # The delivery promise made when the shipment was planned (logistics/promise.py): the
+    # site's day it leaves by and the day the customer is told it arrives.
+    ship_by = models.DateField(null=True, blank=True)
+    promised_delivery_date = models.DateField(null=True, blank=True)
 
     class Meta:
         permissions = [
@@ -169,6 +230,12 @@ class Shipment(TimeStampedModel):
                 fields=["provider", "provider_reference"],
                 condition=~Q(provider_reference=""),
                 name="shipment_provider_reference_unique",
+            ),
+            models.CheckConstraint(
+                condition=Q(ship_by__isnull=True)
+                | Q(promised_delivery_date__isnull=True)
+                | Q(ship_by__lte=F("promised_delivery_date")),
+                name="shipment_ships_before_delivery",
             ),
         ]
         indexes = [

@@ -91,6 +91,7 @@ def shipments_json_of_order(order_id: str, *, line_join: str, line_fields: str) 
             END,
         'dispatched_at', {utc_iso("s.dispatched_at")},
         'delivered_at', {utc_iso("s.delivered_at")},
+        'ship_by', s.ship_by, 'promised_delivery_date', s.promised_delivery_date,
         'lines', {lines},
         'parcels', {_PARCELS},
         'tracking', {_TRACKING}

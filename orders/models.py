@@ -69,6 +69,11 @@ class ChannelWarehouse(models.Model):
         return f"{self.channel_id} → {self.warehouse_id} ({self.priority})"
 
 
+# Orders not yet (fully) handed to a provider, whose ship_by the exception queue watches
+# (backoffice.selectors.ops, promise_at_risk; the partial index order_promise_open).
+PROMISE_OPEN_STATUSES = ("allocated", "backordered", "on_hold", "in_fulfilment")
+
+
 class Order(TimeStampedModel):
     class Status(models.TextChoices):
         RECEIVED = "received", "Received"
@@ -115,6 +120,11 @@ class Order(TimeStampedModel):
     )
     placed_at = models.DateTimeField(help_text="When the customer placed the order.")
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    # The delivery promise (docs/routing.md, "The delivery promise"): the day the order
+    # leaves its site(s) by and the day the customer is told it arrives. Empty while the
+    # order has none (on hold or fully backordered before its first allocation).
+    ship_by = models.DateField(null=True, blank=True)
+    promised_delivery_date = models.DateField(null=True, blank=True)
 
     # Not a column: order intake leaves here the order as the partner API renders it
     # when order_create returns (its order.created data), for the 201 response
@@ -145,6 +155,12 @@ class Order(TimeStampedModel):
             models.CheckConstraint(
                 condition=Q(status="cancelled") | Q(cancelled_at__isnull=True),
                 name="order_cancelled_at_only_when_cancelled",
+            ),
+            models.CheckConstraint(
+                condition=Q(ship_by__isnull=True)
+                | Q(promised_delivery_date__isnull=True)
+                | Q(ship_by__lte=F("promised_delivery_date")),
+                name="order_ships_before_delivery",
             ),
         ]
         indexes = [
@@ -179,6 +195,13 @@ class Order(TimeStampedModel):
             models.Index(Upper("shipping_city"), "placed_at", "id", name="order_city_ci"),
             # The empty desk's recent orders: the newest placed, read from the end of the index.
             models.Index(fields=["placed_at", "id"], name="order_placed"),
+            # The exception queue's promise_at_risk: the open orders with a promise, by the
+            # day they must leave (a small slice of the table, read from its start).
+            models.Index(
+                fields=["ship_by", "id"],
+                condition=Q(status__in=PROMISE_OPEN_STATUSES, ship_by__isnull=False),
+                name="order_promise_open",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -98,6 +98,13 @@ class ShipmentSerializer(serializers.Serializer):
     tracking_url = serializers.CharField(help_text="Empty until the provider assigns a number.")
     dispatched_at = serializers.DateTimeField(allow_null=True)
     delivered_at = serializers.DateTimeField(allow_null=True)
+    ship_by = serializers.DateField(
+        allow_null=True,
+        help_text="The day the shipment leaves its warehouse by (the site's local date).",
+    )
+    promised_delivery_date = serializers.DateField(
+        allow_null=True, help_text="The day the customer is told this shipment arrives by."
+    )
     lines = ShipmentLineSerializer(many=True)
     parcels = ParcelSerializer(many=True)
     tracking = TrackingEventSerializer(many=True, source="tracking_events")
@@ -123,6 +130,17 @@ class OrderSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     cancelled_at = serializers.DateTimeField(allow_null=True)
+    ship_by = serializers.DateField(
+        allow_null=True,
+        help_text=(
+            "The day the order leaves its warehouse(s) by (the site's local date); null "
+            "while the order has no delivery promise (on hold or fully backordered)."
+        ),
+    )
+    promised_delivery_date = serializers.DateField(
+        allow_null=True,
+        help_text="The day the customer is told the order arrives by; never before ship_by.",
+    )
     lines = OrderLineSerializer(many=True)
 
     @extend_schema_field(

@@ -119,6 +119,7 @@ def _order(*, detail: bool) -> str:
         'created_at', {utc_iso("o.created_at")},
         'updated_at', {utc_iso("o.updated_at")},
         'cancelled_at', {utc_iso("o.cancelled_at")},
+        'ship_by', o.ship_by, 'promised_delivery_date', o.promised_delivery_date,
         'lines', {_lines(with_allocations=detail)}{shipments}
     )
     """

@@ -191,6 +191,25 @@ HEADERS = [
 ]
 
 
+def _promise(of: str) -> dict:
+    """The delivery promise's two dates (docs/routing.md, "The delivery promise")."""
+    return {
+        "ship_by": {
+            "type": "string",
+            "format": "date",
+            "nullable": True,
+            "description": f"The day the {of} leaves its warehouse by (the site's local date); "
+            "null while there is no promise.",
+        },
+        "promised_delivery_date": {
+            "type": "string",
+            "format": "date",
+            "nullable": True,
+            "description": f"The day the customer is told the {of} arrives by.",
+        },
+    }
+
+
 def _shipment_detail() -> dict:
     return {
         "type": "object",
@@ -201,8 +220,18 @@ def _shipment_detail() -> dict:
             "provider": {"type": "string", "nullable": True, "description": "Provider code."},
             "tracking_number": {"type": "string"},
             "tracking_url": {"type": "string"},
+            **_promise("shipment"),
         },
-        "required": ["id", "status", "direction", "provider", "tracking_number", "tracking_url"],
+        "required": [
+            "id",
+            "status",
+            "direction",
+            "provider",
+            "tracking_number",
+            "tracking_url",
+            "ship_by",
+            "promised_delivery_date",
+        ],  # fmt: skip
     }
 
 
@@ -223,8 +252,17 @@ def components() -> dict:
                 "direction": _ref("DirectionEnum"),
                 "tracking_number": {"type": "string"},
                 "tracking_url": {"type": "string"},
+                **_promise("shipment"),
             },
-            "required": ["id", "status", "direction", "tracking_number", "tracking_url"],
+            "required": [
+                "id",
+                "status",
+                "direction",
+                "tracking_number",
+                "tracking_url",
+                "ship_by",
+                "promised_delivery_date",
+            ],  # fmt: skip
         },
         "WebhookOrder": {
             "type": "object",
@@ -233,6 +271,7 @@ def components() -> dict:
                 "number": {"type": "string"},
                 "external_reference": {"type": "string"},
                 "status": _ref("OrderStatusEnum"),
+                **_promise("order"),
                 "shipments": {"type": "array", "items": _ref("WebhookShipment")},
                 "shipment_id": {
                     "type": "integer",
@@ -259,7 +298,14 @@ def components() -> dict:
                 # return.created / return.received: the return (a $ref takes no description).
                 "return": _ref("Return"),
             },
-            "required": ["number", "external_reference", "status", "shipments"],
+            "required": [
+                "number",
+                "external_reference",
+                "status",
+                "ship_by",
+                "promised_delivery_date",
+                "shipments",
+            ],  # fmt: skip
         },
         "WebhookOrderUpdated": {
             "description": "The order after the edit, and what changed.",

@@ -6,15 +6,22 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db.models import (
     Count,
+    DateTimeField,
+    DurationField,
+    Exists,
     F,
+    Func,
+    OuterRef,
     Q,
     QuerySet,
+    Subquery,
     Value,
 )
 from django.db.models.functions import Coalesce
@@ -22,6 +29,7 @@ from django.utils import timezone
 
 from backoffice.selectors._common import _ordered_by_status, capped_count, count_label
 from inventory.models import (
+    Allocation,
     StockLevel,
     StockSnapshot,
     StockSnapshotLine,
@@ -34,7 +42,9 @@ from logistics.models import (
     ShipmentStatusGroups,
     WebhookEndpoint,
 )
-from orders.models import Hold, Order
+from logistics.promise import at_risk_from
+from logistics.promise_tables import DEFAULT_CALENDAR, promise_tables
+from orders.models import PROMISE_OPEN_STATUSES, Hold, Order
 from orders.numbers import PREFIX as ORDER_NUMBER_PREFIX
 
 logger = logging.getLogger(__name__)
@@ -78,6 +88,7 @@ EXCEPTION_KINDS = {
     "webhook_failed": "Unprocessable LSP webhooks",
     "asn_refused": "ASNs refused by the LSP",
     "webhook_endpoint_disabled": "Disabled partner webhook endpoints",
+    "promise_at_risk": "Delivery promise at risk",
 }
 # Sorted: the queue reads one index range per status, in a stable order.
 TRACKING_EXCEPTION_STATUSES = sorted(ShipmentStatusGroups.TRACKING_EXCEPTION)
@@ -287,6 +298,113 @@ def _stock_rows(kind: str, f: _QueueFilter) -> _KindRows:
     return capped_count(qs), items
 
 
+class _SiteInstant(Func):
+    """`(day + clock - margin) AT TIME ZONE zone`: a site's wall-clock time on a day as an
+    instant (the margin taken off the wall clock, as logistics.promise.at_risk_from does)."""
+
+    output_field = DateTimeField()
+
+    def as_sql(self, compiler, connection, **extra_context):  # type: ignore[no-untyped-def]
+        parts = [compiler.compile(e) for e in self.get_source_expressions()]
+        (day, p1), (clock, p2), (margin, p3), (zone, p4) = parts
+        return (
+            f"((({day}) + ({clock}) - ({margin})) AT TIME ZONE ({zone}))",
+            [*p1, *p2, *p3, *p4],
+        )
+
+
+def promise_at_risk_orders(*, now: datetime, channel_code: str = "") -> QuerySet[Order]:
+    """Orders not yet handed to their provider whose ship-by is at risk (docs/routing.md).
+
+    Open (allocated, backordered, on hold, or in fulfilment with a shipment still pending
+    or failed at dispatch) with a ship-by day on which a site of theirs (a waiting
+    shipment's, else an active allocation's) is past its cut-off minus
+    PROMISE_AT_RISK_MINUTES, or any earlier day. An order with no site yet is measured
+    by the default calendar. Read through the partial index order_promise_open: only
+    orders whose ship-by is at most a day and the margin ahead of `now` are looked at.
+    """
+    minutes = settings.PROMISE_AT_RISK_MINUTES
+    margin = Value(timedelta(minutes=minutes), output_field=DurationField())
+    # No zone is more than 14 hours ahead of UTC: a later ship-by cannot be at risk yet.
+    latest = (now.astimezone(UTC) + timedelta(hours=14, minutes=minutes)).date()
+    waiting = Shipment.objects.filter(
+        order_id=OuterRef("pk"),
+        direction=Shipment.Direction.OUTBOUND,
+        status__in=sorted(ShipmentStatusGroups.AWAITING_PROVIDER),
+    )
+    allocated = Allocation.objects.filter(
+        order_line__order_id=OuterRef("pk"), status=Allocation.Status.ACTIVE
+    )
+
+    def late(qs: QuerySet[Any]) -> Exists:
+        at = _SiteInstant(
+            OuterRef("ship_by"), F("warehouse__cutoff_time"), margin, F("warehouse__timezone")
+        )
+        return Exists(qs.alias(risk_at=at).filter(risk_at__lte=now))
+
+    default_day = _default_last_day_at_risk(now=now, minutes=minutes)
+    qs = Order.objects.filter(
+        status__in=PROMISE_OPEN_STATUSES, ship_by__isnull=False, ship_by__lte=latest
+    )
+    if channel_code:
+        qs = qs.filter(channel__code=channel_code)
+    return qs.filter(
+        late(waiting)
+        | (
+            ~Q(status=Order.Status.IN_FULFILMENT)
+            & (
+                late(allocated)
+                | (~Exists(waiting) & ~Exists(allocated) & Q(ship_by__lte=default_day))
+            )
+        )
+    ).annotate(
+        site_id=Coalesce(
+            Subquery(waiting.order_by("ship_by", "pk").values("warehouse_id")[:1]),
+            Subquery(allocated.order_by("pk").values("warehouse_id")[:1]),
+        ),
+        site_code=Coalesce(
+            Subquery(waiting.order_by("ship_by", "pk").values("warehouse__code")[:1]),
+            Subquery(allocated.order_by("pk").values("warehouse__code")[:1]),
+        ),
+    )
+
+
+def _default_last_day_at_risk(*, now: datetime, minutes: int) -> date:
+    """The latest ship-by day at risk at `now` for a site with the default calendar."""
+    # At risk from (cut-off - margin) on the day: the day whose risk instant is <= now.
+    local = DEFAULT_CALENDAR.local(now)
+    day = local.date()
+    if at_risk_from(DEFAULT_CALENDAR, day, minutes) <= now:
+        return day
+    return day - timedelta(days=1)
+
+
+def _promise_at_risk_rows(kind: str, f: _QueueFilter) -> _KindRows:
+    qs = promise_at_risk_orders(now=f.now, channel_code=f.channel_code)
+    tables = promise_tables()
+    minutes = settings.PROMISE_AT_RISK_MINUTES
+    items = []
+    for order in qs.order_by("ship_by", "id")[: f.limit]:
+        calendar = tables.calendar(order.site_id) if order.site_id else DEFAULT_CALENDAR
+        site = order.site_code or "no site yet"
+        items.append(
+            ExceptionItem(
+                kind=kind,
+                order=order,
+                since=at_risk_from(calendar, order.ship_by, minutes),
+                subject=f"Ship by {order.ship_by:%a %-d %b} from {site}",
+                detail=(
+                    f"{order.get_status_display()}; promised for "
+                    f"{order.promised_delivery_date:%a %-d %b}"
+                    if order.promised_delivery_date
+                    else order.get_status_display()
+                ),
+                due_at=calendar.cutoff_at(order.ship_by),
+            )
+        )
+    return capped_count(qs), items
+
+
 # One query builder per kind of EXCEPTION_KINDS: its total count and its oldest items.
 _KIND_ROWS: dict[str, Callable[[str, _QueueFilter], _KindRows]] = {
     "hold": _hold_rows,
@@ -299,6 +417,7 @@ _KIND_ROWS: dict[str, Callable[[str, _QueueFilter], _KindRows]] = {
     "webhook_failed": _webhook_failed_rows,
     "asn_refused": _asn_refused_rows,
     "webhook_endpoint_disabled": _webhook_endpoint_disabled_rows,
+    "promise_at_risk": _promise_at_risk_rows,
 }
 
 
@@ -309,10 +428,14 @@ def exception_queue(
     backorder_days: int = 3,
     owner: User | None = None,
     limit: int = 200,
+    now: datetime | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """The operations exception queue, per kind: the oldest `limit` items and the total count."""
+    """The operations exception queue, per kind: the oldest `limit` items and the total count.
+
+    `now` (default: the current time) is the moment the time-dependent kinds (late
+    shipments, old backorders, promises at risk) are judged at."""
     queue_filter = _QueueFilter(
-        now=timezone.now(),
+        now=now or timezone.now(),
         channel_code=channel_code,
         order_filter=Q(order__channel__code=channel_code) if channel_code else Q(),
         backorder_days=backorder_days,

@@ -53,6 +53,8 @@ class CustomerSummary:
     expected_delivery: dt.date | None
     expected_text: str
     with_carrier_after_cancel: bool = False
+    # The delivery promise in words ("Ships by ..., arrives by ..."); empty without one.
+    promise_text: str = ""
 
 
 def order_for_desk(*, number: str) -> Order:
@@ -217,12 +219,30 @@ def _expected(facts: _Facts) -> tuple[dt.date | None, str]:
         return max(estimates), _day(max(estimates))
     if order.status == S.CANCELLED:
         return None, "Not applicable: the order is cancelled"
+    if order.promised_delivery_date is not None:
+        return order.promised_delivery_date, f"{_day(order.promised_delivery_date)} (promised)"
     text = "Not yet known: nothing has left the warehouse yet"
     service = order.service_level
     if service is not None and service.max_transit_hours:
         days = round(service.max_transit_hours / 24)
         text += f" (then about {_plural(days, 'day')} with {service.name})"
     return None, text
+
+
+# Statuses after which the promise is history: the order arrived, came back or was cancelled.
+_PROMISE_KEPT_OR_MOOT = frozenset({S.CANCELLED, S.DELIVERED, S.PARTIALLY_RETURNED, S.RETURNED})
+# Statuses in which nothing is left to leave a site.
+_ALL_LEFT = frozenset({S.SHIPPED, S.PARTIALLY_DELIVERED})
+
+
+def _promise_text(order: Order) -> str:
+    """The delivery promise as an agent reads it out (docs/routing.md)."""
+    ship_by, arrives = order.ship_by, order.promised_delivery_date
+    if arrives is None or order.status in _PROMISE_KEPT_OR_MOOT:
+        return ""
+    if ship_by is None or order.status in _ALL_LEFT:
+        return f"Arrives by {_day(arrives)}."
+    return f"Ships by {_day(ship_by)}, arrives by {_day(arrives)}."
 
 
 def _cancelled(facts: _Facts) -> tuple[str, str]:
@@ -359,4 +379,5 @@ def order_customer_summary(
         expected_delivery=expected,
         expected_text=expected_text,
         with_carrier_after_cancel=state == "cancelled_with_carrier",
+        promise_text=_promise_text(order),
     )

@@ -28,6 +28,7 @@ from logistics.models import (
     Shipment,
     ShipmentLine,
 )
+from logistics.promise import Promise
 from logistics.services.customs import customs_declaration_build, customs_hold_note
 
 logger = logging.getLogger(__name__)
@@ -72,8 +73,11 @@ def shipment_create(
     service_level: ServiceLevel | None,
     lines: Sequence[PlannedLine],
     queue_dispatch: bool,
+    promise: Promise | None = None,
 ) -> Shipment:
     """Write a new outbound shipment with its lines and one parcel, in the caller's transaction.
+
+    `promise` (logistics.promise) is the ship-by and delivery date it carries.
 
     With `queue_dispatch` its outbox row is written in the same statement and the
     dispatch task is enqueued on commit; without (a customs declaration must be
@@ -82,7 +86,12 @@ def shipment_create(
     in this request reads nothing more.
     """
     shipment = Shipment(
-        order_id=order_id, warehouse=warehouse, provider=provider, service_level=service_level
+        order_id=order_id,
+        warehouse=warehouse,
+        provider=provider,
+        service_level=service_level,
+        ship_by=promise.ship_by if promise else None,
+        promised_delivery_date=promise.promised_delivery_date if promise else None,
     )
     ship_lines = [
         ShipmentLine(shipment=shipment, order_line_id=line.order_line_id, quantity=line.quantity)
@@ -116,6 +125,7 @@ class PlannedShipment:
     service_level: ServiceLevel | None
     lines: Sequence[PlannedLine]
     queue_dispatch: bool
+    promise: Promise | None = None
 
 
 # Rows per INSERT in shipments_create_many (Postgres takes 65,535 parameters a statement).
@@ -136,6 +146,8 @@ def shipments_create_many(*, planned: Sequence[PlannedShipment]) -> list[Shipmen
             warehouse=p.warehouse,
             provider=p.provider,
             service_level=p.service_level,
+            ship_by=p.promise.ship_by if p.promise else None,
+            promised_delivery_date=p.promise.promised_delivery_date if p.promise else None,
         )
         for p in planned
     ]

@@ -29,6 +29,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from core.errors import DomainError
 from core.inserts import insert_all, insert_statement, inserted
@@ -44,6 +45,7 @@ from inventory.services.stock import (
 )
 from logistics import sql as logistics_sql
 from logistics.models import Provider, ServiceLevel, Shipment
+from logistics.promise_tables import shipment_promise
 from logistics.selectors import warehouses_with_providers
 from logistics.services.customs import customs_border_crossed
 from logistics.services.shipments import (
@@ -83,6 +85,7 @@ from orders.services.partner_notifications import (
     partner_events_held,
     shipment_created_event_build,
 )
+from orders.services.promise import orders_promise_refresh_many
 from orders.services.shipment_planning import PLANNABLE, shipments_plan_for_order
 from orders.sql import NEXT_NUMBERS_SQL
 from orders.transitions import order_transition_deferred, orders_transitions_save
@@ -518,6 +521,14 @@ def _plan(
             for shipment in shipments
         ]
     )
+    # The orders' promises agree with their new shipments' (one UPDATE for all).
+    orders_promise_refresh_many(
+        shipments_of=[
+            (item.order, item.shipments)
+            for item, _ in per_order
+            if item.order is not None and item.shipments and item not in one_by_one
+        ]
+    )
     for item, _ in per_order:
         order = item.order
         assert order is not None  # noqa: S101
@@ -546,6 +557,7 @@ def _shipments_planned(
     )
     providers: dict[tuple[int, int | None], tuple[Provider | None, ServiceLevel | None]] = {}
     crossings: dict[tuple[str, str], bool] = {}
+    planned_at = timezone.now()
     one_by_one: list[_Item] = []
     planned: list[PlannedShipment] = []
     owners: list[_Item] = []
@@ -586,6 +598,13 @@ def _shipments_planned(
                         for line_id, quantity in sorted(unplanned[warehouse_id].items())
                     ],
                     queue_dispatch=True,
+                    promise=shipment_promise(
+                        warehouse_id=warehouse_id,
+                        provider_id=provider.pk,
+                        service_level_id=service_level.pk if service_level else None,
+                        country=destination,
+                        at=planned_at,
+                    ),
                 )
             )
             owners.append(item)

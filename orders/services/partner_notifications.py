@@ -16,6 +16,7 @@ call, after deciding which of them a partner needs.
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -121,6 +122,8 @@ def order_data(
         "number": order.number,
         "external_reference": order.external_reference,
         "status": order.status,
+        "ship_by": _iso(order.ship_by),
+        "promised_delivery_date": _iso(order.promised_delivery_date),
         "shipments": [
             {
                 "id": s.pk,
@@ -128,6 +131,8 @@ def order_data(
                 "direction": s.direction,
                 "tracking_number": s.tracking_number,
                 "tracking_url": s.tracking_url,
+                "ship_by": _iso(s.ship_by),
+                "promised_delivery_date": _iso(s.promised_delivery_date),
             }
             for s in shipments
         ],
@@ -210,8 +215,14 @@ def shipment_data(*, order: Order, shipment: Shipment) -> dict[str, Any]:
             "provider": shipment.provider.code if shipment.provider_id else None,
             "tracking_number": shipment.tracking_number,
             "tracking_url": shipment.tracking_url,
+            "ship_by": _iso(shipment.ship_by),
+            "promised_delivery_date": _iso(shipment.promised_delivery_date),
         },
     }
+
+
+def _iso(day: datetime.date | None) -> str | None:
+    return None if day is None else day.isoformat()
 
 
 def shipment_created_event_build(*, order: Order, shipment: Shipment) -> PartnerEvent:

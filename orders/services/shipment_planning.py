@@ -8,15 +8,18 @@ order at the customs gate; logistics writes the shipment and outbox rows
 
 from __future__ import annotations
 
+import datetime
 import logging
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.db.models import Sum
+from django.utils import timezone
 
 from core.models import related_objects_set
 from inventory.models import Allocation, Warehouse
+from logistics.promise_tables import shipment_promise
 from logistics.selectors import (
     shipment_quantities_open,
     shipments_exist_for_order,
@@ -43,6 +46,7 @@ from orders.services.partner_notifications import (
     shipment_created_event_build,
 )
 from orders.services.progress import order_rollup
+from orders.services.promise import order_promise_refresh
 from orders.transitions import order_transition
 
 if TYPE_CHECKING:
@@ -126,7 +130,10 @@ def shipments_plan_for_order(
         user=user,
         actor=actor,
     )
+    if created:
+        order_promise_refresh(order=locked)
     order.status = locked.status
+    order.ship_by, order.promised_delivery_date = locked.ship_by, locked.promised_delivery_date
     return created
 
 
@@ -149,6 +156,8 @@ def _plan_new_order(
         created = _plan(
             order=order, unplanned=unplanned, released=[], held=[], user=user, actor=actor
         )
+        if created:
+            order_promise_refresh(order=order, shipments=created)
     # These are all of the new order's shipments: whoever shows it needs no query.
     related_objects_set(order, "shipments", created)
     return created
@@ -189,6 +198,7 @@ def _plan(
         return []
     warehouses = warehouses_with_providers(ids=list(unplanned))
     lines = _order_lines(order=order, unplanned=unplanned)
+    planned_at = timezone.now()
     created: list[Shipment] = list(released)
     explained: list[OrderEvent] = []  # shipment_created events, written with the status change
     new: list[Shipment] = []
@@ -200,6 +210,7 @@ def _plan(
             lines=lines,
             held=held,
             explained=explained,
+            planned_at=planned_at,
             user=user,
             actor=actor,
         )
@@ -258,6 +269,7 @@ def _shipment_plan(
     lines: dict[int, OrderLine],
     held: list[str],
     explained: list[OrderEvent],
+    planned_at: datetime.datetime,
     user: ActingUser | None,
     actor: str | None,
 ) -> Shipment | None:
@@ -265,7 +277,8 @@ def _shipment_plan(
 
     Across a customs border the declaration decides whether the shipment may go: an
     incomplete one is never sent; its hold note goes to `held` and the shipment
-    waits without an outbox row.
+    waits without an outbox row. The shipment's promise is made at `planned_at` from the
+    site's calendar and the provider's transit time to the order's country.
     """
     provider, level = shipment_provider_for(warehouse=warehouse, service_level=order.service_level)
     if provider is None:
@@ -290,6 +303,13 @@ def _shipment_plan(
             for line_id, quantity in sorted(quantities.items())
         ],
         queue_dispatch=not crossed,
+        promise=shipment_promise(
+            warehouse_id=warehouse.pk,
+            provider_id=provider.pk,
+            service_level_id=level.pk if level is not None else None,
+            country=order.shipping_country,
+            at=planned_at,
+        ),
     )
     # The new shipment's order and order lines are the instances in hand: whoever shows
     # it in this request (and its timeline entry, its declaration) reads nothing more.
