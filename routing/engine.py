@@ -25,8 +25,18 @@ from typing import Any
 
 from orders.services.allocation_policy import MAX_EXACT_WAREHOUSES, Plan
 
-COMPLETE, FEWEST, AVAILABLE_NOW, MAX_SHIPMENTS = "complete", "fewest", "available_now", "max_shipments"
-PRIORITY, CHEAPEST, FASTEST, CHEAPEST_ON_TIME = "priority", "cheapest", "fastest", "cheapest_on_time"
+COMPLETE, FEWEST, AVAILABLE_NOW, MAX_SHIPMENTS = (
+    "complete",
+    "fewest",
+    "available_now",
+    "max_shipments",
+)
+PRIORITY, CHEAPEST, FASTEST, CHEAPEST_ON_TIME = (
+    "priority",
+    "cheapest",
+    "fastest",
+    "cheapest_on_time",
+)
 ONLY, PREFER, EXCLUDE, NONE = "only", "prefer", "exclude", "none"
 ALTERNATIVES = 3
 
@@ -156,7 +166,9 @@ class Decision:
     explanation: dict[str, Any] = field(default_factory=dict)
 
 
-def _first_match(rules: Sequence[RuleTerms], facts: OrderFacts, sites: Sequence[Site]) -> RuleTerms | None:
+def _first_match(
+    rules: Sequence[RuleTerms], facts: OrderFacts, sites: Sequence[Site]
+) -> RuleTerms | None:
     for rule in rules:
         if rule.matches_order(facts) and (
             rule.customs_required is None or any(rule.matches_site(s) for s in sites)
@@ -339,7 +351,9 @@ def _plans(
     else:
         # Too many sites to try every combination: cover greedily in the objective's
         # order of whole-order estimates.
-        ranked = sorted(order, key=lambda w: key(ev.option({p: [(w, q)] for p, q in needs.items()})))
+        ranked = sorted(
+            order, key=lambda w: key(ev.option({p: [(w, q)] for p, q in needs.items()}))
+        )
         picks = _cover(needs, ranked, available)
         if picks is not None:
             option = ev.option(picks)
@@ -377,21 +391,45 @@ def decide(
     order = [s.id for s in eligible]
     if not order:
         plan = Plan("none", f"{_rule_label(rule)} leaves no eligible site.")
-        return Decision(plan, rule, split, objective, deadline, None, _explain(
-            rule=rule, split=split, objective=objective, deadline=deadline, chosen=None,
-            alternatives=_alternatives(needs, sites, available, ev, key, None, excluded, skus),
-            rule_set=rule_set,
-        ))
+        return Decision(
+            plan,
+            rule,
+            split,
+            objective,
+            deadline,
+            None,
+            _explain(
+                rule=rule,
+                split=split,
+                objective=objective,
+                deadline=deadline,
+                chosen=None,
+                alternatives=_alternatives(needs, sites, available, ev, key, None, excluded, skus),
+                rule_set=rule_set,
+            ),
+        )
     chosen, strategy, _ = _plans(
         needs=needs, order=order, available=available, ev=ev, split=split, limit=limit, key=key
     )
-    reason = _reason(strategy=strategy, chosen=chosen, rule=rule, split=split, objective=objective,
-                     by_id=by_id, eligible=eligible)
+    reason = _reason(
+        strategy=strategy,
+        chosen=chosen,
+        rule=rule,
+        split=split,
+        objective=objective,
+        by_id=by_id,
+        eligible=eligible,
+    )
     plan = Plan(strategy, reason, chosen.picks if chosen else {})
     explanation = _explain(
-        rule=rule, split=split, objective=objective, deadline=deadline, chosen=chosen,
+        rule=rule,
+        split=split,
+        objective=objective,
+        deadline=deadline,
+        chosen=chosen,
         alternatives=_alternatives(needs, sites, available, ev, key, chosen, excluded, skus),
-        rule_set=rule_set, by_id=by_id,
+        rule_set=rule_set,
+        by_id=by_id,
     )
     plan.routing = explanation
     return Decision(plan, rule, split, objective, deadline, chosen, explanation)
@@ -428,6 +466,14 @@ def _reason(
     names = ", ".join(by_id[w].code for w in chosen.sites)
     why = _OBJECTIVE_WORDS.get(objective, objective)
     if strategy == "single":
+        if objective == PRIORITY:
+            ranked = [s.code for s in eligible]
+            skipped = ", ".join(ranked[: ranked.index(names)]) if names in ranked else ""
+            return f"{names} can ship the whole order" + (
+                f" (higher-priority {skipped} cannot; {label})."
+                if skipped
+                else f" (first priority; {label})."
+            )
         return f"{names} can ship the whole order and is the {why} ({label})."
     if strategy == "split":
         return (
@@ -505,7 +551,9 @@ def _compared(option: _Option, chosen: _Option | None) -> str:
             parts.append(f"costs {-diff:.2f} {option.currency} less")
     if option.promised and chosen.promised and option.promised != chosen.promised:
         days = (option.promised - chosen.promised).days
-        parts.append(f"arrives {abs(days)} day{'s' if abs(days) != 1 else ''} {'later' if days > 0 else 'earlier'}")
+        parts.append(
+            f"arrives {abs(days)} day{'s' if abs(days) != 1 else ''} {'later' if days > 0 else 'earlier'}"
+        )
     return "; ".join(parts) or "lower in the channel's priority"
 
 

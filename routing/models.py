@@ -123,13 +123,21 @@ class Rule(models.Model):
     sites = ArrayField(models.CharField(max_length=32), default=list, blank=True)
     providers = ArrayField(models.CharField(max_length=32), default=list, blank=True)
     split_policy = models.CharField(
-        max_length=16, choices=SplitPolicy.choices, blank=True, default="", help_text="Empty: the rule set's default."
+        max_length=16,
+        choices=SplitPolicy.choices,
+        blank=True,
+        default="",
+        help_text="Empty: the rule set's default.",
     )
     max_shipments = models.PositiveSmallIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1)]
     )
     objective = models.CharField(
-        max_length=20, choices=Objective.choices, blank=True, default="", help_text="Empty: the rule set's default."
+        max_length=20,
+        choices=Objective.choices,
+        blank=True,
+        default="",
+        help_text="Empty: the rule set's default.",
     )
     max_delivery_days = models.PositiveSmallIntegerField(null=True, blank=True)
 
@@ -187,5 +195,3 @@ class SiteCost(models.Model):
 
     def __str__(self) -> str:
         return f"{self.warehouse_id}: {self.per_order} + {self.per_unit}/unit {self.currency}"
-
-

@@ -129,7 +129,9 @@ def estimator(
             at,
             promises.transit_days(site.provider_id, site.service_level_id, country),
         )
-        return engine.Estimate(cost, currency, promise.ship_by, promise.promised_delivery_date, problem)
+        return engine.Estimate(
+            cost, currency, promise.ship_by, promise.promised_delivery_date, problem
+        )
 
     return estimate
 
@@ -175,7 +177,9 @@ class Router:
             needs=needs,
             sites=sites,
             available=available,
-            tables=routing_tables(),
+            tables=routing_tables(
+                site_ids=[w for w, _ in sites], service_level_id=order.service_level_id
+            ),
             promises=promise_tables(),
             at=timezone.now(),
         ).plan

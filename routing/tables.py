@@ -10,8 +10,10 @@ the process that made the change (`routing_tables_invalidate`).
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -96,7 +98,7 @@ def rule_set_terms(rule_set: RuleSet | None) -> engine.RuleSetTerms:
     )
 
 
-def _cards(day) -> dict[int, pricing.CardTerms]:
+def _cards(day: dt.date) -> dict[int, pricing.CardTerms]:
     cards = (
         RateCard.objects.filter(status=RateCard.Status.ACTIVE, valid_from__lte=day)
         .exclude(valid_to__lte=day)
@@ -123,8 +125,11 @@ def tables_load(*, rule_set: RuleSet | None = None, published: bool = True) -> R
         for pk, code, active in Provider.objects.values_list("pk", "code", "is_active")
     }
     default = next(
-        (pk for pk, (code, active) in providers.items()
-         if code == settings.LOGISTICS_DEFAULT_PROVIDER and active),
+        (
+            pk
+            for pk, (code, active) in providers.items()
+            if code == settings.LOGISTICS_DEFAULT_PROVIDER and active
+        ),
         None,
     )
     return RoutingTables(
@@ -141,7 +146,9 @@ def tables_load(*, rule_set: RuleSet | None = None, published: bool = True) -> R
         default_provider_id=default,
         service_levels={
             pk: (provider_id, code)
-            for pk, provider_id, code in ServiceLevel.objects.values_list("pk", "provider_id", "code")
+            for pk, provider_id, code in ServiceLevel.objects.values_list(
+                "pk", "provider_id", "code"
+            )
         },
         unions={country: frozenset(ids) for country, ids in unions.items()},
         cards=_cards(day),
@@ -158,8 +165,11 @@ _lock = threading.Lock()
 _cached: RoutingTables | None = None
 
 
-def routing_tables() -> RoutingTables:
-    """The published tables, read again when older than the TTL or on a new day."""
+def routing_tables(
+    *, site_ids: Iterable[int] = (), service_level_id: int | None = None
+) -> RoutingTables:
+    """The published tables, read again when older than the TTL, on a new day, or when
+    they do not know a site or service level asked about (one created since)."""
     global _cached
     tables = _cached
     ttl = settings.ROUTING_TABLES_TTL_SECONDS
@@ -167,6 +177,8 @@ def routing_tables() -> RoutingTables:
         tables is not None
         and time.monotonic() - tables.loaded_at < ttl
         and tables.day == timezone.localdate().isoformat()
+        and all(w in tables.sites for w in site_ids)
+        and (service_level_id is None or service_level_id in tables.service_levels)
     ):
         return tables
     with _lock:

@@ -53,6 +53,18 @@ def _no_demo_invoice_in_var(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_routing_tables():
+    """Each test routes with the rule sets, sites, cards and calendars it made itself:
+    the per-process caches (routing/tables.py, logistics/promise_tables.py) outlive the
+    rolled-back rows of the test before."""
+    from logistics.promise_tables import promise_tables_invalidate
+    from routing.tables import routing_tables_invalidate
+
+    routing_tables_invalidate()
+    promise_tables_invalidate()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_auth_failure_counter():
     """Each test starts with no API auth failures counted for the test clients' address.
 

@@ -75,7 +75,7 @@ def test_splits_across_fewest_warehouses(world):
     assert sum(allocated.values()) == 3
     event = order.events.get(type=OrderEvent.Type.ALLOCATED)
     assert event.parameters["strategy"] == "split"
-    assert "fewest warehouses (2)" in event.parameters["reason"]
+    assert "the fewest sites (2)" in event.parameters["reason"]
 
 
 def test_allocates_what_exists_and_backorders_the_rest(world):

@@ -78,7 +78,16 @@ def test_allocation_inputs_lines_match_the_orm(world):
             expected=F("quantity") - F("quantity_cancelled"),
         )
         .order_by("line_number")
-        .values_list("id", "line_number", "product_id", "sku", "expected", "taken")
+        .values_list(
+            "id",
+            "line_number",
+            "product_id",
+            "sku",
+            "expected",
+            "taken",
+            "product__weight_grams",
+            "product__tags",
+        )
     ]
     assert lines == expected
     assert [line[5] for line in lines] == [1, 0, 1]
