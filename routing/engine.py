@@ -531,6 +531,7 @@ def _alternatives(
             "provider": s.provider_code,
             "cost": _money(o.cost),
             "currency": o.currency,
+            "cost_difference": _difference(o, chosen),
             "ship_by": _date(o.ship_by),
             "promised_delivery_date": _date(o.promised),
             "why_not": why,
@@ -540,21 +541,25 @@ def _alternatives(
 
 
 def _compared(option: _Option, chosen: _Option | None) -> str:
+    """Why not this one, in words, leaving money out (the desk shows costs only to those
+    allowed to see them: `cost_difference`)."""
     if chosen is None:
         return "not chosen"
-    parts = []
-    if option.cost is not None and chosen.cost is not None and option.currency == chosen.currency:
-        diff = option.cost - chosen.cost
-        if diff > 0:
-            parts.append(f"costs {diff:.2f} {option.currency} more")
-        elif diff < 0:
-            parts.append(f"costs {-diff:.2f} {option.currency} less")
     if option.promised and chosen.promised and option.promised != chosen.promised:
         days = (option.promised - chosen.promised).days
-        parts.append(
-            f"arrives {abs(days)} day{'s' if abs(days) != 1 else ''} {'later' if days > 0 else 'earlier'}"
-        )
-    return "; ".join(parts) or "lower in the channel's priority"
+        plural = "s" if abs(days) != 1 else ""
+        return f"arrives {abs(days)} day{plural} {'later' if days > 0 else 'earlier'}"
+    if option.cost is not None and chosen.cost is not None and option.cost != chosen.cost:
+        return "costs more" if option.cost > chosen.cost else "costs less"
+    return "lower in the channel's priority"
+
+
+def _difference(option: _Option, chosen: _Option | None) -> str | None:
+    if chosen is None or option.cost is None or chosen.cost is None:
+        return None
+    if option.currency != chosen.currency:
+        return None
+    return _money(option.cost - chosen.cost)
 
 
 def _explain(

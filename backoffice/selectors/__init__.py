@@ -32,6 +32,7 @@ from backoffice.selectors.order_page import (
     order_customer_summary,
     order_for_desk,
     order_timeline,
+    routing_why,
     timeline_filter,
 )
 from backoffice.selectors.warehouse import (

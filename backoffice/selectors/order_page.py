@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db.models import IntegerField, OuterRef, Prefetch, Subquery, Sum
 from django.db.models.functions import Coalesce
@@ -42,6 +43,7 @@ class TimelineEntry:
     css: str = ""
     kind: str = "status"  # one of TIMELINE_KINDS but "all"
     code: str = ""  # the event type, a system note's kind, or the tracking status
+    routing: dict[str, Any] | None = None  # an `allocated` event's routing explanation
 
 
 @dataclass
@@ -114,6 +116,9 @@ def order_timeline(*, order: Order, shipments: list[Shipment] | None = None) -> 
                 code=str((event.parameters or {}).get("kind") or event.type)
                 if event.type == T.NOTE_ADDED
                 else event.type,
+                routing=(event.parameters or {}).get("routing")
+                if event.type == T.ALLOCATED
+                else None,
             )
         )
     by_id = {shipment.pk: shipment for shipment in shipments}
@@ -149,6 +154,64 @@ def order_timeline(*, order: Order, shipments: list[Shipment] | None = None) -> 
     )
     entries.sort(key=lambda entry: entry.at)
     return entries
+
+
+_OBJECTIVES = {
+    "priority": "the channel's priority order",
+    "cheapest": "the cheapest",
+    "fastest": "the fastest",
+    "cheapest_on_time": "the cheapest that keeps the delivery promise",
+}
+_SPLITS = {
+    "complete": "ship complete from one site",
+    "fewest": "as few shipments as possible",
+    "available_now": "ship what is in stock now, the rest later",
+    "max_shipments": "at most a set number of shipments",
+}
+
+
+@dataclass(frozen=True)
+class RoutingWhy:
+    """ "Why this warehouse": the latest routing decision of the order, in words."""
+
+    rule: str
+    rule_set: str
+    objective: str
+    split: str
+    deadline: str | None
+    chosen: list[dict[str, Any]]
+    cost: str | None
+    currency: str
+    ship_by: str | None
+    promised_delivery_date: str | None
+    alternatives: list[dict[str, Any]]
+
+
+def routing_why(*, entries: list[TimelineEntry]) -> RoutingWhy | None:
+    """From the timeline already read (no query): the newest allocation's explanation."""
+    found = next((e.routing for e in reversed(entries) if e.routing), None)
+    if not isinstance(found, dict):
+        return None
+    rule = found.get("rule") or {}
+    chosen = found.get("chosen") or {}
+    version = found.get("rule_set")
+    return RoutingWhy(
+        rule=(
+            f"rule #{rule.get('position')} “{rule.get('name')}”"
+            if rule.get("id") is not None
+            else "the default (no rule matched)"
+        ),
+        rule_set=f"rule set v{version}" if version else "the built-in default rule set",
+        objective=_OBJECTIVES.get(str(found.get("objective")), str(found.get("objective"))),
+        split=_SPLITS.get(str(found.get("split_policy")), str(found.get("split_policy"))),
+        deadline=found.get("deadline"),
+        chosen=list(chosen.get("sites") or []),
+        cost=chosen.get("cost"),
+        currency=str(chosen.get("currency") or ""),
+        ship_by=chosen.get("ship_by"),
+        promised_delivery_date=chosen.get("promised_delivery_date"),
+        alternatives=list(found.get("alternatives") or []),
+    )
 
 
 def timeline_filter(*, entries: list[TimelineEntry], kind: str) -> list[TimelineEntry]:

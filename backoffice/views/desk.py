@@ -139,6 +139,7 @@ def order_detail(request, number: str):
             # Newest first (issue 16 item 12), filtered by ?timeline=<kind>.
             "timeline": selectors.timeline_filter(entries=timeline, kind=kind),
             "timeline_kind": kind,
+            "why": selectors.routing_why(entries=timeline),
             "timeline_kinds": selectors.TIMELINE_KINDS,
             "notes": selectors.timeline_filter(entries=timeline, kind="notes"),
             "hold_form": HoldPlaceForm(),

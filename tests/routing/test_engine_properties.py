@@ -12,8 +12,14 @@ from orders.services.allocation_policy import plan_allocation
 from routing import engine
 
 SITES = [
-    engine.Site(id=w, code=f"S{w}", provider_id=w % 3 + 1, provider_code=f"P{w % 3 + 1}",
-                service_level_id=None, customs=w % 2 == 0)
+    engine.Site(
+        id=w,
+        code=f"S{w}",
+        provider_id=w % 3 + 1,
+        provider_code=f"P{w % 3 + 1}",
+        service_level_id=None,
+        customs=w % 2 == 0,
+    )
     for w in range(1, 7)
 ]
 PRODUCTS = [101, 102, 103]
@@ -28,8 +34,15 @@ def estimate(site: engine.Site, units: int, grams: int) -> engine.Estimate:
 
 
 FACTS = engine.OrderFacts(
-    channel="web", country="DE", postcode="10115", service_level="", skus=frozenset({"A"}),
-    tags=frozenset(), value=Decimal("50"), weight_grams=1000, placed_at=PLACED,
+    channel="web",
+    country="DE",
+    postcode="10115",
+    service_level="",
+    skus=frozenset({"A"}),
+    tags=frozenset(),
+    value=Decimal("50"),
+    weight_grams=1000,
+    placed_at=PLACED,
 )
 
 needs_st = st.dictionaries(st.sampled_from(PRODUCTS), st.integers(1, 6), min_size=1)
@@ -64,7 +77,7 @@ def decide(rule, needs, sites, available):
         needs=needs,
         sites=sites,
         available=available,
-        weights={p: 250 for p in PRODUCTS},
+        weights=dict.fromkeys(PRODUCTS, 250),
         skus={p: f"SKU-{p}" for p in PRODUCTS},
         rule_set=engine.RuleSetTerms(version=1, rules=(rule,) if rule else ()),
         estimate=estimate,
