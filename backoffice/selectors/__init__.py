@@ -94,6 +94,7 @@ __all__ = [
     "order_customer_summary",
     "order_for_desk",
     "order_timeline",
+    "routing_why",
     "product_search_condition",
     "orders_recent",
     "stock_levels_export_rows",
