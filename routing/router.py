@@ -81,6 +81,33 @@ def candidate_sites(
     return found
 
 
+def _card_cost(
+    tables: RoutingTables,
+    site: engine.Site,
+    country: str,
+    postcode: str,
+    units: int,
+    grams: int,
+) -> tuple[Decimal | None, str, str]:
+    """(cost, currency, problem) under the provider's card in force; no card: (None, "", "")."""
+    card = tables.cards.get(site.provider_id) if site.provider_id else None
+    if card is None:
+        return None, "", ""
+    quote = pricing.shipment_quote(
+        card,
+        pricing.ShipmentWork(
+            units=units,
+            parcel_weights_grams=(grams,),
+            country=country,
+            postcode=postcode,
+            customs_declarations=int(site.customs),
+        ),
+    )
+    if quote.problems:
+        return None, "", "; ".join(quote.problems)
+    return quote.total, quote.currency, ""
+
+
 def estimator(
     *,
     order: Order,
@@ -90,48 +117,49 @@ def estimator(
 ) -> engine.EstimateFn:
     """Cost and promise of shipping `units` weighing `grams` from a site to the order."""
     country = order.shipping_country.upper()
+    # Sites of one provider share its card, and a site's promise does not depend on how
+    # much it ships: price per (provider, customs, units, weight) and promise per site,
+    # so fifty sites of five providers cost a handful of quotes, not fifty.
+    costs: dict[tuple[int | None, bool, int, int], tuple[Decimal | None, str, str]] = {}
+    dates: dict[int, tuple[dt.date | None, dt.date | None]] = {}
+
+    def cost_of(site: engine.Site, units: int, grams: int) -> tuple[Decimal | None, str, str]:
+        key = (site.provider_id, site.customs, units, grams)
+        if key not in costs:
+            costs[key] = _card_cost(tables, site, country, order.shipping_postcode, units, grams)
+        return costs[key]
+
+    def dates_of(site: engine.Site) -> tuple[dt.date | None, dt.date | None]:
+        if site.id not in dates:
+            if site.provider_id is None:
+                dates[site.id] = (None, None)
+            else:
+                promise = promise_for(
+                    promises.calendar(site.id),
+                    at,
+                    promises.transit_days(site.provider_id, site.service_level_id, country),
+                )
+                dates[site.id] = (promise.ship_by, promise.promised_delivery_date)
+        return dates[site.id]
 
     def estimate(site: engine.Site, units: int, grams: int) -> engine.Estimate:
-        cost: Decimal | None = None
-        currency, problem = "", ""
-        card = tables.cards.get(site.provider_id) if site.provider_id else None
-        if card is not None:
-            quote = pricing.shipment_quote(
-                card,
-                pricing.ShipmentWork(
-                    units=units,
-                    parcel_weights_grams=(grams,),
-                    country=country,
-                    postcode=order.shipping_postcode,
-                    customs_declarations=int(site.customs),
-                ),
-            )
-            if quote.problems:
-                problem = "; ".join(quote.problems)
-            else:
-                cost, currency = quote.total, quote.currency
+        cost, currency, problem = cost_of(site, units, grams)
         handling = tables.site_costs.get(site.id)
         if handling is not None and not problem:
             per_order, per_unit, handling_currency = handling
             extra = per_order + per_unit * units
-            if cost is None and card is None:
+            if cost is None:
                 cost, currency = extra, handling_currency
-            elif cost is not None and currency == handling_currency:
+            elif currency == handling_currency:
                 cost += extra
-            elif cost is not None:
+            else:
                 cost, problem = None, f"site cost in {handling_currency}, card in {currency}"
         if cost is None and not problem:
             problem = "no rate card prices this provider"
         if site.provider_id is None:
-            return engine.Estimate(cost, currency, None, None, problem or "no provider")
-        promise = promise_for(
-            promises.calendar(site.id),
-            at,
-            promises.transit_days(site.provider_id, site.service_level_id, country),
-        )
-        return engine.Estimate(
-            cost, currency, promise.ship_by, promise.promised_delivery_date, problem
-        )
+            problem = problem or "no provider"
+        ship_by, promised = dates_of(site)
+        return engine.Estimate(cost, currency, ship_by, promised, problem)
 
     return estimate
 
