@@ -136,10 +136,11 @@ class TransitTime(TimeStampedModel):
         super().clean()
         if len(set(self.countries)) != len(self.countries):
             raise ValidationError({"countries": "Name each country once."})
+        level = self.service_level if self.service_level_id is not None else None
         if (
-            self.service_level_id is not None
+            level is not None
             and self.provider_id is not None
-            and self.service_level.provider_id != self.provider_id
+            and level.provider_id != self.provider_id
         ):
             raise ValidationError({"service_level": "Pick a service level of this provider."})
 

@@ -304,7 +304,7 @@ class _SiteInstant(Func):
 
     output_field = DateTimeField()
 
-    def as_sql(self, compiler, connection, **extra_context):  # type: ignore[no-untyped-def]
+    def as_sql(self, compiler, connection, **extra_context):
         parts = [compiler.compile(e) for e in self.get_source_expressions()]
         (day, p1), (clock, p2), (margin, p3), (zone, p4) = parts
         return (
@@ -379,27 +379,36 @@ def _default_last_day_at_risk(*, now: datetime, minutes: int) -> date:
     return day - timedelta(days=1)
 
 
+def _short_day(day: date) -> str:
+    return f"{day:%a} {day.day} {day:%b}"  # "Mon 7 Dec"
+
+
 def _promise_at_risk_rows(kind: str, f: _QueueFilter) -> _KindRows:
     qs = promise_at_risk_orders(now=f.now, channel_code=f.channel_code)
-    tables = promise_tables()
+    rows = list(qs.order_by("ship_by", "id")[: f.limit])
+    tables = promise_tables() if rows else None
     minutes = settings.PROMISE_AT_RISK_MINUTES
     items = []
-    for order in qs.order_by("ship_by", "id")[: f.limit]:
-        calendar = tables.calendar(order.site_id) if order.site_id else DEFAULT_CALENDAR
-        site = order.site_code or "no site yet"
+    for order in rows:
+        row: Any = order  # with the site_id and site_code annotations
+        ship_by = order.ship_by
+        if ship_by is None:  # excluded by the query; narrows the type
+            continue
+        calendar = tables.calendar(row.site_id) if tables and row.site_id else DEFAULT_CALENDAR
+        site = row.site_code or "no site yet"
         items.append(
             ExceptionItem(
                 kind=kind,
                 order=order,
-                since=at_risk_from(calendar, order.ship_by, minutes),
-                subject=f"Ship by {order.ship_by:%a %-d %b} from {site}",
+                since=at_risk_from(calendar, ship_by, minutes),
+                subject=f"Ship by {_short_day(ship_by)} from {site}",
                 detail=(
                     f"{order.get_status_display()}; promised for "
-                    f"{order.promised_delivery_date:%a %-d %b}"
+                    f"{_short_day(order.promised_delivery_date)}"
                     if order.promised_delivery_date
                     else order.get_status_display()
                 ),
-                due_at=calendar.cutoff_at(order.ship_by),
+                due_at=calendar.cutoff_at(ship_by),
             )
         )
     return capped_count(qs), items
