@@ -194,7 +194,10 @@ class OrderTimeline(Protocol):
         previous_provider: str,
         user: ActingUser | None = ...,
         actor: str | None = ...,
-    ) -> object: ...
+    ) -> object:
+        """Also makes the order's delivery promise agree with the shipment's new one
+        (the new provider's transit time); the order is locked by the caller."""
+        ...
 
 
 order_timeline: Port[OrderTimeline] = Port("logistics.order_timeline")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from orders.events import event_record
 from orders.models import OrderEvent
+from orders.services.promise import order_promise_refresh
 
 if TYPE_CHECKING:
     from core.users import ActingUser
@@ -188,6 +189,8 @@ def dispatch_rerouted_event(
     user: ActingUser | None = None,
     actor: str | None = None,
 ) -> OrderEvent:
+    # The new provider's transit time made the shipment a new promise: the order's follows.
+    order_promise_refresh(order=shipment.order)
     return _note(
         shipment=shipment,
         kind="dispatch_rerouted",

@@ -13,6 +13,7 @@ from core.errors import Conflict
 from logistics import error_codes
 from logistics.hooks import OrderDispatchState, order_gate, order_timeline
 from logistics.models import DispatchOutbox, Provider, ServiceLevel, Shipment
+from logistics.promise_tables import shipment_promise
 
 if TYPE_CHECKING:
     from core.users import ActingUser
@@ -101,8 +102,21 @@ def shipment_dispatch_reroute(
     locked.status = Shipment.Status.PENDING
     locked.dispatch_attempts = 0
     locked.last_error = ""
+    if locked.ship_by is not None:
+        # Another carrier, another transit time: the promise is made again from now.
+        promise = shipment_promise(
+            warehouse_id=locked.warehouse_id,
+            provider_id=provider.pk,
+            service_level_id=locked.service_level.pk if locked.service_level else None,
+            country=locked.order.shipping_country,
+            at=timezone.now(),
+        )
+        locked.ship_by = promise.ship_by
+        locked.promised_delivery_date = promise.promised_delivery_date
     locked.save(
         update_fields=[
+            "ship_by",
+            "promised_delivery_date",
             "provider",
             "service_level",
             "idempotency_token",

@@ -11,17 +11,18 @@ from django.test import Client
 from django.utils import timezone
 
 from inventory.models import Allocation
-from logistics.models import Shipment, TransitTime
+from logistics.models import DispatchOutbox, Shipment, TransitTime
 from logistics.promise import promise_for
 from logistics.promise_tables import promise_tables
 from logistics.services import partner_events
+from logistics.services.reroute import shipment_dispatch_reroute
 from logistics.webhook_topics import Topic
 from orders.models import ChannelWarehouse, Order
 from orders.services import partner_notifications
 from orders.services.promise import order_promise_refresh
 from orders.services.shipment_planning import shipments_plan_for_order
 from tests.inventory.factories import StockLevelFactory, WarehouseFactory
-from tests.logistics.factories import ShipmentFactory
+from tests.logistics.factories import ProviderFactory, ShipmentFactory
 from tests.logistics.helpers import allocated_order, sandbox_provider
 from tests.orders.factories import OrderFactory
 
@@ -270,3 +271,38 @@ def test_batch_intake_promises_like_planning(api_client, order_payload, stocked_
             shipment.promised_delivery_date,
         )
     assert not Allocation.objects.filter(order_line__order__in=created, status="released").exists()
+
+
+def test_a_reroute_promises_again_with_the_new_provider_s_transit_time():
+    site = WarehouseFactory(working_days=[1, 2, 3, 4, 5, 6, 7])
+    slow, fast = ProviderFactory(), ProviderFactory()
+    TransitTime.objects.create(provider=fast, days=0)
+    order = OrderFactory(
+        status=Order.Status.IN_FULFILMENT,
+        ship_by=D(2026, 1, 5),
+        promised_delivery_date=D(2026, 1, 20),
+    )
+    shipment = _shipment(
+        order,
+        D(2026, 1, 5),
+        D(2026, 1, 20),
+        warehouse=site,
+        provider=slow,
+        status=Shipment.Status.DISPATCH_FAILED,
+    )
+    DispatchOutbox.objects.create(
+        shipment=shipment,
+        status=DispatchOutbox.Status.REJECTED,
+        attempts=1,
+        last_status_code=422,
+        next_attempt_at=timezone.now(),
+    )
+    shipment_dispatch_reroute(shipment=shipment, provider=fast, actor="test")
+    shipment.refresh_from_db()
+    order.refresh_from_db()
+    assert shipment.ship_by == shipment.promised_delivery_date  # 0 days with `fast`
+    assert shipment.ship_by >= timezone.now().date() - dt.timedelta(days=1)
+    assert (order.ship_by, order.promised_delivery_date) == (
+        shipment.ship_by,
+        shipment.promised_delivery_date,
+    )
