@@ -75,13 +75,3 @@ def _fresh_auth_failure_counter():
 
     auth_failures_reset(ip="127.0.0.1")
 
-
-@pytest.fixture(autouse=True)
-def _fresh_promise_tables():
-    """Each test reads the calendars and transit times it made (logistics.promise_tables
-    caches them per process; a rolled-back test's rows would otherwise linger)."""
-    from logistics.promise_tables import promise_tables_invalidate
-
-    promise_tables_invalidate()
-    yield
-    promise_tables_invalidate()
