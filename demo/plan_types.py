@@ -15,6 +15,8 @@ from typing import Any, NamedTuple
 from demo import pools, sandbox
 from demo.world import DemoWorld
 from inventory.sql import AllocationRow, StockMovementRow
+from logistics.promise import Promise
+from logistics.promise_tables import shipment_promise
 from logistics.sql import (
     DispatchOutboxRow,
     ParcelRow,
@@ -22,6 +24,7 @@ from logistics.sql import (
     ShipmentRow,
     TrackingEventRow,
 )
+from orders.models import Order
 from orders.sql import HoldRow, OrderEventRow, OrderLineRow, OrderRow
 from sandbox.store import DemoShipment
 
@@ -231,6 +234,25 @@ class OrderPlan:
     lines: list[OrderLineRow]
     total_cents: int
     picked: list[ProductInfo]
+
+
+# Orders that have no delivery promise yet (docs/routing.md, "The delivery promise").
+_UNPROMISED = frozenset({Order.Status.RECEIVED, Order.Status.ON_HOLD, Order.Status.BACKORDERED})
+
+
+def plan_promise(plan: OrderPlan) -> Promise | None:
+    """The promise the order (and its one shipment) got when it was placed, from its
+    site's calendar and its provider's transit time (logistics.promise_tables)."""
+    if plan.status in _UNPROMISED:
+        return None
+    route = plan.route
+    return shipment_promise(
+        warehouse_id=route.warehouse_id,
+        provider_id=route.provider.id,
+        service_level_id=route.service_level_id,
+        country=plan.customer.country,
+        at=plan.timeline.placed_at,
+    )
 
 
 def event_row(

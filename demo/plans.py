@@ -26,6 +26,7 @@ from demo.plan_types import (
     context_build,
     event_row,
     money,
+    plan_promise,
 )
 from demo.shipment_plans import shipments_add
 from inventory.models import Allocation, StockMovement
@@ -341,6 +342,7 @@ def order_rows_add(
 def _order_row(plan: OrderPlan) -> OrderRow:
     route, customer, timeline = plan.route, plan.customer, plan.timeline
     express = route.service_level_id == route.provider.level_ids[-1]
+    promise = plan_promise(plan)
     return OrderRow(
         id=plan.id,
         created_at=timeline.placed_at + timedelta(seconds=1),
@@ -367,6 +369,8 @@ def _order_row(plan: OrderPlan) -> OrderRow:
         service_level_id=route.service_level_id,
         placed_at=timeline.placed_at,
         cancelled_at=timeline.step_times[-1] if plan.status == S.CANCELLED else None,
+        ship_by=promise.ship_by if promise else None,
+        promised_delivery_date=promise.promised_delivery_date if promise else None,
     )
 
 

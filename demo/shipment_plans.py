@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from random import Random
 
 from demo import sandbox
-from demo.plan_types import Batch, Context, OrderPlan, event_row, money
+from demo.plan_types import Batch, Context, OrderPlan, event_row, money, plan_promise
 from logistics.models import DispatchOutbox, Shipment, TrackingStatus
 from logistics.sql import (
     DispatchOutboxRow,
@@ -191,6 +191,7 @@ def _shipment_contents_add(batch: Batch, plan: OrderPlan, shipment: ShipmentPlan
 
 def _shipment_row(plan: OrderPlan, shipment: ShipmentPlan, cost: str | None) -> ShipmentRow:
     sent = bool(shipment.tracking_number)
+    promise = plan_promise(plan)
     return ShipmentRow(
         id=shipment.id,
         created_at=shipment.created_at,
@@ -214,6 +215,8 @@ def _shipment_row(plan: OrderPlan, shipment: ShipmentPlan, cost: str | None) -> 
         shipped_at=shipment.shipped_at,
         poll_interval_seconds=0,
         direction=Shipment.Direction.OUTBOUND,
+        ship_by=promise.ship_by if promise else None,
+        promised_delivery_date=promise.promised_delivery_date if promise else None,
     )
 
 

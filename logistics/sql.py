@@ -246,6 +246,8 @@ class ShipmentRow(NamedTuple):
     shipped_at: dt.datetime | None
     poll_interval_seconds: int
     direction: str
+    ship_by: dt.date | None
+    promised_delivery_date: dt.date | None
 
 
 class DispatchOutboxRow(NamedTuple):

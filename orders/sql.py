@@ -304,6 +304,8 @@ class OrderRow(NamedTuple):
     service_level_id: int
     placed_at: dt.datetime
     cancelled_at: dt.datetime | None
+    ship_by: dt.date | None
+    promised_delivery_date: dt.date | None
 
 
 class OrderLineRow(NamedTuple):

@@ -1,3 +1,4 @@
+import datetime as dt
 from collections import Counter
 from io import StringIO
 
@@ -335,3 +336,19 @@ def test_bulk_writer_fills_every_required_column():
             )
             missing = {row[0] for row in cursor.fetchall()} - set(columns)
             assert not missing, f"{row_type.__name__} (for {table}) lacks {sorted(missing)}"
+
+
+def test_demo_orders_carry_the_delivery_promise_of_their_shipments():
+    _seed()
+    demo = Order.objects.filter(external_reference__startswith="DEMO-")
+    assert not demo.filter(status__in=["received", "on_hold", "backordered"], ship_by__isnull=False)
+    promised = demo.filter(status="shipped")
+    assert promised.exists()
+    assert not promised.filter(ship_by__isnull=True).exists()
+    for order in promised[:20]:
+        shipment = order.shipments.get()
+        assert (shipment.ship_by, shipment.promised_delivery_date) == (
+            order.ship_by,
+            order.promised_delivery_date,
+        )
+        assert order.ship_by >= order.placed_at.date() - dt.timedelta(days=1)

@@ -42,7 +42,8 @@ def test_shipments_bulk_copy_writes_the_rows_the_orm_writes():
             cost="7.45", cost_currency="EUR", dispatch_attempts=1, last_error="",
             dispatched_at=AT, delivered_at=None, last_event_at=AT + dt.timedelta(hours=2),
             shipped_at=AT + dt.timedelta(hours=2), poll_interval_seconds=0,
-            direction=Shipment.Direction.OUTBOUND,
+            direction=Shipment.Direction.OUTBOUND, ship_by=dt.date(2026, 3, 4),
+            promised_delivery_date=dt.date(2026, 3, 6),
         )  # fmt: skip
         outbox = DispatchOutboxRow(
             created_at=AT, updated_at=AT, shipment_id=shipment_id,

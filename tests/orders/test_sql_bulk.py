@@ -41,7 +41,8 @@ def _rows(
         shipping_name="Ada Lovelace", shipping_line1="Kerkstraat 1", shipping_line2="Apt 2",
         shipping_city="Utrecht", shipping_postcode="3511 AB", shipping_postcode_key="3511AB",
         shipping_region="Utrecht", shipping_country="NL", service_level_id=level.pk,
-        placed_at=AT, cancelled_at=None,
+        placed_at=AT, cancelled_at=None, ship_by=dt.date(2026, 3, 4),
+        promised_delivery_date=dt.date(2026, 3, 6),
     )  # fmt: skip
     line = OrderLineRow(
         id=line_id, order_id=order_id, line_number=1, product_id=product.pk, sku=product.sku,
