@@ -27,15 +27,17 @@ NEXT_NUMBERS_SQL = "SELECT nextval('orders_order_number_seq') FROM generate_seri
 
 
 # --- A status change and its events in one statement (orders.transitions) --------------
-def status_with_events_sql(*, event_count: int, cancelled: bool) -> str:
-    """UPDATE the order's status (and cancelled_at) and INSERT its events, RETURNING the
-    events' ids. Parameters: status, updated_at[, cancelled_at], order id, then six per
-    event: order id, type, parameters, user id, actor, created_at."""
+def status_with_events_sql(*, event_count: int, cancelled: bool, promise: bool = False) -> str:
+    """UPDATE the order's status (and cancelled_at, and with `promise` its ship_by and
+    promised_delivery_date) and INSERT its events, RETURNING the events' ids. Parameters:
+    status, updated_at[, cancelled_at][, ship_by, promised_delivery_date], order id, then
+    six per event: order id, type, parameters, user id, actor, created_at."""
     cancelled_at = ", cancelled_at = %s" if cancelled else ""
+    promised = ", ship_by = %s, promised_delivery_date = %s" if promise else ""
     values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * event_count)
     return (
-        f"WITH o AS (UPDATE orders_order SET status = %s, updated_at = %s{cancelled_at} "
-        "WHERE id = %s) "
+        f"WITH o AS (UPDATE orders_order SET status = %s, updated_at = %s{cancelled_at}"
+        f"{promised} WHERE id = %s) "
         "INSERT INTO orders_orderevent (order_id, type, parameters, user_id, actor, created_at) "
         f"VALUES {values} RETURNING id"
     )

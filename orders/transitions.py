@@ -60,6 +60,7 @@ def order_transition(
     user: ActingUser | None = None,
     actor: str | None = None,
     with_events: list[OrderEvent] | None = None,
+    with_promise: bool = False,
 ) -> Order:
     """Move the order to `to`, recording a status_changed event and publishing the
     partner's order.status_changed (held by order intake, see partner_notifications).
@@ -71,6 +72,8 @@ def order_transition(
     depends on the current status. Raises IllegalTransition for a move the
     status machine does not allow (before anything is written, so a caller may
     catch it and carry on in its transaction).
+    `with_promise`: the order's ship_by and promised_delivery_date, as the caller set them
+    on `order`, are written in the same statement (only when the status changes).
     """
     written = list(with_events or [])
     if order.status == to:
@@ -78,7 +81,7 @@ def order_transition(
         return order
     previous = order.status
     _transition(order=order, to=to, reason=reason, user=user, actor=actor, into=written)
-    _status_write(order=order, events_=written)
+    _status_write(order=order, events_=written, promise=with_promise)
     order_notifications_send(
         messages=[status_changed_event_build(order=order, previous_status=previous)]
     )
@@ -145,7 +148,7 @@ def _transition(
     return order
 
 
-def _status_write(*, order: Order, events_: list[OrderEvent]) -> None:
+def _status_write(*, order: Order, events_: list[OrderEvent], promise: bool = False) -> None:
     # The status row and its events in ONE statement: every allocation, shipment
     # and tracking update passes here, and two ORM round trips (an UPDATE, then an
     # INSERT) cost more than the SQL itself. Same columns as order.save(update_fields).
@@ -162,10 +165,14 @@ def _status_write(*, order: Order, events_: list[OrderEvent]) -> None:
             event.created_at,
         ]
     cancelled = order.status == S.CANCELLED
-    sql = orders_sql.status_with_events_sql(event_count=len(events_), cancelled=cancelled)
+    sql = orders_sql.status_with_events_sql(
+        event_count=len(events_), cancelled=cancelled, promise=promise
+    )
     head: list[object] = [order.status, order.updated_at]
     if cancelled:
         head.append(order.cancelled_at)
+    if promise:
+        head += [order.ship_by, order.promised_delivery_date]
     with prepared_cursor() as cursor:
         cursor.execute(sql, [*head, order.pk, *params], prepare=True)
         for event, (pk,) in zip(events_, cursor.fetchall(), strict=True):

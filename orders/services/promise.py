@@ -63,17 +63,31 @@ def order_promise_refresh(*, order: Order, shipments: Sequence[Shipment] | None 
                 "id", "order_id", "direction", "status", "ship_by", "promised_delivery_date"
             )
         )
+    if not order_promise_set(order=order, shipments=shipments):
+        return False
+    order_promise_save(order=order)
+    return True
+
+
+def order_promise_set(*, order: Order, shipments: Iterable[Shipment]) -> bool:
+    """order_promise_refresh in memory only: returns whether the order's dates changed (the
+    caller writes them, e.g. with its status: orders.transitions.order_transition's
+    `with_promise`, or order_promise_save)."""
     dates = order_promise_of(shipments)
     if dates is None or dates == (order.ship_by, order.promised_delivery_date):
         return False
     order.ship_by, order.promised_delivery_date = dates
+    return True
+
+
+def order_promise_save(*, order: Order) -> None:
+    """Write the order's ship_by and promised_delivery_date as they are on `order`."""
     order.updated_at = timezone.now()
     Order.objects.filter(pk=order.pk).update(
         ship_by=order.ship_by,
         promised_delivery_date=order.promised_delivery_date,
         updated_at=order.updated_at,
     )
-    return True
 
 
 def orders_promise_refresh_many(
@@ -84,12 +98,9 @@ def orders_promise_refresh_many(
     changed: list[Order] = []
     now = timezone.now()
     for order, shipments in shipments_of:
-        dates = order_promise_of(shipments)
-        if dates is None or dates == (order.ship_by, order.promised_delivery_date):
-            continue
-        order.ship_by, order.promised_delivery_date = dates
-        order.updated_at = now
-        changed.append(order)
+        if order_promise_set(order=order, shipments=shipments):
+            order.updated_at = now
+            changed.append(order)
     if changed:
         Order.objects.bulk_update(
             changed, ["ship_by", "promised_delivery_date", "updated_at"], batch_size=2000

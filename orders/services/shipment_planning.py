@@ -46,7 +46,11 @@ from orders.services.partner_notifications import (
     shipment_created_event_build,
 )
 from orders.services.progress import order_rollup
-from orders.services.promise import order_promise_refresh
+from orders.services.promise import (
+    order_promise_refresh,
+    order_promise_save,
+    order_promise_set,
+)
 from orders.transitions import order_transition
 
 if TYPE_CHECKING:
@@ -154,10 +158,14 @@ def _plan_new_order(
                 per_line.get(reservation.order_line_id, 0) + reservation.quantity
             )
         created = _plan(
-            order=order, unplanned=unplanned, released=[], held=[], user=user, actor=actor
+            order=order,
+            unplanned=unplanned,
+            released=[],
+            held=[],
+            user=user,
+            actor=actor,
+            all_shipments=True,
         )
-        if created:
-            order_promise_refresh(order=order, shipments=created)
     # These are all of the new order's shipments: whoever shows it needs no query.
     related_objects_set(order, "shipments", created)
     return created
@@ -188,11 +196,14 @@ def _plan(
     held: list[str],
     user: ActingUser | None,
     actor: str | None,
+    all_shipments: bool = False,
 ) -> list[Shipment]:
     """The planning itself, on the order row the caller locked (or just created).
 
     `held` collects the customs hold notes (those of `released`'s siblings still
-    incomplete come in with it).
+    incomplete come in with it). With `all_shipments` (a new order: what is planned
+    here is all it has) the order's promise follows its shipments' in the statement
+    that moves its status; otherwise the caller refreshes it.
     """
     if not unplanned and not released and not held:
         return []
@@ -221,6 +232,7 @@ def _plan(
     order_notifications_send(
         messages=[shipment_created_event_build(order=order, shipment=shipment) for shipment in new]
     )
+    promised = all_shipments and order_promise_set(order=order, shipments=created)
     if created and order.status != Order.Status.IN_FULFILMENT:
         order_transition(
             order=order,
@@ -229,9 +241,12 @@ def _plan(
             user=user,
             actor=actor,
             with_events=explained,
+            with_promise=promised,
         )
     else:
         events.events_record_many(events=explained)
+        if promised:
+            order_promise_save(order=order)
     if held:
         # Customs gate: the held shipments have no outbox row, so nothing is parked here;
         # the order's other, already queued shipments are parked by the dispatch gate

@@ -115,3 +115,20 @@ def test_status_with_events_writes_what_the_orm_would(cancelled):
     assert ids == list(
         OrderEvent.objects.filter(order=by_sql).order_by("id").values_list("id", flat=True)
     )
+
+
+def test_status_with_events_writes_the_promise_when_asked():
+    order = OrderFactory(status="allocated")
+    at = timezone.now().replace(microsecond=0)
+    field = OrderEvent._meta.get_field("parameters")
+    params: list[object] = ["in_fulfilment", at, dt.date(2026, 12, 7), dt.date(2026, 12, 9)]
+    params += [order.pk, order.pk, "note_added", field.get_db_prep_save({}, connection), None]
+    params += ["t", at]
+    sql = orders_sql.status_with_events_sql(event_count=1, cancelled=False, promise=True)
+    _rows(sql, params)
+    order.refresh_from_db()
+    assert (order.status, order.ship_by, order.promised_delivery_date) == (
+        "in_fulfilment",
+        dt.date(2026, 12, 7),
+        dt.date(2026, 12, 9),
+    )
