@@ -74,4 +74,3 @@ def _fresh_auth_failure_counter():
     from partners.throttling import auth_failures_reset
 
     auth_failures_reset(ip="127.0.0.1")
-
