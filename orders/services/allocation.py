@@ -34,9 +34,8 @@ from inventory.services.reservations import (
     allocations_release_quantity,
 )
 from inventory.services.stock import Reservation, stock_reserve
-from orders import error_codes, events
+from orders import error_codes, events, hooks
 from orders.models import Channel, Order, OrderEvent
-from orders import hooks
 from orders.services.allocation_policy import AllocationLine, Plan, hold_reasons
 from orders.services.holds import order_holds_place_automatic
 from orders.sql import ALLOCATION_INPUTS_PARAMS, ALLOCATION_INPUTS_SQL, ORDER_LOCK_SQL

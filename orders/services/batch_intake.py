@@ -54,7 +54,7 @@ from logistics.services.shipments import (
     shipment_provider_for,
     shipments_create_many,
 )
-from orders import events, shipment_events
+from orders import events, hooks, shipment_events
 from orders.models import Channel, ChannelWarehouse, Order, OrderEvent, OrderLine
 from orders.numbers import format_order_number
 
@@ -65,7 +65,6 @@ from orders.services.allocation import (
     _Line,
     _picks_per_line,
 )
-from orders import hooks
 from orders.services.allocation_policy import hold_reasons
 from orders.services.holds import order_holds_place_automatic
 from orders.services.intake import (
