@@ -21,7 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("version", type=int)
         parser.add_argument("--output", type=Path)
 
-    def handle(self, *args, version: int, output: Path | None, **options):
+    def handle(self, *args, version: int, output: Path | str | None, **options):
         rule_set = RuleSet.objects.filter(version=version).first()
         if rule_set is None:
             raise CommandError(f"There is no rule set version {version}.")
@@ -30,7 +30,7 @@ class Command(BaseCommand):
             self.stdout.write(text, ending="")
             return
         try:
-            output.write_text(text, encoding="utf-8")
+            Path(output).write_text(text, encoding="utf-8")
         except OSError as exc:
             raise CommandError(f"Cannot write {output}: {exc}") from exc
         self.stderr.write(f"Wrote {rule_set.rules.count()} rule(s) of v{version} to {output}.")
