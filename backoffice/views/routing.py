@@ -131,10 +131,19 @@ class RuleForm(forms.ModelForm):
         model = Rule
         fields = RULE_FIELDS
         help_texts = RULE_HELP
+        labels = {
+            "skus": "SKUs",
+            "min_weight_grams": "Min weight (g)",
+            "max_weight_grams": "Max weight (g)",
+            "action": "Site action",
+        }
         formfield_callback = _formfield
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        for name in ("split_policy", "objective"):
+            choices = list(self.fields[name].choices)
+            self.fields[name].choices = [("", "The rule set's default"), *choices[1:]]
         value = self.instance.customs_required
         self.initial["customs_required"] = "" if value is None else str(value).lower()
 
