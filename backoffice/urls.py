@@ -1,6 +1,6 @@
 from django.urls import path
 
-from backoffice.views import desk, economics, home, ops, returns, warehouse
+from backoffice.views import desk, economics, home, ops, returns, routing, warehouse
 
 app_name = "backoffice"
 
@@ -108,4 +108,29 @@ urlpatterns = [
         name="invoice_job_result",
     ),
     path("ops/disputes/<int:dispute_id>/", economics.dispute_detail, name="dispute_detail"),
+    path("ops/routing/", routing.rulesets, name="routing_rulesets"),
+    path("ops/routing/<int:ruleset_id>/", routing.ruleset, name="routing_ruleset"),
+    path("ops/routing/<int:ruleset_id>/rules/new/", routing.rule_new, name="routing_rule_new"),
+    path(
+        "ops/routing/<int:ruleset_id>/rules/<int:rule_id>/",
+        routing.rule_edit,
+        name="routing_rule",
+    ),
+    path(
+        "ops/routing/<int:ruleset_id>/rules/<int:rule_id>/delete/",
+        routing.rule_remove,
+        name="routing_rule_delete",
+    ),
+    path(
+        "ops/routing/<int:ruleset_id>/rules/<int:rule_id>/move/",
+        routing.rule_reorder,
+        name="routing_rule_move",
+    ),
+    path(
+        "ops/routing/<int:ruleset_id>/publish/",
+        routing.ruleset_publish_view,
+        name="routing_publish",
+    ),
+    path("ops/routing/<int:ruleset_id>/rules.csv", routing.rules_csv, name="routing_rules_csv"),
+    path("ops/routing/<int:ruleset_id>/import/", routing.rules_import, name="routing_rules_import"),
 ]

@@ -120,6 +120,21 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
                 "partners.change_connectorexception",
                 "partners.view_orderimportjob",
                 "partners.import_orders",
+                # Routing rules (docs/routing.md): drafts, their rules, publishing, and
+                # what an own site's handling costs. Rule sets are never deleted from the
+                # screens; the admin deletes drafts only.
+                "routing.view_ruleset",
+                "routing.add_ruleset",
+                "routing.change_ruleset",
+                "routing.delete_ruleset",
+                "routing.publish_ruleset",
+                "routing.view_rule",
+                "routing.add_rule",
+                "routing.change_rule",
+                "routing.delete_rule",
+                "routing.view_sitecost",
+                "routing.add_sitecost",
+                "routing.change_sitecost",
             ]
         )
     ),

@@ -32,6 +32,8 @@ from logistics.models import Shipment
 from orders.models import Hold, Order
 from orders.services.holds import order_hold_place
 from returns.services import RequestedLine, return_label_issue, return_request_create
+from routing.models import Rule
+from routing.services.rulesets import ruleset_draft_create
 from tests.inventory.factories import ProductFactory, StockLevelFactory, WarehouseFactory
 from tests.inventory.helpers import asn
 from tests.logistics.factories import ShipmentFactory, WebhookEndpointFactory
@@ -91,6 +93,8 @@ class World:
     endpoint_id: int
     invoice_id: int
     dispute_id: int
+    ruleset_id: int
+    rule_id: int
 
     def url_value(self, pattern_name: str, part: str) -> str:
         if part == "number":
@@ -107,6 +111,8 @@ class World:
             "endpoint_id": str(self.endpoint_id),
             "invoice_id": str(self.invoice_id),
             "dispute_id": str(self.dispute_id),
+            "ruleset_id": str(self.ruleset_id),
+            "rule_id": str(self.rule_id),
         }[part]
 
 
@@ -138,6 +144,8 @@ def world(superuser) -> World:
     dispute = Dispute.objects.create(
         invoice=invoice, shipment=shipment, kind="not_invoiced", expected=1, difference=-1
     )
+    rule_set = ruleset_draft_create(name="fuzz", actor="fuzz")
+    rule = Rule.objects.create(rule_set=rule_set, position=1, name="fuzz rule")
     return World(
         order=order,
         delivered=delivered,
@@ -152,6 +160,8 @@ def world(superuser) -> World:
         endpoint_id=endpoint.pk,
         invoice_id=invoice.pk,
         dispute_id=dispute.pk,
+        ruleset_id=rule_set.pk,
+        rule_id=rule.pk,
     )
 
 

@@ -19,6 +19,8 @@ from backoffice.services import bulk_job_run, order_export_job_create
 from core.csv_safe import csv_cell, csv_cell_unescape, csv_writer
 from inventory.models import Product
 from inventory.services.imports import products_import, rows_from_csv
+from routing.models import Rule
+from routing.services.rulesets import ruleset_draft_create
 from tests.inventory.factories import ProductFactory, StockLevelFactory, WarehouseFactory
 from tests.orders.factories import OrderFactory
 
@@ -134,3 +136,14 @@ def test_no_csv_writer_outside_core_csv_safe():
         ):
             offenders.append(str(path.relative_to(ROOT)))
     assert offenders == []
+
+
+def test_routing_rules_export_escapes_formula_cells(superuser):
+    rule_set = ruleset_draft_create(name="hostile", actor="test")
+    for position, text in enumerate(HOSTILE, start=1):
+        Rule.objects.create(rule_set=rule_set, position=position, name=text, tags=[text])
+    client = Client()
+    client.force_login(superuser)
+    text = client.get(f"/ops/routing/{rule_set.pk}/rules.csv").content.decode()
+    assert len(list(csv.reader(io.StringIO(text)))) == len(HOSTILE) + 1
+    assert _unescaped_formulas(text) == []

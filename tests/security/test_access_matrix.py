@@ -29,6 +29,8 @@ from logistics.services.partner_events import partner_event_publish
 from orders.models import Hold
 from partners.services import api_key_create, api_key_revoke
 from returns.models import ReturnRequest
+from routing.models import Rule
+from routing.services.rulesets import ruleset_draft_create
 from tests.inventory.factories import ProductFactory, StockLevelFactory, WarehouseFactory
 from tests.logistics.factories import ShipmentFactory, WebhookEndpointFactory
 from tests.orders.factories import ChannelFactory, OrderFactory
@@ -68,6 +70,8 @@ def world(db, make_user):
     )  # fmt: skip
     endpoint = WebhookEndpointFactory(channel=channel, topics=["order.shipped"])
     partner_event_publish(channel_id=channel.pk, topic="order.shipped", data={"n": 1})
+    rule_set = ruleset_draft_create(name="victim rules", actor="owner")
+    rule = Rule.objects.create(rule_set=rule_set, position=1, name="victim rule")
     return {
         "channel": channel,
         "order": order,
@@ -84,6 +88,8 @@ def world(db, make_user):
         "kind": "packing-slip",
         "endpoint_id": endpoint.pk,
         "delivery_id": PartnerWebhookDelivery.objects.get(endpoint=endpoint).pk,
+        "ruleset_id": rule_set.pk,
+        "rule_id": rule.pk,
     }
 
 
