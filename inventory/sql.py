@@ -42,6 +42,12 @@ def warehouse_join(alias: str, *, on: str) -> str:
     return f"JOIN inventory_warehouse {alias} ON {alias}.id = {on}"
 
 
+def product_join(alias: str, *, on: str) -> str:
+    """`JOIN` the product whose id is the SQL `on`, as `alias` (orders.sql's allocation
+    inputs read a line's weight and tags for routing)."""
+    return f"JOIN inventory_product {alias} ON {alias}.id = {on}"
+
+
 def warehouse_from(alias: str) -> str:
     """The warehouse table as `alias`, for a statement that starts from warehouses
     (logistics.sql reads warehouses with their providers for shipment planning)."""

@@ -242,7 +242,7 @@ WITH lines AS (
     {taken} AS taken,
     -- What routing rules look at (routing.engine.OrderFacts).
     p.weight_grams, p.tags
-  FROM orders_orderline l JOIN inventory_product p ON p.id = l.product_id
+  FROM orders_orderline l {product_join}
   WHERE l.order_id = %(order)s
 ), rules AS (
   SELECT cw.warehouse_id, w.code, cw.priority
@@ -265,6 +265,7 @@ FROM orders_channel c WHERE c.id = (SELECT channel_id FROM orders_order WHERE id
 """
 ALLOCATION_INPUTS_SQL = _ALLOCATION_INPUTS_TEMPLATE.format(
     taken=inventory_sql.allocation_taken_sql(line_id="l.id"),
+    product_join=inventory_sql.product_join("p", on="l.product_id"),
     warehouse_join=inventory_sql.active_warehouse_join("w", on="cw.warehouse_id"),
     levels=inventory_sql.stock_levels_lock_sql(
         product_ids="SELECT product_id FROM lines WHERE quantity > taken",
