@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db.models import IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
+from core.errors import NotFound
+from inventory import error_codes
 from inventory.models import Bin, BinMovement, BinStock, Product, StockLevel, Warehouse
 
 
@@ -37,12 +39,19 @@ def bins_for_pick(
 def _units_held() -> Coalesce:
     # All units in the bin, every product together (what max_units limits).
     held = (
-        BinStock.objects.filter(bin_id=OuterRef("pk"))
+        BinStock.objects.filter(bin_id=OuterRef("bin_id"))
         .values("bin_id")
         .annotate(n=Sum("quantity"))
         .values("n")
     )
     return Coalesce(Subquery(held, output_field=IntegerField()), Value(0))
+
+
+class _Holding(NamedTuple):
+    bin: Bin
+    product_id: int
+    quantity: int  # of the product
+    held: int  # of every product (what max_units limits)
 
 
 def putaway_suggestion(*, warehouse: Warehouse, product: Product, quantity: int = 1) -> Bin | None:
@@ -54,43 +63,96 @@ def putaway_suggestion(*, warehouse: Warehouse, product: Product, quantity: int 
     empty active bin by pick sequence. "Room" is max_units over all products of the bin;
     a bin without a limit always has room.
     """
-    active = Bin.objects.filter(warehouse=warehouse, is_active=True)
-    holding = list(
-        active.filter(stock__product=product, stock__quantity__gt=0)
-        .annotate(mine=Sum("stock__quantity"), held=_units_held())
+    return putaway_suggestions(warehouse=warehouse, wants={product.pk: quantity})[product.pk]
+
+
+def putaway_suggestions(*, warehouse: Warehouse, wants: dict[int, int]) -> dict[int, Bin | None]:
+    """`putaway_suggestion` for many products ({product_id: quantity}) in three queries,
+    as for a receiving screen's lines: products needing an empty bin get different ones
+    (in the order of `wants`) while there are enough.
+    """
+    if not wants:
+        return {}
+    holding = [
+        _Holding(row.bin, row.product_id, row.quantity, row.held)
+        for row in BinStock.objects.filter(
+            bin__warehouse=warehouse,
+            bin__is_active=True,
+            product_id__in=list(wants),
+            quantity__gt=0,
+        )
+        .select_related("bin")
+        .annotate(held=_units_held())
+        .order_by("bin__pick_sequence", "bin__code")
+    ]
+    out = _holding_with_room(holding, wants)
+    unplaced = [p for p in wants if p not in out]
+    if not unplaced:
+        return out
+    zones = _usual_zones(warehouse=warehouse, holding=holding, product_ids=unplaced)
+    empty = list(
+        Bin.objects.filter(warehouse=warehouse, is_active=True)
+        .exclude(stock__quantity__gt=0)
         .order_by("pick_sequence", "code")
     )
-    for candidate in holding:
-        if candidate.max_units is None or candidate.held + quantity <= candidate.max_units:
-            return candidate
-    empty = active.exclude(stock__quantity__gt=0).filter(
-        Q(max_units__isnull=True) | Q(max_units__gte=quantity)
-    )
-    zone = _usual_zone(
-        warehouse=warehouse,
-        product=product,
-        holding=[(b.mine, -b.pick_sequence, b.zone) for b in holding],
-    )
-    if zone is not None:
-        in_zone = empty.filter(zone=zone).order_by("pick_sequence", "code").first()
-        if in_zone is not None:
-            return in_zone
-    return empty.order_by("pick_sequence", "code").first()
+    for p in unplaced:
+        fits = [b for b in empty if b.max_units is None or b.max_units >= wants[p]]
+        choice = next((b for b in fits if p in zones and b.zone == zones[p]), None)
+        choice = choice or next(iter(fits), None)
+        out[p] = choice
+        if choice is not None:
+            empty.remove(choice)
+    return out
 
 
-def _usual_zone(
-    *, warehouse: Warehouse, product: Product, holding: list[tuple[int, int, str]]
-) -> str | None:
+def _holding_with_room(holding: list[_Holding], wants: dict[int, int]) -> dict[int, Bin | None]:
+    # The first bin on the path already holding the product that has room for the units.
+    out: dict[int, Bin | None] = {}
+    for row in holding:
+        p, bin = row.product_id, row.bin
+        if p not in out and (bin.max_units is None or row.held + wants[p] <= bin.max_units):
+            out[p] = bin
+    return out
+
+
+def _usual_zones(
+    *, warehouse: Warehouse, holding: list[_Holding], product_ids: list[int]
+) -> dict[int, str]:
     # Where most of the product lies (the earlier bin on a tie), else its last putaway.
-    if holding:
-        return max(holding)[2]
-    return (
-        BinMovement.objects.filter(
-            bin__warehouse=warehouse, product=product, type=BinMovement.Type.PUTAWAY
+    by_product: dict[int, list[_Holding]] = defaultdict(list)
+    for row in holding:
+        by_product[row.product_id].append(row)
+    zones = {
+        p: max(rows, key=lambda r: (r.quantity, -r.bin.pick_sequence)).bin.zone
+        for p, rows in by_product.items()
+    }
+    missing = [p for p in product_ids if p not in zones]
+    if missing:
+        zones.update(
+            BinMovement.objects.filter(
+                bin__warehouse=warehouse, product_id__in=missing, type=BinMovement.Type.PUTAWAY
+            )
+            .order_by("product_id", "-created_at", "-pk")
+            .distinct("product_id")
+            .values_list("product_id", "bin__zone")
         )
-        .order_by("-created_at", "-pk")
-        .values_list("bin__zone", flat=True)
-        .first()
+    return zones
+
+
+def bin_by_code(*, warehouse_id: int, code: str) -> Bin:
+    """The warehouse's bin with this code (as typed or scanned, in any case).
+
+    Raises NotFound (invalid_bin).
+    """
+    code = (code or "").strip()
+    found = list(Bin.objects.filter(warehouse_id=warehouse_id, code__iexact=code)[:2])
+    exact = [b for b in found if b.code == code]
+    if exact or len(found) == 1:
+        return (exact or found)[0]
+    raise NotFound(
+        f"No bin {code!r} in this warehouse.",
+        code=error_codes.INVALID_BIN,
+        errors=[{"field": "bin", "message": "Unknown bin."}],
     )
 
 

@@ -25,6 +25,7 @@ from inventory import error_codes
 from inventory.errors import InsufficientStock
 from inventory.models import Bin, BinMovement, BinStock, Product, StockLevel, Warehouse
 from inventory.services.bin_stock import BinDelta, bin_deltas_write, bin_stock_lock
+from inventory.services.imports import rows_from_csv
 from inventory.services.stock import require_positive, stock_levels_lock
 
 if TYPE_CHECKING:
@@ -262,6 +263,35 @@ class BinRow:
     code: str
     zone: str
     pick_sequence: int
+
+
+BIN_CSV_COLUMNS = {"code", "zone", "pick_sequence"}
+
+
+def bin_rows_from_csv(*, text: str) -> list[BinRow]:
+    """Read `code,zone,pick_sequence` rows (header first). Raises ValidationFailed
+    (import_invalid: a missing column; invalid_bin: a sequence that is not a whole number)."""
+    rows = rows_from_csv(text=text, required=BIN_CSV_COLUMNS)
+    out, errors = [], []
+    for n, row in enumerate(rows, start=2):
+        raw = row.get("pick_sequence", "")
+        try:
+            sequence = int(raw or "0")
+        except ValueError:
+            errors.append(
+                {"field": f"line {n}", "message": f"pick_sequence {raw!r} is not a number."}
+            )
+            continue
+        out.append(
+            BinRow(code=row.get("code", ""), zone=row.get("zone", ""), pick_sequence=sequence)
+        )
+    if errors:
+        raise ValidationFailed(
+            f"{len(errors)} bin row(s) are invalid; nothing was imported.",
+            code=error_codes.INVALID_BIN,
+            errors=errors,
+        )
+    return out
 
 
 @transaction.atomic
