@@ -75,6 +75,11 @@ def bin_deltas_write(*, deltas: list[BinDelta], user: ActingUser | None) -> None
             BinStock.objects.filter(bin_id=bin_id, product_id=product_id).update(
                 quantity=F("quantity") + delta, updated_at=now
             )
+    bin_movements_write(deltas=deltas, user=user)
+
+
+def bin_movements_write(*, deltas: list[BinDelta], user: ActingUser | None) -> None:
+    """The journal rows of `deltas` (the caller has changed the bin stock accordingly)."""
     actor = recorded_user(user)
     BinMovement.objects.bulk_create(
         [
@@ -89,7 +94,8 @@ def bin_deltas_write(*, deltas: list[BinDelta], user: ActingUser | None) -> None
             )
             for d in deltas
             if d.delta
-        ]
+        ],
+        batch_size=1000,
     )
 
 

@@ -24,7 +24,12 @@ from core.errors import Conflict, ValidationFailed
 from inventory import error_codes
 from inventory.errors import InsufficientStock
 from inventory.models import Bin, BinMovement, BinStock, Product, StockLevel, Warehouse
-from inventory.services.bin_stock import BinDelta, bin_deltas_write, bin_stock_lock
+from inventory.services.bin_stock import (
+    BinDelta,
+    bin_deltas_write,
+    bin_movements_write,
+    bin_stock_lock,
+)
 from inventory.services.imports import rows_from_csv
 from inventory.services.stock import require_positive, stock_levels_lock
 
@@ -242,6 +247,70 @@ def bin_picks(*, picks: Sequence[BinPick], user: ActingUser | None = None) -> No
         deltas=[BinDelta(p.bin.pk, p.product_id, -p.quantity, M.PICK, p.reference) for p in picks],
         user=user,
     )
+
+
+@transaction.atomic
+def bins_putaway_unbinned(
+    *, warehouse: Warehouse, user: ActingUser | None = None, reference: str = "initial putaway"
+) -> int:
+    """Put every unbinned unit of the warehouse away at once: a site that starts using
+    bins (or the demo). A product already in a bin gets the rest there (the bin holding
+    most of it); the others are dealt to the active bins without a unit limit along the
+    pick path, in turn (several products share a bin when there are more products than
+    bins). Returns the units put away (0 without such bins).
+
+    Locks every level of the warehouse (pk order), then its bin stock, like any other
+    stock change; writes in a few statements whatever the number of products.
+    """
+    _own_site(warehouse)
+    product_ids = StockLevel.objects.filter(warehouse=warehouse, on_hand__gt=0).values_list(
+        "product_id", flat=True
+    )
+    keys = [(p, warehouse.pk) for p in product_ids]
+    locked = stock_levels_lock(keys=keys)
+    held: dict[tuple[int, int], int] = {}
+    binned: dict[int, int] = defaultdict(int)
+    home: dict[int, tuple[int, int]] = {}
+    for row in bin_stock_lock(keys=keys):
+        held[(row.bin_id, row.product_id)] = row.quantity
+        binned[row.product_id] += row.quantity
+        if row.quantity > home.get(row.product_id, (0, 0))[0]:
+            home[row.product_id] = (row.quantity, row.bin_id)
+    bins = list(
+        Bin.objects.filter(warehouse=warehouse, is_active=True, max_units__isnull=True)
+        .order_by("pick_sequence", "code")
+        .values_list("pk", flat=True)
+    )
+    if not bins:
+        return 0
+    deltas, turn = [], 0
+    for (product_id, _), level in sorted(locked.items()):
+        unbinned = level.on_hand - binned[product_id]
+        if unbinned <= 0:
+            continue
+        if product_id in home:
+            target = home[product_id][1]
+        else:
+            target, turn = bins[turn % len(bins)], turn + 1
+        deltas.append(BinDelta(target, product_id, unbinned, M.PUTAWAY, reference))
+    # The rows are locked (or new, under the level locks): writing the new quantity is
+    # adding the delta, in one statement for the whole site.
+    BinStock.objects.bulk_create(
+        [
+            BinStock(
+                bin_id=d.bin_id,
+                product_id=d.product_id,
+                quantity=held.get((d.bin_id, d.product_id), 0) + d.delta,
+            )
+            for d in deltas
+        ],
+        update_conflicts=True,
+        unique_fields=["bin", "product"],
+        update_fields=["quantity", "updated_at"],
+        batch_size=1000,
+    )
+    bin_movements_write(deltas=deltas, user=user)
+    return sum(d.delta for d in deltas)
 
 
 # --- Bin maintenance --------------------------------------------------------------------

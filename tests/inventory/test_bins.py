@@ -18,6 +18,7 @@ from inventory.services.bins import (
     bin_picks,
     bin_putaway,
     bins_import,
+    bins_putaway_unbinned,
 )
 from inventory.services.stock import stock_adjust, stock_set_on_hand
 from tests.inventory.factories import WarehouseFactory
@@ -288,3 +289,44 @@ def test_import_creates_and_updates_bins_and_refuses_bad_rows(site):
     with pytest.raises(ValidationFailed):
         bins_import(warehouse=site, rows=[BinRow("", "A", 1), BinRow("A-09", "A", -1)])
     assert site.bins.count() == 3
+
+
+def test_initial_putaway_deals_all_unbinned_stock_to_the_bins(site, django_assert_max_num_queries):
+    skus = [product(f"INIT-{n}") for n in range(5)]
+    for sku in skus:
+        stock(sku, site, 7)
+    a1, a2 = _bins(site, ("A-01", "A", 1, None), ("A-02", "A", 2, None))
+    _bins(site, ("S-01", "S", 0, 3))  # limited: skipped
+    bin_putaway(warehouse=site, product=skus[0], bin=a2, quantity=2)
+
+    with django_assert_max_num_queries(12):
+        put = bins_putaway_unbinned(warehouse=site)
+
+    assert put == 5 * 7 - 2
+    assert _held(a2, skus[0]) == 7  # the rest joins the bin already holding it
+    assert [_held(a1, s) for s in skus[1:]] == [7, 0, 7, 0]
+    assert [_held(a2, s) for s in skus[1:]] == [0, 7, 0, 7]
+    assert bin_ledger_drift() == []
+    assert bins_putaway_unbinned(warehouse=site) == 0
+
+
+def test_bulk_loaders_on_hand_drop_takes_from_the_bins_too(site):
+    import datetime as dt
+
+    from inventory.sql import StockMovementRow, stock_movements_bulk_apply
+
+    sku = product("BULK-1")
+    stock(sku, site, 6)
+    (a1,) = _bins(site, ("A-01", "A", 1, None))
+    bin_putaway(warehouse=site, product=sku, bin=a1, quantity=6)
+    shipped = StockMovementRow(
+        product_id=sku.pk, warehouse_id=site.pk, type="shipment", on_hand_delta=-4,
+        reserved_delta=0, reason="", reference="demo", order_id=None, actor_id=None, note="",
+        created_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    )  # fmt: skip
+
+    with connection.cursor() as cursor:
+        stock_movements_bulk_apply(cursor, movements=[shipped], reference="demo", replenish_extra=0)
+
+    assert _held(a1, sku) == 2
+    assert bin_ledger_drift() == []
