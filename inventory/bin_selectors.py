@@ -167,6 +167,17 @@ def bin_stock_for_level(*, product_id: int, warehouse_id: int) -> list[BinStock]
     )
 
 
+def bin_movements_for_level(
+    *, product_id: int, warehouse_id: int, limit: int = 50
+) -> list[BinMovement]:
+    """The product's bin journal at the warehouse, newest first (one query)."""
+    return list(
+        BinMovement.objects.filter(product_id=product_id, bin__warehouse_id=warehouse_id)
+        .select_related("bin", "other_bin", "actor")
+        .order_by("-created_at", "-pk")[:limit]
+    )
+
+
 def bins_list(*, warehouse_id: int | None = None, zone: str = "") -> QuerySet[Bin]:
     """Bins of own warehouses with their units held (`units`) and products (`products`),
     filtered by warehouse and zone: one query for any page."""

@@ -154,7 +154,7 @@ def inbound_lines_with_stock(
         .annotate(on_hand=Coalesce(Subquery(on_hand, output_field=IntegerField()), 0))
         .order_by("id")
     )
-    if suggest_bins and inbound.warehouse.kind == Warehouse.Kind.OWN:
+    if suggest_bins and lines and inbound.warehouse.kind == Warehouse.Kind.OWN:
         suggested = putaway_suggestions(
             warehouse=inbound.warehouse,
             wants={

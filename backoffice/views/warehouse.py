@@ -28,7 +28,7 @@ from backoffice.views.common import (
 )
 from core.csv_safe import csv_writer
 from core.errors import DomainError
-from inventory.bin_selectors import bin_by_code, bin_stock_for_level
+from inventory.bin_selectors import bin_by_code, bin_movements_for_level, bin_stock_for_level
 from inventory.models import InboundReceipt, InboundShipment, StockLevel, Warehouse
 from inventory.services.counts import stock_count_record
 from inventory.services.receiving import (
@@ -159,6 +159,11 @@ def stock_detail_page(
             "own_site": own,
             "bins": bins,
             "unbinned": level.on_hand - sum(row.quantity for row in bins),
+            "bin_movements": bin_movements_for_level(
+                product_id=level.product_id, warehouse_id=level.warehouse_id
+            )
+            if own
+            else [],
             "move_form": move_form or BinMoveForm(holding=[row.bin for row in bins]),
             "can_move": own and bool(bins) and request.user.has_perm("inventory.move_bin_stock"),
         },
@@ -378,7 +383,9 @@ def _inbound_detail_page(request, inbound: InboundShipment, *, scan_form=None):
             "can_cancel": inbound.status in CANCELLABLE,
             "outbox": AsnOutbox.objects.filter(inbound_id=inbound.pk).first(),
             "lines": selectors.inbound_lines_with_stock(inbound=inbound, suggest_bins=True),
-            "has_bins": inbound.warehouse.kind == Warehouse.Kind.OWN,
+            # Only a site that uses bins shows them (the handheld's columns are few).
+            "has_bins": inbound.warehouse.kind == Warehouse.Kind.OWN
+            and inbound.warehouse.bins.filter(is_active=True).exists(),
             "scan_form": scan_form or ScanForm(),
             "last": request.session.pop("last_scan", None),
         },

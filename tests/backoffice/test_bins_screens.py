@@ -5,7 +5,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from inventory.models import BinMovement, BinStock, InboundReceipt, StockLevel
-from inventory.services.bins import bin_create, bin_putaway
+from inventory.services.bins import bin_create, bin_move, bin_putaway
 from tests.inventory.factories import ProductFactory, WarehouseFactory
 from tests.inventory.helpers import asn, stock
 from tests.logistics.factories import ProviderFactory
@@ -46,6 +46,23 @@ def test_stock_page_shows_each_bin_and_the_unbinned_rest(client, warehouse_user,
     assert "A-02" in html
     assert 'id="unbinned">1<' in html
     assert 'id="bin-move-form"' in html
+    assert html.count("Put away") == 2  # the bin history
+
+
+def test_stock_page_with_bins_in_constant_queries(
+    client, warehouse_user, shelved, django_assert_max_num_queries
+):
+    client.force_login(warehouse_user)
+    client.get(f"/warehouse/stock/{shelved.pk}/")
+    with django_assert_max_num_queries(14) as few:
+        client.get(f"/warehouse/stock/{shelved.pk}/")
+    site = shelved.warehouse
+    for n in range(5):
+        extra = bin_create(warehouse=site, code=f"X-{n}", zone="X", pick_sequence=50 + n)
+        a1 = BinStock.objects.get(bin__code="A-01").bin
+        bin_move(from_bin=a1, to_bin=extra, product=shelved.product, quantity=1)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        client.get(f"/warehouse/stock/{shelved.pk}/")
 
 
 def test_stock_page_of_an_lsp_site_has_no_bins(client, warehouse_user):
