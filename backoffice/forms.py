@@ -6,7 +6,7 @@ from django import forms
 from django.contrib.auth.models import User
 
 from core.forms import column_integer_field
-from inventory.models import InboundReceipt, StockCount, StockMovement, Warehouse
+from inventory.models import Bin, BinStock, InboundReceipt, StockCount, StockMovement, Warehouse
 from logistics.models import Provider
 from orders.iso import country_choices, postcode_normalise, postcode_problem
 from orders.models import Hold, Order
@@ -297,9 +297,31 @@ class InboundCreateForm(forms.Form):
 
 class ScanForm(forms.Form):
     barcode = forms.CharField(max_length=64, label="Barcode or SKU")
+    # Own sites with bins: empty puts the units into the suggested bin.
+    bin = forms.CharField(max_length=32, required=False, label="Bin")
     quantity = column_integer_field(
         InboundReceipt, "quantity", min_value=1, max_value=10000, initial=1, required=False
     )
 
     def clean_quantity(self):
         return self.cleaned_data.get("quantity") or 1
+
+
+class BinMoveForm(forms.Form):
+    """Move units of one product between two bins of its warehouse (the stock page)."""
+
+    from_bin: forms.ModelChoiceField[Bin] = forms.ModelChoiceField(
+        queryset=None, label="From bin", empty_label=None
+    )
+    to_bin = forms.CharField(max_length=32, label="To bin (code)")
+    quantity = column_integer_field(BinStock, "quantity", min_value=1, label="Quantity")
+
+    def __init__(self, *args, holding: list[Bin] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = cast("forms.ModelChoiceField[Bin]", self.fields["from_bin"])  # declared above
+        field.queryset = Bin.objects.filter(pk__in=[b.pk for b in holding or []])
+
+
+class BinFilterForm(forms.Form):
+    warehouse = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    zone = forms.CharField(max_length=16, required=False)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from backoffice.views import desk, economics, home, ops, returns, routing, warehouse
+from backoffice.views import bins, desk, economics, home, ops, returns, routing, warehouse
 
 app_name = "backoffice"
 
@@ -39,6 +39,8 @@ urlpatterns = [
     path("warehouse/stock/<int:level_id>/", warehouse.stock_detail, name="stock_detail"),
     path("warehouse/stock/<int:level_id>/adjust/", warehouse.stock_adjust, name="stock_adjust"),
     path("warehouse/stock/<int:level_id>/count/", warehouse.stock_count, name="stock_count"),
+    path("warehouse/stock/<int:level_id>/bin-move/", bins.bin_move, name="bin_move"),
+    path("warehouse/bins/", bins.bin_list, name="bin_list"),
     path("warehouse/dispatch/", warehouse.dispatch_board, name="dispatch_board"),
     path(
         "warehouse/shipments/<int:shipment_id>/retry/",

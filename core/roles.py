@@ -52,6 +52,8 @@ _READ_STOCK = [
     "inventory.view_lowstockalert",
     "inventory.view_stocksnapshot",
     "inventory.view_importjob",
+    "inventory.view_bin",
+    "inventory.view_binstock",
 ]
 _STOCK_ACTIONS = [
     "inventory.add_product",
@@ -61,6 +63,7 @@ _STOCK_ACTIONS = [
     "inventory.adjust_stock",
     "inventory.count_stock",
     "inventory.transfer_stock",
+    "inventory.move_bin_stock",
 ]
 _DISPATCH_ACTIONS = ["logistics.retry_dispatch"]
 _RETURN_REQUEST = ["returns.view_returnrequest", "returns.request_return"]

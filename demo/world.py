@@ -21,6 +21,7 @@ from django.db import transaction
 from core import roles
 from demo import pools
 from inventory.models import Product, StockLevel, StockMovement, Warehouse
+from inventory.services.bins import BinRow, bins_import, bins_putaway_unbinned
 from logistics.models import Provider, ServiceLevel
 from orders.models import Channel, ChannelWarehouse
 
@@ -256,6 +257,29 @@ def demo_opening_stock_ensure(*, products: list[Product], warehouses: dict[str, 
     StockLevel.objects.bulk_create(levels)
     StockMovement.objects.bulk_create(movements)
     return len(levels)
+
+
+DEMO_BIN_ZONES = ("A", "B", "C")
+DEMO_BINS_PER_ZONE = 20
+
+
+def demo_bins_ensure(*, warehouses: dict[str, Warehouse]) -> int:
+    """A grid of bins at each own site (zones A to C, 20 bins each, A first on the pick
+    path) and the site's unbinned stock put away into them. Returns the units put away."""
+    put = 0
+    for warehouse in warehouses.values():
+        if warehouse.kind != Warehouse.Kind.OWN:
+            continue
+        bins_import(
+            warehouse=warehouse,
+            rows=[
+                BinRow(code=f"{zone}-{n:02d}", zone=zone, pick_sequence=z * 100 + n)
+                for z, zone in enumerate(DEMO_BIN_ZONES)
+                for n in range(1, DEMO_BINS_PER_ZONE + 1)
+            ],
+        )
+        put += bins_putaway_unbinned(warehouse=warehouse, reference="demo")
+    return put
 
 
 @transaction.atomic

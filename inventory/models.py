@@ -678,3 +678,114 @@ class ImportJob(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"import {self.pk} {self.kind} ({self.status})"
+
+
+class Bin(TimeStampedModel):
+    """A storage location in an own warehouse (LSP sites keep their own locations).
+
+    Stock per bin is BinStock, changed only by the stock engine (inventory.services.bins
+    and inventory.services.stock); what a level holds beyond its bins is "unbinned"
+    (received, picked or not yet put away).
+    """
+
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="bins")
+    code = models.CharField(max_length=32)
+    zone = models.CharField(max_length=16, blank=True, default="")
+    pick_sequence = models.PositiveIntegerField(
+        default=0, help_text="Walking order of the pick path: lower is visited first."
+    )
+    is_active = models.BooleanField(default=True)
+    max_units = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="How many units fit, all products together; empty: no limit.",
+    )
+
+    class Meta:
+        ordering = ["warehouse", "pick_sequence", "code"]
+        permissions = [("move_bin_stock", "Can put away and move stock between bins")]
+        constraints = [
+            models.UniqueConstraint(fields=["warehouse", "code"], name="bin_code_per_warehouse"),
+            models.CheckConstraint(condition=~Q(code=""), name="bin_code_not_blank"),
+            models.CheckConstraint(
+                condition=Q(max_units__isnull=True) | Q(max_units__gt=0),
+                name="bin_max_units_positive",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["warehouse", "zone", "pick_sequence"], name="bin_wh_zone_seq"),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+    def clean(self) -> None:
+        # Only own sites have bins: an LSP keeps its own locations, and its stock moves by
+        # its reports, which could never say which bin.
+        if self.warehouse_id is not None and self.warehouse.kind != Warehouse.Kind.OWN:
+            raise ValidationError({"warehouse": "Bins belong to own warehouses only."})
+
+
+class BinStock(models.Model):
+    """How many units of one product lie in one bin. Changed only by the stock engine.
+
+    Per (product, warehouse) the bins together hold at most the level's on_hand.
+    """
+
+    bin = models.ForeignKey(Bin, on_delete=models.PROTECT, related_name="stock")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="bin_stock")
+    quantity = models.IntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["bin", "product"], name="binstock_one_per_bin_product"),
+            models.CheckConstraint(condition=Q(quantity__gte=0), name="binstock_non_negative"),
+        ]
+        indexes = [models.Index(fields=["product", "bin"], name="binstock_product_bin")]
+
+    def __str__(self) -> str:
+        return f"{self.product_id}@{self.bin_id}: {self.quantity}"
+
+
+class BinMovement(models.Model):
+    """Append-only journal of bin stock: per (bin, product) the deltas sum to BinStock.
+
+    A move is two rows (out of one bin, into the other, each naming the other bin).
+    `removal` rows follow an on_hand drop that the unbinned units could not cover
+    (an adjustment, a count, a shipment of units never picked from their bin).
+    """
+
+    class Type(models.TextChoices):
+        PUTAWAY = "putaway", "Put away"
+        MOVE = "move", "Bin to bin"
+        PICK = "pick", "Picked"
+        REMOVAL = "removal", "Removed with on hand"
+
+    bin = models.ForeignKey(Bin, on_delete=models.PROTECT, related_name="movements")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
+    type = models.CharField(max_length=16, choices=Type.choices)
+    delta = models.IntegerField()
+    other_bin = models.ForeignKey(
+        Bin, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reference = models.CharField(max_length=100, blank=True, default="")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=~Q(delta=0), name="binmovement_changes_something"),
+            models.CheckConstraint(
+                condition=Q(type__in=["putaway", "move", "pick", "removal"]),
+                name="binmovement_type_valid",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["product", "bin", "-created_at"], name="binmovement_hist"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.delta:+} {self.product_id}@{self.bin_id}"

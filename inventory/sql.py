@@ -20,6 +20,7 @@ from core.bulk import copy_rows
 from core.rows import select_columns
 from core.sql_json import json_array, utc_iso
 from inventory.models import Allocation, Product, StockMovement
+from inventory.services.bin_stock import bins_follow_on_hand
 
 # --- Partner API documents (composed by orders/sql.py) -------------------------------
 
@@ -320,6 +321,7 @@ def stock_movements_bulk_apply(
     ids: list[int] = []
     on_hand_deltas: list[int] = []
     reserved_deltas: list[int] = []
+    dropped: dict[tuple[int, int], int] = {}
     now = timezone.now()
     for level_id, product_id, warehouse_id, on_hand, reserved in cursor.fetchall():
         on_hand_delta, reserved_delta = sums[(product_id, warehouse_id)]
@@ -343,11 +345,19 @@ def stock_movements_bulk_apply(
             )
             on_hand_delta += received
         ids.append(level_id)
+        if on_hand_delta < 0:
+            dropped[(product_id, warehouse_id)] = on_hand + on_hand_delta
         on_hand_deltas.append(on_hand_delta)
         reserved_deltas.append(reserved_delta)
     if receipts:
         copy_rows(cursor, model=StockMovement, columns=StockMovementRow._fields, rows=receipts)
     cursor.execute(_LEVELS_MOVE, [ids, on_hand_deltas, reserved_deltas])
+    # Like stock_apply: where on_hand dropped, an own site's bins give up what the unbinned
+    # units cannot cover, under the level locks taken above.
+    if dropped:
+        bins_follow_on_hand(
+            on_hand=dropped, references=dict.fromkeys(dropped, reference), user=None
+        )
     return len(receipts)
 
 

@@ -19,6 +19,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 
 from backoffice.selectors._common import _ordered_by_status, capped_count, count_label
+from inventory.bin_selectors import putaway_suggestions
 from inventory.models import (
     InboundLine,
     InboundReceipt,
@@ -26,6 +27,7 @@ from inventory.models import (
     ProductBarcode,
     StockLevel,
     StockMovement,
+    Warehouse,
 )
 from logistics.models import DispatchOutbox, Provider, Shipment, ShipmentStatusGroups
 from logistics.services.reroute import shipment_reroute_refusal
@@ -137,17 +139,32 @@ def inbounds_open(*, limit: int = 100) -> QuerySet[InboundShipment]:
     )
 
 
-def inbound_lines_with_stock(*, inbound: InboundShipment) -> list[InboundLine]:
-    """The ASN's lines with the product and its current on-hand at the receiving warehouse."""
+def inbound_lines_with_stock(
+    *, inbound: InboundShipment, suggest_bins: bool = False
+) -> list[InboundLine]:
+    """The ASN's lines with the product and its current on-hand at the receiving warehouse;
+    with `suggest_bins` at an own site, each line's `suggested_bin` for what is still to
+    come (inventory.bin_selectors.putaway_suggestions: a constant number of queries)."""
     on_hand = StockLevel.objects.filter(
         product=OuterRef("product"), warehouse_id=inbound.warehouse_id
     ).values("on_hand")[:1]
-    return list(
+    lines: list[InboundLine] = list(
         InboundLine.objects.filter(inbound=inbound)
         .select_related("product")
         .annotate(on_hand=Coalesce(Subquery(on_hand, output_field=IntegerField()), 0))
         .order_by("id")
     )
+    if suggest_bins and lines and inbound.warehouse.kind == Warehouse.Kind.OWN:
+        suggested = putaway_suggestions(
+            warehouse=inbound.warehouse,
+            wants={
+                line.product_id: max(line.expected_quantity - line.received_quantity, 1)
+                for line in lines
+            },
+        )
+        for line in lines:
+            line.suggested_bin = suggested.get(line.product_id)  # type: ignore[attr-defined]
+    return lines
 
 
 def inbound_scan_outcome(*, receipt: InboundReceipt) -> dict:

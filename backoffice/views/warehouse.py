@@ -12,7 +12,14 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from backoffice import selectors
-from backoffice.forms import AdjustForm, CountForm, InboundCreateForm, RerouteForm, ScanForm
+from backoffice.forms import (
+    AdjustForm,
+    BinMoveForm,
+    CountForm,
+    InboundCreateForm,
+    RerouteForm,
+    ScanForm,
+)
 from backoffice.views.common import (
     order_cancel_from_form,
     page,
@@ -21,9 +28,15 @@ from backoffice.views.common import (
 )
 from core.csv_safe import csv_writer
 from core.errors import DomainError
+from inventory.bin_selectors import bin_by_code, bin_movements_for_level, bin_stock_for_level
 from inventory.models import InboundReceipt, InboundShipment, StockLevel, Warehouse
 from inventory.services.counts import stock_count_record
-from inventory.services.receiving import CANCELLABLE, RECEIVABLE, ExpectedLine
+from inventory.services.receiving import (
+    CANCELLABLE,
+    RECEIVABLE,
+    ExpectedLine,
+    inbound_receive_into_bin,
+)
 from inventory.services.receiving import inbound_receive as inbound_receive_service
 from inventory.services.stock import stock_adjust as stock_adjust_service
 from logistics.models import AsnOutbox, Shipment
@@ -118,12 +131,20 @@ def stock_detail(request, level_id: int):
     level = get_object_or_404(
         StockLevel.objects.select_related("product", "warehouse"), pk=level_id
     )
-    return _stock_detail_page(request, level)
+    return stock_detail_page(request, level)
 
 
-def _stock_detail_page(request, level: StockLevel, *, adjust_form=None, count_form=None):
+def stock_detail_page(
+    request, level: StockLevel, *, adjust_form=None, count_form=None, move_form=None
+):
     """The stock page; with a bound form that failed validation, its errors and typed values."""
-    invalid = adjust_form is not None or count_form is not None
+    invalid = adjust_form is not None or count_form is not None or move_form is not None
+    own = level.warehouse.kind == Warehouse.Kind.OWN
+    bins = (
+        bin_stock_for_level(product_id=level.product_id, warehouse_id=level.warehouse_id)
+        if own
+        else []
+    )
     return page(
         request,
         "backoffice/stock_detail.html",
@@ -135,6 +156,16 @@ def _stock_detail_page(request, level: StockLevel, *, adjust_form=None, count_fo
             "count_form": count_form or CountForm(),
             "can_adjust": request.user.has_perm("inventory.adjust_stock"),
             "can_count": request.user.has_perm("inventory.count_stock"),
+            "own_site": own,
+            "bins": bins,
+            "unbinned": level.on_hand - sum(row.quantity for row in bins),
+            "bin_movements": bin_movements_for_level(
+                product_id=level.product_id, warehouse_id=level.warehouse_id
+            )
+            if own
+            else [],
+            "move_form": move_form or BinMoveForm(holding=[row.bin for row in bins]),
+            "can_move": own and bool(bins) and request.user.has_perm("inventory.move_bin_stock"),
         },
         status=422 if invalid else 200,
     )
@@ -149,7 +180,7 @@ def stock_adjust(request, level_id: int):
     back = _redirect(reverse("backoffice:stock_detail", args=[level.pk]))
     form = AdjustForm(request.POST)
     if not form.is_valid():
-        return _stock_detail_page(request, level, adjust_form=form)
+        return stock_detail_page(request, level, adjust_form=form)
     delta = form.cleaned_data["delta"]
     try:
         stock_adjust_service(
@@ -176,7 +207,7 @@ def stock_count(request, level_id: int):
     back = _redirect(reverse("backoffice:stock_detail", args=[level.pk]))
     form = CountForm(request.POST)
     if not form.is_valid():
-        return _stock_detail_page(request, level, count_form=form)
+        return stock_detail_page(request, level, count_form=form)
     try:
         count = stock_count_record(
             product=level.product,
@@ -351,7 +382,10 @@ def _inbound_detail_page(request, inbound: InboundShipment, *, scan_form=None):
             and inbound.warehouse.kind == Warehouse.Kind.OWN,
             "can_cancel": inbound.status in CANCELLABLE,
             "outbox": AsnOutbox.objects.filter(inbound_id=inbound.pk).first(),
-            "lines": selectors.inbound_lines_with_stock(inbound=inbound),
+            "lines": selectors.inbound_lines_with_stock(inbound=inbound, suggest_bins=True),
+            # Only a site that uses bins shows them (the handheld's columns are few).
+            "has_bins": inbound.warehouse.kind == Warehouse.Kind.OWN
+            and inbound.warehouse.bins.filter(is_active=True).exists(),
             "scan_form": scan_form or ScanForm(),
             "last": request.session.pop("last_scan", None),
         },
@@ -386,13 +420,7 @@ def inbound_receive(request, inbound_id: int):
         return _inbound_detail_page(request, inbound, scan_form=form)
     code = form.cleaned_data["barcode"]
     try:
-        receipt = inbound_receive_service(
-            inbound=inbound,
-            code=code,
-            quantity=form.cleaned_data["quantity"],
-            source=InboundReceipt.Source.SCAN,
-            user=request.user,
-        )
+        receipt, bin = _receive(request, inbound, form)
     except DomainError as exc:
         if as_json:
             return JsonResponse(
@@ -401,7 +429,7 @@ def inbound_receive(request, inbound_id: int):
             )
         report_domain_error(request, exc)
         return back
-    outcome = selectors.inbound_scan_outcome(receipt=receipt)
+    outcome = selectors.inbound_scan_outcome(receipt=receipt) | {"bin": bin.code if bin else ""}
     if as_json:
         return JsonResponse({"code": code, **outcome})
     for warning in outcome["warnings"]:
@@ -411,8 +439,34 @@ def inbound_receive(request, inbound_id: int):
         "name": outcome["name"],
         "quantity": receipt.quantity,
         "line_id": receipt.line_id,
+        "bin": outcome["bin"],
     }
     return back
+
+
+def _receive(request, inbound: InboundShipment, form: ScanForm):
+    """Receive the scan; at an own site put it away too (the typed bin, else the suggested
+    one) in the same transaction. Returns (receipt, bin or None)."""
+    data = form.cleaned_data
+    if inbound.warehouse.kind != Warehouse.Kind.OWN:
+        receipt = inbound_receive_service(
+            inbound=inbound,
+            code=data["barcode"],
+            quantity=data["quantity"],
+            source=InboundReceipt.Source.SCAN,
+            user=request.user,
+        )
+        return receipt, None
+    typed = data["bin"].strip()
+    chosen = bin_by_code(warehouse_id=inbound.warehouse_id, code=typed) if typed else None
+    return inbound_receive_into_bin(
+        inbound=inbound,
+        code=data["barcode"],
+        quantity=data["quantity"],
+        bin=chosen,
+        source=InboundReceipt.Source.SCAN,
+        user=request.user,
+    )
 
 
 @require_POST

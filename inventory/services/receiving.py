@@ -22,8 +22,17 @@ from core.errors import Conflict, IllegalTransition, NotFound, ValidationFailed
 from core.models import column_range
 from core.users import ActingUser, recorded_user
 from inventory import error_codes
-from inventory.models import InboundLine, InboundReceipt, InboundShipment, Product, Warehouse
+from inventory.bin_selectors import putaway_suggestion
+from inventory.models import (
+    Bin,
+    InboundLine,
+    InboundReceipt,
+    InboundShipment,
+    Product,
+    Warehouse,
+)
 from inventory.selectors import product_for_code
+from inventory.services.bins import bin_putaway
 from inventory.services.stock import require_positive, stock_receive
 
 RECEIVED_MAX = column_range(InboundLine, "received_quantity")[1]
@@ -287,6 +296,43 @@ def inbound_receive(
     if inbound.status != S.RECEIVING:
         _move(inbound, S.RECEIVING)
     return receipt
+
+
+@transaction.atomic
+def inbound_receive_into_bin(
+    *,
+    inbound: InboundShipment,
+    code: str,
+    quantity: int = 1,
+    bin: Bin | None = None,
+    source: str = InboundReceipt.Source.SCAN,
+    user: ActingUser | None = None,
+) -> tuple[InboundReceipt, Bin | None]:
+    """`inbound_receive` at an own site, then put the units away in `bin`, else in the
+    suggested bin (`putaway_suggestion`), in the same transaction: a refused putaway
+    refuses the receipt. Returns the receipt and the bin (None: no bin was usable, the
+    units stay unbinned).
+
+    Raises what inbound_receive and bin_putaway raise (invalid_bin: a bin of another
+    warehouse or an inactive one; bin_full).
+    """
+    receipt = inbound_receive(
+        inbound=inbound, code=code, quantity=quantity, source=source, user=user
+    )
+    warehouse = inbound.warehouse
+    product = receipt.line.product
+    if bin is None and warehouse.kind == Warehouse.Kind.OWN:
+        bin = putaway_suggestion(warehouse=warehouse, product=product, quantity=quantity)
+    if bin is not None:
+        bin_putaway(
+            warehouse=warehouse,
+            product=product,
+            bin=bin,
+            quantity=quantity,
+            user=user,
+            reference=f"asn:{inbound.number}",
+        )
+    return receipt, bin
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,10 @@ Every change:
 - updates them with F() expressions (the database CHECK
   0 <= reserved <= on_hand is the last line of defence against oversell);
 - writes one StockMovement ledger row per change in the same transaction, so
-  sum(movements) == level at every commit (`manage.py verify_stock_ledger`).
+  sum(movements) == level at every commit (`manage.py verify_stock_ledger`);
+- where on_hand drops, takes what the unbinned units cannot cover out of the
+  site's bins under the same locks, so sum(BinStock) <= on_hand at every commit
+  (inventory.services.bin_stock; the bin operations are in inventory.services.bins).
 
 Callers that lock other rows (orders) must do so before calling in here:
 the global lock order is order rows, then stock levels by pk.
@@ -44,6 +47,7 @@ from inventory.models import (
     StockMovement,
     Warehouse,
 )
+from inventory.services.bin_stock import bins_follow_on_hand
 from inventory.sql import stock_levels_add_sql, stock_reserve_many_sql, stock_reserve_sql
 
 if TYPE_CHECKING:
@@ -179,6 +183,7 @@ def stock_apply(
     _check_totals(totals=totals, levels=levels)
     _levels_write(totals=totals, levels=levels)
     _movements_write(changes=changes, user=user)
+    _bins_follow(changes=changes, totals=totals, levels=levels, user=user)
     _low_stock_alerts_update(
         [levels[k] for k in totals],
         was_low=_low_before(
@@ -237,6 +242,24 @@ def _levels_write(*, totals: dict[Key, list[int]], levels: dict[Key, StockLevel]
         level.on_hand += totals[key][0]
         level.reserved += totals[key][1]
         level.updated_at = now
+
+
+def _bins_follow(
+    *,
+    changes: list[StockChange],
+    totals: dict[Key, list[int]],
+    levels: dict[Key, StockLevel],
+    user: ActingUser | None,
+) -> None:
+    # Where on_hand dropped, the bins of an own site may now hold more than the level:
+    # under the same level locks, the excess leaves the bins (inventory.services.bin_stock).
+    dropped = {k for k, (d_on_hand, _) in totals.items() if d_on_hand < 0}
+    if not dropped:
+        return
+    references = {c.key: c.reference or c.type for c in changes if c.key in dropped}
+    bins_follow_on_hand(
+        on_hand={k: levels[k].on_hand for k in dropped}, references=references, user=user
+    )
 
 
 def _movements_write(*, changes: list[StockChange], user: ActingUser | None) -> None:

@@ -68,6 +68,7 @@
   function scanner(form) {
     var input = form.querySelector("input[name=barcode]");
     var qty = form.querySelector("input[name=quantity]");
+    var binInput = form.querySelector("input[name=bin]");
     var token = form.querySelector("input[name=csrfmiddlewaretoken]");
     var last = document.getElementById("last-scan");
     var log = document.getElementById("scan-log");
@@ -116,6 +117,7 @@
       row.appendChild(cell("num received", ""));
       row.appendChild(cell("num difference", ""));
       row.appendChild(cell("num on-hand", ""));
+      if (binInput) { row.appendChild(cell("bin", "")); }
       table.appendChild(row);
       return row;
     }
@@ -124,6 +126,8 @@
       var row = rowFor(scan);
       row.querySelector(".received").textContent = scan.received;
       row.querySelector(".on-hand").textContent = scan.on_hand;
+      var binCell = row.querySelector(".bin");
+      if (binCell && scan.bin) { binCell.textContent = scan.bin; }
       var diff = row.querySelector(".difference");
       diff.textContent = "";
       if (scan.difference) {
@@ -139,10 +143,11 @@
       if (scan.warnings.length) { row.classList.add("warned"); }
       row.scrollIntoView({block: "nearest"});
       last.textContent = "Last scan: " + scan.code + " × " + scan.quantity + " · " + scan.name +
-        " (" + scan.received + " of " + scan.expected + " received)";
+        " (" + scan.received + " of " + scan.expected + " received)" +
+        (scan.bin ? " → bin " + scan.bin : "");
       var said = scan.warnings.map(function (w) { return w.message; });
       note(said.length ? "warning" : "ok",
-        [scan.name + " × " + scan.quantity].concat(said).join(" · "));
+        [scan.name + " × " + scan.quantity + (scan.bin ? " → " + scan.bin : "")].concat(said).join(" · "));
     }
 
     function next() {
@@ -153,6 +158,7 @@
       body.append("csrfmiddlewaretoken", token ? token.value : "");
       body.append("barcode", item.code);
       body.append("quantity", item.quantity);
+      body.append("bin", item.bin);
       fetch(form.action, {
         method: "POST", body: body, credentials: "same-origin",
         headers: {"Accept": "application/json", "X-CSRFToken": token ? token.value : ""}
@@ -184,11 +190,13 @@
       event.preventDefault();
       var code = input.value.trim();
       var quantity = qty ? qty.value.trim() : "";
+      var bin = binInput ? binInput.value.trim() : "";
       input.value = "";
       if (qty) { qty.value = ""; }
+      if (binInput) { binInput.value = ""; }
       input.focus();
       if (!code) { return; }
-      queue.push({code: code, quantity: quantity});
+      queue.push({code: code, quantity: quantity, bin: bin});
       form.setAttribute("data-pending", queue.length + (busy ? 1 : 0));
       next();
     });

@@ -90,6 +90,11 @@ class Command(BaseCommand):
                 on_progress=self._progress,
                 sandbox_state=state,
             )
+        # After the orders: the own site's bins get what is on hand now (reserved units
+        # included: they wait in their bins to be picked).
+        put = world.demo_bins_ensure(warehouses=demo.warehouses)
+        if put:
+            self.stdout.write(f"Bins: {put:,} units put away at the own warehouses.")
         # The bulk loaders write levels without the stock service, which keeps the alerts.
         raised, resolved = low_stock_alerts_sync()
         if raised or resolved:
