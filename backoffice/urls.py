@@ -111,12 +111,12 @@ urlpatterns = [
     ),
     path("ops/disputes/<int:dispute_id>/", economics.dispute_detail, name="dispute_detail"),
     path("ops/routing/", routing.rulesets, name="routing_rulesets"),
-    path("ops/routing/<int:ruleset_id>/", routing.ruleset, name="routing_ruleset"),
+    path("ops/routing/<int:ruleset_id>/", routing.ruleset, name="routing_rule_set"),
     path("ops/routing/<int:ruleset_id>/rules/new/", routing.rule_new, name="routing_rule_new"),
     path(
         "ops/routing/<int:ruleset_id>/rules/<int:rule_id>/",
         routing.rule_edit,
-        name="routing_rule",
+        name="routing_rule_edit",
     ),
     path(
         "ops/routing/<int:ruleset_id>/rules/<int:rule_id>/delete/",

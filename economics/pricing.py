@@ -187,6 +187,28 @@ def _with_surcharges(card: CardTerms, lines: list[ChargeLine], problems: list[st
     return Quote(currency=card.currency, lines=every, total=total, problems=tuple(problems))
 
 
+def _parcel_lines(
+    card: CardTerms, work: ShipmentWork, zone: str | None, problems: list[str]
+) -> list[ChargeLine]:
+    """One line per parcel band used, for the destination's zone."""
+    if work.parcel_weights_grams and zone is None:
+        problems.append(f"no zone of the card holds the destination country {work.country}")
+    if zone is None:
+        return []
+    parcel_rules = [rule for rule in card.of_type(PARCEL) if rule.zone == zone]
+    by_rule: dict[RuleTerms, int] = {}
+    for number, weight in enumerate(work.parcel_weights_grams, start=1):
+        found = band_for(parcel_rules, weight)
+        if len(found) != 1:
+            problems.append(f"parcel {number} ({weight} g) fits no single band of zone {zone}")
+            continue
+        by_rule[found[0]] = by_rule.get(found[0], 0) + 1
+    return [
+        _line(rule, count, rule.amount or Decimal(0), card.places)
+        for rule, count in by_rule.items()
+    ]
+
+
 def shipment_quote(card: CardTerms, work: ShipmentWork) -> Quote:
     """Expected charges for one outbound shipment: fulfilment, picks, parcels, customs."""
     lines: list[ChargeLine] = []
@@ -198,19 +220,7 @@ def shipment_quote(card: CardTerms, work: ShipmentWork) -> Quote:
         if extra:
             lines.append(_line(rule, extra, rule.amount or Decimal(0), card.places))
     zone = card.zone_of_country.get(work.country)
-    parcel_rules = [rule for rule in card.of_type(PARCEL) if rule.zone == zone]
-    if work.parcel_weights_grams and zone is None:
-        problems.append(f"no zone of the card holds the destination country {work.country}")
-    elif zone is not None:
-        by_rule: dict[RuleTerms, int] = {}
-        for number, weight in enumerate(work.parcel_weights_grams, start=1):
-            found = band_for(parcel_rules, weight)
-            if len(found) != 1:
-                problems.append(f"parcel {number} ({weight} g) fits no single band of zone {zone}")
-                continue
-            by_rule[found[0]] = by_rule.get(found[0], 0) + 1
-        for rule, count in by_rule.items():
-            lines.append(_line(rule, count, rule.amount or Decimal(0), card.places))
+    lines.extend(_parcel_lines(card, work, zone, problems))
     postcode = normalised_postcode(work.postcode)
     for rule in card.of_type(REMOTE_AREA):
         in_zone = rule.zone is None or rule.zone == zone

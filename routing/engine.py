@@ -264,22 +264,27 @@ class _Evaluator:
                 units_grams[0] += q
                 units_grams[1] += q * self.weights.get(product, 0)
         estimates = [self.estimate(w, u, g) for w, (u, g) in per_site.items()]
-        currencies = {e.currency for e in estimates if e.cost is not None}
-        cost: Decimal | None = None
-        if estimates and all(e.cost is not None for e in estimates) and len(currencies) == 1:
-            cost = sum((e.cost for e in estimates if e.cost is not None), Decimal(0))
+        cost, currency = _total(estimates)
         ship_bys = [e.ship_by for e in estimates if e.ship_by is not None]
         promised = [e.promised for e in estimates if e.promised is not None]
-        whole = len(promised) == len(estimates)
         return _Option(
             sites=tuple(per_site),
             picks=picks,
             cost=cost,
-            currency=next(iter(currencies)) if len(currencies) == 1 else "",
+            currency=currency,
             ship_by=min(ship_bys) if ship_bys else None,
-            promised=max(promised) if promised and whole else None,
+            # A site with no promise leaves the whole plan without one.
+            promised=max(promised) if promised and len(promised) == len(estimates) else None,
             ranks=tuple(sorted(self.ranks[w] for w in per_site)),
         )
+
+
+def _total(estimates: Sequence[Estimate]) -> tuple[Decimal | None, str]:
+    """The plan's cost: known only when every site's is, in one currency."""
+    currencies = {e.currency for e in estimates if e.cost is not None}
+    if not estimates or len(currencies) != 1 or any(e.cost is None for e in estimates):
+        return None, ""
+    return sum((e.cost for e in estimates if e.cost is not None), Decimal(0)), currencies.pop()
 
 
 def _key(objective: str, deadline: dt.date | None) -> Callable[[_Option], tuple[Any, ...]]:

@@ -214,7 +214,7 @@ def _rule_set(rule_set_id: int) -> RuleSet:
 
 
 def _detail_url(rule_set: RuleSet) -> str:
-    return reverse("backoffice:routing_ruleset", args=[rule_set.pk])
+    return reverse("backoffice:routing_rule_set", args=[rule_set.pk])
 
 
 def _form_errors(form: forms.BaseForm, exc: ValidationFailed) -> None:

@@ -20,6 +20,8 @@ APP_PACKAGES = (
     "logistics",
     "orders",
     "returns",
+    "economics",
+    "routing",
     "partners",
     "backoffice",
     "demo",

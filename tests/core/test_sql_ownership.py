@@ -24,6 +24,8 @@ SCANNED = [
     "logistics",
     "orders",
     "returns",
+    "economics",
+    "routing",
     "partners",
     "backoffice",
     "demo",
