@@ -77,7 +77,7 @@ TAGS = {"MUG": ["fragile"], "PLT": ["fragile"], "LMP": ["fragile"], "CND": ["fra
 
 RULES = [
     Rule(name="Bulky goods by road from Erfurt", tags=["bulky"], action="prefer",
-         sites=["fulfilnet-erfurt"], objective="cheapest"),
+         sites=["fulfilnet-erfurt"], objective="priority"),
     Rule(name="Fragile goods packed at our own site", tags=["fragile"],
          countries=["NL", "BE", "LU", "DE", "AT"], action="prefer", sites=["tilburg"],
          objective="priority"),
