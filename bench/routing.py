@@ -20,9 +20,15 @@ decisions after --warmup unmeasured ones, in --rounds slices. For context the sa
 through `orders.services.allocation.order_allocate` (lock, stock read, route, reserve,
 events, commit) on --allocations orders created for it.
 
-intake: bench/api_intake.py's intake and floor phases (its own database, see there)
-with a published rule set of 20 rules, three eligible sites with calendars, transit
-times, a rate card and a site cost in place; the command it runs is printed first.
+The decision's wall time on a shared machine includes the time it spent descheduled;
+its CPU time (thread time) is printed beside it.
+
+intake: bench/api_intake.py's intake and floor phases in their own database
+(BENCH_DATABASE_URL, default consign_routing_intake_bench; api_intake fills it with
+--orders orders the first time) with a published rule set of 20 rules, three eligible
+sites with calendars, transit times, a rate card and a site cost in place; the command
+it runs is printed first. --baseline: the same with the rule set retired for the run
+(the built-in routing: channel priority), for comparison on the same data.
 """
 
 from __future__ import annotations
@@ -75,7 +81,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--allocations", type=int, default=600, help="Orders allocated via order_allocate."
     )
-    parser.add_argument("--rounds", type=int, default=3, help="Measurements in this many slices.")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="Measurements in this many slices (default: decision 3, intake 6 as api_intake).",
+    )
     parser.add_argument("--seed", type=int, default=20261207)
     parser.add_argument("--profile", action="store_true", help="cProfile the decisions.")
     # intake (passed on to bench/api_intake.py)
@@ -83,6 +94,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument(
+        "--baseline", action="store_true", help="intake: without the rule set, for comparison."
+    )
     return parser.parse_args()
 
 
@@ -562,7 +576,7 @@ def seed_intake_routing(url: str) -> None:
     from routing.models import Rule, RuleSet, SiteCost
     from routing.services.rulesets import rule_save, ruleset_draft_create, ruleset_publish
 
-    if RuleSet.objects.filter(name=RULE_SET_NAME, status=RuleSet.Status.PUBLISHED).exists():
+    if RuleSet.objects.filter(name=RULE_SET_NAME).exists():
         return
     import api_intake
 
@@ -679,7 +693,15 @@ def run_intake(args: argparse.Namespace) -> None:
     setup_django(url)
     seed_intake_routing(url)
     from django.db import connection
+    from django.utils import timezone
 
+    from routing.models import RuleSet
+
+    # The bench's own rule set is its only one: switched off and on for a baseline run.
+    RuleSet.objects.filter(name=RULE_SET_NAME).update(
+        status=RuleSet.Status.RETIRED if args.baseline else RuleSet.Status.PUBLISHED,
+        published_at=timezone.now(),
+    )
     connection.close()
     command = [
         sys.executable,
@@ -697,7 +719,8 @@ def run_intake(args: argparse.Namespace) -> None:
         "--rounds",
         str(args.rounds),
     ]
-    print(f"BENCH_DATABASE_URL={url} {' '.join(command[1:])}", flush=True)
+    label = "without rules (baseline)" if args.baseline else "with the 20-rule set published"
+    print(f"{label}: BENCH_DATABASE_URL={url} {' '.join(command[1:])}", flush=True)
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL",)}
     env["BENCH_DATABASE_URL"] = url
     for key in ("DJANGO_SETTINGS_MODULE", "DJANGO_DEBUG", "CELERY_TASK_ALWAYS_EAGER"):
@@ -707,6 +730,8 @@ def run_intake(args: argparse.Namespace) -> None:
 
 def main() -> None:
     args = parse_args()
+    if args.rounds is None:
+        args.rounds = 3 if args.part == "decision" else 6
     if args.part == "decision":
         run_decision(args)
     else:
