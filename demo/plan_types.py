@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from demo import pools, sandbox
+from demo import pools, routing, sandbox
 from demo.world import DemoWorld
 from inventory.sql import AllocationRow, StockMovementRow
 from logistics.promise import Promise
@@ -70,6 +70,9 @@ class Context:
     sandbox_state: str | None = None
     sandbox_providers: frozenset[int] = frozenset()
     warehouse_addresses: dict[int, dict[str, str]] = field(default_factory=dict)
+    # (channel id, destination country) -> warehouse ids, best first, as the published
+    # routing rules decide (demo/routing.py); empty: the channel's priority order.
+    route_preferences: dict[tuple[int, str], list[int]] = field(default_factory=dict)
 
 
 def _products_info(world: DemoWorld) -> list[ProductInfo]:
@@ -114,6 +117,7 @@ def context_build(*, world: DemoWorld, now: datetime, sandbox_state: str | None 
         for code, channel in world.channels.items()
     ]
     agent = world.users.get("agent")
+    preferences = routing.route_preferences(world=world, now=now)
     return Context(
         now=now,
         channels=channels,
@@ -135,6 +139,10 @@ def context_build(*, world: DemoWorld, now: datetime, sandbox_state: str | None 
                 "country": warehouse.country,
             }
             for code, warehouse in world.warehouses.items()
+        },
+        route_preferences={
+            (world.channels[channel].id, country): [world.warehouses[c].id for c in codes]
+            for (channel, country), codes in preferences.items()
         },
     )
 

@@ -95,6 +95,8 @@ RESERVING = {S.ALLOCATED, S.IN_FULFILMENT, S.PARTIALLY_SHIPPED}
 MANUAL_HOLD_REASONS = {Hold.Reason.CUSTOMER_REQUEST, Hold.Reason.FRAUD_REVIEW, Hold.Reason.MANUAL}
 WHOLESALE_CAP_CENTS = 480_000
 CURRENCY_RATE = {"EUR": 1.0, "GBP": 0.86, "PLN": 4.3}
+# Share of generated orders shipped from the site the routing rules choose first.
+ROUTED_AS_RULED = 0.85
 
 
 def _ascii(text: str) -> str:
@@ -152,10 +154,13 @@ _FIRST_ASCII = [_ascii(name) for name in pools.FIRST_NAMES]
 _LAST_ASCII = [_ascii(name) for name in pools.LAST_NAMES]
 
 
-def _route_draw(ctx: Context, rng: Random) -> Route:
+def _route_draw(ctx: Context, rng: Random, country: str) -> Route:
     channel = rng.choices(ctx.channels, ctx.channel_weights)[0]
-    warehouse_ids = channel.warehouse_ids
-    warehouse_id = warehouse_ids[0] if rng.random() < 0.8 else warehouse_ids[-1]
+    # The site the published rules choose for the destination; now and then the next
+    # best, as when the first lacked stock.
+    warehouse_ids = ctx.route_preferences.get((channel.id, country)) or channel.warehouse_ids
+    ruled = rng.random() < ROUTED_AS_RULED or len(warehouse_ids) == 1
+    warehouse_id = warehouse_ids[0] if ruled else warehouse_ids[1]
     provider = ctx.warehouse_provider[warehouse_id]
     return Route(channel, warehouse_id, provider, rng.choice(provider.level_ids))
 
@@ -303,9 +308,9 @@ def order_rows_add(
     order still reserves is recorded, which keeps a million-order run fast while
     the ledger still sums to the levels.
     """
-    route = _route_draw(ctx, rng)
-    timeline = _timeline_draw(ctx, rng, skeleton.status)
     customer = _customer_draw(rng)
+    route = _route_draw(ctx, rng, customer.country)
+    timeline = _timeline_draw(ctx, rng, skeleton.status)
     reference = _reference_draw(
         rng, channel_code=route.channel.code, number=number, placed_at=timeline.placed_at
     )

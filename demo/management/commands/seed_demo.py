@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
-from demo import bulk, economics, world
+from demo import bulk, economics, routing, world
 from demo.sandbox import demo_sandbox_sync, sandbox_state_for_demo
 from economics.services.scorecard import provider_days_backfill
 from inventory.services.stock import low_stock_alerts_sync
@@ -70,6 +70,9 @@ class Command(BaseCommand):
         cards = economics.demo_rate_cards_ensure(
             providers=demo.providers.values(), today=timezone.now().date()
         )
+        # Routing after the cards (its rules weigh their prices), before the orders (they
+        # ship from the sites the rules choose).
+        demo = routing.demo_routing_ensure(world=demo)
         # The LSP sandbox learns of the dispatched shipments as they are generated;
         # the sync at the end adds any it lacks (a new or lost state file).
         state = sandbox_state_for_demo()
