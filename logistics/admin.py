@@ -332,7 +332,16 @@ class CarrierAccountAdmin(SecretFieldsAdminMixin, BigTableAdminMixin, admin.Mode
         (None, {"fields": ["provider", "code", "carrier_name", "description", "is_active"]}),
         (
             "Connection",
-            {"fields": ["account_number", "credentials", "test_mode", "base_url", "services"]},
+            {
+                "fields": [
+                    "account_number",
+                    "credentials",
+                    "test_mode",
+                    "base_url",
+                    "services",
+                    "connector_settings",
+                ]
+            },  # fmt: skip
         ),
     ]
 

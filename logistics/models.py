@@ -782,6 +782,13 @@ class CarrierAccount(TimeStampedModel):
         default=list,
         help_text="karrio service codes this account may buy; empty: every service.",
     )
+    connector_settings = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Non-secret settings of the karrio connector, e.g. {"account_country_code": '
+        '"DE", "config": {"label_type": "PDF_A4"}} (DHL Parcel DE billing numbers go in '
+        '"config").',
+    )
     is_active = models.BooleanField(default=True)
 
     class Meta:

@@ -167,7 +167,9 @@ class KarrioCarrierAdapter(ProviderAdapter):
         karrio_transport.install()
         import karrio.sdk as karrio
 
+        extra = account.connector_settings if isinstance(account.connector_settings, dict) else {}
         settings: dict[str, Any] = {
+            **extra,
             **self._credentials(account),
             "carrier_id": account.code,
             "test_mode": account.test_mode,
