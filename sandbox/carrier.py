@@ -121,7 +121,7 @@ class CarrierSandbox:
         shipments = data.get("shipments") if isinstance(data, dict) else None
         if not isinstance(shipments, list) or not shipments:
             return _json(400, _status(400, "Bad Request", "No shipments in the order."))
-        items = []
+        items: list[dict[str, Any]] = []
         for index, shipment in enumerate(shipments, start=1):
             problem = _problem(shipment)
             if problem:
@@ -181,7 +181,7 @@ class CarrierSandbox:
 
     def _cancel(self, query: str) -> tuple[int, str, bytes]:
         numbers = [n for v in parse_qs(query).get("shipment", []) for n in v.split(",") if n]
-        items = []
+        items: list[dict[str, Any]] = []
         with self.lock:
             for number in numbers:
                 label = self.labels.get(number)
@@ -204,7 +204,7 @@ class CarrierSandbox:
                     continue
                 label.cancelled = True
                 items.append({"shipmentNo": number, "sstatus": {"title": "OK", "statusCode": 200}})
-        ok = items and all(i["sstatus"]["statusCode"] == 200 for i in items)
+        ok = bool(items) and all(i["sstatus"]["statusCode"] == 200 for i in items)
         status = (
             _status(200, "ok", "Cancelled.")
             if ok
