@@ -165,8 +165,17 @@ class KarrioCarrierAdapter(ProviderAdapter):
 
     def _gateway(self, account: CarrierAccount) -> Any:
         karrio_transport.install()
-        import karrio.sdk as karrio
+        import attr
+        import karrio.sdk as karrio_sdk
 
+        try:
+            settings_class = karrio_sdk.gateway.providers[account.carrier_name].Settings
+        except KeyError:
+            raise ProviderRejected(
+                f"Carrier account {account.code}: karrio has no connector "
+                f"{account.carrier_name!r} installed."
+            ) from None
+        known = set(attr.fields_dict(settings_class))
         extra = account.connector_settings if isinstance(account.connector_settings, dict) else {}
         settings: dict[str, Any] = {
             **extra,
@@ -174,10 +183,17 @@ class KarrioCarrierAdapter(ProviderAdapter):
             "carrier_id": account.code,
             "test_mode": account.test_mode,
         }
-        if account.account_number:
+        if account.account_number and "account_number" in known:
             settings["account_number"] = account.account_number
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            # Named, never echoed: karrio's struct loader would log the values.
+            raise ProviderRejected(
+                f"Carrier account {account.code}: {account.carrier_name} does not take "
+                f"{', '.join(unknown)}."
+            )
         try:
-            return karrio.gateway[account.carrier_name].create(
+            return karrio_sdk.gateway[account.carrier_name].create(
                 settings, cache=_token_cache(account.code)
             )
         except Exception as exc:

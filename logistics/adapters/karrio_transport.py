@@ -256,8 +256,15 @@ REDACTED = "[redacted]"
 
 
 def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """`text` without the given secret values nor anything shaped like a credential."""
-    for secret in sorted((s for s in secrets if len(s) >= 3), key=len, reverse=True):
+    """`text` without the given secret values (as they are, or URL-encoded) nor anything
+    shaped like a credential."""
+    forms = {
+        form
+        for secret in secrets
+        if len(secret) >= 3
+        for form in (secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret))
+    }
+    for secret in sorted(forms, key=len, reverse=True):
         text = text.replace(secret, REDACTED)
     text = _SHAPES[0].sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
     return _SHAPES[1].sub(lambda m: f"{m.group(1)} {REDACTED}", text)
@@ -277,7 +284,14 @@ def _loguru_sink(message: Any) -> None:
     secrets = journal.secrets if journal is not None else ()
     parts = [str(record["message"])]
     extras = record["extra"]
-    parts += [f"{key}={extras[key]}" for key in _SAFE_EXTRAS if extras.get(key) is not None]
+    for key in _SAFE_EXTRAS:
+        value = extras.get(key)
+        if value is None:
+            continue
+        if key == "url":
+            # A query string can carry credentials (DHL's tracking API takes them there).
+            value = str(value).split("?", 1)[0]
+        parts.append(f"{key}={value}")
     if record["exception"] is not None:
         exc = record["exception"].value
         parts.append(f"({type(exc).__name__}: {exc})")

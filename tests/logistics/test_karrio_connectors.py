@@ -71,6 +71,9 @@ def _dhl_parcel_de(fake):
     return account, adapter_for(account.provider)
 
 
+CONNECTORS = {"ups": _ups, "dhl_express": _dhl_express, "dhl_parcel_de": _dhl_parcel_de}
+
+
 # --- UPS ------------------------------------------------------------------------------
 
 

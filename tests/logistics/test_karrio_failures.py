@@ -286,3 +286,25 @@ def test_credentials_are_ciphertext_in_exports_and_at_rest(fake_carrier):
     for secret in secret_values("dhl_express"):
         assert secret not in dumped
         assert secret not in stored
+
+
+@pytest.mark.parametrize("connector", ["ups", "dhl_express", "dhl_parcel_de"])
+def test_no_connector_logs_its_credentials(fake_carrier, caplog, connector):
+    from tests.logistics.test_karrio_connectors import CONNECTORS
+
+    account, adapter = CONNECTORS[connector](fake_carrier)
+    origin = "DE" if connector == "dhl_parcel_de" else "NL"
+    destination = "US" if connector == "dhl_express" else origin
+    shipment = carrier_shipment(origin=origin, destination=destination)
+    caplog.set_level(logging.DEBUG)
+    adapter.rate_quotes(shipment, parcels())
+    service = {"ups": "ups_standard", "dhl_express": "dhl_express_worldwide"}.get(
+        connector, "dhl_parcel_de_paket"
+    )
+    label = adapter.buy_labels(shipment, parcels(2), service=service, carrier_account=account)
+    shipment.tracking_number = label.tracking_numbers[0]
+    adapter.fetch_tracking(shipment, carrier_account=account)
+    logged = caplog.text + " ".join(str(r.__dict__) for r in caplog.records)
+    assert fake_carrier.seen
+    for secret in secret_values(connector):
+        assert secret not in logged
