@@ -11,8 +11,10 @@ checked with the carrier and settled it, or voided what was bought (docs/warehou
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -114,14 +116,18 @@ def _purchase_finish(purchase: LabelPurchase, label: PurchasedLabel) -> None:
         purchase.label_pdf = label.label_pdf
         purchase.label_zpl = label.label_zpl or ""
         purchase.save()
-        # The carrier now executes the shipment: tracking polls go to it, by its reference.
+        # The carrier now executes the shipment: tracking polls go to it, by its reference
+        # (carriers through karrio send no webhooks).
+        now = timezone.now()
         Shipment.objects.filter(pk=purchase.shipment_id).update(
+            next_poll_at=now + timedelta(seconds=settings.TRACKING_POLL_SECONDS),
+            poll_interval_seconds=settings.TRACKING_POLL_SECONDS,
             provider_id=purchase.carrier_account.provider_id,
             provider_reference=purchase.carrier_reference,
             tracking_number=(label.tracking_numbers or [""])[0][:100],
             cost=label.amount,
             cost_currency=label.currency[:3],
-            updated_at=timezone.now(),
+            updated_at=now,
         )
 
 
@@ -212,6 +218,7 @@ def label_purchase_void(
         ).update(
             provider_reference="",
             tracking_number="",
+            next_poll_at=None,
             cost=None,
             cost_currency="",
             updated_at=timezone.now(),

@@ -193,6 +193,7 @@ def test_a_purchase_and_its_void_update_the_shipment(fake_carrier):
     assert shipment.tracking_number == "1ZXXXXXXXXXXXXXXXX"
     assert shipment.provider_id == account.provider_id
     assert shipment.provider_reference == purchase.carrier_reference
+    assert shipment.next_poll_at is not None  # polled: carriers send no webhooks
     voided = label_purchase_void(purchase=purchase)
     assert voided.state == LabelPurchase.State.VOIDED
     shipment.refresh_from_db()
@@ -308,3 +309,33 @@ def test_no_connector_logs_its_credentials(fake_carrier, caplog, connector):
     assert fake_carrier.seen
     for secret in secret_values(connector):
         assert secret not in logged
+
+
+def test_unknown_and_abandoned_in_flight_purchases_are_in_the_exception_queue(fake_carrier):
+    from datetime import timedelta
+
+    from backoffice.selectors.ops import exception_queue
+
+    account = _ups(fake_carrier, drop=True)
+    unknown_shipment = carrier_shipment()
+    with pytest.raises(LabelOutcomeUnknownError):
+        _buy(account, unknown_shipment)
+    # A worker that died mid-call leaves its purchase in flight: after the longest a
+    # call can take, it counts as unknown too; a fresh one does not.
+    dead, running = carrier_shipment(), carrier_shipment()
+    long_ago = timezone.now() - timedelta(hours=1)
+    LabelPurchase.objects.create(
+        shipment=dead, carrier_account=account, service="ups_standard", started_at=long_ago
+    )
+    LabelPurchase.objects.create(
+        shipment=running,
+        carrier_account=account,
+        service="ups_standard",
+        started_at=timezone.now(),
+    )
+    queue = exception_queue(kind="label_unknown")["label_unknown"]
+    assert queue["count"] == 2
+    subjects = [item.subject for item in queue["items"]]
+    assert subjects[0].startswith(f"SHP-{dead.pk}:")
+    assert subjects[1].startswith(f"SHP-{unknown_shipment.pk}:")
+    assert "lost" in queue["items"][1].detail
