@@ -10,6 +10,7 @@ checked with the carrier and settled it, or voided what was bought (docs/warehou
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -29,11 +30,13 @@ from logistics.adapters.base import (
     RateQuote,
 )
 from logistics.adapters.registry import adapter_for
-from logistics.models import CarrierAccount, LabelPurchase, Provider, Shipment
+from logistics.models import CarrierAccount, LabelPurchase, Provider, ServiceLevel, Shipment
 from logistics.selectors import label_stale_after
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
+
+    from inventory.models import Warehouse
 
 logger = logging.getLogger(__name__)
 
@@ -49,12 +52,19 @@ class LabelOutcomeUnknownError(Conflict):
 
 
 def carrier_rates_shop(
-    *, shipment: Shipment, parcels: list[ParcelSpec], prefer: str = "cheapest"
+    *,
+    shipment: Shipment,
+    parcels: list[ParcelSpec],
+    prefer: str = "cheapest",
+    service_level: ServiceLevel | None = None,
 ) -> list[RateQuote]:
-    """Quotes from every active karrio carrier provider's accounts.
+    """Quotes from every active account of every active karrio carrier provider.
 
     `prefer` "cheapest" sorts by amount, "fastest" by transit days (unknown last), each
-    with the other as tie-break. A provider that fails is logged and left out.
+    with the other as tie-break. With a `service_level`, only quotes whose transit days
+    fit its `max_transit_hours` are kept (cheapest first); when none fits, every quote
+    comes back fastest first, so the packer still has a choice. A provider that fails
+    is logged and left out.
     """
     quotes: list[RateQuote] = []
     providers = Provider.objects.filter(
@@ -65,9 +75,31 @@ def carrier_rates_shop(
             quotes.extend(adapter_for(provider).rate_quotes(shipment, parcels))
         except (AdapterError, KeyError) as exc:
             logger.warning("rates from %s failed: %s", provider.code, exc)
+    if service_level is not None:
+        days = service_level.max_transit_hours / 24
+        fitting = [q for q in quotes if q.transit_days is not None and q.transit_days <= days]
+        if fitting:
+            quotes, prefer = fitting, "cheapest"
+        else:
+            prefer = "fastest"
     if prefer == "fastest":
         return sorted(quotes, key=lambda q: (q.transit_days or 999, q.amount))
     return sorted(quotes, key=lambda q: (q.amount, q.transit_days or 999))
+
+
+def carrier_pickup_schedule(
+    *,
+    carrier_account: CarrierAccount,
+    warehouse: Warehouse,
+    date: dt.date,
+    shipments: list[Shipment],
+) -> str:
+    """Book the carrier's pickup of `shipments` at `warehouse` on `date`; its confirmation
+    number. NotSupported where the connector has no pickups."""
+    adapter = adapter_for(carrier_account.provider)
+    return adapter.schedule_pickup(  # type: ignore[call-arg]
+        warehouse=warehouse, date=date, shipments=shipments, carrier_account=carrier_account
+    )
 
 
 def _purchase_start(

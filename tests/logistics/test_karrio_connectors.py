@@ -228,3 +228,36 @@ def test_a_refusal_is_rejected_with_the_carriers_message(fake_carrier):
             carrier_account=account,
         )
     assert "refused" in refused.value.message
+
+
+def test_rate_shopping_keeps_the_quotes_that_meet_the_service_level(fake_carrier):
+    from logistics.services.labels import carrier_rates_shop
+    from tests.logistics.factories import ServiceLevelFactory
+
+    account, _ = _ups(fake_carrier)
+    shipment = carrier_shipment(provider=account.provider)
+    next_day = ServiceLevelFactory(code="next-day", max_transit_hours=24)
+    quotes = carrier_rates_shop(shipment=shipment, parcels=parcels(), service_level=next_day)
+    assert {q.transit_days for q in quotes} == {1}
+    assert quotes[0].service == "ups_next_day_air_saver"  # the cheapest next-day one
+    fastest = carrier_rates_shop(shipment=shipment, parcels=parcels(), prefer="fastest")
+    assert fastest[0].transit_days == 1
+    assert fastest[-1].transit_days == 6
+    same_day = ServiceLevelFactory(code="same-day", max_transit_hours=12)
+    fallback = carrier_rates_shop(shipment=shipment, parcels=parcels(), service_level=same_day)
+    assert len(fallback) == len(fastest)
+    assert fallback[0].transit_days == 1
+
+
+def test_pickup_through_the_service(fake_carrier):
+    from logistics.services.labels import carrier_pickup_schedule
+
+    account, _ = _dhl_express(fake_carrier)
+    shipment = carrier_shipment()
+    confirmation = carrier_pickup_schedule(
+        carrier_account=account,
+        warehouse=shipment.warehouse,
+        date=timezone.localdate(),
+        shipments=[shipment],
+    )
+    assert confirmation
