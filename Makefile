@@ -9,7 +9,7 @@ PY := $(UV) run --frozen python
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \
 		{ echo "installing uv from PyPI"; python3 -m pip install --quiet uv; }
-	$(UV) sync --frozen
+	$(UV) sync --frozen --extra carriers
 
 run: install
 	$(PY) scripts/devservices.py run

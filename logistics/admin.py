@@ -10,10 +10,12 @@ from core.errors import ValidationFailed
 from core.ssrf import url_validate_public
 from logistics import webhook_signing
 from logistics.models import (
+    CarrierAccount,
     CustomsDeclaration,
     CustomsDeclarationLine,
     CustomsUnion,
     CustomsUnionMember,
+    LabelPurchase,
     Parcel,
     Provider,
     ServiceLevel,
@@ -300,3 +302,63 @@ class WebhookEndpointAdmin(SecretFieldsAdminMixin, BigTableAdminMixin, admin.Mod
                 reason=f"Disabled by Consign staff ({request.user.get_username()}).",
             )
         self.message_user(request, f"{len(active)} endpoint(s) disabled.")
+
+
+class CarrierAccountForm(forms.ModelForm):
+    # No Meta: ModelAdmin builds the form for its model and fields.
+    base_url = forms.URLField(
+        required=False,
+        assume_scheme="https",
+        help_text=CarrierAccount._meta.get_field("base_url").help_text,
+    )
+
+    def clean_base_url(self):
+        url = self.cleaned_data.get("base_url", "")
+        url_validate_public(url)  # no internal addresses (core/ssrf.py)
+        return url
+
+
+@admin.register(CarrierAccount)
+class CarrierAccountAdmin(SecretFieldsAdminMixin, BigTableAdminMixin, admin.ModelAdmin):
+    """The account number and credentials are write-only (core/admin_secrets.py)."""
+
+    form = CarrierAccountForm
+    list_display = ["code", "provider", "carrier_name", "description", "test_mode", "is_active"]
+    list_filter = ["carrier_name", "test_mode", "is_active"]
+    list_select_related = ["provider"]
+    search_fields = ["code", "description", "provider__code"]
+    autocomplete_fields = ["provider"]
+    fieldsets = [
+        (None, {"fields": ["provider", "code", "carrier_name", "description", "is_active"]}),
+        (
+            "Connection",
+            {
+                "fields": [
+                    "account_number",
+                    "credentials",
+                    "test_mode",
+                    "base_url",
+                    "services",
+                    "connector_settings",
+                ]
+            },  # fmt: skip
+        ),
+    ]
+
+
+@admin.register(LabelPurchase)
+class LabelPurchaseAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Written by logistics.services.labels; an unknown outcome is settled there."""
+
+    list_display = [
+        "id", "shipment", "carrier_account", "service", "state", "started_at", "finished_at",
+        "parcel_count",
+    ]  # fmt: skip
+    list_filter = ["state", "carrier_account"]
+    list_select_related = ["shipment", "carrier_account"]
+    search_fields = ["carrier_reference", "shipment__tracking_number"]
+    ordering = ["-id"]
+    exclude = ["label_pdf", "label_zpl"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("label_pdf", "label_zpl")

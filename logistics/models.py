@@ -713,3 +713,160 @@ class CustomsDeclarationLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.quantity}×{self.sku} ({self.hs_code or 'no HS code'})"
+
+
+def carrier_credentials_validate(value: str) -> None:
+    """A carrier account's credentials: a JSON object of strings (the connector's keys)."""
+    import json
+
+    from django.core.exceptions import ValidationError
+
+    try:
+        data = json.loads(value)
+    except ValueError:
+        raise ValidationError(
+            'Credentials must be a JSON object, e.g. {"client_id": "…", "client_secret": "…"}.'
+        ) from None
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+    ):
+        raise ValidationError("Credentials must be a JSON object of text values.")
+
+
+class CarrierAccount(TimeStampedModel):
+    """One account at a carrier, spoken to through a karrio connector (docs/warehouse.md).
+
+    The account number and the credentials are secrets: encrypted at rest and write-only
+    (core/secrets.py); the karrio adapter decrypts them only to build a request.
+    """
+
+    class Connector(models.TextChoices):
+        # The karrio connectors installed with the `carriers` extra (pyproject.toml).
+        DHL_EXPRESS = "dhl_express", "DHL Express"
+        UPS = "ups", "UPS"
+        DHL_PARCEL_DE = "dhl_parcel_de", "DHL Parcel Germany"
+
+    provider = models.ForeignKey(
+        Provider,
+        on_delete=models.PROTECT,
+        related_name="carrier_accounts",
+        limit_choices_to={"kind": Provider.Kind.CARRIER},
+    )
+    code = models.SlugField(max_length=32, unique=True)
+    carrier_name = models.CharField("karrio connector", max_length=32, choices=Connector.choices)
+    description = models.CharField(max_length=200, blank=True, default="")
+    account_number = EncryptedSecretField(
+        help_text="The shipper / billing account number at the carrier."
+    )
+    credentials = EncryptedSecretField(
+        help_text=(
+            'JSON object of the connector\'s credentials, e.g. UPS {"client_id": "…", '
+            '"client_secret": "…"}; DHL Express {"site_id": "…", "password": "…"}; '
+            'DHL Parcel DE {"username", "password", "client_id", "client_secret"}.'
+        ),
+        input_validators=[carrier_credentials_validate],
+        input_max_length=4096,
+    )
+    test_mode = models.BooleanField(
+        default=True, help_text="Use the carrier's test (sandbox) servers."
+    )
+    base_url = models.URLField(
+        blank=True,
+        default="",
+        help_text="Send every request of this account here instead of the carrier's host "
+        "(the LSP sandbox in the offline demo, a recording server in tests).",
+    )
+    services = ArrayField(
+        models.CharField(max_length=64),
+        blank=True,
+        default=list,
+        help_text="karrio service codes this account may buy; empty: every service.",
+    )
+    connector_settings = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Non-secret settings of the karrio connector, e.g. {"account_country_code": '
+        '"DE", "config": {"label_type": "PDF_A4"}} (DHL Parcel DE billing numbers go in '
+        '"config").',
+    )
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["provider", "code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class LabelPurchase(TimeStampedModel):
+    """One attempt to buy the label(s) of a shipment, written and committed BEFORE the call.
+
+    Carriers take no idempotency key, so the row is the only memory of a purchase whose
+    answer was lost: `in_flight` while the call runs, then `purchased`, `failed` (the
+    carrier refused, or the request never left) or `unknown` (timeout or reset after the
+    request was sent: the exception queue; never retried automatically). A person settles
+    an unknown one (`abandoned`: nothing was bought) or voids a purchased one (`voided`);
+    only then can a new purchase start. The database allows one live row per shipment.
+    """
+
+    class State(models.TextChoices):
+        IN_FLIGHT = "in_flight", "Purchase in flight"
+        PURCHASED = "purchased", "Purchased"
+        FAILED = "failed", "Failed (nothing bought)"
+        UNKNOWN = "unknown", "Outcome unknown (exception queue)"
+        ABANDONED = "abandoned", "Unknown outcome settled: nothing bought"
+        VOIDED = "voided", "Voided"
+
+    LIVE_STATES = (State.IN_FLIGHT, State.PURCHASED, State.UNKNOWN)
+
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="label_purchases")
+    carrier_account = models.ForeignKey(
+        CarrierAccount, on_delete=models.PROTECT, related_name="label_purchases"
+    )
+    state = models.CharField(max_length=16, choices=State.choices, default=State.IN_FLIGHT)
+    token = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    service = models.CharField(max_length=64)
+    label_format = models.CharField(max_length=8, default="PDF")
+    parcel_count = models.PositiveSmallIntegerField(default=1)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    tracking_numbers = ArrayField(models.CharField(max_length=100), blank=True, default=list)
+    carrier_reference = models.CharField(max_length=100, blank=True, default="")
+    amount = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    currency = models.CharField(
+        max_length=3, blank=True, default="", validators=[currency_code_validator]
+    )
+    # Deferred by the selectors that list purchases: a label is tens of kilobytes.
+    label_pdf = models.BinaryField(blank=True, default=b"")
+    label_zpl = models.TextField(blank=True, default="")
+    error = models.TextField(blank=True, default="")
+    settled_note = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["shipment"],
+                condition=Q(state__in=["in_flight", "purchased", "unknown"]),
+                name="labelpurchase_one_live_per_shipment",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="purchased") | ~Q(carrier_reference=""),
+                name="labelpurchase_purchased_has_reference",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount__isnull=True) | Q(amount__gte=0),
+                name="labelpurchase_amount_non_negative",
+            ),
+        ]
+        indexes = [
+            # The exception queue: unknown outcomes and calls that never came back.
+            models.Index(
+                fields=["started_at"],
+                condition=Q(state__in=["unknown", "in_flight"]),
+                name="labelpurchase_unsettled",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"label {self.shipment_id} {self.state}"

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
-from django.db.models import QuerySet, Sum
+from django.conf import settings
+from django.db.models import Q, QuerySet, Sum
+from django.utils import timezone
 
 from core.errors import NotFound
 from inventory.models import Warehouse
 from logistics import error_codes, sql
-from logistics.models import PartnerWebhookDelivery, Shipment, ShipmentLine, WebhookEndpoint
+from logistics.models import (
+    LabelPurchase,
+    PartnerWebhookDelivery,
+    Shipment,
+    ShipmentLine,
+    WebhookEndpoint,
+)
 
 
 def warehouses_with_providers(*, ids: Sequence[int]) -> dict[int, Warehouse]:
@@ -96,3 +105,26 @@ def webhook_delivery_for_endpoint(
             code=error_codes.WEBHOOK_DELIVERY_NOT_FOUND,
         )
     return delivery
+
+
+def label_purchases_unsettled() -> QuerySet[LabelPurchase]:
+    """Label purchases a person must settle (exception queue kind `label_unknown`): outcome
+    unknown, or in flight for longer than any call can take (its worker died)."""
+    stale = timezone.now() - label_stale_after()
+    return (
+        LabelPurchase.objects.filter(
+            Q(state=LabelPurchase.State.UNKNOWN)
+            | Q(state=LabelPurchase.State.IN_FLIGHT, started_at__lt=stale)
+        )
+        .select_related("shipment__order", "carrier_account")
+        .defer("label_pdf", "label_zpl")
+        .order_by("started_at", "id")
+    )
+
+
+def label_stale_after() -> timedelta:
+    """An `in_flight` label purchase older than this lost its worker: treated as unknown.
+
+    Twice the HTTP timeout (an OAuth token request may precede the purchase) and a margin.
+    """
+    return timedelta(seconds=2 * float(settings.LSP_HTTP_TIMEOUT_SECONDS) + 60)

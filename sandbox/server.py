@@ -30,6 +30,7 @@ import httpx
 from economics.services.rate_card_csv import card_terms_from_csv
 from logistics import webhook_signing
 from sandbox import invoices
+from sandbox.carrier import CarrierSandbox
 from sandbox.pages import tracking_page, unknown_tracking_page
 from sandbox.pdf import label_pdf
 from sandbox.store import (
@@ -99,6 +100,10 @@ class Sandbox:
             card_terms_from_csv(Path(config.rate_card).read_text(encoding="utf-8"))
             if config.rate_card
             else None
+        )
+        # The sandbox also answers as a carrier (DHL Parcel DE) for the offline demo.
+        self.carrier = CarrierSandbox(
+            step_seconds=config.step_seconds, latency_ms=config.latency_ms
         )
         self.closed = False
         self.seq = itertools.count()
@@ -739,7 +744,26 @@ class SandboxHandler(BaseHTTPRequestHandler):
         (("v1", "inbound-shipments", "*", "cancel"), "_post_inbound_cancel"),
     )
 
+    def _carrier(self) -> bool:
+        """Answer a request to the carrier API the sandbox plays (sandbox/carrier.py)."""
+        url = urlsplit(self.path)
+        if not self.sandbox.carrier.handles(url.path):
+            return False
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        status, content_type, payload = self.sandbox.carrier.handle(
+            self.command, url.path, url.query, body
+        )
+        self._send(status, payload, content_type)
+        return True
+
+    def do_DELETE(self) -> None:
+        if not self._carrier():
+            self._send(404, {"detail": "Not found."})
+
     def do_GET(self) -> None:
+        if self._carrier():
+            return None
         url = urlsplit(self.path)
         parts = _segments(url.path)
         found = _route(self._GET_OPEN, parts)
@@ -834,6 +858,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
         self._send(200, {"warehouse": warehouse, "items": items})
 
     def do_POST(self) -> None:
+        if self._carrier():
+            return None
         parts = _segments(urlsplit(self.path).path)
         sandbox = self.sandbox
         body = self._body()

@@ -8,6 +8,7 @@ pytest_plugins = [
     "tests.fixtures.api",
     "tests.fixtures.live",
     "tests.fixtures.generated_client",
+    "tests.fixtures.carrier_http",
     # Fails the run if any log line of it holds a raw API key.
     "tests.fixtures.log_audit",
 ]

@@ -44,6 +44,7 @@ from logistics.models import (
 )
 from logistics.promise import at_risk_from
 from logistics.promise_tables import DEFAULT_CALENDAR, promise_tables
+from logistics.selectors import label_purchases_unsettled
 from orders.models import PROMISE_OPEN_STATUSES, Hold, Order
 from orders.numbers import PREFIX as ORDER_NUMBER_PREFIX
 
@@ -89,6 +90,7 @@ EXCEPTION_KINDS = {
     "asn_refused": "ASNs refused by the LSP",
     "webhook_endpoint_disabled": "Disabled partner webhook endpoints",
     "promise_at_risk": "Delivery promise at risk",
+    "label_unknown": "Label purchases with an unknown outcome",
 }
 # Sorted: the queue reads one index range per status, in a stable order.
 TRACKING_EXCEPTION_STATUSES = sorted(ShipmentStatusGroups.TRACKING_EXCEPTION)
@@ -414,6 +416,26 @@ def _promise_at_risk_rows(kind: str, f: _QueueFilter) -> _KindRows:
     return capped_count(qs), items
 
 
+def _label_unknown_rows(kind: str, f: _QueueFilter) -> _KindRows:
+    # A label purchase whose answer was lost (or whose worker died): it may have bought a
+    # label. Never retried by itself; a person checks with the carrier and settles it.
+    qs = label_purchases_unsettled()
+    if f.channel_code:
+        qs = qs.filter(shipment__order__channel__code=f.channel_code)
+    items = [
+        ExceptionItem(
+            kind=kind,
+            order=row.shipment.order,
+            since=row.started_at,
+            subject=f"SHP-{row.shipment_id}: {row.carrier_account.code} {row.service}",
+            detail=row.error or "The purchase never came back (its worker stopped).",
+            provider=row.carrier_account.code,
+        )
+        for row in qs[: f.limit]
+    ]
+    return capped_count(qs), items
+
+
 # One query builder per kind of EXCEPTION_KINDS: its total count and its oldest items.
 _KIND_ROWS: dict[str, Callable[[str, _QueueFilter], _KindRows]] = {
     "hold": _hold_rows,
@@ -427,6 +449,7 @@ _KIND_ROWS: dict[str, Callable[[str, _QueueFilter], _KindRows]] = {
     "asn_refused": _asn_refused_rows,
     "webhook_endpoint_disabled": _webhook_endpoint_disabled_rows,
     "promise_at_risk": _promise_at_risk_rows,
+    "label_unknown": _label_unknown_rows,
 }
 
 

@@ -43,6 +43,18 @@ class ProviderRejected(AdapterError):
     """4xx: the provider refused the request; retrying the same request will not help."""
 
 
+class NotSupported(ProviderRejected):
+    """The provider (or its connector) cannot do this at all: asking again will not help."""
+
+
+class LabelOutcomeUnknown(AdapterError):
+    """The label purchase was sent and its answer lost: a label may or may not exist.
+
+    Not retryable: carriers take no idempotency key, so a retry could buy a second
+    label. logistics.services.labels parks the purchase for a person to settle.
+    """
+
+
 @dataclass(frozen=True)
 class CreatedShipment:
     provider_reference: str
@@ -51,6 +63,37 @@ class CreatedShipment:
     cost: Decimal | None = None
     cost_currency: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ParcelSpec:
+    """One physical parcel of a shipment, as packed."""
+
+    weight_grams: int
+    length_mm: int
+    width_mm: int
+    height_mm: int
+    reference: str  # e.g. "SHP-12/1"
+
+
+@dataclass(frozen=True)
+class RateQuote:
+    carrier_account: str  # CarrierAccount.code
+    carrier: str  # the karrio connector, e.g. "ups"
+    service: str  # the connector's service code, what buy_labels takes
+    amount: Decimal
+    currency: str
+    transit_days: int | None
+
+
+@dataclass(frozen=True)
+class PurchasedLabel:
+    tracking_numbers: list[str]  # one per parcel, in parcel order (some carriers: one in all)
+    label_pdf: bytes  # all labels in one document (empty when only ZPL came back)
+    label_zpl: str | None  # when label_format="ZPL" was asked for
+    carrier_reference: str  # the carrier's shipment id, needed to void
+    amount: Decimal | None
+    currency: str
 
 
 @dataclass(frozen=True)
@@ -167,6 +210,36 @@ class ProviderAdapter(abc.ABC):
     def parse_inbound_events(self, body: bytes) -> list[InboundEvent]:
         """ASN events (receipts, progress) carried by a verified webhook body (may be empty)."""
         return []
+
+    # Carrier capabilities (labels at the pack station). Not abstract: an LSP adapter
+    # does not buy labels; the karrio adapter does (logistics/adapters/karrio_carrier.py).
+    def rate_quotes(self, shipment: Shipment, parcels: list[ParcelSpec]) -> list[RateQuote]:
+        """Rates for the parcels, cheapest first."""
+        raise NotSupported(f"Provider {self.provider.code} does not quote carrier rates.")
+
+    def buy_labels(
+        self,
+        shipment: Shipment,
+        parcels: list[ParcelSpec],
+        *,
+        service: str,
+        label_format: str = "PDF",
+    ) -> PurchasedLabel:
+        """Buy one label per parcel. Call it through logistics.services.labels, which
+        records the attempt first: LabelOutcomeUnknown must never be retried."""
+        raise NotSupported(f"Provider {self.provider.code} does not sell carrier labels.")
+
+    def void_labels(self, shipment: Shipment) -> None:
+        """Void the shipment's labels at the carrier."""
+        raise NotSupported(f"Provider {self.provider.code} does not void carrier labels.")
+
+    def schedule_pickup(self, *, warehouse: Warehouse, date: dt.date, shipments: list) -> str:
+        """Book a carrier pickup; its confirmation number."""
+        raise NotSupported(f"Provider {self.provider.code} does not schedule pickups.")
+
+    def manifest(self, *, warehouse: Warehouse, shipments: list) -> bytes | None:
+        """The end-of-day manifest, or None when the carrier needs none."""
+        raise NotSupported(f"Provider {self.provider.code} does not make manifests.")
 
     @abc.abstractmethod
     def verify_webhook(self, *, headers: Mapping[str, str], body: bytes) -> str:

@@ -34,4 +34,13 @@ def adapter_for(provider: Provider) -> ProviderAdapter:
 def _load_builtin() -> None:
     # Imported lazily so that importing the registry never imports httpx at startup
     # of processes that do not talk to providers.
+    import importlib.util
+
     from logistics.adapters import generic_http  # noqa: F401
+
+    if importlib.util.find_spec("karrio") is None:  # the optional `carriers` extra
+        return
+    from logistics.adapters import karrio_carrier, karrio_transport
+
+    karrio_transport.install()
+    del karrio_carrier

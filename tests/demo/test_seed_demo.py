@@ -107,13 +107,25 @@ def test_seed_demo_creates_one_own_and_two_lsp_warehouses_linked_to_providers():
 
 def test_sandbox_provider_uses_generic_adapter_at_sandbox_url_with_secret():
     _seed()
-    assert Provider.objects.count() == 2
+    assert Provider.objects.filter(kind=Provider.Kind.THREE_PL).count() == 2
     sandbox = Provider.objects.get(code="sandbox")
     assert sandbox.adapter == "generic_http"
     assert sandbox.base_url == settings.LSP_SANDBOX_URL
     assert sandbox.webhook_secret.startswith("whsec_")
-    for provider in Provider.objects.all():
+    for provider in Provider.objects.filter(kind=Provider.Kind.THREE_PL):
         assert provider.service_levels.count() >= 2
+
+
+def test_the_demo_carrier_account_points_at_the_sandbox():
+    from logistics.models import CarrierAccount
+
+    _seed()
+    account = CarrierAccount.objects.select_related("provider").get(code="dhl-demo")
+    assert account.provider.kind == Provider.Kind.CARRIER
+    assert account.provider.adapter == "karrio"
+    assert account.carrier_name == "dhl_parcel_de"
+    assert account.base_url == settings.LSP_SANDBOX_URL
+    assert account.credentials  # stored encrypted, never empty
 
 
 def test_demo_users_have_their_role_the_demo_password_and_staff_access():

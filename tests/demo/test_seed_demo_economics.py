@@ -50,7 +50,8 @@ def test_every_demo_provider_gets_one_active_card_from_before_the_oldest_order(t
     _seed(tmp_path)
 
     oldest = Order.objects.order_by("placed_at").values_list("placed_at", flat=True).first()
-    for provider in Provider.objects.all():
+    # The LSPs' cards; the demo carrier (karrio) quotes its own rates.
+    for provider in Provider.objects.filter(kind=Provider.Kind.THREE_PL):
         cards = RateCard.objects.filter(provider=provider)
         assert [card.status for card in cards] == [RateCard.Status.ACTIVE]
         card = cards.get()
@@ -161,7 +162,8 @@ def test_no_pricing_leaves_the_shipments_to_the_sweep_but_still_activates_the_ca
     _seed(tmp_path, no_pricing=True)
 
     assert (
-        RateCard.objects.filter(status=RateCard.Status.ACTIVE).count() == Provider.objects.count()
+        RateCard.objects.filter(status=RateCard.Status.ACTIVE).count()
+        == Provider.objects.filter(kind=Provider.Kind.THREE_PL).count()
     )
     assert not ShipmentCost.objects.exists()
     assert not demo_economics.demo_invoice_path(tmp_path).exists()

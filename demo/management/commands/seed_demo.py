@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
-from demo import bulk, economics, routing, world
+from demo import bulk, carriers, economics, routing, world
 from demo.sandbox import demo_sandbox_sync, sandbox_state_for_demo
 from economics.services.scorecard import provider_days_backfill
 from inventory.services.stock import low_stock_alerts_sync
@@ -65,6 +65,7 @@ class Command(BaseCommand):
                 "DEMO_PASSWORD; never run it against a production database."
             )
         demo = world.demo_world_ensure()
+        self._carrier()
         # Cards before orders: activating one re-prices the provider's shipments of its
         # period (a job), and there are none yet on a fresh database.
         cards = economics.demo_rate_cards_ensure(
@@ -138,6 +139,14 @@ class Command(BaseCommand):
                 f"Example LSP invoice {invoice.number} ({invoice.lines} lines) in {path}; import it "
                 f"with: python manage.py lsp_invoice_import {economics.DEMO_INVOICE_PROVIDER} {path}"
             )
+
+    def _carrier(self) -> None:
+        """The demo carrier account, answered by the sandbox (demo/carriers.py)."""
+        account = carriers.demo_carrier_ensure()
+        if account is None:
+            self.stdout.write("Carriers: karrio is not installed (the `carriers` extra).")
+        else:
+            self.stdout.write(f"Carrier account {account.code}: DHL Parcel DE at the sandbox.")
 
     def _sandbox_sync(self, state: str | None) -> None:
         """Make the LSP sandbox know the demo's dispatched shipments (demo/sandbox.py)."""
