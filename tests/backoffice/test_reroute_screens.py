@@ -209,3 +209,17 @@ def test_bulk_reroute_needs_a_selection_and_a_reason(client, manager, world):
     response = client.post("/ops/reroute/", {"reason": ""})
     assert response.status_code == 422
     assert "Give order numbers or choose a queue." in response.content.decode()
+
+
+def test_bulk_reroute_page_within_query_budget(
+    client, manager, world, django_assert_max_num_queries
+):
+    channel, _ = world
+    for n in range(5):
+        _order(channel, f"R-{n}")
+    client.force_login(manager)
+    with django_assert_max_num_queries(12):
+        response = client.get("/ops/reroute/", {"queue": "backordered"})
+    html = response.content.decode()
+    assert '<option value="backordered" selected>' in html
+    assert '<option value="wh-b">wh-b' in html  # every active site may be avoided
