@@ -39,14 +39,17 @@ def reroute_queue_resolve(*, kind: str, limit: int) -> list[int]:
 def reroute_site_choices(*, order: Order | None = None) -> list[tuple[str, str]]:
     """(code, label) of the sites a re-route may avoid: the order's channel's eligible
     warehouses in its priority order, or every active warehouse (a bulk re-route)."""
+    rows: list[tuple[str, str]]
     if order is not None:
-        rows = (
+        rows = list(
             ChannelWarehouse.objects.filter(channel_id=order.channel_id, warehouse__is_active=True)
             .order_by("priority", "warehouse_id")
             .values_list("warehouse__code", "warehouse__name")
         )
     else:
-        rows = Warehouse.objects.filter(is_active=True).order_by("code").values_list("code", "name")
+        rows = list(
+            Warehouse.objects.filter(is_active=True).order_by("code").values_list("code", "name")
+        )
     return [(code, f"{code} · {name}" if name else code) for code, name in rows]
 
 
