@@ -149,11 +149,18 @@ class _Superseded(Exception):
 
 @transaction.atomic
 def whatif_create(
-    *, rule_set_id: int, period_start: dt.date, period_end: dt.date, actor: str
+    *,
+    rule_set_id: int,
+    period_start: dt.date,
+    period_end: dt.date,
+    actor: str,
+    enqueue: bool = True,
 ) -> WhatIfRun:
     """Queue a what-if of the rule set over the orders placed from `period_start` to
-    `period_end` (both included). Raises NotFound, ValidationFailed (the period) and
-    Conflict (a run of this rule set is already queued or running)."""
+    `period_end` (both included); `enqueue=False`: the caller runs `whatif_execute`
+    itself (a benchmark timing it), no worker is asked to. Raises NotFound,
+    ValidationFailed (the period) and Conflict (a run of this rule set is already
+    queued or running)."""
     from routing.tasks import whatif_run_task
 
     rule_set = RuleSet.objects.select_for_update().filter(pk=rule_set_id).first()
@@ -183,7 +190,8 @@ def whatif_create(
         started_by=actor,
         stock_assumption=STOCK_ASSUMPTION,
     )
-    transaction.on_commit(partial(whatif_run_task.delay, run_id=run.pk))
+    if enqueue:
+        transaction.on_commit(partial(whatif_run_task.delay, run_id=run.pk))
     return run
 
 

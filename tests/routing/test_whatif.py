@@ -446,3 +446,42 @@ def test_a_whatif_runs_on_the_celery_worker(settings, client, monkeypatch, make_
     assert (run.processed, run.total) == (3, 3)
     assert run.summary["simulated"]["sites"] == {"beta": 3}
     assert run.summary["actual"]["sites"] == {"alpha": 3}
+
+
+def test_a_failing_simulation_marks_the_run_failed(world, monkeypatch):
+    def broken(**kwargs):
+        raise ZeroDivisionError
+
+    monkeypatch.setattr(whatif, "decision_for", broken)
+    run = _run(world)
+
+    with pytest.raises(ZeroDivisionError):
+        whatif.whatif_execute(run_id=run.pk)
+
+    run.refresh_from_db()
+    assert run.status == WhatIfRun.Status.FAILED
+    assert "ZeroDivisionError" in run.error
+    assert run.finished_at is not None
+
+
+def test_create_queues_the_worker_after_commit_unless_told_not_to(
+    world, django_capture_on_commit_callbacks, monkeypatch
+):
+    from routing.tasks import whatif_run_task
+
+    sent = []
+    monkeypatch.setattr(whatif_run_task, "delay", lambda **kwargs: sent.append(kwargs))
+    with django_capture_on_commit_callbacks(execute=True):
+        run = _run(world)
+    assert sent == [{"run_id": run.pk}]
+
+    other = ruleset_draft_create(name="other", actor="test")
+    with django_capture_on_commit_callbacks(execute=True):
+        whatif.whatif_create(
+            rule_set_id=other.pk,
+            period_start=world.monday,
+            period_end=world.monday,
+            actor="bench",
+            enqueue=False,
+        )
+    assert len(sent) == 1
