@@ -22,7 +22,6 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from core.errors import Conflict, NotFound, ValidationFailed
@@ -262,7 +261,8 @@ def _finish(
     now = timezone.now()
     changes: dict[str, Any] = {"status": status, "finished_at": now, "updated_at": now}
     if summary is not None:
-        changes.update(summary=summary, processed=F("total"))
+        # What was written, even if orders of the period came or went since the count.
+        changes.update(summary=summary, processed=summary["orders"], total=summary["orders"])
     if error:
         changes["error"] = f"The simulation failed unexpectedly ({error}); see the worker's log."
     WhatIfRun.objects.filter(pk=run.pk, started_at=claimed_at).update(**changes)
