@@ -166,4 +166,9 @@ urlpatterns = [
     path(
         "ops/routing/whatif/<int:run_id>.csv", routing_whatif.whatif_csv, name="routing_whatif_csv"
     ),
+    path(
+        "ops/routing/whatif/<int:run_id>/delete/",
+        routing_whatif.whatif_remove,
+        name="routing_whatif_delete",
+    ),
 ]

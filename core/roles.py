@@ -143,6 +143,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
                 # Routing what-if (docs/routing.md): simulate a rule set over past orders.
                 "routing.view_whatifrun",
                 "routing.add_whatifrun",
+                "routing.delete_whatifrun",
             ]
         )
     ),

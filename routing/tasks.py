@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from core.errors import NotFound
 from routing.services.whatif import whatif_execute
 
 # A what-if is long (a million orders: minutes) but starts over cleanly, so a worker
@@ -13,4 +14,7 @@ TASK_OPTIONS = {"acks_late": True, "reject_on_worker_lost": True, "ignore_result
 
 @shared_task(**TASK_OPTIONS)
 def whatif_run_task(*, run_id: int) -> str:
-    return whatif_execute(run_id=run_id).status
+    try:
+        return whatif_execute(run_id=run_id).status
+    except NotFound:
+        return "deleted"  # deleted before or while it ran: nothing to do

@@ -19,10 +19,11 @@ from core.csv_safe import csv_writer
 from core.errors import DomainError
 from routing.models import RuleSet, WhatIfRun
 from routing.selectors import whatif_csv_rows, whatif_figures, whatif_site_volumes
-from routing.services.whatif import whatif_create, whatif_progress
+from routing.services.whatif import whatif_create, whatif_delete, whatif_progress
 
 VIEW = "routing.view_whatifrun"
 START = "routing.add_whatifrun"
+DELETE = "routing.delete_whatifrun"
 DEFAULT_DAYS = 30
 
 
@@ -58,6 +59,19 @@ def whatif_start(request, ruleset_id: int):
     return HttpResponseRedirect(reverse("backoffice:routing_whatif", args=[run.pk]))
 
 
+@require_POST
+@staff_view(VIEW, DELETE)
+def whatif_remove(request, run_id: int):
+    run = _run(run_id)
+    try:
+        whatif_delete(run_id=run.pk)
+    except DomainError as exc:
+        report_domain_error(request, exc)
+        return HttpResponseRedirect(reverse("backoffice:routing_whatif", args=[run.pk]))
+    messages.success(request, f"{run} and its orders are deleted.")
+    return HttpResponseRedirect(_rule_set_url(run.rule_set))
+
+
 def _rule_set_url(rule_set: RuleSet) -> str:
     try:
         return reverse("backoffice:routing_ruleset", args=[rule_set.pk])
@@ -87,6 +101,7 @@ def whatif_detail(request, run_id: int):
         {
             "title": f"{run} · rule set v{run.rule_set.version}",
             "run": run,
+            "can_delete": request.user.has_perm(DELETE),
             "done": done,
             "total": total,
             "percent": _percent(run, done, total),

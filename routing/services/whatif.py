@@ -194,6 +194,25 @@ def whatif_create(
     return run
 
 
+@transaction.atomic
+def whatif_delete(*, run_id: int) -> None:
+    """Delete a run and its rows (one DELETE each). Raises NotFound, and Conflict while
+    it is queued or running with recent progress."""
+    run = WhatIfRun.objects.select_for_update().filter(pk=run_id).first()
+    if run is None:
+        raise NotFound(f"There is no what-if run {run_id}.")
+    if _busy(run):
+        raise Conflict(f"{run} is still {run.status}; delete it once it has finished.")
+    run.delete()
+
+
+def _busy(run: WhatIfRun) -> bool:
+    return (
+        run.status in {WhatIfRun.Status.QUEUED, WhatIfRun.Status.RUNNING}
+        and timezone.now() - run.updated_at < STALE_AFTER
+    )
+
+
 def whatif_progress(run: WhatIfRun) -> tuple[int, int]:
     """(orders routed, orders in the period) as last written."""
     return run.processed, run.total
@@ -214,7 +233,10 @@ def whatif_execute(*, run_id: int) -> WhatIfRun:
     try:
         summary = _simulate(run, claimed_at)
     except _Superseded:
-        return WhatIfRun.objects.get(pk=run_id)
+        current = WhatIfRun.objects.filter(pk=run_id).first()
+        if current is None:
+            raise NotFound(f"What-if run {run_id} was deleted while it ran.") from None
+        return current
     except Exception as exc:
         _finish(run, claimed_at, status=WhatIfRun.Status.FAILED, error=f"{type(exc).__name__}")
         raise

@@ -485,3 +485,34 @@ def test_create_queues_the_worker_after_commit_unless_told_not_to(
             enqueue=False,
         )
     assert len(sent) == 1
+
+
+def test_a_manager_deletes_a_finished_run(world, client, manager):
+    run = whatif.whatif_execute(run_id=_run(world).pk)
+    client.force_login(manager)
+    page = client.get(reverse("backoffice:routing_whatif", args=[run.pk])).content.decode()
+    url = reverse("backoffice:routing_whatif_delete", args=[run.pk])
+    assert url in page
+
+    response = client.post(url)
+
+    assert response.status_code == 302
+    assert not WhatIfRun.objects.exists()
+    assert not WhatIfOrder.objects.exists()
+
+
+def test_a_running_run_cannot_be_deleted(world):
+    run = _run(world)
+    WhatIfRun.objects.filter(pk=run.pk).update(status=WhatIfRun.Status.RUNNING)
+    with pytest.raises(Conflict):
+        whatif.whatif_delete(run_id=run.pk)
+    assert WhatIfRun.objects.filter(pk=run.pk).exists()
+
+
+def test_the_task_of_a_deleted_run_does_nothing(world):
+    from routing.tasks import whatif_run_task
+
+    run = _run(world)
+    WhatIfRun.objects.filter(pk=run.pk).delete()
+
+    assert whatif_run_task.run(run_id=run.pk) == "deleted"
