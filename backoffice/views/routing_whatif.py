@@ -9,7 +9,7 @@ from django import forms
 from django.contrib import messages
 from django.http import HttpResponseRedirect, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
@@ -73,10 +73,7 @@ def whatif_remove(request, run_id: int):
 
 
 def _rule_set_url(rule_set: RuleSet) -> str:
-    try:
-        return reverse("backoffice:routing_ruleset", args=[rule_set.pk])
-    except NoReverseMatch:  # the rule set pages (another branch) are not merged yet
-        return reverse("backoffice:home")
+    return reverse("backoffice:routing_ruleset", args=[rule_set.pk])
 
 
 def _run(run_id: int) -> WhatIfRun:

@@ -516,3 +516,20 @@ def test_the_task_of_a_deleted_run_does_nothing(world):
     WhatIfRun.objects.filter(pk=run.pk).delete()
 
     assert whatif_run_task.run(run_id=run.pk) == "deleted"
+
+
+def test_the_rule_set_page_has_the_form_and_a_refused_start_returns_to_it(world, client, manager):
+    client.force_login(manager)
+    ruleset_url = reverse("backoffice:routing_ruleset", args=[world.rule_set.pk])
+    page = client.get(ruleset_url).content.decode()
+    assert 'id="whatif-start"' in page
+
+    response = client.post(
+        reverse("backoffice:routing_whatif_start", args=[world.rule_set.pk]),
+        {"period_start": "2026-02-01", "period_end": "2026-01-01"},
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == ruleset_url
+    assert not WhatIfRun.objects.exists()
+    assert "starts after it ends" in client.get(ruleset_url).content.decode()
