@@ -73,7 +73,7 @@ def whatif_remove(request, run_id: int):
 
 
 def _rule_set_url(rule_set: RuleSet) -> str:
-    return reverse("backoffice:routing_ruleset", args=[rule_set.pk])
+    return reverse("backoffice:routing_rule_set", args=[rule_set.pk])
 
 
 def _run(run_id: int) -> WhatIfRun:

@@ -520,7 +520,7 @@ def test_the_task_of_a_deleted_run_does_nothing(world):
 
 def test_the_rule_set_page_has_the_form_and_a_refused_start_returns_to_it(world, client, manager):
     client.force_login(manager)
-    ruleset_url = reverse("backoffice:routing_ruleset", args=[world.rule_set.pk])
+    ruleset_url = reverse("backoffice:routing_rule_set", args=[world.rule_set.pk])
     page = client.get(ruleset_url).content.decode()
     assert 'id="whatif-start"' in page
 
