@@ -182,9 +182,16 @@ class RoutingWhy:
     chosen: list[dict[str, Any]]
     cost: str | None
     currency: str
-    ship_by: str | None
-    promised_delivery_date: str | None
+    ship_by: dt.date | None
+    promised_delivery_date: dt.date | None
     alternatives: list[dict[str, Any]]
+
+
+def _iso_day(value: object) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
 
 
 def routing_why(*, entries: list[TimelineEntry]) -> RoutingWhy | None:
@@ -208,9 +215,13 @@ def routing_why(*, entries: list[TimelineEntry]) -> RoutingWhy | None:
         chosen=list(chosen.get("sites") or []),
         cost=chosen.get("cost"),
         currency=str(chosen.get("currency") or ""),
-        ship_by=chosen.get("ship_by"),
-        promised_delivery_date=chosen.get("promised_delivery_date"),
-        alternatives=list(found.get("alternatives") or []),
+        ship_by=_iso_day(chosen.get("ship_by")),
+        promised_delivery_date=_iso_day(chosen.get("promised_delivery_date")),
+        alternatives=[
+            {**a, "promised_delivery_date": _iso_day(a.get("promised_delivery_date"))}
+            for a in found.get("alternatives") or []
+            if isinstance(a, dict)
+        ],
     )
 
 

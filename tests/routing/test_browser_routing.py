@@ -17,7 +17,7 @@ from orders.models import Channel
 from orders.services.intake import order_create
 from routing.models import Rule, RuleSet
 from routing.tasks import whatif_run_task
-from tests.backoffice.browser import celery_worker_for, login, screenshot
+from tests.backoffice.browser import PASSWORD, celery_worker_for, login, screenshot
 from tests.demo.test_seed_demo_routing import ADDRESSES, _stocked_everywhere
 from tests.logistics.customs_data import customs_union_eu
 
@@ -27,12 +27,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def demo(tmp_path, settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.DEMO_PASSWORD = PASSWORD  # the demo's own users: manager and agent
     customs_union_eu()  # an earlier transactional test may have flushed the migration's
     call_command("seed_demo", workers=1, invoice_dir=tmp_path, no_pricing=True, stdout=StringIO())
 
 
 def test_a_manager_simulates_and_publishes_a_draft_and_an_agent_sees_why(
-    live_server, browser_page, monkeypatch, demo, manager, agent
+    live_server, browser_page, monkeypatch, demo
 ):
     draft = RuleSet.objects.get(status=RuleSet.Status.DRAFT)
     rule = draft.rules.get(position=5)
