@@ -28,7 +28,7 @@ from backoffice import urls as backoffice_urls
 from backoffice.models import BulkJob
 from economics.models import Dispute, Invoice
 from inventory.admin_ops import ReceiveForm
-from logistics.models import Shipment
+from logistics.models import PickWave, Shipment
 from orders.models import Hold, Order
 from orders.services.holds import order_hold_place
 from returns.services import RequestedLine, return_label_issue, return_request_create
@@ -96,6 +96,7 @@ class World:
     ruleset_id: int
     rule_id: int
     run_id: int
+    wave_id: int
 
     def url_value(self, pattern_name: str, part: str) -> str:
         if part == "number":
@@ -115,6 +116,7 @@ class World:
             "ruleset_id": str(self.ruleset_id),
             "rule_id": str(self.rule_id),
             "run_id": str(self.run_id),
+            "wave_id": str(self.wave_id),
         }[part]
 
 
@@ -136,6 +138,7 @@ def world(superuser) -> World:
     product = ProductFactory(sku="FUZZ-1", barcode="5012345678900")
     level = StockLevelFactory(product=product, warehouse=warehouse, on_hand=10)
     inbound = asn(warehouse=warehouse, reference="ASN-FUZZ", lines=[("FUZZ-1", 2)])
+    wave = PickWave.objects.create(warehouse=warehouse, number=1)
     job = BulkJob.objects.create(kind=BulkJob.Kind.ORDER_EXPORT, created_by=superuser)
     endpoint = WebhookEndpointFactory(channel=order.channel)
     invoice = Invoice.objects.create(
@@ -168,6 +171,7 @@ def world(superuser) -> World:
         ruleset_id=rule_set.pk,
         rule_id=rule.pk,
         run_id=run.pk,
+        wave_id=wave.pk,
     )
 
 
