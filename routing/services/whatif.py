@@ -515,35 +515,65 @@ def _route(
     return _row(ctx, pk, number, order, decision)
 
 
+@dataclass(frozen=True)
+class _Simulated:
+    """What the decision planned for one order, flattened for its row and the totals."""
+
+    sites: list[str]
+    providers: list[str]
+    cost: Decimal | None
+    currency: str
+    ship_by: dt.date | None
+    promised: dt.date | None
+    deadline: dt.date | None
+    strategy: str
+    rule_position: int | None
+
+
+_NOT_ROUTED = _Simulated([], [], None, "", None, None, None, "none", None)
+
+
+def _simulated(decision: Decision | None) -> _Simulated:
+    if decision is None:
+        return _NOT_ROUTED
+    picked = decision.explanation["chosen"]["sites"]
+    chosen = decision.chosen if picked else None
+    cost = chosen.cost if chosen is not None else None
+    return _Simulated(
+        sites=[s["site"] for s in picked],
+        providers=[s["provider"] for s in picked],
+        cost=cost,
+        currency=chosen.currency if chosen is not None and cost is not None else "",
+        ship_by=chosen.ship_by if chosen is not None else None,
+        promised=chosen.promised if chosen is not None else None,
+        deadline=decision.deadline,
+        strategy=decision.plan.strategy,
+        rule_position=decision.rule.position if decision.rule.id is not None else None,
+    )
+
+
 def _row(
     ctx: _Context, pk: int, number: str, order: _OrderView, decision: Decision | None
 ) -> WhatIfOrderRow:
-    chosen = decision.chosen if decision is not None else None
-    picked = decision.explanation["chosen"]["sites"] if decision is not None else []
-    sites = [s["site"] for s in picked]
-    cost = chosen.cost if chosen is not None and sites else None
-    currency = chosen.currency if cost is not None and chosen is not None else ""
-    promised = chosen.promised if chosen is not None and sites else None
-    deadline = decision.deadline if decision is not None else None
-    met = promised is not None and deadline is not None and promised <= deadline
-    ctx.simulated.add(sites=sites, cost=cost, currency=currency, met=met)
-    rule = decision.rule if decision is not None else None
-    ctx.rules[_rule_label(rule.position if rule and rule.id is not None else None)] += 1
+    sim = _simulated(decision)
+    met = sim.promised is not None and sim.deadline is not None and sim.promised <= sim.deadline
+    ctx.simulated.add(sites=sim.sites, cost=sim.cost, currency=sim.currency, met=met)
+    ctx.rules[_rule_label(sim.rule_position)] += 1
     return WhatIfOrderRow(
         run_id=ctx.run.pk,
         order_id=pk,
         order_number=number,
         placed_at=order.placed_at,
-        strategy=decision.plan.strategy if decision is not None else "none",
-        rule_position=rule.position if rule is not None and rule.id is not None else None,
-        sites=sites,
-        providers=[s["provider"] for s in picked],
-        shipments=len(sites),
-        cost=cost,
-        currency=currency,
-        ship_by=chosen.ship_by if chosen is not None and sites else None,
-        promised_delivery_date=promised,
-        deadline=deadline,
+        strategy=sim.strategy,
+        rule_position=sim.rule_position,
+        sites=sim.sites,
+        providers=sim.providers,
+        shipments=len(sim.sites),
+        cost=sim.cost,
+        currency=sim.currency,
+        ship_by=sim.ship_by,
+        promised_delivery_date=sim.promised,
+        deadline=sim.deadline,
         actual_sites=[],
         actual_shipments=0,
         actual_cost=None,
