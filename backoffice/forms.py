@@ -7,7 +7,7 @@ from django.contrib.auth.models import User
 
 from core.forms import column_integer_field
 from inventory.models import Bin, BinStock, InboundReceipt, StockCount, StockMovement, Warehouse
-from logistics.models import Provider
+from logistics.models import PickTask, PickWave, Provider
 from orders.iso import country_choices, postcode_normalise, postcode_problem
 from orders.models import Hold, Order
 from orders.services.desk import NOTE_MAX_LENGTH
@@ -325,3 +325,34 @@ class BinMoveForm(forms.Form):
 class BinFilterForm(forms.Form):
     warehouse = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
     zone = forms.CharField(max_length=16, required=False)
+
+
+class WaveBuildForm(forms.Form):
+    """Build pick waves at one own warehouse, with the size limits of one wave."""
+
+    warehouse: forms.ModelChoiceField[Warehouse] = forms.ModelChoiceField(
+        queryset=Warehouse.objects.filter(kind=Warehouse.Kind.OWN, is_active=True),
+        empty_label=None,
+        to_field_name="code",
+    )
+    max_shipments = forms.IntegerField(min_value=1, max_value=500, initial=25)
+    max_units = forms.IntegerField(min_value=1, max_value=10000, initial=250)
+
+
+class WaveFilterForm(forms.Form):
+    warehouse = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    status = forms.ChoiceField(
+        required=False, choices=[("", "Any status"), *PickWave.Status.choices]
+    )
+
+
+class PickScanForm(forms.Form):
+    """One scan on the handheld: a bin label or an item's barcode (a scanner types + Enter)."""
+
+    task = forms.IntegerField(min_value=1, max_value=2**63 - 1)
+    code = forms.CharField(max_length=64, strip=True)
+
+
+class PickShortForm(forms.Form):
+    task = forms.IntegerField(min_value=1, max_value=2**63 - 1)
+    found = column_integer_field(PickTask, "picked_quantity", min_value=0, label="Found")

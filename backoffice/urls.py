@@ -1,6 +1,6 @@
 from django.urls import path
 
-from backoffice.views import bins, desk, economics, home, ops, returns, routing, warehouse
+from backoffice.views import bins, desk, economics, home, ops, picking, returns, routing, warehouse
 
 app_name = "backoffice"
 
@@ -41,6 +41,21 @@ urlpatterns = [
     path("warehouse/stock/<int:level_id>/count/", warehouse.stock_count, name="stock_count"),
     path("warehouse/stock/<int:level_id>/bin-move/", bins.bin_move, name="bin_move"),
     path("warehouse/bins/", bins.bin_list, name="bin_list"),
+    path("warehouse/waves/", picking.wave_list, name="wave_list"),
+    path("warehouse/waves/build/", picking.wave_build, name="wave_build"),
+    path("warehouse/waves/<int:wave_id>/", picking.wave_detail, name="wave_detail"),
+    path("warehouse/waves/<int:wave_id>/cancel/", picking.wave_cancel_view, name="wave_cancel"),
+    path(
+        "warehouse/waves/<int:wave_id>/pick-list.pdf",
+        picking.wave_pick_list_pdf,
+        name="wave_pick_list_pdf",
+    ),
+    path("warehouse/pick/<int:wave_id>/", picking.wave_pick, name="wave_pick"),
+    path(
+        "warehouse/shipments/<int:shipment_id>/pick-list.pdf",
+        picking.shipment_pick_list_pdf,
+        name="shipment_pick_list_pdf",
+    ),
     path("warehouse/dispatch/", warehouse.dispatch_board, name="dispatch_board"),
     path(
         "warehouse/shipments/<int:shipment_id>/retry/",

@@ -66,6 +66,8 @@ _STOCK_ACTIONS = [
     "inventory.move_bin_stock",
 ]
 _DISPATCH_ACTIONS = ["logistics.retry_dispatch"]
+# Pick waves at own sites: build them, pick them (the handheld), print pick lists.
+_PICKING = ["logistics.view_pickwave", "logistics.pick_wave"]
 _RETURN_REQUEST = ["returns.view_returnrequest", "returns.request_return"]
 _RETURN_RECEIVE = ["returns.view_returnrequest", "returns.receive_return"]
 
@@ -75,7 +77,12 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     + _ORDER_ACTIONS
     + ["inventory.view_product"]
     + _RETURN_REQUEST,
-    WAREHOUSE: _READ_STOCK + _STOCK_ACTIONS + _DISPATCH_ACTIONS + _READ_ORDERS + _RETURN_RECEIVE,
+    WAREHOUSE: _READ_STOCK
+    + _STOCK_ACTIONS
+    + _DISPATCH_ACTIONS
+    + _PICKING
+    + _READ_ORDERS
+    + _RETURN_RECEIVE,
     OPERATIONS_MANAGER: sorted(
         set(
             _READ_ORDERS
@@ -84,6 +91,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
             + _READ_STOCK
             + _STOCK_ACTIONS
             + _DISPATCH_ACTIONS
+            + _PICKING
             + _RETURN_REQUEST
             + _RETURN_RECEIVE
             + [

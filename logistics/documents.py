@@ -1,4 +1,5 @@
-"""Shipping documents as PDF: commercial invoice (customs shipments) and packing slip (all).
+"""Shipping documents as PDF: commercial invoice (customs shipments), packing slip (all)
+and the pick list of a wave or a shipment (own sites).
 
 Rendered on request from the database (nothing stored), with fpdf2's core fonts, so
 text is Latin-1: anything else is replaced rather than failing the download.
@@ -14,7 +15,7 @@ from fpdf import FPDF
 
 from core.errors import NotFound
 from logistics import error_codes
-from logistics.models import CustomsDeclaration, Shipment
+from logistics.models import CustomsDeclaration, PickTask, Shipment
 
 
 def _t(value: object) -> str:
@@ -224,3 +225,42 @@ def shipment_document_pdf(*, shipment: Shipment, kind: str) -> tuple[bytes, str]
             f"{declaration.invoice_number}.pdf",
         )
     raise NotFound(f"No document {kind!r}.", code=error_codes.DOCUMENT_NOT_FOUND)
+
+
+def pick_list_pdf(*, title: str, tasks: list[PickTask]) -> bytes:
+    """A printable pick list: the tasks in pick-path order (bin, SKU, product, quantity,
+    shipment), with a box to tick. `tasks` come with bin, product, wave and shipment."""
+    pdf = _Document(title)
+    pdf.heading(title.upper())
+    pdf.set_font("Helvetica", size=9)
+    units = sum(t.quantity for t in tasks)
+    shipments = len({t.shipment_id for t in tasks})
+    pdf.cell(
+        0,
+        5,
+        _t(
+            f"{len(tasks)} picks, {units} units, {shipments} shipment(s). Printed {timezone.now():%Y-%m-%d %H:%M}"
+        ),
+        new_x="LMARGIN",
+        new_y="NEXT",
+    )
+    pdf.ln(2)
+    rows = [
+        [
+            str(i),
+            t.bin.code,
+            t.bin.zone,
+            t.product.sku,
+            t.product.name,
+            str(t.quantity),
+            f"SHP-{t.shipment_id} {t.shipment.order.number}",
+            "[ ]" if t.status == PickTask.Status.OPEN else t.get_status_display(),
+        ]
+        for i, t in enumerate(tasks, start=1)
+    ]
+    pdf.simple_table(
+        ["#", "Bin", "Zone", "SKU", "Product", "Qty", "Shipment", "Done"],
+        [8, 22, 12, 30, 52, 10, 40, 16],
+        rows,
+    )
+    return bytes(pdf.output())

@@ -201,3 +201,46 @@ class OrderTimeline(Protocol):
 
 
 order_timeline: Port[OrderTimeline] = Port("logistics.order_timeline")
+
+
+# --- Short picks (filled by orders: orders.services.short_pick) -------------------------
+
+
+class ShortPickOutcome(enum.StrEnum):
+    """What happens to the rest of a shipment after a short pick (the routing split policy)."""
+
+    CONTINUE = "continue"  # the shipment goes on with what was found
+    WAIT = "wait"  # ship complete: the shipment waits (the exception queue shows it)
+
+
+class PickShortfall(Protocol):
+    """The order workflow's side of a short pick (logistics.services.picking.pick_short).
+
+    Called in the picking transaction: `order_lock` first (before any picking row is
+    locked: the order row is the first lock everywhere), then `short_pick_reallocate`.
+    """
+
+    def order_lock(self, *, order_id: int) -> None:
+        """Lock the order row FOR UPDATE until the caller's transaction ends."""
+        ...
+
+    def short_pick_reallocate(
+        self,
+        *,
+        shipment: Shipment,
+        shipment_line: ShipmentLine,
+        bin_id: int,
+        missing: int,
+        user: ActingUser | None,
+    ) -> ShortPickOutcome:
+        """`missing` units of the line are not in bin `bin_id` of the shipment's site.
+
+        Releases their reservation there, records them lost from the bin (the stock
+        engine), and lets allocation find them elsewhere (a new allocation and shipment
+        at another site, or the order backordered). Says whether the rest of the
+        shipment continues (its line shrinks by `missing`) or waits.
+        """
+        ...
+
+
+pick_shortfall: Port[PickShortfall] = Port("logistics.pick_shortfall")

@@ -1,5 +1,6 @@
 import uuid
 
+from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -159,7 +160,12 @@ class Shipment(TimeStampedModel):
         RETURN = "return", "Return"
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Waiting for dispatch"
+        PENDING = "pending", "Waiting for dispatch or picking"
+        # Own sites (Warehouse.kind "own") pick and pack themselves: pending -> picking
+        # (in a pick wave) -> picked -> packed (the pack station) -> dispatched.
+        PICKING = "picking", "Being picked"
+        PICKED = "picked", "Picked, waiting for packing"
+        PACKED = "packed", "Packed, waiting for the carrier"
         DISPATCHED = "dispatched", "Accepted by provider"
         DISPATCH_FAILED = "dispatch_failed", "Dispatch failed"
         IN_TRANSIT = "in_transit", "In transit"
@@ -217,6 +223,15 @@ class Shipment(TimeStampedModel):
     # site's day it leaves by and the day the customer is told it arrives.
     ship_by = models.DateField(null=True, blank=True)
     promised_delivery_date = models.DateField(null=True, blank=True)
+    # The pick wave of an own site's shipment (logistics.services.picking); a single
+    # column, so a shipment is in at most one wave; cleared when its wave is cancelled.
+    pick_wave = models.ForeignKey(
+        "logistics.PickWave",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="shipments",
+    )
 
     class Meta:
         permissions = [
@@ -338,8 +353,15 @@ class ShipmentStatusGroups:
     docs/architecture.md ("Where each rule lives") lists them.
     """
 
-    # Not yet accepted by the provider: the dispatch gate can still park or resend them.
-    AWAITING_PROVIDER = frozenset({Shipment.Status.PENDING, Shipment.Status.DISPATCH_FAILED})
+    # Being picked and packed at an own site: no provider has it yet.
+    AT_OWN_SITE = frozenset(
+        {Shipment.Status.PICKING, Shipment.Status.PICKED, Shipment.Status.PACKED}
+    )
+    # Not yet accepted by the provider: the dispatch gate can still park or resend them
+    # (an own site's are still in its hands: a cancel closes them, no provider to ask).
+    AWAITING_PROVIDER = (
+        frozenset({Shipment.Status.PENDING, Shipment.Status.DISPATCH_FAILED}) | AT_OWN_SITE
+    )
     # Not with the provider (never handed over, or cancelled): an address change still
     # reaches them and a hold can still stop them.
     NOT_WITH_PROVIDER = AWAITING_PROVIDER | {Shipment.Status.CANCELLED}
@@ -355,7 +377,10 @@ class ShipmentStatusGroups:
     # Handed to dispatch but not yet with the carrier: queued or being sent to the
     # provider (pending), or accepted by it and waiting for the carrier's first scan
     # (dispatched, `shipped_at` still empty). Issue 16 item 15: not "in transit".
-    DISPATCH_IN_PROGRESS = frozenset({Shipment.Status.PENDING, Shipment.Status.DISPATCHED})
+    # An own site's picking, picked and packed shipments are in progress too.
+    DISPATCH_IN_PROGRESS = (
+        frozenset({Shipment.Status.PENDING, Shipment.Status.DISPATCHED}) | AT_OWN_SITE
+    )
     # The carrier has the parcel (it scanned it at least once), including a failed
     # delivery attempt, which the carrier retries.
     WITH_CARRIER = (IN_TRANSIT - {Shipment.Status.DISPATCHED}) | {Shipment.Status.FAILED_ATTEMPT}
@@ -870,3 +895,125 @@ class LabelPurchase(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"label {self.shipment_id} {self.state}"
+
+
+class PickWave(models.Model):
+    """A batch of an own site's shipments picked together in one walk (docs/warehouse.md).
+
+    Built by logistics.services.picking.waves_build from open shipments sharing a
+    cut-off, a service level and the zone of their first pick bin, within size limits.
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        PICKING = "picking", "Picking"
+        DONE = "done", "Done"
+        CANCELLED = "cancelled", "Cancelled"
+
+    warehouse = models.ForeignKey(
+        "inventory.Warehouse", on_delete=models.PROTECT, related_name="pick_waves"
+    )
+    number = models.PositiveIntegerField(help_text="Per warehouse, counting up.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    cutoff = models.DateTimeField(
+        null=True, blank=True, help_text="The site's cut-off on its shipments' ship-by day."
+    )
+    service_level = models.ForeignKey(
+        ServiceLevel, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    zone = models.CharField(max_length=16, blank=True, default="")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["warehouse", "-number"]
+        permissions = [("pick_wave", "Can build pick waves and pick them")]
+        constraints = [
+            models.UniqueConstraint(fields=["warehouse", "number"], name="pickwave_number_unique"),
+            models.CheckConstraint(
+                condition=Q(status__in=["open", "picking", "done", "cancelled"]),
+                name="pickwave_status_valid",
+            ),
+        ]
+        indexes = [models.Index(fields=["warehouse", "status"], name="pickwave_wh_status")]
+
+    def __str__(self) -> str:
+        return f"W-{self.number}"
+
+    @property
+    def code(self) -> str:
+        return f"W-{self.number}"
+
+
+class PickTask(models.Model):
+    """Pick `quantity` of one product from one bin for one shipment line; the pick path
+    is a wave's tasks by `sequence` (the bins' pick sequence)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "To pick"
+        PICKED = "picked", "Picked"
+        SHORT = "short", "Short"
+        CANCELLED = "cancelled", "Cancelled"
+
+    wave = models.ForeignKey(PickWave, on_delete=models.CASCADE, related_name="tasks")
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="pick_tasks")
+    # Null once a short pick took the whole line off the shipment (the task stays as record).
+    shipment_line = models.ForeignKey(
+        ShipmentLine, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    product = models.ForeignKey("inventory.Product", on_delete=models.PROTECT, related_name="+")
+    bin = models.ForeignKey("inventory.Bin", on_delete=models.PROTECT, related_name="+")
+    quantity = models.PositiveIntegerField()
+    picked_quantity = models.PositiveIntegerField(default=0)
+    sequence = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    # The picker scanned this task's bin (the item scans that follow count against it).
+    bin_scanned = models.BooleanField(default=False)
+    # A short pick of a ship-complete order: the shipment waits instead of going on.
+    holds_shipment = models.BooleanField(default=False)
+    picked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    picked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["wave", "sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["wave", "sequence"], name="picktask_sequence_unique"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="picktask_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(picked_quantity__lte=F("quantity")), name="picktask_picked_le_quantity"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["open", "picked", "short", "cancelled"]),
+                name="picktask_status_valid",
+            ),
+            # Picked means all of it; short means less.
+            models.CheckConstraint(
+                condition=~Q(status="picked") | Q(picked_quantity=F("quantity")),
+                name="picktask_picked_complete",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="short") | Q(picked_quantity__lt=F("quantity")),
+                name="picktask_short_is_less",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["shipment"], name="picktask_shipment"),
+            # Open tasks per bin and product: what a new wave may not promise again.
+            models.Index(
+                fields=["bin", "product"], condition=Q(status="open"), name="picktask_open_bin"
+            ),
+            # The exception queue's short picks.
+            models.Index(fields=["picked_at"], condition=Q(status="short"), name="picktask_short"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} of {self.product_id} @ {self.bin_id} ({self.status})"
+
+    @property
+    def remaining(self) -> int:
+        return self.quantity - self.picked_quantity

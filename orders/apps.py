@@ -11,6 +11,7 @@ class OrdersConfig(AppConfig):
         from orders.services.allocation import restock_hook, shortfall_hook
         from orders.services.dispatch_gate import order_dispatch_gate
         from orders.services.progress import shipment_progress
+        from orders.services.short_pick import pick_shortfall_hook
         from orders.services.stock_events import stock_low
 
         # Tracking ingestion (logistics) hands shipment progress to orders through this
@@ -20,6 +21,8 @@ class OrdersConfig(AppConfig):
         # order's timeline entries, through these (logistics.hooks.OrderGate, OrderTimeline).
         hooks.order_gate.register(order_dispatch_gate)
         hooks.order_timeline.register(shipment_events)
+        # A short pick at an own site re-allocates the missing units (logistics.hooks).
+        hooks.pick_shortfall.register(pick_shortfall_hook)
 
         # The stock engine's two questions for the order workflow (inventory/hooks.py).
         inventory_hooks.restock.register(restock_hook)

@@ -42,6 +42,7 @@ from logistics.models import (
     ShipmentStatusGroups,
     WebhookEndpoint,
 )
+from logistics.picking_selectors import short_picks_open
 from logistics.promise import at_risk_from
 from logistics.promise_tables import DEFAULT_CALENDAR, promise_tables
 from logistics.selectors import label_purchases_unsettled
@@ -91,6 +92,7 @@ EXCEPTION_KINDS = {
     "webhook_endpoint_disabled": "Disabled partner webhook endpoints",
     "promise_at_risk": "Delivery promise at risk",
     "label_unknown": "Label purchases with an unknown outcome",
+    "short_pick": "Short picks (own sites)",
 }
 # Sorted: the queue reads one index range per status, in a stable order.
 TRACKING_EXCEPTION_STATUSES = sorted(ShipmentStatusGroups.TRACKING_EXCEPTION)
@@ -436,6 +438,35 @@ def _label_unknown_rows(kind: str, f: _QueueFilter) -> _KindRows:
     return capped_count(qs), items
 
 
+def _short_pick_rows(kind: str, f: _QueueFilter) -> _KindRows:
+    # A picker found fewer units in a bin than it should hold: the missing units were
+    # re-allocated automatically, but the bin wants counting and a ship-complete order's
+    # shipment waits. Listed until the shipment is packed.
+    qs = short_picks_open()
+    if f.channel_code:
+        qs = qs.filter(shipment__order__channel__code=f.channel_code)
+    items = [
+        ExceptionItem(
+            kind=kind,
+            order=task.shipment.order,
+            since=task.picked_at or task.wave.created_at,
+            subject=(
+                f"{task.product.sku} short at {task.bin.code} ({task.wave.warehouse.code} "
+                f"{task.wave.code})"
+            ),
+            detail=(
+                f"found {task.picked_quantity} of {task.quantity}; SHP-{task.shipment_id} "
+                + ("waits (ship complete)" if task.holds_shipment else "goes on")
+            ),
+            owner=task.picked_by.get_username() if task.picked_by else "",
+        )
+        for task in qs.select_related(
+            "shipment__order", "product", "bin", "wave__warehouse", "picked_by"
+        ).order_by("picked_at", "pk")[: f.limit]
+    ]
+    return capped_count(qs), items
+
+
 # One query builder per kind of EXCEPTION_KINDS: its total count and its oldest items.
 _KIND_ROWS: dict[str, Callable[[str, _QueueFilter], _KindRows]] = {
     "hold": _hold_rows,
@@ -450,6 +481,7 @@ _KIND_ROWS: dict[str, Callable[[str, _QueueFilter], _KindRows]] = {
     "webhook_endpoint_disabled": _webhook_endpoint_disabled_rows,
     "promise_at_risk": _promise_at_risk_rows,
     "label_unknown": _label_unknown_rows,
+    "short_pick": _short_pick_rows,
 }
 
 

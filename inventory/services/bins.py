@@ -23,7 +23,16 @@ from django.db.models import Sum
 from core.errors import Conflict, ValidationFailed
 from inventory import error_codes
 from inventory.errors import InsufficientStock
-from inventory.models import Bin, BinMovement, BinStock, Product, StockLevel, Warehouse
+from inventory.models import (
+    AdjustmentReason,
+    Bin,
+    BinMovement,
+    BinStock,
+    Product,
+    StockLevel,
+    StockMovement,
+    Warehouse,
+)
 from inventory.services.bin_stock import (
     BinDelta,
     bin_deltas_write,
@@ -31,7 +40,12 @@ from inventory.services.bin_stock import (
     bin_stock_lock,
 )
 from inventory.services.imports import rows_from_csv
-from inventory.services.stock import require_positive, stock_levels_lock
+from inventory.services.stock import (
+    StockChange,
+    require_positive,
+    stock_apply,
+    stock_levels_lock,
+)
 
 if TYPE_CHECKING:
     from core.users import ActingUser
@@ -311,6 +325,49 @@ def bins_putaway_unbinned(
     )
     bin_movements_write(deltas=deltas, user=user)
     return sum(d.delta for d in deltas)
+
+
+@transaction.atomic
+def bin_pick_missing(
+    *,
+    bin: Bin,
+    product: Product,
+    quantity: int,
+    reference: str = "",
+    user: ActingUser | None = None,
+) -> int:
+    """A picker found `quantity` units of `product` missing from `bin` (a short pick).
+
+    They leave the bin (a `removal` row) and on_hand (an adjustment, reason `lost`) in
+    one transaction under the level lock, so nothing can be promised from them again.
+    The caller has released their reservation first (reserved <= on_hand holds).
+    Returns how many units left the bin (fewer than `quantity` when it held fewer).
+    Raises InsufficientStock when on_hand would fall below what is still reserved.
+    """
+    require_positive(quantity)
+    level = _level_locked(product=product, warehouse_id=bin.warehouse_id)
+    rows = _rows_ensure_and_lock(product=product, warehouse_id=bin.warehouse_id, bin_ids=[bin.pk])
+    taken = min(quantity, rows[bin.pk].quantity)
+    if taken:
+        bin_deltas_write(
+            deltas=[BinDelta(bin.pk, product.pk, -taken, M.REMOVAL, reference)], user=user
+        )
+    stock_apply(
+        changes=[
+            StockChange(
+                product_id=product.pk,
+                warehouse_id=bin.warehouse_id,
+                on_hand_delta=-quantity,
+                type=StockMovement.Type.ADJUSTMENT,
+                reason=AdjustmentReason.LOST,
+                reference=reference,
+                note=f"short pick at bin {bin.code}",
+            )
+        ],
+        user=user,
+        locked={(product.pk, bin.warehouse_id): level},
+    )
+    return taken
 
 
 # --- Bin maintenance --------------------------------------------------------------------

@@ -83,6 +83,7 @@ def allocations_release_quantity(
     quantity: int,
     references: Mapping[int, str],
     user: ActingUser | None = None,
+    reason: str = "count_shortfall",
 ) -> list[Released]:
     """Give back up to `quantity` units at one level, taking from `allocation_ids` in order.
 
@@ -115,7 +116,7 @@ def allocations_release_quantity(
                 warehouse_id=warehouse_id,
                 reserved_delta=-take,
                 type=StockMovement.Type.RELEASE,
-                reason="count_shortfall",
+                reason=reason,
                 reference=references[order_id],
                 order_id=order_id,
             )

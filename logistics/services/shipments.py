@@ -65,6 +65,17 @@ def shipment_provider_for(
     return provider, None
 
 
+def dispatches_through_outbox(warehouse: Warehouse) -> bool:
+    """THE rule of which shipments the dispatch outbox sends to a provider's API.
+
+    An LSP site's shipments are handed to its operator right after planning. An own
+    site picks and packs them itself (logistics.services.picking, then the pack
+    station buys the carrier label): they never get an outbox row and wait `pending`
+    for a pick wave.
+    """
+    return warehouse.kind != Warehouse.Kind.OWN
+
+
 def shipment_create(
     *,
     order_id: int,
@@ -79,12 +90,14 @@ def shipment_create(
 
     `promise` (logistics.promise) is the ship-by and delivery date it carries.
 
-    With `queue_dispatch` its outbox row is written in the same statement and the
+    With `queue_dispatch` (and a site that dispatches through the outbox, see
+    `dispatches_through_outbox`) its outbox row is written in the same statement and the
     dispatch task is enqueued on commit; without (a customs declaration must be
     checked first) the shipment waits until `shipment_dispatch_queue`. The returned
     shipment carries its lines, parcels and (no) tracking events, so whoever shows it
     in this request reads nothing more.
     """
+    queue_dispatch = queue_dispatch and dispatches_through_outbox(warehouse)
     shipment = Shipment(
         order_id=order_id,
         warehouse=warehouse,
@@ -168,7 +181,7 @@ def shipments_create_many(*, planned: Sequence[PlannedShipment]) -> list[Shipmen
         )
         lines += ship_lines
         parcels.append(parcel)
-        if p.queue_dispatch:
+        if p.queue_dispatch and dispatches_through_outbox(p.warehouse):
             outboxes.append(DispatchOutbox(shipment=shipment, next_attempt_at=now))
         related_objects_set(shipment, "lines", ship_lines)
         related_objects_set(shipment, "parcels", [parcel])
@@ -176,7 +189,7 @@ def shipments_create_many(*, planned: Sequence[PlannedShipment]) -> list[Shipmen
     _insert_chunked(lines)
     _insert_chunked(parcels)
     _insert_chunked(outboxes)
-    queued = [s.pk for s, p in zip(shipments, planned, strict=True) if p.queue_dispatch]
+    queued = [o.shipment.pk for o in outboxes]
     if queued:
         transaction.on_commit(partial(_dispatch_enqueue_many, shipment_ids=queued))
     return shipments
@@ -205,7 +218,12 @@ def _insert_chunked(objs: Sequence[Shipment | ShipmentLine | Parcel | DispatchOu
 
 
 def shipment_dispatch_queue(*, shipment: Shipment) -> None:
-    """Give a shipment that waited (customs) its outbox row and enqueue its dispatch on commit."""
+    """Give a shipment that waited (customs) its outbox row and enqueue its dispatch on commit.
+
+    An own site's shipment gets none: it waits for picking (`dispatches_through_outbox`).
+    """
+    if not dispatches_through_outbox(shipment.warehouse):
+        return
     DispatchOutbox.objects.create(shipment=shipment, next_attempt_at=timezone.now())
     _dispatch_enqueue_on_commit(shipment_id=shipment.pk)
 
@@ -246,3 +264,16 @@ def shipments_customs_held_release(*, order_id: int) -> tuple[list[Shipment], li
         shipment_dispatch_queue(shipment=shipment)
         released.append(shipment)
     return released, notes
+
+
+def shipment_line_shrink(*, shipment_line: ShipmentLine, quantity: int) -> int:
+    """Take `quantity` units off a shipment line (a short pick the shipment goes on
+    without); a line left with none is deleted. The caller holds the shipment's lock.
+    Returns the line's new quantity."""
+    left = max(shipment_line.quantity - quantity, 0)
+    if left:
+        ShipmentLine.objects.filter(pk=shipment_line.pk).update(quantity=left)
+    else:
+        ShipmentLine.objects.filter(pk=shipment_line.pk).delete()
+    shipment_line.quantity = left
+    return left
