@@ -25,7 +25,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from django.db import transaction
 from django.db.models import F, Q, Sum
@@ -36,7 +36,7 @@ from core.users import recorded_user
 from inventory.bin_selectors import bins_for_pick
 from inventory.models import Bin, Product, ProductBarcode, Warehouse
 from inventory.services.bins import bin_pick
-from logistics import error_codes
+from logistics import error_codes, sql
 from logistics.hooks import ShortPickOutcome, order_timeline, pick_shortfall
 from logistics.models import PickTask, PickWave, Shipment, ShipmentLine
 from logistics.promise import ship_by_date
@@ -57,6 +57,16 @@ _NOT_PICKABLE_ORDER_STATUSES = ("on_hold", "cancelled")
 # --- Building waves ------------------------------------------------------------------
 
 
+class _Task(NamedTuple):
+    """A pick task before it is written (waves_build writes thousands: no model instances)."""
+
+    shipment_id: int
+    line_id: int
+    product_id: int
+    bin: Bin
+    quantity: int
+
+
 @dataclass
 class _Candidate:
     shipment_id: int
@@ -65,7 +75,7 @@ class _Candidate:
     cutoff: dt.datetime | None = None
     zone: str = ""
     units: int = 0
-    tasks: list[PickTask] = field(default_factory=list)
+    tasks: list[_Task] = field(default_factory=list)
 
 
 def _own_site(warehouse: Warehouse) -> None:
@@ -114,7 +124,7 @@ def _tasks_for(
     """Fill `candidate.tasks` from the bins along the path; False (nothing taken from
     `free`) when some line cannot be covered from the bins."""
     taken: dict[tuple[int, int], int] = defaultdict(int)
-    tasks: list[PickTask] = []
+    tasks: list[_Task] = []
     for line_id, product_id, quantity in lines:
         need = quantity
         for bin, held in where.get(product_id, []):
@@ -127,14 +137,7 @@ def _tasks_for(
                 continue
             taken[key] += take
             need -= take
-            task = PickTask(
-                shipment_id=candidate.shipment_id,
-                shipment_line_id=line_id,
-                product_id=product_id,
-                bin=bin,
-                quantity=take,
-            )
-            tasks.append(task)
+            tasks.append(_Task(candidate.shipment_id, line_id, product_id, bin, take))
         if need:
             return False
     for key, n in taken.items():
@@ -151,7 +154,7 @@ def _held(where: dict[int, list[tuple[Bin, int]]], key: tuple[int, int]) -> int:
     return next(q for b, q in where[product_id] if b.pk == bin_id)
 
 
-def _group_key(candidate: _Candidate, by: Sequence[str]) -> tuple:
+def _group_key(candidate: _Candidate, by: Sequence[str]) -> tuple[object, ...]:
     values = {
         "cutoff": candidate.cutoff,
         "service_level": candidate.service_level_id,
@@ -232,7 +235,7 @@ def waves_build(
     }
     calendar = promise_tables().calendar(warehouse.pk)
     default_day = ship_by_date(calendar, now)
-    groups: dict[tuple, list[_Candidate]] = defaultdict(list)
+    groups: dict[tuple[object, ...], list[_Candidate]] = defaultdict(list)
     skipped = 0
     for c in candidates:
         lines = by_shipment.get(c.shipment_id)
@@ -285,21 +288,24 @@ def _waves_write(
             for i, chunk in enumerate(chunks, start=1)
         ]
     )
-    tasks: list[PickTask] = []
-    now = timezone.now()
+    rows: list[tuple[object, ...]] = []
+    shipment_ids: list[int] = []
+    wave_ids: list[int] = []
     for wave, chunk in zip(waves, chunks, strict=True):
         path = sorted(
             (t for c in chunk for t in c.tasks),
-            key=lambda t: (t.bin.pick_sequence, t.bin.code, t.shipment_id, t.shipment_line_id),
+            key=lambda t: (t.bin.pick_sequence, t.bin.code, t.shipment_id, t.line_id),
         )
-        for sequence, task in enumerate(path, start=1):
-            task.wave = wave
-            task.sequence = sequence
-        tasks += path
-        Shipment.objects.filter(pk__in=[c.shipment_id for c in chunk]).update(
-            pick_wave=wave, status=Shipment.Status.PICKING, updated_at=now
-        )
-    PickTask.objects.bulk_create(tasks, batch_size=2000)
+        rows += [
+            (wave.pk, t.shipment_id, t.line_id, t.product_id, t.bin.pk, t.quantity, sequence)
+            for sequence, t in enumerate(path, start=1)
+        ]
+        shipment_ids += [c.shipment_id for c in chunk]
+        wave_ids += [wave.pk] * len(chunk)
+    sql.pick_tasks_write(rows=rows)
+    sql.shipments_into_waves(
+        shipment_ids=shipment_ids, wave_ids=wave_ids, status=Shipment.Status.PICKING
+    )
     return waves
 
 
@@ -512,7 +518,8 @@ def pick_short(
         .select_related("warehouse", "order")
         .get(pk=locked.shipment_id)
     )
-    line = ShipmentLine.objects.select_related("order_line").get(pk=locked.shipment_line_id)
+    # An open task's line exists (a line only goes when a short pick empties it).
+    line = ShipmentLine.objects.select_related("order_line").get(pk=locked.shipment_line_id or 0)
     outcome = pick_shortfall.impl.short_pick_reallocate(
         shipment=shipment, shipment_line=line, bin_id=locked.bin_id, missing=missing, user=user
     )

@@ -24,9 +24,8 @@ from orders.services.holds import order_hold_place, order_hold_release
 from orders.services.shipment_planning import shipments_plan_for_order
 from returns.models import ReturnRequest
 from returns.services import RequestedLine, return_request_create
-from tests.inventory.factories import WarehouseFactory
 from tests.logistics.factories import ServiceLevelFactory, ShipmentFactory, TrackingEventFactory
-from tests.logistics.helpers import FakeAdapter, allocated_order, sandbox_provider
+from tests.logistics.helpers import FakeAdapter, allocated_order, outbox_site, sandbox_provider
 from tests.orders.factories import ChannelFactory, OrderFactory, OrderLineFactory
 from tests.returns.helpers import track
 
@@ -277,9 +276,7 @@ def _partially_shipped_order() -> tuple[Order, Shipment, Shipment]:
     """Line 1 shipped (in transit), line 2 planned at another warehouse, not yet sent."""
     sandbox_provider()
     with transaction.atomic():
-        order = allocated_order(
-            warehouses=[WarehouseFactory(), WarehouseFactory()], quantities=(1, 2)
-        )
+        order = allocated_order(warehouses=[outbox_site(), outbox_site()], quantities=(1, 2))
         shipments_plan_for_order(order=order, actor="test")
     first, rest = Shipment.objects.filter(order=order).order_by("pk")
     shipment_dispatch(shipment_id=first.pk, adapter=FakeAdapter(outcomes=["ok"]))

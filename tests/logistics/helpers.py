@@ -7,10 +7,11 @@ import json
 import threading
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from inventory.models import Allocation
+from inventory.models import Allocation, Warehouse
 from logistics import webhook_signing
 from logistics.adapters.base import CreatedShipment, ProviderRejected, ProviderUnavailable
 from logistics.models import Provider
@@ -18,6 +19,15 @@ from orders.models import Order
 from tests.inventory.factories import ProductFactory, StockLevelFactory, WarehouseFactory
 from tests.logistics.factories import ProviderFactory
 from tests.orders.factories import ChannelFactory, OrderFactory, OrderLineFactory
+
+
+def outbox_site(**fields) -> Warehouse:
+    """A site whose shipments go to their provider through the dispatch outbox: operated
+    by the default provider (LOGISTICS_DEFAULT_PROVIDER). An own site's shipments wait
+    for picking instead (logistics.services.shipments.dispatches_through_outbox)."""
+    code = settings.LOGISTICS_DEFAULT_PROVIDER
+    provider = Provider.objects.filter(code=code).first() or ProviderFactory(code=code)
+    return WarehouseFactory(kind=Warehouse.Kind.LSP, provider=provider, **fields)
 
 
 def allocated_order(*, warehouses=None, quantities=(2,), channel=None) -> Order:
@@ -28,7 +38,7 @@ def allocated_order(*, warehouses=None, quantities=(2,), channel=None) -> Order:
     """
     channel = channel or ChannelFactory()
     order = OrderFactory(channel=channel, status=Order.Status.ALLOCATED)
-    default_wh = WarehouseFactory()
+    default_wh = None if warehouses else outbox_site()
     for index, quantity in enumerate(quantities):
         warehouse = warehouses[index] if warehouses else default_wh
         product = ProductFactory()
@@ -47,7 +57,7 @@ def planned_orders(count: int, *, channel=None, warehouse=None) -> list[int]:
     from orders.services.shipment_planning import shipments_plan_for_order
 
     channel = channel or ChannelFactory()
-    warehouse = warehouse or WarehouseFactory()
+    warehouse = warehouse or outbox_site()
     ids = []
     for _ in range(count):
         with transaction.atomic():

@@ -118,8 +118,12 @@ def test_reroute_refuses_a_cancelled_order():
 
 @pytest.fixture
 def planned():
+    # Re-routing is for own sites' shipments (an LSP site's operator is fixed). Those now
+    # wait for picking; one queued for dispatch before that change still has its outbox row.
     sandbox_provider()
-    (shipment,) = shipments_plan_for_order(order=allocated_order())
+    own = WarehouseFactory(kind="own")
+    (shipment,) = shipments_plan_for_order(order=allocated_order(warehouses=[own]))
+    DispatchOutbox.objects.create(shipment=shipment, next_attempt_at=timezone.now())
     return shipment
 
 

@@ -12,9 +12,8 @@ from logistics.services import tracking
 from logistics.services.dispatch import shipment_dispatch
 from orders.models import Order, OrderEvent
 from orders.services.shipment_planning import shipments_plan_for_order
-from tests.inventory.factories import WarehouseFactory
 from tests.logistics.factories import channel_with_webhooks
-from tests.logistics.helpers import FakeAdapter, allocated_order, sandbox_provider
+from tests.logistics.helpers import FakeAdapter, allocated_order, outbox_site, sandbox_provider
 
 pytestmark = pytest.mark.django_db
 T = TrackingStatus
@@ -118,7 +117,7 @@ def test_pre_transit_does_not_ship(order):
 
 def test_two_warehouses_roll_up_partially():
     sandbox_provider()
-    order = allocated_order(warehouses=[WarehouseFactory(), WarehouseFactory()], quantities=[1, 1])
+    order = allocated_order(warehouses=[outbox_site(), outbox_site()], quantities=[1, 1])
     first, second = _dispatched(order)
     _apply(first, update(T.IN_TRANSIT, 1))
     order.refresh_from_db()

@@ -16,8 +16,9 @@ from orders.models import Hold, Order, OrderEvent, OrderLine
 from orders.services import batch_intake
 from orders.services.batch_intake import orders_create_batch
 from orders.services.intake import order_create
-from tests.inventory.helpers import channel_with_warehouses, product, stock, warehouses
+from tests.inventory.helpers import channel_with_warehouses, product, stock
 from tests.logistics.factories import ServiceLevelFactory
+from tests.logistics.helpers import outbox_site
 
 pytestmark = pytest.mark.django_db
 
@@ -48,7 +49,7 @@ def _item(reference: str, lines: list[tuple[str, int]], **fields) -> dict:
 
 @pytest.fixture
 def world():
-    east, west = warehouses("east", "west")
+    east, west = outbox_site(code="east"), outbox_site(code="west")
     for sku in ("RED", "BLUE", "GREEN"):
         product(sku)
     retired = product("OLD")

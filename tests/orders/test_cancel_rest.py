@@ -17,9 +17,8 @@ from orders.models import Order, OrderEvent, OrderLine
 from orders.services.cancellation import order_cancel_rest
 from orders.services.progress import order_returns_apply
 from orders.services.shipment_planning import shipments_plan_for_order
-from tests.inventory.factories import WarehouseFactory
 from tests.logistics.factories import channel_with_webhooks
-from tests.logistics.helpers import FakeAdapter, allocated_order, sandbox_provider
+from tests.logistics.helpers import FakeAdapter, allocated_order, outbox_site, sandbox_provider
 from tests.returns.helpers import track
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +30,7 @@ def partially_shipped_order(*, webhooks: bool = False) -> tuple[Order, Shipment,
     channel = channel_with_webhooks(url="https://partner.test/hooks") if webhooks else None
     with transaction.atomic():
         order = allocated_order(
-            warehouses=[WarehouseFactory(), WarehouseFactory()], quantities=(1, 2), channel=channel
+            warehouses=[outbox_site(), outbox_site()], quantities=(1, 2), channel=channel
         )
         shipments_plan_for_order(order=order, actor="test")
     first, rest = Shipment.objects.filter(order=order).order_by("pk")

@@ -176,6 +176,9 @@ def test_hold_allowed_while_the_only_shipment_is_parked_after_failure(agent):
     assert order.status == Order.Status.ON_HOLD
 
 
+NOT_WITH_PROVIDER = {"pending", "dispatch_failed", "cancelled", "picking", "picked", "packed"}
+
+
 @pytest.mark.parametrize("status", [s.value for s in Shipment.Status])
 def test_address_page_and_address_service_agree_for_every_shipment_status(agent, status):
     # The desk page offers the change from order_address_changeable; the service
@@ -183,7 +186,8 @@ def test_address_page_and_address_service_agree_for_every_shipment_status(agent,
     order = OrderFactory(status=Order.Status.IN_FULFILMENT)
     shipment = ShipmentFactory(order=order, status=status)
     offered = order_address_changeable(order=order, shipments=[shipment])
-    assert offered == (status in {"pending", "dispatch_failed", "cancelled"})
+    # An own site's picking, picked and packed shipments have no carrier label yet.
+    assert offered == (status in NOT_WITH_PROVIDER)
 
     if offered:
         order_shipping_address_change(order=order, address=ADDRESS, user=agent)
@@ -196,7 +200,9 @@ def test_address_page_and_address_service_agree_for_every_shipment_status(agent,
 
 def test_shipment_status_groups_name_every_status_they_mean():
     groups = ShipmentStatusGroups
-    assert {"pending", "dispatch_failed", "cancelled"} == groups.NOT_WITH_PROVIDER
+    assert groups.NOT_WITH_PROVIDER == NOT_WITH_PROVIDER
+    assert {"picking", "picked", "packed"} == groups.AT_OWN_SITE
+    assert groups.AT_OWN_SITE < groups.DISPATCH_IN_PROGRESS
     assert groups.AWAITING_PROVIDER < groups.NOT_WITH_PROVIDER
     assert not groups.IN_TRANSIT & groups.FINAL
     assert not groups.TRACKING_EXCEPTION & groups.NOT_WITH_PROVIDER

@@ -20,9 +20,9 @@ from orders.models import Hold, Order, OrderEvent
 from orders.services.edits import order_edit
 from orders.services.holds import order_hold_place
 from orders.services.intake import order_create
-from tests.inventory.helpers import channel_with_warehouses, product, stock, warehouses
+from tests.inventory.helpers import channel_with_warehouses, product, stock
 from tests.logistics.factories import WebhookEndpointFactory
-from tests.logistics.helpers import FakeAdapter, in_thread, sandbox_provider
+from tests.logistics.helpers import FakeAdapter, in_thread, outbox_site, sandbox_provider
 
 ADDRESS = {
     "name": "Ada Lovelace",
@@ -37,7 +37,7 @@ CUSTOMER = {"email": "ada@example.com", "name": "Ada Lovelace", "phone": "+31 20
 def _world(*, a_stock=None, b_stock=None, **channel_fields):
     """Warehouses A (first choice) and B, products SHIRT, MUG, CAP (and retired OLD)."""
     sandbox_provider()
-    wh_a, wh_b = warehouses("wh-a", "wh-b")
+    wh_a, wh_b = outbox_site(code="wh-a"), outbox_site(code="wh-b")
     channel = channel_with_warehouses("webshop", [wh_a, wh_b], **channel_fields)
     products = {sku: product(sku) for sku in ("SHIRT", "MUG", "CAP", "OLD")}
     products["OLD"].is_active = False

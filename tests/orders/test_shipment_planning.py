@@ -6,7 +6,7 @@ from logistics.models import DispatchOutbox, Shipment
 from orders.models import Order, OrderEvent
 from orders.services.shipment_planning import shipments_plan_for_order
 from tests.inventory.factories import WarehouseFactory
-from tests.logistics.helpers import allocated_order, sandbox_provider
+from tests.logistics.helpers import allocated_order, outbox_site, sandbox_provider
 
 pytestmark = pytest.mark.django_db
 
@@ -19,7 +19,7 @@ def provider():
 def test_one_shipment_with_lines_and_outbox_per_warehouse(
     provider, django_capture_on_commit_callbacks
 ):
-    wh_a, wh_b = WarehouseFactory(), WarehouseFactory()
+    wh_a, wh_b = outbox_site(), outbox_site()
     order = allocated_order(warehouses=[wh_a, wh_b, wh_a], quantities=[1, 2, 3])
     with django_capture_on_commit_callbacks() as callbacks:
         shipments = shipments_plan_for_order(order=order, actor="test")
@@ -50,7 +50,7 @@ def test_planning_twice_creates_nothing_new(provider):
 
 def test_no_provider_leaves_the_order_unplanned(settings):
     settings.LOGISTICS_DEFAULT_PROVIDER = "missing"
-    order = allocated_order()
+    order = allocated_order(warehouses=[WarehouseFactory()])  # an own site
     assert shipments_plan_for_order(order=order) == []
     order.refresh_from_db()
     assert order.status == Order.Status.ALLOCATED
@@ -62,6 +62,13 @@ def test_lsp_operated_warehouse_ships_with_its_own_provider(provider):
     order = allocated_order(warehouses=[site])
     (shipment,) = shipments_plan_for_order(order=order)
     assert shipment.provider == other
+
+
+def test_own_site_shipment_waits_for_picking_without_an_outbox_row(provider):
+    order = allocated_order(warehouses=[WarehouseFactory(kind="own")])
+    (shipment,) = shipments_plan_for_order(order=order)
+    assert shipment.status == Shipment.Status.PENDING
+    assert not DispatchOutbox.objects.filter(shipment=shipment).exists()
 
 
 def test_received_order_is_not_planned(provider):

@@ -36,7 +36,7 @@ from returns.services import (
     return_request_create,
 )
 from tests.inventory.factories import ProductFactory, StockLevelFactory, WarehouseFactory
-from tests.logistics.helpers import allocated_order, sandbox_provider
+from tests.logistics.helpers import allocated_order, outbox_site, sandbox_provider
 from tests.orders.factories import ChannelFactory
 from tests.returns.helpers import FakeReturnAdapter, delivered_order
 
@@ -250,7 +250,7 @@ def test_no_status_change_no_event(published):
 @pytest.mark.django_db
 def test_planning_publishes_one_shipment_created_per_new_shipment(schema, published):
     sandbox_provider()
-    first, second = WarehouseFactory(), WarehouseFactory()
+    first, second = outbox_site(), outbox_site()
     order = allocated_order(warehouses=[first, second], quantities=(1, 2))
     shipments = shipments_plan_for_order(order=order)
     assert len(shipments) == 2
