@@ -181,6 +181,49 @@ def _chunks(
     return chunks
 
 
+def _lines_by_shipment(candidates: list[_Candidate]) -> dict[int, list[tuple[int, int, int]]]:
+    # {shipment id: [(line id, product id, quantity), ...]} in line order: one query.
+    by_shipment: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
+    for line_id, shipment_id, product_id, quantity in (
+        ShipmentLine.objects.filter(shipment_id__in=[c.shipment_id for c in candidates])
+        .order_by("shipment_id", "order_line__line_number", "pk")
+        .values_list("pk", "shipment_id", "order_line__product_id", "quantity")
+    ):
+        by_shipment[shipment_id].append((line_id, product_id, quantity))
+    return by_shipment
+
+
+def _grouped(
+    *, warehouse: Warehouse, candidates: list[_Candidate], now: dt.datetime, by: Sequence[str]
+) -> list[list[_Candidate]]:
+    """The candidates whose lines the bins cover (tasks filled in), grouped by `by`."""
+    by_shipment = _lines_by_shipment(candidates)
+    where = bins_for_pick(
+        warehouse_id=warehouse.pk,
+        product_ids={p for lines in by_shipment.values() for _, p, _ in lines},
+    )
+    free = {
+        (bin.pk, product_id): held - promised
+        for (bin_id, product_id), promised in _promised_elsewhere(warehouse).items()
+        for bin, held in where.get(product_id, [])
+        if bin.pk == bin_id
+    }
+    calendar = promise_tables().calendar(warehouse.pk)
+    default_day = ship_by_date(calendar, now)
+    groups: dict[tuple[object, ...], list[_Candidate]] = defaultdict(list)
+    skipped = 0
+    for c in candidates:
+        lines = by_shipment.get(c.shipment_id)
+        if not lines or not _tasks_for(c, lines, where, free):
+            skipped += 1
+            continue
+        c.cutoff = calendar.cutoff_at(c.ship_by or default_day)
+        groups[_group_key(c, by)].append(c)
+    if skipped:
+        logger.info("%s shipment(s) at %s not waved: units not in bins", skipped, warehouse.code)
+    return list(groups.values())
+
+
 @transaction.atomic
 def waves_build(
     *,
@@ -207,7 +250,7 @@ def waves_build(
     if max_shipments < 1 or max_units < 1 or not set(by) <= set(GROUP_BY):
         raise ValidationFailed(
             "Wave limits must be at least 1 and groups one of cutoff, service_level, zone.",
-            code=error_codes.NOT_AN_OWN_SITE,
+            code=error_codes.WAVE_INVALID_LIMITS,
         )
     now = now or timezone.now()
     # One build per site at a time (the wave numbers count up per site). No key update:
@@ -216,39 +259,8 @@ def waves_build(
     candidates = _open_shipments(warehouse)
     if not candidates:
         return []
-    by_shipment: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
-    for line_id, shipment_id, product_id, quantity in (
-        ShipmentLine.objects.filter(shipment_id__in=[c.shipment_id for c in candidates])
-        .order_by("shipment_id", "order_line__line_number", "pk")
-        .values_list("pk", "shipment_id", "order_line__product_id", "quantity")
-    ):
-        by_shipment[shipment_id].append((line_id, product_id, quantity))
-    where = bins_for_pick(
-        warehouse_id=warehouse.pk,
-        product_ids={p for lines in by_shipment.values() for _, p, _ in lines},
-    )
-    free = {
-        (bin.pk, product_id): held - promised
-        for (bin_id, product_id), promised in _promised_elsewhere(warehouse).items()
-        for bin, held in where.get(product_id, [])
-        if bin.pk == bin_id
-    }
-    calendar = promise_tables().calendar(warehouse.pk)
-    default_day = ship_by_date(calendar, now)
-    groups: dict[tuple[object, ...], list[_Candidate]] = defaultdict(list)
-    skipped = 0
-    for c in candidates:
-        lines = by_shipment.get(c.shipment_id)
-        if not lines or not _tasks_for(c, lines, where, free):
-            skipped += 1
-            continue
-        c.cutoff = calendar.cutoff_at(c.ship_by or default_day)
-        groups[_group_key(c, by)].append(c)
-    if skipped:
-        logger.info("%s shipment(s) at %s not waved: units not in bins", skipped, warehouse.code)
-    ordered = sorted(
-        groups.values(), key=lambda cs: (cs[0].cutoff, cs[0].service_level_id or 0, cs[0].zone)
-    )
+    groups = _grouped(warehouse=warehouse, candidates=candidates, now=now, by=by)
+    ordered = sorted(groups, key=lambda cs: (cs[0].cutoff, cs[0].service_level_id or 0, cs[0].zone))
     return _waves_write(
         warehouse=warehouse,
         chunks=[

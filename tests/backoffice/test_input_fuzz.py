@@ -28,7 +28,7 @@ from backoffice import urls as backoffice_urls
 from backoffice.models import BulkJob
 from economics.models import Dispute, Invoice
 from inventory.admin_ops import ReceiveForm
-from logistics.models import Shipment
+from logistics.models import PickWave, Shipment
 from orders.models import Hold, Order
 from orders.services.holds import order_hold_place
 from returns.services import RequestedLine, return_label_issue, return_request_create
@@ -95,6 +95,7 @@ class World:
     dispute_id: int
     ruleset_id: int
     rule_id: int
+    wave_id: int
 
     def url_value(self, pattern_name: str, part: str) -> str:
         if part == "number":
@@ -113,6 +114,7 @@ class World:
             "dispute_id": str(self.dispute_id),
             "ruleset_id": str(self.ruleset_id),
             "rule_id": str(self.rule_id),
+            "wave_id": str(self.wave_id),
         }[part]
 
 
@@ -134,6 +136,7 @@ def world(superuser) -> World:
     product = ProductFactory(sku="FUZZ-1", barcode="5012345678900")
     level = StockLevelFactory(product=product, warehouse=warehouse, on_hand=10)
     inbound = asn(warehouse=warehouse, reference="ASN-FUZZ", lines=[("FUZZ-1", 2)])
+    wave = PickWave.objects.create(warehouse=warehouse, number=1)
     job = BulkJob.objects.create(kind=BulkJob.Kind.ORDER_EXPORT, created_by=superuser)
     endpoint = WebhookEndpointFactory(channel=order.channel)
     invoice = Invoice.objects.create(
@@ -162,6 +165,7 @@ def world(superuser) -> World:
         dispute_id=dispute.pk,
         ruleset_id=rule_set.pk,
         rule_id=rule.pk,
+        wave_id=wave.pk,
     )
 
 

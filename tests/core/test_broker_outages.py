@@ -20,8 +20,7 @@ import pytest
 from core.worker_health import queue_consumers
 from logistics.models import DispatchOutbox, InboundWebhook, Shipment
 from scripts import devservices
-from tests.inventory.factories import WarehouseFactory
-from tests.logistics.helpers import planned_orders, sandbox_provider
+from tests.logistics.helpers import outbox_site, planned_orders, sandbox_provider
 from tests.logistics.processes import Processes, free_port, make_env, processes_for_test
 from tests.orders.factories import ChannelFactory
 
@@ -104,7 +103,7 @@ def test_one_worker_survives_ten_broker_outages_and_drains_after_each(outage_sta
     sandbox_provider(base_url=sandbox_url, webhook_secret=SECRET)
     worker = processes.start_worker()
     processes.start_beat()
-    channel, warehouse = ChannelFactory(), WarehouseFactory()
+    channel, warehouse = ChannelFactory(), outbox_site()
     rng = random.Random(15)  # noqa: S311 - outage lengths, not crypto
     order_ids = planned_orders(6, channel=channel, warehouse=warehouse)
     _wait_drained(order_ids, worker, processes, timeout=60)

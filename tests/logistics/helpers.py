@@ -74,7 +74,12 @@ def sandbox_provider(**kwargs) -> Provider:
         "base_url": "http://127.0.0.1:1",
     }
     defaults.update(kwargs)
-    return ProviderFactory(**defaults)
+    provider = ProviderFactory(**defaults)
+    # An outbox_site() made before may have created it with the factory's values.
+    for name, value in defaults.items():
+        setattr(provider, name, value)
+    provider.save()
+    return provider
 
 
 def signed_post(client, *, provider: Provider, payload, secret=None, msg_id=None, timestamp=None):

@@ -17,8 +17,8 @@ from inventory.models import StockLevel
 from logistics.models import ServiceLevel, Shipment, TrackingEvent
 from orders.models import ChannelWarehouse, Order, OrderEvent
 from partners.services import api_key_create
-from tests.inventory.factories import ProductFactory, StockLevelFactory, WarehouseFactory
-from tests.logistics.helpers import planned_orders, sandbox_provider
+from tests.inventory.factories import ProductFactory, StockLevelFactory
+from tests.logistics.helpers import outbox_site, planned_orders, sandbox_provider
 from tests.logistics.processes import Processes, processes_for_test
 from tests.orders.factories import ChannelFactory
 
@@ -88,7 +88,7 @@ def test_order_posted_through_the_api_reaches_delivered_within_60s(procs, live_s
     )
     ServiceLevel.objects.create(provider=provider, code="standard", name="Standard")
     channel = ChannelFactory(code="webshop")
-    warehouse = WarehouseFactory()
+    warehouse = outbox_site()
     ChannelWarehouse.objects.create(channel=channel, warehouse=warehouse, priority=1)
     product = ProductFactory(sku="E2E-SHIRT")
     StockLevelFactory(product=product, warehouse=warehouse, on_hand=10)

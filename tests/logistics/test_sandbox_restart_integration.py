@@ -27,8 +27,7 @@ from logistics.models import DispatchOutbox, Shipment, TrackingEvent
 from orders.models import Order, OrderEvent
 from returns.models import ReturnRequest
 from returns.services import RequestedLine, return_request_create
-from tests.inventory.factories import WarehouseFactory
-from tests.logistics.helpers import planned_orders, sandbox_provider
+from tests.logistics.helpers import outbox_site, planned_orders, sandbox_provider
 from tests.logistics.processes import Processes, free_port, processes_for_test
 from tests.orders.factories import ChannelFactory
 
@@ -114,7 +113,7 @@ def test_a_restarted_lsp_keeps_every_shipment_and_returns_still_work(procs, live
     sandbox_provider(base_url=url, webhook_secret=SECRET)
     procs.start_worker()
     procs.start_beat()
-    channel, warehouse = ChannelFactory(), WarehouseFactory()
+    channel, warehouse = ChannelFactory(), outbox_site()
     before = planned_orders(6, channel=channel, warehouse=warehouse)
     _wait(lambda: _all_delivered(before), "orders before the restart not delivered", procs)
     in_flight = planned_orders(6, channel=channel, warehouse=warehouse)
@@ -171,7 +170,7 @@ def test_an_lsp_that_lost_its_state_has_its_reused_references_parked(procs, live
     sandbox_provider(base_url=url, webhook_secret=SECRET)
     procs.start_worker()
     procs.start_beat()
-    channel, warehouse = ChannelFactory(), WarehouseFactory()
+    channel, warehouse = ChannelFactory(), outbox_site()
     before = planned_orders(5, channel=channel, warehouse=warehouse)
     _wait(lambda: _all_delivered(before), "orders before the restart not delivered", procs)
     old = {s.pk: s for s in Shipment.objects.filter(order_id__in=before)}

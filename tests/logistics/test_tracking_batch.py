@@ -13,9 +13,14 @@ from logistics.services import tracking
 from logistics.services.dispatch import shipment_dispatch
 from orders.models import Order, OrderEvent
 from orders.services.shipment_planning import shipments_plan_for_order
-from tests.inventory.factories import WarehouseFactory
 from tests.logistics.factories import channel_with_webhooks
-from tests.logistics.helpers import FakeAdapter, allocated_order, sandbox_provider, tracking_payload
+from tests.logistics.helpers import (
+    FakeAdapter,
+    allocated_order,
+    outbox_site,
+    sandbox_provider,
+    tracking_payload,
+)
 from tests.orders.factories import ChannelFactory
 
 pytestmark = pytest.mark.django_db
@@ -26,7 +31,7 @@ def _world(provider, tag):
     """Two orders with three dispatched shipments; the channel wants partner webhooks."""
     channel = channel_with_webhooks(url=f"https://partner.test/{tag}")
     two = allocated_order(
-        channel=channel, warehouses=[WarehouseFactory(), WarehouseFactory()], quantities=[1, 2]
+        channel=channel, warehouses=[outbox_site(), outbox_site()], quantities=[1, 2]
     )
     one = allocated_order(channel=channel, quantities=[3])
     shipments = []
@@ -172,7 +177,7 @@ def test_a_batch_gives_the_same_result_as_one_by_one(django_capture_on_commit_ca
 def _shipped_orders(count):
     sandbox_provider()
     channel = ChannelFactory()
-    warehouse = WarehouseFactory()
+    warehouse = outbox_site()
     shipments = []
     for _ in range(count):
         order = allocated_order(channel=channel, warehouses=[warehouse], quantities=[1])

@@ -24,8 +24,8 @@ from orders.services.fulfilment import order_fulfil
 from partners.services import api_key_create
 from returns.models import ReturnRequest
 from returns.services import ReceivedLine, return_receive
-from tests.inventory.factories import ProductFactory, StockLevelFactory, WarehouseFactory
-from tests.logistics.helpers import sandbox_provider
+from tests.inventory.factories import ProductFactory, StockLevelFactory
+from tests.logistics.helpers import outbox_site, sandbox_provider
 from tests.logistics.processes import Processes, make_env, purge_queues
 from tests.orders.factories import ChannelFactory, OrderFactory, OrderLineFactory
 
@@ -111,7 +111,7 @@ def test_return_from_api_request_to_restock_releases_a_backorder(
     procs.start_beat()
 
     channel = ChannelFactory(code="webshop")
-    warehouse = WarehouseFactory()
+    warehouse = outbox_site()
     ChannelWarehouse.objects.create(channel=channel, warehouse=warehouse, priority=1)
     shirt, mug = ProductFactory(), ProductFactory()
     # Stock goes in through the ledger, so that ledger and levels agree from the start.

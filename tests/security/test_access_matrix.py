@@ -24,7 +24,7 @@ from backoffice.models import BulkJob
 from core import roles
 from economics.models import Dispute, Invoice
 from inventory.models import InboundShipment
-from logistics.models import PartnerWebhookDelivery
+from logistics.models import PartnerWebhookDelivery, PickWave
 from logistics.services.partner_events import partner_event_publish
 from orders.models import Hold
 from partners.services import api_key_create, api_key_revoke
@@ -69,6 +69,7 @@ def world(db, make_user):
         note=SECRET_MARK,
     )  # fmt: skip
     endpoint = WebhookEndpointFactory(channel=channel, topics=["order.shipped"])
+    wave = PickWave.objects.create(warehouse=warehouse, number=1)
     partner_event_publish(channel_id=channel.pk, topic="order.shipped", data={"n": 1})
     rule_set = ruleset_draft_create(name="victim rules", actor="owner")
     rule = Rule.objects.create(rule_set=rule_set, position=1, name="victim rule")
@@ -90,6 +91,7 @@ def world(db, make_user):
         "delivery_id": PartnerWebhookDelivery.objects.get(endpoint=endpoint).pk,
         "ruleset_id": rule_set.pk,
         "rule_id": rule.pk,
+        "wave_id": wave.pk,
     }
 
 
