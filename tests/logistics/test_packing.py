@@ -233,3 +233,69 @@ def test_a_booked_pickup_dispatches_with_the_carrier_confirmation(carrier):
     assert confirmation
     shipment.refresh_from_db()
     assert shipment.status == Shipment.Status.DISPATCHED
+
+
+# --- The screen --------------------------------------------------------------------------
+
+
+def test_the_pack_station_buys_and_prints_and_never_shows_the_carrier_credentials(
+    carrier, client, warehouse_user, agent
+):
+    import json
+
+    from tests.logistics.carriers import ACCOUNT_NUMBERS, CREDENTIALS, secret_values
+
+    _, account = carrier
+    account.credentials = json.dumps(CREDENTIALS["dhl_parcel_de"])
+    account.account_number = ACCOUNT_NUMBERS["dhl_parcel_de"]
+    account.save()
+    shipment = picked_shipment()
+    boxes()
+    client.force_login(agent)
+    assert client.get(f"/warehouse/pack/{shipment.pk}/").status_code == 403
+    client.force_login(warehouse_user)
+    here = f"/warehouse/pack/{shipment.pk}/"
+    started = client.post("/warehouse/pack/", {"code": f"SHP-{shipment.pk}"})
+    assert started.status_code == 303
+    assert started["Location"] == here
+    posts = [
+        {"action": "scan", "code": "PK-A"},  # no parcel yet: refused
+        {"action": "parcel", "box": "L"},
+        {"action": "scan", "code": "PK-A"},
+        {"action": "scan", "code": "PK-A"},
+        {"action": "parcel", "box": "S", "weight_grams": "700"},
+        {"action": "scan", "code": "PK-B"},
+        {"action": "scan", "code": "PK-B"},  # extra: refused
+    ]
+    for data in posts:
+        assert client.post(here, data).status_code == 303
+    first = Parcel.objects.get(shipment=shipment, position=1)
+    client.post(here, {"action": "weigh", "parcel": first.pk, "weight_grams": "100"})  # < tare
+    page = client.get(here).content.decode()
+    assert "Choose a box and add a parcel first." in page
+    assert "Extra item: all 1 of PK-B are packed already." in page
+    assert "Weight must be more than the empty box (600 g)" in page
+    client.post(here, {"action": "weigh", "parcel": first.pk, "weight_grams": "2100"})
+    client.post(here, {"action": "buy", "label_format": "PDF"})
+
+    shipment.refresh_from_db()
+    assert shipment.status == Shipment.Status.PACKED
+    numbers = list(
+        Parcel.objects.filter(shipment=shipment).values_list("tracking_number", flat=True)
+    )
+    pages = [
+        client.get(here),
+        client.get(f"/warehouse/pack/{shipment.pk}/labels/"),
+        client.get(f"/warehouse/pack/{shipment.pk}/packing-slip.pdf"),
+        client.get(f"/desk/orders/{shipment.order.number}/"),
+    ]
+    assert [p.status_code for p in pages] == [200, 200, 200, 200]
+    assert pages[1]["Content-Type"] == "application/pdf"
+    text = pages[0].content.decode() + pages[3].content.decode()
+    assert all(number in text for number in numbers)
+    for response in pages:
+        for secret in secret_values("dhl_parcel_de"):
+            assert secret.encode() not in response.content
+    client.post(here, {"action": "handover"})
+    shipment.refresh_from_db()
+    assert shipment.status == Shipment.Status.DISPATCHED
