@@ -335,7 +335,8 @@ class Parcel(models.Model):
 
     shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="parcels")
     # 1, 2, ... within the shipment: the order of the carrier's labels and tracking numbers.
-    position = models.PositiveSmallIntegerField(default=1)
+    # db_default too: bulk loaders (COPY) that name their columns still get one.
+    position = models.PositiveSmallIntegerField(default=1, db_default=1)
     box = models.ForeignKey(
         Box, on_delete=models.PROTECT, null=True, blank=True, related_name="parcels"
     )
