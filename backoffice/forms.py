@@ -405,3 +405,61 @@ class PackParcelRemoveForm(forms.Form):
 
 class PackBuyForm(forms.Form):
     label_format = forms.ChoiceField(choices=[("PDF", "PDF"), ("ZPL", "ZPL")], initial="PDF")
+
+
+REROUTE_REASON_MAX = 500
+
+
+class OrderRerouteForm(forms.Form):
+    """Re-route one order from its page: why, and optionally a site to avoid."""
+
+    reason = forms.CharField(max_length=REROUTE_REASON_MAX, label="Reason")
+    avoid_site = forms.ChoiceField(required=False, label="Avoid site")
+
+    def __init__(self, *args, sites: list[tuple[str, str]], **kwargs):
+        super().__init__(*args, **kwargs)
+        avoid = cast("forms.ChoiceField", self.fields["avoid_site"])
+        avoid.choices = [("", "No site to avoid (route again)"), *sites]
+
+
+class BulkRerouteForm(forms.Form):
+    """Re-route many orders as a job: typed numbers, or every order of a queue."""
+
+    numbers = forms.CharField(
+        required=False,
+        max_length=BULK_NUMBERS_MAX_CHARS,
+        widget=forms.Textarea(attrs={"rows": 4, "placeholder": "CS-000123, CS-000124 …"}),
+        help_text="Order numbers separated by spaces, commas or new lines.",
+    )
+    queue = forms.ChoiceField(
+        required=False,
+        label="Or every order of",
+        help_text="At most 5,000, oldest first.",
+    )
+    avoid_site = forms.ChoiceField(required=False, label="Avoid site")
+    reason = forms.CharField(max_length=REROUTE_REASON_MAX, label="Reason")
+
+    def __init__(self, *args, sites: list[tuple[str, str]], has_selection: bool = False, **kwargs):
+        from backoffice.selectors.reroute import REROUTE_QUEUES
+
+        super().__init__(*args, **kwargs)
+        self.has_selection = has_selection
+        queue = cast("forms.ChoiceField", self.fields["queue"])
+        queue.choices = [("", "—"), *REROUTE_QUEUES.items()]
+        avoid = cast("forms.ChoiceField", self.fields["avoid_site"])
+        avoid.choices = [("", "No site to avoid (route again)"), *sites]
+
+    def clean_numbers(self):
+        from backoffice.selectors import bulk_entries_split
+        from backoffice.services import BULK_JOB_MAX_ORDERS
+
+        numbers = self.cleaned_data["numbers"]
+        if len(bulk_entries_split(text=numbers)) > BULK_JOB_MAX_ORDERS:
+            raise forms.ValidationError(f"At most {BULK_JOB_MAX_ORDERS} numbers at a time.")
+        return numbers
+
+    def clean(self):
+        data = super().clean()
+        if not self.has_selection and not data.get("numbers", "").strip() and not data.get("queue"):
+            raise forms.ValidationError("Give order numbers or choose a queue.")
+        return data

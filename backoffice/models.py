@@ -14,6 +14,7 @@ class BulkJob(TimeStampedModel):
         ORDER_EXPORT = "order_export", "Order export"
         BULK_RELEASE = "bulk_release", "Bulk hold release"
         BULK_ASSIGN = "bulk_assign", "Bulk hold owner assignment"
+        BULK_REROUTE = "bulk_reroute", "Bulk re-route"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"

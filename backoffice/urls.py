@@ -10,6 +10,7 @@ from backoffice.views import (
     picking,
     returns,
     routing,
+    routing_reroute,
     warehouse,
 )
 
@@ -28,6 +29,11 @@ urlpatterns = [
     path("desk/orders/<str:number>/notes/", desk.order_note_add, name="order_note_add"),
     path("desk/orders/<str:number>/address/", desk.order_address_change, name="order_address"),
     path("desk/orders/<str:number>/cancel/", desk.order_cancel, name="order_cancel"),
+    path(
+        "desk/orders/<str:number>/reroute/",
+        routing_reroute.order_reroute,
+        name="order_reroute",
+    ),
     path("desk/orders/<str:number>/cancel-rest/", desk.order_cancel_rest, name="order_cancel_rest"),
     path(
         "desk/orders/<str:number>/returns/",
@@ -120,6 +126,7 @@ urlpatterns = [
     ),
     path("ops/dashboard/", ops.dashboard, name="dashboard"),
     path("ops/bulk-hold/", ops.bulk_hold, name="bulk_hold"),
+    path("ops/reroute/", routing_reroute.reroute_bulk, name="reroute_bulk"),
     path("ops/jobs/<int:job_id>/", ops.job_detail, name="job_detail"),
     path("ops/jobs/<int:job_id>/status.json", ops.job_status, name="job_status"),
     path("ops/jobs/<int:job_id>/result.csv", ops.job_result, name="job_result"),

@@ -109,6 +109,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
                 "logistics.change_webhookendpoint",
                 # Choosing another provider changes cost and contract: not a shift task.
                 "logistics.reroute_dispatch",
+                # Re-routing an order releases its stock and routes it again: the same.
+                "orders.reroute_order",
                 # What LSPs charge: the contract is the manager's.
                 "economics.view_ratecard",
                 "economics.add_ratecard",

@@ -23,3 +23,6 @@ REST_WITH_CARRIER = "rest_with_carrier"
 ORDER_NOT_PARTIALLY_SHIPPED = "order_not_partially_shipped"
 # Editing an order before dispatch (orders/services/edits.py).
 ORDER_NOT_EDITABLE = "order_not_editable"
+# Re-routing an order (orders/services/reroute.py).
+ORDER_NOT_REROUTABLE = "order_not_reroutable"
+REROUTE_REASON_REQUIRED = "reroute_reason_required"

@@ -367,3 +367,30 @@ def order_edited_event(
     return event_record(
         order=order, type=OrderEvent.Type.EDITED, user=user, actor=actor, changes=changes
     )
+
+
+def order_rerouted_event(
+    *,
+    order: Order,
+    reason: str,
+    before_sites: list[str],
+    after_sites: list[str],
+    excluded_sites: list[str],
+    cancelled_shipments: list[int],
+    user: ActingUser | None = None,
+    actor: str | None = None,
+) -> OrderEvent:
+    """orders.services.reroute.order_reroute: the sites the order's stock was reserved at
+    before and after (warehouse codes), the sites it was told to avoid, the unsent
+    shipments it cancelled and the reason a person gave."""
+    return event_record(
+        order=order,
+        type=OrderEvent.Type.REROUTED,
+        user=user,
+        actor=actor,
+        reason=reason,
+        before_sites=before_sites,
+        after_sites=after_sites,
+        excluded_sites=excluded_sites,
+        cancelled_shipments=cancelled_shipments,
+    )

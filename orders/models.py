@@ -125,6 +125,11 @@ class Order(TimeStampedModel):
     # order has none (on hold or fully backordered before its first allocation).
     ship_by = models.DateField(null=True, blank=True)
     promised_delivery_date = models.DateField(null=True, blank=True)
+    # Routed with the split policy "ship what is available now, backorder the rest"
+    # (set by allocation): its allocated part ships at once and the backorder worker
+    # allocates and ships the rest later, while the order is in fulfilment or already
+    # partly shipped or delivered (docs/routing.md, "Re-routing").
+    ships_partial = models.BooleanField(default=False, db_default=False)
 
     # Not a column: order intake leaves here the order as the partner API renders it
     # when order_create returns (its order.created data), for the 201 response
@@ -137,6 +142,7 @@ class Order(TimeStampedModel):
             ("change_shipping_address", "Can change an order's shipping address"),
             ("add_order_note", "Can add a note to an order"),
             ("view_customer_contact", "Can see the customer's e-mail address and phone"),
+            ("reroute_order", "Can re-route an order (release its stock and route it again)"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -301,6 +307,7 @@ class OrderEvent(models.Model):
         REST_CANCELLED = "rest_cancelled", "Unshipped rest cancelled"
         ADDRESS_CHANGED = "address_changed", "Shipping address changed"
         EDITED = "order_edited", "Order edited"
+        REROUTED = "order_rerouted", "Order re-routed"
         NOTE_ADDED = "note_added", "Note added"
         SHIPMENT_CREATED = "shipment_created", "Shipment created"
         SHIPMENT_DISPATCHED = "shipment_dispatched", "Shipment dispatched"

@@ -395,7 +395,7 @@ def decide(
     key = _key(objective, deadline)
     order = [s.id for s in eligible]
     if not order:
-        plan = Plan("none", f"{_rule_label(rule)} leaves no eligible site.")
+        plan = Plan("none", f"{_rule_label(rule)} leaves no eligible site.", split_policy=split)
         return Decision(
             plan,
             rule,
@@ -425,7 +425,7 @@ def decide(
         by_id=by_id,
         eligible=eligible,
     )
-    plan = Plan(strategy, reason, chosen.picks if chosen else {})
+    plan = Plan(strategy, reason, chosen.picks if chosen else {}, split_policy=split)
     explanation = _explain(
         rule=rule,
         split=split,

@@ -28,6 +28,7 @@ KIND_OF_TYPE: dict[str, str] = {  # keyed by OrderEvent.type (a str on the row)
     T.REST_CANCELLED: "status",
     T.ADDRESS_CHANGED: "status",
     T.EDITED: "status",
+    T.REROUTED: "status",
     T.HOLD_PLACED: "holds",
     T.HOLD_RELEASED: "holds",
     T.HOLD_ASSIGNED: "holds",
@@ -237,6 +238,32 @@ class EventDescriber:
         if isinstance(total, dict):
             parts.append(f"total {total.get('old')} → {total.get('new')} {self.order.currency}")
         return "Order edited", "; ".join(parts)
+
+    def _order_rerouted(self, p: dict) -> tuple[str, str]:
+        # orders.services.reroute: {reason, before_sites, after_sites, excluded_sites,
+        # cancelled_shipments}.
+        def sites(key: str) -> str:
+            value = p.get(key)
+            return ", ".join(str(s) for s in value) if isinstance(value, list) else ""
+
+        before, after, avoided = (
+            sites("before_sites"),
+            sites("after_sites"),
+            sites("excluded_sites"),
+        )
+        moved = f"from {before or 'no site'} to {after or 'no site (waiting for stock)'}"
+        cancelled = p.get("cancelled_shipments")
+        shipments = (
+            "unsent " + ", ".join(f"SHP-{pk}" for pk in cancelled) + " cancelled"
+            if isinstance(cancelled, list) and cancelled
+            else ""
+        )
+        return "Order re-routed", _sentence(
+            moved,
+            f"avoiding {avoided}" if avoided else "",
+            shipments,
+            str(p.get("reason") or ""),
+        )
 
     def _note_added(self, p: dict) -> tuple[str, str]:
         kind = p.get("kind")

@@ -18,8 +18,10 @@ from backoffice.forms import (
     HoldPlaceForm,
     HoldReleaseForm,
     NoteForm,
+    OrderRerouteForm,
     SearchForm,
 )
+from backoffice.selectors.reroute import order_reroute_offered, reroute_site_choices
 from backoffice.views.common import (
     order_cancel_from_form,
     page,
@@ -121,6 +123,9 @@ def order_detail(request, number: str):
         order=order, lines=lines, shipments=shipments, timeline=timeline
     )
     rest_left = sum(line.quantity_unshipped for line in lines)
+    can_reroute = user.has_perm("orders.reroute_order") and order_reroute_offered(
+        order=order, shipments=shipments
+    )
     return page(
         request,
         "backoffice/order_detail.html",
@@ -144,6 +149,9 @@ def order_detail(request, number: str):
             "notes": selectors.timeline_filter(entries=timeline, kind="notes"),
             "hold_form": HoldPlaceForm(),
             "note_form": NoteForm(),
+            "reroute_form": (
+                OrderRerouteForm(sites=reroute_site_choices(order=order)) if can_reroute else None
+            ),
             "can": {
                 "hold": user.has_perm("orders.place_hold")
                 and order.status in hold_services.HOLDABLE_STATUSES,
@@ -157,6 +165,7 @@ def order_detail(request, number: str):
                 and order.status in REST_CANCELLABLE
                 and rest_left > 0,
                 "retry": user.has_perm("logistics.retry_dispatch"),
+                "reroute": can_reroute,
             },
         },
     )

@@ -30,6 +30,7 @@ from logistics.services.webhook_endpoints import webhook_endpoint_update
 from orders.models import Channel, Order
 
 DASHBOARD = "orders.view_dashboard"
+REROUTE_KINDS = frozenset({"hold", "backorder", "dispatch_failed"})
 
 
 @require_GET
@@ -69,6 +70,8 @@ def exception_queue(request):
             "backorder_days": backorder_days if valid else request.GET.get("days", "")[:32],
             "mine": mine,
             "bulk_form": BulkActionForm(),
+            # The kinds whose orders may be re-routed (orders.services.reroute decides).
+            "reroute_kinds": REROUTE_KINDS,
         },
         status=200 if valid else 400,
     )

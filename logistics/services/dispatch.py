@@ -152,7 +152,7 @@ def _gate(
     The caller holds the order's, the shipment's and the row's locks.
     """
     if order_state == OrderDispatchState.CANCELLED or shipment.status == Shipment.Status.CANCELLED:
-        _shipment_close(shipment=shipment, row=row, actor="system:dispatch")
+        shipment_close_unsent(shipment=shipment, row=row, actor="system:dispatch")
         return DispatchResult(Outcome.CANCELLED, message="order cancelled")
     if order_state == OrderDispatchState.ON_HOLD or order_gate.impl.order_has_open_hold(
         order_id=shipment.order_id
@@ -173,7 +173,7 @@ def _row_park(*, row: DispatchOutbox) -> None:
     )
 
 
-def _shipment_close(
+def shipment_close_unsent(
     *,
     shipment: Shipment,
     row: DispatchOutbox | None,
@@ -276,7 +276,7 @@ def shipments_cancel_for_order(
     for shipment in shipments:
         if shipment.status in ShipmentStatusGroups.AWAITING_PROVIDER:
             row = DispatchOutbox.objects.select_for_update().filter(shipment=shipment).first()
-            _shipment_close(shipment=shipment, row=row, user=user, actor=actor)
+            shipment_close_unsent(shipment=shipment, row=row, user=user, actor=actor)
         elif shipment.status == Shipment.Status.DISPATCHED:
             order_timeline.impl.provider_cancel_requested_event(
                 shipment=shipment, user=user, actor=actor

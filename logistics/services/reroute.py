@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -14,13 +16,27 @@ from logistics import error_codes
 from logistics.hooks import OrderDispatchState, order_gate, order_timeline
 from logistics.models import DispatchOutbox, Provider, ServiceLevel, Shipment
 from logistics.promise_tables import shipment_promise
+from logistics.services.dispatch import shipment_close_unsent
 
 if TYPE_CHECKING:
     from core.users import ActingUser
 
 
 def shipment_reroute_refusal(*, shipment: Shipment, row: DispatchOutbox | None) -> str:
-    """Why the shipment cannot be re-routed, or "" when it can.
+    """Why the shipment cannot be re-routed to another provider, or "" when it can.
+
+    `shipment_abandon_refusal` first (no provider may hold it); then the goods must be
+    in a site of our own, since only the LSP operating a site can hand its goods over.
+    """
+    refusal = shipment_abandon_refusal(shipment=shipment, row=row)
+    if not refusal and shipment.warehouse.provider_id is not None:
+        # The goods are in that LSP's site: only it can hand them to a carrier.
+        return "its warehouse is operated by an LSP"
+    return refusal
+
+
+def shipment_abandon_refusal(*, shipment: Shipment, row: DispatchOutbox | None) -> str:
+    """Why a failed dispatch must not be given up (re-sent elsewhere or cancelled), or "".
 
     Re-routing must never leave two live shipments at providers for one parcel, so
     only a shipment that no provider can hold qualifies: its provider answered its
@@ -42,10 +58,88 @@ def shipment_reroute_refusal(*, shipment: Shipment, row: DispatchOutbox | None) 
         or not 400 <= row.last_status_code < 500
     ):
         return "the provider did not clearly refuse it and may hold a shipment; retry instead"
-    if shipment.warehouse.provider_id is not None:
-        # The goods are in that LSP's site: only it can hand them to a carrier.
-        return "its warehouse is operated by an LSP"
     return ""
+
+
+@dataclass(frozen=True)
+class UnsentShipment:
+    """A shipment of an order that has not reached a provider, or why it may have."""
+
+    shipment_id: int
+    status: str
+    refusal: str  # "" when it may be cancelled: no provider holds it or will
+
+
+def shipments_unsent_review(*, order_id: int) -> list[UnsentShipment]:
+    """Lock the order's outbox rows and live shipments; say which could be cancelled unsent.
+
+    For the order workflow's re-route, whose caller holds the order's row lock (the
+    dispatch gate takes the same lock while it calls a provider, so no dispatch is
+    half done). Rows are locked before shipments, as retry and the failure recorder
+    take them. A worker that claimed a row before this lock is named (refusal "being
+    handed to the provider"); one that tries after it skips the locked row (`_claim`
+    skips locked rows) and, once the shipment is cancelled, finds no row to send.
+    Each live (not cancelled) shipment is listed: a pending one with no lease and a
+    dispatch failure the provider clearly refused (`shipment_abandon_refusal`) may be
+    cancelled; anything else (accepted, moving, delivered, a failure a provider may
+    hold) carries its refusal.
+    """
+    now = timezone.now()
+    rows = {
+        row.shipment_id: row
+        for row in DispatchOutbox.objects.select_for_update()
+        .filter(shipment__order_id=order_id)
+        .order_by("pk")
+    }
+    shipments = (
+        Shipment.objects.select_for_update(of=("self",))
+        .select_related("warehouse")
+        .filter(order_id=order_id)
+        .exclude(status=Shipment.Status.CANCELLED)
+        .order_by("pk")
+    )
+    found = []
+    for shipment in shipments:
+        row = rows.get(shipment.pk)
+        if shipment.status == Shipment.Status.PENDING:
+            leased = row is not None and row.locked_until is not None and row.locked_until > now
+            refusal = "it is being handed to the provider" if leased else ""
+            if row is not None and row.status != DispatchOutbox.Status.PENDING:
+                refusal = f"its dispatch is {row.status}"
+        elif shipment.status == Shipment.Status.DISPATCH_FAILED:
+            refusal = shipment_abandon_refusal(shipment=shipment, row=row)
+        else:
+            refusal = f"it is with the provider ({shipment.status})"
+        found.append(UnsentShipment(shipment.pk, shipment.status, refusal))
+    return found
+
+
+@transaction.atomic(savepoint=False)
+def shipments_cancel_unsent(
+    *,
+    order_id: int,
+    shipment_ids: Collection[int],
+    user: ActingUser | None = None,
+    actor: str | None = None,
+) -> list[int]:
+    """Cancel these shipments of the order, which `shipments_unsent_review` just cleared
+    in the caller's transaction (its locks held), and close their outbox rows.
+
+    Each gets a `shipment_cancelled` timeline entry. Returns the ids cancelled.
+    """
+    shipments = list(
+        Shipment.objects.select_related("provider", "order")
+        .filter(order_id=order_id, pk__in=list(shipment_ids))
+        .exclude(status=Shipment.Status.CANCELLED)
+        .order_by("pk")
+    )
+    rows = {
+        row.shipment_id: row
+        for row in DispatchOutbox.objects.filter(shipment_id__in=[s.pk for s in shipments])
+    }
+    for shipment in shipments:
+        shipment_close_unsent(shipment=shipment, row=rows.get(shipment.pk), user=user, actor=actor)
+    return [shipment.pk for shipment in shipments]
 
 
 @transaction.atomic

@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.db import connection, transaction
+from django.db.models import Exists, F, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce
 
 from core.errors import Conflict
 from core.pipeline import pipelined, prepared_cursor
@@ -35,8 +37,8 @@ from inventory.services.reservations import (
 )
 from inventory.services.stock import Reservation, stock_reserve
 from orders import error_codes, events, hooks
-from orders.models import Channel, Order, OrderEvent
-from orders.services.allocation_policy import AllocationLine, Plan, hold_reasons
+from orders.models import Channel, Order, OrderEvent, OrderLine
+from orders.services.allocation_policy import AVAILABLE_NOW, AllocationLine, Plan, hold_reasons
 from orders.services.holds import order_holds_place_automatic
 from orders.sql import ALLOCATION_INPUTS_PARAMS, ALLOCATION_INPUTS_SQL, ORDER_LOCK_SQL
 from orders.transitions import order_transition
@@ -48,6 +50,9 @@ logger = logging.getLogger(__name__)
 
 S = Order.Status
 ALLOCATABLE = frozenset({S.RECEIVED, S.ON_HOLD, S.BACKORDERED, S.ALLOCATED})
+# An order that ships partially (Order.ships_partial) keeps allocating its backordered
+# rest while its first shipments are under way; allocation then keeps its status.
+PARTIAL_REST_STATUSES = frozenset({S.IN_FULFILMENT, S.PARTIALLY_SHIPPED, S.PARTIALLY_DELIVERED})
 BACKORDER_BATCH = 500
 
 
@@ -134,20 +139,39 @@ def _sync(target: Order, source: Order) -> None:
     target.status = source.status
     target.updated_at = source.updated_at
     target.cancelled_at = source.cancelled_at
+    target.ships_partial = source.ships_partial
 
 
-def _plan(*, order: Order, needs: list[_Line], inputs: _Inputs) -> Plan:
-    """The router's decision for what the lines still miss, within the locked levels."""
+def _plan(
+    *, order: Order, needs: list[_Line], inputs: _Inputs, exclude_sites: Collection[str] = ()
+) -> Plan:
+    """The router's decision for what the lines still miss, within the locked levels.
+
+    `exclude_sites`: warehouse codes the router must not use (a re-route avoiding them).
+    """
     per_product: dict[int, int] = defaultdict(int)
     for line in needs:
         per_product[line.product_id] += line.missing
+    sites = inputs.rules
+    if exclude_sites:
+        sites = [(pk, code) for pk, code in sites if code not in exclude_sites]
     return hooks.router.impl.route(
         order=order,
         lines=inputs.lines,
         needs=dict(per_product),
-        sites=inputs.rules,
+        sites=sites,
         available={key: level.available for key, level in inputs.levels.items()},
     )
+
+
+def order_ships_partial_mark(*, order: Order, plan: Plan) -> None:
+    """Mark the (locked) order as shipping partially when the router chose AVAILABLE_NOW.
+
+    Once marked it stays so: part of it may already be on its way.
+    """
+    if plan.split_policy == AVAILABLE_NOW and not order.ships_partial:
+        order.ships_partial = True
+        Order.objects.filter(pk=order.pk).update(ships_partial=True)
 
 
 def _picks_per_line(*, needs: list[_Line], plan: Plan) -> tuple[list[_Pick], dict[int, int]]:
@@ -239,16 +263,25 @@ def _allocate_locked(
     user: ActingUser | None,
     actor: str | None,
     reserved_into: list[Reservation] | None = None,
+    exclude_sites: Collection[str] = (),
+    keep_status: bool = False,
 ) -> None:
-    """Allocation body; the order row is locked and its status is allocatable."""
+    """Allocation body; the order row is locked and its status is allocatable.
+
+    `keep_status`: reserve and record the events but leave the status as it is (an
+    order on hold being re-routed; the backordered rest of an order shipping partially).
+    """
     needs = [line for line in inputs.lines if line.missing > 0]
     if not needs:
-        _mark_fully_allocated(order=order, user=user, actor=actor)
+        if not keep_status:
+            _mark_fully_allocated(order=order, user=user, actor=actor)
         return
-    plan = _plan(order=order, needs=needs, inputs=inputs)
+    plan = _plan(order=order, needs=needs, inputs=inputs, exclude_sites=exclude_sites)
     picks, remaining = _picks_per_line(needs=needs, plan=plan)
     short = [line for line in needs if remaining[line.id]]
-    if short and not picks and order.status == S.BACKORDERED:
+    if short:
+        order_ships_partial_mark(order=order, plan=plan)
+    if short and not picks and (order.status == S.BACKORDERED or keep_status):
         return  # still waiting, nothing changed: no new event on every retry
     explained = _allocation_events(
         order=order,
@@ -279,7 +312,7 @@ def _allocate_locked(
         )
         order_transition(
             order=order,
-            to=S.BACKORDERED if short else S.ALLOCATED,
+            to=order.status if keep_status else (S.BACKORDERED if short else S.ALLOCATED),
             reason=plan.reason,
             user=user,
             actor=actor,
@@ -296,6 +329,8 @@ def order_allocate(
     actor: str | None = None,
     reserved_into: list[Reservation] | None = None,
     savepoint: bool = True,
+    exclude_sites: Collection[str] = (),
+    reserve_while_held: bool = False,
 ) -> Order:
     """Reserve stock for every unallocated quantity of the order, per the channel policy.
 
@@ -309,9 +344,22 @@ def order_allocate(
     intake hands them to shipment planning, which then need not read them back).
     `savepoint=False`: inside a caller's transaction that fails as a whole when
     this fails (order intake), skip the savepoint a nested call would take.
+    `exclude_sites`: warehouse codes the router must leave out (a re-route).
+    `reserve_while_held`: an order on hold is allocated all the same and stays on
+    hold (a re-route: its shipments are planned when the hold is released).
+    An order that ships partially (`Order.ships_partial`) is also allocatable while in
+    fulfilment, partially shipped or partially delivered: its backordered rest is
+    reserved and the status stays.
     """
     with transaction.atomic(savepoint=savepoint):
-        return _allocate(order=order, user=user, actor=actor, reserved_into=reserved_into)
+        return _allocate(
+            order=order,
+            user=user,
+            actor=actor,
+            reserved_into=reserved_into,
+            exclude_sites=exclude_sites,
+            reserve_while_held=reserve_while_held,
+        )
 
 
 def _allocate(
@@ -320,16 +368,30 @@ def _allocate(
     user: ActingUser | None,
     actor: str | None,
     reserved_into: list[Reservation] | None,
+    exclude_sites: Collection[str] = (),
+    reserve_while_held: bool = False,
 ) -> Order:
     locked, inputs = _lock_for_allocation(order)
-    if locked.status not in ALLOCATABLE:
+    rest = locked.ships_partial and locked.status in PARTIAL_REST_STATUSES
+    if locked.status not in ALLOCATABLE and not rest:
         raise Conflict(
             f"Order {locked.number} is {locked.status}; only received, on-hold, backordered "
             "or allocated orders can be allocated.",
             code=error_codes.ORDER_NOT_ALLOCATABLE,
             status=locked.status,
         )
-    if inputs.has_active_hold:
+    if inputs.has_active_hold and reserve_while_held and locked.status == S.ON_HOLD:
+        _allocate_locked(
+            order=locked,
+            inputs=inputs,
+            user=user,
+            actor=actor,
+            exclude_sites=exclude_sites,
+            keep_status=True,
+        )
+    elif inputs.has_active_hold and rest:
+        pass  # held in place (partially shipped) or about to be held: the rest waits
+    elif inputs.has_active_hold:
         if locked.status != S.ON_HOLD:
             order_transition(
                 order=locked,
@@ -348,7 +410,13 @@ def _allocate(
         )
     else:
         _allocate_locked(
-            order=locked, inputs=inputs, user=user, actor=actor, reserved_into=reserved_into
+            order=locked,
+            inputs=inputs,
+            user=user,
+            actor=actor,
+            reserved_into=reserved_into,
+            exclude_sites=exclude_sites,
+            keep_status=rest,
         )
     _sync(order, locked)
     return order
@@ -406,7 +474,8 @@ def backorders_allocate(
 
     in_stock = stock_levels_with_available(product_ids=product_ids)
     waiting = Order.objects.filter(
-        status=S.BACKORDERED, lines__product_id__in=in_stock.values("product_id")
+        Q(status=S.BACKORDERED) | _partial_rest_waiting(),
+        lines__product_id__in=in_stock.values("product_id"),
     )
     order_ids = list(
         waiting.order_by("-priority", "placed_at", "id")
@@ -420,16 +489,39 @@ def backorders_allocate(
         try:
             with transaction.atomic():
                 order = Order.objects.select_for_update(of=("self",)).get(pk=order_id)
-                if order.status != S.BACKORDERED:
+                if order.status != S.BACKORDERED and not (
+                    order.ships_partial and order.status in PARTIAL_REST_STATUSES
+                ):
                     continue
                 before = allocations_count_for_order(order_id=order.pk)
+                status = order.status
                 order_fulfil(order=order, actor="system:backorders")
                 after = allocations_count_for_order(order_id=order.pk)
-                touched += int(order.status != S.BACKORDERED or after != before)
+                touched += int(order.status != status or after != before)
         except Exception:
             # One bad order must not starve the queue behind it; it is retried next time.
             logger.exception("Backorder allocation failed for order %s", order_id)
     return touched
+
+
+def _partial_rest_waiting() -> Q:
+    """Orders shipping partially whose backordered rest still waits for stock: a line
+    with fewer units reserved or shipped than it expects (cancelled units are not)."""
+    taken = (
+        Allocation.objects.filter(
+            order_line=OuterRef("pk"),
+            status__in=[Allocation.Status.ACTIVE, Allocation.Status.FULFILLED],
+        )
+        .values("order_line")
+        .annotate(total=Sum("quantity"))
+        .values("total")
+    )
+    short_lines = (
+        OrderLine.objects.filter(order=OuterRef("pk"))
+        .annotate(taken=Coalesce(Subquery(taken), 0))
+        .filter(taken__lt=F("quantity") - F("quantity_cancelled"))
+    )
+    return Q(ships_partial=True, status__in=PARTIAL_REST_STATUSES) & Q(Exists(short_lines))
 
 
 def backorders_enqueue(*, product_ids: list[int]) -> None:

@@ -16,6 +16,10 @@ from orders.models import Hold, Order
 
 # Exhaustive "fewest warehouses" search up to this many eligible warehouses; greedy beyond.
 MAX_EXACT_WAREHOUSES = 8
+# The split policy "ship what is available now and backorder the rest" (the value of
+# routing.models.SplitPolicy.AVAILABLE_NOW, which orders may not import): an order
+# routed with it is marked `Order.ships_partial` and ships its allocated part at once.
+AVAILABLE_NOW = "available_now"
 
 
 @dataclass
@@ -27,6 +31,9 @@ class Plan:
     # The router's explanation (rule, objective, chosen and alternatives), stored with
     # the `allocated` event: "why this warehouse" (routing.engine).
     routing: dict[str, Any] | None = None
+    # The split policy the router applied ("" for the channel-priority policy):
+    # AVAILABLE_NOW marks the order as shipping partially (orders.services.allocation).
+    split_policy: str = ""
 
 
 class AllocationLine(NamedTuple):

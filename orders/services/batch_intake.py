@@ -64,6 +64,7 @@ from orders.services.allocation import (
     _allocation_events,
     _Line,
     _picks_per_line,
+    order_ships_partial_mark,
 )
 from orders.services.allocation_policy import hold_reasons
 from orders.services.holds import order_holds_place_automatic
@@ -654,6 +655,8 @@ def _order_allocate(
     )
     picks, remaining = _picks_per_line(needs=needs, plan=plan)
     short = [line for line in needs if remaining[line.id]]
+    if short:
+        order_ships_partial_mark(order=order, plan=plan)
     into.extend(
         _allocation_events(
             order=order,

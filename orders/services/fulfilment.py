@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from django.db import transaction
@@ -22,6 +23,7 @@ def order_fulfil(
     user: ActingUser | None = None,
     actor: str | None = None,
     new_order: bool = False,
+    exclude_sites: Collection[str] = (),
 ) -> Order:
     """Allocate the order's stock and plan its shipments, inside the caller's transaction.
 
@@ -32,11 +34,12 @@ def order_fulfil(
     `new_order`: the order was created in the caller's (still open) transaction,
     which lets planning skip what such an order cannot have and take the
     allocations as allocation made them (see shipments_plan_for_order).
+    `exclude_sites`: warehouse codes the router must leave out (a re-route).
     """
     from orders.services.allocation import order_allocate
 
     if not new_order:
-        order_allocate(order=order, user=user, actor=actor)
+        order_allocate(order=order, user=user, actor=actor, exclude_sites=exclude_sites)
         shipments_plan_for_order(order=order, user=user, actor=actor)
         return order
     # A new order's only allocations are the ones just made: planning takes them as they are.

@@ -62,8 +62,26 @@ logger = logging.getLogger(__name__)
 
 # A backordered order waits until it is fully allocated (ship complete): shipping
 # part of it would take it past `backordered`, and the backorder worker only
-# completes orders that are still backordered.
+# completes orders that are still backordered...
 PLANNABLE = frozenset({Order.Status.ALLOCATED, Order.Status.IN_FULFILMENT})
+# ...unless it ships partially (Order.ships_partial, the split policy "ship what is
+# available now"): then what is allocated ships now, and the rest the backorder worker
+# allocates later is planned while the first shipments move on.
+PARTIAL_PLANNABLE = PLANNABLE | {
+    Order.Status.BACKORDERED,
+    Order.Status.PARTIALLY_SHIPPED,
+    Order.Status.PARTIALLY_DELIVERED,
+}
+# Before any shipment: planning the first one moves the order to in_fulfilment.
+_BEFORE_FULFILMENT = frozenset({Order.Status.ALLOCATED, Order.Status.BACKORDERED})
+
+
+def order_plannable(order: Order) -> bool:
+    """Whether shipments may be planned for the order's allocations in its status."""
+    if order.ships_partial:
+        return order.status in PARTIAL_PLANNABLE
+    return order.status in PLANNABLE
+
 
 # warehouse id -> order line id -> quantity to plan
 Unplanned = dict[int, dict[int, int]]
@@ -102,16 +120,14 @@ def shipments_plan_for_order(
         .select_related("service_level__provider")
         .get(pk=order.pk)
     )
-    if locked.status not in PLANNABLE:
+    if not order_plannable(locked):
         return []
     # Shipments held at the customs gate (no outbox row yet) get another look first:
     # after the product data was fixed and the hold released, they go out now.
     released, held = shipments_customs_held_release(order_id=locked.pk)
     # Shipments parked while the order was on hold go out again now.
     resumed = dispatch_resume_for_order(order_id=locked.pk, user=user, actor=actor)
-    if locked.status != Order.Status.IN_FULFILMENT and shipments_exist_for_order(
-        order_id=locked.pk
-    ):
+    if locked.status in _BEFORE_FULFILMENT and shipments_exist_for_order(order_id=locked.pk):
         # Back from a hold: the shipments planned before it still count, and the
         # parcels the provider had already accepted may have moved meanwhile (the
         # tracking roll-up does not move an on-hold order).
@@ -123,7 +139,7 @@ def shipments_plan_for_order(
             actor=actor,
         )
         order_rollup(order=locked)
-        if locked.status not in PLANNABLE:
+        if not order_plannable(locked):
             order.status = locked.status
             return []
     created = _plan(
@@ -150,7 +166,7 @@ def _plan_new_order(
 ) -> list[Shipment]:
     """Plan an order created in the caller's transaction from what allocation reserved."""
     created: list[Shipment] = []
-    if order.status in PLANNABLE:
+    if order_plannable(order):
         unplanned: Unplanned = defaultdict(dict)
         for reservation in reserved:
             per_line = unplanned[reservation.warehouse_id]
@@ -233,7 +249,7 @@ def _plan(
         messages=[shipment_created_event_build(order=order, shipment=shipment) for shipment in new]
     )
     promised = all_shipments and order_promise_set(order=order, shipments=created)
-    if created and order.status != Order.Status.IN_FULFILMENT:
+    if created and order.status in _BEFORE_FULFILMENT:
         order_transition(
             order=order,
             to=Order.Status.IN_FULFILMENT,

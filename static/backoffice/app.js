@@ -52,6 +52,8 @@
           if (job.finished) {
             if (result) { result.hidden = false; }
             el.setAttribute("data-finished", "true");
+            // A page that lists each order's result (a bulk re-route) shows them once done.
+            if (el.hasAttribute("data-reload-on-finish")) { window.location.reload(); }
           } else {
             window.setTimeout(tick, 500);
           }

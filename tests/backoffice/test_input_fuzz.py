@@ -180,7 +180,9 @@ def _valid_form_value(name: str, form_field: forms.Field, world: World) -> str:
         # of an optional one, and the fuzzed values go to it all the same.
         return ""
     if isinstance(form_field, forms.ChoiceField):
-        return next(str(value) for value, _ in form_field.choices if value != "")
+        # Choices the form's __init__ sets per request (the re-route's sites) are empty
+        # here: blank, as above.
+        return next((str(value) for value, _ in form_field.choices if value != ""), "")
     if isinstance(form_field, forms.IntegerField):
         return str(max(form_field.min_value or 0, 1))
     return "x" * max(getattr(form_field, "min_length", None) or 1, 1)

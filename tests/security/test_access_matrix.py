@@ -263,10 +263,16 @@ def test_backoffice_refuses_staff_without_a_role(world, client, make_user, caplo
 @pytest.mark.parametrize(
     ("role", "prefixes"),
     [
-        (roles.CUSTOMER_SERVICE, ("/warehouse/", "/ops/")),
+        (roles.CUSTOMER_SERVICE, ("/warehouse/", "/ops/", "/desk/orders/{n}/reroute")),
         (
             roles.WAREHOUSE,
-            ("/ops/", "/desk/orders/{n}/hold", "/desk/orders/{n}/notes", "/desk/orders/{n}/cancel"),
+            (
+                "/ops/",
+                "/desk/orders/{n}/hold",
+                "/desk/orders/{n}/notes",
+                "/desk/orders/{n}/cancel",
+                "/desk/orders/{n}/reroute",
+            ),
         ),
     ],
 )
