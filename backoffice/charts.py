@@ -93,3 +93,41 @@ def stacked_columns(
     if not categories:
         body.append('<text x="50" y="50">No data</text>')
     return _svg(width, height, body, title)
+
+
+def paired_bars(
+    rows: list[tuple[str, float, float]],
+    *,
+    title: str,
+    series: tuple[str, str] = ("Simulated", "Actual"),
+) -> SafeString:
+    """Two bars per (label, first, second) on one scale, with a legend: a figure before and
+    after a change (the what-if's shipments per site, simulated against actual)."""
+    bar_h, gap, label_w, width, legend_h = 12, 10, 150, 600, 22
+    top = max((max(a, b) for _, a, b in rows), default=0) or 1
+    body = []
+    for s_index, name in enumerate(series):
+        x = label_w + s_index * 120
+        body.append(
+            f'<rect x="{x}" y="4" width="10" height="10" fill="{PALETTE[s_index]}"/>'
+            f'<text x="{x + 14}" y="13">{escape(name)}</text>'
+        )
+    for i, (label, *values) in enumerate(rows):
+        y = legend_h + i * (2 * bar_h + gap)
+        body.append(
+            f'<text x="{label_w - 6}" y="{y + bar_h + 4}" text-anchor="end">{escape(label)}</text>'
+        )
+        for s_index, value in enumerate(values):
+            w = (width - label_w - 70) * value / top
+            shown = f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+            by = y + s_index * bar_h
+            body.append(
+                f'<rect x="{label_w}" y="{by}" width="{w:.1f}" height="{bar_h - 1}" rx="2" '
+                f'fill="{PALETTE[s_index]}"><title>{escape(label)} '
+                f"{escape(series[s_index])}: {escape(shown)}</title></rect>"
+                f'<text x="{label_w + w + 6:.1f}" y="{by + bar_h - 2}">{escape(shown)}</text>'
+            )
+    height = legend_h + max(1, len(rows)) * (2 * bar_h + gap)
+    if not rows:
+        body.append(f'<text x="10" y="{legend_h + 14}">No data</text>')
+    return _svg(width, height, body, title)

@@ -11,6 +11,7 @@ from backoffice.views import (
     returns,
     routing,
     routing_reroute,
+    routing_whatif,
     warehouse,
 )
 
@@ -176,4 +177,23 @@ urlpatterns = [
     ),
     path("ops/routing/<int:ruleset_id>/rules.csv", routing.rules_csv, name="routing_rules_csv"),
     path("ops/routing/<int:ruleset_id>/import/", routing.rules_import, name="routing_rules_import"),
+    path(
+        "ops/routing/<int:ruleset_id>/whatif/",
+        routing_whatif.whatif_start,
+        name="routing_whatif_start",
+    ),
+    path("ops/routing/whatif/<int:run_id>/", routing_whatif.whatif_detail, name="routing_whatif"),
+    path(
+        "ops/routing/whatif/<int:run_id>/status.json",
+        routing_whatif.whatif_status,
+        name="routing_whatif_status",
+    ),
+    path(
+        "ops/routing/whatif/<int:run_id>.csv", routing_whatif.whatif_csv, name="routing_whatif_csv"
+    ),
+    path(
+        "ops/routing/whatif/<int:run_id>/delete/",
+        routing_whatif.whatif_remove,
+        name="routing_whatif_delete",
+    ),
 ]

@@ -152,6 +152,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
                 "routing.view_sitecost",
                 "routing.add_sitecost",
                 "routing.change_sitecost",
+                # Routing what-if (docs/routing.md): simulate a rule set over past orders.
+                "routing.view_whatifrun",
+                "routing.add_whatifrun",
+                "routing.delete_whatifrun",
             ]
         )
     ),

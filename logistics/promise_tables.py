@@ -115,12 +115,18 @@ def promise_tables_invalidate() -> None:
     _cached = None
 
 
-def promise_tables_load(*, today: datetime.date | None = None) -> PromiseTables:
-    """Read the calendars and transit times (four queries, whatever their size)."""
+def promise_tables_load(
+    *, today: datetime.date | None = None, since: datetime.date | None = None
+) -> PromiseTables:
+    """Read the calendars and transit times (four queries, whatever their size).
+
+    `since`: load the holidays from that day on instead of a week before today, for
+    promises made in the past (routing's what-if replays a past period)."""
     today = today or timezone.now().date()
+    back = today - datetime.timedelta(days=HOLIDAYS_BACK_DAYS)
     holidays: dict[int, set[datetime.date]] = defaultdict(set)
     for warehouse_id, day in WarehouseHoliday.objects.filter(
-        date__gte=today - datetime.timedelta(days=HOLIDAYS_BACK_DAYS),
+        date__gte=min(back, since) if since is not None else back,
         date__lte=today + datetime.timedelta(days=HOLIDAYS_AHEAD_DAYS),
     ).values_list("warehouse_id", "date"):
         holidays[warehouse_id].add(day)

@@ -195,3 +195,93 @@ class SiteCost(models.Model):
 
     def __str__(self) -> str:
         return f"{self.warehouse_id}: {self.per_order} + {self.per_unit}/unit {self.currency}"
+
+
+class WhatIfRun(TimeStampedModel):
+    """A draft rule set replayed over the orders of a past period (docs/routing.md, "What-if").
+
+    A worker routes every order of the period with the rule set and writes one
+    WhatIfOrder per order; `summary` holds the simulated and the actual totals once done.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    rule_set = models.ForeignKey(RuleSet, on_delete=models.CASCADE, related_name="whatif_runs")
+    period_start = models.DateField()
+    period_end = models.DateField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    processed = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    started_by = models.CharField(max_length=150, blank=True, default="")
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    stock_assumption = models.TextField(blank=True, default="")
+    summary = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["queued", "running", "done", "failed"]),
+                name="whatifrun_status_known",
+            ),
+            models.CheckConstraint(
+                condition=Q(period_start__lte=models.F("period_end")),
+                name="whatifrun_period_ordered",
+            ),
+            models.CheckConstraint(
+                condition=Q(processed__lte=models.F("total")), name="whatifrun_processed_le_total"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"What-if #{self.pk}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {self.Status.DONE, self.Status.FAILED}
+
+
+class WhatIfOrder(models.Model):
+    """One order of a what-if run: the plan the rule set gives it, and what really happened.
+
+    `order_id` is a plain number, not a foreign key: the rows are written with COPY by
+    the hundred thousand and deleted with their run, and neither should pay for a
+    reference check per row; the order's number is copied for the CSV.
+    """
+
+    run = models.ForeignKey(WhatIfRun, on_delete=models.CASCADE, related_name="orders")
+    order_id = models.BigIntegerField()
+    order_number = models.CharField(max_length=20)
+    placed_at = models.DateTimeField()
+    # Simulated
+    strategy = models.CharField(max_length=8)  # single | split | partial | none
+    rule_position = models.PositiveIntegerField(null=True, blank=True)  # None: the default
+    sites = ArrayField(models.CharField(max_length=32), default=list, blank=True)
+    providers = ArrayField(models.CharField(max_length=32), default=list, blank=True)
+    shipments = models.PositiveSmallIntegerField(default=0)
+    cost = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True, default="")
+    ship_by = models.DateField(null=True, blank=True)
+    promised_delivery_date = models.DateField(null=True, blank=True)
+    deadline = models.DateField(null=True, blank=True)
+    # Actual
+    actual_sites = ArrayField(models.CharField(max_length=32), default=list, blank=True)
+    actual_shipments = models.PositiveSmallIntegerField(default=0)
+    actual_cost = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    actual_currency = models.CharField(max_length=3, blank=True, default="")
+    actual_delivered_on = models.DateField(null=True, blank=True)
+
+    class Meta:
+        # A restarted run deletes its rows first; the database refuses a second row anyway.
+        constraints = [
+            models.UniqueConstraint(fields=["run", "order_id"], name="whatiforder_once_per_run")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}: {self.order_number}"

@@ -32,7 +32,7 @@ from logistics.models import PickWave, Shipment
 from orders.models import Hold, Order
 from orders.services.holds import order_hold_place
 from returns.services import RequestedLine, return_label_issue, return_request_create
-from routing.models import Rule
+from routing.models import Rule, WhatIfRun
 from routing.services.rulesets import ruleset_draft_create
 from tests.inventory.factories import ProductFactory, StockLevelFactory, WarehouseFactory
 from tests.inventory.helpers import asn
@@ -96,6 +96,7 @@ class World:
     ruleset_id: int
     rule_id: int
     wave_id: int
+    run_id: int
 
     def url_value(self, pattern_name: str, part: str) -> str:
         if part == "number":
@@ -115,6 +116,7 @@ class World:
             "ruleset_id": str(self.ruleset_id),
             "rule_id": str(self.rule_id),
             "wave_id": str(self.wave_id),
+            "run_id": str(self.run_id),
         }[part]
 
 
@@ -149,6 +151,9 @@ def world(superuser) -> World:
     )
     rule_set = ruleset_draft_create(name="fuzz", actor="fuzz")
     rule = Rule.objects.create(rule_set=rule_set, position=1, name="fuzz rule")
+    run = WhatIfRun.objects.create(
+        rule_set=rule_set, period_start=dt.date(2026, 11, 1), period_end=dt.date(2026, 11, 30)
+    )
     return World(
         order=order,
         delivered=delivered,
@@ -166,6 +171,7 @@ def world(superuser) -> World:
         ruleset_id=rule_set.pk,
         rule_id=rule.pk,
         wave_id=wave.pk,
+        run_id=run.pk,
     )
 
 

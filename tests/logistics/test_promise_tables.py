@@ -130,6 +130,17 @@ def test_a_warehouse_s_calendar_is_loaded_with_its_holidays_in_the_window():
     assert calendar.holidays == frozenset({soon})
 
 
+def test_holidays_of_a_past_period_are_loaded_when_asked_for():
+    """routing's what-if replays promises of a past period: `since` reaches back to it."""
+    site = WarehouseFactory()
+    today = timezone.now().date()
+    long_ago = today - dt.timedelta(days=200)
+    WarehouseHoliday.objects.create(warehouse=site, date=long_ago, name="Past holiday")
+    assert promise_tables_load().calendar(site.pk).holidays == frozenset()
+    since = today - dt.timedelta(days=210)
+    assert promise_tables_load(since=since).calendar(site.pk).holidays == frozenset({long_ago})
+
+
 def test_a_new_warehouse_gets_the_documented_defaults():
     site = WarehouseFactory()
     calendar = promise_tables().calendar(site.pk)

@@ -29,7 +29,7 @@ from logistics.services.partner_events import partner_event_publish
 from orders.models import Hold
 from partners.services import api_key_create, api_key_revoke
 from returns.models import ReturnRequest
-from routing.models import Rule
+from routing.models import Rule, WhatIfRun
 from routing.services.rulesets import ruleset_draft_create
 from tests.inventory.factories import ProductFactory, StockLevelFactory, WarehouseFactory
 from tests.logistics.factories import ShipmentFactory, WebhookEndpointFactory
@@ -73,6 +73,10 @@ def world(db, make_user):
     partner_event_publish(channel_id=channel.pk, topic="order.shipped", data={"n": 1})
     rule_set = ruleset_draft_create(name="victim rules", actor="owner")
     rule = Rule.objects.create(rule_set=rule_set, position=1, name="victim rule")
+    run = WhatIfRun.objects.create(
+        rule_set=rule_set, period_start=dt.date(2026, 11, 1), period_end=dt.date(2026, 11, 30),
+        stock_assumption=SECRET_MARK,
+    )  # fmt: skip
     return {
         "channel": channel,
         "order": order,
@@ -92,6 +96,7 @@ def world(db, make_user):
         "ruleset_id": rule_set.pk,
         "rule_id": rule.pk,
         "wave_id": wave.pk,
+        "run_id": run.pk,
     }
 
 

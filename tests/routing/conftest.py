@@ -1,0 +1,1 @@
+from tests.backoffice.browser import browser_page, chromium, handheld_page  # noqa: F401
