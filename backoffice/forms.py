@@ -7,7 +7,7 @@ from django.contrib.auth.models import User
 
 from core.forms import column_integer_field
 from inventory.models import Bin, BinStock, InboundReceipt, StockCount, StockMovement, Warehouse
-from logistics.models import PickTask, PickWave, Provider
+from logistics.models import Box, Parcel, ParcelItem, PickTask, PickWave, Provider
 from orders.iso import country_choices, postcode_normalise, postcode_problem
 from orders.models import Hold, Order
 from orders.services.desk import NOTE_MAX_LENGTH
@@ -327,6 +327,86 @@ class BinFilterForm(forms.Form):
     zone = forms.CharField(max_length=16, required=False)
 
 
+class WaveBuildForm(forms.Form):
+    """Build pick waves at one own warehouse, with the size limits of one wave."""
+
+    warehouse: forms.ModelChoiceField[Warehouse] = forms.ModelChoiceField(
+        queryset=Warehouse.objects.filter(kind=Warehouse.Kind.OWN, is_active=True),
+        empty_label=None,
+        to_field_name="code",
+    )
+    max_shipments = forms.IntegerField(min_value=1, max_value=500, initial=25)
+    max_units = forms.IntegerField(min_value=1, max_value=10000, initial=250)
+
+
+class WaveFilterForm(forms.Form):
+    warehouse = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    status = forms.ChoiceField(
+        required=False, choices=[("", "Any status"), *PickWave.Status.choices]
+    )
+
+
+class PickScanForm(forms.Form):
+    """One scan on the handheld: a bin label or an item's barcode (a scanner types + Enter)."""
+
+    task = forms.IntegerField(min_value=1, max_value=2**63 - 1)
+    code = forms.CharField(max_length=64, strip=True)
+
+
+class PickShortForm(forms.Form):
+    task = forms.IntegerField(min_value=1, max_value=2**63 - 1)
+    found = column_integer_field(PickTask, "picked_quantity", min_value=0, label="Found")
+
+
+# --- The pack station -------------------------------------------------------------------
+
+
+def _id_field() -> forms.IntegerField:
+    return forms.IntegerField(min_value=1, max_value=2**63 - 1)
+
+
+class PackStartForm(forms.Form):
+    """The shipment scanned at the pack station: SHP-123, 123 or an order number."""
+
+    code = forms.CharField(max_length=64, strip=True)
+
+
+class PackScanForm(forms.Form):
+    """One item scanned into the current parcel (a scanner types + Enter)."""
+
+    code = forms.CharField(max_length=64, strip=True)
+
+
+class PackParcelForm(forms.Form):
+    box = forms.ModelChoiceField(
+        queryset=Box.objects.filter(is_active=True).order_by("code"), to_field_name="code"
+    )
+    # Optional: the parcel may be weighed once it is full.
+    weight_grams = column_integer_field(Parcel, "weight_grams", min_value=1, required=False)
+
+
+class PackWeighForm(forms.Form):
+    """A scale types the grams into the field (and Enter)."""
+
+    parcel = _id_field()
+    weight_grams = column_integer_field(Parcel, "weight_grams", min_value=1)
+
+
+class PackMoveForm(forms.Form):
+    parcel = _id_field()
+    target = _id_field()
+    line = _id_field()
+    quantity = column_integer_field(ParcelItem, "quantity", min_value=1)
+
+
+class PackParcelRemoveForm(forms.Form):
+    parcel = _id_field()
+
+
+class PackBuyForm(forms.Form):
+    label_format = forms.ChoiceField(choices=[("PDF", "PDF"), ("ZPL", "ZPL")], initial="PDF")
+
+
 REROUTE_REASON_MAX = 500
 
 
@@ -383,34 +463,3 @@ class BulkRerouteForm(forms.Form):
         if not self.has_selection and not data.get("numbers", "").strip() and not data.get("queue"):
             raise forms.ValidationError("Give order numbers or choose a queue.")
         return data
-
-
-class WaveBuildForm(forms.Form):
-    """Build pick waves at one own warehouse, with the size limits of one wave."""
-
-    warehouse: forms.ModelChoiceField[Warehouse] = forms.ModelChoiceField(
-        queryset=Warehouse.objects.filter(kind=Warehouse.Kind.OWN, is_active=True),
-        empty_label=None,
-        to_field_name="code",
-    )
-    max_shipments = forms.IntegerField(min_value=1, max_value=500, initial=25)
-    max_units = forms.IntegerField(min_value=1, max_value=10000, initial=250)
-
-
-class WaveFilterForm(forms.Form):
-    warehouse = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
-    status = forms.ChoiceField(
-        required=False, choices=[("", "Any status"), *PickWave.Status.choices]
-    )
-
-
-class PickScanForm(forms.Form):
-    """One scan on the handheld: a bin label or an item's barcode (a scanner types + Enter)."""
-
-    task = forms.IntegerField(min_value=1, max_value=2**63 - 1)
-    code = forms.CharField(max_length=64, strip=True)
-
-
-class PickShortForm(forms.Form):
-    task = forms.IntegerField(min_value=1, max_value=2**63 - 1)
-    found = column_integer_field(PickTask, "picked_quantity", min_value=0, label="Found")

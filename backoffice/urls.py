@@ -6,6 +6,7 @@ from backoffice.views import (
     economics,
     home,
     ops,
+    packing,
     picking,
     returns,
     routing,
@@ -68,6 +69,14 @@ urlpatterns = [
         name="wave_pick_list_pdf",
     ),
     path("warehouse/pick/<int:wave_id>/", picking.wave_pick, name="wave_pick"),
+    path("warehouse/pack/", packing.pack_start_view, name="pack_start"),
+    path("warehouse/pack/<int:shipment_id>/", packing.pack_shipment, name="pack_shipment"),
+    path("warehouse/pack/<int:shipment_id>/labels/", packing.pack_labels, name="pack_labels"),
+    path(
+        "warehouse/pack/<int:shipment_id>/packing-slip.pdf",
+        packing.pack_packing_slip,
+        name="pack_packing_slip",
+    ),
     path(
         "warehouse/shipments/<int:shipment_id>/pick-list.pdf",
         picking.shipment_pick_list_pdf,

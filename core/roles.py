@@ -68,6 +68,8 @@ _STOCK_ACTIONS = [
 _DISPATCH_ACTIONS = ["logistics.retry_dispatch"]
 # Pick waves at own sites: build them, pick them (the handheld), print pick lists.
 _PICKING = ["logistics.view_pickwave", "logistics.pick_wave"]
+# The pack station: verify, box, weigh, buy and print labels, void, hand to the carrier.
+_PACKING = ["logistics.view_box", "logistics.pack_shipment"]
 _RETURN_REQUEST = ["returns.view_returnrequest", "returns.request_return"]
 _RETURN_RECEIVE = ["returns.view_returnrequest", "returns.receive_return"]
 
@@ -81,6 +83,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     + _STOCK_ACTIONS
     + _DISPATCH_ACTIONS
     + _PICKING
+    + _PACKING
     + _READ_ORDERS
     + _RETURN_RECEIVE,
     OPERATIONS_MANAGER: sorted(
@@ -92,6 +95,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
             + _STOCK_ACTIONS
             + _DISPATCH_ACTIONS
             + _PICKING
+            + _PACKING
             + _RETURN_REQUEST
             + _RETURN_RECEIVE
             + [

@@ -14,7 +14,7 @@ import json
 
 from django.conf import settings
 
-from logistics.models import CarrierAccount, Provider
+from logistics.models import Box, CarrierAccount, Provider
 
 DEMO_PROVIDER = "dhl-sandbox"
 DEMO_ACCOUNT = "dhl-demo"
@@ -76,3 +76,30 @@ def demo_carrier_ensure() -> CarrierAccount | None:
         },
     )
     return account
+
+
+# The pack station's box catalogue: (code, name, inner length, width, height mm, tare g).
+DEMO_BOXES = [
+    ("S", "Small box", 250, 180, 100, 120),
+    ("M", "Medium box", 380, 280, 180, 280),
+    ("L", "Large box", 580, 380, 300, 550),
+    ("MAILER", "Mailer bag", 350, 250, 20, 30),
+]
+
+
+def demo_boxes_ensure() -> int:
+    """The demo's box catalogue (logistics.Box); returns how many boxes were added."""
+    added = 0
+    for code, name, length, width, height, tare in DEMO_BOXES:
+        _, created = Box.objects.get_or_create(
+            code=code,
+            defaults={
+                "name": name,
+                "inner_length_mm": length,
+                "inner_width_mm": width,
+                "inner_height_mm": height,
+                "tare_grams": tare,
+            },
+        )
+        added += created
+    return added

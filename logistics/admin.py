@@ -10,6 +10,7 @@ from core.errors import ValidationFailed
 from core.ssrf import url_validate_public
 from logistics import webhook_signing
 from logistics.models import (
+    Box,
     CarrierAccount,
     CustomsDeclaration,
     CustomsDeclarationLine,
@@ -120,7 +121,9 @@ class ShipmentLineInline(ReadOnlyInline):
 
 class ParcelInline(ReadOnlyInline):
     model = Parcel
-    fields = ["tracking_number", "weight_grams", "length_mm", "width_mm", "height_mm"]
+    fields = [
+        "position", "box", "tracking_number", "weight_grams", "length_mm", "width_mm", "height_mm",
+    ]  # fmt: skip
 
 
 class TrackingEventInline(ReadOnlyInline):
@@ -162,11 +165,23 @@ class ShipmentLineAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin
 
 @admin.register(Parcel)
 class ParcelAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["id", "shipment", "tracking_number", "weight_grams"]
-    list_select_related = ["shipment"]
+    list_display = ["id", "shipment", "position", "box", "tracking_number", "weight_grams"]
+    list_select_related = ["shipment", "box"]
     search_fields = ["tracking_number"]
     exact_search_fields = ("tracking_number",)
     ordering = ["-id"]
+
+
+@admin.register(Box)
+class BoxAdmin(admin.ModelAdmin):
+    """The pack station's box catalogue: inner dimensions and the empty box's weight."""
+
+    list_display = [
+        "code", "name", "inner_length_mm", "inner_width_mm", "inner_height_mm", "tare_grams",
+        "is_active",
+    ]  # fmt: skip
+    list_filter = ["is_active"]
+    search_fields = ["code", "name"]
 
 
 @admin.register(TrackingEvent)

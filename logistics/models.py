@@ -301,8 +301,45 @@ class ShipmentLine(models.Model):
         return f"{self.quantity} of line {self.order_line_id}"
 
 
+class Box(TimeStampedModel):
+    """A carton of the pack station's catalogue: a parcel packed in it takes its dimensions,
+    and its weight must exceed the box's own (tare)."""
+
+    code = models.SlugField(max_length=32, unique=True)
+    name = models.CharField(max_length=100)
+    inner_length_mm = models.PositiveIntegerField()
+    inner_width_mm = models.PositiveIntegerField()
+    inner_height_mm = models.PositiveIntegerField()
+    tare_grams = models.PositiveIntegerField(help_text="The empty box's weight.")
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name_plural = "boxes"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(inner_length_mm__gt=0, inner_width_mm__gt=0, inner_height_mm__gt=0),
+                name="box_dimensions_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.name} ({self.inner_length_mm}×{self.inner_width_mm}×{self.inner_height_mm} mm)"
+        )
+
+
 class Parcel(models.Model):
+    """One physical parcel of a shipment: reported by an LSP, or packed at an own site's
+    pack station (a box, its items, a weight; the carrier label's tracking number)."""
+
     shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="parcels")
+    # 1, 2, ... within the shipment: the order of the carrier's labels and tracking numbers.
+    # db_default too: bulk loaders (COPY) that name their columns still get one.
+    position = models.PositiveSmallIntegerField(default=1, db_default=1)
+    box = models.ForeignKey(
+        Box, on_delete=models.PROTECT, null=True, blank=True, related_name="parcels"
+    )
     weight_grams = models.PositiveIntegerField(default=0)
     length_mm = models.PositiveIntegerField(default=0)
     width_mm = models.PositiveIntegerField(default=0)
@@ -310,6 +347,16 @@ class Parcel(models.Model):
     tracking_number = models.CharField(max_length=100, blank=True, default="")
 
     class Meta:
+        ordering = ["shipment", "position", "id"]
+        permissions = [("pack_shipment", "Can pack shipments and buy their carrier labels")]
+        constraints = [
+            # Packed parcels are numbered once per shipment (LSP-reported ones keep 1).
+            models.UniqueConstraint(
+                fields=["shipment", "position"],
+                condition=Q(box__isnull=False),
+                name="parcel_packed_position_unique",
+            ),
+        ]
         indexes = [
             models.Index(fields=["tracking_number"], name="parcel_tracking_number"),
             models.Index(Upper("tracking_number"), name="parcel_tracking_ci"),
@@ -317,6 +364,30 @@ class Parcel(models.Model):
 
     def __str__(self) -> str:
         return f"parcel {self.pk} of {self.shipment_id}"
+
+
+class ParcelItem(models.Model):
+    """Units of a shipment line packed (scanned) into a parcel at the pack station."""
+
+    parcel = models.ForeignKey(Parcel, on_delete=models.CASCADE, related_name="items")
+    shipment_line = models.ForeignKey(
+        ShipmentLine, on_delete=models.CASCADE, related_name="parcel_items"
+    )
+    quantity = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["parcel", "shipment_line"], name="parcelitem_line_once_per_parcel"
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0), name="parcelitem_quantity_positive"
+            ),
+        ]
+        indexes = [models.Index(fields=["shipment_line"], name="parcelitem_line")]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} of line {self.shipment_line_id} in parcel {self.parcel_id}"
 
 
 class TrackingEvent(models.Model):

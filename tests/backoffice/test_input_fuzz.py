@@ -95,8 +95,8 @@ class World:
     dispute_id: int
     ruleset_id: int
     rule_id: int
-    run_id: int
     wave_id: int
+    run_id: int
 
     def url_value(self, pattern_name: str, part: str) -> str:
         if part == "number":
@@ -115,8 +115,8 @@ class World:
             "dispute_id": str(self.dispute_id),
             "ruleset_id": str(self.ruleset_id),
             "rule_id": str(self.rule_id),
-            "run_id": str(self.run_id),
             "wave_id": str(self.wave_id),
+            "run_id": str(self.run_id),
         }[part]
 
 
@@ -170,8 +170,8 @@ def world(superuser) -> World:
         dispute_id=dispute.pk,
         ruleset_id=rule_set.pk,
         rule_id=rule.pk,
-        run_id=run.pk,
         wave_id=wave.pk,
+        run_id=run.pk,
     )
 
 

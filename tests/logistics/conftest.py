@@ -1,6 +1,7 @@
 import pytest
 
 from config.celery import app as celery_app
+from tests.backoffice.browser import chromium, handheld_page  # noqa: F401 (browser tests)
 
 
 @pytest.fixture

@@ -95,8 +95,8 @@ def world(db, make_user):
         "delivery_id": PartnerWebhookDelivery.objects.get(endpoint=endpoint).pk,
         "ruleset_id": rule_set.pk,
         "rule_id": rule.pk,
-        "run_id": run.pk,
         "wave_id": wave.pk,
+        "run_id": run.pk,
     }
 
 

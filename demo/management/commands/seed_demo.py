@@ -141,8 +141,10 @@ class Command(BaseCommand):
             )
 
     def _carrier(self) -> None:
-        """The demo carrier account, answered by the sandbox (demo/carriers.py)."""
+        """The demo carrier account, answered by the sandbox, and the pack station's boxes
+        (demo/carriers.py)."""
         account = carriers.demo_carrier_ensure()
+        carriers.demo_boxes_ensure()
         if account is None:
             self.stdout.write("Carriers: karrio is not installed (the `carriers` extra).")
         else:
