@@ -23,7 +23,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from orders.services.allocation_policy import MAX_EXACT_WAREHOUSES, Plan
+from orders.services.allocation_policy import (
+    MAX_EXACT_WAREHOUSES,
+    Plan,
+    picks_covering,
+    picks_partial,
+)
 
 COMPLETE, FEWEST, AVAILABLE_NOW, MAX_SHIPMENTS = (
     "complete",
@@ -201,39 +206,13 @@ def _avail(available: Mapping[tuple[int, int], int], p: int, w: int) -> int:
 def _cover(
     needs: Mapping[int, int], combo: Sequence[int], available: Mapping[tuple[int, int], int]
 ) -> dict[int, list[tuple[int, int]]] | None:
-    """Picks that ship every line from the sites of `combo` (in that order), or None."""
-    picks: dict[int, list[tuple[int, int]]] = {}
-    for p, q in needs.items():
-        whole = next((w for w in combo if _avail(available, p, w) >= q), None)
-        if whole is not None:
-            picks[p] = [(whole, q)]
-            continue
-        left, chosen = q, []
-        for w in combo:
-            take = min(_avail(available, p, w), left)
-            if take:
-                chosen.append((w, take))
-                left -= take
-        if left:
-            return None
-        picks[p] = chosen
-    return picks
+    return picks_covering(needs=needs, combo=combo, available=available)
 
 
 def _partial(
     needs: Mapping[int, int], order: Sequence[int], available: Mapping[tuple[int, int], int]
 ) -> dict[int, list[tuple[int, int]]]:
-    picks: dict[int, list[tuple[int, int]]] = {}
-    for p, q in needs.items():
-        left, chosen = q, []
-        for w in order:
-            take = min(_avail(available, p, w), left)
-            if take:
-                chosen.append((w, take))
-                left -= take
-        if chosen:
-            picks[p] = chosen
-    return picks
+    return picks_partial(needs=needs, order=order, available=available)
 
 
 class _Evaluator:

@@ -7,7 +7,7 @@ orders.services.allocation applies the decisions under locks.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -114,7 +114,7 @@ def plan_allocation(
     )
 
 
-def _avail(available: Available, p: int, w: int) -> int:
+def _avail(available: Mapping[tuple[int, int], int], p: int, w: int) -> int:
     return max(available.get((p, w), 0), 0)
 
 
@@ -132,8 +132,8 @@ def _single_warehouse_plan(
     return None
 
 
-def _cover(
-    *, needs: dict[int, int], combo: Sequence[int], available: Available
+def picks_covering(
+    *, needs: Mapping[int, int], combo: Sequence[int], available: Mapping[tuple[int, int], int]
 ) -> dict[int, list[tuple[int, int]]] | None:
     """Picks that ship every line from the warehouses of `combo`, or None if they cannot."""
     picks: dict[int, list[tuple[int, int]]] = {}
@@ -162,7 +162,7 @@ def _split_plan(
     """The fewest warehouses that ship complete (exhaustive up to MAX_EXACT_WAREHOUSES,
     greedy in priority order beyond), if any combination can."""
     if len(warehouses) > MAX_EXACT_WAREHOUSES:
-        picks = _cover(needs=needs, combo=warehouses, available=available)
+        picks = picks_covering(needs=needs, combo=warehouses, available=available)
         if picks is None:
             return None
         used = sorted({w for chosen in picks.values() for w, _ in chosen}, key=warehouses.index)
@@ -175,7 +175,7 @@ def _split_plan(
         )
     for size in range(2, len(warehouses) + 1):
         for combo in itertools.combinations(warehouses, size):
-            picks = _cover(needs=needs, combo=combo, available=available)
+            picks = picks_covering(needs=needs, combo=combo, available=available)
             if picks is not None:
                 names = ", ".join(codes[w] for w in combo)
                 return Plan(
@@ -187,21 +187,29 @@ def _split_plan(
     return None
 
 
-def _partial_plan(
-    *, needs: dict[int, int], warehouses: list[int], available: Available, codes: dict[int, str]
-) -> Plan:
-    """What exists, in priority order; the rest is backordered."""
+def picks_partial(
+    *, needs: Mapping[int, int], order: Sequence[int], available: Mapping[tuple[int, int], int]
+) -> dict[int, list[tuple[int, int]]]:
+    """What exists of each need, taken from the warehouses in `order`."""
     picks: dict[int, list[tuple[int, int]]] = {}
     for p, q in needs.items():
         left = q
         chosen: list[tuple[int, int]] = []
-        for w in warehouses:
+        for w in order:
             take = min(_avail(available, p, w), left)
             if take:
                 chosen.append((w, take))
                 left -= take
         if chosen:
             picks[p] = chosen
+    return picks
+
+
+def _partial_plan(
+    *, needs: dict[int, int], warehouses: list[int], available: Available, codes: dict[int, str]
+) -> Plan:
+    """What exists, in priority order; the rest is backordered."""
+    picks = picks_partial(needs=needs, order=warehouses, available=available)
     return Plan(
         "partial",
         "Not enough stock in the eligible warehouses ("
