@@ -4,10 +4,19 @@ from typing import cast
 
 from django import forms
 from django.contrib.auth.models import User
+from django.db import models
 
 from core.forms import column_integer_field
 from inventory.models import Bin, BinStock, InboundReceipt, StockCount, StockMovement, Warehouse
-from logistics.models import Box, Parcel, ParcelItem, PickTask, PickWave, Provider
+from logistics.models import (
+    Box,
+    Parcel,
+    ParcelItem,
+    PickTask,
+    PickWave,
+    Provider,
+    ShipmentLine,
+)
 from orders.iso import country_choices, postcode_normalise, postcode_problem
 from orders.models import Hold, Order
 from orders.services.desk import NOTE_MAX_LENGTH
@@ -323,7 +332,7 @@ class BinMoveForm(forms.Form):
 
 
 class BinFilterForm(forms.Form):
-    warehouse = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    warehouse = column_integer_field(Warehouse, "id", required=False, min_value=1)
     zone = forms.CharField(max_length=16, required=False)
 
 
@@ -340,7 +349,7 @@ class WaveBuildForm(forms.Form):
 
 
 class WaveFilterForm(forms.Form):
-    warehouse = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    warehouse = column_integer_field(Warehouse, "id", required=False, min_value=1)
     status = forms.ChoiceField(
         required=False, choices=[("", "Any status"), *PickWave.Status.choices]
     )
@@ -349,20 +358,20 @@ class WaveFilterForm(forms.Form):
 class PickScanForm(forms.Form):
     """One scan on the handheld: a bin label or an item's barcode (a scanner types + Enter)."""
 
-    task = forms.IntegerField(min_value=1, max_value=2**63 - 1)
+    task = column_integer_field(PickTask, "id", min_value=1)
     code = forms.CharField(max_length=64, strip=True)
 
 
 class PickShortForm(forms.Form):
-    task = forms.IntegerField(min_value=1, max_value=2**63 - 1)
+    task = column_integer_field(PickTask, "id", min_value=1)
     found = column_integer_field(PickTask, "picked_quantity", min_value=0, label="Found")
 
 
 # --- The pack station -------------------------------------------------------------------
 
 
-def _id_field() -> forms.IntegerField:
-    return forms.IntegerField(min_value=1, max_value=2**63 - 1)
+def _id_field(model: type[models.Model]) -> forms.IntegerField:
+    return column_integer_field(model, "id", min_value=1)
 
 
 class PackStartForm(forms.Form):
@@ -388,19 +397,19 @@ class PackParcelForm(forms.Form):
 class PackWeighForm(forms.Form):
     """A scale types the grams into the field (and Enter)."""
 
-    parcel = _id_field()
+    parcel = _id_field(Parcel)
     weight_grams = column_integer_field(Parcel, "weight_grams", min_value=1)
 
 
 class PackMoveForm(forms.Form):
-    parcel = _id_field()
-    target = _id_field()
-    line = _id_field()
+    parcel = _id_field(Parcel)
+    target = _id_field(Parcel)
+    line = _id_field(ShipmentLine)
     quantity = column_integer_field(ParcelItem, "quantity", min_value=1)
 
 
 class PackParcelRemoveForm(forms.Form):
-    parcel = _id_field()
+    parcel = _id_field(Parcel)
 
 
 class PackBuyForm(forms.Form):

@@ -25,8 +25,11 @@ def column_integer_field(
 ) -> forms.IntegerField:
     """forms.IntegerField bounded by the column, and by `min_value`/`max_value` within it."""
     low, high = column_range(model, field_name)
-    return forms.IntegerField(
+    field = forms.IntegerField(
         min_value=low if min_value is None else max(low, min_value),
         max_value=high if max_value is None else min(high, max_value),
         **kwargs,
     )
+    # The column it is bounded by, for the check that every form number fits its column.
+    field.column_range = (low, high)  # type: ignore[attr-defined]
+    return field

@@ -14,8 +14,8 @@ from logistics.models import Shipment
 from logistics.services import dispatch
 from orders.models import Order, OrderEvent
 from orders.services.intake import order_create
-from tests.inventory.helpers import channel_with_warehouses, product, stock, warehouses
-from tests.logistics.helpers import FakeAdapter, sandbox_provider
+from tests.inventory.helpers import channel_with_warehouses, product, stock
+from tests.logistics.helpers import FakeAdapter, outbox_site, sandbox_provider
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
 
@@ -34,7 +34,7 @@ QUEUE_BUDGET = 30
 def world():
     """wh-a has 1 SHIRT (first choice), wh-b has 10."""
     sandbox_provider()
-    wh_a, wh_b = warehouses("wh-a", "wh-b")
+    wh_a, wh_b = outbox_site(code="wh-a"), outbox_site(code="wh-b")
     # wh-b joins the channel in the tests, after the orders that must backorder.
     channel = channel_with_warehouses("webshop", [wh_a])
     shirt = product("SHIRT")

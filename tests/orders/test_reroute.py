@@ -21,8 +21,8 @@ from orders.services import reroute as reroute_module
 from orders.services.holds import order_hold_place, order_hold_release
 from orders.services.intake import order_create
 from orders.services.reroute import order_reroute
-from tests.inventory.helpers import channel_with_warehouses, product, stock, warehouses
-from tests.logistics.helpers import FakeAdapter, in_thread, sandbox_provider
+from tests.inventory.helpers import channel_with_warehouses, product, stock
+from tests.logistics.helpers import FakeAdapter, in_thread, outbox_site, sandbox_provider
 
 ADDRESS = {
     "name": "Ada Lovelace",
@@ -35,9 +35,10 @@ CUSTOMER = {"email": "ada@example.com", "name": "Ada Lovelace", "phone": "+31 20
 
 
 def _world(*, a_stock, b_stock=None):
-    """Warehouses wh-a (first choice) and wh-b; products SHIRT and MUG."""
+    """LSP-operated sites wh-a (first choice) and wh-b, whose shipments go out through the
+    dispatch outbox (an own site's wait for picking); products SHIRT and MUG."""
     sandbox_provider()
-    wh_a, wh_b = warehouses("wh-a", "wh-b")
+    wh_a, wh_b = outbox_site(code="wh-a"), outbox_site(code="wh-b")
     channel = channel_with_warehouses("webshop", [wh_a, wh_b])
     products = {sku: product(sku) for sku in ("SHIRT", "MUG")}
     for sku, quantity in a_stock.items():

@@ -7,9 +7,8 @@ import pytest
 from logistics.models import Shipment
 from logistics.services import dispatch
 from orders.models import ChannelWarehouse, Order, OrderEvent
-from tests.inventory.factories import WarehouseFactory
 from tests.inventory.helpers import stock
-from tests.logistics.helpers import FakeAdapter, sandbox_provider
+from tests.logistics.helpers import FakeAdapter, outbox_site, sandbox_provider
 
 pytestmark = pytest.mark.usefixtures("api_world")
 
@@ -18,7 +17,7 @@ pytestmark = pytest.mark.usefixtures("api_world")
 def stocked(api_channel, api_world):
     """The API channel ships from one warehouse holding 10 of each API product."""
     sandbox_provider()
-    warehouse = WarehouseFactory(code="api-wh")
+    warehouse = outbox_site(code="api-wh")  # dispatches through the outbox
     ChannelWarehouse.objects.create(channel=api_channel, warehouse=warehouse, priority=10)
     for product in api_world["products"][:3]:
         stock(product, warehouse, 10)
