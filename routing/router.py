@@ -74,7 +74,11 @@ def candidate_sites(
                 id=warehouse_id,
                 code=code,
                 provider_id=provider_id,
-                provider_code=tables.providers[provider_id][0] if provider_id else "",
+                # .get: a provider made since the tables were read has no code here yet
+                # (for at most ROUTING_TABLES_TTL_SECONDS); it must not fail the order.
+                provider_code=tables.providers.get(provider_id, ("", False))[0]
+                if provider_id
+                else "",
                 service_level_id=level_id,
                 customs=tables.crossed(site.country, order.shipping_country.upper()),
             )
