@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -165,26 +165,34 @@ _lock = threading.Lock()
 _cached: RoutingTables | None = None
 
 
+def _fresh(
+    tables: RoutingTables | None, site_ids: Sequence[int], service_level_id: int | None
+) -> bool:
+    return (
+        tables is not None
+        and time.monotonic() - tables.loaded_at < settings.ROUTING_TABLES_TTL_SECONDS
+        and tables.day == timezone.localdate().isoformat()
+        and all(w in tables.sites for w in site_ids)
+        and (service_level_id is None or service_level_id in tables.service_levels)
+    )
+
+
 def routing_tables(
-    *, site_ids: Iterable[int] = (), service_level_id: int | None = None
+    *, site_ids: Sequence[int] = (), service_level_id: int | None = None
 ) -> RoutingTables:
     """The published tables, read again when older than the TTL, on a new day, or when
     they do not know a site or service level asked about (one created since)."""
     global _cached
     tables = _cached
-    ttl = settings.ROUTING_TABLES_TTL_SECONDS
-    if (
-        tables is not None
-        and time.monotonic() - tables.loaded_at < ttl
-        and tables.day == timezone.localdate().isoformat()
-        and all(w in tables.sites for w in site_ids)
-        and (service_level_id is None or service_level_id in tables.service_levels)
-    ):
+    if tables is not None and _fresh(tables, site_ids, service_level_id):
         return tables
     with _lock:
-        tables = tables_load()
-        _cached = tables
-    return tables
+        # Threads that waited here find the tables the first one read.
+        tables = _cached
+        if tables is None or not _fresh(tables, site_ids, service_level_id):
+            tables = tables_load()
+            _cached = tables
+        return tables
 
 
 def routing_tables_invalidate() -> None:
