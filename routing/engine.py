@@ -182,8 +182,8 @@ def _first_match(
     return None
 
 
-def _default_rule(terms: RuleSetTerms) -> RuleTerms:
-    return RuleTerms(id=None, position=0, name="Default (no rule matched)")
+# What decides an order no rule matches: the rule set's defaults, no site action.
+DEFAULT_RULE = RuleTerms(id=None, position=0, name="Default (no rule matched)")
 
 
 def eligible_sites(rule: RuleTerms, sites: Sequence[Site]) -> tuple[list[Site], list[Site]]:
@@ -360,7 +360,7 @@ def decide(
 ) -> Decision:
     """Route what the order still needs (`needs`: product -> units) among `sites`
     (the channel's eligible sites in its priority order). Pure and deterministic."""
-    rule = _first_match(rule_set.rules, facts, sites) or _default_rule(rule_set)
+    rule = _first_match(rule_set.rules, facts, sites) or DEFAULT_RULE
     split = rule.split_policy or rule_set.default_split_policy
     limit = rule.max_shipments if rule.split_policy else rule_set.default_max_shipments
     objective = rule.objective or rule_set.default_objective
