@@ -203,18 +203,6 @@ def _avail(available: Mapping[tuple[int, int], int], p: int, w: int) -> int:
     return max(available.get((p, w), 0), 0)
 
 
-def _cover(
-    needs: Mapping[int, int], combo: Sequence[int], available: Mapping[tuple[int, int], int]
-) -> dict[int, list[tuple[int, int]]] | None:
-    return picks_covering(needs=needs, combo=combo, available=available)
-
-
-def _partial(
-    needs: Mapping[int, int], order: Sequence[int], available: Mapping[tuple[int, int], int]
-) -> dict[int, list[tuple[int, int]]]:
-    return picks_partial(needs=needs, order=order, available=available)
-
-
 class _Evaluator:
     """Prices and promises plans, remembering each site's estimate for a quantity."""
 
@@ -303,7 +291,7 @@ def _complete_options(
         ]
     options = []
     for combo in itertools.combinations(order, size):
-        picks = _cover(needs, combo, available)
+        picks = picks_covering(needs=needs, combo=combo, available=available)
         if picks is not None and len({w for c in picks.values() for w, _ in c}) == size:
             options.append(ev.option(picks))
     return options
@@ -332,19 +320,17 @@ def _plans(
             options = _complete_options(needs, order, available, ev, size=size)
             if options:
                 return min(options, key=key), "split", singles
-    else:
-        # Too many sites to try every combination: cover greedily in the objective's
-        # order of whole-order estimates.
-        ranked = sorted(
-            order, key=lambda w: key(ev.option({p: [(w, q)] for p, q in needs.items()}))
-        )
-        picks = _cover(needs, ranked, available)
+    # The objective's order of whole-order estimates: the greedy cover beyond the exact
+    # search, and where what exists is taken from.
+    ranked = sorted(order, key=lambda w: key(ev.option({p: [(w, q)] for p, q in needs.items()})))
+    if len(order) > MAX_EXACT_WAREHOUSES:
+        picks = picks_covering(needs=needs, combo=ranked, available=available)
         if picks is not None:
             option = ev.option(picks)
             if len(option.sites) <= most:
                 return option, "split", singles
-    ranked = sorted(order, key=lambda w: key(ev.option({p: [(w, q)] for p, q in needs.items()})))
-    return ev.option(_partial(needs, ranked[:most], available)), "partial", singles
+    partial = picks_partial(needs=needs, order=ranked[:most], available=available)
+    return ev.option(partial), "partial", singles
 
 
 def decide(
